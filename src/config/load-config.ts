@@ -1,0 +1,214 @@
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { isAbsolute } from "node:path";
+import { SanpathError } from "../errors/sanpath-error.js";
+import type { LogLevel } from "../log/logger.js";
+import { DEFAULT_PORT, type ImageStoreKind, type SanpathdConfig, type TargetDriverKind } from "./config.js";
+import {
+  layerFromEnv,
+  layerFromFileText,
+  layerFromFlags,
+  layerFromObject,
+  mergeLayers,
+  type ConfigLayer,
+  type ConfigProblem,
+} from "./config-layers.js";
+import { ConfigReader } from "./config-reader.js";
+import { CONFIG_FILE_ENV } from "./fields.js";
+import { isWildcardHost, parseHostPort } from "./host-port.js";
+
+/** Every broken rule of a configuration; the message has one `config: …` line per problem. */
+export class ConfigError extends SanpathError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    super("invalid_argument", problems.map(formatProblem).join("\n"), {
+      reason: "INVALID_FIELD",
+      field: problems[0]?.field,
+    });
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  return `config: ${problem.field} ${problem.rule}${problem.got === undefined ? "" : ` (got ${problem.got})`}`;
+}
+
+/** Defaults of a production node. */
+export function defaultSettings(): Record<string, unknown> {
+  return {
+    nodeName: hostname(),
+    listen: `0.0.0.0:${DEFAULT_PORT}`,
+    "consul.address": "127.0.0.1:8500",
+    "consul.root": "PetaSAN",
+    logLevel: "info",
+    dataDir: "/var/lib/sanpath",
+    "imageStore.kind": "rbd",
+    "imageStore.pool": "rbd",
+    "imageStore.cephConf": "/etc/ceph/ceph.conf",
+    "imageStore.cephUser": "admin",
+    "target.driver": "tgt",
+    "target.tgtControlPort": 0,
+    "session.ttlSeconds": 10,
+    "session.lockDelaySeconds": 15,
+    "session.fenceDeadlineMs": 10_000,
+    shutdownGraceMs: 10_000,
+    "reassignment.parallelism": 16,
+  };
+}
+
+/** `sanpathd --dev` changes these defaults (its Consul address and data dir are set later, when made). */
+export function devDefaultSettings(): Record<string, unknown> {
+  return { listen: `127.0.0.1:${DEFAULT_PORT}`, "imageStore.kind": "file" };
+}
+
+const LOG_LEVELS = [
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+] as const satisfies readonly LogLevel[];
+const IMAGE_STORES = ["file", "rbd"] as const satisfies readonly ImageStoreKind[];
+const TARGET_DRIVERS = ["tgt", "lio"] as const satisfies readonly TargetDriverKind[];
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const CONSUL_ROOT = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
+const CEPH_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+const INTERFACE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+const TOKEN = /^[\x21-\x7e]{1,256}$/;
+
+const hostPortRule =
+  (allowPortZero: boolean) =>
+  (value: string): string | undefined => {
+    const parsed = parseHostPort(value);
+    if (parsed === undefined || (!allowPortZero && parsed.port === 0)) {
+      return `must be host:port (IPv4, [IPv6] or a host name; port ${allowPortZero ? "0" : "1"}..65535)`;
+    }
+    return undefined;
+  };
+
+const patternRule =
+  (pattern: RegExp, rule: string) =>
+  (value: string): string | undefined =>
+    pattern.test(value) ? undefined : rule;
+
+const absolutePathRule = (value: string): string | undefined =>
+  isAbsolute(value) ? undefined : "must be an absolute path";
+
+const interfaceRule = (value: string): string | undefined =>
+  INTERFACE_NAME.test(value) && value !== "." && value !== ".."
+    ? undefined
+    : "must be a network interface name (1..15 of A-Z a-z 0-9 _ . -)";
+
+/** Builds and validates the config from layers (earliest = lowest precedence). Throws ConfigError. */
+export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
+  const read = new ConfigReader(mergeLayers(layers));
+  const config: SanpathdConfig = {
+    nodeName: read.text(
+      "nodeName",
+      patternRule(NODE_NAME, "must be 1..63 of A-Z a-z 0-9 _ . - starting with a letter or digit"),
+    ),
+    listen: read.text("listen", hostPortRule(true)),
+    advertiseAddress: read.optionalText("advertiseAddress", (value) => {
+      const parsed = parseHostPort(value);
+      if (parsed === undefined || parsed.port === 0) return hostPortRule(false)(value);
+      return isWildcardHost(parsed.host)
+        ? "must be an address others can connect to, not a wildcard"
+        : undefined;
+    }),
+    consul: {
+      address: read.text("consul.address", hostPortRule(false)),
+      root: read.text(
+        "consul.root",
+        patternRule(
+          CONSUL_ROOT,
+          "must be a key prefix of A-Z a-z 0-9 _ . - segments joined by '/', no leading or trailing '/'",
+        ),
+      ),
+      token: read.optionalText("consul.token", patternRule(TOKEN, "must be 1..256 visible ASCII characters")),
+    },
+    logLevel: read.oneOf("logLevel", LOG_LEVELS),
+    dataDir: read.text("dataDir", absolutePathRule),
+    imageStore: {
+      kind: read.oneOf("imageStore.kind", IMAGE_STORES),
+      pool: read.text(
+        "imageStore.pool",
+        patternRule(CEPH_NAME, "must be a Ceph pool name (1..100 of A-Z a-z 0-9 _ . -)"),
+      ),
+      cephConf: read.text("imageStore.cephConf", absolutePathRule),
+      cephUser: read.text(
+        "imageStore.cephUser",
+        patternRule(CEPH_NAME, "must be a Ceph client id without 'client.' (1..100 of A-Z a-z 0-9 _ . -)"),
+      ),
+    },
+    target: {
+      driver: read.oneOf("target.driver", TARGET_DRIVERS),
+      tgtControlPort: read.integer("target.tgtControlPort", 0, 65_535),
+    },
+    session: {
+      ttlSeconds: read.integer("session.ttlSeconds", 10, 86_400),
+      lockDelaySeconds: read.integer("session.lockDelaySeconds", 1, 60),
+      fenceDeadlineMs: read.integer("session.fenceDeadlineMs", 1000, 60_000),
+    },
+    interfaces: {
+      subnet1: read.optionalText("interfaces.subnet1", interfaceRule),
+      subnet2: read.optionalText("interfaces.subnet2", interfaceRule),
+    },
+    shutdownGraceMs: read.integer("shutdownGraceMs", 100, 600_000),
+    reassignment: { parallelism: read.integer("reassignment.parallelism", 1, 64) },
+  };
+  if (read.problems.length === 0) checkCrossFieldRules(config, read);
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return config;
+}
+
+function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void {
+  const { fenceDeadlineMs, lockDelaySeconds } = config.session;
+  // A fenced node must have torn its paths down before another node can take the lock.
+  if (fenceDeadlineMs >= lockDelaySeconds * 1000) {
+    read.addProblem({
+      field: "session.fenceDeadlineMs",
+      rule: "must be less than session.lockDelaySeconds×1000",
+      got: `${fenceDeadlineMs} ≥ ${lockDelaySeconds * 1000}`,
+    });
+  }
+}
+
+export interface LoadConfigOptions {
+  /** --config; falls back to $SANPATH_CONFIG. */
+  configFile?: string;
+  env: NodeJS.ProcessEnv;
+  /** Flag values keyed by field path. */
+  flags: Readonly<Record<string, string | undefined>>;
+  dev?: boolean;
+}
+
+/** flags > env > file > (dev) defaults. Throws ConfigError naming every broken rule. */
+export async function loadConfig(options: LoadConfigOptions): Promise<SanpathdConfig> {
+  const layers: ConfigLayer[] = [layerFromObject(defaultSettings(), { kind: "default" })];
+  if (options.dev === true) layers.push(layerFromObject(devDefaultSettings(), { kind: "default" }));
+  const file = options.configFile ?? nonEmpty(options.env[CONFIG_FILE_ENV]);
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new ConfigError([
+        { field: "--config", rule: `must name a readable file (${code})`, got: JSON.stringify(file) },
+      ]);
+    }
+    const { layer, problems } = layerFromFileText(text, file);
+    if (problems.length > 0) throw new ConfigError(problems);
+    layers.push(layer);
+  }
+  layers.push(layerFromEnv(options.env), layerFromFlags(options.flags));
+  return resolveConfig(layers);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
