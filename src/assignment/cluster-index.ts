@@ -1,0 +1,278 @@
+import { invalidField } from "../errors/sanpath-error.js";
+import {
+  isEligible,
+  nodeHasSubnet,
+  type NodeCount,
+  type NodeInfo,
+  type PathAssignment,
+  type Plan,
+  type PlannedMove,
+  type SubnetNumber,
+} from "./assignment-model.js";
+
+/** A node name that no path or node carries; the rank of a free path's node. */
+export const NO_NODE = -1;
+
+const SUBNET_BITS: Record<SubnetNumber, number> = { 1: 1, 2: 2 };
+
+/**
+ * The planners' working view of the cluster, indexed so that every question a planner asks per
+ * step is O(1) or O(paths of one disk):
+ * - nodes and disks get ranks in name / id order, the only tie-breakers the planners use, so the
+ *   result does not depend on the order of the input;
+ * - paths are ordered by disk rank, then path index, then IP; the paths of a disk are contiguous;
+ * - per node the number of paths it serves; per disk the nodes holding its paths with their counts
+ *   (a flat array slice per disk, as a disk has few paths);
+ * - per disk and subnet how many eligible nodes with that subnet hold one of its paths, so "is
+ *   there an eligible node without a path of this disk" is a subtraction.
+ * Moves applied through movePath() update all of it and are recorded in order.
+ */
+export class ClusterIndex {
+  readonly nodeNames: readonly string[];
+  readonly eligible: Uint8Array;
+  /** Bit 1: subnet 1, bit 2: subnet 2. */
+  readonly subnetBits: Uint8Array;
+  /** Paths served per node, by rank. */
+  readonly total: Int32Array;
+  /** Eligible nodes per subnet, index subnet - 1. */
+  readonly eligibleWithSubnet: [number, number];
+
+  readonly paths: readonly PathAssignment[];
+  readonly pathDisk: Int32Array;
+  readonly pathNode: Int32Array;
+  readonly diskIds: readonly string[];
+  /** Paths of disk d are paths[diskStart[d] .. diskStart[d + 1]). */
+  readonly diskStart: Int32Array;
+
+  readonly moves: PlannedMove[] = [];
+
+  private readonly rankByNode: ReadonlyMap<string, number>;
+  private readonly pathByIp: ReadonlyMap<string, number>;
+  private readonly holderNode: Int32Array;
+  private readonly holderCount: Int32Array;
+  private readonly holderLength: Int32Array;
+  private readonly eligibleHolders: Int32Array;
+  private readonly beforeCounts: readonly NodeCount[];
+
+  constructor(paths: readonly PathAssignment[], nodes: readonly NodeInfo[]) {
+    const nodeByName = new Map<string, NodeInfo>();
+    for (const node of nodes) {
+      if (node.name === "") throw invalidField("nodes", "a node name must not be empty");
+      if (nodeByName.has(node.name)) {
+        throw invalidField("nodes", `node names must be unique; "${node.name}" appears twice`);
+      }
+      nodeByName.set(node.name, node);
+    }
+    const allNames = new Set(nodeByName.keys());
+    const pathsByDisk = new Map<string, PathAssignment[]>();
+    const seenIps = new Set<string>();
+    for (const path of paths) {
+      if (seenIps.has(path.ip))
+        throw invalidField("paths", `path IPs must be unique; ${path.ip} appears twice`);
+      seenIps.add(path.ip);
+      if (path.node !== "") allNames.add(path.node);
+      const diskPaths = pathsByDisk.get(path.diskId);
+      if (diskPaths === undefined) pathsByDisk.set(path.diskId, [path]);
+      else diskPaths.push(path);
+    }
+
+    this.nodeNames = [...allNames].sort();
+    const nodeCount = this.nodeNames.length;
+    this.rankByNode = new Map(this.nodeNames.map((name, rank) => [name, rank]));
+    this.eligible = new Uint8Array(nodeCount);
+    this.subnetBits = new Uint8Array(nodeCount);
+    this.total = new Int32Array(nodeCount);
+    this.eligibleWithSubnet = [0, 0];
+    this.nodeNames.forEach((name, rank) => {
+      const node = nodeByName.get(name);
+      if (node === undefined) return;
+      let bits = 0;
+      if (nodeHasSubnet(node, 1)) bits |= SUBNET_BITS[1];
+      if (nodeHasSubnet(node, 2)) bits |= SUBNET_BITS[2];
+      this.subnetBits[rank] = bits;
+      if (!isEligible(node)) return;
+      this.eligible[rank] = 1;
+      if (bits & SUBNET_BITS[1]) this.eligibleWithSubnet[0]++;
+      if (bits & SUBNET_BITS[2]) this.eligibleWithSubnet[1]++;
+    });
+
+    this.diskIds = [...pathsByDisk.keys()].sort();
+    const diskCount = this.diskIds.length;
+    const ordered: PathAssignment[] = [];
+    this.diskStart = new Int32Array(diskCount + 1);
+    this.pathDisk = new Int32Array(paths.length);
+    this.diskIds.forEach((diskId, disk) => {
+      this.diskStart[disk] = ordered.length;
+      const diskPaths = pathsByDisk.get(diskId) ?? [];
+      diskPaths.sort(comparePathsOfDisk);
+      for (const path of diskPaths) {
+        this.pathDisk[ordered.length] = disk;
+        ordered.push(path);
+      }
+    });
+    this.diskStart[diskCount] = ordered.length;
+    this.paths = ordered;
+    this.pathByIp = new Map(ordered.map((path, p) => [path.ip, p]));
+
+    this.holderNode = new Int32Array(ordered.length);
+    this.holderCount = new Int32Array(ordered.length);
+    this.holderLength = new Int32Array(diskCount);
+    this.eligibleHolders = new Int32Array(diskCount * 2);
+    this.pathNode = new Int32Array(ordered.length).fill(NO_NODE);
+    ordered.forEach((path, p) => {
+      if (path.node === "") return;
+      const node = this.rankOf(path.node);
+      this.pathNode[p] = node;
+      this.total[node] = (this.total[node] ?? 0) + 1;
+      this.addHolding(node, this.diskOf(p));
+    });
+    this.beforeCounts = this.counts();
+  }
+
+  get nodeCount(): number {
+    return this.nodeNames.length;
+  }
+
+  get diskCount(): number {
+    return this.diskIds.length;
+  }
+
+  /** The rank of a node name, or NO_NODE when no node or path carries it. */
+  rankOf(name: string): number {
+    return this.rankByNode.get(name) ?? NO_NODE;
+  }
+
+  nameOf(node: number): string {
+    return this.nodeNames[node] ?? "";
+  }
+
+  /** The position of the path with this IP in `paths`, or undefined. */
+  pathOfIp(ip: string): number | undefined {
+    return this.pathByIp.get(ip);
+  }
+
+  diskOf(path: number): number {
+    return this.pathDisk[path] ?? 0;
+  }
+
+  nodeOf(path: number): number {
+    return this.pathNode[path] ?? NO_NODE;
+  }
+
+  subnetOf(path: number): SubnetNumber {
+    return this.pathAt(path).subnet;
+  }
+
+  pathAt(path: number): PathAssignment {
+    const found = this.paths[path];
+    if (found === undefined) throw new RangeError(`no path at position ${path}`);
+    return found;
+  }
+
+  totalOf(node: number): number {
+    return this.total[node] ?? 0;
+  }
+
+  isEligible(node: number): boolean {
+    return this.eligible[node] === 1;
+  }
+
+  hasSubnet(node: number, subnet: SubnetNumber): boolean {
+    return ((this.subnetBits[node] ?? 0) & SUBNET_BITS[subnet]) !== 0;
+  }
+
+  /** Paths of the disk the node serves. */
+  countOf(node: number, disk: number): number {
+    const start = this.diskStart[disk] ?? 0;
+    const end = start + (this.holderLength[disk] ?? 0);
+    for (let h = start; h < end; h++) {
+      if (this.holderNode[h] === node) return this.holderCount[h] ?? 0;
+    }
+    return 0;
+  }
+
+  /** Eligible nodes with the subnet that serve none of the disk's paths. */
+  eligibleNodesWithout(disk: number, subnet: SubnetNumber): number {
+    const eligible = subnet === 1 ? this.eligibleWithSubnet[0] : this.eligibleWithSubnet[1];
+    return eligible - (this.eligibleHolders[disk * 2 + subnet - 1] ?? 0);
+  }
+
+  /** Moves the path to the node, updating every index, and records the move. */
+  movePath(path: number, target: number): void {
+    const source = this.nodeOf(path);
+    const disk = this.diskOf(path);
+    if (source !== NO_NODE) {
+      this.total[source] = this.totalOf(source) - 1;
+      this.removeHolding(source, disk);
+    }
+    this.total[target] = this.totalOf(target) + 1;
+    this.addHolding(target, disk);
+    this.pathNode[path] = target;
+    const moved = this.pathAt(path);
+    this.moves.push({
+      diskId: moved.diskId,
+      diskName: moved.diskName,
+      index: moved.index,
+      ip: moved.ip,
+      sourceNode: source === NO_NODE ? "" : this.nameOf(source),
+      targetNode: this.nameOf(target),
+    });
+  }
+
+  /** Paths served per node now, in name order. */
+  counts(): NodeCount[] {
+    return this.nodeNames.map((node, rank) => ({ node, paths: this.totalOf(rank) }));
+  }
+
+  /** The moves recorded so far with the counts before the first and after the last. */
+  plan(): Plan {
+    return { moves: this.moves.slice(), before: this.beforeCounts.slice(), after: this.counts() };
+  }
+
+  private addHolding(node: number, disk: number): void {
+    const start = this.diskStart[disk] ?? 0;
+    const length = this.holderLength[disk] ?? 0;
+    for (let h = start; h < start + length; h++) {
+      if (this.holderNode[h] === node) {
+        this.holderCount[h] = (this.holderCount[h] ?? 0) + 1;
+        return;
+      }
+    }
+    this.holderNode[start + length] = node;
+    this.holderCount[start + length] = 1;
+    this.holderLength[disk] = length + 1;
+    this.countEligibleHolder(node, disk, 1);
+  }
+
+  private removeHolding(node: number, disk: number): void {
+    const start = this.diskStart[disk] ?? 0;
+    const last = start + (this.holderLength[disk] ?? 0) - 1;
+    for (let h = start; h <= last; h++) {
+      if (this.holderNode[h] !== node) continue;
+      const remaining = (this.holderCount[h] ?? 0) - 1;
+      if (remaining > 0) {
+        this.holderCount[h] = remaining;
+        return;
+      }
+      this.holderNode[h] = this.holderNode[last] ?? NO_NODE;
+      this.holderCount[h] = this.holderCount[last] ?? 0;
+      this.holderLength[disk] = last - start;
+      this.countEligibleHolder(node, disk, -1);
+      return;
+    }
+  }
+
+  private countEligibleHolder(node: number, disk: number, delta: 1 | -1): void {
+    if (!this.isEligible(node)) return;
+    for (const subnet of [1, 2] as const) {
+      if (!this.hasSubnet(node, subnet)) continue;
+      const at = disk * 2 + subnet - 1;
+      this.eligibleHolders[at] = (this.eligibleHolders[at] ?? 0) + delta;
+    }
+  }
+}
+
+function comparePathsOfDisk(a: PathAssignment, b: PathAssignment): number {
+  if (a.index !== b.index) return a.index - b.index;
+  return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+/**
+ * A binary min-heap of numbers. The planners encode (priority, rank) pairs into one number so that
+ * the smallest number is the preferred entry and ties are impossible, which keeps plans deterministic.
+ */
+export class NumberMinHeap {
+  private readonly items: number[];
+
+  constructor(initial: readonly number[] = []) {
+    this.items = initial.slice();
+    for (let i = (this.items.length >>> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(value: number): void {
+    const items = this.items;
+    let i = items.length;
+    items.push(value);
+    while (i > 0) {
+      const parent = (i - 1) >>> 1;
+      const parentValue = items[parent] ?? 0;
+      if (parentValue <= value) break;
+      items[i] = parentValue;
+      i = parent;
+    }
+    items[i] = value;
+  }
+
+  /** The smallest value, removed; undefined when empty. */
+  pop(): number | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    items[0] = last;
+    this.siftDown(0);
+    return top;
+  }
+
+  private siftDown(start: number): void {
+    const items = this.items;
+    const length = items.length;
+    const value = items[start] ?? 0;
+    let i = start;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= length) break;
+      const right = left + 1;
+      let child = left;
+      let childValue = items[left] ?? 0;
+      if (right < length) {
+        const rightValue = items[right] ?? 0;
+        if (rightValue < childValue) {
+          child = right;
+          childValue = rightValue;
+        }
+      }
+      if (childValue >= value) break;
+      items[i] = childValue;
+      i = child;
+    }
+    items[i] = value;
+  }
+}
