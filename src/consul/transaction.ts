@@ -1,0 +1,195 @@
+import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import {
+  checkKey,
+  isRecord,
+  parseKvItem,
+  type CallOptions,
+  type ConsulClient,
+  type KvEntry,
+} from "./consul-client.js";
+
+/** Consul refuses transactions with more operations than this. */
+export const MAX_OPS_PER_TRANSACTION = 64;
+
+/** One KV operation of a transaction. Values are UTF-8 text (sent base64-encoded). */
+export type KvOperation =
+  /** Write the key. */
+  | { verb: "set"; key: string; value: string; flags?: number }
+  /** Write the key only if its ModifyIndex is `index` (0 = only if absent). */
+  | { verb: "cas"; key: string; value: string; index: number; flags?: number }
+  | { verb: "delete"; key: string }
+  /** Delete every key under the prefix. */
+  | { verb: "delete-tree"; key: string }
+  /** Delete the key only if its ModifyIndex is `index`. */
+  | { verb: "delete-cas"; key: string; index: number }
+  /** Fail unless the key exists with ModifyIndex `index`. */
+  | { verb: "check-index"; key: string; index: number }
+  /** Fail if the key exists. */
+  | { verb: "check-not-exists"; key: string }
+  /** Fail unless `session` holds the key's lock. */
+  | { verb: "check-session"; key: string; session: string }
+  /** Read the key (fails if absent); its entry is in the results. */
+  | { verb: "get"; key: string }
+  /** Acquire the key for `session` and write it. */
+  | { verb: "lock"; key: string; value: string; session: string; flags?: number }
+  /** Release the key held by `session` and write it (no lock-delay). */
+  | { verb: "unlock"; key: string; value: string; session: string; flags?: number };
+
+export interface TransactionResult {
+  /**
+   * One slot per operation, in order: the entry Consul returned for it (with its value for "get";
+   * set/cas/lock/unlock/check-index/check-session return the entry's indexes with an empty value),
+   * undefined for operations that return nothing (delete*, check-not-exists).
+   */
+  results: (KvEntry | undefined)[];
+}
+
+export interface TransactionOpError {
+  /** Index of the operation in the caller's whole list (not the chunk). */
+  opIndex: number;
+  what: string;
+}
+
+/**
+ * Consul refused a transaction (HTTP 409): a check or CAS failed, a lock could not be taken, a
+ * session is invalid. The chunk that held the failing operation was rolled back completely; chunks
+ * before it stay committed (`committedChunks`).
+ */
+export class TransactionConflictError extends SanpathError {
+  /** Global index of the first failing operation. */
+  readonly opIndex: number;
+  /** Consul's reason for it, e.g. `failed to set key "x", index is stale`. */
+  readonly what: string;
+  readonly errors: readonly TransactionOpError[];
+  /** Chunks (of 64 operations) that were committed before the failing one. */
+  readonly committedChunks: number;
+
+  constructor(errors: readonly TransactionOpError[], committedChunks: number, cause: unknown) {
+    const first = errors[0] ?? { opIndex: -1, what: "no error detail" };
+    super("aborted", `consul transaction: operation ${first.opIndex} failed: ${first.what}`, {
+      reason: "CAS_CONFLICT",
+      cause,
+    });
+    this.opIndex = first.opIndex;
+    this.what = first.what;
+    this.errors = errors;
+    this.committedChunks = committedChunks;
+  }
+}
+
+/** Verbs after which Consul puts an entry in Results; the others add nothing. */
+const VERBS_WITH_RESULT = new Set(["set", "cas", "check-index", "check-session", "get", "lock", "unlock"]);
+
+/**
+ * Runs KV operations in Consul transactions.
+ *
+ * Atomicity is per chunk: up to 64 operations are all-or-nothing. A longer list is split into chunks
+ * of 64 that run one after the other; when chunk k fails, chunks 0..k-1 stay committed, chunk k is
+ * rolled back and later chunks never run. Callers needing all-or-nothing must keep to 64 operations.
+ *
+ * Throws TransactionConflictError (kind "aborted", reason CAS_CONFLICT) when Consul refuses a chunk,
+ * with the global index of the failing operation; SanpathError "unavailable" when Consul cannot be
+ * reached (then the outcome of the chunk in flight is unknown).
+ */
+export async function runTransaction(
+  client: ConsulClient,
+  operations: readonly KvOperation[],
+  options: CallOptions = {},
+): Promise<TransactionResult> {
+  const body = operations.map((operation, index) => toConsulOperation(operation, index));
+  const results: (KvEntry | undefined)[] = [];
+  const chunkCount = Math.ceil(body.length / MAX_OPS_PER_TRANSACTION);
+  for (let chunk = 0; chunk < chunkCount; chunk += 1) {
+    const offset = chunk * MAX_OPS_PER_TRANSACTION;
+    const chunkOps = operations.slice(offset, offset + MAX_OPS_PER_TRANSACTION);
+    const chunkBody = body.slice(offset, offset + MAX_OPS_PER_TRANSACTION);
+    let outcome;
+    try {
+      outcome = await client.callAccepting("txn", options, [409], (raw, common) =>
+        raw.transaction.create({ ...common, operations: chunkBody }),
+      );
+    } catch (error) {
+      if (chunk === 0 || !(error instanceof SanpathError)) throw error;
+      throw new SanpathError(
+        error.kind,
+        `${error.message} (transaction chunk ${chunk + 1} of ${chunkCount}; ${chunk} committed before it)`,
+        { ...(error.reason === undefined ? {} : { reason: error.reason }), cause: error },
+      );
+    }
+    if (!outcome.ok) {
+      const errors = parseErrors(outcome.rejection.body).map((error) => ({
+        opIndex: error.opIndex < 0 ? -1 : offset + error.opIndex,
+        what: error.what,
+      }));
+      throw new TransactionConflictError(errors, chunk, outcome.rejection);
+    }
+    results.push(...alignResults(chunkOps, outcome.value));
+  }
+  return { results };
+}
+
+function toConsulOperation(operation: KvOperation, index: number): { KV: Record<string, unknown> } {
+  checkKey(operation.key, `operations[${index}].key`);
+  const kv: Record<string, unknown> = { Verb: operation.verb, Key: operation.key };
+  switch (operation.verb) {
+    case "set":
+    case "cas":
+    case "lock":
+    case "unlock":
+      kv.Value = Buffer.from(operation.value, "utf8").toString("base64");
+      if (operation.flags !== undefined)
+        kv.Flags = checkedNumber(operation.flags, `operations[${index}].flags`);
+      break;
+    default:
+      break;
+  }
+  switch (operation.verb) {
+    case "cas":
+    case "delete-cas":
+    case "check-index":
+      kv.Index = checkedNumber(operation.index, `operations[${index}].index`);
+      break;
+    case "check-session":
+    case "lock":
+    case "unlock":
+      if (operation.session === "") throw invalidField(`operations[${index}].session`, "must not be empty");
+      kv.Session = operation.session;
+      break;
+    default:
+      break;
+  }
+  return { KV: kv };
+}
+
+function checkedNumber(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalidField(field, "must be a whole number >= 0");
+  return value;
+}
+
+function alignResults(operations: readonly KvOperation[], answer: unknown): (KvEntry | undefined)[] {
+  const raw = isRecord(answer) && Array.isArray(answer.Results) ? answer.Results : [];
+  const entries = raw.map((result: unknown) => {
+    const kv = isRecord(result) ? result.KV : undefined;
+    if (!isRecord(kv)) throw new SanpathError("internal", "consul txn: result without KV");
+    const value = typeof kv.Value === "string" ? Buffer.from(kv.Value, "base64").toString("utf8") : null;
+    return parseKvItem({ ...kv, Value: value });
+  });
+  let next = 0;
+  return operations.map((operation) => (VERBS_WITH_RESULT.has(operation.verb) ? entries[next++] : undefined));
+}
+
+function parseErrors(body: unknown): TransactionOpError[] {
+  let parsed: unknown = body;
+  if (typeof body === "string" || Buffer.isBuffer(body)) {
+    try {
+      parsed = JSON.parse(body.toString());
+    } catch {
+      return [{ opIndex: -1, what: body.toString().slice(0, 200) }];
+    }
+  }
+  const errors = isRecord(parsed) && Array.isArray(parsed.Errors) ? parsed.Errors : [];
+  return errors.map((error: unknown) => ({
+    opIndex: isRecord(error) && typeof error.OpIndex === "number" ? error.OpIndex : -1,
+    what: isRecord(error) && typeof error.What === "string" ? error.What : "no detail",
+  }));
+}

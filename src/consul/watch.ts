@@ -1,0 +1,126 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import {
+  isAborted,
+  type BlockingOptions,
+  type BlockingResult,
+  type ConsulClient,
+  type KvEntry,
+} from "./consul-client.js";
+
+export interface WatchOptions {
+  /** Ends the watch: the iteration finishes normally (no error). */
+  signal: AbortSignal;
+  /** How long each blocking query may wait (1..600 s, default 60). */
+  waitSeconds?: number;
+  /** Told about every failed query; the watch itself keeps going. */
+  onError?: (error: SanpathError) => void;
+  /** First back-off after a failure (default 100 ms); doubles up to maxBackoffMs (default 5 s). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface PrefixSnapshot {
+  /** Consul's index of this state. */
+  index: number;
+  entries: KvEntry[];
+}
+
+export interface KeySnapshot {
+  index: number;
+  /** undefined while the key does not exist. */
+  entry: KvEntry | undefined;
+}
+
+/**
+ * Follows every key under `prefix` with blocking queries. Yields the current state first, then
+ * again each time Consul's index changes. Survives Consul going away (agent restart, leader
+ * election, timeouts): failures go to onError, the watch backs off (capped, jittered) and resumes;
+ * when the index goes backwards (a restarted agent) it starts over from a fresh read. Never throws
+ * because Consul is unreachable; ends when `signal` aborts or the consumer stops iterating.
+ */
+export function watchPrefix(
+  client: ConsulClient,
+  prefix: string,
+  options: WatchOptions,
+): AsyncIterable<PrefixSnapshot> {
+  return follow(
+    options,
+    (blocking) => client.listBlocking(prefix, blocking),
+    (index, entries) => ({
+      index,
+      entries,
+    }),
+  );
+}
+
+/** Follows one key; see watchPrefix. */
+export function watchKey(
+  client: ConsulClient,
+  key: string,
+  options: WatchOptions,
+): AsyncIterable<KeySnapshot> {
+  return follow(
+    options,
+    (blocking) => client.getBlocking(key, blocking),
+    (index, entry) => ({ index, entry }),
+  );
+}
+
+async function* follow<T, S>(
+  options: WatchOptions,
+  query: (blocking: BlockingOptions) => Promise<BlockingResult<T>>,
+  snapshot: (index: number, value: T) => S,
+): AsyncGenerator<S, void, undefined> {
+  const { signal } = options;
+  const waitSeconds = options.waitSeconds ?? 60;
+  const minBackoffMs = options.minBackoffMs ?? 100;
+  const maxBackoffMs = options.maxBackoffMs ?? 5000;
+  if (!(minBackoffMs > 0) || !(maxBackoffMs >= minBackoffMs)) {
+    throw invalidField("watch.backoff", "needs 0 < minBackoffMs <= maxBackoffMs");
+  }
+  let index = 0;
+  let failures = 0;
+  while (!signal.aborted) {
+    let answer: BlockingResult<T>;
+    try {
+      answer = await query({ index, waitSeconds, signal });
+    } catch (error) {
+      if (isAborted(signal)) return;
+      // A bad argument is a bug of the caller, not an outage: retrying cannot help.
+      if (error instanceof SanpathError && error.kind === "invalid_argument") throw error;
+      options.onError?.(
+        error instanceof SanpathError
+          ? error
+          : new SanpathError("internal", "watch query failed", { cause: error }),
+      );
+      failures += 1;
+      if (!(await pause(backoff(failures, minBackoffMs, maxBackoffMs), signal))) return;
+      continue;
+    }
+    failures = 0;
+    if (answer.reset) {
+      // Consul's index went backwards: read afresh (index 0 answers at once) and report that.
+      index = 0;
+      continue;
+    }
+    if (answer.index === index) continue;
+    index = answer.index;
+    yield snapshot(index, answer.value);
+  }
+}
+
+/** Exponential back-off with jitter: a random delay in [half, full] of min × 2^(n-1), capped. */
+function backoff(failures: number, minMs: number, maxMs: number): number {
+  const full = Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 30));
+  return full / 2 + Math.random() * (full / 2);
+}
+
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
