@@ -92,7 +92,8 @@ export interface RawConsul {
   };
   status: { leader(options: Query): Promise<unknown> };
   agent: { self(options: Query): Promise<unknown> };
-  transaction: { create(options: Query): Promise<unknown> };
+  /** Two arguments: with one, consul@2 takes the whole object as the operation list. */
+  transaction: { create(operations: readonly unknown[], options: Query): Promise<unknown> };
   destroy(): void;
 }
 
@@ -435,6 +436,15 @@ function consulFailure(
       );
     }
     return consulUnavailable(operation, `answered ${rejection.status}: ${rejection.message}`, error);
+  }
+  if ((error as { isValidation?: unknown }).isValidation === true) {
+    return new SanpathError(
+      "internal",
+      `consul ${operation}: request refused by the client: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   if ((error as { isTimeout?: unknown }).isTimeout === true) {
     return consulUnavailable(operation, `no answer within ${timeoutMs} ms`, error);

@@ -106,7 +106,7 @@ export async function runTransaction(
     let outcome;
     try {
       outcome = await client.callAccepting("txn", options, [409], (raw, common) =>
-        raw.transaction.create({ ...common, operations: chunkBody }),
+        raw.transaction.create(chunkBody, { ...common }),
       );
     } catch (error) {
       if (chunk === 0 || !(error instanceof SanpathError)) throw error;

@@ -35,8 +35,9 @@ export interface KeySnapshot {
 /**
  * Follows every key under `prefix` with blocking queries. Yields the current state first, then
  * again each time Consul's index changes. Survives Consul going away (agent restart, leader
- * election, timeouts): failures go to onError, the watch backs off (capped, jittered) and resumes;
- * when the index goes backwards (a restarted agent) it starts over from a fresh read. Never throws
+ * election, timeouts): failures go to onError, the watch backs off (capped, jittered) and resumes
+ * with a fresh (non-blocking) read, which it yields if its index differs from the last one yielded;
+ * when the index goes backwards (a restarted agent) it also starts over from a fresh read. Never throws
  * because Consul is unreachable; ends when `signal` aborts or the consumer stops iterating.
  */
 export function watchPrefix(
@@ -79,7 +80,9 @@ async function* follow<T, S>(
   if (!(minBackoffMs > 0) || !(maxBackoffMs >= minBackoffMs)) {
     throw invalidField("watch.backoff", "needs 0 < minBackoffMs <= maxBackoffMs");
   }
+  // The index the next query blocks on, and the index of the last state yielded.
   let index = 0;
+  let yielded: number | undefined;
   let failures = 0;
   while (!signal.aborted) {
     let answer: BlockingResult<T>;
@@ -95,18 +98,22 @@ async function* follow<T, S>(
           : new SanpathError("internal", "watch query failed", { cause: error }),
       );
       failures += 1;
+      // After a failure the index may belong to an agent that is gone: a restarted one counts from
+      // scratch and would hold a query on an index it has not reached yet. Read afresh.
+      index = 0;
       if (!(await pause(backoff(failures, minBackoffMs, maxBackoffMs), signal))) return;
       continue;
     }
     failures = 0;
     if (answer.reset) {
-      // Consul's index went backwards: read afresh (index 0 answers at once) and report that.
+      // Consul's index went backwards: read afresh (index 0 answers at once).
       index = 0;
       continue;
     }
-    if (answer.index === index) continue;
     index = answer.index;
-    yield snapshot(index, answer.value);
+    if (answer.index === yielded) continue;
+    yielded = answer.index;
+    yield snapshot(answer.index, answer.value);
   }
 }
 

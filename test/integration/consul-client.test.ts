@@ -1,6 +1,7 @@
 import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
+import { ConsulKeys } from "../../src/consul/keys.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { freePort } from "../../src/util/free-port.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
@@ -53,6 +54,24 @@ describe("ConsulClient against a real agent", () => {
     expect(updated?.value).toBe("4");
     expect(await client.delete("t/cas/x", { cas: updated?.modifyIndex ?? 0 })).toBe(true);
     expect(await client.get("t/cas/x")).toBeUndefined();
+  });
+
+  it("stores keys from ConsulKeys verbatim, percent-encoded names and path keys included", async () => {
+    const layout = new ConsulKeys(`t/layout-${process.pid}`);
+    const written = [
+      layout.diskName("A/b .. 100%"),
+      layout.diskName(".."),
+      layout.diskPath("00001", 1),
+      layout.disk("00001"),
+    ];
+    for (const key of written) expect(await client.put(key, "x")).toBe(true);
+    expect(await client.keys(`${layout.root}/`)).toEqual([...written].sort());
+    expect(await client.keys(layout.diskNames())).toEqual(
+      [layout.diskName(".."), layout.diskName("a/b .. 100%")].sort(),
+    );
+    expect((await client.get(layout.diskName("A/B .. 100%")))?.key).toBe(layout.diskName("a/b .. 100%"));
+    const paths = await client.list(layout.diskPaths("00001"));
+    expect(paths.map((entry) => layout.parseDiskPath(entry.key))).toEqual([{ diskId: "00001", index: 1 }]);
   });
 
   it("rejects keys with a leading slash", async () => {
