@@ -12,18 +12,26 @@ export interface AveragePlanOptions {
   readonly selectedIps?: readonly string[];
 }
 
-/** The movable paths of one disk on one donor node, in path order. */
-interface DiskGroup {
-  readonly disk: number;
-  readonly paths: number[];
-}
-
 /** A node above the target and the order in which it gives its disks away. */
 interface Donor {
   readonly node: number;
-  readonly groups: readonly DiskGroup[];
+  /** Its groups are firstGroup .. firstGroup + groupCount - 1 in the Groups arrays, in disk order. */
+  readonly firstGroup: number;
+  readonly groupCount: number;
   /** Groups by most paths of the disk on the node, then disk id. */
   readonly order: NumberMinHeap;
+}
+
+/**
+ * The movable paths of one disk on one donor node are a group: movable[start .. end), in path
+ * order. Kept in flat arrays, as a crowded cluster has one group per path.
+ */
+interface Groups {
+  readonly movable: Int32Array;
+  readonly disk: Int32Array;
+  readonly start: Int32Array;
+  readonly end: Int32Array;
+  readonly remaining: Int32Array;
 }
 
 /**
@@ -60,14 +68,17 @@ export function planAverage(
   if (eligibleNodes === 0) return index.plan();
   const target = Math.ceil(servedPaths / eligibleNodes);
 
-  const donors = collectDonors(index, target, selected);
+  const { donors, groups } = collectDonors(index, target, selected);
   const receivers = new CandidateNodes(index, { below: target });
-  const donorOrder = new NumberMinHeap(donors.map((donor, d) => donorKey(index, donor, d, donors.length)));
+  const donorOrder = new NumberMinHeap(
+    donors.map((donor, slot) => donorKey(index, donor, slot, donors.length)),
+  );
+  const scratch: number[] = [];
   for (let key = donorOrder.pop(); key !== undefined; key = donorOrder.pop()) {
     const slot = key % donors.length;
     const donor = donors[slot];
     if (donor === undefined) continue;
-    if (!giveOnePath(index, receivers, donor)) continue;
+    if (!giveOnePath(index, receivers, donor, groups, scratch)) continue;
     if (index.totalOf(donor.node) > target) donorOrder.push(donorKey(index, donor, slot, donors.length));
   }
   return index.plan();
@@ -77,28 +88,67 @@ function collectDonors(
   index: ClusterIndex,
   target: number,
   selected: ReadonlySet<number> | undefined,
-): Donor[] {
-  const groupsByNode = new Map<number, DiskGroup[]>();
-  for (let path = 0; path < index.paths.length; path++) {
+): { donors: Donor[]; groups: Groups } {
+  const isMovable = (path: number): boolean => {
     const node = index.nodeOf(path);
-    if (node === NO_NODE || !index.isEligible(node) || index.totalOf(node) <= target) continue;
-    if (selected !== undefined && !selected.has(path)) continue;
-    const disk = index.diskOf(path);
-    let groups = groupsByNode.get(node);
-    if (groups === undefined) {
-      groups = [];
-      groupsByNode.set(node, groups);
-    }
-    const last = groups.at(-1);
-    if (last?.disk === disk) last.paths.push(path);
-    else groups.push({ disk, paths: [path] });
+    if (node === NO_NODE || !index.isEligible(node) || index.totalOf(node) <= target) return false;
+    return selected === undefined || selected.has(path);
+  };
+  // Movable paths bucketed by node (counting sort), each bucket in path order, i.e. by disk.
+  const offsets = new Int32Array(index.nodeCount + 1);
+  let movableCount = 0;
+  for (let path = 0; path < index.paths.length; path++) {
+    if (!isMovable(path)) continue;
+    const node = index.nodeOf(path);
+    offsets[node + 1] = (offsets[node + 1] ?? 0) + 1;
+    movableCount++;
   }
+  for (let node = 0; node < index.nodeCount; node++) {
+    offsets[node + 1] = (offsets[node + 1] ?? 0) + (offsets[node] ?? 0);
+  }
+  const fill = offsets.slice(0, index.nodeCount);
+  const movable = new Int32Array(movableCount);
+  for (let path = 0; path < index.paths.length; path++) {
+    if (!isMovable(path)) continue;
+    const node = index.nodeOf(path);
+    const at = fill[node] ?? 0;
+    movable[at] = path;
+    fill[node] = at + 1;
+  }
+
+  const groups: Groups = {
+    movable,
+    disk: new Int32Array(movableCount),
+    start: new Int32Array(movableCount),
+    end: new Int32Array(movableCount),
+    remaining: new Int32Array(movableCount),
+  };
   const donors: Donor[] = [];
-  for (const [node, groups] of [...groupsByNode].sort((a, b) => a[0] - b[0])) {
-    const keys = groups.map((group, g) => groupKey(index, node, group, g, groups.length));
-    donors.push({ node, groups, order: new NumberMinHeap(keys) });
+  let groupCount = 0;
+  for (let node = 0; node < index.nodeCount; node++) {
+    const from = offsets[node] ?? 0;
+    const to = offsets[node + 1] ?? 0;
+    if (from === to) continue;
+    const firstGroup = groupCount;
+    for (let at = from; at < to; at++) {
+      const disk = index.diskOf(movable[at] ?? 0);
+      const last = groupCount - 1;
+      if (groupCount > firstGroup && groups.disk[last] === disk) {
+        groups.end[last] = at + 1;
+        groups.remaining[last] = (groups.remaining[last] ?? 0) + 1;
+        continue;
+      }
+      groups.disk[groupCount] = disk;
+      groups.start[groupCount] = at;
+      groups.end[groupCount] = at + 1;
+      groups.remaining[groupCount] = 1;
+      groupCount++;
+    }
+    const donor = { node, firstGroup, groupCount: groupCount - firstGroup, order: new NumberMinHeap() };
+    for (let g = firstGroup; g < groupCount; g++) donor.order.push(groupKey(index, donor, groups, g));
+    donors.push(donor);
   }
-  return donors;
+  return { donors, groups };
 }
 
 /** Most paths first, then lowest node rank; `slot` is the donor's place in the donors array. */
@@ -107,22 +157,26 @@ function donorKey(index: ClusterIndex, donor: Donor, slot: number, slots: number
 }
 
 /** Most paths of the disk on the node first, then lowest disk rank (groups are in disk order). */
-function groupKey(index: ClusterIndex, node: number, group: DiskGroup, g: number, groups: number): number {
-  return (index.paths.length - index.countOf(node, group.disk)) * groups + g;
+function groupKey(index: ClusterIndex, donor: Donor, groups: Groups, g: number): number {
+  const onNode = index.countOf(donor.node, groups.disk[g] ?? 0);
+  return (index.paths.length - onNode) * donor.groupCount + (g - donor.firstGroup);
 }
 
 /** Moves one path off the donor; false when none of its paths can move anywhere. */
-function giveOnePath(index: ClusterIndex, receivers: CandidateNodes, donor: Donor): boolean {
-  const groupCount = donor.groups.length;
-  const skipped: number[] = [];
+function giveOnePath(
+  index: ClusterIndex,
+  receivers: CandidateNodes,
+  donor: Donor,
+  groups: Groups,
+  skipped: number[],
+): boolean {
+  skipped.length = 0;
   let moved = false;
   for (let key = donor.order.pop(); key !== undefined; key = donor.order.pop()) {
-    const g = key % groupCount;
-    const group = donor.groups[g];
-    if (group === undefined || group.paths.length === 0) continue;
-    if (key !== groupKey(index, donor.node, group, g, groupCount)) continue;
-    if (moveFromGroup(index, receivers, donor.node, group)) {
-      if (group.paths.length > 0) donor.order.push(groupKey(index, donor.node, group, g, groupCount));
+    const g = donor.firstGroup + (key % donor.groupCount);
+    if (groups.remaining[g] === 0 || key !== groupKey(index, donor, groups, g)) continue;
+    if (moveFromGroup(index, receivers, donor.node, groups, g)) {
+      if (groups.remaining[g] !== 0) donor.order.push(groupKey(index, donor, groups, g));
       moved = true;
       break;
     }
@@ -136,30 +190,28 @@ function moveFromGroup(
   index: ClusterIndex,
   receivers: CandidateNodes,
   source: number,
-  group: DiskGroup,
+  groups: Groups,
+  g: number,
 ): boolean {
+  const disk = groups.disk[g] ?? 0;
+  const end = groups.end[g] ?? 0;
   let triedSubnets = 0;
-  for (let i = 0; i < group.paths.length; i++) {
-    const path = group.paths[i] ?? 0;
+  for (let at = groups.start[g] ?? 0; at < end; at++) {
+    const path = groups.movable[at] ?? 0;
+    if (index.nodeOf(path) !== source) continue;
     const subnet = index.subnetOf(path);
     if (triedSubnets & subnet) continue;
     triedSubnets |= subnet;
-    const receiver = receivers.best(group.disk, subnet);
+    const receiver = receivers.best(disk, subnet);
     if (receiver === NO_NODE) continue;
-    if (
-      index.countOf(receiver, group.disk) > 0 &&
-      !everyEligibleNodeKeepsDisk(index, group.disk, path, source)
-    ) {
-      continue;
-    }
-    group.paths.splice(i, 1);
+    if (index.countOf(receiver, disk) > 0 && !everyEligibleNodeKeepsDisk(index, disk, path, source)) continue;
     index.movePath(path, receiver);
     receivers.received(receiver);
+    groups.remaining[g] = (groups.remaining[g] ?? 0) - 1;
     return true;
   }
   return false;
 }
-
 /**
  * Whether, once the path left its source, every eligible node with the path's subnet would still
  * serve a path of the disk: the only case in which a node may be given a second path of it.

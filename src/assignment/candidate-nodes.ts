@@ -19,6 +19,8 @@ export class CandidateNodes {
   private readonly heaps: readonly [NumberMinHeap, NumberMinHeap];
   private readonly scale: number;
   private readonly below: number;
+  /** Reused by best() for the entries it pops and puts back. */
+  private readonly kept: number[] = [];
 
   constructor(
     private readonly index: ClusterIndex,
@@ -43,7 +45,8 @@ export class CandidateNodes {
   best(disk: number, subnet: SubnetNumber, excluded?: ReadonlySet<number>): number {
     const heap = this.heaps[subnet - 1];
     if (heap === undefined) return NO_NODE;
-    const kept: number[] = [];
+    const kept = this.kept;
+    kept.length = 0;
     let chosen = NO_NODE;
     let chosenCount = Number.POSITIVE_INFINITY;
     for (let key = heap.pop(); key !== undefined; key = heap.pop()) {

@@ -47,7 +47,7 @@ export class ClusterIndex {
   readonly moves: PlannedMove[] = [];
 
   private readonly rankByNode: ReadonlyMap<string, number>;
-  private readonly pathByIp: ReadonlyMap<string, number>;
+  private pathByIp: ReadonlyMap<string, number> | undefined;
   private readonly holderNode: Int32Array;
   private readonly holderCount: Int32Array;
   private readonly holderLength: Int32Array;
@@ -63,22 +63,56 @@ export class ClusterIndex {
       }
       nodeByName.set(node.name, node);
     }
-    const allNames = new Set(nodeByName.keys());
-    const pathsByDisk = new Map<string, PathAssignment[]>();
-    const seenIps = new Set<string>();
-    for (const path of paths) {
-      if (seenIps.has(path.ip))
-        throw invalidField("paths", `path IPs must be unique; ${path.ip} appears twice`);
-      seenIps.add(path.ip);
-      if (path.node !== "") allNames.add(path.node);
-      const diskPaths = pathsByDisk.get(path.diskId);
-      if (diskPaths === undefined) pathsByDisk.set(path.diskId, [path]);
-      else diskPaths.push(path);
+
+    // One pass over the input: a provisional id per node name (in order of first sight) and the
+    // input positions of each disk's paths. Consecutive paths mostly share a disk and often a
+    // node, so the last ones are remembered to spare map lookups.
+    const provisionalIds = new Map<string, number>();
+    const provisionalNames: string[] = [];
+    for (const name of nodeByName.keys()) {
+      provisionalIds.set(name, provisionalNames.length);
+      provisionalNames.push(name);
+    }
+    const provisionalNode = new Int32Array(paths.length);
+    const groupByDisk = new Map<string, number[]>();
+    let lastDiskId: string | undefined;
+    let lastGroup: number[] = [];
+    let lastNodeName: string | undefined;
+    let lastNodeId = NO_NODE;
+    for (let position = 0; position < paths.length; position++) {
+      const path = paths[position] as PathAssignment;
+      if (path.node === "") {
+        provisionalNode[position] = NO_NODE;
+      } else {
+        if (path.node !== lastNodeName) {
+          lastNodeName = path.node;
+          let id = provisionalIds.get(path.node);
+          if (id === undefined) {
+            id = provisionalNames.length;
+            provisionalIds.set(path.node, id);
+            provisionalNames.push(path.node);
+          }
+          lastNodeId = id;
+        }
+        provisionalNode[position] = lastNodeId;
+      }
+      if (path.diskId !== lastDiskId) {
+        lastDiskId = path.diskId;
+        const group = groupByDisk.get(path.diskId);
+        if (group === undefined) {
+          lastGroup = [];
+          groupByDisk.set(path.diskId, lastGroup);
+        } else {
+          lastGroup = group;
+        }
+      }
+      lastGroup.push(position);
     }
 
-    this.nodeNames = [...allNames].sort();
+    this.nodeNames = provisionalNames.slice().sort();
     const nodeCount = this.nodeNames.length;
     this.rankByNode = new Map(this.nodeNames.map((name, rank) => [name, rank]));
+    const rankOfProvisional = provisionalNames.map((name) => this.rankOf(name));
     this.eligible = new Uint8Array(nodeCount);
     this.subnetBits = new Uint8Array(nodeCount);
     this.total = new Int32Array(nodeCount);
@@ -96,36 +130,37 @@ export class ClusterIndex {
       if (bits & SUBNET_BITS[2]) this.eligibleWithSubnet[1]++;
     });
 
-    this.diskIds = [...pathsByDisk.keys()].sort();
+    this.diskIds = [...groupByDisk.keys()].sort();
     const diskCount = this.diskIds.length;
-    const ordered: PathAssignment[] = [];
+    const ordered: PathAssignment[] = new Array<PathAssignment>(paths.length);
     this.diskStart = new Int32Array(diskCount + 1);
     this.pathDisk = new Int32Array(paths.length);
-    this.diskIds.forEach((diskId, disk) => {
-      this.diskStart[disk] = ordered.length;
-      const diskPaths = pathsByDisk.get(diskId) ?? [];
-      diskPaths.sort(comparePathsOfDisk);
-      for (const path of diskPaths) {
-        this.pathDisk[ordered.length] = disk;
-        ordered.push(path);
-      }
-    });
-    this.diskStart[diskCount] = ordered.length;
-    this.paths = ordered;
-    this.pathByIp = new Map(ordered.map((path, p) => [path.ip, p]));
-
-    this.holderNode = new Int32Array(ordered.length);
-    this.holderCount = new Int32Array(ordered.length);
+    this.pathNode = new Int32Array(paths.length);
+    this.holderNode = new Int32Array(paths.length);
+    this.holderCount = new Int32Array(paths.length);
     this.holderLength = new Int32Array(diskCount);
     this.eligibleHolders = new Int32Array(diskCount * 2);
-    this.pathNode = new Int32Array(ordered.length).fill(NO_NODE);
-    ordered.forEach((path, p) => {
-      if (path.node === "") return;
-      const node = this.rankOf(path.node);
-      this.pathNode[p] = node;
-      this.total[node] = (this.total[node] ?? 0) + 1;
-      this.addHolding(node, this.diskOf(p));
-    });
+    let next = 0;
+    for (let disk = 0; disk < diskCount; disk++) {
+      this.diskStart[disk] = next;
+      const group = groupByDisk.get(this.diskIds[disk] ?? "") ?? [];
+      sortPositionsByPathOrder(group, paths);
+      for (const position of group) {
+        const path = paths[position] as PathAssignment;
+        const provisional = provisionalNode[position] ?? NO_NODE;
+        const node = provisional === NO_NODE ? NO_NODE : (rankOfProvisional[provisional] ?? NO_NODE);
+        ordered[next] = path;
+        this.pathDisk[next] = disk;
+        this.pathNode[next] = node;
+        if (node !== NO_NODE) {
+          this.total[node] = (this.total[node] ?? 0) + 1;
+          this.addHolding(node, disk);
+        }
+        next++;
+      }
+    }
+    this.diskStart[diskCount] = next;
+    this.paths = ordered;
     this.beforeCounts = this.counts();
   }
 
@@ -148,6 +183,7 @@ export class ClusterIndex {
 
   /** The position of the path with this IP in `paths`, or undefined. */
   pathOfIp(ip: string): number | undefined {
+    this.pathByIp ??= this.indexIps();
     return this.pathByIp.get(ip);
   }
 
@@ -229,6 +265,16 @@ export class ClusterIndex {
     return { moves: this.moves.slice(), before: this.beforeCounts.slice(), after: this.counts() };
   }
 
+  /** Built on the first lookup by IP: planning over all paths never needs it. */
+  private indexIps(): Map<string, number> {
+    const byIp = new Map<string, number>();
+    this.paths.forEach((path, p) => {
+      if (byIp.has(path.ip)) throw invalidField("paths", `path IPs must be unique; ${path.ip} appears twice`);
+      byIp.set(path.ip, p);
+    });
+    return byIp;
+  }
+
   private addHolding(node: number, disk: number): void {
     const start = this.diskStart[disk] ?? 0;
     const length = this.holderLength[disk] ?? 0;
@@ -272,7 +318,17 @@ export class ClusterIndex {
   }
 }
 
-function comparePathsOfDisk(a: PathAssignment, b: PathAssignment): number {
-  if (a.index !== b.index) return a.index - b.index;
-  return a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0;
+/** Insertion sort by path index, then IP: a disk has a handful of paths, mostly in order already. */
+function sortPositionsByPathOrder(positions: number[], paths: readonly PathAssignment[]): void {
+  for (let i = 1; i < positions.length; i++) {
+    const moving = positions[i] as number;
+    const path = paths[moving] as PathAssignment;
+    let j = i - 1;
+    for (; j >= 0; j--) {
+      const other = paths[positions[j] as number] as PathAssignment;
+      if (other.index < path.index || (other.index === path.index && other.ip <= path.ip)) break;
+      positions[j + 1] = positions[j] as number;
+    }
+    positions[j + 1] = moving;
+  }
 }
