@@ -214,8 +214,8 @@ export class ConsulClient {
     key: string,
     options: CallOptions & { cas?: number; recurse?: boolean } = {},
   ): Promise<boolean> {
-    if (options.recurse === true) checkPrefix(key);
-    else checkKey(key);
+    // Never empty, recursive or not: a recursive delete of "" would wipe the whole KV store.
+    checkKey(key);
     if (options.cas !== undefined) checkIndex("cas", options.cas);
     const result = await this.call("kv.delete", options, (raw, common) =>
       raw.kv.del({

@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -161,6 +162,28 @@ describe("ConsulClient against a real agent", () => {
       slow.close();
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("sends the ACL token as X-Consul-Token and maps 403 to permission_denied", async () => {
+    const seenTokens: (string | undefined)[] = [];
+    const acl = createHttpServer((request, response) => {
+      const token = request.headers["x-consul-token"];
+      seenTokens.push(typeof token === "string" ? token : undefined);
+      response.writeHead(403, { "content-type": "text/plain" }).end("Permission denied");
+    });
+    await new Promise<void>((resolve) => acl.listen(0, "127.0.0.1", resolve));
+    const address = acl.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    const withToken = new ConsulClient({ address: `127.0.0.1:${address.port}`, token: "s3cr3t-token" });
+    try {
+      const error: unknown = await withToken.get("t/x").catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ kind: "permission_denied", reason: "PERMISSION_DENIED" });
+      expect((error as Error).message).not.toContain("s3cr3t-token");
+      expect(seenTokens).toEqual(["s3cr3t-token"]);
+    } finally {
+      withToken.close();
+      await new Promise((resolve) => acl.close(resolve));
     }
   });
 

@@ -123,6 +123,8 @@ describe("sessions and locks against a real agent", () => {
     );
     expect(error).toBeInstanceOf(InvalidSessionError);
     expect(error).toMatchObject({ kind: "failed_precondition", sessionId: gone });
+    expect(await releaseLock(client, "t/locks/gone", gone, "x")).toBe(false);
+    expect(await releaseLock(client, "t/locks/gone", gone)).toBe(false);
   });
 
   it("SessionKeeper confirms renewals and reports lost once the session is destroyed elsewhere", async () => {
@@ -139,6 +141,7 @@ describe("sessions and locks against a real agent", () => {
       sessionId: id,
       ttlSeconds: 10,
       renewEveryMs: 50,
+      renewTimeoutMs: 5000,
       onConfirmed: (at) => confirmations.push(at),
       onRenewFailed: (error) => failures.push(error),
       onLost: () => {
