@@ -38,7 +38,8 @@ export interface BlockingOptions {
   signal?: AbortSignal;
 }
 
-export interface BlockingResult<T> {
+/** Where a blocking answer leaves the index. */
+export interface BlockingIndex {
   /**
    * The index to pass to the next call. 0 when Consul's index went backwards (agent restarted, state
    * restored): the next call then answers at once with a fresh index, as Consul's docs require.
@@ -46,7 +47,15 @@ export interface BlockingResult<T> {
   index: number;
   /** True when the index went backwards (see `index`). */
   reset: boolean;
-  value: T;
+}
+
+export interface BlockingKeyResult extends BlockingIndex {
+  /** undefined while the key does not exist. */
+  entry: KvEntry | undefined;
+}
+
+export interface BlockingListResult extends BlockingIndex {
+  entries: KvEntry[];
 }
 
 /** Extra slack on top of Consul's own jitter (wait/16) for a blocking call's deadline. */
@@ -171,18 +180,18 @@ export class ConsulClient {
   }
 
   /** Blocking read of one key: returns when its index passes `index` or after `waitSeconds`. */
-  async getBlocking(key: string, options: BlockingOptions): Promise<BlockingResult<KvEntry | undefined>> {
+  async getBlocking(key: string, options: BlockingOptions): Promise<BlockingKeyResult> {
     checkKey(key);
     const { index, body } = await this.blockingGet("kv.get (blocking)", key, false, options);
-    const value = body === undefined ? undefined : parseKvItem(firstOf(body));
-    return { ...nextIndex(options.index, index), value };
+    const entry = body === undefined ? undefined : parseKvItem(firstOf(body));
+    return { ...nextIndex(options.index, index), entry };
   }
 
   /** Blocking read of a prefix (recursive); see getBlocking. */
-  async listBlocking(prefix: string, options: BlockingOptions): Promise<BlockingResult<KvEntry[]>> {
+  async listBlocking(prefix: string, options: BlockingOptions): Promise<BlockingListResult> {
     checkPrefix(prefix);
     const { index, body } = await this.blockingGet("kv.list (blocking)", prefix, true, options);
-    return { ...nextIndex(options.index, index), value: parseKvList(body) };
+    return { ...nextIndex(options.index, index), entries: parseKvList(body) };
   }
 
   /**
@@ -328,7 +337,7 @@ export class ConsulClient {
 }
 
 /** A blocking answer's next index: backwards = reset to 0; never below 1 otherwise (Consul's docs). */
-function nextIndex(previous: number, answered: number): { index: number; reset: boolean } {
+function nextIndex(previous: number, answered: number): BlockingIndex {
   if (answered < previous) return { index: 0, reset: true };
   return { index: Math.max(answered, 1), reset: false };
 }

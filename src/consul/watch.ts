@@ -3,7 +3,7 @@ import { invalidField, SanpathError } from "../errors/sanpath-error.js";
 import {
   isAborted,
   type BlockingOptions,
-  type BlockingResult,
+  type BlockingIndex,
   type ConsulClient,
   type KvEntry,
 } from "./consul-client.js";
@@ -48,10 +48,7 @@ export function watchPrefix(
   return follow(
     options,
     (blocking) => client.listBlocking(prefix, blocking),
-    (index, entries) => ({
-      index,
-      entries,
-    }),
+    ({ index, entries }) => ({ index, entries }),
   );
 }
 
@@ -64,14 +61,14 @@ export function watchKey(
   return follow(
     options,
     (blocking) => client.getBlocking(key, blocking),
-    (index, entry) => ({ index, entry }),
+    ({ index, entry }) => ({ index, entry }),
   );
 }
 
-async function* follow<T, S>(
+async function* follow<R extends BlockingIndex, S>(
   options: WatchOptions,
-  query: (blocking: BlockingOptions) => Promise<BlockingResult<T>>,
-  snapshot: (index: number, value: T) => S,
+  query: (blocking: BlockingOptions) => Promise<R>,
+  snapshot: (answer: R) => S,
 ): AsyncGenerator<S, void, undefined> {
   const { signal } = options;
   const waitSeconds = options.waitSeconds ?? 60;
@@ -85,7 +82,7 @@ async function* follow<T, S>(
   let yielded: number | undefined;
   let failures = 0;
   while (!signal.aborted) {
-    let answer: BlockingResult<T>;
+    let answer: R;
     try {
       answer = await query({ index, waitSeconds, signal });
     } catch (error) {
@@ -113,7 +110,7 @@ async function* follow<T, S>(
     index = answer.index;
     if (answer.index === yielded) continue;
     yielded = answer.index;
-    yield snapshot(answer.index, answer.value);
+    yield snapshot(answer);
   }
 }
 

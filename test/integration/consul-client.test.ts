@@ -84,21 +84,21 @@ describe("ConsulClient against a real agent", () => {
   it("blocks until the key changes and returns the new index", async () => {
     await client.put("t/block/k", "v1");
     const first = await client.getBlocking("t/block/k", { index: 0, waitSeconds: 5 });
-    expect(first.value?.value).toBe("v1");
+    expect(first.entry?.value).toBe("v1");
     expect(first.reset).toBe(false);
     const waiting = client.getBlocking("t/block/k", { index: first.index, waitSeconds: 30 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await client.put("t/block/k", "v2");
     const second = await waiting;
-    expect(second.value?.value).toBe("v2");
+    expect(second.entry?.value).toBe("v2");
     expect(second.index).toBeGreaterThan(first.index);
 
     const listed = await client.listBlocking("t/block/", { index: 0, waitSeconds: 5 });
-    expect(listed.value.map((entry) => entry.value)).toEqual(["v2"]);
+    expect(listed.entries.map((entry) => entry.value)).toEqual(["v2"]);
     expect(listed.index).toBeGreaterThanOrEqual(1);
 
     const missing = await client.getBlocking("t/block/none", { index: 0, waitSeconds: 5 });
-    expect(missing.value).toBeUndefined();
+    expect(missing.entry).toBeUndefined();
     expect(missing.index).toBeGreaterThanOrEqual(1);
   });
 
@@ -107,7 +107,7 @@ describe("ConsulClient against a real agent", () => {
     const ahead = await client.getBlocking("t/block/k", { index: now.index + 1_000_000, waitSeconds: 1 });
     expect(ahead.reset).toBe(true);
     expect(ahead.index).toBe(0);
-    expect(ahead.value?.value).toBe("v2");
+    expect(ahead.entry?.value).toBe("v2");
   });
 
   it("cancels a blocking query when the signal aborts", async () => {
