@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "../../src/assignment/assignment-model.js";
+import { planAverage } from "../../src/assignment/average-planner.js";
+import { AUTO_TARGET, planManual, planMoveToNode } from "../../src/assignment/manual-planner.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
+
+function node(name: string, state: Partial<Omit<NodeInfo, "name">> = {}): NodeInfo {
+  return { name, online: true, cordoned: false, subnets: [1, 2], ...state };
+}
+
+function path(disk: number, index: number, on: string, subnet: SubnetNumber = 1): PathAssignment {
+  const diskId = String(disk).padStart(5, "0");
+  const ip = subnet === 1 ? `198.51.100.${disk * 10 + index}` : `203.0.113.${disk * 10 + index}`;
+  return { diskId, diskName: `disk-${disk}`, index, ip, subnet, node: on };
+}
+
+function movesOf(plan: Plan): string[] {
+  return plan.moves.map((m) => `d${Number(m.diskId)}/${m.index} ${m.sourceNode || "-"}→${m.targetNode}`);
+}
+
+/** The SanpathError the attempt throws. */
+function errorOf(attempt: () => unknown): SanpathError {
+  try {
+    attempt();
+  } catch (error) {
+    if (error instanceof SanpathError) return error;
+    throw error;
+  }
+  throw new Error("expected a SanpathError; nothing was thrown");
+}
+
+const nodes = [
+  node("A"),
+  node("B"),
+  node("C", { subnets: [1] }),
+  node("K", { cordoned: true }),
+  node("Z", { online: false }),
+];
+const paths = [
+  path(1, 1, "A"),
+  path(1, 2, "B", 2),
+  path(2, 1, "A"),
+  path(2, 2, "B"),
+  path(3, 1, "A"),
+  path(4, 1, ""),
+];
+
+describe("planManual to a named node", () => {
+  it("moves the selected paths there, in request order, and counts before and after", () => {
+    const plan = planManual(paths, nodes, { ips: ["198.51.100.31", "198.51.100.11"], targetNode: "C" });
+    expect(movesOf(plan)).toEqual(["d3/1 A→C", "d1/1 A→C"]);
+    expect(plan.before).toEqual([
+      { node: "A", paths: 3 },
+      { node: "B", paths: 2 },
+      { node: "C", paths: 0 },
+      { node: "K", paths: 0 },
+      { node: "Z", paths: 0 },
+    ]);
+    expect(plan.after.find((count) => count.node === "C")).toEqual({ node: "C", paths: 2 });
+    expect(plan.after.find((count) => count.node === "A")).toEqual({ node: "A", paths: 1 });
+  });
+
+  it("is a no-op for a path already on the node, and ignores repeated IPs", () => {
+    expect(planManual(paths, nodes, { ips: ["198.51.100.11"], targetNode: "A" }).moves).toEqual([]);
+    const plan = planManual(paths, nodes, { ips: ["198.51.100.31", "198.51.100.31"], targetNode: "B" });
+    expect(movesOf(plan)).toEqual(["d3/1 A→B"]);
+  });
+
+  it("gives a free path to the node (nothing to clean: the source is empty)", () => {
+    expect(movesOf(planMoveToNode(paths, nodes, { ips: ["198.51.100.41"], targetNode: "B" }))).toEqual([
+      "d4/1 -→B",
+    ]);
+  });
+
+  it.each([
+    ["an unknown node", "Q", "not_found", "NODE_NOT_FOUND", /no node is named "Q"/],
+    ["an offline node", "Z", "not_found", "NODE_NOT_FOUND", /Z is offline/],
+    ["a cordoned node", "K", "failed_precondition", "NODE_CORDONED", /K is cordoned/],
+    ["a node without the path's subnet", "C", "invalid_argument", "WRONG_SUBNET", /subnet 2, which ips\[0\]/],
+  ])("refuses %s with field target_node", (_, targetNode, kind, reason, message) => {
+    const error = errorOf(() => planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode }));
+    expect(error).toMatchObject({ kind, reason, field: "target_node" });
+    expect(error.message).toMatch(message);
+  });
+
+  it("refuses an unknown IP with PATH_NOT_FOUND naming its field", () => {
+    const error = errorOf(() =>
+      planManual(paths, nodes, { ips: ["198.51.100.11", "198.51.100.99"], targetNode: "B" }),
+    );
+    expect(error).toMatchObject({ kind: "not_found", reason: "PATH_NOT_FOUND", field: "ips[1]" });
+    expect(error.message).toMatch(/198\.51\.100\.99/);
+  });
+
+  it("refuses empty requests with DATA_MISSING", () => {
+    expect(errorOf(() => planManual(paths, nodes, { ips: [], targetNode: "B" }))).toMatchObject({
+      reason: "DATA_MISSING",
+      field: "ips",
+    });
+    expect(errorOf(() => planManual(paths, nodes, { ips: ["198.51.100.11"], targetNode: "" }))).toMatchObject(
+      {
+        reason: "DATA_MISSING",
+        field: "target_node",
+      },
+    );
+  });
+
+  it("refuses to put two paths of a disk on the node while another eligible node has none", () => {
+    // d5/3 is on subnet 2, which C lacks: once it moves, every eligible node with subnet 2 (A, B)
+    // still holds d5, so A may take a second path of it although C holds none.
+    const withSubnet2Disk = [...paths, path(5, 1, "A"), path(5, 2, "B", 2), path(5, 3, "B", 2)];
+    const stacked = planManual(withSubnet2Disk, nodes, { ips: ["203.0.113.53"], targetNode: "A" });
+    expect(movesOf(stacked)).toEqual(["d5/3 B→A"]);
+    // Moving d1/2 instead would leave B, which has subnet 2, without d1.
+    expect(errorOf(() => planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode: "A" }))).toMatchObject(
+      {
+        reason: "WRONG_DATA",
+        field: "ips[0]",
+      },
+    );
+    // The first IP is a no-op; the second would stack d2 on A and leave B and C without it.
+    const error = errorOf(() =>
+      planManual(paths, nodes, { ips: ["198.51.100.31", "198.51.100.22"], targetNode: "A" }),
+    );
+    expect(error).toMatchObject({ kind: "invalid_argument", reason: "WRONG_DATA", field: "ips[1]" });
+    expect(error.message).toMatch(/2 paths of disk disk-2 on it while node B serves none/);
+  });
+});
+
+describe("planManual to auto", () => {
+  it("is the average planner over the selection", () => {
+    const crowded = [1, 2, 3, 4, 5, 6].map((disk) => path(disk, 1, "A"));
+    const request = { ips: ["198.51.100.11", "198.51.100.21", "198.51.100.31"], targetNode: AUTO_TARGET };
+    const plan = planManual(crowded, nodes, request);
+    expect(plan).toEqual(planAverage(crowded, nodes, { selectedIps: request.ips }));
+    expect(movesOf(plan)).toEqual(["d1/1 A→B", "d2/1 A→C", "d3/1 A→B"]);
+  });
+});
