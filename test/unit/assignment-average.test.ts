@@ -48,6 +48,15 @@ describe("planAverage (PetaSAN plugin 1)", () => {
     expect(countsOf(plan.after)).toEqual({ A: 2, B: 2, C: 2 });
   });
 
+  it("takes from the most loaded node first, ties by name", () => {
+    const paths = [1, 2, 3, 4]
+      .map((disk) => path(disk, 1, "A"))
+      .concat([5, 6, 7].map((disk) => path(disk, 1, "B")));
+    const nodes = [node("A"), node("B"), node("C"), node("D")];
+    // Target ceil(7/4) = 2. A (4) gives; then A and B hold 3 each: A by name; then B.
+    expect(movesOf(planAverage(paths, nodes))).toEqual(["d1/1 A→C", "d2/1 A→D", "d5/1 B→C"]);
+  });
+
   it("prefers the receiver without a path of the disk over one with fewer paths in total", () => {
     const paths = [
       path(1, 1, "A"),
