@@ -18,7 +18,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     path: "nodeName",
     env: "SANPATH_NODE_NAME",
     flag: "node-name",
-    description: "this node's name in Consul",
+    description: "this node's name in Consul (1..63 of A-Z a-z 0-9 _ . -)",
   },
   {
     path: "listen",
@@ -30,7 +30,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     path: "advertiseAddress",
     env: "SANPATH_ADVERTISE_ADDRESS",
     flag: "advertise-address",
-    description: "host:port other nodes use to reach this one",
+    description:
+      "host:port other nodes use to reach this one (default: the bound address, or host name:port for a wildcard)",
   },
   {
     path: "consul.address",
@@ -38,11 +39,16 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     flag: "consul-address",
     description: "host:port of the local Consul agent's HTTP API",
   },
-  { path: "consul.root", env: "SANPATH_CONSUL_ROOT", flag: "consul-root", description: "Consul key prefix" },
+  {
+    path: "consul.root",
+    env: "SANPATH_CONSUL_ROOT",
+    flag: "consul-root",
+    description: "Consul key prefix, PetaSAN-compatible by default",
+  },
   {
     path: "consul.token",
     env: "SANPATH_CONSUL_TOKEN",
-    description: "Consul ACL token (secret)",
+    description: "Consul ACL token; a secret, never logged (file or environment only, not a flag)",
     secret: true,
   },
   {
@@ -66,38 +72,52 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   { path: "imageStore.pool", env: "SANPATH_CEPH_POOL", description: "Ceph pool of the images (rbd)" },
   { path: "imageStore.cephConf", env: "SANPATH_CEPH_CONF", description: "ceph.conf path (rbd)" },
   { path: "imageStore.cephUser", env: "SANPATH_CEPH_USER", description: "Ceph client id, e.g. admin (rbd)" },
-  { path: "target.driver", env: "SANPATH_TARGET_DRIVER", flag: "target-driver", description: "tgt or lio" },
-  { path: "target.tgtControlPort", env: "SANPATH_TGT_CONTROL_PORT", description: "tgtd control port (-C)" },
-  { path: "session.ttlSeconds", env: "SANPATH_SESSION_TTL_SECONDS", description: "Consul session TTL" },
+  {
+    path: "target.driver",
+    env: "SANPATH_TARGET_DRIVER",
+    flag: "target-driver",
+    description: "iSCSI target driver: tgt (user-space tgtd) or lio (kernel, targetcli)",
+  },
+  {
+    path: "target.tgtControlPort",
+    env: "SANPATH_TGT_CONTROL_PORT",
+    description: "tgtd control port, tgtd -C N (0..65535)",
+  },
+  {
+    path: "session.ttlSeconds",
+    env: "SANPATH_SESSION_TTL_SECONDS",
+    description: "Consul session TTL in seconds (10..86400)",
+  },
   {
     path: "session.lockDelaySeconds",
     env: "SANPATH_SESSION_LOCK_DELAY_SECONDS",
-    description: "lock-delay after a session is lost",
+    description: "Consul lock-delay in seconds after a session is lost (1..60)",
   },
   {
     path: "session.fenceDeadlineMs",
     env: "SANPATH_SESSION_FENCE_DEADLINE_MS",
-    description: "tear paths down after this long without a confirmed session",
+    description:
+      "tear every path down after this long without a confirmed session (1000..60000, < lockDelaySeconds×1000)",
   },
   {
     path: "interfaces.subnet1",
     env: "SANPATH_SUBNET1_INTERFACE",
-    description: "interface of iSCSI subnet 1",
+    description: "network interface of iSCSI subnet 1 on this node",
   },
   {
     path: "interfaces.subnet2",
     env: "SANPATH_SUBNET2_INTERFACE",
-    description: "interface of iSCSI subnet 2",
+    description: "network interface of iSCSI subnet 2 on this node",
   },
   {
     path: "shutdownGraceMs",
     env: "SANPATH_SHUTDOWN_GRACE_MS",
-    description: "wait for calls in flight this long on SIGTERM",
+    description: "on SIGTERM, wait this long for calls in flight (100..600000)",
   },
   {
     path: "reassignment.parallelism",
     env: "SANPATH_REASSIGNMENT_PARALLELISM",
-    description: "paths a reassignment moves at once",
+    description: "paths a reassignment job moves at once (1..64)",
   },
 ];
 

@@ -1,11 +1,14 @@
-import type { SanpathdConfig } from "./config.js";
+import type { ConsulConfig, SanpathdConfig } from "./config.js";
 
 export const REDACTED = "[redacted]";
 
-/** A copy safe to log or print: secrets replaced by "[redacted]" (absent ones stay absent). */
-export function redactConfig(config: SanpathdConfig): SanpathdConfig {
-  return {
-    ...config,
-    consul: { ...config.consul, token: config.consul.token === undefined ? undefined : REDACTED },
-  };
+/** The config as it may be logged or printed. */
+export type RedactedConfig = Omit<SanpathdConfig, "consul"> & {
+  consul: Omit<ConsulConfig, "token"> & { token?: typeof REDACTED };
+};
+
+/** A copy safe to log or print: secrets replaced by "[redacted]"; unset ones are left out. */
+export function redactConfig(config: SanpathdConfig): RedactedConfig {
+  const { token, ...consul } = config.consul;
+  return { ...config, consul: token === undefined ? consul : { ...consul, token: REDACTED } };
 }

@@ -1,0 +1,30 @@
+import type { ServiceRegistry } from "../api/service-registry.js";
+import type { SanpathdConfig } from "../config/config.js";
+import type { Logger } from "../log/logger.js";
+import type { HealthReporter } from "./health.js";
+
+/** What a component gets from the daemon when it starts. */
+export interface DaemonContext {
+  readonly config: SanpathdConfig;
+  readonly logger: Logger;
+  /** Plug RPC handlers in: `services.implement("disk", { addDisk, … })`. */
+  readonly services: ServiceRegistry;
+  /** Report readiness: `health.setCondition("session", ok, ["sanpath.v1.NodeService"])`. */
+  readonly health: HealthReporter;
+  /** host:port other nodes reach this daemon at. */
+  readonly advertiseAddress: string;
+}
+
+/** A running part of sanpathd; stopped after the gRPC server has closed, in reverse start order. */
+export interface RunningComponent {
+  stop(): Promise<void>;
+}
+
+/**
+ * A part of sanpathd with a life cycle (Consul monitor, node agent, coordinator, …). Started in
+ * order after the gRPC server is bound; a failing start stops sanpathd.
+ */
+export interface DaemonComponent {
+  readonly name: string;
+  start(context: DaemonContext): Promise<RunningComponent>;
+}

@@ -1,0 +1,143 @@
+import { hostname } from "node:os";
+import type { Server } from "@grpc/grpc-js";
+import { ActiveCalls, shuttingDownError } from "../api/active-calls.js";
+import { SANPATH_SERVICE_NAMES, ServiceRegistry } from "../api/service-registry.js";
+import type { SanpathdConfig } from "../config/config.js";
+import { formatHostPort, isWildcardHost, type HostPort } from "../config/host-port.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import type { DaemonComponent, DaemonContext, RunningComponent } from "./component.js";
+import { bindServer, createGrpcServer } from "./grpc-server.js";
+import { HealthReporter } from "./health.js";
+import { addReflection } from "./reflection.js";
+
+/** A running sanpathd: its gRPC server, services, health and components. */
+export interface Daemon {
+  /** The bound address (the real port when listen had port 0). */
+  readonly address: HostPort;
+  readonly advertiseAddress: string;
+  readonly services: ServiceRegistry;
+  readonly health: HealthReporter;
+  readonly calls: ActiveCalls;
+  /**
+   * Two-phase shutdown: health NOT_SERVING and open streams ended; then the server stops taking
+   * calls and waits up to config.shutdownGraceMs for the ones in flight before cutting connections;
+   * then components stop in reverse order. Calling it again (a second signal) cuts at once.
+   */
+  shutdown(why: string): Promise<ShutdownReport>;
+}
+
+export interface ShutdownReport {
+  /** Calls still running when the grace period ended (0 = clean). */
+  cutCalls: number;
+}
+
+export interface StartDaemonOptions {
+  logger: Logger;
+  /** Started in order once the server is bound (see src/server/components.ts). */
+  components: readonly DaemonComponent[];
+}
+
+export async function startDaemon(config: SanpathdConfig, options: StartDaemonOptions): Promise<Daemon> {
+  const { logger } = options;
+  const calls = new ActiveCalls();
+  const services = new ServiceRegistry({ calls, logger });
+  const health = new HealthReporter(SANPATH_SERVICE_NAMES, logger);
+  const server = createGrpcServer();
+  services.addToServer(server);
+  health.addToServer(server, calls);
+  await addReflection(server);
+
+  const address = await bindServer(server, config.listen);
+  const advertiseAddress = config.advertiseAddress ?? defaultAdvertiseAddress(address);
+  logger.info({ listen: formatHostPort(address), advertiseAddress }, "gRPC server listening");
+
+  const context: DaemonContext = { config, logger, services, health, advertiseAddress };
+  const running: { name: string; component: RunningComponent }[] = [];
+  try {
+    for (const component of options.components) {
+      running.push({ name: component.name, component: await component.start(context) });
+      logger.debug({ component: component.name }, "component started");
+    }
+  } catch (error) {
+    server.forceShutdown();
+    await stopComponents(running, logger);
+    throw error;
+  }
+
+  let shutdown: Promise<ShutdownReport> | undefined;
+  let cutNow: (() => void) | undefined;
+  return {
+    address,
+    advertiseAddress,
+    services,
+    health,
+    calls,
+    shutdown(why) {
+      if (shutdown !== undefined) {
+        logger.warn({ why }, "second stop request: cutting connections now");
+        cutNow?.();
+        return shutdown;
+      }
+      shutdown = (async () => {
+        logger.info({ why, graceMs: config.shutdownGraceMs, openCalls: calls.count() }, "shutting down");
+        health.shutdown();
+        calls.endStreams();
+        const closed = closeServer(server, calls, config.shutdownGraceMs, (cut) => (cutNow = cut));
+        const cutCalls = await closed;
+        if (cutCalls > 0) logger.warn({ cutCalls }, "grace period over: calls in flight were cut");
+        await stopComponents(running, logger);
+        logger.info({ cutCalls }, "stopped");
+        return { cutCalls };
+      })();
+      return shutdown;
+    },
+  };
+}
+
+/** tryShutdown, and forceShutdown when the grace is over or `cut` is called; resolves to calls cut. */
+function closeServer(
+  server: Server,
+  calls: ActiveCalls,
+  graceMs: number,
+  exposeCut: (cut: () => void) => void,
+): Promise<number> {
+  return new Promise((resolve) => {
+    let done = false;
+    const cut = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const remaining = calls.count();
+      calls.abortAll(shuttingDownError());
+      server.forceShutdown();
+      resolve(remaining);
+    };
+    const timer = setTimeout(cut, graceMs);
+    exposeCut(cut);
+    server.tryShutdown(() => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(0);
+    });
+  });
+}
+
+async function stopComponents(
+  running: readonly { name: string; component: RunningComponent }[],
+  logger: Logger,
+): Promise<void> {
+  for (const { name, component } of [...running].reverse()) {
+    try {
+      await component.stop();
+    } catch (error) {
+      logger.error({ component: name, err: errorMessage(error) }, "component failed to stop");
+    }
+  }
+}
+
+/** A wildcard bind is advertised under the host name; anything else as bound. */
+function defaultAdvertiseAddress(bound: HostPort): string {
+  return formatHostPort(isWildcardHost(bound.host) ? { host: hostname(), port: bound.port } : bound);
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * sanpathd: the sanpath daemon, one per storage node.
+ *
+ * Configuration comes from, highest precedence first: command-line flags, SANPATH_* environment
+ * variables, a JSON config file (`--config PATH` or $SANPATH_CONFIG), defaults. Every field, its
+ * variable and its default are listed by `sanpathd --help` (table in src/config/fields.ts, rules in
+ * src/config/load-config.ts). The file mirrors the SanpathdConfig shape:
+ *
+ *   {
+ *     "nodeName": "node-1",                      SANPATH_NODE_NAME        default: host name
+ *     "listen": "0.0.0.0:7410",                  SANPATH_LISTEN           gRPC bind address
+ *     "advertiseAddress": "192.0.2.11:7410",     SANPATH_ADVERTISE_ADDRESS
+ *     "consul": { "address": "127.0.0.1:8500",   SANPATH_CONSUL_ADDRESS   the local agent
+ *                 "root": "PetaSAN",             SANPATH_CONSUL_ROOT      key prefix
+ *                 "token": "…" },                SANPATH_CONSUL_TOKEN     secret, never logged
+ *     "logLevel": "info",                        SANPATH_LOG_LEVEL
+ *     "dataDir": "/var/lib/sanpath",             SANPATH_DATA_DIR
+ *     "imageStore": { "kind": "rbd", "pool": "rbd", "cephConf": "/etc/ceph/ceph.conf", "cephUser": "admin" },
+ *     "target": { "driver": "tgt", "tgtControlPort": 0 },
+ *     "session": { "ttlSeconds": 10, "lockDelaySeconds": 15, "fenceDeadlineMs": 10000 },
+ *     "interfaces": { "subnet1": "eth1", "subnet2": "eth2" },
+ *     "shutdownGraceMs": 10000,
+ *     "reassignment": { "parallelism": 16 }
+ *   }
+ *
+ * A value that breaks a rule (e.g. session.fenceDeadlineMs must be less than
+ * session.lockDelaySeconds×1000, so a fenced node has dropped its paths before another node can
+ * take the lock) stops the daemon at start with one `config: <field> <rule> (got …)` line per
+ * problem on stderr and exit code 2.
+ *
+ * `--dev` runs a single node with nothing else set up: a Consul dev agent on free ports and a
+ * temporary data folder, both removed when sanpathd stops; the image store is "file".
+ *
+ * Logs are pino JSON lines on stdout. SIGTERM/SIGINT: health NOT_SERVING, open streams ended,
+ * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop,
+ * exit 0. Exit 1 = failed while starting or running.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SanpathdConfig } from "../config/config.js";
+import { formatHostPort } from "../config/host-port.js";
+import { ConfigError, loadConfig } from "../config/load-config.js";
+import { redactConfig } from "../config/redact-config.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import { createLogger, type Logger } from "../log/logger.js";
+import { projectRoot } from "../util/project-root.js";
+import { parseSanpathdCommand } from "./command.js";
+import { defaultComponents } from "./components.js";
+import { startDaemon, type Daemon } from "./daemon.js";
+import { startDevEnvironment, type DevEnvironment } from "./dev-environment.js";
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_BAD_CONFIG = 2;
+
+/** Owned children to stop on any way out. */
+let devEnvironment: DevEnvironment | undefined;
+let logger: Logger | undefined;
+
+async function main(): Promise<number> {
+  const invocation = parseSanpathdCommand(process.argv, packageVersion());
+  let config: SanpathdConfig;
+  try {
+    config = await loadConfig({
+      configFile: invocation.configFile,
+      env: process.env,
+      flags: invocation.flags,
+      dev: invocation.dev,
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\nsanpathd: not started (see sanpathd --help for every setting)\n`);
+    return EXIT_BAD_CONFIG;
+  }
+  if (invocation.printConfig) {
+    process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+    return EXIT_OK;
+  }
+
+  const log = createLogger({ level: config.logLevel, base: { name: "sanpathd", node: config.nodeName } });
+  logger = log;
+  if (invocation.dev) {
+    devEnvironment = await startDevEnvironment(config.nodeName, log);
+    config = devEnvironment.apply(config);
+  }
+  log.info(
+    { config: redactConfig(config), dev: invocation.dev, version: packageVersion() },
+    "sanpathd starting",
+  );
+
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(config, { logger: log, components: defaultComponents() });
+  } catch (error) {
+    log.fatal({ err: errorMessage(error), listen: config.listen }, "sanpathd could not start");
+    process.stderr.write(`sanpathd: could not start: ${errorMessage(error)}\n`);
+    await devEnvironment?.stop();
+    return EXIT_FAILED;
+  }
+  if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment);
+
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      void daemon.shutdown(signal).then(() => resolve());
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  await stopped;
+  await devEnvironment?.stop();
+  return EXIT_OK;
+}
+
+function printDevBanner(daemon: Daemon, dev: DevEnvironment): void {
+  const server = formatHostPort(daemon.address);
+  process.stderr.write(
+    [
+      "",
+      `sanpathd --dev is listening on ${server} (gRPC, plaintext).`,
+      `  Consul dev agent: ${dev.consulAddress} (pid ${dev.consulPid}); data: ${dev.dataDir} (removed at exit)`,
+      "  Try:",
+      `    npx sanpath --server ${server} health`,
+      `    npx sanpath --server ${server} cluster info`,
+      `    npx buf curl --protocol grpc --http2-prior-knowledge --list-services http://${server}`,
+      "  Stop with Ctrl-C.",
+      "",
+    ].join("\n"),
+  );
+}
+
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8"));
+  const version = typeof pkg === "object" && pkg !== null && "version" in pkg ? pkg.version : undefined;
+  return typeof version === "string" ? version : "unknown";
+}
+
+/** Last resort: log, stop owned children, exit 1. */
+async function die(error: unknown): Promise<never> {
+  if (logger !== undefined) logger.fatal({ err: error }, "sanpathd failed");
+  else
+    process.stderr.write(
+      `sanpathd: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+  try {
+    await devEnvironment?.stop();
+  } finally {
+    process.exit(EXIT_FAILED);
+  }
+}
+
+process.on("uncaughtException", (error) => void die(error));
+process.on("unhandledRejection", (error) => void die(error));
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => void die(error),
+);
