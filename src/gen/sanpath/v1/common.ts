@@ -47,6 +47,11 @@ export enum ErrorReason {
   ERROR_REASON_SHRINK_REFUSED = 13,
   /** ERROR_REASON_CLUSTER_NOT_INITIALIZED - The cluster settings were never stored (`sanpath cluster init`) (FAILED_PRECONDITION). */
   ERROR_REASON_CLUSTER_NOT_INITIALIZED = 14,
+  /**
+   * ERROR_REASON_SUBNET_IN_USE - InitCluster would change or remove an iSCSI subnet (network, interface, VLAN) that disks'
+   * paths use (FAILED_PRECONDITION; sanpath-field names the subnet field).
+   */
+  ERROR_REASON_SUBNET_IN_USE = 15,
   /** ERROR_REASON_REASSIGNMENT_RUNNING - A reassignment job is already running (FAILED_PRECONDITION). */
   ERROR_REASON_REASSIGNMENT_RUNNING = 20,
   /** ERROR_REASON_PLAN_STALE - The cluster changed since the plan was made (ABORTED). */
@@ -129,6 +134,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 14:
     case "ERROR_REASON_CLUSTER_NOT_INITIALIZED":
       return ErrorReason.ERROR_REASON_CLUSTER_NOT_INITIALIZED;
+    case 15:
+    case "ERROR_REASON_SUBNET_IN_USE":
+      return ErrorReason.ERROR_REASON_SUBNET_IN_USE;
     case 20:
     case "ERROR_REASON_REASSIGNMENT_RUNNING":
       return ErrorReason.ERROR_REASON_REASSIGNMENT_RUNNING;
@@ -216,6 +224,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_SHRINK_REFUSED";
     case ErrorReason.ERROR_REASON_CLUSTER_NOT_INITIALIZED:
       return "ERROR_REASON_CLUSTER_NOT_INITIALIZED";
+    case ErrorReason.ERROR_REASON_SUBNET_IN_USE:
+      return "ERROR_REASON_SUBNET_IN_USE";
     case ErrorReason.ERROR_REASON_REASSIGNMENT_RUNNING:
       return "ERROR_REASON_REASSIGNMENT_RUNNING";
     case ErrorReason.ERROR_REASON_PLAN_STALE:
