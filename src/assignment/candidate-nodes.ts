@@ -1,6 +1,6 @@
 import type { SubnetNumber } from "./assignment-model.js";
 import { NO_NODE, type ClusterIndex } from "./cluster-index.js";
-import { NumberMinHeap } from "./number-heap.js";
+import { NodeHeap } from "./node-heap.js";
 
 export interface CandidateNodesOptions {
   /** Only nodes serving fewer paths than this receive (the average planner's target). */
@@ -12,30 +12,53 @@ export interface CandidateNodesOptions {
 /**
  * The eligible nodes that may receive a path, and the choice among them: fewest paths of the
  * path's disk, then fewest paths in total, then node name. One heap per subnet orders the nodes
- * with that subnet by (total, name); a node with few paths of a disk is found by popping past the
- * few nodes that hold the disk's paths. Entries whose total changed are dropped when popped.
+ * with that subnet by (total, name); the best node is found by visiting them in that order past
+ * the few nodes that hold paths of the disk (or are excluded). Call received() after giving a node
+ * a path, so that it is ordered by its new total.
  */
 export class CandidateNodes {
-  private readonly heaps: readonly [NumberMinHeap, NumberMinHeap];
-  private readonly scale: number;
+  private readonly heaps: readonly [NodeHeap, NodeHeap];
   private readonly below: number;
-  /** Reused by best() for the entries it pops and puts back. */
-  private readonly kept: number[] = [];
+  private readonly never: number;
+  /** Per node: total * scale + rank, the heaps' order. */
+  private readonly keys: Float64Array;
+  private readonly scale: number;
+
+  // State of the visit in progress, kept in fields so that one visitor closure serves every call.
+  private disk = 0;
+  private excluded: ReadonlySet<number> | undefined;
+  private chosen = NO_NODE;
+  private chosenCount = 0;
+  private readonly visit: (node: number) => boolean;
 
   constructor(
     private readonly index: ClusterIndex,
     options: CandidateNodesOptions = {},
   ) {
-    this.scale = Math.max(index.nodeCount, 1);
     this.below = options.below ?? Number.POSITIVE_INFINITY;
-    const initial: [number[], number[]] = [[], []];
+    this.never = options.never ?? NO_NODE;
+    this.scale = Math.max(index.nodeCount, 1);
+    this.keys = new Float64Array(index.nodeCount);
+    for (let node = 0; node < index.nodeCount; node++) this.keys[node] = this.keyOf(node);
+    this.heaps = [new NodeHeap(this.keys, this.scale), new NodeHeap(this.keys, this.scale)];
+    const withSubnet: [number[], number[]] = [[], []];
     for (let node = 0; node < index.nodeCount; node++) {
-      if (node === options.never || !this.canReceive(node)) continue;
-      const key = this.keyOf(node);
-      if (index.hasSubnet(node, 1)) initial[0].push(key);
-      if (index.hasSubnet(node, 2)) initial[1].push(key);
+      if (!this.canReceive(node)) continue;
+      if (index.hasSubnet(node, 1)) withSubnet[0].push(node);
+      if (index.hasSubnet(node, 2)) withSubnet[1].push(node);
     }
-    this.heaps = [new NumberMinHeap(initial[0]), new NumberMinHeap(initial[1])];
+    this.heaps[0].addAll(withSubnet[0]);
+    this.heaps[1].addAll(withSubnet[1]);
+
+    this.visit = (node: number): boolean => {
+      if (this.excluded?.has(node) === true) return false;
+      const count = this.index.countOf(node, this.disk);
+      if (count < this.chosenCount) {
+        this.chosen = node;
+        this.chosenCount = count;
+      }
+      return count === 0;
+    };
   }
 
   /**
@@ -43,42 +66,33 @@ export class CandidateNodes {
    * no node qualifies.
    */
   best(disk: number, subnet: SubnetNumber, excluded?: ReadonlySet<number>): number {
-    const heap = this.heaps[subnet - 1];
-    if (heap === undefined) return NO_NODE;
-    const kept = this.kept;
-    kept.length = 0;
-    let chosen = NO_NODE;
-    let chosenCount = Number.POSITIVE_INFINITY;
-    for (let key = heap.pop(); key !== undefined; key = heap.pop()) {
-      const node = key % this.scale;
-      const total = (key - node) / this.scale;
-      if (total !== this.index.totalOf(node) || !this.canReceive(node) || kept.includes(key)) continue;
-      kept.push(key);
-      if (excluded?.has(node) === true) continue;
-      const count = this.index.countOf(node, disk);
-      if (count < chosenCount) {
-        chosen = node;
-        chosenCount = count;
-      }
-      if (count === 0) break;
-    }
-    for (const key of kept) heap.push(key);
-    return chosen;
+    this.disk = disk;
+    this.excluded = excluded;
+    this.chosen = NO_NODE;
+    this.chosenCount = Number.POSITIVE_INFINITY;
+    (subnet === 1 ? this.heaps[0] : this.heaps[1]).visitInOrder(this.visit);
+    this.excluded = undefined;
+    return this.chosen;
   }
 
-  /** Call after the node was given a path, so that it is ordered by its new total. */
+  /** Call after the node was given a path. */
   received(node: number): void {
-    if (!this.canReceive(node)) return;
-    const key = this.keyOf(node);
-    if (this.index.hasSubnet(node, 1)) this.heaps[0].push(key);
-    if (this.index.hasSubnet(node, 2)) this.heaps[1].push(key);
-  }
-
-  private canReceive(node: number): boolean {
-    return this.index.isEligible(node) && this.index.totalOf(node) < this.below;
+    this.keys[node] = this.keyOf(node);
+    const [first, second] = this.heaps;
+    if (this.canReceive(node)) {
+      first.update(node);
+      second.update(node);
+    } else {
+      first.remove(node);
+      second.remove(node);
+    }
   }
 
   private keyOf(node: number): number {
     return this.index.totalOf(node) * this.scale + node;
+  }
+
+  private canReceive(node: number): boolean {
+    return node !== this.never && this.index.isEligible(node) && this.index.totalOf(node) < this.below;
   }
 }

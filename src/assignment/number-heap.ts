@@ -14,6 +14,10 @@ export class NumberMinHeap {
     return this.items.length;
   }
 
+  clear(): void {
+    this.items.length = 0;
+  }
+
   push(value: number): void {
     const items = this.items;
     let i = items.length;
