@@ -36,15 +36,13 @@
  * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop,
  * exit 0. Exit 1 = failed while starting or running.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { SanpathdConfig } from "../config/config.js";
 import { formatHostPort } from "../config/host-port.js";
 import { ConfigError, loadConfig } from "../config/load-config.js";
+import { packageVersion } from "../config/package-version.js";
 import { redactConfig } from "../config/redact-config.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { createLogger, type Logger } from "../log/logger.js";
-import { projectRoot } from "../util/project-root.js";
 import { parseSanpathdCommand } from "./command.js";
 import { defaultComponents } from "./components.js";
 import { startDaemon, type Daemon } from "./daemon.js";
@@ -127,12 +125,6 @@ function printDevBanner(daemon: Daemon, dev: DevEnvironment): void {
       "",
     ].join("\n"),
   );
-}
-
-function packageVersion(): string {
-  const pkg: unknown = JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8"));
-  const version = typeof pkg === "object" && pkg !== null && "version" in pkg ? pkg.version : undefined;
-  return typeof version === "string" ? version : "unknown";
 }
 
 /** Last resort: log, stop owned children, exit 1. */

@@ -1,0 +1,131 @@
+import {
+  credentials,
+  Metadata,
+  type CallOptions,
+  type ChannelOptions,
+  type Client,
+  type ClientReadableStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import { AssignmentServiceClient } from "../gen/sanpath/v1/assignment.js";
+import { ClusterServiceClient } from "../gen/sanpath/v1/cluster.js";
+import { DiskServiceClient } from "../gen/sanpath/v1/disk.js";
+import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
+import { HealthClient } from "./health-client.js";
+
+export type OutputFormat = "table" | "json";
+
+/** The global options every command gets, validated. */
+export interface GlobalOptions {
+  /** host:port of a sanpathd. */
+  server: string;
+  output: OutputFormat;
+  /** Deadline of every unary call, and of connecting for streams. */
+  timeoutMs: number;
+}
+
+/** Same keepalive as the server expects: pings on quiet connections (long watch streams). */
+const CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+type UnaryStarter<Response> = (
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response?: Response) => void,
+) => unknown;
+
+/**
+ * One CLI run's connection to a sanpathd: typed clients made on first use, a deadline on every
+ * call, and output in the chosen format. Commands get one from `action()` (src/cli/action.ts):
+ *   const info = await session.unary<GetClusterInfoResponse>((md, opts, done) =>
+ *     session.cluster.getClusterInfo({}, md, opts, done));
+ */
+export class CliSession {
+  private readonly clients: Client[] = [];
+  private clusterClient: ClusterServiceClient | undefined;
+  private diskClient: DiskServiceClient | undefined;
+  private assignmentClient: AssignmentServiceClient | undefined;
+  private nodeClient: NodeServiceClient | undefined;
+  private healthClient: HealthClient | undefined;
+
+  constructor(
+    readonly options: GlobalOptions,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+
+  get cluster(): ClusterServiceClient {
+    this.clusterClient ??= this.track(
+      new ClusterServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+    );
+    return this.clusterClient;
+  }
+
+  get disk(): DiskServiceClient {
+    this.diskClient ??= this.track(
+      new DiskServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+    );
+    return this.diskClient;
+  }
+
+  get assignment(): AssignmentServiceClient {
+    this.assignmentClient ??= this.track(
+      new AssignmentServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+    );
+    return this.assignmentClient;
+  }
+
+  get node(): NodeServiceClient {
+    this.nodeClient ??= this.track(
+      new NodeServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+    );
+    return this.nodeClient;
+  }
+
+  get health(): HealthClient {
+    this.healthClient ??= new HealthClient(this.options.server);
+    return this.healthClient;
+  }
+
+  /** A fresh deadline, --timeout from now. */
+  deadline(): Date {
+    return new Date(Date.now() + this.options.timeoutMs);
+  }
+
+  /** Runs one unary call with the deadline; rejects with the gRPC ServiceError. */
+  unary<Response>(start: UnaryStarter<Response>, metadata = new Metadata()): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      start(metadata, { deadline: this.deadline() }, (error, response) => {
+        if (error !== null) reject(error);
+        else if (response === undefined) reject(new Error("the server sent no response"));
+        else resolve(response);
+      });
+    });
+  }
+
+  /** A server stream as an async iterable; breaking out of the loop cancels the call. */
+  async *stream<Response>(call: ClientReadableStream<Response>): AsyncGenerator<Response> {
+    try {
+      for await (const message of call) yield message as Response;
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /** Prints `json` (pretty) with --output json, else the text `table()` renders. */
+  print(json: unknown, table: () => string): void {
+    this.out.write(this.options.output === "json" ? `${JSON.stringify(json, null, 2)}\n` : `${table()}\n`);
+  }
+
+  close(): void {
+    for (const client of this.clients) client.close();
+    this.healthClient?.close();
+  }
+
+  private track<T extends Client>(client: T): T {
+    this.clients.push(client);
+    return client;
+  }
+}

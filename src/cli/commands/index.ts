@@ -1,0 +1,11 @@
+import type { Command } from "commander";
+import { registerClusterCommands } from "./cluster.js";
+import { registerHealthCommands } from "./health.js";
+
+/**
+ * Adds one group of commands (`sanpath disk …`, `sanpath paths …`) to the program. A new group is
+ * one file in this folder exporting such a function, listed below; its actions use `action()`.
+ */
+export type CommandGroup = (program: Command) => void;
+
+export const COMMAND_GROUPS: readonly CommandGroup[] = [registerHealthCommands, registerClusterCommands];

@@ -1,0 +1,27 @@
+import { parseHostPort } from "../config/host-port.js";
+import type { GlobalOptions, OutputFormat } from "./client.js";
+import { parseDuration } from "./duration.js";
+import { UsageError } from "./errors.js";
+
+export const DEFAULT_SERVER = "127.0.0.1:7410";
+export const DEFAULT_TIMEOUT = "10s";
+
+/** Checks the raw global options commander collected (flags, $SANPATH_SERVER, defaults). */
+export function resolveGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
+  const server = typeof raw.server === "string" ? raw.server : DEFAULT_SERVER;
+  const parsed = parseHostPort(server);
+  if (parsed === undefined || parsed.port === 0) {
+    throw new UsageError(
+      `--server must be host:port with a port from 1 to 65535 (got ${JSON.stringify(server)})`,
+    );
+  }
+  const output: OutputFormat = raw.output === "json" ? "json" : "table";
+  const timeoutText = typeof raw.timeout === "string" ? raw.timeout : DEFAULT_TIMEOUT;
+  const timeoutMs = parseDuration(timeoutText);
+  if (timeoutMs === undefined) {
+    throw new UsageError(
+      `--timeout must be a duration like 500ms, 10s, 2m or 1h (got ${JSON.stringify(timeoutText)})`,
+    );
+  }
+  return { server, output, timeoutMs };
+}
