@@ -21,19 +21,24 @@ ClusterState::~ClusterState() {
 }
 
 int ClusterState::IoctxFor(const std::string& pool, rados_ioctx_t* ioctx) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (shut_down_) return -ESHUTDOWN;
-  auto found = ioctxs_.find(pool);
-  if (found != ioctxs_.end()) {
-    *ioctx = found->second;
-    return 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (shut_down_) return -ESHUTDOWN;
+    auto found = ioctxs_.find(pool);
+    if (found != ioctxs_.end()) {
+      *ioctx = found->second;
+      return 0;
+    }
   }
-  // Holding the lock while the ioctx is created serialises only the first use of each pool.
+  // Created without the lock: looking a pool up can wait for a new OSD map, and calls on other
+  // pools must not wait behind it. Shutdown() cannot run meanwhile (this call counts as running).
   rados_ioctx_t created = nullptr;
   int result = rados_ioctx_create(cluster_, pool.c_str(), &created);
   if (result < 0) return result;
-  ioctxs_.emplace(pool, created);
-  *ioctx = created;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto inserted = ioctxs_.emplace(pool, created);
+  if (!inserted.second) rados_ioctx_destroy(created);  // another call created it first
+  *ioctx = inserted.first->second;
   return 0;
 }
 
