@@ -28,30 +28,32 @@ const SUBNET_BITS: Record<SubnetNumber, number> = { 1: 1, 2: 2 };
  * Moves applied through movePath() update all of it and are recorded in order.
  */
 export class ClusterIndex {
-  readonly nodeNames: readonly string[];
-  readonly eligible: Uint8Array;
-  /** Bit 1: subnet 1, bit 2: subnet 2. */
-  readonly subnetBits: Uint8Array;
-  /** Paths served per node, by rank. */
-  readonly total: Int32Array;
-  /** Eligible nodes per subnet, index subnet - 1. */
-  readonly eligibleWithSubnet: [number, number];
-
+  /** In disk id, then path index, then IP order; a path's position here is its id for the planners. */
   readonly paths: readonly PathAssignment[];
-  readonly pathDisk: Int32Array;
-  readonly pathNode: Int32Array;
-  readonly diskIds: readonly string[];
-  /** Paths of disk d are paths[diskStart[d] .. diskStart[d + 1]). */
-  readonly diskStart: Int32Array;
 
-  readonly moves: PlannedMove[] = [];
-
+  private readonly nodeNames: readonly string[];
   private readonly rankByNode: ReadonlyMap<string, number>;
-  private pathByIp: ReadonlyMap<string, number> | undefined;
+  private readonly eligible: Uint8Array;
+  /** Bit 1: subnet 1, bit 2: subnet 2. */
+  private readonly subnetBits: Uint8Array;
+  /** Paths served per node. */
+  private readonly total: Int32Array;
+  /** Eligible nodes with subnet 1, with subnet 2. */
+  private readonly eligibleWithSubnet: [number, number];
+
+  private readonly diskIds: readonly string[];
+  /** Paths of disk d are paths[diskStart[d] .. diskStart[d + 1]). */
+  private readonly diskStart: Int32Array;
+  private readonly pathDisk: Int32Array;
+  private readonly pathNode: Int32Array;
+  /** Per disk, holderNode/holderCount[diskStart[d] .. + holderLength[d]) are its nodes and their counts. */
   private readonly holderNode: Int32Array;
   private readonly holderCount: Int32Array;
   private readonly holderLength: Int32Array;
+  /** Per disk and subnet (d * 2 + subnet - 1): eligible nodes with the subnet serving a path of it. */
   private readonly eligibleHolders: Int32Array;
+
+  private readonly moves: PlannedMove[] = [];
   private readonly beforeCounts: readonly NodeCount[];
 
   constructor(paths: readonly PathAssignment[], nodes: readonly NodeInfo[]) {
@@ -64,9 +66,9 @@ export class ClusterIndex {
       nodeByName.set(node.name, node);
     }
 
-    // One pass over the input: a provisional id per node name (in order of first sight) and the
-    // input positions of each disk's paths. Consecutive paths mostly share a disk and often a
-    // node, so the last ones are remembered to spare map lookups.
+    // One pass over the input: provisional ids for node names and disk ids, in order of first
+    // sight. Consecutive paths often share a disk or a node, so the last ones are remembered to
+    // spare map lookups.
     const provisionalIds = new Map<string, number>();
     const provisionalNames: string[] = [];
     for (const name of nodeByName.keys()) {
@@ -74,11 +76,13 @@ export class ClusterIndex {
       provisionalNames.push(name);
     }
     const provisionalNode = new Int32Array(paths.length);
-    const groupByDisk = new Map<string, number[]>();
+    const provisionalDisk = new Int32Array(paths.length);
+    const provisionalDiskIds = new Map<string, number>();
+    const diskIdsSeen: string[] = [];
     let lastDiskId: string | undefined;
-    let lastGroup: number[] = [];
+    let lastDisk = 0;
     let lastNodeName: string | undefined;
-    let lastNodeId = NO_NODE;
+    let lastNode = NO_NODE;
     for (let position = 0; position < paths.length; position++) {
       const path = paths[position] as PathAssignment;
       if (path.node === "") {
@@ -92,21 +96,21 @@ export class ClusterIndex {
             provisionalIds.set(path.node, id);
             provisionalNames.push(path.node);
           }
-          lastNodeId = id;
+          lastNode = id;
         }
-        provisionalNode[position] = lastNodeId;
+        provisionalNode[position] = lastNode;
       }
       if (path.diskId !== lastDiskId) {
         lastDiskId = path.diskId;
-        const group = groupByDisk.get(path.diskId);
-        if (group === undefined) {
-          lastGroup = [];
-          groupByDisk.set(path.diskId, lastGroup);
-        } else {
-          lastGroup = group;
+        let id = provisionalDiskIds.get(path.diskId);
+        if (id === undefined) {
+          id = diskIdsSeen.length;
+          provisionalDiskIds.set(path.diskId, id);
+          diskIdsSeen.push(path.diskId);
         }
+        lastDisk = id;
       }
-      lastGroup.push(position);
+      provisionalDisk[position] = lastDisk;
     }
 
     this.nodeNames = provisionalNames.slice().sort();
@@ -130,10 +134,33 @@ export class ClusterIndex {
       if (bits & SUBNET_BITS[2]) this.eligibleWithSubnet[1]++;
     });
 
-    this.diskIds = [...groupByDisk.keys()].sort();
+    this.diskIds = diskIdsSeen.slice().sort();
     const diskCount = this.diskIds.length;
-    const ordered: PathAssignment[] = new Array<PathAssignment>(paths.length);
+    const rankOfProvisionalDisk = new Int32Array(diskCount);
+    this.diskIds.forEach((diskId, disk) => {
+      rankOfProvisionalDisk[provisionalDiskIds.get(diskId) ?? 0] = disk;
+    });
+
+    // Input positions bucketed by disk rank (counting sort), then each disk's by path order.
     this.diskStart = new Int32Array(diskCount + 1);
+    for (let position = 0; position < paths.length; position++) {
+      const disk = rankOfProvisionalDisk[provisionalDisk[position] ?? 0] ?? 0;
+      provisionalDisk[position] = disk;
+      this.diskStart[disk + 1] = (this.diskStart[disk + 1] ?? 0) + 1;
+    }
+    for (let disk = 0; disk < diskCount; disk++) {
+      this.diskStart[disk + 1] = (this.diskStart[disk + 1] ?? 0) + (this.diskStart[disk] ?? 0);
+    }
+    const fill = this.diskStart.slice(0, diskCount);
+    const positions = new Int32Array(paths.length);
+    for (let position = 0; position < paths.length; position++) {
+      const disk = provisionalDisk[position] ?? 0;
+      const at = fill[disk] ?? 0;
+      positions[at] = position;
+      fill[disk] = at + 1;
+    }
+
+    const ordered: PathAssignment[] = new Array<PathAssignment>(paths.length);
     this.pathDisk = new Int32Array(paths.length);
     this.pathNode = new Int32Array(paths.length);
     this.holderNode = new Int32Array(paths.length);
@@ -142,34 +169,27 @@ export class ClusterIndex {
     this.eligibleHolders = new Int32Array(diskCount * 2);
     let next = 0;
     for (let disk = 0; disk < diskCount; disk++) {
-      this.diskStart[disk] = next;
-      const group = groupByDisk.get(this.diskIds[disk] ?? "") ?? [];
-      sortPositionsByPathOrder(group, paths);
-      for (const position of group) {
-        const path = paths[position] as PathAssignment;
+      const end = this.diskStart[disk + 1] ?? 0;
+      sortByPathOrder(positions, next, end, paths);
+      for (; next < end; next++) {
+        const position = positions[next] ?? 0;
         const provisional = provisionalNode[position] ?? NO_NODE;
         const node = provisional === NO_NODE ? NO_NODE : (rankOfProvisional[provisional] ?? NO_NODE);
-        ordered[next] = path;
+        ordered[next] = paths[position] as PathAssignment;
         this.pathDisk[next] = disk;
         this.pathNode[next] = node;
         if (node !== NO_NODE) {
           this.total[node] = (this.total[node] ?? 0) + 1;
           this.addHolding(node, disk);
         }
-        next++;
       }
     }
-    this.diskStart[diskCount] = next;
     this.paths = ordered;
     this.beforeCounts = this.counts();
   }
 
   get nodeCount(): number {
     return this.nodeNames.length;
-  }
-
-  get diskCount(): number {
-    return this.diskIds.length;
   }
 
   /** The rank of a node name, or NO_NODE when no node or path carries it. */
@@ -179,12 +199,6 @@ export class ClusterIndex {
 
   nameOf(node: number): string {
     return this.nodeNames[node] ?? "";
-  }
-
-  /** The position of the path with this IP in `paths`, or undefined. */
-  pathOfIp(ip: string): number | undefined {
-    this.pathByIp ??= this.indexIps();
-    return this.pathByIp.get(ip);
   }
 
   diskOf(path: number): number {
@@ -260,19 +274,9 @@ export class ClusterIndex {
     return this.nodeNames.map((node, rank) => ({ node, paths: this.totalOf(rank) }));
   }
 
-  /** The moves recorded so far with the counts before the first and after the last. */
+  /** The moves recorded so far with the counts before the first and after the last (not copies). */
   plan(): Plan {
-    return { moves: this.moves.slice(), before: this.beforeCounts.slice(), after: this.counts() };
-  }
-
-  /** Built on the first lookup by IP: planning over all paths never needs it. */
-  private indexIps(): Map<string, number> {
-    const byIp = new Map<string, number>();
-    this.paths.forEach((path, p) => {
-      if (byIp.has(path.ip)) throw invalidField("paths", `path IPs must be unique; ${path.ip} appears twice`);
-      byIp.set(path.ip, p);
-    });
-    return byIp;
+    return { moves: this.moves, before: this.beforeCounts, after: this.counts() };
   }
 
   private addHolding(node: number, disk: number): void {
@@ -318,16 +322,24 @@ export class ClusterIndex {
   }
 }
 
-/** Insertion sort by path index, then IP: a disk has a handful of paths, mostly in order already. */
-function sortPositionsByPathOrder(positions: number[], paths: readonly PathAssignment[]): void {
-  for (let i = 1; i < positions.length; i++) {
-    const moving = positions[i] as number;
+/**
+ * Sorts positions[from .. to) by the path index, then IP of the paths they point at: an insertion
+ * sort, as a disk has a handful of paths, mostly in order already.
+ */
+function sortByPathOrder(
+  positions: Int32Array,
+  from: number,
+  to: number,
+  paths: readonly PathAssignment[],
+): void {
+  for (let i = from + 1; i < to; i++) {
+    const moving = positions[i] ?? 0;
     const path = paths[moving] as PathAssignment;
     let j = i - 1;
-    for (; j >= 0; j--) {
-      const other = paths[positions[j] as number] as PathAssignment;
+    for (; j >= from; j--) {
+      const other = paths[positions[j] ?? 0] as PathAssignment;
       if (other.index < path.index || (other.index === path.index && other.ip <= path.ip)) break;
-      positions[j + 1] = positions[j] as number;
+      positions[j + 1] = positions[j] ?? 0;
     }
     positions[j + 1] = moving;
   }

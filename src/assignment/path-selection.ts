@@ -9,23 +9,30 @@ export interface SelectedPath {
 
 /**
  * The paths a request selected by IP, in request order without repeats. An IP no path has fails
- * with PATH_NOT_FOUND naming its field, `ips[i]`.
+ * with PATH_NOT_FOUND naming its field, `ips[i]`. One pass over the paths with a map of the
+ * selection, so that selecting a few paths among many costs no map of every IP.
  */
 export function resolveSelectedPaths(index: ClusterIndex, ips: readonly string[]): SelectedPath[] {
-  const selected: SelectedPath[] = [];
-  const seen = new Set<number>();
+  const requestPosition = new Map<string, number>();
   ips.forEach((ip, i) => {
+    if (!requestPosition.has(ip)) requestPosition.set(ip, i);
+  });
+  const pathAt = new Map<number, number>();
+  index.paths.forEach((path, p) => {
+    const i = requestPosition.get(path.ip);
+    if (i !== undefined) pathAt.set(i, p);
+  });
+  const selected: SelectedPath[] = [];
+  for (const [ip, i] of requestPosition) {
     const field = `ips[${i}]`;
-    const path = index.pathOfIp(ip);
+    const path = pathAt.get(i);
     if (path === undefined) {
       throw new SanpathError("not_found", `${field}: no path of a running disk has IP ${ip}`, {
         reason: "PATH_NOT_FOUND",
         field,
       });
     }
-    if (seen.has(path)) return;
-    seen.add(path);
     selected.push({ path, field });
-  });
+  }
   return selected;
 }
