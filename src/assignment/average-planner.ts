@@ -170,7 +170,7 @@ function giveOnePath(
   groups: Groups,
   skipped: number[],
 ): boolean {
-  skipped.length = 0;
+  if (skipped.length > 0) skipped.length = 0;
   let moved = false;
   for (let key = donor.order.pop(); key !== undefined; key = donor.order.pop()) {
     const g = donor.firstGroup + (key % donor.groupCount);

@@ -1,27 +1,29 @@
 /**
  * A binary min-heap of numbers. The planners encode (priority, rank) pairs into one number so that
  * the smallest number is the preferred entry and ties are impossible, which keeps plans deterministic.
+ * The backing array never shrinks, so that clearing and refilling a heap costs nothing.
  */
 export class NumberMinHeap {
   private readonly items: number[];
+  private count: number;
 
   constructor(initial: readonly number[] = []) {
     this.items = initial.slice();
-    for (let i = (this.items.length >>> 1) - 1; i >= 0; i--) this.siftDown(i);
+    this.count = this.items.length;
+    for (let i = (this.count >>> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   get size(): number {
-    return this.items.length;
+    return this.count;
   }
 
   clear(): void {
-    this.items.length = 0;
+    this.count = 0;
   }
 
   push(value: number): void {
     const items = this.items;
-    let i = items.length;
-    items.push(value);
+    let i = this.count++;
     while (i > 0) {
       const parent = (i - 1) >>> 1;
       const parentValue = items[parent] ?? 0;
@@ -34,18 +36,20 @@ export class NumberMinHeap {
 
   /** The smallest value, removed; undefined when empty. */
   pop(): number | undefined {
+    if (this.count === 0) return undefined;
     const items = this.items;
     const top = items[0];
-    const last = items.pop();
-    if (top === undefined || last === undefined || items.length === 0) return top;
-    items[0] = last;
-    this.siftDown(0);
+    this.count--;
+    if (this.count > 0) {
+      items[0] = items[this.count] ?? 0;
+      this.siftDown(0);
+    }
     return top;
   }
 
   private siftDown(start: number): void {
     const items = this.items;
-    const length = items.length;
+    const length = this.count;
     const value = items[start] ?? 0;
     let i = start;
     for (;;) {
