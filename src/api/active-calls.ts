@@ -21,6 +21,7 @@ export function shuttingDownError(): SanpathError {
  */
 export class ActiveCalls {
   private readonly calls = new Set<ActiveCall>();
+  private readonly idleWaiters = new Set<() => void>();
   private streamsClosedBy: unknown = undefined;
   private streamsClosed = false;
 
@@ -31,7 +32,23 @@ export class ActiveCalls {
       queueMicrotask(() => call.abort(this.streamsClosedBy));
     return () => {
       this.calls.delete(call);
+      if (this.calls.size === 0) for (const wake of [...this.idleWaiters]) wake();
     };
+  }
+
+  /** Resolves when no call is registered any more (handlers have returned), or after `timeoutMs`. */
+  whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.calls.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean): void => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(wake);
+        resolve(idle);
+      };
+      const wake = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.idleWaiters.add(wake);
+    });
   }
 
   count(kind?: CallKind): number {

@@ -11,6 +11,9 @@ import { bindServer, createGrpcServer } from "./grpc-server.js";
 import { HealthReporter } from "./health.js";
 import { addReflection } from "./reflection.js";
 
+/** How long cut handlers get to return after their abort, before components stop. */
+const HANDLER_SETTLE_MS = 1000;
+
 /** A running sanpathd: its gRPC server, services, health and components. */
 export interface Daemon {
   /** The bound address (the real port when listen had port 0). */
@@ -85,7 +88,13 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
         calls.endStreams();
         const closed = closeServer(server, calls, config.shutdownGraceMs, (cut) => (cutNow = cut));
         const cutCalls = await closed;
-        if (cutCalls > 0) logger.warn({ cutCalls }, "grace period over: calls in flight were cut");
+        if (cutCalls > 0) {
+          logger.warn({ cutCalls }, "grace period over: calls in flight were cut");
+          // Give aborted handlers a moment to return before the components they use stop.
+          if (!(await calls.whenIdle(HANDLER_SETTLE_MS))) {
+            logger.warn({ stillRunning: calls.count() }, "handlers ignored their abort signal");
+          }
+        }
         await stopComponents(running, logger);
         logger.info({ cutCalls }, "stopped");
         return { cutCalls };
