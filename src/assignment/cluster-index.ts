@@ -250,14 +250,7 @@ export class ClusterIndex {
   /** Moves the path to the node, updating every index, and records the move. */
   movePath(path: number, target: number): void {
     const source = this.nodeOf(path);
-    const disk = this.diskOf(path);
-    if (source !== NO_NODE) {
-      this.total[source] = this.totalOf(source) - 1;
-      this.removeHolding(source, disk);
-    }
-    this.total[target] = this.totalOf(target) + 1;
-    this.addHolding(target, disk);
-    this.pathNode[path] = target;
+    this.setNode(path, target);
     const moved = this.pathAt(path);
     this.moves.push({
       diskId: moved.diskId,
@@ -267,6 +260,19 @@ export class ClusterIndex {
       sourceNode: source === NO_NODE ? "" : this.nameOf(source),
       targetNode: this.nameOf(target),
     });
+  }
+
+  /** Gives the path to the node, updating every index, without recording a move. */
+  setNode(path: number, target: number): void {
+    const source = this.nodeOf(path);
+    const disk = this.diskOf(path);
+    if (source !== NO_NODE) {
+      this.total[source] = this.totalOf(source) - 1;
+      this.removeHolding(source, disk);
+    }
+    this.total[target] = this.totalOf(target) + 1;
+    this.addHolding(target, disk);
+    this.pathNode[path] = target;
   }
 
   /** Paths served per node now, in name order. */

@@ -57,10 +57,16 @@ export function placeFreePaths(
       });
       continue;
     }
-    index.movePath(path, target);
+    index.setNode(path, target);
     candidates.received(target);
-    const { diskId, diskName, index: pathIndex, ip, subnet } = free;
-    placements.push({ diskId, diskName, index: pathIndex, ip, subnet, node: index.nameOf(target) });
+    placements.push({
+      diskId: free.diskId,
+      diskName: free.diskName,
+      index: free.index,
+      ip: free.ip,
+      subnet: free.subnet,
+      node: index.nameOf(target),
+    });
   }
   return { placements, unplaced };
 }
