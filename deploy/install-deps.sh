@@ -114,13 +114,16 @@ install_npm() {
   cd "$root"
   local stamp="node_modules/.sanpath-install-stamp"
   local sum
-  sum=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+  sum=$(cat package.json package-lock.json native/binding.gyp native/src/* 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && [ -f native/build/Release/sanpath_rbd.node ]; then
     log "npm dependencies present"
     return
   fi
-  log "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  log "installing npm dependencies (and building the native addon)"
+  # Not `npm ci`: this npm writes lock files without other platforms' optional packages and then
+  # refuses them in `ci`. `npm install` installs the locked versions all the same.
+  npm install --no-audit --no-fund
+  sum=$(cat package.json package-lock.json native/binding.gyp native/src/* 2>/dev/null | sha256sum | cut -d' ' -f1)
   printf '%s' "$sum" >"$stamp"
 }
 
