@@ -32,8 +32,10 @@ export class Bitmap {
     }
     bitmap.bytes.set(bytes);
     // Bits past `size` in the last byte would be members that cannot exist.
-    for (let bit = size; bit < bitmap.bytes.length * 8; bit++) {
-      if (bitmap.has(bit)) throw new SanpathError("data_loss", `${what} is unreadable: bit ${bit} is set`);
+    const last = bitmap.bytes[bitmap.bytes.length - 1] ?? 0;
+    const usedBitsOfLast = size % 8;
+    if (usedBitsOfLast !== 0 && last >>> usedBitsOfLast !== 0) {
+      throw new SanpathError("data_loss", `${what} is unreadable: bits past ${size - 1} are set`);
     }
     return bitmap;
   }

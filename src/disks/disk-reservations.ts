@@ -56,6 +56,21 @@ function diskExists(id: string, what: string): SanpathError {
   );
 }
 
+/**
+ * The reserving transaction failed without a refusal (Consul unreachable, answer lost): it may have
+ * been committed. The caller gives `allocation` back (a no-op when it was not) and reports `cause`.
+ */
+export class ReservationOutcomeUnknown extends Error {
+  override readonly name = "ReservationOutcomeUnknown";
+
+  constructor(
+    readonly allocation: DiskAllocation,
+    override readonly cause: unknown,
+  ) {
+    super(`reservation of disk ${allocation.id}: outcome unknown`, { cause });
+  }
+}
+
 type OperationRole = "settings" | "allocation" | "name" | "pending" | "disk" | "record";
 
 /**
@@ -147,7 +162,8 @@ export class DiskReservations {
         if (pendingIndex === undefined) throw new Error("consul returned no entry for the pending record");
         return { allocation, spec, paths, settings: stored.settings, pendingIndex };
       } catch (error) {
-        if (!(error instanceof TransactionConflictError)) throw error;
+        if (!(error instanceof TransactionConflictError))
+          throw new ReservationOutcomeUnknown(allocation, error);
         const role = roles[error.opIndex];
         if (role === "name") {
           const owner = await this.kv.get(this.allocationKeys.diskName(spec.name), options);

@@ -29,7 +29,12 @@ import {
   type AddDiskInput,
   type UpdateDiskInput,
 } from "./disk-request.js";
-import { diskNameExists, DiskReservations, type Reservation } from "./disk-reservations.js";
+import {
+  diskNameExists,
+  DiskReservations,
+  ReservationOutcomeUnknown,
+  type Reservation,
+} from "./disk-reservations.js";
 import { listErrors, mapConcurrently, pageToken, parsePageToken, unreadableDisk } from "./disk-listing.js";
 import { Mutex } from "./mutex.js";
 import { ReservationCleaner } from "./reservation-cleaner.js";
@@ -112,7 +117,13 @@ export class DiskService {
   }
 
   async addDisk(input: AddDiskInput, options: CallOptions = {}): Promise<PublicDisk> {
-    const reservation = await this.reserveMutex.run(() => this.reservations.reserve(input, options));
+    const reservation = await this.reserveMutex
+      .run(() => this.reservations.reserve(input, options))
+      .catch(async (error: unknown) => {
+        if (!(error instanceof ReservationOutcomeUnknown)) throw error;
+        await this.cleaner.giveBack(error.allocation, false).catch(() => undefined);
+        throw error.cause;
+      });
     const { allocation, spec, paths, settings } = reservation;
     const disk: Disk = {
       id: allocation.id,
