@@ -1,0 +1,99 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { SanpathError } from "../errors/sanpath-error.js";
+import { writeFileAtomically } from "../storage/atomic-file.js";
+
+/**
+ * Which portals (ip:port) are enabled for which target IQN.
+ *
+ * tgtd listens on portals node-wide and has no notion of "target T at portal P", so the tgt
+ * driver remembers the pairing itself: in memory, and in `file` when given so that a restarted
+ * sanpathd still knows what it enabled (tgtd keeps running across sanpathd restarts).
+ */
+export class PortalPairings {
+  private readonly byIqn = new Map<string, Set<string>>();
+  private loaded = false;
+
+  constructor(private readonly file?: string) {}
+
+  static key(ip: string, port: number): string {
+    return `${ip}:${port}`;
+  }
+
+  static split(key: string): { ip: string; port: number } {
+    const at = key.lastIndexOf(":");
+    return { ip: key.slice(0, at), port: Number(key.slice(at + 1)) };
+  }
+
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    if (this.file !== undefined) {
+      let text: string | undefined;
+      try {
+        text = await readFile(this.file, "utf8");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+      if (text !== undefined) this.restore(text);
+    }
+    this.loaded = true;
+  }
+
+  portalsOf(iqn: string): string[] {
+    return [...(this.byIqn.get(iqn) ?? [])].sort();
+  }
+
+  iqnsAt(key: string): string[] {
+    return [...this.byIqn.entries()].filter(([, keys]) => keys.has(key)).map(([iqn]) => iqn);
+  }
+
+  has(iqn: string, key: string): boolean {
+    return this.byIqn.get(iqn)?.has(key) === true;
+  }
+
+  /** Returns true when something changed. */
+  add(iqn: string, key: string): boolean {
+    const keys = this.byIqn.get(iqn) ?? new Set<string>();
+    if (keys.has(key)) return false;
+    keys.add(key);
+    this.byIqn.set(iqn, keys);
+    return true;
+  }
+
+  remove(iqn: string, key: string): boolean {
+    const keys = this.byIqn.get(iqn);
+    if (keys?.delete(key) !== true) return false;
+    if (keys.size === 0) this.byIqn.delete(iqn);
+    return true;
+  }
+
+  forget(iqn: string): boolean {
+    return this.byIqn.delete(iqn);
+  }
+
+  async save(): Promise<void> {
+    if (this.file === undefined) return;
+    const portals: Record<string, string[]> = {};
+    for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
+    await mkdir(dirname(this.file), { recursive: true });
+    await writeFileAtomically(this.file, `${JSON.stringify({ version: 1, portals }, null, 2)}\n`);
+  }
+
+  private restore(text: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new SanpathError("internal", `${this.file ?? "state file"}: not JSON`, {
+        reason: "DRIVER_FAILED",
+        cause: error,
+      });
+    }
+    const portals = (parsed as { portals?: unknown }).portals;
+    if (typeof portals !== "object" || portals === null) return;
+    for (const [iqn, keys] of Object.entries(portals)) {
+      if (!Array.isArray(keys)) continue;
+      for (const key of keys) if (typeof key === "string") this.add(iqn, key);
+    }
+  }
+}

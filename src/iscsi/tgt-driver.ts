@@ -1,0 +1,511 @@
+/**
+ * TargetDriver over tgt's user-space daemon, through `tgtadm -C <control port> --lld iscsi`.
+ *
+ * How tgt is used:
+ * - Target: `--op new --mode target --tid T --targetname IQN`; tids are allocated here (highest
+ *   in `--op show` + 1). LUN 1 holds the disk (LUN 0 is tgt's controller): `--bstype rdwr` over a
+ *   file, or `--bstype rbd --backing-store pool/image --bsopts conf=...;id=...` through librbd.
+ * - ACL: tgt checks initiator names only when it has name rules; otherwise it wants an address
+ *   rule. "All initiators" is the single address rule `-I ALL` (`--initiator-address ALL`); a
+ *   restricted target has one `--initiator-name IQN` rule per initiator and no address rule (an
+ *   `ALL` address rule would let every name in). A target with no rule accepts nobody, which is
+ *   how a new target starts. Rules are removed before new ones are added, so a change never
+ *   widens access even for a moment.
+ * - CHAP: accounts are node-wide in tgt (`--mode account --op new --user U --password S`, then
+ *   `--op bind --tid T --user U`); a target with a bound account requires CHAP. tgt cannot show
+ *   a secret, so the driver keeps a keyed fingerprint of the secret it set per user (in memory)
+ *   and re-creates the account when it does not know it or the secret changed. While an account
+ *   is re-created, every target bound to it is set offline so that nobody logs in without CHAP
+ *   in between. One user name has one secret on a node: two targets that use the same user with
+ *   different secrets are refused (FAILED_PRECONDITION). The secret is on tgtadm's command line
+ *   for the few milliseconds the call lasts (tgtadm has no other way), never in logs or errors.
+ * - Portals: tgtd listens on portals node-wide (`--mode portal --op new --param portal=IP:PORT`)
+ *   and, unless told otherwise, on the wildcards 0.0.0.0:3260 and [::]:3260. The driver deletes
+ *   the wildcards, so tgtd only listens on the portal IPs that are enabled, and keeps a pairing
+ *   "target T is enabled at IP:PORT" (PortalPairings, optionally in a state file). A target with
+ *   no enabled portal is set `offline` (tgt refuses logins to it); with one it is `ready`.
+ *   Limitation of tgt: a ready target is also reachable at the portals of other ready targets on
+ *   the same node (each path IP is only on the node that serves it, and ACL and CHAP still apply).
+ *   Binding a portal to an IP that is not on the node yet needs `net.ipv4.ip_nonlocal_bind=1`;
+ *   otherwise add the IP before enabling the portal.
+ * - Disabling a portal deletes the listener (when no other target is paired with it), sets the
+ *   target offline when it was its last portal, and closes the target's open connections
+ *   (`--mode conn --op delete`): tgt does not tell through which portal a connection came, so all
+ *   of them; initiators log in again through the portals that are still enabled.
+ * - Dropping a target: `--op delete --force --mode target --tid T`, then its CHAP accounts that
+ *   no other target uses, and the listeners that no target is paired with any more.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { SanpathError } from "../errors/sanpath-error.js";
+import {
+  failedWith,
+  secret,
+  type CommandArg,
+  type CommandResult,
+  type CommandRunner,
+} from "../exec/command-runner.js";
+import type { Logger } from "../log/logger.js";
+import { KeyedQueue } from "../storage/keyed-queue.js";
+import { PortalPairings } from "./portal-pairings.js";
+import {
+  aclInitiators,
+  backingName,
+  validateIqn,
+  validatePortal,
+  validateTargetSpec,
+  type ChapCredentials,
+  type ConfiguredTarget,
+  type DriverCallOptions,
+  type EnablePortalRequest,
+  type PortalRef,
+  type TargetDriver,
+  type TargetSpec,
+} from "./target-driver.js";
+import {
+  isWildcardPortal,
+  parseTgtAccounts,
+  parseTgtPortals,
+  parseTgtTargets,
+  type TgtTarget,
+} from "./tgt-show.js";
+
+export interface TgtDriverOptions {
+  /** Runs tgtadm (an ExecaCommandRunner, bound to the node's namespace in tests). */
+  runner: CommandRunner;
+  /** tgtd's control port (`tgtd -C N`); tgt's default when unset. */
+  controlPort?: number;
+  /** Where to remember which target is enabled at which portal (see PortalPairings). */
+  stateFile?: string;
+  /** Per tgtadm call; default 15 s. */
+  commandTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** The LUN that carries the disk (LUN 0 is tgt's controller). */
+export const TGT_DISK_LUN = 1;
+
+const ALL_ADDRESSES = "ALL";
+
+export class TgtDriver implements TargetDriver {
+  readonly kind = "tgt" as const;
+  private readonly runner: CommandRunner;
+  private readonly controlPort: number | undefined;
+  private readonly timeoutMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly pairings: PortalPairings;
+  private readonly queue = new KeyedQueue();
+  /** Keyed fingerprints of the CHAP secrets this driver set, per user (never the secrets). */
+  private readonly secretFingerprints = new Map<string, string>();
+  private readonly fingerprintKey = randomBytes(32);
+
+  constructor(options: TgtDriverOptions) {
+    this.runner = options.runner;
+    this.controlPort = options.controlPort;
+    this.timeoutMs = options.commandTimeoutMs ?? 15_000;
+    this.logger = options.logger;
+    this.pairings = new PortalPairings(options.stateFile);
+  }
+
+  async prepare(options: DriverCallOptions = {}): Promise<void> {
+    return this.serially(() => this.dropWildcardPortals(options));
+  }
+
+  async ensureTarget(spec: TargetSpec, options: DriverCallOptions = {}): Promise<void> {
+    validateTargetSpec(spec);
+    return this.serially(async () => {
+      await this.dropWildcardPortals(options);
+      const targets = await this.showTargets(options);
+      let target = targets.find((candidate) => candidate.iqn === spec.iqn);
+      if (target === undefined) {
+        const tid = Math.max(0, ...targets.map((candidate) => candidate.tid)) + 1;
+        // A new target has no ACL rule yet, so nobody can log in until the rules below exist.
+        await this.tgtadm(
+          ["--op", "new", "--mode", "target", "--tid", String(tid), "--targetname", spec.iqn],
+          options,
+        );
+        target = emptyTarget(tid, spec.iqn);
+        targets.push(target);
+        this.logger?.info({ iqn: spec.iqn, tid }, "tgt target created");
+      }
+      await this.applyState(target, this.pairings.portalsOf(spec.iqn).length > 0, options);
+      await this.ensureDiskLun(target, spec, options);
+      await this.applyAcl(target, spec, options);
+      await this.applyChap(target, spec.chap, targets, options);
+    });
+  }
+
+  async enablePortal(request: EnablePortalRequest, options: DriverCallOptions = {}): Promise<void> {
+    const { iqn, ip, port } = validatePortal(request);
+    return this.serially(async () => {
+      await this.dropWildcardPortals(options);
+      const target = await this.findTarget(iqn, options);
+      if (target === undefined) {
+        throw new SanpathError("failed_precondition", `target ${iqn} is not configured: ensureTarget first`, {
+          reason: "DRIVER_FAILED",
+        });
+      }
+      const listening = await this.showPortals(options);
+      if (!listening.some((portal) => portal.ip === ip && portal.port === port)) {
+        try {
+          await this.tgtadm(["--op", "new", "--mode", "portal", "--param", `portal=${ip}:${port}`], options);
+        } catch (error) {
+          throw new SanpathError(
+            "internal",
+            `tgtd cannot listen on ${ip}:${port} (the IP must be on the node first, or ` +
+              `net.ipv4.ip_nonlocal_bind=1, and the port free): ${error instanceof Error ? error.message : String(error)}`,
+            { reason: "DRIVER_FAILED", cause: error },
+          );
+        }
+      }
+      if (this.pairings.add(iqn, PortalPairings.key(ip, port))) await this.pairings.save();
+      await this.applyState(target, true, options);
+    });
+  }
+
+  async disablePortal(portal: PortalRef, options: DriverCallOptions = {}): Promise<void> {
+    const { iqn, ip, port } = validatePortal(portal);
+    return this.serially(async () => {
+      const key = PortalPairings.key(ip, port);
+      if (this.pairings.remove(iqn, key)) await this.pairings.save();
+      if (this.pairings.iqnsAt(key).length === 0) await this.stopListening(ip, port, options);
+      const target = await this.findTarget(iqn, options);
+      if (target === undefined) return;
+      await this.applyState(target, this.pairings.portalsOf(iqn).length > 0, options);
+      await this.closeConnections(target, options);
+    });
+  }
+
+  async isPortalEnabled(portal: PortalRef, options: DriverCallOptions = {}): Promise<boolean> {
+    const { iqn, ip, port } = validatePortal(portal);
+    return this.serially(async () => {
+      if (!this.pairings.has(iqn, PortalPairings.key(ip, port))) return false;
+      const target = await this.findTarget(iqn, options);
+      if (target?.state !== "ready") return false;
+      return (await this.showPortals(options)).some(
+        (candidate) => candidate.ip === ip && candidate.port === port,
+      );
+    });
+  }
+
+  async dropTarget(iqn: string, options: DriverCallOptions = {}): Promise<void> {
+    validateIqn(iqn);
+    return this.serially(async () => {
+      const formerPortals = this.pairings.portalsOf(iqn);
+      if (this.pairings.forget(iqn)) await this.pairings.save();
+      const targets = await this.showTargets(options);
+      const target = targets.find((candidate) => candidate.iqn === iqn);
+      if (target !== undefined) {
+        await this.tgtadm(
+          ["--op", "delete", "--force", "--mode", "target", "--tid", String(target.tid)],
+          options,
+        );
+        this.logger?.info({ iqn, tid: target.tid }, "tgt target deleted");
+        for (const user of target.accounts) {
+          const usedElsewhere = targets.some(
+            (other) => other.tid !== target.tid && other.accounts.includes(user),
+          );
+          if (!usedElsewhere) await this.deleteAccount(user, options);
+        }
+      }
+      for (const key of formerPortals) {
+        if (this.pairings.iqnsAt(key).length > 0) continue;
+        const { ip, port } = PortalPairings.split(key);
+        await this.stopListening(ip, port, options);
+      }
+    });
+  }
+
+  async listTargets(options: DriverCallOptions = {}): Promise<ConfiguredTarget[]> {
+    return this.serially(async () => {
+      const targets = await this.showTargets(options);
+      const listening = new Set(
+        (await this.showPortals(options)).map((p) => PortalPairings.key(p.ip, p.port)),
+      );
+      return targets.map((target) => ({
+        iqn: target.iqn,
+        tid: target.tid,
+        luns: target.luns
+          .filter((lun) => lun.type !== "controller")
+          .map((lun) => ({ lun: lun.lun, backing: lun.backingStorePath, backingType: lun.backingStoreType })),
+        portals: this.pairings.portalsOf(target.iqn).map((key) => ({
+          ...PortalPairings.split(key),
+          enabled: target.state === "ready" && listening.has(key),
+        })),
+        acl: {
+          allInitiators: target.aclAddresses.includes(ALL_ADDRESSES),
+          initiatorIqns: [...target.aclNames].sort(),
+        },
+        ...(target.accounts[0] === undefined ? {} : { chapUser: target.accounts[0] }),
+      }));
+    });
+  }
+
+  // ---- steps ---------------------------------------------------------------------------------
+
+  private async ensureDiskLun(
+    target: TgtTarget,
+    spec: TargetSpec,
+    options: DriverCallOptions,
+  ): Promise<void> {
+    const wanted = backingName(spec.backing);
+    const lun = target.luns.find((candidate) => candidate.lun === TGT_DISK_LUN);
+    if (lun !== undefined) {
+      if (lun.backingStorePath !== wanted) {
+        throw new SanpathError(
+          "failed_precondition",
+          `LUN ${TGT_DISK_LUN} of ${spec.iqn} is backed by ${lun.backingStorePath}, not ${wanted}: drop the target first`,
+          { reason: "DRIVER_FAILED" },
+        );
+      }
+      return;
+    }
+    const backing =
+      spec.backing.kind === "file"
+        ? ["--bstype", "rdwr", "--backing-store", spec.backing.path]
+        : [
+            "--bstype",
+            "rbd",
+            "--backing-store",
+            wanted,
+            "--bsopts",
+            `conf=${spec.backing.cephConf};id=${spec.backing.cephUser}`,
+          ];
+    const tid = String(target.tid);
+    await this.tgtadm(
+      ["--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun", String(TGT_DISK_LUN), ...backing],
+      options,
+    );
+  }
+
+  private async applyAcl(target: TgtTarget, spec: TargetSpec, options: DriverCallOptions): Promise<void> {
+    const tid = String(target.tid);
+    const wantedAddresses = spec.acl.allInitiators ? [ALL_ADDRESSES] : [];
+    const wantedNames = aclInitiators(spec.acl);
+    for (const address of target.aclAddresses.filter((entry) => !wantedAddresses.includes(entry))) {
+      await this.tgtadm(
+        ["--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-address", address],
+        options,
+      );
+    }
+    for (const name of target.aclNames.filter((entry) => !wantedNames.includes(entry))) {
+      await this.tgtadm(
+        ["--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-name", name],
+        options,
+      );
+    }
+    for (const name of wantedNames.filter((entry) => !target.aclNames.includes(entry))) {
+      await this.tgtadm(
+        ["--op", "bind", "--mode", "target", "--tid", tid, "--initiator-name", name],
+        options,
+      );
+    }
+    for (const address of wantedAddresses.filter((entry) => !target.aclAddresses.includes(entry))) {
+      await this.tgtadm(
+        ["--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", address],
+        options,
+      );
+    }
+  }
+
+  private async applyChap(
+    target: TgtTarget,
+    chap: ChapCredentials | undefined,
+    targets: readonly TgtTarget[],
+    options: DriverCallOptions,
+  ): Promise<void> {
+    const tid = String(target.tid);
+    const unbindOthers = async (keep: string | undefined): Promise<void> => {
+      for (const user of target.accounts.filter((candidate) => candidate !== keep)) {
+        await this.tgtadm(["--op", "unbind", "--mode", "account", "--tid", tid, "--user", user], options);
+        const usedElsewhere = targets.some(
+          (other) => other.tid !== target.tid && other.accounts.includes(user),
+        );
+        if (!usedElsewhere) await this.deleteAccount(user, options);
+      }
+    };
+    if (chap === undefined) {
+      await unbindOthers(undefined);
+      return;
+    }
+
+    const fingerprint = this.fingerprint(chap.secret);
+    const known = this.secretFingerprints.get(chap.user);
+    const exists = parseTgtAccounts(
+      (await this.tgtadm(["--op", "show", "--mode", "account"], options)).stdout,
+    ).includes(chap.user);
+    const boundTargets = targets.filter((candidate) => candidate.accounts.includes(chap.user));
+    const boundElsewhere = boundTargets.filter((candidate) => candidate.tid !== target.tid);
+
+    const bindHere = (): Promise<CommandResult> =>
+      this.tgtadm(["--op", "bind", "--mode", "account", "--tid", tid, "--user", chap.user], options);
+    if (!exists) {
+      await this.newAccount(chap, options);
+      await bindHere();
+    } else if (known !== fingerprint) {
+      if (known !== undefined && boundElsewhere.length > 0) {
+        throw new SanpathError(
+          "failed_precondition",
+          `tgt keeps one CHAP secret per user on a node: user ${chap.user} is also used by ` +
+            `${boundElsewhere.map((other) => other.iqn).join(", ")} with another secret`,
+          { reason: "DRIVER_FAILED", field: "chap.secret" },
+        );
+      }
+      await this.recreateAccount(chap, boundTargets, options);
+      if (!target.accounts.includes(chap.user)) await bindHere();
+    } else if (!target.accounts.includes(chap.user)) {
+      await bindHere();
+    }
+    this.secretFingerprints.set(chap.user, fingerprint);
+    // The new account is bound before old ones go: the target is never without CHAP.
+    await unbindOthers(chap.user);
+  }
+
+  /** Replaces an account whose secret is unknown or stale, keeping its targets closed meanwhile. */
+  private async recreateAccount(
+    chap: ChapCredentials,
+    boundTargets: readonly TgtTarget[],
+    options: DriverCallOptions,
+  ): Promise<void> {
+    const reopen = boundTargets.filter((candidate) => candidate.state === "ready");
+    for (const candidate of reopen) await this.setState(candidate, "offline", options);
+    try {
+      await this.deleteAccount(chap.user, options);
+      await this.newAccount(chap, options);
+      for (const candidate of boundTargets) {
+        await this.tgtadm(
+          ["--op", "bind", "--mode", "account", "--tid", String(candidate.tid), "--user", chap.user],
+          options,
+        );
+      }
+    } finally {
+      for (const candidate of reopen) await this.setState(candidate, "ready", options);
+    }
+  }
+
+  private async newAccount(chap: ChapCredentials, options: DriverCallOptions): Promise<void> {
+    await this.tgtadm(
+      ["--op", "new", "--mode", "account", "--user", chap.user, "--password", secret(chap.secret)],
+      options,
+    );
+  }
+
+  private async deleteAccount(user: string, options: DriverCallOptions): Promise<void> {
+    this.secretFingerprints.delete(user);
+    try {
+      await this.tgtadm(["--op", "delete", "--mode", "account", "--user", user], options);
+    } catch (error) {
+      if (!failedWith(error, /can't find the account|no such account/i)) throw error;
+    }
+  }
+
+  private async applyState(target: TgtTarget, ready: boolean, options: DriverCallOptions): Promise<void> {
+    const wanted = ready ? "ready" : "offline";
+    if (target.state !== wanted) await this.setState(target, wanted, options);
+  }
+
+  private async setState(
+    target: TgtTarget,
+    state: "ready" | "offline",
+    options: DriverCallOptions,
+  ): Promise<void> {
+    await this.tgtadm(
+      [
+        "--op",
+        "update",
+        "--mode",
+        "target",
+        "--tid",
+        String(target.tid),
+        "--name",
+        "state",
+        "--value",
+        state,
+      ],
+      options,
+    );
+    target.state = state;
+  }
+
+  private async closeConnections(target: TgtTarget, options: DriverCallOptions): Promise<void> {
+    for (const connection of target.connections) {
+      const args = ["--op", "delete", "--mode", "conn", "--tid", String(target.tid)];
+      try {
+        await this.tgtadm(
+          [...args, "--sid", String(connection.sessionId), "--cid", String(connection.connectionId)],
+          options,
+        );
+      } catch (error) {
+        // A connection that closed on its own meanwhile is fine.
+        this.logger?.warn({ iqn: target.iqn, err: error }, "could not close an iSCSI connection");
+      }
+    }
+  }
+
+  private async stopListening(ip: string, port: number, options: DriverCallOptions): Promise<void> {
+    const listening = await this.showPortals(options);
+    if (!listening.some((portal) => portal.ip === ip && portal.port === port)) return;
+    await this.tgtadm(["--op", "delete", "--mode", "portal", "--param", `portal=${ip}:${port}`], options);
+  }
+
+  private async dropWildcardPortals(options: DriverCallOptions): Promise<void> {
+    await this.pairings.load();
+    for (const portal of (await this.showPortals(options)).filter(isWildcardPortal)) {
+      const address = portal.ip.includes(":") ? `[${portal.ip}]` : portal.ip;
+      await this.tgtadm(
+        ["--op", "delete", "--mode", "portal", "--param", `portal=${address}:${portal.port}`],
+        options,
+      );
+      this.logger?.info(
+        { portal: `${address}:${portal.port}` },
+        "tgtd no longer listens on a wildcard portal",
+      );
+    }
+  }
+
+  // ---- tgtadm --------------------------------------------------------------------------------
+
+  private async findTarget(iqn: string, options: DriverCallOptions): Promise<TgtTarget | undefined> {
+    return (await this.showTargets(options)).find((candidate) => candidate.iqn === iqn);
+  }
+
+  private async showTargets(options: DriverCallOptions): Promise<TgtTarget[]> {
+    return parseTgtTargets((await this.tgtadm(["--op", "show", "--mode", "target"], options)).stdout);
+  }
+
+  private async showPortals(options: DriverCallOptions) {
+    return parseTgtPortals((await this.tgtadm(["--op", "show", "--mode", "portal"], options)).stdout);
+  }
+
+  private tgtadm(args: readonly CommandArg[], options: DriverCallOptions): Promise<CommandResult> {
+    const control = this.controlPort === undefined ? [] : ["-C", String(this.controlPort)];
+    return this.runner.run("tgtadm", [...control, "--lld", "iscsi", ...args], {
+      timeoutMs: this.timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  private fingerprint(value: string): string {
+    return createHmac("sha256", this.fingerprintKey).update(value).digest("hex");
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    return this.queue.run("tgt", async () => {
+      await this.pairings.load();
+      return task();
+    });
+  }
+}
+
+function emptyTarget(tid: number, iqn: string): TgtTarget {
+  return {
+    tid,
+    iqn,
+    state: "ready",
+    connections: [],
+    luns: [],
+    accounts: [],
+    outgoingAccounts: [],
+    aclAddresses: [],
+    aclNames: [],
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * A real tgtd for a test, inside a host of a network namespace topology:
+ *
+ *   const tgtd = await startTgtd(topology, "a");
+ *   const driver = tgtd.driver();               // a TgtDriver bound to this tgtd
+ *   ...
+ *   await tgtd.stop();                           // in afterAll / finally
+ *
+ * tgtd runs in the foreground (`-f`) with a control port of its own (`-C N`): the control socket
+ * /var/run/tgtd/socket.N is a file shared by all namespaces, so N is picked at random among the
+ * unused ones. tgtd ignores SIGTERM; stop() deletes every target (--force), then
+ * `tgtadm --op delete --mode system` (tgtd exits), then SIGKILL by PID if it is still there.
+ */
+import { rmSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { CommandRunner } from "../../src/exec/command-runner.js";
+import { TgtDriver, type TgtDriverOptions } from "../../src/iscsi/tgt-driver.js";
+import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
+import type { DaemonHandle } from "../../src/netns/daemon.js";
+import type { Topology } from "../../src/netns/topology.js";
+
+export interface TgtdHarness {
+  readonly host: string;
+  readonly controlPort: number;
+  readonly pid: number;
+  readonly daemon: DaemonHandle;
+  /** Runs commands in the host's namespace. */
+  readonly runner: CommandRunner;
+  /** tgtd's log (stdout and stderr). */
+  readonly logFile: string;
+  /** A TgtDriver for this tgtd; `stateFile` etc. may be added. */
+  driver(options?: Omit<TgtDriverOptions, "runner" | "controlPort">): TgtDriver;
+  /** `tgtadm -C N --lld iscsi args...`, returns stdout. */
+  tgtadm(args: readonly string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const SOCKET_DIR = "/var/run/tgtd";
+
+export async function startTgtd(topology: Topology, host: string): Promise<TgtdHarness> {
+  const dir = mkdtempSync(join(tmpdir(), `sanpath-tgtd-${host}-`));
+  const logFile = join(dir, "tgtd.log");
+  const runner = topology.runner(host);
+  let lastProblem = "";
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const controlPort = unusedControlPort();
+    const daemon = topology.spawnIn(host, "tgtd", ["-f", "-C", String(controlPort)], { logFile });
+    const tgtadm = async (args: readonly string[]): Promise<string> =>
+      (
+        await runner.run("tgtadm", ["-C", String(controlPort), "--lld", "iscsi", ...args], {
+          timeoutMs: 10_000,
+        })
+      ).stdout;
+    const ready = await waitUntilAnswering(daemon, tgtadm);
+    if (ready !== true) {
+      lastProblem = ready;
+      await daemon.stop({ signal: "SIGKILL" });
+      removeSocket(controlPort);
+      continue;
+    }
+    let stopping: Promise<void> | undefined;
+    const harness: TgtdHarness = {
+      host,
+      controlPort,
+      pid: daemon.pid,
+      daemon,
+      runner,
+      logFile,
+      driver: (options = {}) => new TgtDriver({ ...options, runner, controlPort }),
+      tgtadm,
+      stop() {
+        stopping ??= stopTgtd(daemon, tgtadm, controlPort, dir);
+        return stopping;
+      },
+    };
+    return harness;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(`tgtd did not start in ${topology.nsName(host)}: ${lastProblem}`);
+}
+
+function unusedControlPort(): number {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000); // tgtadm accepts at most 32767
+    if (
+      !existsSync(join(SOCKET_DIR, `socket.${port}`)) &&
+      !existsSync(join(SOCKET_DIR, `socket.${port}.lock`))
+    ) {
+      return port;
+    }
+  }
+}
+
+async function waitUntilAnswering(
+  daemon: DaemonHandle,
+  tgtadm: (args: readonly string[]) => Promise<string>,
+): Promise<true | string> {
+  const deadline = Date.now() + 10_000;
+  let problem = "no answer";
+  while (Date.now() < deadline) {
+    if (!daemon.isRunning()) return `tgtd exited (${problem})`;
+    try {
+      await tgtadm(["--op", "show", "--mode", "system"]);
+      return true;
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(20);
+  }
+  return `no answer after 10 s: ${problem}`;
+}
+
+async function stopTgtd(
+  daemon: DaemonHandle,
+  tgtadm: (args: readonly string[]) => Promise<string>,
+  controlPort: number,
+  dir: string,
+): Promise<void> {
+  try {
+    if (daemon.isRunning()) {
+      for (const target of parseTgtTargets(await tgtadm(["--op", "show", "--mode", "target"]))) {
+        await tgtadm(["--op", "delete", "--force", "--mode", "target", "--tid", String(target.tid)]);
+      }
+      await tgtadm(["--op", "delete", "--mode", "system"]);
+    }
+  } catch {
+    // Whatever went wrong above, the PID is stopped below.
+  } finally {
+    // After `delete --mode system` tgtd exits by itself; SIGKILL only if it has not.
+    await Promise.race([daemon.exited, sleep(2000)]);
+    await daemon.stop({ signal: "SIGKILL" }).catch(() => undefined);
+    removeSocket(controlPort);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function removeSocket(controlPort: number): void {
+  rmSync(join(SOCKET_DIR, `socket.${controlPort}`), { force: true });
+  rmSync(join(SOCKET_DIR, `socket.${controlPort}.lock`), { force: true });
+}
