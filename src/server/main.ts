@@ -57,6 +57,7 @@ let devEnvironment: DevEnvironment | undefined;
 let logger: Logger | undefined;
 
 async function main(): Promise<number> {
+  const signals = catchStopSignals();
   const invocation = parseSanpathdCommand(process.argv, packageVersion());
   let config: SanpathdConfig;
   try {
@@ -98,16 +99,37 @@ async function main(): Promise<number> {
   }
   if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment);
 
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      void daemon.shutdown(signal).then(() => resolve());
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-  });
-  await stopped;
+  const stopRequest = await signals.first;
+  const stopping = daemon.shutdown(stopRequest);
+  signals.onEvery((signal) => void daemon.shutdown(signal));
+  await stopping;
   await devEnvironment?.stop();
   return EXIT_OK;
+}
+
+/**
+ * SIGTERM/SIGINT handled from the very start: a signal during start-up (while the dev Consul agent
+ * starts, say) is kept and acted on once the daemon runs, so no child is left behind.
+ */
+function catchStopSignals(): {
+  first: Promise<NodeJS.Signals>;
+  onEvery(handler: (signal: NodeJS.Signals) => void): void;
+} {
+  let handler: ((signal: NodeJS.Signals) => void) | undefined;
+  let resolveFirst: (signal: NodeJS.Signals) => void = () => undefined;
+  const first = new Promise<NodeJS.Signals>((resolve) => (resolveFirst = resolve));
+  let seen = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!seen) {
+      seen = true;
+      resolveFirst(signal);
+    } else {
+      handler?.(signal);
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return { first, onEvery: (next) => (handler = next) };
 }
 
 function printDevBanner(daemon: Daemon, dev: DevEnvironment): void {
