@@ -288,8 +288,8 @@ describe("LIO driver: targetcli command sequences", () => {
       (error: unknown) => error,
     );
     expect(isSanpathError(failure) && failure.reason === "DRIVER_FAILED").toBe(true);
-    expect(String((failure as Error).message)).toContain("set auth userid=petasan ***");
-    expect(String((failure as Error).message)).not.toContain(SECRET);
+    expect((failure as Error).message).toContain("set auth userid=petasan ***");
+    expect((failure as Error).message).not.toContain(SECRET);
   });
 
   it("lists what configfs holds: portals per TPG with their state, LUN backing, ACL and CHAP user", async () => {
