@@ -90,7 +90,10 @@ async function main(): Promise<number> {
 
   let daemon: Daemon;
   try {
-    daemon = await startDaemon(config, { logger: log, components: defaultComponents() });
+    daemon = await startDaemon(config, {
+      logger: log,
+      components: defaultComponents({ dev: invocation.dev }),
+    });
   } catch (error) {
     log.fatal({ err: errorMessage(error), listen: config.listen }, "sanpathd could not start");
     process.stderr.write(`sanpathd: could not start: ${errorMessage(error)}\n`);
@@ -142,6 +145,8 @@ function printDevBanner(daemon: Daemon, dev: DevEnvironment): void {
       "  Try:",
       `    npx sanpath --server ${server} health`,
       `    npx sanpath --server ${server} cluster info`,
+      `    npx sanpath --server ${server} disk add demo --size 10G   (sample cluster settings are stored)`,
+      `    npx sanpath --server ${server} disk list`,
       `    npx buf curl --protocol grpc --http2-prior-knowledge --list-services http://${server}`,
       "  Stop with Ctrl-C.",
       "",

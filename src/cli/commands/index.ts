@@ -1,5 +1,7 @@
 import type { Command } from "commander";
 import { registerClusterCommands } from "./cluster.js";
+import { registerClusterSettingsCommands } from "./cluster-settings.js";
+import { registerDiskCommands } from "./disk.js";
 import { registerHealthCommands } from "./health.js";
 
 /**
@@ -8,4 +10,9 @@ import { registerHealthCommands } from "./health.js";
  */
 export type CommandGroup = (program: Command) => void;
 
-export const COMMAND_GROUPS: readonly CommandGroup[] = [registerHealthCommands, registerClusterCommands];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  registerHealthCommands,
+  registerClusterCommands,
+  registerClusterSettingsCommands,
+  registerDiskCommands,
+];
