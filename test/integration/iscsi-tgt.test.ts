@@ -303,6 +303,22 @@ describe("tgt driver + ip driver: a path served by a real tgtd, read by a real i
     expect((await readCapacity("198.51.100.53", disk.iqn)).ok).toBe(false);
   });
 
+  it("shares a CHAP user between disks only with the same secret (tgt holds one secret per user)", async () => {
+    const shared = { user: "shared-user", secret: "shared-secret-1" };
+    await tgtA.ensureTarget(spec("00005", { chap: shared }));
+    await tgtA.ensureTarget(spec("00006", { chap: shared }));
+    await expect(
+      tgtA.ensureTarget(spec("00006", { chap: { user: shared.user, secret: "other-secret-22" } })),
+    ).rejects.toSatisfy(
+      (error) =>
+        isSanpathError(error) && error.kind === "failed_precondition" && error.field === "chap.secret",
+    );
+    await tgtA.dropTarget(`${BASE}:00005`);
+    expect(await daemons[0]?.tgtadm(["--op", "show", "--mode", "account"])).toContain(shared.user);
+    await tgtA.dropTarget(`${BASE}:00006`);
+    expect(await daemons[0]?.tgtadm(["--op", "show", "--mode", "account"])).not.toContain(shared.user);
+  });
+
   it("refuses to enable a portal of a target that does not exist, and invalid requests", async () => {
     await expect(tgtA.enablePortal({ iqn: `${BASE}:09999`, ip: "198.51.100.59" })).rejects.toSatisfy(
       (error) => isSanpathError(error) && error.kind === "failed_precondition",

@@ -1,0 +1,220 @@
+/**
+ * tgtadm output parsing and the tgt driver's command order on scripted output. The behaviour
+ * against a real tgtd is in test/integration/iscsi-tgt.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { parseTgtAccounts, parseTgtPortals, parseTgtTargets } from "../../src/iscsi/tgt-show.js";
+import { TgtDriver } from "../../src/iscsi/tgt-driver.js";
+import { RecordingRunner } from "../../src/exec/recording-runner.js";
+import { isSanpathError } from "../../src/errors/sanpath-error.js";
+
+const IQN = "iqn.2016-05.org.sanpath:00001";
+const SECRET = "chap-secret-0001";
+
+const SHOW_TARGETS = `Target 1: ${IQN}
+    System information:
+        Driver: iscsi
+        State: ready
+    I_T nexus information:
+        I_T nexus: 7
+            Initiator: iqn.1994-05.org.example:client alias: none
+            Connection: 0
+                IP Address: 198.51.100.9
+    LUN information:
+        LUN: 0
+            Type: controller
+            SCSI ID: IET     00010000
+            Size: 0 MB, Block size: 1
+            Backing store type: null
+            Backing store path: None
+            Backing store flags: 
+        LUN: 1
+            Type: disk
+            SCSI ID: IET     00010001
+            Size: 67 MB, Block size: 512
+            Backing store type: rbd
+            Backing store path: rbd/image-00001
+            Backing store flags: 
+    Account information:
+        chapuser
+        mutual (outgoing)
+    ACL information:
+        ALL
+        192.0.2.0/24
+        iqn.1994-05.org.example:client
+Target 2: iqn.2016-05.org.sanpath:00002
+    System information:
+        Driver: iscsi
+        State: offline
+    I_T nexus information:
+    LUN information:
+    Account information:
+    ACL information:
+`;
+
+describe("tgtadm output", () => {
+  it("parses targets: state, connections, LUNs, incoming and outgoing accounts, address and name rules", () => {
+    expect(parseTgtTargets(SHOW_TARGETS)).toEqual([
+      {
+        tid: 1,
+        iqn: IQN,
+        state: "ready",
+        connections: [
+          {
+            sessionId: 7,
+            connectionId: 0,
+            initiator: "iqn.1994-05.org.example:client",
+            address: "198.51.100.9",
+          },
+        ],
+        luns: [
+          { lun: 0, type: "controller", backingStoreType: "null", backingStorePath: "None" },
+          { lun: 1, type: "disk", backingStoreType: "rbd", backingStorePath: "rbd/image-00001" },
+        ],
+        accounts: ["chapuser"],
+        outgoingAccounts: ["mutual"],
+        aclAddresses: ["ALL", "192.0.2.0/24"],
+        aclNames: ["iqn.1994-05.org.example:client"],
+      },
+      {
+        tid: 2,
+        iqn: "iqn.2016-05.org.sanpath:00002",
+        state: "offline",
+        connections: [],
+        luns: [],
+        accounts: [],
+        outgoingAccounts: [],
+        aclAddresses: [],
+        aclNames: [],
+      },
+    ]);
+  });
+
+  it("parses portals (IPv4 and bracketed IPv6) and the account list", () => {
+    expect(
+      parseTgtPortals("Portal: [::]:3260,1\nPortal: 0.0.0.0:3260,1\nPortal: 198.51.100.50:3261,1\n"),
+    ).toEqual([
+      { ip: "::", port: 3260 },
+      { ip: "0.0.0.0", port: 3260 },
+      { ip: "198.51.100.50", port: 3261 },
+    ]);
+    expect(parseTgtAccounts("Account list:\n    chapuser\n    other\n")).toEqual(["chapuser", "other"]);
+  });
+});
+
+describe("TgtDriver command order", () => {
+  const tgtadm = (args: string): string => `tgtadm -C 4242 --lld iscsi ${args}`;
+
+  it("stops listening on the wildcard portals", async () => {
+    const runner = new RecordingRunner().when(tgtadm("--op show --mode portal"), {
+      stdout: "Portal: [::]:3260,1\nPortal: 0.0.0.0:3260,1\n",
+    });
+    await new TgtDriver({ runner, controlPort: 4242 }).prepare();
+    expect(runner.commands()).toEqual([
+      tgtadm("--op show --mode portal"),
+      tgtadm("--op delete --mode portal --param portal=[::]:3260"),
+      tgtadm("--op delete --mode portal --param portal=0.0.0.0:3260"),
+    ]);
+  });
+
+  it("creates a new target closed (offline, no ACL rule), then LUN 1, name rules and the CHAP account", async () => {
+    const runner = new RecordingRunner().when(tgtadm("--op show --mode target"), {
+      stdout: "Target 3: iqn.2016-05.org.sanpath:00003\n    System information:\n        State: ready\n",
+    });
+    await new TgtDriver({ runner, controlPort: 4242 }).ensureTarget({
+      iqn: IQN,
+      backing: {
+        kind: "rbd",
+        pool: "rbd",
+        image: "image-00001",
+        cephConf: "/etc/ceph/ceph.conf",
+        cephUser: "admin",
+      },
+      acl: {
+        allInitiators: false,
+        initiatorIqns: ["iqn.1994-05.org.example:b", "iqn.1994-05.org.example:a"],
+      },
+      chap: { user: "chapuser", secret: SECRET },
+    });
+    expect(runner.commands()).toEqual([
+      tgtadm("--op show --mode portal"),
+      tgtadm("--op show --mode target"),
+      tgtadm(`--op new --mode target --tid 4 --targetname ${IQN}`),
+      tgtadm("--op update --mode target --tid 4 --name state --value offline"),
+      tgtadm(
+        "--op new --mode logicalunit --tid 4 --lun 1 --bstype rbd --backing-store rbd/image-00001 --bsopts 'conf=/etc/ceph/ceph.conf;id=admin'",
+      ),
+      tgtadm("--op bind --mode target --tid 4 --initiator-name iqn.1994-05.org.example:a"),
+      tgtadm("--op bind --mode target --tid 4 --initiator-name iqn.1994-05.org.example:b"),
+      tgtadm("--op show --mode account"),
+      tgtadm("--op new --mode account --user chapuser --password ***"),
+      tgtadm("--op bind --mode account --tid 4 --user chapuser"),
+    ]);
+    const accountNew = runner.calls.find((call) => call.args.includes("--password"));
+    expect(accountNew?.args.at(-1)).toBe(SECRET);
+    // The bsopts argument reaches tgtadm as one argument, unquoted.
+    expect(runner.calls[4]?.args.at(-1)).toBe("conf=/etc/ceph/ceph.conf;id=admin");
+  });
+
+  it("removes access rules before adding new ones, and binds a new CHAP user before unbinding the old", async () => {
+    const runner = new RecordingRunner()
+      .when(tgtadm("--op show --mode target"), { stdout: SHOW_TARGETS })
+      .when(tgtadm("--op show --mode account"), { stdout: "Account list:\n    chapuser\n" });
+    await new TgtDriver({ runner, controlPort: 4242 }).ensureTarget({
+      iqn: IQN,
+      backing: {
+        kind: "rbd",
+        pool: "rbd",
+        image: "image-00001",
+        cephConf: "/etc/ceph/ceph.conf",
+        cephUser: "admin",
+      },
+      acl: { allInitiators: false, initiatorIqns: ["iqn.1994-05.org.example:other"] },
+      chap: { user: "newuser", secret: SECRET },
+    });
+    expect(runner.commands().slice(2)).toEqual([
+      // no enabled portal is known to this driver: the target goes offline
+      tgtadm("--op update --mode target --tid 1 --name state --value offline"),
+      tgtadm("--op unbind --mode target --tid 1 --initiator-address ALL"),
+      tgtadm("--op unbind --mode target --tid 1 --initiator-address 192.0.2.0/24"),
+      tgtadm("--op unbind --mode target --tid 1 --initiator-name iqn.1994-05.org.example:client"),
+      tgtadm("--op bind --mode target --tid 1 --initiator-name iqn.1994-05.org.example:other"),
+      tgtadm("--op show --mode account"),
+      tgtadm("--op new --mode account --user newuser --password ***"),
+      tgtadm("--op bind --mode account --tid 1 --user newuser"),
+      tgtadm("--op unbind --mode account --tid 1 --user chapuser"),
+      tgtadm("--op delete --mode account --user chapuser"),
+    ]);
+  });
+
+  it("refuses a LUN backed by something else, and keeps the secret out of a failure", async () => {
+    const runner = new RecordingRunner().when(tgtadm("--op show --mode target"), { stdout: SHOW_TARGETS });
+    const driver = new TgtDriver({ runner, controlPort: 4242 });
+    await expect(
+      driver.ensureTarget({
+        iqn: IQN,
+        backing: { kind: "file", path: "/srv/other" },
+        acl: { allInitiators: true, initiatorIqns: [] },
+      }),
+    ).rejects.toSatisfy((error) => isSanpathError(error) && error.kind === "failed_precondition");
+
+    const failing = new RecordingRunner().when(/--mode account --user/, {
+      exitCode: 22,
+      stderr: `tgtadm: bad password ${SECRET}`,
+    });
+    const error = await new TgtDriver({ runner: failing })
+      .ensureTarget({
+        iqn: IQN,
+        backing: { kind: "file", path: "/srv/disk" },
+        acl: { allInitiators: true, initiatorIqns: [] },
+        chap: { user: "u", secret: SECRET },
+      })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    expect(isSanpathError(error) && error.reason === "DRIVER_FAILED").toBe(true);
+    expect((error as Error).message).toContain("--password ***");
+    expect((error as Error).message).not.toContain(SECRET);
+  });
+});
