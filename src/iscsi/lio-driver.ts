@@ -53,6 +53,7 @@ import {
   type EnablePortalRequest,
   type LunBacking,
   type PortalRef,
+  type ServicePortal,
   type TargetDriver,
   type TargetSpec,
 } from "./target-driver.js";
@@ -224,6 +225,21 @@ export class LioDriver implements TargetDriver {
     return this.serially(async () => {
       const state = await this.state.read();
       return state.targets.map((target) => toConfigured(target.iqn, target.tpgs, state));
+    });
+  }
+
+  async listPortals(): Promise<ServicePortal[]> {
+    return this.serially(async () => {
+      const portals = new Map<string, ServicePortal>();
+      for (const target of (await this.state.read()).targets) {
+        for (const portal of target.tpgs.flatMap((tpg) => tpg.portals)) {
+          const key = `${portal.ip}:${portal.port}`;
+          const entry = portals.get(key) ?? { ip: portal.ip, port: portal.port, iqns: [] };
+          if (!entry.iqns.includes(target.iqn)) entry.iqns.push(target.iqn);
+          portals.set(key, entry);
+        }
+      }
+      return [...portals.values()];
     });
   }
 

@@ -78,6 +78,13 @@ export interface ConfiguredTarget {
   chapUser?: string;
 }
 
+/** A portal the target service has set up, with the targets paired with it. */
+export interface ServicePortal {
+  ip: string;
+  port: number;
+  iqns: string[];
+}
+
 export interface DriverCallOptions {
   signal?: AbortSignal;
 }
@@ -100,6 +107,12 @@ export interface TargetDriver {
   dropTarget(iqn: string, options?: DriverCallOptions): Promise<void>;
   /** What is configured now, so that reconcile can diff it against what the node should serve. */
   listTargets(options?: DriverCallOptions): Promise<ConfiguredTarget[]>;
+  /**
+   * Every portal the service has set up, enabled or not (tgt: the addresses tgtd listens on, also
+   * ones no target is known to be paired with, e.g. after a restart without a state file; LIO:
+   * the portals of all TPGs). Reconcile can disable the ones whose IP this node does not hold.
+   */
+  listPortals(options?: DriverCallOptions): Promise<ServicePortal[]>;
 }
 
 export const DEFAULT_ISCSI_PORT = 3260;

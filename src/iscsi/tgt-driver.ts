@@ -58,6 +58,7 @@ import {
   type DriverCallOptions,
   type EnablePortalRequest,
   type PortalRef,
+  type ServicePortal,
   type TargetDriver,
   type TargetSpec,
 } from "./target-driver.js";
@@ -238,6 +239,15 @@ export class TgtDriver implements TargetDriver {
         ...(target.accounts[0] === undefined ? {} : { chapUser: target.accounts[0] }),
       }));
     });
+  }
+
+  async listPortals(options: DriverCallOptions = {}): Promise<ServicePortal[]> {
+    return this.serially(async () =>
+      (await this.showPortals(options)).map((portal) => ({
+        ...portal,
+        iqns: this.pairings.iqnsAt(PortalPairings.key(portal.ip, portal.port)).sort(),
+      })),
+    );
   }
 
   // ---- steps ---------------------------------------------------------------------------------

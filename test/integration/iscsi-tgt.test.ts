@@ -172,8 +172,12 @@ describe("tgt driver + ip driver: a path served by a real tgtd, read by a real i
     const disk = spec("00001");
     const again = daemons[0]?.driver({ stateFile: join(dir, "a-portals.json") });
     expect(await again?.isPortalEnabled({ iqn: disk.iqn, ip: "198.51.100.50" })).toBe(true);
-    // Without the state file, the pairing is unknown: the portal counts as not enabled.
-    expect(await daemons[0]?.driver().isPortalEnabled({ iqn: disk.iqn, ip: "198.51.100.50" })).toBe(false);
+    expect(await again?.listPortals()).toEqual([{ ip: "198.51.100.50", port: 3260, iqns: [disk.iqn] }]);
+    // Without the state file, the pairing is unknown: the portal counts as not enabled, but the
+    // listener is still listed, so that reconcile can find it.
+    const forgetful = daemons[0]?.driver();
+    expect(await forgetful?.isPortalEnabled({ iqn: disk.iqn, ip: "198.51.100.50" })).toBe(false);
+    expect(await forgetful?.listPortals()).toEqual([{ ip: "198.51.100.50", port: 3260, iqns: [] }]);
   });
 
   it("a disabled portal ends the client's open session and refuses new logins; then A drops the IP", async () => {

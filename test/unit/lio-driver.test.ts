@@ -310,5 +310,9 @@ describe("LIO driver: targetcli command sequences", () => {
         chapUser: "petasan",
       },
     ]);
+    expect(await driver.listPortals()).toEqual([
+      { ip: "198.51.100.50", port: 3260, iqns: [IQN] },
+      { ip: "203.0.113.50", port: 3260, iqns: [IQN] },
+    ]);
   });
 });
