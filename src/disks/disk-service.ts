@@ -309,7 +309,7 @@ export class DiskService {
       );
     });
     this.logger.info({ diskId: id }, "disk stopped");
-    return await this.getDisk(id, options);
+    return await this.viewAfterChange(id, options);
   }
 
   async startDisk(reference: string, options: CallOptions = {}): Promise<PublicDisk> {
@@ -330,7 +330,7 @@ export class DiskService {
       await this.kv.transaction(operations, options);
     });
     this.logger.info({ diskId: id }, "disk started");
-    return await this.getDisk(id, options);
+    return await this.viewAfterChange(id, options);
   }
 
   /**
@@ -405,6 +405,23 @@ export class DiskService {
   /** Gives back reservations older than `olderThanMs` left by AddDisk calls that never finished. */
   async sweepStaleReservations(olderThanMs: number): Promise<string[]> {
     return await this.cleaner.sweep(olderThanMs, this.now());
+  }
+
+  /**
+   * The disk after a change that took effect: with its metadata when it can be read, else what
+   * Consul knows (as ListDisks shows it), so that stopping a disk with broken metadata still answers.
+   */
+  private async viewAfterChange(id: string, options: CallOptions): Promise<PublicDisk> {
+    try {
+      return DiskReader.toPublic(await this.load(id, options));
+    } catch (error) {
+      if (!(error instanceof SanpathError && error.kind === "data_loss")) throw error;
+      const [keys, record] = await Promise.all([
+        this.reader.readKeys(id, options),
+        this.reader.readRecord(id, options),
+      ]);
+      return unreadableDisk(id, record?.allocation, keys);
+    }
   }
 
   private async load(id: string, options: CallOptions): Promise<LoadedDisk> {

@@ -2,6 +2,7 @@
  * Shared pieces of the disk tests: sample settings, a DiskService over a real Consul agent and a
  * real image store, a dump of every key under a root, and wrappers that make one step fail.
  */
+import { Metadata, status as GrpcStatus, type CallOptions, type ServiceError } from "@grpc/grpc-js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -183,4 +184,59 @@ export function failingStore(
     });
     return wrapped;
   };
+}
+
+/** What a failed call carried: the gRPC code name, `sanpath-reason`, `sanpath-field` and the message. */
+export interface CallFailure {
+  code: string;
+  reason: string | undefined;
+  field: string | undefined;
+  details: string;
+}
+
+export type CallResult<Response> = { ok: true; response: Response } | { ok: false; failure: CallFailure };
+
+type UnaryMethod<Request, Response> = (
+  request: Request,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Response) => void,
+) => unknown;
+
+/** One unary call with a 20 s deadline; a failure is returned, not thrown. */
+export function invoke<Request, Response>(
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+): Promise<CallResult<Response>> {
+  return new Promise((resolve) => {
+    method(request, new Metadata(), { deadline: new Date(Date.now() + 20_000) }, (error, response) => {
+      if (error === null) {
+        resolve({ ok: true, response });
+        return;
+      }
+      const first = (key: string): string | undefined => {
+        const value = error.metadata.get(key)[0];
+        return typeof value === "string" ? value : undefined;
+      };
+      resolve({
+        ok: false,
+        failure: {
+          code: GrpcStatus[error.code],
+          reason: first("sanpath-reason"),
+          field: first("sanpath-field"),
+          details: error.details,
+        },
+      });
+    });
+  });
+}
+
+/** The response of a call that must succeed. */
+export async function must<Request, Response>(
+  method: UnaryMethod<Request, Response>,
+  request: Request,
+): Promise<Response> {
+  const result = await invoke(method, request);
+  if (!result.ok) throw new Error(`call failed: ${JSON.stringify(result.failure)}`);
+  return result.response;
 }
