@@ -25,6 +25,8 @@
  *   before authentication is switched on).
  * - dropTarget: `/iscsi delete IQN`, the backstore when no other target uses it, and for an
  *   RBD image `rbd device unmap`.
+ * - Enabling and disabling are checked in configfs afterwards (targetcli does not always fail
+ *   with a non-zero exit status).
  * CHAP secrets are passed as secret arguments (masked in errors and logs). LIO's own
  * `tpg_enabled_sendtargets` attribute of PetaSAN's kernel is not part of mainline and not used.
  * enablePortal needs the target's spec, so ensureTarget must have been called on this driver
@@ -159,7 +161,9 @@ export class LioDriver implements TargetDriver {
         }
         await this.targetcli(`${tpgPath(iqn, tpg.tag)}/portals`, "create", [ip, String(port)], options);
       }
-      if (!tpg.enabled) await this.targetcli(tpgPath(iqn, tpg.tag), "enable", [], options);
+      if (tpg.enabled) return;
+      await this.targetcli(tpgPath(iqn, tpg.tag), "enable", [], options);
+      await this.verifyPortal(iqn, ip, port, true);
     });
   }
 
@@ -168,7 +172,9 @@ export class LioDriver implements TargetDriver {
     await this.serially(async () => {
       const target = (await this.state.read()).targets.find((candidate) => candidate.iqn === iqn);
       const tpg = target?.tpgs.find((candidate) => hasPortal(candidate, ip, port));
-      if (tpg?.enabled === true) await this.targetcli(tpgPath(iqn, tpg.tag), "disable", [], options);
+      if (tpg?.enabled !== true) return;
+      await this.targetcli(tpgPath(iqn, tpg.tag), "disable", [], options);
+      await this.verifyPortal(iqn, ip, port, false);
     });
   }
 
@@ -340,6 +346,19 @@ export class LioDriver implements TargetDriver {
     }
     if (all && !tpg.generateNodeAcls)
       await this.targetcli(path, "set", ["attribute", "generate_node_acls=1"], options);
+  }
+
+  /** targetcli does not always fail loudly: what counts is what configfs shows afterwards. */
+  private async verifyPortal(iqn: string, ip: string, port: number, enabled: boolean): Promise<void> {
+    const target = (await this.state.read()).targets.find((candidate) => candidate.iqn === iqn);
+    const tpg = target?.tpgs.find((candidate) => hasPortal(candidate, ip, port));
+    if ((tpg?.enabled === true) === enabled) return;
+    throw new SanpathError(
+      "internal",
+      `targetcli finished, but configfs shows ${iqn} at ${ip}:${port} ` +
+        (enabled ? "not enabled" : "still enabled"),
+      { reason: "DRIVER_FAILED" },
+    );
   }
 
   private async setAuth(path: string, spec: TargetSpec, options: DriverCallOptions): Promise<void> {

@@ -76,6 +76,10 @@ function rbdTargetState(tpgs: LioTpg[]): LioState {
   };
 }
 
+const servingTpg1 = fileTargetState([
+  tpg({ tag: 1, enabled: true, portals: [{ ip: "198.51.100.50", port: 3260 }] }),
+]);
+
 const rbdTpg = (overrides: Partial<LioTpg> & { tag: number }): LioTpg =>
   tpg({
     luns: [{ lun: 0, backstore: { plugin: "block", name: "image-00001" } }],
@@ -91,7 +95,10 @@ const rbdTpg = (overrides: Partial<LioTpg> & { tag: number }): LioTpg =>
 describe("LIO driver: targetcli command sequences", () => {
   it("serves a file-backed disk to every initiator: backstore, target, TPG 1 with LUN 0 and portal, enable", async () => {
     const runner = new RecordingRunner();
-    const driver = new LioDriver({ runner, state: new ScriptedState([empty, fileTargetState([])]) });
+    const driver = new LioDriver({
+      runner,
+      state: new ScriptedState([empty, fileTargetState([]), servingTpg1]),
+    });
     await driver.ensureTarget(fileSpec);
     await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50", pathIndex: 1 });
     expect(runner.commands()).toEqual([
@@ -110,7 +117,10 @@ describe("LIO driver: targetcli command sequences", () => {
 
   it("serves path 2 of an RBD disk with an ACL and CHAP: map, block backstore, ACLs with credentials", async () => {
     const runner = new RecordingRunner().when("rbd device list --format json", { stdout: "[]\n" });
-    const driver = new LioDriver({ runner, state: new ScriptedState([empty, rbdTargetState([])]) });
+    const serving = rbdTargetState([
+      rbdTpg({ tag: 2, enabled: true, portals: [{ ip: "203.0.113.50", port: 3260 }] }),
+    ]);
+    const driver = new LioDriver({ runner, state: new ScriptedState([empty, rbdTargetState([]), serving]) });
     await driver.ensureTarget(rbdSpec);
     await driver.enablePortal({ iqn: IQN, ip: "203.0.113.50", pathIndex: 2 });
     const tpg2 = `/iscsi/${IQN}/tpg2`;
@@ -140,7 +150,10 @@ describe("LIO driver: targetcli command sequences", () => {
 
   it("puts CHAP on the TPG when every initiator may log in", async () => {
     const runner = new RecordingRunner();
-    const driver = new LioDriver({ runner, state: new ScriptedState([empty, fileTargetState([])]) });
+    const driver = new LioDriver({
+      runner,
+      state: new ScriptedState([empty, fileTargetState([]), servingTpg1]),
+    });
     await driver.ensureTarget({ ...fileSpec, chap: { user: "petasan", secret: SECRET } });
     await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50", pathIndex: 1 });
     expect(runner.commands().slice(5, 10)).toEqual([
@@ -196,7 +209,7 @@ describe("LIO driver: targetcli command sequences", () => {
     ]);
     const driver = new LioDriver({
       runner,
-      state: new ScriptedState([disabled, disabled, enabled, disabled, disabled]),
+      state: new ScriptedState([disabled, disabled, enabled, enabled, disabled, disabled, disabled]),
     });
     await driver.ensureTarget(fileSpec);
     await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50", pathIndex: 1 });
@@ -215,7 +228,11 @@ describe("LIO driver: targetcli command sequences", () => {
     const one = fileTargetState([
       tpg({ tag: 1, enabled: true, portals: [{ ip: "198.51.100.50", port: 3260 }] }),
     ]);
-    const driver = new LioDriver({ runner, state: new ScriptedState([one]) });
+    const two = fileTargetState([
+      tpg({ tag: 1, enabled: true, portals: [{ ip: "198.51.100.50", port: 3260 }] }),
+      tpg({ tag: 2, enabled: true, portals: [{ ip: "203.0.113.50", port: 3260 }] }),
+    ]);
+    const driver = new LioDriver({ runner, state: new ScriptedState([one, one, two]) });
     await driver.ensureTarget(fileSpec);
     runner.clear();
     await driver.enablePortal({ iqn: IQN, ip: "203.0.113.50" });
@@ -224,6 +241,16 @@ describe("LIO driver: targetcli command sequences", () => {
     expect(runner.commands().at(-1)).toBe(`targetcli /iscsi/${IQN}/tpg2 enable`);
     await expect(driver.enablePortal({ iqn: IQN, ip: "203.0.113.51", pathIndex: 1 })).rejects.toSatisfy(
       (error) => isSanpathError(error) && error.kind === "failed_precondition" && error.field === "pathIndex",
+    );
+  });
+
+  it("checks configfs after targetcli: a TPG that did not come up is an error", async () => {
+    const stuck = fileTargetState([tpg({ tag: 1, portals: [{ ip: "198.51.100.50", port: 3260 }] })]);
+    const driver = new LioDriver({ runner: new RecordingRunner(), state: new ScriptedState([stuck]) });
+    await driver.ensureTarget(fileSpec);
+    await expect(driver.enablePortal({ iqn: IQN, ip: "198.51.100.50" })).rejects.toSatisfy(
+      (error) =>
+        isSanpathError(error) && error.reason === "DRIVER_FAILED" && /not enabled/.test(error.message),
     );
   });
 
