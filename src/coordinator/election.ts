@@ -1,0 +1,259 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { isAborted, type ConsulClient } from "../consul/consul-client.js";
+import type { ConsulKeys } from "../consul/keys.js";
+import { acquireLock, InvalidSessionError, releaseLock } from "../consul/lock.js";
+import { createSession, destroySession, SessionKeeper } from "../consul/session.js";
+import { watchKey } from "../consul/watch.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
+
+/** One stretch of leadership. */
+export interface Term {
+  /** The coordinator lock's LockIndex when it was acquired: sent on every NodeService call. */
+  readonly epoch: number;
+  /** The session holding the lock: writes that need leadership carry a check-session on lockKey. */
+  readonly session: string;
+  readonly lockKey: string;
+  /** Aborted as soon as this node stops leading (lock lost, session unconfirmed, shutdown). */
+  readonly signal: AbortSignal;
+}
+
+export interface ElectionOptions {
+  client: ConsulClient;
+  keys: ConsulKeys;
+  /** Written as the lock's value. */
+  record: LeaderRecord;
+  /** TTL of the coordinator session (10 s .. 24 h). */
+  ttlSeconds: number;
+  /** Lock-delay of the coordinator session: how long a crashed leader's lock stays un-lockable. */
+  lockDelaySeconds: number;
+  /**
+   * A leader that cannot confirm its session for this long steps down; shorter than the lock-delay,
+   * so that it has stopped before anybody else can lead.
+   */
+  fenceDeadlineMs: number;
+  logger: Logger;
+  /** Runs while this node leads; must settle soon after `term.signal` aborts. */
+  lead: (term: Term) => Promise<void>;
+  /** The Consul node of the session; default the agent's own. */
+  sessionNode?: string;
+  /** Pause after a failure or while the free lock is in its lock-delay (default 1000 ms). */
+  retryMs?: number;
+  /** Blocking-query wait while watching the lock (default 30 s). */
+  waitSeconds?: number;
+}
+
+type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "stopping";
+
+interface OwnSession {
+  readonly id: string;
+  readonly keeper: SessionKeeper;
+}
+
+/**
+ * Leader election on the coordinator lock, after Consul's api/lock.go: a session (serfHealth + TTL,
+ * behaviour release), an acquire with the leader record as value, and a blocking watch of the key.
+ * A follower tries again when the key has no holder (waiting out a lock-delay); a leader steps down
+ * when the key no longer names its session, when Consul says the session is gone, or when it could
+ * not confirm the session within the fence deadline. On stop a leader releases the lock (no
+ * lock-delay) so that another node takes over at once, then destroys its session.
+ */
+export class Election {
+  private readonly options: ElectionOptions;
+  private readonly key: string;
+  private readonly stopping = new AbortController();
+  private readonly retryMs: number;
+  private loop: Promise<void> | undefined;
+  private session: OwnSession | undefined;
+  private current: Term | undefined;
+
+  constructor(options: ElectionOptions) {
+    this.options = options;
+    this.key = options.keys.coordinatorLock();
+    this.retryMs = options.retryMs ?? 1000;
+  }
+
+  /** The term this node leads now, if any. */
+  get term(): Term | undefined {
+    return this.current;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Steps down (releasing the lock) and ends the session; resolves when done. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { client, logger } = this.options;
+    const signal = this.stopping.signal;
+    const value = serializeLeaderRecord(this.options.record);
+    while (!signal.aborted) {
+      try {
+        const session = await this.ensureSession();
+        if (await acquireLock(client, this.key, session.id, value, { signal })) {
+          await this.leadWhileHeld(session);
+        } else {
+          await this.waitForFreeLock(session);
+        }
+      } catch (error) {
+        if (isAborted(signal)) break;
+        if (error instanceof InvalidSessionError) {
+          logger.info("coordinator session is gone; making a new one");
+          await this.dropSession(false);
+          continue;
+        }
+        logger.warn({ err: errorMessage(error) }, "coordinator election: Consul call failed; retrying");
+        await pause(this.retryMs, signal);
+      }
+    }
+    await this.dropSession(true);
+  }
+
+  private async ensureSession(): Promise<OwnSession> {
+    if (this.session !== undefined && !this.session.keeper.lost) return this.session;
+    await this.dropSession(false);
+    const { client, ttlSeconds, lockDelaySeconds, fenceDeadlineMs } = this.options;
+    const id = await createSession(
+      client,
+      {
+        name: `sanpath coordinator ${this.options.record.node}`,
+        ttlSeconds,
+        lockDelaySeconds,
+        behavior: "release",
+        ...(this.options.sessionNode === undefined ? {} : { node: this.options.sessionNode }),
+      },
+      { signal: this.stopping.signal },
+    );
+    const keeper = new SessionKeeper({
+      client,
+      sessionId: id,
+      ttlSeconds,
+      renewEveryMs: Math.min((ttlSeconds * 1000) / 3, fenceDeadlineMs / 3),
+      onLost: () => this.options.logger.warn({ session: id }, "coordinator session lost"),
+    });
+    keeper.start();
+    this.session = { id, keeper };
+    return this.session;
+  }
+
+  /** Stops renewing; `destroy` also ends the session in Consul (best effort). */
+  private async dropSession(destroy: boolean): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    if (session === undefined) return;
+    await session.keeper.stop();
+    if (destroy || !session.keeper.lost) {
+      await destroySession(this.options.client, session.id, { timeoutMs: 2000 }).catch(() => undefined);
+    }
+  }
+
+  private async leadWhileHeld(session: OwnSession): Promise<void> {
+    const { client, logger } = this.options;
+    const entry = await client.get(this.key, { signal: this.stopping.signal });
+    if (entry?.session !== session.id) return;
+    const ended = new AbortController();
+    const term: Term = {
+      epoch: entry.lockIndex,
+      session: session.id,
+      lockKey: this.key,
+      signal: ended.signal,
+    };
+    this.current = term;
+    logger.info({ epoch: term.epoch, session: session.id }, "elected coordinator");
+    const leading = Promise.resolve()
+      .then(() => this.options.lead(term))
+      .catch((error: unknown) => {
+        logger.error({ err: errorMessage(error), epoch: term.epoch }, "coordinator work failed");
+      });
+    const reason = await this.holdUntilLost(session);
+    ended.abort(new Error(`coordinator stepped down: ${reason}`));
+    this.current = undefined;
+    await leading;
+    if (reason === "stopping") {
+      const released = await releaseLock(client, this.key, session.id, undefined, { timeoutMs: 3000 }).catch(
+        (error: unknown) => {
+          logger.warn({ err: errorMessage(error) }, "could not release the coordinator lock");
+          return false;
+        },
+      );
+      logger.info({ epoch: term.epoch, released }, "stepped down as coordinator (shutdown)");
+      return;
+    }
+    logger.warn({ epoch: term.epoch, reason }, "stepped down as coordinator");
+    // A leader that lost its lock or could not confirm its session starts over with a new session.
+    await this.dropSession(reason === "session unconfirmed");
+  }
+
+  /** Resolves with the reason this node no longer (surely) leads. */
+  private async holdUntilLost(session: OwnSession): Promise<StepDownReason> {
+    const local = new AbortController();
+    const stop = (): void => local.abort();
+    this.stopping.signal.addEventListener("abort", stop, { once: true });
+    const checks = new Promise<StepDownReason>((resolve) => {
+      const timer = setInterval(
+        () => {
+          if (session.keeper.lost) resolve("session lost");
+          else if (session.keeper.msSinceConfirmed() > this.options.fenceDeadlineMs) {
+            resolve("session unconfirmed");
+          }
+        },
+        Math.max(50, Math.min(250, this.options.fenceDeadlineMs / 10)),
+      );
+      local.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    });
+    const watching = (async (): Promise<StepDownReason> => {
+      for await (const snapshot of watchKey(this.options.client, this.key, {
+        signal: local.signal,
+        waitSeconds: this.options.waitSeconds ?? 30,
+        onError: (error) => this.options.logger.debug({ err: error.message }, "coordinator lock watch"),
+      })) {
+        if (snapshot.entry?.session !== session.id) return "lock lost";
+      }
+      return "stopping";
+    })();
+    try {
+      return await Promise.race([checks, watching]);
+    } finally {
+      local.abort();
+      this.stopping.signal.removeEventListener("abort", stop);
+      await watching.catch(() => undefined);
+    }
+  }
+
+  /** Returns once the lock has no holder (or names this session), pausing while it is in lock-delay. */
+  private async waitForFreeLock(session: OwnSession): Promise<void> {
+    const local = new AbortController();
+    const stop = (): void => local.abort();
+    this.stopping.signal.addEventListener("abort", stop, { once: true });
+    let first = true;
+    try {
+      for await (const snapshot of watchKey(this.options.client, this.key, {
+        signal: local.signal,
+        waitSeconds: this.options.waitSeconds ?? 30,
+        onError: (error) => this.options.logger.debug({ err: error.message }, "coordinator lock watch"),
+      })) {
+        if (session.keeper.lost) return;
+        const holder = snapshot.entry?.session;
+        if (holder === undefined || holder === session.id) {
+          // Free at the first look means the acquire just failed on a free key: its lock-delay.
+          if (first && holder === undefined) await pause(this.retryMs, local.signal);
+          return;
+        }
+        first = false;
+      }
+    } finally {
+      local.abort();
+      this.stopping.signal.removeEventListener("abort", stop);
+    }
+  }
+}
+
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => undefined);
+}
