@@ -47,30 +47,41 @@ function request(name: string, extra: Partial<AddDiskRequest> = {}): AddDiskRequ
 }
 
 describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
-  let consul: ConsulHarness;
-  let ceph: CephHarness;
-  let kv: ConsulClient;
-  let store: RbdImageStore;
+  let consul: ConsulHarness | undefined;
+  let ceph: CephHarness | undefined;
+  let kvClient: ConsulClient | undefined;
+  let rbdStore: RbdImageStore | undefined;
+  const set = (): { consul: ConsulHarness; ceph: CephHarness; kv: ConsulClient; store: RbdImageStore } => {
+    if (consul === undefined || ceph === undefined || kvClient === undefined || rbdStore === undefined) {
+      throw new Error("set-up failed");
+    }
+    return { consul, ceph, kv: kvClient, store: rbdStore };
+  };
   const daemons: SanpathdProcess[] = [];
   const clients: DiskServiceClient[] = [];
 
   beforeAll(async () => {
-    [consul, ceph] = await Promise.all([
+    const [startedConsul, startedCeph] = await Promise.all([
       startConsulHarness("disk-concurrency"),
       startCephHarness({ name: "disk-concurrency" }),
     ]);
-    kv = new ConsulClient({ address: consul.agent.httpAddress });
-    store = await openRbdImageStore({ pool: ceph.pool, connect: { confPath: ceph.confPath } });
+    consul = startedConsul;
+    ceph = startedCeph;
+    kvClient = new ConsulClient({ address: startedConsul.agent.httpAddress });
+    rbdStore = await openRbdImageStore({
+      pool: startedCeph.pool,
+      connect: { confPath: startedCeph.confPath },
+    });
     const started = await Promise.allSettled(
       [1, 2, 3].map((n) =>
         startSanpathd({
           name: `disk-concurrency-${n}`,
-          consulAddress: consul.agent.httpAddress,
+          consulAddress: startedConsul.agent.httpAddress,
           config: { consul: { root: ROOT } },
           env: {
             SANPATH_IMAGE_STORE: "rbd",
-            SANPATH_CEPH_CONF: ceph.confPath,
-            SANPATH_CEPH_POOL: ceph.pool,
+            SANPATH_CEPH_CONF: startedCeph.confPath,
+            SANPATH_CEPH_POOL: startedCeph.pool,
             SANPATH_CEPH_USER: "admin",
           },
         }),
@@ -86,12 +97,13 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
   afterAll(async () => {
     for (const client of clients) client.close();
     await Promise.all(daemons.map((daemon) => daemon.stop()));
-    await store?.close();
-    kv?.close();
+    await rbdStore?.close();
+    kvClient?.close();
     await Promise.all([ceph?.stop(), consul?.stop()]);
   });
 
   it(`${CALLS} concurrent AddDisk calls over 3 sanpathd: unique ids and addresses, clean failures`, async () => {
+    const { kv, store } = set();
     const allocationKeys = new AllocationKeys(new ConsulKeys(ROOT));
     await new ClusterSettingsStore(consulDiskKv(kv), allocationKeys).init(SAMPLE_SETTINGS);
 
@@ -150,6 +162,7 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
   });
 
   it("Ceph unreachable during AddDisk: CEPH_UNAVAILABLE / DISK_LIST_ERROR, nothing left once it answers", async () => {
+    const { kv, ceph } = set();
     // A pool of its own: the first test's images stay in the default one.
     await ceph.cli("ceph", ["osd", "pool", "create", "down", "8"]);
     await ceph.cli("rbd", ["pool", "init", "down"]);
