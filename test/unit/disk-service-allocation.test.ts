@@ -1,0 +1,244 @@
+import { describe, expect, it } from "vitest";
+import type { KvEntry } from "../../src/consul/consul-client.js";
+import { ConsulKeys } from "../../src/consul/keys.js";
+import { TransactionConflictError } from "../../src/consul/transaction.js";
+import { AllocationDraft } from "../../src/disks/allocation-draft.js";
+import { AllocationKeys, ipBlockBase } from "../../src/disks/allocation-keys.js";
+import { Bitmap } from "../../src/disks/bitmap.js";
+import { retryOnConflict } from "../../src/disks/conflict-retry.js";
+import {
+  parseDiskAllocation,
+  serializeDiskAllocation,
+  type DiskAllocation,
+} from "../../src/disks/disk-allocation.js";
+import type { DiskKv, KvOperation } from "../../src/disks/disk-kv.js";
+import { pageToken, parsePageToken } from "../../src/disks/disk-listing.js";
+import { Mutex } from "../../src/disks/mutex.js";
+import { tryParseIpv4 } from "../../src/disks/ipv4.js";
+
+/** Reads only: the entries given (transactions are not needed by AllocationDraft.read). */
+function readOnlyKv(entries: Record<string, string>): DiskKv {
+  const entry = (key: string, value: string): KvEntry => ({
+    key,
+    value,
+    flags: 0,
+    createIndex: 7,
+    modifyIndex: 7,
+    lockIndex: 0,
+  });
+  return {
+    get: (key) => Promise.resolve(key in entries ? entry(key, entries[key] ?? "") : undefined),
+    list: (prefix) =>
+      Promise.resolve(
+        Object.entries(entries)
+          .filter(([key]) => key.startsWith(prefix))
+          .map(([key, value]) => entry(key, value)),
+      ),
+    transaction: () => Promise.reject(new Error("not in this test")),
+  };
+}
+
+/** What `run` throws (the test fails when it throws nothing). */
+function caught(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
+
+const keys = new AllocationKeys(new ConsulKeys("Root"));
+
+describe("Bitmap", () => {
+  it("stores members as base64 with trailing zero bytes trimmed", () => {
+    const bitmap = new Bitmap(99_999);
+    expect(bitmap.encode()).toBe("");
+    bitmap.add(0);
+    bitmap.add(9);
+    expect(bitmap.encode()).toBe(Buffer.from([0b1, 0b10]).toString("base64"));
+    bitmap.add(99_998);
+    expect(Buffer.from(bitmap.encode(), "base64")).toHaveLength(12_500);
+    const back = Bitmap.decode(bitmap.encode(), 99_999, "ids");
+    expect([...back.members()]).toEqual([0, 9, 99_998]);
+    expect(back.count()).toBe(3);
+    bitmap.delete(99_998);
+    expect(Buffer.from(bitmap.encode(), "base64")).toHaveLength(2);
+  });
+
+  it("finds the lowest absent member, skipping full bytes, and says when none is left", () => {
+    const bitmap = new Bitmap(20);
+    for (let bit = 0; bit < 17; bit++) bitmap.add(bit);
+    expect(bitmap.firstAbsent()).toBe(17);
+    bitmap.delete(3);
+    expect(bitmap.firstAbsent()).toBe(3);
+    expect(bitmap.firstAbsent(4)).toBe(17);
+    for (let bit = 0; bit < 20; bit++) bitmap.add(bit);
+    expect(bitmap.firstAbsent()).toBeUndefined();
+  });
+
+  it("refuses text that is not a record of that size (DATA_LOSS)", () => {
+    expect(() => Bitmap.decode("not base64!", 16, "rec")).toThrow(/rec is unreadable/);
+    expect(() => Bitmap.decode(Buffer.from([1, 2, 3]).toString("base64"), 16, "rec")).toThrow(/3 bytes/);
+    // Bit 12 of a 10-bit map.
+    expect(() => Bitmap.decode(Buffer.from([0, 0b10000]).toString("base64"), 10, "rec")).toThrow(/past 9/);
+    expect([...Bitmap.decode(Buffer.from([0, 0b10]).toString("base64"), 10, "rec").members()]).toEqual([9]);
+  });
+
+  it("refuses members outside its size", () => {
+    const bitmap = new Bitmap(8);
+    expect(() => bitmap.add(8)).toThrow(RangeError);
+    expect(() => bitmap.has(-1)).toThrow(RangeError);
+  });
+});
+
+describe("AllocationDraft", () => {
+  it("reads the id bitmap and the IP blocks, and writes back only what changed, CAS-guarded", async () => {
+    const ids = new Bitmap(99_999);
+    ids.add(0);
+    const block = new Bitmap(4096);
+    const address = tryParseIpv4("198.51.100.10") ?? 0;
+    block.add(address - ipBlockBase(address));
+    const draft = await AllocationDraft.read(
+      readOnlyKv({
+        [keys.diskIdBitmap()]: ids.encode(),
+        [keys.ipBlock(ipBlockBase(address))]: block.encode(),
+        "Root/Allocations/IpBlocks/not-a-block": "x",
+      }),
+      keys,
+    );
+    expect(draft.firstFreeId()).toBe("00002");
+    expect(draft.isIpUsed("198.51.100.10")).toBe(true);
+    expect(draft.isIpUsed("198.51.100.11")).toBe(false);
+    expect(draft.writeOperations()).toEqual([]);
+    expect(draft.idGuard()).toEqual({ verb: "check-index", key: "Root/Allocations/DiskIdBitmap", index: 7 });
+
+    draft.takeId("00002");
+    draft.takeIp("203.0.113.7");
+    const operations = draft.writeOperations();
+    expect(operations).toHaveLength(2);
+    expect(operations[0]).toMatchObject({ verb: "cas", key: "Root/Allocations/DiskIdBitmap", index: 7 });
+    // A block nobody wrote yet is created only if it is still absent.
+    expect(operations[1]).toMatchObject({
+      verb: "cas",
+      key: "Root/Allocations/IpBlocks/203.0.112.0",
+      index: 0,
+    });
+    expect([...draft.usedIps()]).toEqual(["198.51.100.10", "203.0.113.7"]);
+    expect(draft.anyIpUsedIn(tryParseIpv4("203.0.113.0") ?? 0, tryParseIpv4("203.0.113.255") ?? 0)).toBe(
+      true,
+    );
+    expect(draft.anyIpUsedIn(tryParseIpv4("203.0.113.8") ?? 0, tryParseIpv4("203.0.113.255") ?? 0)).toBe(
+      false,
+    );
+  });
+
+  it("deletes a record that a release empties, and only checks one it never had", async () => {
+    const ids = new Bitmap(99_999);
+    ids.add(4);
+    const draft = await AllocationDraft.read(readOnlyKv({ [keys.diskIdBitmap()]: ids.encode() }), keys);
+    draft.releaseId("00005");
+    draft.takeIp("198.51.100.9");
+    draft.releaseIp("198.51.100.9");
+    const operations: KvOperation[] = draft.writeOperations();
+    expect(operations).toEqual([
+      { verb: "delete-cas", key: "Root/Allocations/DiskIdBitmap", index: 7 },
+      { verb: "check-not-exists", key: "Root/Allocations/IpBlocks/198.51.96.0" },
+    ]);
+  });
+
+  it("says RESOURCE_EXHAUSTED when every id is taken", async () => {
+    const ids = new Bitmap(99_999);
+    for (let bit = 0; bit < 99_999; bit++) ids.add(bit);
+    const draft = await AllocationDraft.read(readOnlyKv({ [keys.diskIdBitmap()]: ids.encode() }), keys);
+    expect(caught(() => draft.firstFreeId())).toMatchObject({ kind: "resource_exhausted" });
+  });
+});
+
+describe("allocation records, page tokens, retries", () => {
+  const allocation: DiskAllocation = {
+    id: "00042",
+    name: "Backup Disk",
+    pool: "rbd",
+    ips: ["198.51.100.10", "203.0.113.10"],
+    node: "node-1",
+    token: "t-1",
+    createTime: new Date("2024-05-01T10:00:00.000Z"),
+    state: "active",
+    lease: { token: "l-1", until: new Date("2024-05-01T10:02:00.000Z") },
+  };
+
+  it("round-trips an allocation record and refuses a malformed one", () => {
+    expect(parseDiskAllocation(serializeDiskAllocation(allocation), "k")).toEqual(allocation);
+    const noLease = { ...allocation, lease: undefined };
+    expect(parseDiskAllocation(serializeDiskAllocation(noLease), "k")).toEqual(noLease);
+    for (const broken of [
+      "{",
+      "[]",
+      JSON.stringify({ ...JSON.parse(serializeDiskAllocation(allocation)), ips: ["x"] }),
+    ]) {
+      expect(caught(() => parseDiskAllocation(broken, "k"))).toMatchObject({
+        kind: "data_loss",
+        reason: "METADATA_UNREADABLE",
+      });
+    }
+  });
+
+  it("page tokens carry the last id and refuse anything else", () => {
+    expect(parsePageToken(pageToken("00017"))).toBe("00017");
+    for (const bad of ["", "00017", "!!", Buffer.from("after:1").toString("base64url")]) {
+      expect(caught(() => parsePageToken(bad))).toMatchObject({ field: "page_token" });
+    }
+  });
+
+  it("retries a lost CAS with backoff and gives up with ABORTED / CAS_CONFLICT", async () => {
+    const conflict = (): TransactionConflictError =>
+      new TransactionConflictError([{ opIndex: 1, what: "stale" }], 0, undefined);
+    let calls = 0;
+    const value = await retryOnConflict(
+      "t",
+      { attempts: 5, baseDelayMs: 1, maxDelayMs: 2 },
+      undefined,
+      () => {
+        calls += 1;
+        return calls < 3 ? Promise.reject(conflict()) : Promise.resolve("done");
+      },
+    );
+    expect([value, calls]).toEqual(["done", 3]);
+    await expect(
+      retryOnConflict("t", { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 }, undefined, () =>
+        Promise.reject(conflict()),
+      ),
+    ).rejects.toMatchObject({ kind: "aborted", reason: "CAS_CONFLICT" });
+    const other = new Error("boom");
+    calls = 0;
+    await expect(
+      retryOnConflict("t", { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 }, undefined, () => {
+        calls += 1;
+        return Promise.reject(other);
+      }),
+    ).rejects.toBe(other);
+    expect(calls).toBe(1);
+  });
+
+  it("runs mutex sections one at a time, in order, even after one fails", async () => {
+    const mutex = new Mutex();
+    const order: string[] = [];
+    const section =
+      (name: string, fail = false) =>
+      async () => {
+        order.push(`${name}+`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        order.push(`${name}-`);
+        if (fail) throw new Error(name);
+        return name;
+      };
+    const results = await Promise.allSettled([
+      mutex.run(section("a")),
+      mutex.run(section("b", true)),
+      mutex.run(section("c")),
+    ]);
+    expect(order).toEqual(["a+", "a-", "b+", "b-", "c+", "c-"]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+  });
+});
