@@ -88,7 +88,11 @@ export class AllocationDraft {
   }
 
   isIpUsed(ip: string): boolean {
-    const address = addressOf(ip);
+    return this.isAddressUsed(addressOf(ip));
+  }
+
+  /** isIpUsed for an address as a uint32. */
+  isAddressUsed(address: number): boolean {
     const block = this.blocks.get(ipBlockBase(address));
     return block !== undefined && block.bitmap.has(address - ipBlockBase(address));
   }

@@ -18,7 +18,7 @@ import {
   type AddDiskInput,
   type AddDiskSpec,
 } from "./disk-request.js";
-import { allocateAutomaticIps } from "./ip-allocation.js";
+import { allocateAutomaticAddresses } from "./ip-allocation.js";
 
 /** An id, addresses and a name held for a disk being made. */
 export interface Reservation {
@@ -122,8 +122,8 @@ export class DiskReservations {
         ensureManualIpsUnused(spec.manualPaths, (ip) => draft.isIpUsed(ip));
         paths = spec.manualPaths;
       } else {
-        paths = allocateAutomaticIps(stored.settings, spec.subnet, spec.pathCount, (ip) =>
-          draft.isIpUsed(ip),
+        paths = allocateAutomaticAddresses(stored.settings, spec.subnet, spec.pathCount, (address) =>
+          draft.isAddressUsed(address),
         );
       }
       draft.takeId(id);
