@@ -44,6 +44,13 @@ export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 /** How long an UpdateDisk holds its disk at most (a crashed update frees it after this). */
 export const UPDATE_LEASE_MS = 120_000;
+/** Failures of ImageStore.create after which no image of ours can exist. */
+const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([
+  "already_exists",
+  "invalid_argument",
+  "failed_precondition",
+  "cancelled",
+]);
 /** Metadata reads of one ListDisks page in flight at once. */
 const LIST_READ_CONCURRENCY = 16;
 
@@ -144,8 +151,9 @@ export class DiskService {
         imageMayExist = true;
         await store.create(image, spec.sizeGib * GIB, options);
       } catch (error) {
-        // An image that was there before is somebody else's: never remove it.
-        if (error instanceof SanpathError && error.kind === "already_exists") imageMayExist = false;
+        // A refusal made no image (and one that was there before is somebody else's: never remove
+        // it); only a failure of unknown outcome (unreachable, timed out) may have left one.
+        if (error instanceof SanpathError && DEFINITE_REFUSALS.has(error.kind)) imageMayExist = false;
         throw poolProblem(error, spec.pool);
       }
       await store.writeMetadata(image, serializeDiskMetadata(disk), options);

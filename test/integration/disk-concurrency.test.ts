@@ -178,6 +178,18 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
       settings: { ...SAMPLE_SETTINGS, defaultPool: "down" },
     });
     try {
+      await expect(
+        fixture.service.addDisk({
+          name: "no pool",
+          sizeGib: 1,
+          pathCount: 1,
+          subnet: 1,
+          manualIps: [],
+          pool: "nope",
+        }),
+      ).rejects.toMatchObject({ kind: "invalid_argument", reason: "INVALID_FIELD", field: "pool" });
+      expect(await diskTraces(kv, root)).toEqual([]);
+      expect(fixture.service.cleaner.pendingRetries()).toBe(0);
       const kept = await fixture.service.addDisk({
         name: "kept",
         sizeGib: 1,
