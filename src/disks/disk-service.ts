@@ -6,7 +6,7 @@ import { errorMessage, invalidField, SanpathError } from "../errors/sanpath-erro
 import type { Logger } from "../log/logger.js";
 import { AllocationDraft } from "./allocation-draft.js";
 import { AllocationKeys } from "./allocation-keys.js";
-import { ClusterSettingsStore } from "./cluster-settings-store.js";
+import { ClusterSettingsStore, type StoredSettings } from "./cluster-settings-store.js";
 import { DEFAULT_CONFLICT_RETRY, retryOnConflict, type ConflictRetryPolicy } from "./conflict-retry.js";
 import { toPublicDisk, type Disk, type PublicDisk } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
@@ -183,10 +183,11 @@ export class DiskService {
     }
     const after = query.pageToken === "" ? undefined : parsePageToken(query.pageToken);
     const filter = query.nameFilter.toLowerCase();
-    const [recordEntries, diskEntries] = await listErrors("listing the disks in Consul", () =>
+    const [recordEntries, diskEntries, stored] = await listErrors("listing the disks in Consul", () =>
       Promise.all([
         this.kv.list(this.allocationKeys.records(), options),
         this.kv.list(this.keys.disks(), options),
+        this.settings.read(options),
       ]),
     );
     const disksById = groupDiskKeys(this.keys, diskEntries);
@@ -200,17 +201,17 @@ export class DiskService {
         this.logger.warn({ diskId: id, err: errorMessage(error) }, "unreadable disk allocation record");
       }
     }
+    const load = (id: string): Promise<LoadedDisk | undefined> =>
+      this.tryLoadForList(id, disksById, records, stored, options);
     const ids = [...disksById.keys()].filter((id) => after === undefined || id > after).sort();
     const matching: string[] = [];
     const preloaded = new Map<string, LoadedDisk>();
-    let defaultPool: string | undefined;
     for (const id of ids) {
       if (matching.length > pageSize) break;
       let name = records.get(id)?.name;
       if (name === undefined && filter !== "") {
         // A disk sanpath did not make has no record: its name is in its metadata only.
-        defaultPool ??= (await this.settings.require(options)).settings.defaultPool;
-        const loaded = await this.tryLoadForList(id, disksById, records, defaultPool, options);
+        const loaded = await load(id);
         if (loaded !== undefined) preloaded.set(id, loaded);
         name = loaded?.disk.name;
       }
@@ -218,18 +219,15 @@ export class DiskService {
     }
     const page = matching.slice(0, pageSize);
     const more = matching.length > pageSize;
-    if (defaultPool === undefined && page.some((id) => !records.has(id))) {
-      defaultPool = (await this.settings.require(options)).settings.defaultPool;
-    }
     const disks = await mapConcurrently(page, LIST_READ_CONCURRENCY, async (id) => {
-      const loaded =
-        preloaded.get(id) ?? (await this.tryLoadForList(id, disksById, records, defaultPool ?? "", options));
-      const keys = disksById.get(id);
+      const loaded = preloaded.get(id) ?? (await load(id));
       if (loaded !== undefined) return DiskReader.toPublic(loaded);
+      const keys = disksById.get(id);
       if (keys === undefined) throw new Error("a listed disk has keys");
       return unreadableDisk(id, records.get(id), keys);
     });
-    return { disks, nextPageToken: more && page.length > 0 ? pageToken(page[page.length - 1] ?? "") : "" };
+    const last = page[page.length - 1];
+    return { disks, nextPageToken: more && last !== undefined ? pageToken(last) : "" };
   }
 
   async updateDisk(input: UpdateDiskInput, options: CallOptions = {}): Promise<PublicDisk> {
@@ -446,18 +444,19 @@ export class DiskService {
     );
   }
 
+  /** A listed disk with its metadata; undefined when that is unreadable (DATA_LOSS). */
   private async tryLoadForList(
     id: string,
     disksById: ReadonlyMap<string, DiskKeys>,
     records: ReadonlyMap<string, DiskAllocation>,
-    defaultPool: string,
+    stored: StoredSettings | undefined,
     options: CallOptions,
   ): Promise<LoadedDisk | undefined> {
     const keys = disksById.get(id);
-    if (keys === undefined) return undefined;
-    const pool = records.get(id)?.pool ?? defaultPool;
+    const pool = records.get(id)?.pool ?? stored?.settings.defaultPool;
+    if (keys === undefined || pool === undefined) return undefined;
     try {
-      const { disk, preserved } = await this.reader.readMetadata(id, pool, undefined, options);
+      const { disk, preserved } = await this.reader.readMetadata(id, pool, stored?.settings, options);
       return { disk, preserved, keys, record: undefined };
     } catch (error) {
       if (error instanceof SanpathError && error.kind === "data_loss") {
