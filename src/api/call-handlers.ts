@@ -1,14 +1,17 @@
 import { randomUUID } from "node:crypto";
-import type {
-  handleServerStreamingCall,
-  handleUnaryCall,
-  Metadata,
-  ServerUnaryCall,
-  ServerWritableStream,
+import {
+  status as Status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
 } from "@grpc/grpc-js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { createLogger, type Logger } from "../log/logger.js";
+import { ANONYMOUS_CALLER, type Caller } from "../security/caller.js";
 import { ActiveCalls, type CallKind } from "./active-calls.js";
+import type { CallGate, CallOutcome } from "./call-gate.js";
 import { toGrpcFailure, toServiceErrorObject } from "./grpc-status.js";
 
 /** What a handler knows about its call besides the request. */
@@ -21,6 +24,8 @@ export interface CallContext {
   readonly deadline: Date | undefined;
   /** "/package.Service/Method". */
   readonly method: string;
+  /** Who is calling (authenticated and authorized by the gate); "anonymous" when auth is off. */
+  readonly caller: Caller;
 }
 
 export type UnaryHandler<Request, Response> = (request: Request, context: CallContext) => Promise<Response>;
@@ -35,6 +40,8 @@ export interface HandlerOptions {
   calls?: ActiveCalls;
   /** Failures are logged here (internal ones at error level with their error id). */
   logger?: Logger;
+  /** Authentication, authorization and audit before every handler; none = every call is let in. */
+  gate?: CallGate;
 }
 
 /** Longest delay setTimeout honours; later deadlines need no timer during a process's life. */
@@ -48,12 +55,22 @@ export function unary<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call, callback) => {
-    const opened = openCall(call, "unary", calls);
+    const opened = openCall(call, "unary", calls, options.gate);
     void Promise.resolve()
-      .then(() => handler(call.request, opened.context))
+      .then(() => {
+        if (opened.refusal !== undefined) throw opened.refusal;
+        return handler(call.request, opened.context);
+      })
       .then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceErrorObject(failureOf(error, opened.context, logger))),
+        (response) => {
+          opened.outcome = OK_OUTCOME;
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const failure = failureOf(error, opened.context, logger);
+          opened.outcome = failure;
+          callback(toServiceErrorObject(failure));
+        },
       )
       .finally(opened.close);
   };
@@ -71,8 +88,8 @@ export function serverStream<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call) => {
-    const opened = openCall(call, "server-stream", calls);
-    void pumpStream(call, handler, opened.context, logger).finally(opened.close);
+    const opened = openCall(call, "server-stream", calls, options.gate);
+    void pumpStream(call, handler, opened, logger).finally(opened.close);
   };
 }
 
@@ -81,9 +98,10 @@ const ABORTED = Symbol("aborted");
 async function pumpStream<Request, Response>(
   call: ServerWritableStream<Request, Response>,
   handler: ServerStreamHandler<Request, Response>,
-  context: CallContext,
+  opened: OpenedCall,
   logger: Logger,
 ): Promise<void> {
+  const { context } = opened;
   const { signal } = context;
   const aborted = new Promise<typeof ABORTED>((resolve) => {
     if (signal.aborted) resolve(ABORTED);
@@ -91,11 +109,13 @@ async function pumpStream<Request, Response>(
   });
   let iterator: AsyncIterator<Response> | undefined;
   try {
+    if (opened.refusal !== undefined) throw opened.refusal;
     iterator = handler(call.request, context)[Symbol.asyncIterator]();
     for (;;) {
       const next = await Promise.race([iterator.next(), aborted]);
       if (next === ABORTED) break;
       if (next.done === true) {
+        opened.outcome = OK_OUTCOME;
         call.end();
         return;
       }
@@ -110,21 +130,23 @@ async function pumpStream<Request, Response>(
     // Aborted: let the generator clean up without waiting for it, then end the call.
     const pendingReturn = iterator.return?.();
     if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
-    endWithFailure(call, signal.reason, context, logger);
+    endWithFailure(call, signal.reason, opened, logger);
   } catch (error) {
-    endWithFailure(call, error, context, logger);
+    endWithFailure(call, error, opened, logger);
   }
 }
 
 function endWithFailure<Request, Response>(
   call: ServerWritableStream<Request, Response>,
   error: unknown,
-  context: CallContext,
+  opened: OpenedCall,
   logger: Logger,
 ): void {
+  const failure = failureOf(error, opened.context, logger);
+  opened.outcome = call.cancelled ? CANCELLED_OUTCOME : failure;
   // A cancelled call (client gone, or deadline status already sent by grpc-js) takes no more status.
   if (call.cancelled) return;
-  call.emit("error", toServiceErrorObject(failureOf(error, context, logger)));
+  call.emit("error", toServiceErrorObject(failure));
 }
 
 function failureOf(error: unknown, context: CallContext, logger: Logger): ReturnType<typeof toGrpcFailure> {
@@ -135,9 +157,16 @@ function failureOf(error: unknown, context: CallContext, logger: Logger): Return
   return failure;
 }
 
+const OK_OUTCOME: CallOutcome = { code: Status.OK, details: "" };
+const CANCELLED_OUTCOME: CallOutcome = { code: Status.CANCELLED, details: "the client cancelled the call" };
+
 interface OpenedCall {
   context: CallContext;
-  /** Forgets the call: timers, listeners, registry entry. */
+  /** The gate refused the call: it fails with this, its handler never runs. */
+  refusal: Error | undefined;
+  /** How the call ended, for the gate (audit); CANCELLED until set. */
+  outcome: CallOutcome;
+  /** Forgets the call (timers, listeners, registry entry) and tells the gate how it ended. */
   close: () => void;
 }
 
@@ -145,6 +174,7 @@ function openCall(
   call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
   kind: CallKind,
   calls: ActiveCalls,
+  gate: CallGate | undefined,
 ): OpenedCall {
   const controller = new AbortController();
   const method = call.getPath();
@@ -163,14 +193,33 @@ function openCall(
   };
   call.once("cancelled", onCancelled);
   const unregister = calls.register({ kind, method, abort: (reason) => controller.abort(reason) });
-  return {
-    context: { signal: controller.signal, metadata: call.metadata, peer: call.getPeer(), deadline, method },
+  const peer = call.getPeer();
+  const pass = gate?.open({
+    method,
+    metadata: call.metadata,
+    peer,
+    certificate: call.getAuthContext().sslPeerCertificate,
+    request: call.request,
+  });
+  const opened: OpenedCall = {
+    context: {
+      signal: controller.signal,
+      metadata: call.metadata,
+      peer,
+      deadline,
+      method,
+      caller: pass?.caller ?? ANONYMOUS_CALLER,
+    },
+    refusal: pass?.refusal,
+    outcome: CANCELLED_OUTCOME,
     close: () => {
       clearTimeout(timer);
       call.off("cancelled", onCancelled);
       unregister();
+      pass?.end(opened.outcome);
     },
   };
+  return opened;
 }
 
 function deadlineOf(deadline: Date | number): Date | undefined {

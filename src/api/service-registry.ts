@@ -5,6 +5,7 @@ import { DiskServiceService } from "../gen/sanpath/v1/disk.js";
 import { NodeServiceService } from "../gen/sanpath/v1/node.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveCalls } from "./active-calls.js";
+import type { CallGate } from "./call-gate.js";
 import {
   serverStream,
   unary,
@@ -76,7 +77,8 @@ interface MethodSlot {
 export class ServiceRegistry {
   private readonly slots = new Map<SanpathServiceKey, Map<string, MethodSlot>>();
 
-  constructor(private readonly options: { calls: ActiveCalls; logger: Logger }) {
+  /** `gate` (src/security) authenticates, authorizes and audits every call before its handler. */
+  constructor(private readonly options: { calls: ActiveCalls; logger: Logger; gate?: CallGate }) {
     for (const [key, service] of serviceEntries()) {
       const methods = new Map<string, MethodSlot>();
       const definition: Readonly<Record<string, { path: string; responseStream: boolean }>> =

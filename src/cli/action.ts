@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { CliSession, type GlobalOptions } from "./client.js";
 import { describeFailure, EXIT_FAILED, EXIT_OK, EXIT_USAGE, formatFailure, UsageError } from "./errors.js";
 import { resolveGlobalOptions } from "./global-options.js";
+import { loadClientAuth, type ClientAuth } from "../security/client-credentials.js";
 
 /** What a command's action gets besides the session. */
 export interface ActionInput {
@@ -24,8 +25,12 @@ export function action(body: CommandBody): (...commanderArgs: unknown[]) => Prom
     const command = commanderArgs[commanderArgs.length - 1] as Command;
     const globals = command.optsWithGlobals<Record<string, unknown>>();
     let options: GlobalOptions;
+    let auth: ClientAuth;
     try {
       options = resolveGlobalOptions(globals);
+      auth = await loadClientAuth(options.credentials).catch((error: unknown) => {
+        throw new UsageError(error instanceof Error ? error.message : String(error), { cause: error });
+      });
     } catch (error) {
       process.stderr.write(
         `${formatFailure(describeFailure(error, ""), globals.output === "json" ? "json" : "table")}\n`,
@@ -33,7 +38,7 @@ export function action(body: CommandBody): (...commanderArgs: unknown[]) => Prom
       process.exitCode = EXIT_USAGE;
       return;
     }
-    const session = new CliSession(options);
+    const session = new CliSession(options, process.stdout, auth);
     try {
       const args = commanderArgs.slice(0, -2).map(asArgument);
       process.exitCode = (await body(session, { args, options: command.opts() })) ?? EXIT_OK;

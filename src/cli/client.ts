@@ -1,4 +1,5 @@
 import {
+  Client as GrpcClient,
   credentials,
   Metadata,
   type CallOptions,
@@ -11,6 +12,7 @@ import { AssignmentServiceClient } from "../gen/sanpath/v1/assignment.js";
 import { ClusterServiceClient } from "../gen/sanpath/v1/cluster.js";
 import { DiskServiceClient } from "../gen/sanpath/v1/disk.js";
 import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
+import type { ClientAuth, ClientCredentialSources } from "../security/client-credentials.js";
 import { HealthClient } from "./health-client.js";
 
 export type OutputFormat = "table" | "json";
@@ -22,7 +24,17 @@ export interface GlobalOptions {
   output: OutputFormat;
   /** Deadline of every unary call, and of connecting for streams. */
   timeoutMs: number;
+  /** Token and TLS files (--token-file, $SANPATH_TOKEN, --ca, --cert, --key); read by action(). */
+  credentials: ClientCredentialSources;
 }
+
+/** No token, no TLS: for a sanpathd with auth.mode none. */
+const PLAINTEXT: ClientAuth = {
+  channel: credentials.createInsecure(),
+  options: {},
+  tls: false,
+  hasToken: false,
+};
 
 /** Same keepalive as the server expects: pings on quiet connections (long watch streams). */
 const CHANNEL_OPTIONS: ChannelOptions = {
@@ -51,41 +63,46 @@ export class CliSession {
   private nodeClient: NodeServiceClient | undefined;
   private healthClient: HealthClient | undefined;
 
+  /** `auth`: TLS channel credentials and the bearer token interceptor (src/security/client-credentials.ts). */
   constructor(
     readonly options: GlobalOptions,
     private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly auth: ClientAuth = PLAINTEXT,
   ) {}
 
   get cluster(): ClusterServiceClient {
     this.clusterClient ??= this.track(
-      new ClusterServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+      new ClusterServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
     );
     return this.clusterClient;
   }
 
   get disk(): DiskServiceClient {
     this.diskClient ??= this.track(
-      new DiskServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+      new DiskServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
     );
     return this.diskClient;
   }
 
   get assignment(): AssignmentServiceClient {
     this.assignmentClient ??= this.track(
-      new AssignmentServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+      new AssignmentServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
     );
     return this.assignmentClient;
   }
 
   get node(): NodeServiceClient {
     this.nodeClient ??= this.track(
-      new NodeServiceClient(this.options.server, credentials.createInsecure(), CHANNEL_OPTIONS),
+      new NodeServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
     );
     return this.nodeClient;
   }
 
   get health(): HealthClient {
-    this.healthClient ??= new HealthClient(this.options.server);
+    this.healthClient ??= new HealthClient(
+      this.options.server,
+      new GrpcClient(this.options.server, this.auth.channel, CHANNEL_OPTIONS),
+    );
     return this.healthClient;
   }
 
@@ -122,6 +139,10 @@ export class CliSession {
   close(): void {
     for (const client of this.clients) client.close();
     this.healthClient?.close();
+  }
+
+  private clientOptions(): ChannelOptions {
+    return { ...CHANNEL_OPTIONS, ...this.auth.options };
   }
 
   private track<T extends Client>(client: T): T {

@@ -1,10 +1,27 @@
 import { parseHostPort } from "../config/host-port.js";
+import type { ClientCredentialSources } from "../security/client-credentials.js";
 import type { GlobalOptions, OutputFormat } from "./client.js";
 import { parseDuration } from "./duration.js";
 import { UsageError } from "./errors.js";
 
 export const DEFAULT_SERVER = "127.0.0.1:7410";
 export const DEFAULT_TIMEOUT = "10s";
+
+/**
+ * Token: $SANPATH_TOKEN, else --token-file ($SANPATH_TOKEN_FILE); never a command-line value, so
+ * it shows in no process list or shell history. TLS: --ca, --cert, --key ($SANPATH_CA, …).
+ */
+function credentialSources(raw: Record<string, unknown>): ClientCredentialSources {
+  const text = (value: unknown): string | undefined =>
+    typeof value === "string" && value !== "" ? value : undefined;
+  return {
+    token: text(process.env.SANPATH_TOKEN),
+    tokenFile: text(raw.tokenFile),
+    ca: text(raw.ca),
+    cert: text(raw.cert),
+    key: text(raw.key),
+  };
+}
 
 /** Checks the raw global options commander collected (flags, $SANPATH_SERVER, defaults). */
 export function resolveGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
@@ -23,5 +40,5 @@ export function resolveGlobalOptions(raw: Record<string, unknown>): GlobalOption
       `--timeout must be a duration like 500ms, 10s, 2m or 1h (got ${JSON.stringify(timeoutText)})`,
     );
   }
-  return { server, output, timeoutMs };
+  return { server, output, timeoutMs, credentials: credentialSources(raw) };
 }

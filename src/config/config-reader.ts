@@ -39,6 +39,16 @@ export class ConfigReader {
     return parsed;
   }
 
+  /** Booleans: JSON true/false from the file, "true"/"false" from env and flags. */
+  boolean(path: string): boolean {
+    const setting = this.settings.get(path);
+    if (setting === undefined) return this.missing(path, false);
+    const { value } = setting;
+    if (typeof value === "boolean") return value;
+    if (setting.source.kind !== "file" && (value === "true" || value === "false")) return value === "true";
+    return this.fail(path, "must be true or false", setting, false);
+  }
+
   oneOf<T extends string>(path: string, allowed: readonly [T, ...T[]]): T {
     const setting = this.settings.get(path);
     if (setting === undefined) return this.missing(path, allowed[0]);

@@ -43,6 +43,7 @@ import { packageVersion } from "../config/package-version.js";
 import { redactConfig } from "../config/redact-config.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { createLogger, type Logger } from "../log/logger.js";
+import { createDevAdminToken, type DevAdminToken } from "../security/dev-admin-token.js";
 import { parseSanpathdCommand } from "./command.js";
 import { defaultComponents } from "./components.js";
 import { startDaemon, type Daemon } from "./daemon.js";
@@ -79,9 +80,16 @@ async function main(): Promise<number> {
 
   const log = createLogger({ level: config.logLevel, base: { name: "sanpathd", node: config.nodeName } });
   logger = log;
+  let devToken: DevAdminToken | undefined;
   if (invocation.dev) {
     devEnvironment = await startDevEnvironment(config.nodeName, log);
     config = devEnvironment.apply(config);
+    // Auth stays on in --dev: without a token file of its own, it makes an admin token.
+    if (config.auth.mode === "required" && config.auth.tokenFile === undefined) {
+      devToken = await createDevAdminToken(devEnvironment.dir);
+      config = { ...config, auth: { ...config.auth, tokenFile: devToken.tokenFile } };
+      log.info({ clientTokenFile: devToken.clientTokenFile }, "dev admin token written (printed on stderr)");
+    }
   }
   log.info(
     { config: redactConfig(config), dev: invocation.dev, version: packageVersion() },
@@ -100,7 +108,7 @@ async function main(): Promise<number> {
     await devEnvironment?.stop();
     return EXIT_FAILED;
   }
-  if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment);
+  if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment, config, devToken);
 
   const stopRequest = await signals.first;
   const stopping = daemon.shutdown(stopRequest);
@@ -135,13 +143,29 @@ function catchStopSignals(): {
   return { first, onEvery: (next) => (handler = next) };
 }
 
-function printDevBanner(daemon: Daemon, dev: DevEnvironment): void {
+function printDevBanner(
+  daemon: Daemon,
+  dev: DevEnvironment,
+  config: SanpathdConfig,
+  devToken: DevAdminToken | undefined,
+): void {
   const server = formatHostPort(daemon.address);
+  const transport = config.tls === undefined ? "plaintext" : "TLS";
+  const auth =
+    config.auth.mode === "none"
+      ? ["  Auth: OFF (auth.mode none): anyone who reaches the port may call anything."]
+      : devToken !== undefined
+        ? [
+            `  Auth: on. Admin token (shown once; also in ${devToken.clientTokenFile}):`,
+            `    export SANPATH_TOKEN=${devToken.token}`,
+          ]
+        : [`  Auth: on, tokens from ${config.auth.tokenFile ?? "client certificates only"}.`];
   process.stderr.write(
     [
       "",
-      `sanpathd --dev is listening on ${server} (gRPC, plaintext).`,
+      `sanpathd --dev is listening on ${server} (gRPC, ${transport}).`,
       `  Consul dev agent: ${dev.consulAddress} (pid ${dev.consulPid}); data: ${dev.dataDir} (removed at exit)`,
+      ...auth,
       "  Try:",
       `    npx sanpath --server ${server} health`,
       `    npx sanpath --server ${server} cluster info`,

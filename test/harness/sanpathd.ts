@@ -89,6 +89,12 @@ export function sanpathCliEntry(): string {
   return builtEntry("dist/src/cli/main.js");
 }
 
+/**
+ * Tests run sanpathd with auth off unless they pass SANPATH_AUTH_MODE (or auth.mode in `config`,
+ * which this env would override: pass it in `env` instead). The security tests turn it on.
+ */
+const TEST_AUTH_DEFAULTS: Readonly<Record<string, string>> = { SANPATH_AUTH_MODE: "none" };
+
 export async function startSanpathd(options: SanpathdOptions): Promise<SanpathdProcess> {
   const entry = sanpathdEntry();
   const dir = mkdtempSync(join(tmpdir(), `sanpathd-${options.name}-${process.pid}-`));
@@ -107,6 +113,7 @@ export async function startSanpathd(options: SanpathdOptions): Promise<SanpathdP
     SANPATH_DATA_DIR: dir,
     SANPATH_IMAGE_STORE: "file",
     SANPATH_SHUTDOWN_GRACE_MS: "3000",
+    ...TEST_AUTH_DEFAULTS,
     ...(options.consulAddress === undefined ? {} : { SANPATH_CONSUL_ADDRESS: options.consulAddress }),
     ...options.env,
   };
@@ -236,7 +243,7 @@ export async function runSanpathd(
   timeoutMs = 20_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await execa(process.execPath, [sanpathdEntry(), ...args], {
-    env: { ...environmentWithoutSanpath(), ...env },
+    env: { ...environmentWithoutSanpath(), ...TEST_AUTH_DEFAULTS, ...env },
     extendEnv: false,
     reject: false,
     timeout: timeoutMs,

@@ -3,6 +3,8 @@ import { registerClusterCommands } from "./cluster.js";
 import { registerClusterSettingsCommands } from "./cluster-settings.js";
 import { registerDiskCommands } from "./disk.js";
 import { registerHealthCommands } from "./health.js";
+import { registerCertCommands } from "./cert.js";
+import { registerTokenCommands } from "./token.js";
 
 /**
  * Adds one group of commands (`sanpath disk …`, `sanpath paths …`) to the program. A new group is
@@ -15,4 +17,6 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   registerClusterCommands,
   registerClusterSettingsCommands,
   registerDiskCommands,
+  registerTokenCommands,
+  registerCertCommands,
 ];
