@@ -87,6 +87,12 @@ export interface Topology {
 export interface CreateTopologyOptions {
   /** Runner for the `ip` commands in the root namespace (tests may pass one with a logger). */
   runner?: ExecaCommandRunner;
+  /**
+   * The namespaces outlive this process (a dev cluster that a later command takes down with
+   * attachTopology(...).destroy()): no exit hook deletes them. Use a prefix that is not of the
+   * `sp-<pid>-…` form, or the stale-namespace sweep of another process removes them.
+   */
+  keepAfterExit?: boolean;
 }
 
 const NAME_RULE = /^[a-z0-9][a-z0-9-]{0,19}$/;
@@ -106,9 +112,63 @@ export async function createTopology(
   await removeStaleNamespaces(root);
 
   const prefix = spec.prefix ?? uniquePrefix();
+  const created: string[] = [];
+  const topology = topologyHandle(spec, prefix, root, created, options.keepAfterExit !== true);
+  const switchNs = topology.switchNs;
+  const nsName = (host: string): string => topology.nsName(host);
+  const ip = (args: readonly string[], input?: string): Promise<CommandResult> =>
+    root.run("ip", args, input === undefined ? {} : { input });
+
+  try {
+    await addNamespace(root, switchNs, created);
+    await ip(
+      ["-n", switchNs, "-batch", "-"],
+      ["link set dev lo up", ...spec.bridges.flatMap((bridge) => bridgeCommands(bridge))].join("\n") + "\n",
+    );
+    for (const [hostIndex, host] of spec.hosts.entries()) {
+      const ns = nsName(host.name);
+      await addNamespace(root, ns, created);
+      const switchSide = host.links.flatMap((link, linkIndex) => {
+        const port = `h${hostIndex}l${linkIndex}`;
+        return [
+          `link add name ${port} type veth peer name ${link.ifname} netns ${ns}`,
+          `link set dev ${port} master ${link.bridge}`,
+          `link set dev ${port} up`,
+        ];
+      });
+      if (switchSide.length > 0) await ip(["-n", switchNs, "-batch", "-"], switchSide.join("\n") + "\n");
+      const hostSide = [
+        "link set dev lo up",
+        ...host.links.flatMap((link) => [
+          ...(link.address === undefined ? [] : [`addr add ${link.address} dev ${link.ifname}`]),
+          `link set dev ${link.ifname} up`,
+        ]),
+      ];
+      await ip(["-n", ns, "-batch", "-"], hostSide.join("\n") + "\n");
+      for (const [key, value] of Object.entries(host.sysctls ?? {})) {
+        await root.inNetns(ns).run("sysctl", ["-q", "-w", `${key}=${value}`]);
+      }
+    }
+  } catch (error) {
+    await topology.destroy().catch(() => undefined);
+    throw error;
+  }
+  return topology;
+}
+
+/**
+ * A Topology over namespaces named after `spec` and `prefix`. `created` lists the namespaces that
+ * destroy() deletes (filled while creating, or every one of them when attaching).
+ */
+function topologyHandle(
+  spec: TopologySpec,
+  prefix: string,
+  root: ExecaCommandRunner,
+  created: string[],
+  deleteAtExit: boolean,
+): Topology {
   const switchNs = `${prefix}-sw`;
   const hostNs = new Map(spec.hosts.map((host) => [host.name, `${prefix}-${host.name}`]));
-  const created: string[] = [];
   const daemons: DaemonHandle[] = [];
   let destroying: Promise<void> | undefined;
 
@@ -148,44 +208,26 @@ export async function createTopology(
     },
   };
   // Last resort when the process exits without destroy() (daemons are SIGKILLed by their own hook).
-  const deleteOnExit = (): void => deleteNamespacesSync(created);
-  process.once("exit", deleteOnExit);
-
-  try {
-    await addNamespace(root, switchNs, created);
-    await ip(
-      ["-n", switchNs, "-batch", "-"],
-      ["link set dev lo up", ...spec.bridges.flatMap((bridge) => bridgeCommands(bridge))].join("\n") + "\n",
-    );
-    for (const [hostIndex, host] of spec.hosts.entries()) {
-      const ns = nsName(host.name);
-      await addNamespace(root, ns, created);
-      const switchSide = host.links.flatMap((link, linkIndex) => {
-        const port = `h${hostIndex}l${linkIndex}`;
-        return [
-          `link add name ${port} type veth peer name ${link.ifname} netns ${ns}`,
-          `link set dev ${port} master ${link.bridge}`,
-          `link set dev ${port} up`,
-        ];
-      });
-      if (switchSide.length > 0) await ip(["-n", switchNs, "-batch", "-"], switchSide.join("\n") + "\n");
-      const hostSide = [
-        "link set dev lo up",
-        ...host.links.flatMap((link) => [
-          ...(link.address === undefined ? [] : [`addr add ${link.address} dev ${link.ifname}`]),
-          `link set dev ${link.ifname} up`,
-        ]),
-      ];
-      await ip(["-n", ns, "-batch", "-"], hostSide.join("\n") + "\n");
-      for (const [key, value] of Object.entries(host.sysctls ?? {})) {
-        await root.inNetns(ns).run("sysctl", ["-q", "-w", `${key}=${value}`]);
-      }
-    }
-  } catch (error) {
-    await topology.destroy().catch(() => undefined);
-    throw error;
+  function deleteOnExit(): void {
+    deleteNamespacesSync(created);
   }
+  if (deleteAtExit) process.once("exit", deleteOnExit);
   return topology;
+}
+
+/**
+ * A Topology over namespaces that an earlier process made with createTopology(spec, { keepAfterExit:
+ * true }) and the same prefix: runners, setLinkState and destroy() (which deletes every namespace of
+ * the spec that still exists). No exit hook.
+ */
+export function attachTopology(
+  spec: TopologySpec & { prefix: string },
+  options: Omit<CreateTopologyOptions, "keepAfterExit"> = {},
+): Topology {
+  validateSpec(spec);
+  const root = options.runner ?? new ExecaCommandRunner({ defaultTimeoutMs: 15_000 });
+  const names = [`${spec.prefix}-sw`, ...spec.hosts.map((host) => `${spec.prefix}-${host.name}`)];
+  return topologyHandle(spec, spec.prefix, root, names, false);
 }
 
 function bridgeCommands(bridge: string): string[] {
