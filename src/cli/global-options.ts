@@ -26,11 +26,13 @@ function credentialSources(raw: Record<string, unknown>): ClientCredentialSource
 /** Checks the raw global options commander collected (flags, $SANPATH_SERVER, defaults). */
 export function resolveGlobalOptions(raw: Record<string, unknown>): GlobalOptions {
   const server = typeof raw.server === "string" ? raw.server : DEFAULT_SERVER;
-  const parsed = parseHostPort(server);
-  if (parsed === undefined || parsed.port === 0) {
-    throw new UsageError(
-      `--server must be host:port with a port from 1 to 65535 (got ${JSON.stringify(server)})`,
-    );
+  if (!isUnixSocketAddress(server)) {
+    const parsed = parseHostPort(server);
+    if (parsed === undefined || parsed.port === 0) {
+      throw new UsageError(
+        `--server must be host:port with a port from 1 to 65535, or unix:///absolute/path of a sanpathd admin socket (got ${JSON.stringify(server)})`,
+      );
+    }
   }
   const output: OutputFormat = raw.output === "json" ? "json" : "table";
   const timeoutText = typeof raw.timeout === "string" ? raw.timeout : DEFAULT_TIMEOUT;
@@ -41,4 +43,12 @@ export function resolveGlobalOptions(raw: Record<string, unknown>): GlobalOption
     );
   }
   return { server, output, timeoutMs, credentials: credentialSources(raw) };
+}
+
+/**
+ * `unix:///abs/path` or `unix:/abs/path`: a sanpathd admin socket (adminSocket), e.g. of a dev
+ * cluster node inside a network namespace; gRPC takes these targets as they are.
+ */
+function isUnixSocketAddress(server: string): boolean {
+  return /^unix:(\/\/)?\/[^\0]+$/.test(server);
 }

@@ -15,7 +15,10 @@ function buildProgram(): Command {
     .description("Manage the iSCSI paths of disks in a sanpath (PetaSAN-style) Ceph + Consul SAN.")
     .version(packageVersion(), "-V, --version")
     .addOption(
-      new Option("-s, --server <host:port>", "the sanpathd to talk to (any node)")
+      new Option(
+        "-s, --server <host:port>",
+        "the sanpathd to talk to (any node), or unix:///path of its admin socket",
+      )
         .env("SANPATH_SERVER")
         .default(DEFAULT_SERVER),
     )
