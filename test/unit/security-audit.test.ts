@@ -114,7 +114,7 @@ describe("SecurityGate", () => {
     expect(records[1]?.message).toContain("may not call");
   });
 
-  it("with auth off, lets every call in as anonymous and still audits writes", async () => {
+  it("with auth off, lets every call in as anonymous and still audits writes", () => {
     const records: AuditRecord[] = [];
     const gate = new SecurityGate(undefined, {
       write: (record) => records.push(record),
