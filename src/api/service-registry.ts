@@ -14,6 +14,7 @@ import {
   type UnaryHandler,
 } from "./call-handlers.js";
 import { NotBuiltYetError } from "./grpc-status.js";
+import { tolerantDefinition, UndecodableRequest, undecodableError } from "./undecodable-request.js";
 
 /** The four sanpath.v1 services, by the key `ServiceRegistry.implement` takes. */
 export const SANPATH_SERVICES = {
@@ -117,13 +118,14 @@ export class ServiceRegistry {
       for (const [name, slot] of this.methodsOf(key)) {
         implementation[name] = slot.streaming ? this.streamDispatcher(slot) : this.unaryDispatcher(slot);
       }
-      server.addService(service.definition, implementation);
+      server.addService(tolerantDefinition(service.definition), implementation);
     }
   }
 
   private unaryDispatcher(slot: MethodSlot): ReturnType<typeof unary<unknown, unknown>> {
     return unary((request: unknown, context: CallContext) => {
       const handler = slot.handler as AnyUnary | undefined;
+      if (request instanceof UndecodableRequest) return Promise.reject(undecodableError(slot.path, request));
       if (handler === undefined) return Promise.reject(new NotBuiltYetError(slot.path.slice(1)));
       return handler(request, context);
     }, this.options);
@@ -132,6 +134,7 @@ export class ServiceRegistry {
   private streamDispatcher(slot: MethodSlot): ReturnType<typeof serverStream<unknown, unknown>> {
     return serverStream((request: unknown, context: CallContext) => {
       const handler = slot.handler as AnyStream | undefined;
+      if (request instanceof UndecodableRequest) return failingIterable(undecodableError(slot.path, request));
       if (handler === undefined) return failingIterable(new NotBuiltYetError(slot.path.slice(1)));
       return handler(request, context);
     }, this.options);
