@@ -11,6 +11,12 @@ export interface SanpathdConfig {
   listen: string;
   /** host:port other nodes and clients use to reach this node; undefined = derived from the bound address. */
   advertiseAddress: string | undefined;
+  /**
+   * Absolute path of a unix socket the gRPC server also listens on (besides `listen`); undefined =
+   * none. Unix sockets are files, so local tools (and tests in other network namespaces) reach the
+   * daemon without a TCP route.
+   */
+  adminSocket: string | undefined;
   consul: ConsulConfig;
   logLevel: LogLevel;
   /** Absolute folder for local state (file image store, job caches). */
@@ -23,6 +29,37 @@ export interface SanpathdConfig {
   /** How long SIGTERM waits for calls in flight before cutting connections. */
   shutdownGraceMs: number;
   reassignment: ReassignmentConfig;
+  /** Who may call what (src/security/): tokens and client certificates, roles. */
+  auth: AuthConfig;
+  /** TLS of the gRPC server and of calls to other nodes; undefined = plaintext. */
+  tls: TlsConfig | undefined;
+  audit: AuditConfig;
+}
+
+/** "required": every sanpath.v1 call needs a token or a client certificate; "none": tests and --dev. */
+export type AuthMode = "required" | "none";
+
+export interface AuthConfig {
+  mode: AuthMode;
+  /** JSON [{name, role, sha256}] of the accepted tokens (digests only); re-read when it changes. */
+  tokenFile: string | undefined;
+  /** File holding this node's own cluster token, sent on calls to other nodes when TLS is off. */
+  nodeTokenFile: string | undefined;
+}
+
+export interface TlsConfig {
+  /** PEM of the cluster CA; peers' certificates must chain to it. */
+  ca: string;
+  /** PEM certificate (OU=node) and key of this node: served, and presented to other nodes. */
+  cert: string;
+  key: string;
+  /** Clients must present a certificate of the cluster CA (mutual TLS); default true. */
+  requireClientCert: boolean;
+}
+
+export interface AuditConfig {
+  /** JSON lines, one per write call; undefined = the daemon log (msg "audit"). */
+  file: string | undefined;
 }
 
 export interface ConsulConfig {

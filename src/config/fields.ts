@@ -34,6 +34,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "host:port other nodes use to reach this one (default: the bound address, or host name:port for a wildcard)",
   },
   {
+    path: "adminSocket",
+    env: "SANPATH_ADMIN_SOCKET",
+    flag: "admin-socket",
+    description: "absolute path of a unix socket the gRPC server also listens on (default: none)",
+  },
+  {
     path: "consul.address",
     env: "SANPATH_CONSUL_ADDRESS",
     flag: "consul-address",
@@ -118,6 +124,49 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     path: "reassignment.parallelism",
     env: "SANPATH_REASSIGNMENT_PARALLELISM",
     description: "paths a reassignment job moves at once (1..64)",
+  },
+  {
+    path: "auth.mode",
+    env: "SANPATH_AUTH_MODE",
+    flag: "auth-mode",
+    description:
+      "required (every call needs a token or a client certificate) or none (anyone may call anything: tests only)",
+  },
+  {
+    path: "auth.tokenFile",
+    env: "SANPATH_AUTH_TOKEN_FILE",
+    flag: "auth-token-file",
+    description:
+      "JSON file of accepted tokens [{name, role, sha256}] (sanpath token create); re-read on change",
+  },
+  {
+    path: "auth.nodeTokenFile",
+    env: "SANPATH_AUTH_NODE_TOKEN_FILE",
+    description: "file with this node's cluster token (role node), sent to other nodes when TLS is off",
+  },
+  {
+    path: "tls.ca",
+    env: "SANPATH_TLS_CA",
+    flag: "tls-ca",
+    description: "PEM of the cluster CA (turns TLS on)",
+  },
+  {
+    path: "tls.cert",
+    env: "SANPATH_TLS_CERT",
+    flag: "tls-cert",
+    description: "PEM certificate of this node (sanpath cert node)",
+  },
+  { path: "tls.key", env: "SANPATH_TLS_KEY", flag: "tls-key", description: "PEM private key of this node" },
+  {
+    path: "tls.requireClientCert",
+    env: "SANPATH_TLS_REQUIRE_CLIENT_CERT",
+    description: "true: clients and nodes must present a certificate of the cluster CA (mutual TLS)",
+  },
+  {
+    path: "audit.file",
+    env: "SANPATH_AUDIT_FILE",
+    flag: "audit-file",
+    description: "append-only JSON lines, one per write call (default: the daemon log)",
   },
 ];
 

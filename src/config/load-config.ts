@@ -3,7 +3,14 @@ import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { LogLevel } from "../log/logger.js";
-import { DEFAULT_PORT, type ImageStoreKind, type SanpathdConfig, type TargetDriverKind } from "./config.js";
+import {
+  DEFAULT_PORT,
+  type AuthMode,
+  type ImageStoreKind,
+  type SanpathdConfig,
+  type TargetDriverKind,
+  type TlsConfig,
+} from "./config.js";
 import {
   layerFromEnv,
   layerFromFileText,
@@ -54,6 +61,8 @@ export function defaultSettings(): Record<string, unknown> {
     "session.fenceDeadlineMs": 10_000,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
+    "auth.mode": "required",
+    "tls.requireClientCert": true,
   };
 }
 
@@ -73,6 +82,7 @@ const LOG_LEVELS = [
 ] as const satisfies readonly LogLevel[];
 const IMAGE_STORES = ["file", "rbd"] as const satisfies readonly ImageStoreKind[];
 const TARGET_DRIVERS = ["tgt", "lio"] as const satisfies readonly TargetDriverKind[];
+const AUTH_MODES = ["required", "none"] as const satisfies readonly AuthMode[];
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const CONSUL_ROOT = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
@@ -98,6 +108,14 @@ const patternRule =
 const absolutePathRule = (value: string): string | undefined =>
   isAbsolute(value) ? undefined : "must be an absolute path";
 
+/** sun_path holds 108 bytes with the terminating NUL. */
+const unixSocketRule = (value: string): string | undefined =>
+  !isAbsolute(value)
+    ? "must be an absolute path"
+    : Buffer.byteLength(value) > 107
+      ? "must be at most 107 bytes long (a unix socket path)"
+      : undefined;
+
 const interfaceRule = (value: string): string | undefined =>
   INTERFACE_NAME.test(value) && value !== "." && value !== ".."
     ? undefined
@@ -119,6 +137,7 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
         ? "must be an address others can connect to, not a wildcard"
         : undefined;
     }),
+    adminSocket: read.optionalText("adminSocket", unixSocketRule),
     consul: {
       address: read.text("consul.address", hostPortRule(false)),
       root: read.text(
@@ -159,10 +178,32 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     },
     shutdownGraceMs: read.integer("shutdownGraceMs", 100, 600_000),
     reassignment: { parallelism: read.integer("reassignment.parallelism", 1, 64) },
+    auth: {
+      mode: read.oneOf("auth.mode", AUTH_MODES),
+      tokenFile: read.optionalText("auth.tokenFile", absolutePathRule),
+      nodeTokenFile: read.optionalText("auth.nodeTokenFile", absolutePathRule),
+    },
+    tls: readTls(read),
+    audit: { file: read.optionalText("audit.file", absolutePathRule) },
   };
   if (read.problems.length === 0) checkCrossFieldRules(config, read);
   if (read.problems.length > 0) throw new ConfigError(read.problems);
   return config;
+}
+
+/** tls.ca, tls.cert and tls.key together turn TLS on; one or two of them is a mistake. */
+function readTls(read: ConfigReader): TlsConfig | undefined {
+  const ca = read.optionalText("tls.ca", absolutePathRule);
+  const cert = read.optionalText("tls.cert", absolutePathRule);
+  const key = read.optionalText("tls.key", absolutePathRule);
+  const requireClientCert = read.boolean("tls.requireClientCert");
+  if (ca === undefined && cert === undefined && key === undefined) return undefined;
+  if (ca === undefined || cert === undefined || key === undefined) {
+    const missing = ca === undefined ? "tls.ca" : cert === undefined ? "tls.cert" : "tls.key";
+    read.addProblem({ field: missing, rule: "must be set: tls.ca, tls.cert and tls.key go together" });
+    return undefined;
+  }
+  return { ca, cert, key, requireClientCert };
 }
 
 function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void {

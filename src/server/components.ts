@@ -1,6 +1,7 @@
 import type { DaemonComponent } from "./component.js";
 import { consulMonitor } from "./consul-monitor.js";
 import { DEV_CLUSTER_SETTINGS, diskComponent } from "./disk-component.js";
+import { nodeComponent } from "./node-component.js";
 
 export interface ComponentOptions {
   /** sanpathd --dev: sample cluster settings are stored when none are (see DEV_CLUSTER_SETTINGS). */
@@ -16,5 +17,6 @@ export function defaultComponents(options: ComponentOptions = {}): DaemonCompone
   return [
     consulMonitor(),
     diskComponent(options.dev === true ? { initialSettings: DEV_CLUSTER_SETTINGS } : {}),
+    nodeComponent(),
   ];
 }

@@ -6,8 +6,9 @@ import type { SanpathdConfig } from "../config/config.js";
 import { formatHostPort, isWildcardHost, type HostPort } from "../config/host-port.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import { startDaemonSecurity } from "../security/daemon-security.js";
 import type { DaemonComponent, DaemonContext, RunningComponent } from "./component.js";
-import { bindServer, createGrpcServer } from "./grpc-server.js";
+import { bindServer, bindUnixSocket, createGrpcServer } from "./grpc-server.js";
 import { HealthReporter } from "./health.js";
 import { addReflection } from "./reflection.js";
 
@@ -44,16 +45,34 @@ export interface StartDaemonOptions {
 export async function startDaemon(config: SanpathdConfig, options: StartDaemonOptions): Promise<Daemon> {
   const { logger } = options;
   const calls = new ActiveCalls();
-  const services = new ServiceRegistry({ calls, logger });
+  const security = await startDaemonSecurity(config, logger);
+  const services = new ServiceRegistry({ calls, logger, gate: security.gate });
   const health = new HealthReporter(SANPATH_SERVICE_NAMES, logger);
   const server = createGrpcServer();
   services.addToServer(server);
   health.addToServer(server, calls);
   await addReflection(server);
 
-  const address = await bindServer(server, config.listen);
+  const address = await bindServer(server, config.listen, security.serverCredentials).catch(
+    async (error: unknown) => {
+      await security.stop();
+      throw error;
+    },
+  );
   const advertiseAddress = config.advertiseAddress ?? defaultAdvertiseAddress(address);
-  logger.info({ listen: formatHostPort(address), advertiseAddress }, "gRPC server listening");
+  if (config.adminSocket !== undefined) {
+    try {
+      await bindUnixSocket(server, config.adminSocket);
+    } catch (error) {
+      server.forceShutdown();
+      await security.stop();
+      throw error;
+    }
+  }
+  logger.info(
+    { listen: formatHostPort(address), advertiseAddress, adminSocket: config.adminSocket },
+    "gRPC server listening",
+  );
 
   const context: DaemonContext = { config, logger, services, health, advertiseAddress };
   const running: { name: string; component: RunningComponent }[] = [];
@@ -65,6 +84,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   } catch (error) {
     server.forceShutdown();
     await stopComponents(running, logger);
+    await security.stop();
     throw error;
   }
 
@@ -96,6 +116,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
           }
         }
         await stopComponents(running, logger);
+        await security.stop();
         logger.info({ cutCalls }, "stopped");
         return { cutCalls };
       })();

@@ -1,0 +1,123 @@
+import { isIPv4 } from "node:net";
+import { SanpathError } from "../errors/sanpath-error.js";
+
+/**
+ * One path of a running reassignment job, stored as JSON at `<root>/Assignment/<ip>`
+ * (ConsulKeys.assignmentPath). The coordinator writes it `pending`; the source node's CleanPath
+ * marks it `moving`; the target node's AcquirePath marks it `succeeded`; the coordinator marks
+ * `failed` or `cancelled`. PetaSAN kept the same record per IP (PathAssignmentInfo).
+ *
+ *   {"jobId":"j-…","diskId":"00001","diskName":"web","index":1,"ip":"198.51.100.50",
+ *    "sourceNode":"a","targetNode":"b","status":"pending","updatedAt":"2024-…Z"}
+ */
+export type JobPathStatus = "pending" | "moving" | "succeeded" | "failed" | "cancelled";
+
+export const JOB_PATH_STATUSES: readonly JobPathStatus[] = [
+  "pending",
+  "moving",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+
+export interface JobPathRecord {
+  readonly jobId: string;
+  readonly diskId: string;
+  readonly diskName: string;
+  /** 1-based path index. */
+  readonly index: number;
+  readonly ip: string;
+  /** The node serving the path when the job was planned ("" when nobody did). */
+  readonly sourceNode: string;
+  readonly targetNode: string;
+  readonly status: JobPathStatus;
+  readonly updatedAt: Date;
+  /** Why the path failed, for people. */
+  readonly error?: string | undefined;
+}
+
+/** A finished path is not touched by nodes any more. */
+export function isFinalJobPathStatus(status: JobPathStatus): boolean {
+  return status === "succeeded" || status === "failed" || status === "cancelled";
+}
+
+export function serializeJobPathRecord(record: JobPathRecord): string {
+  return JSON.stringify({
+    jobId: record.jobId,
+    diskId: record.diskId,
+    diskName: record.diskName,
+    index: record.index,
+    ip: record.ip,
+    sourceNode: record.sourceNode,
+    targetNode: record.targetNode,
+    status: record.status,
+    updatedAt: record.updatedAt.toISOString(),
+    ...(record.error === undefined ? {} : { error: record.error }),
+  });
+}
+
+/** Parses a record; anything malformed is DATA_LOSS / METADATA_UNREADABLE naming the field. */
+export function parseJobPathRecord(text: string, key = "assignment record"): JobPathRecord {
+  const fail = (rule: string, cause?: unknown): SanpathError =>
+    new SanpathError("data_loss", `${key} is unreadable: ${rule}`, { reason: "METADATA_UNREADABLE", cause });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw fail("not JSON", error);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail("not a JSON object");
+  const record = value as Record<string, unknown>;
+  const readText = (field: string, allowEmpty = false): string => {
+    const found = record[field];
+    if (typeof found !== "string" || (!allowEmpty && found === "")) throw fail(`${field} must be text`);
+    return found;
+  };
+  const index = record.index;
+  if (typeof index !== "number" || !Number.isInteger(index) || index < 1 || index > 8) {
+    throw fail("index must be a whole number in 1..8");
+  }
+  const ip = readText("ip");
+  if (!isIPv4(ip)) throw fail("ip must be an IPv4 address");
+  const status = readText("status");
+  if (!(JOB_PATH_STATUSES as readonly string[]).includes(status)) {
+    throw fail(`status must be one of ${JOB_PATH_STATUSES.join(", ")}`);
+  }
+  const updatedAt = new Date(readText("updatedAt"));
+  if (Number.isNaN(updatedAt.getTime())) throw fail("updatedAt must be an ISO 8601 time");
+  const error = record.error;
+  if (error !== undefined && typeof error !== "string") throw fail("error must be text");
+  return {
+    jobId: readText("jobId"),
+    diskId: readText("diskId"),
+    diskName: readText("diskName", true),
+    index,
+    ip,
+    sourceNode: readText("sourceNode", true),
+    targetNode: readText("targetNode", true),
+    status: status as JobPathStatus,
+    updatedAt,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
+/** The record with a new status and time (and error, for `failed`). */
+export function withJobPathStatus(
+  record: JobPathRecord,
+  status: JobPathStatus,
+  at: Date,
+  error?: string,
+): JobPathRecord {
+  return {
+    jobId: record.jobId,
+    diskId: record.diskId,
+    diskName: record.diskName,
+    index: record.index,
+    ip: record.ip,
+    sourceNode: record.sourceNode,
+    targetNode: record.targetNode,
+    status,
+    updatedAt: at,
+    ...(error === undefined ? {} : { error }),
+  };
+}

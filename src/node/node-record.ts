@@ -1,0 +1,102 @@
+import type { CallOptions, ConsulClient } from "../consul/consul-client.js";
+import type { ConsulKeys } from "../consul/keys.js";
+import { SanpathError } from "../errors/sanpath-error.js";
+
+/**
+ * The node record at `<root>/Nodes/<name>`, written by the node at start and with every new session;
+ * the coordinator reads it to know the node's gRPC address and which iSCSI subnets it can serve.
+ *
+ *   {"name":"a","address":"192.0.2.11:7410","interfaces":{"subnet1":"eth1","subnet2":"eth2"},
+ *    "version":"0.1.0","cordoned":false,"startedAt":"…","session":"…"}
+ *
+ * `cordoned` belongs to operators (drain/cordon): the node keeps whatever value is stored.
+ */
+export interface NodeRecord {
+  readonly name: string;
+  /** host:port of the node's sanpathd (advertise address). */
+  readonly address: string;
+  /** Interface per iSCSI subnet; a subnet without one is not served by this node. */
+  readonly interfaces: { readonly subnet1?: string | undefined; readonly subnet2?: string | undefined };
+  readonly version: string;
+  readonly cordoned: boolean;
+  readonly startedAt: Date;
+  /** The node's current Consul session. */
+  readonly session?: string | undefined;
+}
+
+export function serializeNodeRecord(record: NodeRecord): string {
+  return JSON.stringify({
+    name: record.name,
+    address: record.address,
+    interfaces: {
+      ...(record.interfaces.subnet1 === undefined ? {} : { subnet1: record.interfaces.subnet1 }),
+      ...(record.interfaces.subnet2 === undefined ? {} : { subnet2: record.interfaces.subnet2 }),
+    },
+    version: record.version,
+    cordoned: record.cordoned,
+    startedAt: record.startedAt.toISOString(),
+    ...(record.session === undefined ? {} : { session: record.session }),
+  });
+}
+
+export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
+  const fail = (rule: string, cause?: unknown): SanpathError =>
+    new SanpathError("data_loss", `${key} is unreadable: ${rule}`, { reason: "METADATA_UNREADABLE", cause });
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw fail("not JSON", error);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail("not a JSON object");
+  const record = value as Record<string, unknown>;
+  const { name, address, interfaces, version, cordoned, startedAt, session } = record;
+  if (typeof name !== "string" || name === "") throw fail("name must be text");
+  if (typeof address !== "string") throw fail("address must be text");
+  if (typeof interfaces !== "object" || interfaces === null) throw fail("interfaces must be an object");
+  const { subnet1, subnet2 } = interfaces as Record<string, unknown>;
+  if (subnet1 !== undefined && typeof subnet1 !== "string") throw fail("interfaces.subnet1 must be text");
+  if (subnet2 !== undefined && typeof subnet2 !== "string") throw fail("interfaces.subnet2 must be text");
+  const started = new Date(typeof startedAt === "string" ? startedAt : Number.NaN);
+  if (Number.isNaN(started.getTime())) throw fail("startedAt must be an ISO 8601 time");
+  if (session !== undefined && typeof session !== "string") throw fail("session must be text");
+  return {
+    name,
+    address,
+    interfaces: { subnet1, subnet2 },
+    version: typeof version === "string" ? version : "",
+    cordoned: cordoned === true,
+    startedAt: started,
+    session,
+  };
+}
+
+/**
+ * Writes the record, keeping the `cordoned` flag already stored (check-and-set, so an operator's
+ * cordon written meanwhile is never lost). Returns what was written.
+ */
+export async function writeNodeRecord(
+  client: ConsulClient,
+  keys: ConsulKeys,
+  record: Omit<NodeRecord, "cordoned">,
+  options: CallOptions = {},
+): Promise<NodeRecord> {
+  const key = keys.node(record.name);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = await client.get(key, options);
+    let cordoned = false;
+    if (current !== undefined) {
+      try {
+        cordoned = parseNodeRecord(current.value, key).cordoned;
+      } catch {
+        // An unreadable record is replaced; it carried no flag we could keep.
+      }
+    }
+    const next: NodeRecord = { ...record, cordoned };
+    if (await client.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
+      return next;
+  }
+  throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {
+    reason: "CAS_CONFLICT",
+  });
+}

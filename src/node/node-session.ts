@@ -1,0 +1,357 @@
+/**
+ * The node's Consul session and self-fencing.
+ *
+ * One session per node: tied to the node's Consul agent (check serfHealth) and to a TTL that the
+ * daemon renews (SessionKeeper), behaviour "release", lock-delay `lockDelaySeconds`. Path locks are
+ * taken with it; giving a path up releases its lock explicitly (no lock-delay).
+ *
+ * Self-fencing. `lastConfirmedAt` is the clock reading taken when the last renew that Consul
+ * answered "alive" was SENT (or when the create was sent). When the session has not been confirmed
+ * for `fenceDeadlineMs` (or Consul says it is gone), the node fences at once: every served path is
+ * torn down locally (portal off, IP removed), nothing is served or acquired until a NEW session exists,
+ * which is created once Consul answers again; then the node reconciles.
+ *
+ * Why no IP is ever up on two nodes (the safety argument):
+ *   - Consul answered a renew that we sent at t_c = lastConfirmedAt: the session was alive when the
+ *     renew reached it, after t_c. So it is invalidated (TTL expiry, serfHealth critical, destroy) at
+ *     some t_inv ≥ t_c.
+ *   - Another node can lock our path only after the lock is free: after an explicit release (we only
+ *     release after our local tear-down is complete), or after t_inv + lockDelay (Consul keeps a key
+ *     whose session was invalidated un-lockable for the lock-delay).
+ *   - We start tearing down at t_c + fenceDeadline at the latest (the timer below; earlier if Consul
+ *     says the session is gone) and are done by t_c + fenceDeadline + teardown, which is below
+ *     t_c + lockDelay ≤ t_inv + lockDelay as long as teardown < lockDelay − fenceDeadline (the config
+ *     requires fenceDeadline < lockDelay; the tear-down is bounded by that budget).
+ *   - Clocks: both intervals are short and measured on monotonic clocks (ours and the Consul servers'),
+ *     so only their rates matter, not their offsets.
+ *   - Operations in flight when the fence comes (an AcquirePath adding an IP) run under the session's
+ *     generation signal: the fence aborts it (killing the command), and the operation undoes what it
+ *     did; the tear-down also sweeps again once they have settled.
+ */
+import { readFile, rm } from "node:fs/promises";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { isAborted, type ConsulClient } from "../consul/consul-client.js";
+import { createSession, destroySession, SessionKeeper } from "../consul/session.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import { writeFileAtomically } from "../storage/atomic-file.js";
+import { nodeFenced } from "./node-errors.js";
+
+export interface SessionSettings {
+  ttlSeconds: number;
+  lockDelaySeconds: number;
+  fenceDeadlineMs: number;
+}
+
+/** The session the node may act with, and a signal aborted the moment it may no longer. */
+export interface ActiveSession {
+  readonly id: string;
+  readonly signal: AbortSignal;
+}
+
+export type SessionPhase = "starting" | "active" | "fenced" | "stopped";
+
+export interface SessionStatus {
+  id: string | undefined;
+  phase: SessionPhase;
+  /** Active and confirmed within the fence deadline. */
+  healthy: boolean;
+  /** Wall-clock time of the last confirmation (when its renew was sent). */
+  lastConfirmedAt: Date | undefined;
+  fenced: boolean;
+  fences: number;
+  lastFenceReason: string | undefined;
+}
+
+export interface NodeSessionOptions {
+  client: ConsulClient;
+  nodeName: string;
+  settings: SessionSettings;
+  /** Remembers the session id so that the next daemon on this node can retire it; undefined = none. */
+  stateFile: string | undefined;
+  logger: Logger;
+  /** Tears down every path served here. Started the moment the node fences. */
+  onFence: (reason: string) => Promise<void>;
+  /** A new session is active (write the node record, reconcile). */
+  onSession: (session: ActiveSession) => Promise<void>;
+  /** Releases (explicitly) every lock a session holds; returns how many. */
+  releaseLocksOf: (sessionId: string, signal: AbortSignal) => Promise<number>;
+  /** Monotonic clock in ms; default performance.now. */
+  now?: () => number;
+}
+
+const MIN_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5000;
+
+interface Held {
+  id: string;
+  keeper: SessionKeeper;
+  generation: AbortController;
+  ended: Promise<void>;
+  end: () => void;
+}
+
+export class NodeSession {
+  private phase: SessionPhase = "starting";
+  private held: Held | undefined;
+  private confirmedAt: number | undefined;
+  private confirmedWall: Date | undefined;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  private fenceCount = 0;
+  private lastFenceReason: string | undefined;
+  private teardown: Promise<void> = Promise.resolve();
+  private loop: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+  private readonly now: () => number;
+  private readonly log: Logger;
+
+  constructor(private readonly options: NodeSessionOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.log = options.logger;
+  }
+
+  /** Renew period: three renews fit in the fence deadline (and in the TTL). */
+  get renewEveryMs(): number {
+    const { ttlSeconds, fenceDeadlineMs } = this.options.settings;
+    return Math.min((ttlSeconds * 1000) / 3, fenceDeadlineMs / 3);
+  }
+
+  status(): SessionStatus {
+    return {
+      id: this.held?.id,
+      phase: this.phase,
+      healthy: this.current() !== undefined,
+      lastConfirmedAt: this.confirmedWall,
+      fenced: this.phase === "fenced",
+      fences: this.fenceCount,
+      lastFenceReason: this.lastFenceReason,
+    };
+  }
+
+  /** The session, when the node may act with it now (active and confirmed within the deadline). */
+  current(): ActiveSession | undefined {
+    const held = this.held;
+    if (this.phase !== "active" || held === undefined || held.generation.signal.aborted) return undefined;
+    if (this.confirmedAt === undefined) return undefined;
+    if (this.now() - this.confirmedAt >= this.options.settings.fenceDeadlineMs) return undefined;
+    return { id: held.id, signal: held.generation.signal };
+  }
+
+  /** Starts the life cycle: retire the previous daemon's session, create ours, keep it, fence, recover. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Consul said the session is gone (e.g. an acquire answered "invalid session"): fence now. */
+  reportLost(why: string): void {
+    this.fence(`Consul says the session is gone (${why})`);
+  }
+
+  /**
+   * Graceful stop: stops renewing, runs `tearDown` (the caller removes every served path), then
+   * releases the session's locks explicitly and destroys it, so that other nodes can take the paths
+   * at once. When Consul cannot be reached the session is left to expire (2 × TTL, then lock-delay).
+   */
+  async stop(tearDown: () => Promise<void>, timeoutMs = 5000): Promise<void> {
+    const held = this.held;
+    this.phase = "stopped";
+    clearTimeout(this.fenceTimer);
+    this.stopping.abort();
+    held?.generation.abort(nodeFenced(this.options.nodeName, "sanpathd is stopping"));
+    held?.end();
+    await held?.keeper.stop();
+    await this.loop;
+    await this.teardown;
+    await tearDown();
+    if (held === undefined) return;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const released = await this.options.releaseLocksOf(held.id, signal);
+      await destroySession(this.options.client, held.id, { signal });
+      await this.forgetStateFile();
+      this.log.info({ session: held.id, released }, "session destroyed after its paths were released");
+    } catch (error) {
+      this.log.warn(
+        { session: held.id, err: errorMessage(error) },
+        "could not release and destroy the session: it expires after 2 × TTL",
+      );
+    }
+  }
+
+  private async run(): Promise<void> {
+    let toRetire = await this.readStateFile();
+    while (!this.stopping.signal.aborted) {
+      if (toRetire !== undefined) {
+        if (!(await this.retire(toRetire))) return;
+        toRetire = undefined;
+      }
+      const created = await this.create();
+      if (created === undefined) return;
+      const held = this.activate(created.id, created.sentAt);
+      await this.writeStateFile(created.id);
+      try {
+        await this.options.onSession({ id: held.id, signal: held.generation.signal });
+      } catch (error) {
+        this.log.warn({ err: errorMessage(error) }, "start of the new session's work failed");
+      }
+      await held.ended;
+      if (isAborted(this.stopping.signal)) return;
+      await this.teardown;
+      toRetire = held.id;
+    }
+  }
+
+  private activate(id: string, sentAt: number): Held {
+    let end = (): void => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const { settings, client } = this.options;
+    const renewEveryMs = this.renewEveryMs;
+    const keeper = new SessionKeeper({
+      client,
+      sessionId: id,
+      ttlSeconds: settings.ttlSeconds,
+      renewEveryMs,
+      renewTimeoutMs: Math.min(client.timeoutMs, renewEveryMs),
+      retryAfterMs: Math.min(500, renewEveryMs / 2),
+      now: this.now,
+      onConfirmed: (at) => this.confirmed(id, at),
+      onRenewFailed: (error) => this.log.warn({ session: id, err: error.message }, "session renew failed"),
+      onLost: () => this.fence("Consul says the session no longer exists"),
+    });
+    const held: Held = { id, keeper, generation: new AbortController(), ended, end };
+    this.held = held;
+    this.phase = "active";
+    this.confirmedAt = undefined;
+    this.confirmed(id, sentAt);
+    keeper.start();
+    this.log.info(
+      { session: id, ttlSeconds: settings.ttlSeconds, lockDelaySeconds: settings.lockDelaySeconds },
+      "session created",
+    );
+    return held;
+  }
+
+  private confirmed(id: string, at: number): void {
+    if (this.phase !== "active" || this.held?.id !== id) return;
+    if (this.confirmedAt !== undefined && at <= this.confirmedAt) return;
+    this.confirmedAt = at;
+    this.confirmedWall = new Date(Date.now() - (this.now() - at));
+    this.armFenceTimer();
+  }
+
+  private armFenceTimer(): void {
+    clearTimeout(this.fenceTimer);
+    if (this.confirmedAt === undefined) return;
+    const deadline = this.confirmedAt + this.options.settings.fenceDeadlineMs;
+    const delay = deadline - this.now();
+    if (delay <= 0) {
+      this.fence(`the session was not confirmed within ${this.options.settings.fenceDeadlineMs} ms`);
+      return;
+    }
+    this.fenceTimer = setTimeout(() => this.armFenceTimer(), delay);
+  }
+
+  private fence(reason: string): void {
+    const held = this.held;
+    if (this.phase !== "active" || held === undefined) return;
+    this.phase = "fenced";
+    this.fenceCount += 1;
+    this.lastFenceReason = reason;
+    clearTimeout(this.fenceTimer);
+    held.generation.abort(nodeFenced(this.options.nodeName, reason));
+    void held.keeper.stop();
+    this.log.error({ session: held.id, reason }, "fencing: tearing down every path served here");
+    this.teardown = this.options.onFence(reason).catch((error: unknown) => {
+      this.log.error({ err: errorMessage(error) }, "fence tear-down failed");
+    });
+    held.end();
+  }
+
+  /** Releases the old session's locks and destroys it; retries until Consul answers. False when stopped. */
+  private async retire(sessionId: string): Promise<boolean> {
+    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+      try {
+        const released = await this.options.releaseLocksOf(sessionId, this.stopping.signal);
+        await destroySession(this.options.client, sessionId, { signal: this.stopping.signal });
+        this.log.info({ session: sessionId, released }, "previous session retired");
+        return true;
+      } catch (error) {
+        if (isAborted(this.stopping.signal)) return false;
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.log.warn(
+            { session: sessionId, attempt, err: errorMessage(error) },
+            "cannot retire the old session yet",
+          );
+        }
+        if (!(await this.pause(attempt))) return false;
+      }
+    }
+    return false;
+  }
+
+  private async create(): Promise<{ id: string; sentAt: number } | undefined> {
+    const { client, settings, nodeName } = this.options;
+    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+      const sentAt = this.now();
+      try {
+        const id = await createSession(
+          client,
+          {
+            name: `sanpathd ${nodeName}`,
+            ttlSeconds: settings.ttlSeconds,
+            lockDelaySeconds: settings.lockDelaySeconds,
+            checks: ["serfHealth"],
+            behavior: "release",
+          },
+          { signal: this.stopping.signal },
+        );
+        return { id, sentAt };
+      } catch (error) {
+        if (isAborted(this.stopping.signal)) return undefined;
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.log.warn({ attempt, err: errorMessage(error) }, "cannot create a Consul session yet");
+        }
+        if (!(await this.pause(attempt))) return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  private async pause(attempt: number): Promise<boolean> {
+    const full = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(attempt - 1, 10));
+    try {
+      await sleep(full / 2 + Math.random() * (full / 2), undefined, { signal: this.stopping.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async readStateFile(): Promise<string | undefined> {
+    const file = this.options.stateFile;
+    if (file === undefined) return undefined;
+    try {
+      const value = JSON.parse(await readFile(file, "utf8")) as { sessionId?: unknown };
+      return typeof value.sessionId === "string" && /^[0-9a-fA-F-]{36}$/.test(value.sessionId)
+        ? value.sessionId
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeStateFile(sessionId: string): Promise<void> {
+    const file = this.options.stateFile;
+    if (file === undefined) return;
+    try {
+      await writeFileAtomically(file, `${JSON.stringify({ sessionId, node: this.options.nodeName })}\n`);
+    } catch (error) {
+      this.log.warn({ file, err: errorMessage(error) }, "cannot remember the session id");
+    }
+  }
+
+  private async forgetStateFile(): Promise<void> {
+    if (this.options.stateFile !== undefined) await rm(this.options.stateFile, { force: true });
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { isIPv4 } from "node:net";
+import { Mutex } from "../disks/mutex.js";
+import type { Logger } from "../log/logger.js";
+import { writeFileAtomically } from "../storage/atomic-file.js";
+
+/**
+ * - configuring: AcquirePath (or reconcile) is setting the path up; parts of it may be there.
+ * - served: target, IP and portal are configured and the lock was held when it was done.
+ * - cleaning: CleanPath (or reconcile) gives the path up; the lock may still need releasing.
+ */
+export type LocalPathState = "configuring" | "served" | "cleaning";
+
+/** A path as configured (or being configured) on this node. */
+export interface LocalPath {
+  readonly diskId: string;
+  readonly index: number;
+  readonly ip: string;
+  readonly prefixLength: number;
+  /** The physical interface; the address sits on `<interface>.<vlanId>` when vlanId is set. */
+  readonly interface: string;
+  readonly vlanId: number | undefined;
+  readonly iqn: string;
+  readonly state: LocalPathState;
+}
+
+/** "00001/2": how paths are keyed on the node (the tail of the Consul path key). */
+export function pathKeyOf(diskId: string, index: number): string {
+  return `${diskId}/${index}`;
+}
+
+const STATES: readonly LocalPathState[] = ["configuring", "served", "cleaning"];
+
+/**
+ * Every path this node may have configured locally, written to a file in the data folder BEFORE
+ * anything is configured (write-ahead) and removed only after the path is torn down. A daemon that
+ * was killed finds in it what it may have left behind (IPs, portals, targets) and removes that before
+ * it creates a new Consul session.
+ */
+export class PathJournal {
+  private readonly entries = new Map<string, LocalPath>();
+  private readonly writes = new Mutex();
+
+  private constructor(private readonly file: string | undefined) {}
+
+  /** Loads the journal file (a missing file is an empty journal); `file` undefined = memory only. */
+  static async open(file: string | undefined, logger?: Logger): Promise<PathJournal> {
+    const journal = new PathJournal(file);
+    if (file === undefined) return journal;
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return journal;
+      throw error;
+    }
+    for (const entry of parseJournal(text, (problem) => logger?.warn({ file, problem }, "path journal"))) {
+      journal.entries.set(pathKeyOf(entry.diskId, entry.index), entry);
+    }
+    return journal;
+  }
+
+  get(key: string): LocalPath | undefined {
+    return this.entries.get(key);
+  }
+
+  values(): LocalPath[] {
+    return [...this.entries.values()];
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  byIp(ip: string): LocalPath | undefined {
+    return this.values().find((entry) => entry.ip === ip);
+  }
+
+  /** Records the entry; resolves once it is on disk. */
+  async put(entry: LocalPath): Promise<void> {
+    this.entries.set(pathKeyOf(entry.diskId, entry.index), entry);
+    await this.persist();
+  }
+
+  async setState(key: string, state: LocalPathState): Promise<void> {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.state === state) return;
+    await this.put({ ...entry, state });
+  }
+
+  async remove(key: string): Promise<void> {
+    if (!this.entries.delete(key)) return;
+    await this.persist();
+  }
+
+  private persist(): Promise<void> {
+    const file = this.file;
+    if (file === undefined) return Promise.resolve();
+    // Each write takes the state at its turn, so the last write always holds the latest state.
+    return this.writes.run(async () => {
+      await mkdir(dirname(file), { recursive: true });
+      await writeFileAtomically(file, `${JSON.stringify({ version: 1, paths: this.values() }, null, 2)}\n`);
+    });
+  }
+}
+
+function parseJournal(text: string, warn: (problem: string) => void): LocalPath[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    warn("the file is not JSON: ignored");
+    return [];
+  }
+  const paths =
+    typeof value === "object" && value !== null ? (value as { paths?: unknown }).paths : undefined;
+  if (!Array.isArray(paths)) {
+    warn("the file has no paths list: ignored");
+    return [];
+  }
+  const entries: LocalPath[] = [];
+  for (const item of paths as unknown[]) {
+    const entry = toLocalPath(item);
+    if (entry === undefined) warn(`an entry is malformed and ignored: ${JSON.stringify(item).slice(0, 200)}`);
+    else entries.push(entry);
+  }
+  return entries;
+}
+
+function toLocalPath(item: unknown): LocalPath | undefined {
+  if (typeof item !== "object" || item === null) return undefined;
+  const record = item as Record<string, unknown>;
+  const { diskId, index, ip, prefixLength, interface: iface, vlanId, iqn, state } = record;
+  if (typeof diskId !== "string" || !/^[0-9]{5}$/.test(diskId)) return undefined;
+  if (typeof index !== "number" || !Number.isInteger(index) || index < 1 || index > 8) return undefined;
+  if (typeof ip !== "string" || !isIPv4(ip)) return undefined;
+  if (typeof prefixLength !== "number" || !Number.isInteger(prefixLength)) return undefined;
+  if (typeof iface !== "string" || iface === "") return undefined;
+  if (vlanId !== undefined && (typeof vlanId !== "number" || !Number.isInteger(vlanId))) return undefined;
+  if (typeof iqn !== "string" || iqn === "") return undefined;
+  if (typeof state !== "string" || !(STATES as readonly string[]).includes(state)) return undefined;
+  return {
+    diskId,
+    index,
+    ip,
+    prefixLength,
+    interface: iface,
+    vlanId,
+    iqn,
+    state: state as LocalPathState,
+  };
+}

@@ -1,0 +1,94 @@
+import { join } from "node:path";
+import { nodeHandlers } from "../api/node-handlers.js";
+import { packageVersion } from "../config/package-version.js";
+import { ConsulClient } from "../consul/consul-client.js";
+import { ConsulKeys } from "../consul/keys.js";
+import { ExecaCommandRunner } from "../exec/execa-runner.js";
+import { LioDriver } from "../iscsi/lio-driver.js";
+import type { TargetDriver } from "../iscsi/target-driver.js";
+import { TgtDriver } from "../iscsi/tgt-driver.js";
+import { IpDriver } from "../net/ip-driver.js";
+import { DiskSource } from "../node/disk-source.js";
+import { NodeAgent } from "../node/node-agent.js";
+import { PathJournal } from "../node/path-journal.js";
+import { PathSetup } from "../node/path-setup.js";
+import { createImageStore } from "../storage/create-image-store.js";
+import type { DaemonComponent, RunningComponent } from "./component.js";
+
+/** Health condition of NodeService: the node holds a confirmed session (it is not fenced). */
+export const NODE_SESSION_CONDITION = "node-session";
+const NODE_SERVICE = "sanpath.v1.NodeService";
+
+/** Files of the node agent in the data folder. */
+export const NODE_STATE_FILES = {
+  /** Write-ahead list of the paths configured here (src/node/path-journal.ts). */
+  journal: "node-paths.json",
+  /** The node's Consul session id, retired by the next daemon. */
+  session: "node-session.json",
+  /** The tgt driver's portal pairings. */
+  tgtPortals: "tgt-portals.json",
+} as const;
+
+/**
+ * The node agent (src/node/): the node's Consul session with self-fencing, NodeService
+ * (AcquirePath / CleanPath / Status) and reconcile, over the configured target driver (tgt or lio)
+ * and the ip network driver. NodeService is SERVING while the node holds a confirmed session.
+ */
+export function nodeComponent(): DaemonComponent {
+  return {
+    name: "node-agent",
+    async start({ config, logger, services, health, advertiseAddress }): Promise<RunningComponent> {
+      const log = logger.child({ component: "node" });
+      const lifetime = new AbortController();
+      const runner = new ExecaCommandRunner({ signal: lifetime.signal, logger: log });
+      const target: TargetDriver =
+        config.target.driver === "lio"
+          ? new LioDriver({ runner, logger: log })
+          : new TgtDriver({
+              runner,
+              logger: log,
+              stateFile: join(config.dataDir, NODE_STATE_FILES.tgtPortals),
+              ...(config.target.tgtControlPort === 0 ? {} : { controlPort: config.target.tgtControlPort }),
+            });
+      const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const keys = new ConsulKeys(config.consul.root);
+      const disks = new DiskSource({
+        client,
+        keys,
+        openImageStore: () => createImageStore(config),
+        defaultPool: config.imageStore.pool,
+        cephConf: config.imageStore.cephConf,
+        cephUser: config.imageStore.cephUser,
+        logger: log,
+      });
+      const agent = new NodeAgent({
+        nodeName: config.nodeName,
+        advertiseAddress,
+        version: packageVersion(),
+        client,
+        keys,
+        disks,
+        setup: new PathSetup(target, new IpDriver({ runner, logger: log }), log),
+        journal: await PathJournal.open(join(config.dataDir, NODE_STATE_FILES.journal), log),
+        session: config.session,
+        interfaces: config.interfaces,
+        imageStoreKind: config.imageStore.kind,
+        sessionStateFile: join(config.dataDir, NODE_STATE_FILES.session),
+        logger: log,
+        onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),
+      });
+      health.setCondition(NODE_SESSION_CONDITION, false, [NODE_SERVICE]);
+      services.implement("node", nodeHandlers(agent));
+      agent.start();
+      return {
+        async stop() {
+          services.unimplement("node");
+          await agent.stop();
+          lifetime.abort();
+          await disks.close();
+          client.close();
+        },
+      };
+    },
+  };
+}
