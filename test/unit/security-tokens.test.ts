@@ -167,11 +167,12 @@ describe("authenticate", () => {
     });
     expect(fromCertificate({ CN: "dave", OU: ["sales", "path-admin"] }).role).toBe("path-admin");
     expect(fromCertificate({ CN: "dave", OU: "viewer" }, metadataWith(`Bearer ${token}`)).name).toBe("carol");
-    for (const subject of [
+    const subjects: Record<string, string | string[]>[] = [
       { CN: "dave" },
       { CN: "dave", OU: "root" },
       { CN: "dave", OU: ["admin", "node"] },
-    ]) {
+    ];
+    for (const subject of subjects) {
       const failure = failureOf(() => fromCertificate(subject));
       expect(failure.kind, JSON.stringify(subject)).toBe("permission_denied");
       expect(failure.message).toContain("names no sanpath role");
