@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
@@ -158,6 +159,8 @@ export class Election {
     const entry = await client.get(this.key, { signal: this.stopping.signal });
     if (entry?.session !== session.id) return;
     const ended = new AbortController();
+    // Every call made during the term listens to this signal.
+    setMaxListeners(0, ended.signal);
     const term: Term = {
       epoch: entry.lockIndex,
       session: session.id,

@@ -3,6 +3,9 @@ import { registerClusterCommands } from "./cluster.js";
 import { registerClusterSettingsCommands } from "./cluster-settings.js";
 import { registerDiskCommands } from "./disk.js";
 import { registerHealthCommands } from "./health.js";
+import { registerJobCommands } from "./job.js";
+import { registerNodeCommands } from "./nodes.js";
+import { registerPathsCommands } from "./paths.js";
 import { registerCertCommands } from "./cert.js";
 import { registerTokenCommands } from "./token.js";
 
@@ -17,6 +20,9 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   registerClusterCommands,
   registerClusterSettingsCommands,
   registerDiskCommands,
+  registerPathsCommands,
+  registerJobCommands,
+  registerNodeCommands,
   registerTokenCommands,
   registerCertCommands,
 ];

@@ -1,0 +1,85 @@
+import type { ReassignmentService } from "../assignment/reassignment-service.js";
+import type { Leader } from "../coordinator/leader-record.js";
+import type { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
+import { SanpathError } from "../errors/sanpath-error.js";
+import { callerName, toNodeSummary, toProtoJob } from "./assignment-handlers.js";
+import { toProtoSettings } from "./cluster-settings-handlers.js";
+import type { ServiceHandlers } from "./service-registry.js";
+
+export interface ClusterHandlerDeps {
+  service: ReassignmentService;
+  settings: ClusterSettingsStore;
+  /** The elected coordinator now, read from Consul; undefined when none. */
+  leader: (signal: AbortSignal) => Promise<Leader | undefined>;
+  consulRoot: string;
+}
+
+function requireNode(node: string): string {
+  if (node === "") {
+    throw new SanpathError("invalid_argument", "node: name a node", {
+      reason: "DATA_MISSING",
+      field: "node",
+    });
+  }
+  return node;
+}
+
+/**
+ * ClusterService's coordinator and node maintenance methods; InitCluster and GetClusterSettings
+ * are the disk component's (cluster-settings-handlers.ts).
+ */
+export function clusterHandlers(
+  deps: ClusterHandlerDeps,
+): Pick<
+  ServiceHandlers<"cluster">,
+  "getClusterInfo" | "getLeader" | "cordonNode" | "uncordonNode" | "drainNode"
+> {
+  const { service } = deps;
+  return {
+    getClusterInfo: async (_request, { signal }) => {
+      const [state, leader, stored] = await Promise.all([
+        service.readState({ signal }),
+        deps.leader(signal),
+        deps.settings.read({ signal }),
+      ]);
+      return {
+        leader:
+          leader === undefined
+            ? undefined
+            : { node: leader.node, address: leader.address, epoch: leader.epoch },
+        nodes: state.nodes.map((node) => toNodeSummary(node, leader?.node ?? "")),
+        settings: stored === undefined ? undefined : toProtoSettings(stored.settings),
+        consulRoot: deps.consulRoot,
+        diskCount: state.diskCount,
+        pathCount: state.pathCount,
+      };
+    },
+    getLeader: async (_request, { signal }) => {
+      const leader = await deps.leader(signal);
+      if (leader === undefined) {
+        throw new SanpathError("unavailable", "no coordinator is elected right now", { reason: "NO_LEADER" });
+      }
+      return { leader: { node: leader.node, address: leader.address, epoch: leader.epoch } };
+    },
+    cordonNode: async (request, { signal }) => {
+      const [node, leader] = await Promise.all([
+        service.setCordoned(requireNode(request.node), true, { signal }),
+        deps.leader(signal),
+      ]);
+      return { node: toNodeSummary(node, leader?.node ?? "") };
+    },
+    uncordonNode: async (request, { signal }) => {
+      const [node, leader] = await Promise.all([
+        service.setCordoned(requireNode(request.node), false, { signal }),
+        deps.leader(signal),
+      ]);
+      return { node: toNodeSummary(node, leader?.node ?? "") };
+    },
+    drainNode: async (request, context) => {
+      const job = await service.drain(requireNode(request.node), request.parallelism, callerName(context), {
+        signal: context.signal,
+      });
+      return { job: toProtoJob(job) };
+    },
+  };
+}

@@ -1,0 +1,404 @@
+import { isAborted } from "../consul/consul-client.js";
+import type { ConsulKeys } from "../consul/keys.js";
+import { pathHolder } from "../disks/disk-reader.js";
+import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import type { AssignmentKv } from "./assignment-kv.js";
+import { readNodeRecord } from "./assignment-stats.js";
+import { readJobEvents } from "./job-events.js";
+import { JobJournal } from "./job-journal.js";
+import {
+  compareMoves,
+  finalStateOf,
+  serializeJobEvent,
+  type Job,
+  type JobEventBody,
+  type JobHeader,
+  type JobState,
+  type PathEvent,
+  type PathPhase,
+} from "./job-model.js";
+import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
+import type { Fence, JobStore, RunningJob } from "./job-store.js";
+import type { NodeRpc } from "./node-rpc.js";
+
+/** What the runner needs of the coordinator's term. */
+export interface LeaderTerm {
+  readonly epoch: number;
+  readonly fence: Fence;
+  /** Aborted when this node stops leading: the runner stops at once and writes nothing more. */
+  readonly signal: AbortSignal;
+}
+
+export interface JobRunnerOptions {
+  kv: AssignmentKv;
+  keys: ConsulKeys;
+  store: JobStore;
+  nodes: NodeRpc;
+  term: LeaderTerm;
+  logger: Logger;
+  /** IPs of the paths being moved: placement leaves them alone (shared with the placement loop). */
+  reserved: Set<string>;
+  /** A move failed and its path may be free: place it now, on another node than `excluded`. */
+  onMoveFailed?: (ip: string, excluded: string) => void;
+  /** Deadline of one CleanPath / AcquirePath call (default 20 s). */
+  rpcTimeoutMs?: number;
+  /** A job still "creating" after this long lost its creator and is failed (default 60 s). */
+  creatingTimeoutMs?: number;
+  now?: () => Date;
+}
+
+export type RunOutcome = "none" | "waiting" | "finished" | "stopped";
+
+/** A move ended with this failure; the reason goes into the record and the failed event. */
+class MoveFailure extends Error {
+  constructor(
+    message: string,
+    /** The path may have been given up: it must be placed again. */
+    readonly freed: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Runs the reassignment job stored in Consul, on the coordinator (PetaSAN's MangePathAssignment
+ * .process, without SSH and polling). Moves run in parallel up to the job's parallelism; each is
+ * CleanPath on the node holding the path, then AcquirePath on the target, every phase written to
+ * the path record and the event log (JobJournal). A failed move ends "failed" with its reason and
+ * the path goes back to placement. A new coordinator calls run() again and continues where the
+ * records say: a "moving" path is checked where it is now and its move finished.
+ */
+export class JobRunner {
+  private readonly options: JobRunnerOptions;
+  private readonly now: () => Date;
+  private readonly moves = new Map<string, JobPathRecord>();
+  private state: JobState = "pending";
+  private cancelling = false;
+  private journal: JobJournal | undefined;
+
+  constructor(options: JobRunnerOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async run(): Promise<RunOutcome> {
+    const { store, term, logger } = this.options;
+    const signal = term.signal;
+    const running = await store.readRunning({ signal });
+    if (running === undefined) return "none";
+    const { header } = running;
+    if (header.state === "creating") {
+      const age = this.now().getTime() - header.createTime.getTime();
+      if (age < (this.options.creatingTimeoutMs ?? 60_000)) return "waiting";
+      logger.warn({ jobId: header.id }, "job left half stored by its creator: failing it");
+      await this.start(running);
+      this.cancelling = true;
+      await this.end({
+        ...header,
+        error: "the job was not stored completely (the node creating it stopped)",
+      });
+      return "finished";
+    }
+    await this.start(running);
+    const watching = this.watchCancel(running);
+    try {
+      if (this.state === "pending") await this.markRunning(running);
+      await this.runMoves(header.parallelism);
+    } finally {
+      this.stopWatch.abort();
+      await watching;
+    }
+    if (signal.aborted) return "stopped";
+    await this.end(header);
+    return "finished";
+  }
+
+  private readonly stopWatch = new AbortController();
+
+  /** Loads the records and the event log and queues the events a new log needs. */
+  private async start(running: RunningJob): Promise<void> {
+    const { kv, keys, term, logger } = this.options;
+    const { header } = running;
+    this.state = header.state === "creating" ? "pending" : header.state;
+    this.cancelling = header.state === "cancelling";
+    for (const move of running.moves) this.moves.set(move.ip, move);
+    const events = await readJobEvents(kv, keys, header.id, { signal: term.signal });
+    const lastSequence = events.at(-1)?.sequence ?? 0;
+    const seen = new Set<string>();
+    for (const event of events) if (event.body.kind === "path") seen.add(event.body.path.ip);
+    this.journal = new JobJournal({
+      kv,
+      keys,
+      fence: term.fence,
+      jobId: header.id,
+      lastSequence,
+      records: running.moves,
+      state: () => this.state,
+      signal: term.signal,
+      logger,
+      ...(this.options.now === undefined ? {} : { now: this.options.now }),
+    });
+    logger.info(
+      { jobId: header.id, state: header.state, moves: running.moves.length, lastSequence, epoch: term.epoch },
+      lastSequence === 0 ? "running reassignment job" : "resuming reassignment job",
+    );
+    const queued = running.moves
+      .filter((move) => move.status === "pending" && !seen.has(move.ip))
+      .map((move): JobEventBody => pathEvent(move, "queued"));
+    for (let offset = 0; offset < queued.length; offset += 60) {
+      void this.append({ events: queued.slice(offset, offset + 60) });
+    }
+  }
+
+  private append(entry: { records?: JobPathRecord[]; events: JobEventBody[] }): Promise<void> {
+    if (this.journal === undefined) return Promise.reject(new Error("the journal is not open"));
+    return this.journal.append(entry);
+  }
+
+  private async markRunning(running: RunningJob): Promise<void> {
+    const { store, term } = this.options;
+    try {
+      await store.setState(
+        term.fence,
+        running,
+        { ...running.header, state: "running" },
+        { signal: term.signal },
+      );
+      this.state = "running";
+    } catch (error) {
+      if (!(error instanceof SanpathError) || error.reason !== "CAS_CONFLICT") throw error;
+      // Changed meanwhile: a cancel.
+      const now = await store.readRunning({ signal: term.signal });
+      if (now?.header.id === running.header.id && now.header.state === "cancelling") {
+        this.state = "cancelling";
+        this.cancelling = true;
+      }
+    }
+    await this.append({ events: [{ kind: "totals", totals: this.totals() }] });
+  }
+
+  private totals() {
+    if (this.journal === undefined) throw new Error("the journal is not open");
+    return this.journal.totals();
+  }
+
+  /** Follows the root record: a cancel stops new moves from starting. */
+  private async watchCancel(running: RunningJob): Promise<void> {
+    const { kv, keys, term } = this.options;
+    const signal = AbortSignal.any([term.signal, this.stopWatch.signal]);
+    let index = 0;
+    while (!signal.aborted && !this.cancelling) {
+      try {
+        const answer = await kv.getBlocking(keys.assignmentRoot(), { index, waitSeconds: 30, signal });
+        index = answer.index;
+        const value = answer.entry?.value;
+        if (
+          value !== undefined &&
+          value.includes('"state":"cancelling"') &&
+          value.includes(running.header.id)
+        ) {
+          this.cancelling = true;
+          this.state = "cancelling";
+          this.options.logger.info(
+            { jobId: running.header.id },
+            "job cancel requested: pending moves are dropped",
+          );
+          void this.append({ events: [{ kind: "totals", totals: this.totals() }] }).catch(() => undefined);
+        }
+      } catch {
+        if (isAborted(signal)) return;
+        index = 0;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async runMoves(parallelism: number): Promise<void> {
+    const signal = this.options.term.signal;
+    const all = [...this.moves.values()];
+    // Moves a previous coordinator started come first.
+    const queue = [
+      ...all.filter((move) => move.status === "moving"),
+      ...all.filter((move) => move.status === "pending"),
+    ];
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (signal.aborted) return;
+        const next = queue[0];
+        if (next === undefined) return;
+        if (this.cancelling && next.status === "pending") return;
+        queue.shift();
+        await this.move(next);
+      }
+    };
+    const workers = Math.max(1, Math.min(parallelism, queue.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+  }
+
+  private async move(planned: JobPathRecord): Promise<void> {
+    const { kv, keys, nodes, term, reserved, logger } = this.options;
+    const signal = term.signal;
+    const { ip } = planned;
+    let record = this.moves.get(ip) ?? planned;
+    let failure: MoveFailure | undefined;
+    reserved.add(ip);
+    try {
+      const entry = await kv.get(keys.diskPath(record.diskId, record.index), { signal });
+      const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
+      if (holder !== "" && holder === record.targetNode) {
+        record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
+        return;
+      }
+      const target = await readNodeRecord(kv, keys, record.targetNode, { signal });
+      if (target === undefined)
+        throw new MoveFailure(`target node ${record.targetNode} has no node record`, false);
+      if (target.cordoned) throw new MoveFailure(`target node ${record.targetNode} is cordoned`, false);
+
+      record = await this.update(
+        record,
+        "moving",
+        holder === "" ? [] : [pathEvent(record, "cleaning", holder)],
+      );
+      const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
+      if (holder !== "") {
+        const source = await readNodeRecord(kv, keys, holder, { signal });
+        if (source === undefined) {
+          throw new MoveFailure(
+            `source node ${holder} has no node record: it cannot be asked to give the path up`,
+            false,
+          );
+        }
+        try {
+          await nodes.cleanPath(source, request, this.rpcSignal());
+        } catch (error) {
+          if (signal.aborted) throw error;
+          throw new MoveFailure(`CleanPath on ${holder}: ${errorMessage(error)}`, true);
+        }
+        void this.append({
+          events: [pathEvent(record, "released", holder), pathEvent(record, "acquiring", holder)],
+        }).catch(() => undefined);
+      } else {
+        void this.append({ events: [pathEvent(record, "acquiring", holder)] }).catch(() => undefined);
+      }
+      try {
+        await nodes.acquirePath(target, request, this.rpcSignal());
+      } catch (error) {
+        if (signal.aborted) throw error;
+        throw new MoveFailure(`AcquirePath on ${record.targetNode}: ${errorMessage(error)}`, true);
+      }
+      record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
+    } catch (error) {
+      if (signal.aborted) return;
+      failure = error instanceof MoveFailure ? error : new MoveFailure(errorMessage(error), true);
+      logger.warn({ jobId: record.jobId, ip, err: failure.message }, "path move failed");
+      try {
+        await this.update(
+          record,
+          "failed",
+          [pathEvent(record, "failed", record.sourceNode, failure.message)],
+          failure.message,
+        );
+      } catch (writeError) {
+        logger.warn(
+          { jobId: record.jobId, ip, err: errorMessage(writeError) },
+          "could not record a failed move",
+        );
+      }
+    } finally {
+      reserved.delete(ip);
+      if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, record.targetNode);
+    }
+  }
+
+  private rpcSignal(): AbortSignal {
+    return AbortSignal.any([
+      this.options.term.signal,
+      AbortSignal.timeout(this.options.rpcTimeoutMs ?? 20_000),
+    ]);
+  }
+
+  private async update(
+    record: JobPathRecord,
+    status: JobPathStatus,
+    events: JobEventBody[],
+    error?: string,
+  ): Promise<JobPathRecord> {
+    const next = withJobPathStatus(record, status, this.now(), error);
+    this.moves.set(next.ip, next);
+    await this.append({ records: [next], events });
+    return next;
+  }
+
+  /** Drops the moves that never started (after a cancel), writes the finished event, files the job. */
+  private async end(header: JobHeader): Promise<Job> {
+    const { store, term, logger } = this.options;
+    const dropped = [...this.moves.values()].filter((move) => move.status === "pending");
+    for (let offset = 0; offset < dropped.length; offset += 30) {
+      const chunk = dropped.slice(offset, offset + 30).map((move) => {
+        const next = withJobPathStatus(
+          move,
+          "cancelled",
+          this.now(),
+          header.error ?? "cancelled before it started",
+        );
+        this.moves.set(next.ip, next);
+        return next;
+      });
+      void this.append({ records: chunk, events: chunk.map((move) => pathEvent(move, "cancelled")) });
+    }
+    const journal = this.journal;
+    if (journal === undefined) throw new Error("the journal is not open");
+    await journal.flushed();
+    const totals = journal.totals();
+    const finalState: JobState = header.error === undefined ? finalStateOf(totals) : "failed";
+    this.state = finalState;
+    // The finished event goes in with the move to the history: a watcher that sees it finds the
+    // job finished, and a coordinator that fails before finds it still to finish.
+    const sequence = journal.lastSequence + 1;
+    const finishTime = this.now();
+    const finished = await store.finish(
+      term.fence,
+      {
+        header: { ...header, state: finalState, finishTime },
+        moves: [...this.moves.values()].sort(compareMoves),
+        totals,
+        lastSequence: sequence,
+      },
+      { signal: term.signal },
+      [
+        {
+          verb: "set",
+          key: this.options.keys.assignmentEvent(header.id, sequence),
+          value: serializeJobEvent({
+            sequence,
+            jobId: header.id,
+            time: finishTime,
+            state: finalState,
+            body: { kind: "finished", finalState },
+          }),
+        },
+      ],
+    );
+    logger.info({ jobId: header.id, state: finalState, totals }, "reassignment job finished");
+    return finished;
+  }
+}
+
+function pathEvent(
+  record: JobPathRecord,
+  phase: PathPhase,
+  source = record.sourceNode,
+  reason?: string,
+): JobEventBody {
+  const path: PathEvent = {
+    diskId: record.diskId,
+    index: record.index,
+    ip: record.ip,
+    phase,
+    sourceNode: source,
+    targetNode: record.targetNode,
+    ...(reason === undefined ? {} : { reason }),
+  };
+  return { kind: "path", path };
+}

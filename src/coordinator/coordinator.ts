@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { AssignmentKv } from "../assignment/assignment-kv.js";
+import type { ClusterStateReader } from "../assignment/assignment-stats.js";
+import { JobRunner, type LeaderTerm } from "../assignment/job-runner.js";
+import type { JobStore } from "../assignment/job-store.js";
+import type { NodeRpc } from "../assignment/node-rpc.js";
+import { isAborted, type ConsulClient } from "../consul/consul-client.js";
+import type { ConsulKeys } from "../consul/keys.js";
+import { watchPrefix } from "../consul/watch.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import type { Term } from "./election.js";
+import { PlacementLoop } from "./placement-loop.js";
+
+export interface CoordinatorOptions {
+  client: ConsulClient;
+  kv: AssignmentKv;
+  keys: ConsulKeys;
+  reader: ClusterStateReader;
+  store: JobStore;
+  nodes: NodeRpc;
+  logger: Logger;
+  /** Deadline of one NodeService call (default 20 s). */
+  rpcTimeoutMs?: number;
+}
+
+/**
+ * What the elected sanpathd does for as long as it leads (Election.lead): places free paths, and
+ * runs the reassignment job stored in Consul (resuming one a previous coordinator left). Both stop
+ * the moment the term ends; whatever they were doing is in Consul for the next coordinator.
+ */
+export class Coordinator {
+  constructor(private readonly options: CoordinatorOptions) {}
+
+  async lead(term: Term): Promise<void> {
+    const { client, keys, logger } = this.options;
+    const log = logger.child({ epoch: term.epoch });
+    const leaderTerm: LeaderTerm = {
+      epoch: term.epoch,
+      fence: { lockKey: term.lockKey, session: term.session },
+      signal: term.signal,
+    };
+    const reserved = new Set<string>();
+    const placement = new PlacementLoop({
+      reader: this.options.reader,
+      store: this.options.store,
+      nodes: this.options.nodes,
+      epoch: term.epoch,
+      signal: term.signal,
+      logger: log,
+      reserved,
+      ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
+    });
+    const poke = async (prefix: string): Promise<void> => {
+      for await (const _snapshot of watchPrefix(client, prefix, {
+        signal: term.signal,
+        waitSeconds: 30,
+        onError: (error) => log.debug({ prefix, err: error.message }, "coordinator watch"),
+      })) {
+        placement.poke();
+      }
+    };
+    await Promise.all([
+      placement.run(),
+      poke(keys.disks()),
+      poke(keys.nodes()),
+      this.runJobs(leaderTerm, reserved, placement, log),
+    ]);
+  }
+
+  /** Runs the stored job whenever there is one, one after the other. */
+  private async runJobs(
+    term: LeaderTerm,
+    reserved: Set<string>,
+    placement: PlacementLoop,
+    log: Logger,
+  ): Promise<void> {
+    const { kv, keys, store, nodes } = this.options;
+    const { signal } = term;
+    let index = 0;
+    while (!signal.aborted) {
+      try {
+        const answer = await kv.getBlocking(keys.assignmentRoot(), { index, waitSeconds: 30, signal });
+        index = answer.index;
+        if (answer.entry === undefined) continue;
+        const runner = new JobRunner({
+          kv,
+          keys,
+          store,
+          nodes,
+          term,
+          logger: log,
+          reserved,
+          onMoveFailed: (ip, excluded) => placement.exclude(ip, excluded),
+          ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
+        });
+        const outcome = await runner.run();
+        placement.poke();
+        if (outcome === "waiting") await sleep(1000, undefined, { signal }).catch(() => undefined);
+        index = 0;
+      } catch (error) {
+        if (isAborted(signal)) return;
+        log.warn({ err: errorMessage(error) }, "running the reassignment job failed; trying again");
+        await sleep(1000, undefined, { signal }).catch(() => undefined);
+        index = 0;
+      }
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import {
+  credentials,
+  Metadata,
+  status as Status,
+  type ChannelCredentials,
+  type ClientOptions,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import type { NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
+import { REASON_METADATA_KEY } from "../api/grpc-status.js";
+import { SanpathError, type ErrorKind, type ErrorReason } from "../errors/sanpath-error.js";
+import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
+
+const KIND_OF_CODE: ReadonlyMap<number, ErrorKind> = new Map([
+  [Status.INVALID_ARGUMENT, "invalid_argument"],
+  [Status.NOT_FOUND, "not_found"],
+  [Status.ALREADY_EXISTS, "already_exists"],
+  [Status.FAILED_PRECONDITION, "failed_precondition"],
+  [Status.ABORTED, "aborted"],
+  [Status.RESOURCE_EXHAUSTED, "resource_exhausted"],
+  [Status.UNAVAILABLE, "unavailable"],
+  [Status.DEADLINE_EXCEEDED, "deadline_exceeded"],
+  [Status.DATA_LOSS, "data_loss"],
+  [Status.UNAUTHENTICATED, "unauthenticated"],
+  [Status.PERMISSION_DENIED, "permission_denied"],
+  [Status.CANCELLED, "cancelled"],
+]);
+
+/** Deadline of a call whose signal carries none (ms). */
+const DEFAULT_DEADLINE_MS = 20_000;
+
+/** How this node authenticates to other nodes (src/security/daemon-security.ts nodeClientAuth). */
+export interface NodeClientAuth {
+  readonly channel: ChannelCredentials;
+  readonly options: Pick<ClientOptions, "interceptors">;
+}
+
+/**
+ * NodeService over gRPC, one channel per node address (kept for the term). Every call has a
+ * deadline and is cancelled when its signal aborts. Failures come back as SanpathErrors with the
+ * node's reason (`sanpath-reason` trailer) and message, e.g. PATH_HELD_ELSEWHERE or STALE_EPOCH.
+ */
+export class GrpcNodeRpc implements NodeRpc {
+  private readonly clients = new Map<string, NodeServiceClient>();
+
+  constructor(
+    private readonly deadlineMs = DEFAULT_DEADLINE_MS,
+    private readonly auth: NodeClientAuth = { channel: credentials.createInsecure(), options: {} },
+  ) {}
+
+  async acquirePath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void> {
+    const client = this.clientFor(node);
+    await this.call(node, "AcquirePath", signal, (metadata, deadline, done) =>
+      client.acquirePath(
+        { epoch: request.epoch, diskId: request.diskId, index: request.index, jobId: request.jobId ?? "" },
+        metadata,
+        { deadline },
+        done,
+      ),
+    );
+  }
+
+  async cleanPath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void> {
+    const client = this.clientFor(node);
+    await this.call(node, "CleanPath", signal, (metadata, deadline, done) =>
+      client.cleanPath(
+        {
+          epoch: request.epoch,
+          path: { diskId: request.diskId, index: request.index },
+          jobId: request.jobId ?? "",
+        },
+        metadata,
+        { deadline },
+        done,
+      ),
+    );
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  private clientFor(node: NodeEndpoint): NodeServiceClient {
+    if (node.address === "") {
+      throw new SanpathError("unavailable", `node ${node.name} has no gRPC address in its node record`);
+    }
+    let client = this.clients.get(node.address);
+    if (client === undefined) {
+      client = new NodeServiceClient(node.address, this.auth.channel, this.auth.options);
+      this.clients.set(node.address, client);
+    }
+    return client;
+  }
+
+  private call(
+    node: NodeEndpoint,
+    method: string,
+    signal: AbortSignal,
+    start: (
+      metadata: Metadata,
+      deadline: Date,
+      done: (error: ServiceError | null) => void,
+    ) => { cancel(): void },
+  ): Promise<void> {
+    if (signal.aborted) {
+      return Promise.reject(new SanpathError("cancelled", `${method} on ${node.name}: cancelled`));
+    }
+    return new Promise((resolve, reject) => {
+      const deadline = new Date(Date.now() + this.deadlineMs);
+      const call = start(new Metadata(), deadline, (error) => {
+        signal.removeEventListener("abort", cancel);
+        if (error === null) resolve();
+        else reject(fromServiceError(node, method, error));
+      });
+      const cancel = (): void => call.cancel();
+      signal.addEventListener("abort", cancel, { once: true });
+    });
+  }
+}
+
+/** The SanpathError a node's gRPC failure stands for. */
+export function fromServiceError(node: NodeEndpoint, method: string, error: ServiceError): SanpathError {
+  const reason = error.metadata.get(REASON_METADATA_KEY)[0];
+  const kind = KIND_OF_CODE.get(error.code) ?? "internal";
+  return new SanpathError(
+    kind,
+    `${method} on ${node.name} (${node.address}): ${error.details || error.message}`,
+    {
+      cause: error,
+      ...(typeof reason === "string" && reason !== "" ? { reason: reason as ErrorReason } : {}),
+    },
+  );
+}

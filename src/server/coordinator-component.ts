@@ -1,0 +1,104 @@
+import { assignmentHandlers } from "../api/assignment-handlers.js";
+import { clusterHandlers } from "../api/cluster-handlers.js";
+import { ClusterStateReader } from "../assignment/assignment-stats.js";
+import { consulAssignmentKv } from "../assignment/consul-assignment-kv.js";
+import { JobStore } from "../assignment/job-store.js";
+import { ReassignmentService } from "../assignment/reassignment-service.js";
+import { ConsulClient } from "../consul/consul-client.js";
+import { ConsulKeys } from "../consul/keys.js";
+import { Coordinator } from "../coordinator/coordinator.js";
+import { Election } from "../coordinator/election.js";
+import { readLeader } from "../coordinator/leader-record.js";
+import { GrpcNodeRpc } from "../coordinator/node-client.js";
+import { AllocationKeys } from "../disks/allocation-keys.js";
+import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
+import { consulDiskKv } from "../disks/consul-disk-kv.js";
+import { nodeClientAuth } from "../security/daemon-security.js";
+import type { DaemonComponent, RunningComponent } from "./component.js";
+
+export interface CoordinatorComponentOptions {
+  /** Deadline of one NodeService call the coordinator makes (default 20 s). */
+  rpcTimeoutMs?: number;
+}
+
+/**
+ * Every sanpathd takes part in the coordinator election; the elected one places free paths and runs
+ * reassignment jobs. Every sanpathd serves AssignmentService and the coordinator and node
+ * maintenance methods of ClusterService (all through Consul, so any node answers).
+ */
+export function coordinatorComponent(options: CoordinatorComponentOptions = {}): DaemonComponent {
+  return {
+    name: "coordinator",
+    async start({ config, logger, services, advertiseAddress }): Promise<RunningComponent> {
+      const log = logger.child({ component: "coordinator" });
+      const auth = await nodeClientAuth(config);
+      const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const keys = new ConsulKeys(config.consul.root);
+      const kv = consulAssignmentKv(client);
+      const reader = new ClusterStateReader({ kv, keys, logger: log });
+      const store = new JobStore({ kv, keys });
+      const rpcTimeoutMs = options.rpcTimeoutMs ?? 20_000;
+      const nodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
+      const leader = (signal: AbortSignal) => readLeader(client, keys, { signal });
+      const service = new ReassignmentService({
+        kv,
+        keys,
+        reader,
+        store,
+        hasLeader: async (callOptions) => (await readLeader(client, keys, callOptions)) !== undefined,
+        nodeName: config.nodeName,
+        defaultParallelism: config.reassignment.parallelism,
+        logger: log,
+      });
+      const coordinator = new Coordinator({
+        client,
+        kv,
+        keys,
+        reader,
+        store,
+        nodes,
+        logger: log,
+        rpcTimeoutMs,
+      });
+      const election = new Election({
+        client,
+        keys,
+        record: { node: config.nodeName, address: advertiseAddress },
+        ttlSeconds: config.session.ttlSeconds,
+        lockDelaySeconds: config.session.lockDelaySeconds,
+        fenceDeadlineMs: config.session.fenceDeadlineMs,
+        logger: log,
+        lead: (term) => coordinator.lead(term),
+      });
+      services.implement(
+        "assignment",
+        assignmentHandlers(service, async (signal) => (await leader(signal))?.node ?? ""),
+      );
+      services.implement(
+        "cluster",
+        clusterHandlers({
+          service,
+          settings: new ClusterSettingsStore(consulDiskKv(client), new AllocationKeys(keys)),
+          leader,
+          consulRoot: config.consul.root,
+        }),
+      );
+      election.start();
+      return {
+        async stop() {
+          services.unimplement("assignment");
+          services.unimplement("cluster", [
+            "getClusterInfo",
+            "getLeader",
+            "cordonNode",
+            "uncordonNode",
+            "drainNode",
+          ]);
+          await election.stop();
+          nodes.close();
+          client.close();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,336 @@
+/**
+ * Support for the coordinator and assignment integration tests that run against a real Consul
+ * agent: a node agent that serves NodeService over real gRPC and holds real Consul path locks with
+ * its own session (no iSCSI target and no IP: those are the node agent's own tests), disks written
+ * into Consul the way DiskService registers them, and the coordinator parts of one sanpathd.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { Server, ServerCredentials, status as Status } from "@grpc/grpc-js";
+import { unary } from "../../src/api/call-handlers.js";
+import { ClusterStateReader, type ClusterState } from "../../src/assignment/assignment-stats.js";
+import type { AssignmentKv } from "../../src/assignment/assignment-kv.js";
+import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
+import { JobStore } from "../../src/assignment/job-store.js";
+import { ReassignmentService } from "../../src/assignment/reassignment-service.js";
+import { ConsulClient } from "../../src/consul/consul-client.js";
+import type { ConsulKeys } from "../../src/consul/keys.js";
+import { acquireLock, lockHolder, releaseLock } from "../../src/consul/lock.js";
+import { createSession, destroySession, SessionKeeper } from "../../src/consul/session.js";
+import { runTransaction, type KvOperation } from "../../src/consul/transaction.js";
+import { Coordinator } from "../../src/coordinator/coordinator.js";
+import { Election } from "../../src/coordinator/election.js";
+import { readLeader } from "../../src/coordinator/leader-record.js";
+import { GrpcNodeRpc } from "../../src/coordinator/node-client.js";
+import { serializeDiskAllocation } from "../../src/disks/disk-allocation.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
+import {
+  NodeServiceService,
+  type AcquirePathRequest,
+  type AcquirePathResponse,
+  type CleanPathRequest,
+  type CleanPathResponse,
+} from "../../src/gen/sanpath/v1/node.js";
+import { createLogger, type Logger } from "../../src/log/logger.js";
+import { writeNodeRecord } from "../../src/node/node-record.js";
+
+export const silentLogger: Logger = createLogger({
+  level: process.env.TEST_LOG === "1" ? "debug" : "silent",
+});
+
+export async function waitFor<T>(
+  what: string,
+  read: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await read();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(50);
+  }
+  throw new Error(
+    `${what} did not happen within ${timeoutMs} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
+  );
+}
+
+export interface TestNodeOptions {
+  consulAddress: string;
+  keys: ConsulKeys;
+  name: string;
+  lockDelaySeconds?: number;
+  /** Added before each CleanPath and AcquirePath answers (to keep a job running for a while). */
+  delayMs?: number;
+  subnets?: readonly (1 | 2)[];
+}
+
+/**
+ * A node agent reduced to what the coordinator sees of one: a session (TTL, lock-delay), a node
+ * record naming it, and NodeService AcquirePath / CleanPath over gRPC that take and release the
+ * path's Consul lock, refuse lower epochs (ABORTED / STALE_EPOCH) and a path held elsewhere
+ * (FAILED_PRECONDITION / PATH_HELD_ELSEWHERE).
+ */
+export class TestNodeAgent {
+  readonly calls: { method: string; epoch: number; diskId: string; index: number; jobId: string }[] = [];
+  delayMs: number;
+  private highestEpoch = 0;
+
+  private constructor(
+    readonly name: string,
+    readonly address: string,
+    private readonly client: ConsulClient,
+    private readonly keys: ConsulKeys,
+    private readonly server: Server,
+    readonly session: string,
+    private readonly keeper: SessionKeeper,
+    delayMs: number,
+  ) {
+    this.delayMs = delayMs;
+  }
+
+  static async start(options: TestNodeOptions): Promise<TestNodeAgent> {
+    const client = new ConsulClient({ address: options.consulAddress });
+    const session = await createSession(client, {
+      name: `test node ${options.name}`,
+      ttlSeconds: 10,
+      lockDelaySeconds: options.lockDelaySeconds ?? 1,
+    });
+    const keeper = new SessionKeeper({ client, sessionId: session, ttlSeconds: 10 });
+    keeper.start();
+    const server = new Server();
+    const started: { agent?: TestNodeAgent } = {};
+    const self = (): TestNodeAgent => {
+      if (started.agent === undefined) throw new Error("agent not started");
+      return started.agent;
+    };
+    server.addService(NodeServiceService, {
+      acquirePath: unary<AcquirePathRequest, AcquirePathResponse>((request) => self().acquire(request)),
+      cleanPath: unary<CleanPathRequest, CleanPathResponse>((request) => self().clean(request)),
+      status: (_call: unknown, callback: (error: { code: number; details: string }) => void) => {
+        callback({ code: Status.UNIMPLEMENTED, details: "not in the test agent" });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) => {
+        if (error === null) resolve(bound);
+        else reject(error);
+      });
+    });
+    const address = `127.0.0.1:${port}`;
+    const agent = new TestNodeAgent(
+      options.name,
+      address,
+      client,
+      options.keys,
+      server,
+      session,
+      keeper,
+      options.delayMs ?? 0,
+    );
+    started.agent = agent;
+    const subnets = options.subnets ?? [1, 2];
+    await writeNodeRecord(client, options.keys, {
+      name: options.name,
+      address,
+      interfaces: {
+        subnet1: subnets.includes(1) ? "eth1" : undefined,
+        subnet2: subnets.includes(2) ? "eth2" : undefined,
+      },
+      version: "test",
+      startedAt: new Date(),
+      session,
+    });
+    return agent;
+  }
+
+  private gate(epoch: number): void {
+    if (epoch !== 0 && epoch < this.highestEpoch) {
+      throw new SanpathError("aborted", `epoch ${epoch} is older than ${this.highestEpoch}`, {
+        reason: "STALE_EPOCH",
+        field: "epoch",
+      });
+    }
+    this.highestEpoch = Math.max(this.highestEpoch, epoch);
+  }
+
+  private async acquire(request: AcquirePathRequest): Promise<AcquirePathResponse> {
+    this.calls.push({ method: "acquire", ...request });
+    this.gate(request.epoch);
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    const key = this.keys.diskPath(request.diskId, request.index);
+    const holder = await lockHolder(this.client, key);
+    if (holder?.session === this.session) return { path: undefined, alreadyServed: true };
+    if (holder !== undefined || !(await acquireLock(this.client, key, this.session, this.name))) {
+      throw new SanpathError(
+        "failed_precondition",
+        `path ${request.diskId}/${request.index} is held elsewhere`,
+        {
+          reason: "PATH_HELD_ELSEWHERE",
+        },
+      );
+    }
+    return { path: undefined, alreadyServed: false };
+  }
+
+  private async clean(request: CleanPathRequest): Promise<CleanPathResponse> {
+    const diskId = request.path?.diskId ?? "";
+    const index = request.path?.index ?? 0;
+    this.calls.push({ method: "clean", epoch: request.epoch, diskId, index, jobId: request.jobId });
+    this.gate(request.epoch);
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    const released = await releaseLock(this.client, this.keys.diskPath(diskId, index), this.session);
+    return { wasServed: released, diskId, index, targetDropped: false };
+  }
+
+  /** Paths whose lock this node's session holds. */
+  async held(): Promise<string[]> {
+    const entries = await this.client.list(this.keys.disks());
+    return entries.filter((entry) => entry.session === this.session).map((entry) => entry.key);
+  }
+
+  /** A node that dies: gRPC gone at once, its session ended (its locks go into lock-delay). */
+  async kill(): Promise<void> {
+    this.server.forceShutdown();
+    await this.keeper.stop();
+    await destroySession(this.client, this.session).catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    this.client.close();
+  }
+}
+
+/** Writes a running disk the way DiskService.register does (disk key, path keys, allocation record). */
+export async function addTestDisk(
+  client: ConsulClient,
+  keys: ConsulKeys,
+  id: string,
+  name: string,
+  ips: readonly string[],
+): Promise<void> {
+  const allocation = serializeDiskAllocation({
+    id,
+    name,
+    pool: "rbd",
+    ips,
+    node: "test",
+    token: `token-${id}`,
+    createTime: new Date(),
+    state: "active",
+  });
+  await runTransaction(client, [
+    { verb: "set", key: keys.allocatedDiskId(id), value: allocation },
+    { verb: "set", key: keys.disk(id), value: "disk", flags: 0 },
+    ...ips.map((_, i): KvOperation => ({ verb: "set", key: keys.diskPath(id, i + 1), value: "" })),
+  ]);
+}
+
+/** The cluster settings with two iSCSI subnets (documentation ranges). */
+export const TEST_SETTINGS = {
+  iqnBase: "iqn.2016-05.org.sanpath.test",
+  defaultPool: "rbd",
+  subnet1: {
+    network: "198.51.100.0/24",
+    autoIpFrom: "198.51.100.10",
+    autoIpTo: "198.51.100.250",
+    interface: "eth1",
+    vlanId: 0,
+  },
+  subnet2: {
+    network: "203.0.113.0/24",
+    autoIpFrom: "203.0.113.10",
+    autoIpTo: "203.0.113.250",
+    interface: "eth2",
+    vlanId: 0,
+  },
+};
+
+export interface CoordinatorHost {
+  readonly name: string;
+  readonly election: Election;
+  readonly service: ReassignmentService;
+  stop(): Promise<void>;
+}
+
+/** The coordinator parts of one sanpathd: election + coordinator + the API's service object. */
+export function startCoordinatorHost(options: {
+  consulAddress: string;
+  keys: ConsulKeys;
+  name: string;
+  lockDelaySeconds?: number;
+  logger?: Logger;
+}): CoordinatorHost {
+  const logger = (options.logger ?? silentLogger).child({ host: options.name });
+  const client = new ConsulClient({ address: options.consulAddress });
+  const { keys } = options;
+  const kv = consulAssignmentKv(client);
+  const reader = new ClusterStateReader({ kv, keys, logger });
+  const store = new JobStore({ kv, keys });
+  const nodes = new GrpcNodeRpc(5000);
+  const coordinator = new Coordinator({ client, kv, keys, reader, store, nodes, logger, rpcTimeoutMs: 5000 });
+  const election = new Election({
+    client,
+    keys,
+    record: { node: options.name, address: `${options.name}:7410` },
+    ttlSeconds: 10,
+    lockDelaySeconds: options.lockDelaySeconds ?? 1,
+    fenceDeadlineMs: 800,
+    retryMs: 200,
+    logger,
+    lead: (term) => coordinator.lead(term),
+  });
+  const service = new ReassignmentService({
+    kv,
+    keys,
+    reader,
+    store,
+    hasLeader: async (callOptions) => (await readLeader(client, keys, callOptions)) !== undefined,
+    nodeName: options.name,
+    defaultParallelism: 16,
+    logger,
+  });
+  election.start();
+  return {
+    name: options.name,
+    election,
+    service,
+    async stop() {
+      await election.stop();
+      nodes.close();
+      client.close();
+    },
+  };
+}
+
+/** Every path of running disks is held exactly once, by a live node. */
+export function everyPathServed(state: ClusterState): boolean {
+  return state.paths.length > 0 && state.paths.every((path) => path.node !== "");
+}
+
+/** Paths per node name. */
+export function pathCounts(state: ClusterState): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const path of state.paths)
+    if (path.node !== "") counts.set(path.node, (counts.get(path.node) ?? 0) + 1);
+  return counts;
+}
+
+/** No node holds two paths of one disk. */
+export function noDiskTwiceOnANode(state: ClusterState): boolean {
+  const seen = new Set<string>();
+  for (const path of state.paths) {
+    const key = `${path.diskId}@${path.node}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+  }
+  return true;
+}
+
+export function readerFor(kv: AssignmentKv, keys: ConsulKeys): ClusterStateReader {
+  return new ClusterStateReader({ kv, keys, logger: silentLogger });
+}
