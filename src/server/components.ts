@@ -1,5 +1,6 @@
 import type { DaemonComponent } from "./component.js";
 import { consulMonitor } from "./consul-monitor.js";
+import { coordinatorComponent } from "./coordinator-component.js";
 import { DEV_CLUSTER_SETTINGS, diskComponent } from "./disk-component.js";
 import { nodeComponent } from "./node-component.js";
 
@@ -18,5 +19,6 @@ export function defaultComponents(options: ComponentOptions = {}): DaemonCompone
     consulMonitor(),
     diskComponent(options.dev === true ? { initialSettings: DEV_CLUSTER_SETTINGS } : {}),
     nodeComponent(),
+    coordinatorComponent(),
   ];
 }

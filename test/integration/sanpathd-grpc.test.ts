@@ -86,15 +86,11 @@ describe("sanpathd against a real Consul", () => {
     }
   });
 
-  it("answers UNIMPLEMENTED for RPCs not built yet, unary and streaming", async () => {
+  it("answers through reflection alone, unary and streaming", async () => {
     const { daemon } = running();
     const unary = await bufCurl([`http://${daemon.address}/sanpath.v1.ClusterService/GetClusterInfo`]);
-    expect(unary.code).not.toBe(0);
-    const unaryError = JSON.parse(unary.stderr) as { code: string; message: string };
-    expect(unaryError).toEqual({
-      code: "unimplemented",
-      message: "sanpath.v1.ClusterService/GetClusterInfo is not built yet",
-    });
+    expect(unary.code).toBe(0);
+    expect(JSON.parse(unary.stdout)).toMatchObject({ consulRoot: "SanpathTest" });
 
     // A request with a Timestamp-bearing response type resolves through reflection too.
     const stream = await bufCurl([
@@ -102,10 +98,10 @@ describe("sanpathd against a real Consul", () => {
       JSON.stringify({ id: "job-1", afterSequence: "3" }),
       `http://${daemon.address}/sanpath.v1.AssignmentService/WatchReassignment`,
     ]);
-    expect(JSON.parse(stream.stderr)).toMatchObject({ code: "unimplemented" });
+    expect(JSON.parse(stream.stderr)).toMatchObject({ code: "not_found" });
   });
 
-  it("sanpath health exits 0 with every service SERVING; cluster info shows the gRPC code and exits 1", async () => {
+  it("sanpath health exits 0 with every service SERVING; a failing command shows the gRPC code and exits 1", async () => {
     const { daemon } = running();
     const health = await runSanpathCli(["--server", daemon.address, "--output", "json", "health"]);
     expect(health.code).toBe(0);
@@ -124,15 +120,23 @@ describe("sanpathd against a real Consul", () => {
     expect(table.stdout).toMatch(/^SERVICE\s+STATUS\n\(server\)\s+SERVING$/m);
 
     const info = await runSanpathCli(["cluster", "info", "--server", daemon.address, "--timeout", "5s"]);
-    expect(info.code).toBe(1);
-    expect(info.stderr).toContain(
-      "error: UNIMPLEMENTED: sanpath.v1.ClusterService/GetClusterInfo is not built yet",
-    );
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/^Consul root:\s+SanpathTest$/m);
 
-    const infoJson = await runSanpathCli(["--server", daemon.address, "-o", "json", "cluster", "info"]);
-    expect(infoJson.code).toBe(1);
-    expect(JSON.parse(infoJson.stderr)).toEqual({
-      error: { code: "UNIMPLEMENTED", message: "sanpath.v1.ClusterService/GetClusterInfo is not built yet" },
+    const job = await runSanpathCli(["job", "show", "--server", daemon.address, "--timeout", "5s"]);
+    expect(job.code).toBe(1);
+    expect(job.stderr).toContain("error: NOT_FOUND: id: no reassignment job is running and none has run yet");
+    expect(job.stderr).toContain("reason: JOB_NOT_FOUND");
+
+    const jobJson = await runSanpathCli(["--server", daemon.address, "-o", "json", "job", "show"]);
+    expect(jobJson.code).toBe(1);
+    expect(JSON.parse(jobJson.stderr)).toEqual({
+      error: {
+        code: "NOT_FOUND",
+        message: "id: no reassignment job is running and none has run yet",
+        reason: "JOB_NOT_FOUND",
+        field: "id",
+      },
     });
   });
 
