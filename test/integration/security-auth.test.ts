@@ -155,6 +155,8 @@ describe("sanpathd with auth.mode required (tokens)", () => {
     const denied = await rawCall(client, byName("DeleteDisk"), undefined, tokens["path-admin"]);
     expect(denied.code).toBe("PERMISSION_DENIED");
 
+    // The audit stream writes in the background: poll until both lines are there.
+    await expect.poll(() => auditRecords().length - before).toBe(2);
     const records = auditRecords().slice(before);
     expect(records.map((record) => [record.method, record.caller?.name, record.code])).toEqual([
       ["/sanpath.v1.DiskService/AddDisk", "test-disk-admin", "OK"],
