@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+/**
+ * deploy/dev-cluster: a real multi-node sanpath cluster on this machine, in network namespaces.
+ *   up [--nodes N] [--no-auth]    start it (3 nodes by default) and leave it running
+ *   down                          stop every process, delete every namespace and the state folder
+ *   status [--json]               nodes, their daemons and health, the raft leader, the coordinator
+ *   kill NODE                     a node's death (power-off): daemons SIGKILLed, links cut
+ *   restart NODE                  boot a killed (or running) node again
+ *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running)
+ *   env                           shell lines to point `sanpath` at the cluster
+ * State folder: --dir, $SANPATH_DEV_CLUSTER_DIR, default <checkout>/.tmp/dev-cluster.
+ */
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import { ExecaCommandRunner } from "../exec/execa-runner.js";
+import { attachTopology, listNamespaces } from "../netns/topology.js";
+import { projectRoot } from "../util/project-root.js";
+import { DEFAULT_PREFIX, DevCluster, type DevClusterStatus } from "./dev-cluster.js";
+import { devClusterLayout, MAX_NODES } from "./layout.js";
+import { readState } from "./state.js";
+
+function stateDir(command: Command): string {
+  const options = command.optsWithGlobals<{ dir?: string }>();
+  return options.dir ?? process.env.SANPATH_DEV_CLUSTER_DIR ?? join(projectRoot(), ".tmp", "dev-cluster");
+}
+
+function cliPath(): string {
+  return join(projectRoot(), "dist", "src", "cli", "main.js");
+}
+
+function usageLines(cluster: DevCluster): string[] {
+  const first = cluster.state.nodes[0];
+  const token = cluster.state.auth?.adminTokenFile;
+  const env = [
+    `export SANPATH_SERVER=${first === undefined ? "" : cluster.serverAddress(first.name)}`,
+    ...(token === undefined ? [] : [`export SANPATH_TOKEN_FILE=${token}`]),
+  ];
+  return [
+    "Point the sanpath CLI at a node (any node answers; each has an admin socket):",
+    ...env.map((line) => `  ${line}`),
+    `  alias sanpath="node ${cliPath()}"`,
+    "  sanpath cluster info",
+    "  sanpath disk list",
+    "Or one command at a time:",
+    `  node ${cliPath()} --server ${first === undefined ? "" : cluster.serverAddress(first.name)}${token === undefined ? "" : ` --token-file ${token}`} disk list`,
+  ];
+}
+
+function renderStatus(status: DevClusterStatus): string {
+  const yes = (value: boolean): string => (value ? "up" : "DOWN");
+  const header = ["NODE", "STATE", "CONSUL", "SERF", "TGTD", "SANPATHD", "HEALTH", "PATHS", "ROLE"];
+  const rows = status.nodes.map((node) => [
+    node.name,
+    node.condition,
+    yes(node.consul),
+    node.serf === "" ? (node.condition === "running" ? "?" : "gone") : node.serf,
+    yes(node.tgtd),
+    yes(node.sanpathd),
+    node.health === "" ? "-" : node.health,
+    node.paths === undefined ? "?" : String(node.paths),
+    [
+      node.coordinator ? "coordinator" : "",
+      node.raftLeader ? "raft-leader" : "",
+      node.cordoned ? "cordoned" : "",
+    ]
+      .filter((role) => role !== "")
+      .join(","),
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [
+    `dev cluster in ${status.dir} (namespaces ${status.prefix}-*), ceph ${status.ceph ? "up" : "DOWN"}`,
+    `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${
+      status.coordinator === undefined
+        ? `none${status.clusterInfoProblem === undefined ? "" : ` (${status.clusterInfoProblem})`}`
+        : `${status.coordinator.node} (epoch ${status.coordinator.epoch})`
+    }${status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""}`,
+    "",
+    line(header),
+    ...rows.map(line),
+  ].join("\n");
+}
+
+async function downWithoutState(dir: string): Promise<void> {
+  const root = new ExecaCommandRunner();
+  const leftovers = (await listNamespaces(root)).filter((ns) => ns.startsWith(`${DEFAULT_PREFIX}-`));
+  if (leftovers.length === 0) {
+    process.stdout.write(`no dev cluster in ${dir}\n`);
+    return;
+  }
+  await attachTopology(devClusterLayout(DEFAULT_PREFIX, MAX_NODES).topology, { runner: root }).destroy();
+  process.stdout.write(`no state in ${dir}; deleted leftover namespaces ${leftovers.join(", ")}\n`);
+}
+
+function program(): Command {
+  const cli = new Command("dev-cluster")
+    .description("a real multi-node sanpath cluster on this machine, in network namespaces")
+    .option("--dir <path>", "state folder (default $SANPATH_DEV_CLUSTER_DIR or .tmp/dev-cluster)")
+    .showHelpAfterError();
+
+  cli
+    .command("up")
+    .description("start the cluster and leave it running")
+    .addOption(new Option("--nodes <n>", `number of nodes (1..${MAX_NODES})`).default("3"))
+    .option("--no-auth", "auth.mode none (no tokens)")
+    .action(async (options: { nodes: string; auth: boolean }, command: Command) => {
+      const dir = stateDir(command);
+      const nodes = Number(options.nodes);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
+        throw new Error(`--nodes must be 1..${MAX_NODES} (got ${options.nodes})`);
+      }
+      const cluster = await DevCluster.up({
+        dir,
+        nodes,
+        auth: options.auth,
+        keepAfterExit: true,
+        progress: (line) => process.stdout.write(`  ${line}\n`),
+      });
+      process.stdout.write(`\nthe dev cluster is up (state in ${dir}).\n${usageLines(cluster).join("\n")}\n`);
+      process.stdout.write(`Stop it with: deploy/dev-cluster down\n`);
+    });
+
+  cli
+    .command("down")
+    .description("stop every process, delete every namespace and the state folder")
+    .action(async (_options: unknown, command: Command) => {
+      const dir = stateDir(command);
+      if (readState(dir) === undefined) {
+        await downWithoutState(dir);
+        return;
+      }
+      await DevCluster.open(dir).down();
+      process.stdout.write(`the dev cluster in ${dir} is down: no process, namespace or folder left\n`);
+    });
+
+  cli
+    .command("status")
+    .description("nodes, their daemons and health, the raft leader and the coordinator")
+    .option("--json", "JSON for scripts")
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const status = await DevCluster.open(stateDir(command)).status();
+      process.stdout.write(
+        options.json === true ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status)}\n`,
+      );
+    });
+
+  cli
+    .command("env")
+    .description("shell lines that point the sanpath CLI at the cluster")
+    .action((_options: unknown, command: Command) => {
+      process.stdout.write(`${usageLines(DevCluster.open(stateDir(command))).join("\n")}\n`);
+    });
+
+  const nodeCommand = (
+    name: string,
+    description: string,
+    run: (cluster: DevCluster, node: string) => Promise<void>,
+    done: string,
+  ): void => {
+    cli
+      .command(`${name} <node>`)
+      .description(description)
+      .action(async (node: string, _options: unknown, command: Command) => {
+        const started = performance.now();
+        await run(DevCluster.open(stateDir(command)), node);
+        process.stdout.write(`${node}: ${done} (${Math.round(performance.now() - started)} ms)\n`);
+      });
+  };
+  nodeCommand(
+    "kill",
+    "a node's death: sanpathd, consul and tgtd SIGKILLed, addresses gone, links cut",
+    (c, n) => c.kill(n),
+    "killed",
+  );
+  nodeCommand(
+    "restart",
+    "boot a node again and wait until its sanpathd is SERVING",
+    (c, n) => c.restart(n),
+    "restarted and SERVING",
+  );
+  nodeCommand(
+    "partition",
+    "cut every link of a node (its daemons keep running)",
+    (c, n) => c.partition(n),
+    "partitioned",
+  );
+  nodeCommand("heal", "repair the links of a partitioned node", (c, n) => c.heal(n), "links up");
+  return cli;
+}
+
+program()
+  .parseAsync(process.argv)
+  .then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`dev-cluster: ${error instanceof Error ? error.message : String(error)}\n`);
+      const cause = error instanceof Error ? error.cause : undefined;
+      if (cause instanceof Error) process.stderr.write(`  cause: ${cause.message}\n`);
+      process.exit(1);
+    },
+  );

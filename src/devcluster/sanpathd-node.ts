@@ -1,0 +1,146 @@
+/**
+ * A dev cluster node's sanpathd: the built daemon (dist/src/server/main.js) inside the node's
+ * namespace, with the rbd image store on the dev cluster's Ceph, tgt on the node's own tgtd, its
+ * LOCAL Consul agent, iSCSI interfaces eth1/eth2, and an admin unix socket in the node's folder so
+ * that the root namespace (the CLI, tests) reaches it.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { credentials } from "@grpc/grpc-js";
+import { HealthClient } from "../cli/health-client.js";
+import { projectRoot } from "../util/project-root.js";
+import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process.js";
+import { CONSUL_HTTP_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
+
+export interface SessionTiming {
+  ttlSeconds: number;
+  lockDelaySeconds: number;
+  fenceDeadlineMs: number;
+}
+
+/**
+ * Shipped with the dev cluster: a node that cannot confirm its session tears its paths down
+ * after 1.5 s; another node may take them 2 s after Consul invalidated the session (the smallest
+ * lock-delay the config allows above the fence deadline).
+ */
+export const DEV_SESSION_TIMING: SessionTiming = {
+  ttlSeconds: 10,
+  lockDelaySeconds: 2,
+  fenceDeadlineMs: 1500,
+};
+
+export interface SanpathdFiles {
+  readonly dataDir: string;
+  readonly configFile: string;
+  readonly adminSocket: string;
+  readonly logFile: string;
+}
+
+export function sanpathdFiles(nodeDir: string): SanpathdFiles {
+  return {
+    dataDir: join(nodeDir, "sanpathd-data"),
+    configFile: join(nodeDir, "sanpathd.json"),
+    adminSocket: join(nodeDir, "sanpathd.sock"),
+    logFile: join(nodeDir, "sanpathd.log"),
+  };
+}
+
+export interface SanpathdSettings {
+  node: NodeLayout;
+  files: SanpathdFiles;
+  cephConf: string;
+  pool: string;
+  tgtControlPort: number;
+  session: SessionTiming;
+  /** Token files (auth on) or undefined (auth.mode none). */
+  auth: { tokenFile: string; nodeTokenFile: string } | undefined;
+  parallelism: number;
+  logLevel: string;
+}
+
+export function writeSanpathdConfig(settings: SanpathdSettings): void {
+  const { node, files } = settings;
+  mkdirSync(files.dataDir, { recursive: true });
+  const config = {
+    nodeName: node.name,
+    listen: node.grpcAddress,
+    advertiseAddress: node.grpcAddress,
+    adminSocket: files.adminSocket,
+    consul: { address: `127.0.0.1:${CONSUL_HTTP_PORT}` },
+    logLevel: settings.logLevel,
+    dataDir: files.dataDir,
+    imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
+    target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
+    session: settings.session,
+    interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
+    shutdownGraceMs: 3000,
+    reassignment: { parallelism: settings.parallelism },
+    auth:
+      settings.auth === undefined
+        ? { mode: "none" }
+        : {
+            mode: "required",
+            tokenFile: settings.auth.tokenFile,
+            nodeTokenFile: settings.auth.nodeTokenFile,
+          },
+  };
+  writeFileSync(files.configFile, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export function sanpathdMain(): string {
+  const main = join(projectRoot(), "dist", "src", "server", "main.js");
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
+  return main;
+}
+
+export function startSanpathd(node: NodeLayout, netns: string, files: SanpathdFiles): ProcessRecord {
+  return spawnDetached({
+    netns,
+    file: process.execPath,
+    args: [sanpathdMain(), "--config", files.configFile],
+    logFile: files.logFile,
+    label: `sanpathd ${node.name}`,
+  });
+}
+
+/** unix:///… target of a node's admin socket, for gRPC clients and `sanpath --server`. */
+export function adminTarget(files: SanpathdFiles): string {
+  return `unix://${files.adminSocket}`;
+}
+
+/** The server's overall grpc.health.v1 status over the admin socket ("" when it does not answer). */
+export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000): Promise<string> {
+  const client = new HealthClient(adminTarget(files), undefined);
+  try {
+    return await client.check("", new Date(Date.now() + timeoutMs));
+  } catch {
+    return "";
+  } finally {
+    client.close();
+  }
+}
+
+/** Waits until the daemon answers SERVING on its admin socket. */
+export async function waitForSanpathd(
+  record: ProcessRecord,
+  files: SanpathdFiles,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (!isRunning(record)) throw new Error(`${record.label} exited during start-up; see ${files.logFile}`);
+    if (existsSync(files.adminSocket)) {
+      last = await sanpathdHealth(files);
+      if (last === "SERVING") return;
+    }
+    await sleep(100);
+  }
+  throw new Error(
+    `${record.label} was not SERVING after ${timeoutMs} ms (last health: ${last === "" ? "no answer" : last}); see ${files.logFile}`,
+  );
+}
+
+/** Plaintext channel credentials (the admin socket is a local file; auth is by token). */
+export const ADMIN_CHANNEL = credentials.createInsecure();

@@ -1,0 +1,81 @@
+/**
+ * The dev cluster's state file (<dir>/state.json): everything a later command needs to find and
+ * stop what `up` started — namespace prefix, PIDs (with start times), sockets, control ports, and
+ * what was done to each node (killed, partitioned). Written after every step, so a failure halfway
+ * through `up` still leaves a file that `down` can clean up from.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomically } from "../storage/atomic-file.js";
+import type { ProcessRecord } from "./detached-process.js";
+import type { SessionTiming } from "./sanpathd-node.js";
+
+export const STATE_FILE = "state.json";
+
+/** running: as started; killed: its daemons were SIGKILLed and its links cut; partitioned: links cut. */
+export type NodeCondition = "running" | "killed" | "partitioned";
+
+export interface NodeState {
+  readonly name: string;
+  readonly netns: string;
+  readonly dir: string;
+  readonly adminSocket: string;
+  readonly consulSocket: string;
+  tgtControlPort: number;
+  consul?: ProcessRecord | undefined;
+  tgtd?: ProcessRecord | undefined;
+  sanpathd?: ProcessRecord | undefined;
+  condition: NodeCondition;
+}
+
+export interface AuthFiles {
+  /** The servers' token file (digests only). */
+  readonly tokenFile: string;
+  /** The admin token, for `sanpath --token-file` (mode 0600). */
+  readonly adminTokenFile: string;
+  /** The nodes' cluster token (role node). */
+  readonly nodeTokenFile: string;
+}
+
+export interface DevClusterState {
+  readonly version: 1;
+  readonly dir: string;
+  readonly prefix: string;
+  readonly nodeCount: number;
+  readonly createdAt: string;
+  /** The process that ran `up` (tests: the test process). */
+  readonly ownerPid: number;
+  readonly session: SessionTiming;
+  readonly auth: AuthFiles | undefined;
+  readonly pool: string;
+  /** reassignment.parallelism and logLevel of every sanpathd (a restart keeps them). */
+  readonly sanpathd: { readonly parallelism: number; readonly logLevel: string };
+  ceph: { readonly dir: string; readonly confPath: string; mon?: ProcessRecord; osd?: ProcessRecord };
+  /** The topology exists (namespaces to delete). */
+  topology: boolean;
+  nodes: NodeState[];
+}
+
+export function stateFilePath(dir: string): string {
+  return join(dir, STATE_FILE);
+}
+
+export async function writeState(state: DevClusterState): Promise<void> {
+  await writeFileAtomically(stateFilePath(state.dir), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** The state of the dev cluster in `dir`; undefined when there is none. */
+export function readState(dir: string): DevClusterState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(stateFilePath(dir), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const parsed = JSON.parse(text) as Partial<DevClusterState>;
+  if (parsed.version !== 1 || typeof parsed.prefix !== "string" || !Array.isArray(parsed.nodes)) {
+    throw new Error(`${stateFilePath(dir)} is not a dev cluster state file (version 1)`);
+  }
+  return parsed as DevClusterState;
+}

@@ -1,0 +1,68 @@
+/**
+ * A dev cluster node's tgtd: foreground (`-f`) in the node's namespace with a control port of its
+ * own (`-C N`; the control socket /var/run/tgtd/socket.N is a file shared by every namespace, so N
+ * is picked among the unused ones). tgtd ignores SIGTERM: it is stopped with SIGKILL by PID (the
+ * dev cluster throws its targets away with it) and its socket files are removed.
+ */
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { CommandRunner } from "../exec/command-runner.js";
+import { isRunning, spawnDetached, stopProcess, type ProcessRecord } from "./detached-process.js";
+
+const SOCKET_DIR = "/var/run/tgtd";
+
+export function unusedTgtControlPort(): number {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000); // tgtadm accepts at most 32767
+    if (
+      !existsSync(join(SOCKET_DIR, `socket.${port}`)) &&
+      !existsSync(join(SOCKET_DIR, `socket.${port}.lock`))
+    ) {
+      return port;
+    }
+  }
+}
+
+/** Starts tgtd and waits until it answers on its control port. */
+export async function startTgtd(options: {
+  netns: string;
+  runner: CommandRunner;
+  controlPort: number;
+  logFile: string;
+  label: string;
+  signal: AbortSignal;
+  onStarted: (daemon: ProcessRecord) => void;
+}): Promise<ProcessRecord> {
+  const daemon = spawnDetached({
+    netns: options.netns,
+    file: "tgtd",
+    args: ["-f", "-C", String(options.controlPort)],
+    logFile: options.logFile,
+    label: options.label,
+  });
+  options.onStarted(daemon);
+  const deadline = Date.now() + 10_000;
+  let problem = "no answer";
+  while (Date.now() < deadline) {
+    if (!isRunning(daemon)) throw new Error(`${options.label} exited during start-up (${problem})`);
+    try {
+      await options.runner.run(
+        "tgtadm",
+        ["-C", String(options.controlPort), "--lld", "iscsi", "--op", "show", "--mode", "system"],
+        { timeoutMs: 5000, signal: options.signal },
+      );
+      return daemon;
+    } catch (error) {
+      problem = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(20);
+  }
+  throw new Error(`${options.label} did not answer on control port ${options.controlPort}: ${problem}`);
+}
+
+export async function stopTgtd(daemon: ProcessRecord | undefined, controlPort: number): Promise<void> {
+  if (daemon !== undefined) await stopProcess(daemon, { signal: "SIGKILL" });
+  rmSync(join(SOCKET_DIR, `socket.${controlPort}`), { force: true });
+  rmSync(join(SOCKET_DIR, `socket.${controlPort}.lock`), { force: true });
+}
