@@ -43,7 +43,7 @@ import { packageVersion } from "../config/package-version.js";
 import { redactConfig } from "../config/redact-config.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { createLogger, type Logger } from "../log/logger.js";
-import { createDevAdminToken, type DevAdminToken } from "../security/dev-admin-token.js";
+import { createDevTokens, type DevTokens } from "../security/dev-tokens.js";
 import { parseSanpathdCommand } from "./command.js";
 import { defaultComponents } from "./components.js";
 import { startDaemon, type Daemon } from "./daemon.js";
@@ -80,15 +80,23 @@ async function main(): Promise<number> {
 
   const log = createLogger({ level: config.logLevel, base: { name: "sanpathd", node: config.nodeName } });
   logger = log;
-  let devToken: DevAdminToken | undefined;
+  let devTokens: DevTokens | undefined;
   if (invocation.dev) {
     devEnvironment = await startDevEnvironment(config.nodeName, log);
     config = devEnvironment.apply(config);
-    // Auth stays on in --dev: without a token file of its own, it makes an admin token.
+    // Auth stays on in --dev: without a token file of its own, it makes an admin token (and a
+    // node token for its calls to its own NodeService).
     if (config.auth.mode === "required" && config.auth.tokenFile === undefined) {
-      devToken = await createDevAdminToken(devEnvironment.dir);
-      config = { ...config, auth: { ...config.auth, tokenFile: devToken.tokenFile } };
-      log.info({ clientTokenFile: devToken.clientTokenFile }, "dev admin token written (printed on stderr)");
+      devTokens = await createDevTokens(devEnvironment.dir, config.nodeName);
+      config = {
+        ...config,
+        auth: {
+          ...config.auth,
+          tokenFile: devTokens.tokenFile,
+          nodeTokenFile: config.auth.nodeTokenFile ?? devTokens.nodeTokenFile,
+        },
+      };
+      log.info({ adminTokenFile: devTokens.adminTokenFile }, "dev admin token written (printed on stderr)");
     }
   }
   log.info(
@@ -108,7 +116,7 @@ async function main(): Promise<number> {
     await devEnvironment?.stop();
     return EXIT_FAILED;
   }
-  if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment, config, devToken);
+  if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment, config, devTokens);
 
   const stopRequest = await signals.first;
   const stopping = daemon.shutdown(stopRequest);
@@ -147,17 +155,17 @@ function printDevBanner(
   daemon: Daemon,
   dev: DevEnvironment,
   config: SanpathdConfig,
-  devToken: DevAdminToken | undefined,
+  devTokens: DevTokens | undefined,
 ): void {
   const server = formatHostPort(daemon.address);
   const transport = config.tls === undefined ? "plaintext" : "TLS";
   const auth =
     config.auth.mode === "none"
       ? ["  Auth: OFF (auth.mode none): anyone who reaches the port may call anything."]
-      : devToken !== undefined
+      : devTokens !== undefined
         ? [
-            `  Auth: on. Admin token (shown once; also in ${devToken.clientTokenFile}):`,
-            `    export SANPATH_TOKEN=${devToken.token}`,
+            `  Auth: on. Admin token (shown once; also in ${devTokens.adminTokenFile}):`,
+            `    export SANPATH_TOKEN=${devTokens.adminToken}`,
           ]
         : [`  Auth: on, tokens from ${config.auth.tokenFile ?? "client certificates only"}.`];
   process.stderr.write(
