@@ -8,6 +8,10 @@ export const EXIT_FAILED = 1;
 /** Bad command line. */
 export const EXIT_USAGE = 2;
 
+/** grpc-js details of a connection the TLS handshake refused (either side). */
+const TLS_FAILURE =
+  /SSL routines|alert (certificate|unknown ca|bad certificate|handshake)|self[- ]signed|unable to verify|certificate/i;
+
 /** A mistake on the command line, found before any call. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -34,7 +38,11 @@ export function describeFailure(error: unknown, server: string): PrintableFailur
     const field = firstString(error.metadata, FIELD_METADATA_KEY);
     if (reason !== undefined) failure.reason = reason;
     if (field !== undefined) failure.field = field;
-    if (error.code === Status.UNAVAILABLE) {
+    if (error.code === Status.UNAVAILABLE && TLS_FAILURE.test(message)) {
+      failure.hint =
+        "the TLS handshake failed: --ca must be the cluster CA, and --cert/--key a certificate it signed " +
+        "(or $SANPATH_CA, $SANPATH_CERT, $SANPATH_KEY)";
+    } else if (error.code === Status.UNAVAILABLE) {
       failure.hint = `is sanpathd running at ${server}? (set --server or $SANPATH_SERVER)`;
     } else if (error.code === Status.DEADLINE_EXCEEDED) {
       failure.hint = "the call took longer than --timeout";
