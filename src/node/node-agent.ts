@@ -132,6 +132,7 @@ export interface NodeStatus {
 /** How long a tear-down step may take when no caller deadline applies. */
 const TEARDOWN_STEP_MS = 15_000;
 const STATUS_CONSUL_TIMEOUT_MS = 2000;
+const STATUS_LOCAL_TIMEOUT_MS = 3000;
 
 export class NodeAgent {
   private readonly epochs = new EpochGate();
@@ -179,7 +180,7 @@ export class NodeAgent {
     await this.lifecycle;
     await this.session.stop(async () => {
       await this.settle(5000);
-      await this.tearDownAll("sanpathd is stopping");
+      await this.tearDownAll("sanpathd is stopping", "stop");
     });
   }
 
@@ -240,7 +241,8 @@ export class NodeAgent {
     const local = this.options.journal.values();
     let observed: LocalObservation | undefined;
     try {
-      observed = await this.options.setup.observe(signal);
+      // Bounded: a target daemon blocked on an unreachable Ceph must not stall Status.
+      observed = await withTimeout(this.options.setup.observe(signal), STATUS_LOCAL_TIMEOUT_MS);
     } catch (error) {
       this.log.debug({ err: errorMessage(error) }, "status: local state not readable");
     }
@@ -256,15 +258,17 @@ export class NodeAgent {
     } catch (error) {
       this.log.debug({ err: errorMessage(error) }, "status: Consul not readable");
     }
-    const paths = local.map((entry) => {
-      const key = pathKeyOf(entry.diskId, entry.index);
-      const presence = observed === undefined ? undefined : presenceOf(entry, observed);
-      return this.viewOf(entry, {
-        lockHeld: sessionStatus.id !== undefined && view?.paths.get(key)?.session === sessionStatus.id,
-        portalEnabled: presence?.portalEnabled ?? false,
-        ipPresent: presence?.ipPresent ?? false,
+    const paths = local
+      .filter((entry) => entry.state !== "cleaning")
+      .map((entry) => {
+        const key = pathKeyOf(entry.diskId, entry.index);
+        const presence = observed === undefined ? undefined : presenceOf(entry, observed);
+        return this.viewOf(entry, {
+          lockHeld: sessionStatus.id !== undefined && view?.paths.get(key)?.session === sessionStatus.id,
+          portalEnabled: presence?.portalEnabled ?? false,
+          ipPresent: presence?.ipPresent ?? false,
+        });
       });
-    });
     return {
       node: this.options.nodeName,
       address: this.options.advertiseAddress,
@@ -683,19 +687,36 @@ export class NodeAgent {
 
   private async fence(reason: string): Promise<void> {
     this.options.onServingChange?.(false);
-    await this.tearDownAll(`fenced: ${reason}`);
-    // Operations in flight were aborted by the fence and undo themselves; sweep once more after them.
+    await this.tearDownAll(`fenced: ${reason}`, "fence");
+    // Operations in flight were aborted by the fence and undo themselves; sweep again after them
+    // whatever is not torn down yet (an entry an operation wrote meanwhile, an IP still here).
     await this.settle(10_000);
-    if (this.options.journal.values().length > 0) await this.tearDownAll("fenced: second sweep");
+    let present = new Set<string>();
+    try {
+      present = new Set(
+        (await this.options.setup.addresses(AbortSignal.timeout(TEARDOWN_STEP_MS))).map(
+          (address) => address.ip,
+        ),
+      );
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, "addresses not readable after the fence tear-down");
+    }
+    const left = this.options.journal
+      .values()
+      .filter((entry) => entry.state !== "cleaning" || present.has(entry.ip));
+    if (left.length > 0) await this.tearDownAll("fenced: second sweep", "fence", left);
   }
 
   /**
-   * Every path in the journal: portal off (bounded: a stuck target daemon must not delay the IP),
-   * IP removed, targets dropped. Used when fencing and stopping; never throws.
+   * Portal off (bounded: a stuck target daemon must not delay the IP), then the IP removed, for every
+   * path in the journal (or `only` those). When stopping, the targets are dropped and the entries
+   * removed. When fencing, targets stay (dropping an rbd-backed LUN can block the target daemon while
+   * Ceph is out of reach, as it may well be) and the entries become "cleaning": the first reconcile
+   * with the next session drops them. Never throws.
    */
-  private async tearDownAll(why: string): Promise<void> {
+  private async tearDownAll(why: string, mode: "fence" | "stop", only?: readonly LocalPath[]): Promise<void> {
     const { journal, setup, session } = this.options;
-    const entries = journal.values();
+    const entries = only ?? journal.values();
     if (entries.length === 0) return;
     const portalBudgetMs = Math.max(500, (session.lockDelaySeconds * 1000 - session.fenceDeadlineMs) / 2);
     const removed = await Promise.all(
@@ -723,18 +744,25 @@ export class NodeAgent {
       }),
     );
     const done = removed.filter((entry) => entry !== undefined);
+    this.log.warn(
+      { why, paths: done.map((entry) => entry.ip), failed: entries.length - done.length },
+      "paths torn down",
+    );
+    if (mode === "fence") {
+      for (const entry of done) {
+        await journal.setState(pathKeyOf(entry.diskId, entry.index), "cleaning").catch(() => undefined);
+      }
+      return;
+    }
     for (const iqn of new Set(done.map((entry) => entry.iqn))) {
       if (entries.some((entry) => entry.iqn === iqn && !done.includes(entry))) continue;
       await setup.dropTarget(iqn, AbortSignal.timeout(TEARDOWN_STEP_MS)).catch((error: unknown) => {
         this.log.warn({ iqn, err: errorMessage(error) }, "target not dropped");
       });
     }
-    for (const entry of done)
+    for (const entry of done) {
       await journal.remove(pathKeyOf(entry.diskId, entry.index)).catch(() => undefined);
-    this.log.warn(
-      { why, paths: done.map((entry) => entry.ip), failed: entries.length - done.length },
-      "paths torn down",
-    );
+    }
   }
 
   /** Releases every path lock `sessionId` holds (explicit release: no lock-delay). */
@@ -881,4 +909,19 @@ async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void
     }
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/** `promise`, or a rejection after `ms` (the promise itself keeps running). */
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

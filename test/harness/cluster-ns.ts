@@ -387,9 +387,8 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
       async cordon(nodeName, cordoned = true) {
         const key = keys.node(nodeName);
         for (let attempt = 0; attempt < 10; attempt++) {
-          const entry = await consul.get(key);
-          if (entry === undefined)
-            throw new Error(`node ${nodeName} has no record yet (wait for its session first)`);
+          // The node writes its record right after its session starts.
+          const entry = await until(`the record of node ${nodeName}`, () => consul.get(key), 15_000);
           const record = { ...parseNodeRecord(entry.value, key), cordoned };
           if (await consul.put(key, serializeNodeRecord(record), { cas: entry.modifyIndex })) return;
         }
@@ -619,9 +618,19 @@ function makeNode(setup: NodeSetup): ClusterNode {
     },
     async healMgmt() {
       await topology.setLinkState(name, "mgmt", "up");
-      await topology.exec(name, consulBinary(), ["join", "-http-addr", "127.0.0.1:8500", INFRA_IP], {
-        timeoutMs: 15_000,
-      });
+      // The link needs a moment before the server answers: retry the join for a while.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          await topology.exec(name, consulBinary(), ["join", "-http-addr", "127.0.0.1:8500", INFRA_IP], {
+            timeoutMs: 10_000,
+          });
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await sleep(250);
+        }
+      }
     },
     async addresses() {
       return parseAddresses(
@@ -636,6 +645,16 @@ function makeNode(setup: NodeSetup): ClusterNode {
     log: () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : ""),
   };
   return node;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
 }
 
 function tail(file: string): string {

@@ -1,0 +1,179 @@
+/**
+ * The node agent when things break, on a two-node cluster in network namespaces (real Consul with an
+ * agent per node, real Ceph, tgtd, sanpathd): kill -9 and restart of sanpathd, a cut management
+ * link (self-fencing), a graceful stop. A sampler reads `ip -j addr` in both node namespaces every
+ * few milliseconds throughout: no path IP may ever be up on both nodes.
+ *
+ * Session settings: TTL 10 s (Consul's minimum), lock-delay 6 s, fence deadline 4 s.
+ */
+import { status as Status } from "@grpc/grpc-js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sessionInfo } from "../../src/consul/session.js";
+import { parseNodeRecord } from "../../src/node/node-record.js";
+import {
+  grpcFailure,
+  startNsCluster,
+  type ClusterNode,
+  type IpSampler,
+  type NsCluster,
+  type PresenceChange,
+  type TestDisk,
+} from "../harness/cluster-ns.js";
+
+const KILL_IP = "198.51.100.70";
+const CUT_IP = "203.0.113.71";
+const STOP_IP = "198.51.100.72";
+
+/** Calls `attempt` every `everyMs` until it resolves; returns how many attempts failed first. */
+async function retryUntil(
+  attempt: () => Promise<unknown>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let failures = 0;
+  for (;;) {
+    try {
+      await attempt();
+      return failures;
+    } catch (error) {
+      failures += 1;
+      if (Date.now() > deadline) throw error;
+    }
+    await sleep(everyMs);
+  }
+}
+
+function lastChange(changes: readonly PresenceChange[], ip: string, node: string, present: boolean): number {
+  const found = changes.filter(
+    (change) => change.ip === ip && change.node === node && change.present === present,
+  );
+  const last = found.at(-1);
+  if (last === undefined)
+    throw new Error(`the sampler never saw ${ip} ${present ? "appear" : "vanish"} on ${node}`);
+  return last.at;
+}
+
+describe("node agent failures: no IP is ever up on two nodes", () => {
+  let cluster: NsCluster | undefined;
+  let a: ClusterNode;
+  let b: ClusterNode;
+  let disk: TestDisk;
+  let sampler: IpSampler | undefined;
+
+  const running = (): NsCluster => {
+    if (cluster === undefined) throw new Error("the cluster did not start");
+    return cluster;
+  };
+
+  beforeAll(async () => {
+    cluster = await startNsCluster({ name: "node-failover" });
+    a = cluster.node("a");
+    b = cluster.node("b");
+    await Promise.all(cluster.nodes.map((node) => node.waitForSession()));
+    // NodeService is driven by hand here: keep the coordinator from placing paths meanwhile.
+    for (const node of cluster.nodes) await cluster.cordon(node.name);
+    disk = await cluster.createDisk({
+      id: "00001",
+      paths: [{ ip: KILL_IP }, { ip: CUT_IP }, { ip: STOP_IP }],
+    });
+    sampler = cluster.startIpSampler(5);
+  });
+
+  afterAll(async () => {
+    try {
+      const report = await sampler?.stop();
+      // Whatever happened in the tests, the whole run must not have had an overlap.
+      expect(report?.overlaps ?? []).toEqual([]);
+    } finally {
+      await cluster?.destroy();
+    }
+  });
+
+  it("kill -9 of A's sanpathd: the restarted A removes the IP before its new session; B takes the path; never both", async () => {
+    await a.acquire(disk.id, 1);
+    expect((await running().readCapacity(KILL_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    const oldSession = (await a.status()).session?.id ?? "";
+
+    await a.kill();
+    // The IP and portal are left behind; the dead daemon's session still holds the lock (its agent
+    // is alive, so only the TTL would end it): B is refused, naming A.
+    expect(await a.addresses()).toContain(KILL_IP);
+    const refused = grpcFailure(await b.acquire(disk.id, 1).catch((error: unknown) => error));
+    expect(refused).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "PATH_HELD_ELSEWHERE" });
+    expect(refused.details).toContain("node a");
+
+    // B keeps trying while A comes back (as systemd would restart it).
+    const bAcquires = retryUntil(() => b.acquire(disk.id, 1, { timeoutMs: 10_000 }), 40_000);
+    await a.start();
+    const status = await a.waitForSession({ notSession: oldSession });
+    await bAcquires;
+
+    expect(status.paths).toEqual([]);
+    expect(await a.addresses()).not.toContain(KILL_IP);
+    expect(await b.addresses()).toContain(KILL_IP);
+    expect(await sessionInfo(running().consul, oldSession)).toBeUndefined();
+    expect((await running().consul.get(running().keys.diskPath(disk.id, 1)))?.value).toBe("b");
+    expect(a.log()).toContain("removed what a previous daemon left configured (before creating a session)");
+    expect(a.log()).toContain("previous session retired");
+    expect((await running().readCapacity(KILL_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    // The restarted node kept the operator's cordon in its record.
+    const record = await running().consul.get(running().keys.node("a"));
+    expect(parseNodeRecord(record?.value ?? "").cordoned).toBe(true);
+  });
+
+  it("cutting A's management link: A fences and removes its IP before B can acquire; A recovers with a new session", async () => {
+    await a.acquire(disk.id, 2);
+    expect((await running().readCapacity(CUT_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    const before = await a.status();
+    const oldSession = before.session?.id ?? "";
+
+    await a.cutMgmt();
+    const failedAttempts = await retryUntil(() => b.acquire(disk.id, 2, { timeoutMs: 10_000 }), 40_000);
+    // A's session holds the lock until Consul invalidates it, then the lock-delay keeps it.
+    expect(failedAttempts).toBeGreaterThan(0);
+
+    const fenced = await a.status();
+    expect(fenced.session).toMatchObject({ fenced: true, healthy: false });
+    expect(fenced.paths).toEqual([]);
+    expect(fenced.counters?.fences).toBe((before.counters?.fences ?? 0) + 1);
+    expect(await a.addresses()).not.toContain(CUT_IP);
+    const refused = grpcFailure(await a.acquire(disk.id, 3).catch((error: unknown) => error));
+    expect(refused).toMatchObject({ code: Status.UNAVAILABLE, reason: "NODE_FENCED" });
+    expect(a.log()).toContain("fencing: tearing down every path served here");
+
+    const report = await sampler?.stop();
+    sampler = running().startIpSampler(5);
+    expect(report?.overlaps).toEqual([]);
+    // The sampler really watched the whole move (hundreds of rounds, one every few milliseconds).
+    expect(report?.samples).toBeGreaterThan(100);
+    const changes = report?.changes ?? [];
+    expect(lastChange(changes, CUT_IP, "a", false)).toBeLessThan(lastChange(changes, CUT_IP, "b", true));
+
+    await a.healMgmt();
+    const recovered = await a.waitForSession({ notSession: oldSession, timeoutMs: 40_000 });
+    expect(recovered.paths).toEqual([]);
+    expect(recovered.session?.fenced).toBe(false);
+    // The first reconcile with the new session drops what the fence left (the target): no drift.
+    const deadline = Date.now() + 20_000;
+    while ((await a.status()).drift.length > 0 && Date.now() < deadline) await sleep(200);
+    expect((await a.status()).drift).toEqual([]);
+    expect(await a.tgtd.tgtadm(["--op", "show", "--mode", "target"])).toBe("");
+    expect((await running().readCapacity(CUT_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    // Serving again: A takes a path.
+    await a.acquire(disk.id, 3);
+    expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+  });
+
+  it("a graceful stop of A tears its paths down and releases the locks at once (no lock-delay)", async () => {
+    expect(await a.addresses()).toContain(STOP_IP);
+    await a.stop();
+    expect(await a.addresses()).not.toContain(STOP_IP);
+    expect((await running().consul.get(running().keys.diskPath(disk.id, 3)))?.session).toBeUndefined();
+    await b.acquire(disk.id, 3);
+    expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    await a.start();
+    expect((await a.waitForSession()).paths).toEqual([]);
+  });
+});
