@@ -4,9 +4,11 @@
  *   up [--nodes N] [--no-auth]    start it (3 nodes by default) and leave it running
  *   down                          stop every process, delete every namespace and the state folder
  *   status [--json]               nodes, their daemons and health, the raft leader, the coordinator
- *   kill NODE                     a node's death (power-off): daemons SIGKILLed, links cut
+ *   kill NODE [--reread S]        a node's death (power-off); optionally re-read its paths until they answer
  *   restart NODE                  boot a killed (or running) node again
  *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running)
+ *   init                          store the dev cluster's settings (as `sanpath cluster init`)
+ *   read [--node N] [--wait S]    read every path from the client namespace (iscsi-readcapacity16)
  *   env                           shell lines to point `sanpath` at the cluster
  * State folder: --dir, $SANPATH_DEV_CLUSTER_DIR, default <checkout>/.tmp/dev-cluster.
  */
@@ -16,7 +18,9 @@ import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { attachTopology, listNamespaces } from "../netns/topology.js";
 import { projectRoot } from "../util/project-root.js";
 import { DEFAULT_PREFIX, DevCluster, type DevClusterStatus } from "./dev-cluster.js";
-import { devClusterLayout, MAX_NODES } from "./layout.js";
+import { clusterInitArgs, devClusterLayout, MAX_NODES } from "./layout.js";
+import { renderTable } from "../cli/table.js";
+import { killAndReread, placedPaths, readPaths, type PathRead } from "./path-reads.js";
 import { readState } from "./state.js";
 
 function stateDir(command: Command): string {
@@ -47,44 +51,71 @@ function usageLines(cluster: DevCluster): string[] {
 }
 
 function renderStatus(status: DevClusterStatus): string {
-  const yes = (value: boolean): string => (value ? "up" : "DOWN");
-  const header = ["NODE", "STATE", "CONSUL", "SERF", "TGTD", "SANPATHD", "HEALTH", "PATHS", "ROLE"];
-  const rows = status.nodes.map((node) => [
-    node.name,
-    node.condition,
-    yes(node.consul),
-    node.serf === "" ? (node.condition === "running" ? "?" : "gone") : node.serf,
-    yes(node.tgtd),
-    yes(node.sanpathd),
-    node.health === "" ? "-" : node.health,
-    node.paths === undefined ? "?" : String(node.paths),
+  const upDown = (value: boolean): string => (value ? "up" : "DOWN");
+  const table = renderTable<DevClusterStatus["nodes"][number]>(
     [
-      node.coordinator ? "coordinator" : "",
-      node.raftLeader ? "raft-leader" : "",
-      node.cordoned ? "cordoned" : "",
-    ]
-      .filter((role) => role !== "")
-      .join(","),
-  ]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
+      { header: "node", value: (node) => node.name },
+      { header: "state", value: (node) => node.condition },
+      { header: "consul", value: (node) => upDown(node.consul) },
+      {
+        header: "serf",
+        value: (node) => (node.serf !== "" ? node.serf : node.condition === "running" ? "?" : "gone"),
+      },
+      { header: "tgtd", value: (node) => upDown(node.tgtd) },
+      { header: "sanpathd", value: (node) => upDown(node.sanpathd) },
+      { header: "health", value: (node) => (node.health === "" ? "-" : node.health) },
+      {
+        header: "paths",
+        value: (node) => (node.paths === undefined ? "?" : String(node.paths)),
+        align: "right",
+      },
+      {
+        header: "role",
+        value: (node) =>
+          [
+            node.coordinator ? "coordinator" : "",
+            node.raftLeader ? "raft-leader" : "",
+            node.cordoned ? "cordoned" : "",
+          ]
+            .filter((role) => role !== "")
+            .join(","),
+      },
+    ],
+    status.nodes,
   );
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-      .join("  ")
-      .trimEnd();
+  const coordinator =
+    status.coordinator === undefined
+      ? `none${status.clusterInfoProblem === undefined ? "" : ` (${status.clusterInfoProblem})`}`
+      : `${status.coordinator.node} (epoch ${status.coordinator.epoch})`;
   return [
     `dev cluster in ${status.dir} (namespaces ${status.prefix}-*), ceph ${status.ceph ? "up" : "DOWN"}`,
-    `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${
-      status.coordinator === undefined
-        ? `none${status.clusterInfoProblem === undefined ? "" : ` (${status.clusterInfoProblem})`}`
-        : `${status.coordinator.node} (epoch ${status.coordinator.epoch})`
-    }${status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""}`,
+    `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${coordinator}${
+      status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""
+    }`,
     "",
-    line(header),
-    ...rows.map(line),
+    table,
   ].join("\n");
+}
+
+function renderReads(reads: readonly (PathRead & { newNode?: string })[], since: string): string {
+  return renderTable<PathRead & { newNode?: string }>(
+    [
+      { header: "disk", value: (read) => `${read.path.diskId} ${read.path.diskName}` },
+      { header: "path", value: (read) => String(read.path.index), align: "right" },
+      { header: "ip", value: (read) => read.path.ip },
+      {
+        header: "node",
+        value: (read) =>
+          read.newNode === undefined ? read.path.node || "-" : `${read.path.node} -> ${read.newNode || "-"}`,
+      },
+      {
+        header: "read from client",
+        value: (read) => (read.read.ok ? `${read.read.bytes ?? 0} bytes` : `FAILED: ${read.read.problem}`),
+      },
+      { header: since, value: (read) => `${(read.afterMs / 1000).toFixed(2)} s`, align: "right" },
+    ],
+    reads,
+  );
 }
 
 async function downWithoutState(dir: string): Promise<void> {
@@ -151,6 +182,33 @@ function program(): Command {
     });
 
   cli
+    .command("init")
+    .description("store the dev cluster's settings (what `sanpath cluster init` with its flags does)")
+    .action(async (_options: unknown, command: Command) => {
+      await DevCluster.open(stateDir(command)).initCluster();
+      process.stdout.write(`cluster settings stored: sanpath ${clusterInitArgs().join(" ")}\n`);
+    });
+
+  cli
+    .command("read")
+    .description("read every path (or one node's) from the client namespace with iscsi-readcapacity16")
+    .option("--node <name>", "only the paths this node serves")
+    .option("--wait <seconds>", "first wait until every path has a node, then retry each until it reads")
+    .option("--json", "JSON for scripts")
+    .action(async (options: { node?: string; wait?: string; json?: boolean }, command: Command) => {
+      const cluster = DevCluster.open(stateDir(command));
+      const waitMs = Number(options.wait ?? 0) * 1000;
+      const paths = (await placedPaths(cluster, waitMs)).filter(
+        (path) => options.node === undefined || path.node === options.node,
+      );
+      const reads = await readPaths(cluster, paths, { waitMs });
+      process.stdout.write(
+        options.json === true ? `${JSON.stringify(reads, null, 2)}\n` : `${renderReads(reads, "time")}\n`,
+      );
+      if (reads.some((read) => !read.read.ok)) process.exitCode = 1;
+    });
+
+  cli
     .command("env")
     .description("shell lines that point the sanpath CLI at the cluster")
     .action((_options: unknown, command: Command) => {
@@ -172,12 +230,25 @@ function program(): Command {
         process.stdout.write(`${node}: ${done} (${Math.round(performance.now() - started)} ms)\n`);
       });
   };
-  nodeCommand(
-    "kill",
-    "a node's death: sanpathd, consul and tgtd SIGKILLed, addresses gone, links cut",
-    (c, n) => c.kill(n),
-    "killed",
-  );
+  cli
+    .command("kill <node>")
+    .description("a node's death: sanpathd, consul and tgtd SIGKILLed, addresses gone, links cut")
+    .option("--reread <seconds>", "then re-read each of its paths from the client until it reads again")
+    .action(async (node: string, options: { reread?: string }, command: Command) => {
+      const cluster = DevCluster.open(stateDir(command));
+      if (options.reread === undefined) {
+        const started = performance.now();
+        await cluster.kill(node);
+        process.stdout.write(`${node}: killed (${Math.round(performance.now() - started)} ms)\n`);
+        return;
+      }
+      const report = await killAndReread(cluster, node, { timeoutMs: Number(options.reread) * 1000 });
+      process.stdout.write(
+        `${node} killed; its ${report.paths.length} paths re-read from the client until they answer:\n` +
+          `${renderReads(report.paths, "after the kill")}\n`,
+      );
+      if (report.paths.some((read) => !read.read.ok)) process.exitCode = 1;
+    });
   nodeCommand(
     "restart",
     "boot a node again and wait until its sanpathd is SERVING",
@@ -197,7 +268,7 @@ function program(): Command {
 program()
   .parseAsync(process.argv)
   .then(
-    () => process.exit(0),
+    () => process.exit(process.exitCode ?? 0),
     (error: unknown) => {
       process.stderr.write(`dev-cluster: ${error instanceof Error ? error.message : String(error)}\n`);
       const cause = error instanceof Error ? error.cause : undefined;
