@@ -161,6 +161,8 @@ export interface NodeRecordView {
   readonly address: string;
   readonly cordoned: boolean;
   readonly subnets: readonly SubnetNumber[];
+  /** The session its record names is one Consul holds. */
+  readonly online: boolean;
 }
 
 /** The node's record, or undefined when it has none (or it is unreadable). */
@@ -169,6 +171,7 @@ export async function readNodeRecord(
   keys: ConsulKeys,
   name: string,
   options: CallOptions = {},
+  liveSessions?: ReadonlySet<string>,
 ): Promise<NodeRecordView | undefined> {
   let key: string;
   try {
@@ -178,17 +181,20 @@ export async function readNodeRecord(
   }
   const entry = await kv.get(key, options);
   if (entry === undefined) return undefined;
+  let record;
   try {
-    const record = parseNodeRecord(entry.value, key);
-    return {
-      name,
-      address: record.address,
-      cordoned: record.cordoned,
-      subnets: subnetsOf(record.interfaces),
-    };
+    record = parseNodeRecord(entry.value, key);
   } catch {
     return undefined;
   }
+  const sessions = liveSessions ?? (await kv.liveSessions(options));
+  return {
+    name,
+    address: record.address,
+    cordoned: record.cordoned,
+    subnets: subnetsOf(record.interfaces),
+    online: record.session !== undefined && sessions.has(record.session),
+  };
 }
 
 function subnetsOf(interfaces: {

@@ -250,10 +250,17 @@ export class JobRunner {
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
         return;
       }
-      const target = await readNodeRecord(kv, keys, record.targetNode, { signal });
+      const sessions = await kv.liveSessions({ signal });
+      const target = await readNodeRecord(kv, keys, record.targetNode, { signal }, sessions);
       if (target === undefined)
         throw new MoveFailure(`target node ${record.targetNode} has no node record`, false);
       if (target.cordoned) throw new MoveFailure(`target node ${record.targetNode} is cordoned`, false);
+      if (!target.online) {
+        throw new MoveFailure(
+          `target node ${record.targetNode} is offline (it holds no live session)`,
+          false,
+        );
+      }
 
       record = await this.update(
         record,
@@ -262,7 +269,7 @@ export class JobRunner {
       );
       const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
       if (holder !== "") {
-        const source = await readNodeRecord(kv, keys, holder, { signal });
+        const source = await readNodeRecord(kv, keys, holder, { signal }, sessions);
         if (source === undefined) {
           throw new MoveFailure(
             `source node ${holder} has no node record: it cannot be asked to give the path up`,

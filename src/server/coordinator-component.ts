@@ -17,7 +17,7 @@ import { nodeClientAuth } from "../security/daemon-security.js";
 import type { DaemonComponent, RunningComponent } from "./component.js";
 
 export interface CoordinatorComponentOptions {
-  /** Deadline of one NodeService call the coordinator makes (default 20 s). */
+  /** Deadline of one NodeService call the coordinator makes (default 10 s). */
   rpcTimeoutMs?: number;
 }
 
@@ -37,7 +37,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
       const kv = consulAssignmentKv(client);
       const reader = new ClusterStateReader({ kv, keys, logger: log });
       const store = new JobStore({ kv, keys });
-      const rpcTimeoutMs = options.rpcTimeoutMs ?? 20_000;
+      const rpcTimeoutMs = options.rpcTimeoutMs ?? 10_000;
       const nodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
       const leader = (signal: AbortSignal) => readLeader(client, keys, { signal });
       const service = new ReassignmentService({
