@@ -170,5 +170,5 @@ export function driftOf(
       });
     }
   }
-  return drift;
+  return drift.sort((x, y) => x.diskId.localeCompare(y.diskId) || x.index - y.index);
 }

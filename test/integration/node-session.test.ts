@@ -1,0 +1,186 @@
+/**
+ * NodeSession against a real Consul agent: the session's settings, self-fencing when Consul stops
+ * answering or says the session is gone, recovery with a new session, retiring the previous
+ * daemon's session, and the graceful stop.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ConsulClient } from "../../src/consul/consul-client.js";
+import { acquireLock, lockHolder } from "../../src/consul/lock.js";
+import { createSession, destroySession, sessionInfo } from "../../src/consul/session.js";
+import { createLogger } from "../../src/log/logger.js";
+import { NodeSession, type ActiveSession } from "../../src/node/node-session.js";
+import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+
+const SETTINGS = { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 2000 };
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+interface Recorder {
+  session: NodeSession;
+  sessions: ActiveSession[];
+  fences: string[];
+  retired: string[];
+}
+
+describe("NodeSession: session, self-fencing and recovery against a real Consul", () => {
+  let consul: ConsulHarness;
+  let client: ConsulClient;
+  let dir: string;
+  const started: NodeSession[] = [];
+
+  beforeAll(async () => {
+    consul = await startConsulHarness("node-session");
+    client = new ConsulClient({ address: consul.agent.httpAddress, timeoutMs: 2000 });
+    dir = mkdtempSync(join(tmpdir(), "sanpath-node-session-"));
+  });
+
+  afterEach(async () => {
+    for (const session of started.splice(0)) await session.stop(() => Promise.resolve(), 2000);
+  });
+
+  afterAll(async () => {
+    client.close();
+    await consul.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function start(stateFile: string | undefined): Recorder {
+    const recorder: Recorder = {
+      sessions: [],
+      fences: [],
+      retired: [],
+      session: undefined as unknown as NodeSession,
+    };
+    recorder.session = new NodeSession({
+      client,
+      nodeName: consul.agent.nodeName,
+      settings: SETTINGS,
+      stateFile,
+      logger: createLogger({ level: "silent" }),
+      onFence: (reason) => {
+        recorder.fences.push(reason);
+        return Promise.resolve();
+      },
+      onSession: (session) => {
+        recorder.sessions.push(session);
+        return Promise.resolve();
+      },
+      releaseLocksOf: (sessionId) => {
+        recorder.retired.push(sessionId);
+        return Promise.resolve(0);
+      },
+    });
+    recorder.session.start();
+    started.push(recorder.session);
+    return recorder;
+  }
+
+  it("creates a session tied to serfHealth with the configured TTL, lock-delay and release behaviour", async () => {
+    const { session, sessions } = start(undefined);
+    const active = await until("a session", () => sessions[0]);
+    expect(session.current()?.id).toBe(active.id);
+    expect(session.status()).toMatchObject({ id: active.id, phase: "active", healthy: true, fenced: false });
+    const info = await sessionInfo(client, active.id);
+    expect(info).toMatchObject({
+      behavior: "release",
+      ttl: "10s",
+      lockDelayMs: 3000,
+      node: consul.agent.nodeName,
+    });
+    expect(info?.checks).toContain("serfHealth");
+    // Renewed well within the fence deadline.
+    await sleep(1500);
+    expect(session.status().healthy).toBe(true);
+    expect(Date.now() - (session.status().lastConfirmedAt?.getTime() ?? 0)).toBeLessThan(
+      SETTINGS.fenceDeadlineMs,
+    );
+  });
+
+  it("fences when Consul stops answering, then recovers with a new session once it is back", async () => {
+    const recorder = start(undefined);
+    const first = await until("a session", () => recorder.sessions[0]);
+    await consul.agent.stop();
+    const reason = await until("the fence", () => recorder.fences[0]);
+    expect(reason).toContain(`not confirmed within ${SETTINGS.fenceDeadlineMs} ms`);
+    expect(first.signal.aborted).toBe(true);
+    expect(recorder.session.current()).toBeUndefined();
+    expect(recorder.session.status()).toMatchObject({
+      phase: "fenced",
+      fenced: true,
+      healthy: false,
+      fences: 1,
+    });
+
+    await consul.restart();
+    const second = await until("a new session", () => recorder.sessions[1]);
+    expect(second.id).not.toBe(first.id);
+    // The old session was retired (its locks released, the session destroyed) before the new one.
+    // (Retried while the restarted agent was not ready yet: the same id each time.)
+    expect(new Set(recorder.retired)).toEqual(new Set([first.id]));
+    expect(recorder.session.current()?.id).toBe(second.id);
+    expect(recorder.session.status()).toMatchObject({ phase: "active", fenced: false, fences: 1 });
+  });
+
+  it("fences at once when Consul says the session is gone", async () => {
+    const recorder = start(undefined);
+    const first = await until("a session", () => recorder.sessions[0]);
+    await destroySession(client, first.id);
+    const reason = await until("the fence", () => recorder.fences[0], SETTINGS.fenceDeadlineMs * 3);
+    expect(reason).toMatch(/no longer exists|not confirmed/);
+    const second = await until("a new session", () => recorder.sessions[1]);
+    expect(second.id).not.toBe(first.id);
+  });
+
+  it("a restarted daemon retires the session its predecessor left (state file)", async () => {
+    const stateFile = join(dir, "node-session.json");
+    // What a killed predecessor leaves: its session (alive until its TTL runs out), a lock it holds,
+    // and the session id in the state file.
+    const old = await createSession(client, { name: "killed", ttlSeconds: 10, lockDelaySeconds: 3 });
+    writeFileSync(stateFile, JSON.stringify({ sessionId: old, node: consul.agent.nodeName }));
+    const key = `SanpathTest-${process.pid}/Disks/00001/1`;
+    expect(await acquireLock(client, key, old, "node")).toBe(true);
+
+    const next = start(stateFile);
+    const fresh = await until("a new session", () => next.sessions[0]);
+    expect(next.retired).toEqual([old]);
+    expect(fresh.id).not.toBe(old);
+    expect(await sessionInfo(client, old)).toBeUndefined();
+    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toMatchObject({ sessionId: fresh.id });
+    await client.delete(key);
+  });
+
+  it("a graceful stop runs the tear-down, then releases the locks and destroys the session", async () => {
+    const stateFile = join(dir, "stop-session.json");
+    const recorder = start(stateFile);
+    const active = await until("a session", () => recorder.sessions[0]);
+    const key = `SanpathTest-${process.pid}/Disks/00002/1`;
+    expect(await acquireLock(client, key, active.id, "node")).toBe(true);
+    const order: string[] = [];
+    started.splice(started.indexOf(recorder.session), 1);
+    await recorder.session.stop(async () => {
+      // The session may not be used any more, but it still exists (and holds the lock) meanwhile.
+      order.push(`aborted ${String(active.signal.aborted)}`);
+      order.push(`exists ${String((await sessionInfo(client, active.id)) !== undefined)}`);
+    });
+    expect(order).toEqual(["aborted true", "exists true"]);
+    expect(recorder.retired).toEqual([active.id]);
+    expect(await sessionInfo(client, active.id)).toBeUndefined();
+    expect(existsSync(stateFile)).toBe(false);
+    expect(recorder.session.current()).toBeUndefined();
+    // Destroying the session released its lock (the recorder's releaseLocksOf releases nothing).
+    expect(await lockHolder(client, key)).toBeUndefined();
+    await client.delete(key);
+  });
+});
