@@ -118,15 +118,25 @@ function renderReads(reads: readonly (PathRead & { newNode?: string })[], since:
   );
 }
 
-async function downWithoutState(dir: string): Promise<void> {
+/**
+ * `down` without a state file: namespaces named like a dev cluster's may belong to a crashed run
+ * (or to a cluster kept in another --dir), so they are only deleted when asked to.
+ */
+async function downWithoutState(dir: string, deleteLeftovers: boolean): Promise<void> {
   const root = new ExecaCommandRunner();
   const leftovers = (await listNamespaces(root)).filter((ns) => ns.startsWith(`${DEFAULT_PREFIX}-`));
   if (leftovers.length === 0) {
     process.stdout.write(`no dev cluster in ${dir}\n`);
     return;
   }
+  if (!deleteLeftovers) {
+    throw new Error(
+      `no state in ${dir}, but namespaces ${leftovers.join(", ")} exist (a crashed run, or a cluster with another --dir); ` +
+        "delete them and everything running in them with: deploy/dev-cluster down --leftovers",
+    );
+  }
   await attachTopology(devClusterLayout(DEFAULT_PREFIX, MAX_NODES).topology, { runner: root }).destroy();
-  process.stdout.write(`no state in ${dir}; deleted leftover namespaces ${leftovers.join(", ")}\n`);
+  process.stdout.write(`deleted leftover namespaces ${leftovers.join(", ")}\n`);
 }
 
 function program(): Command {
@@ -160,10 +170,11 @@ function program(): Command {
   cli
     .command("down")
     .description("stop every process, delete every namespace and the state folder")
-    .action(async (_options: unknown, command: Command) => {
+    .option("--leftovers", "without a state file: delete namespaces named like a dev cluster's")
+    .action(async (options: { leftovers?: boolean }, command: Command) => {
       const dir = stateDir(command);
       if (readState(dir) === undefined) {
-        await downWithoutState(dir);
+        await downWithoutState(dir, options.leftovers === true);
         return;
       }
       await DevCluster.open(dir).down();
