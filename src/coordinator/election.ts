@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
@@ -7,6 +8,7 @@ import { createSession, destroySession, SessionKeeper } from "../consul/session.
 import { watchKey } from "../consul/watch.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import { writeFileAtomically } from "../storage/atomic-file.js";
 import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
 
 /** One stretch of leadership. */
@@ -43,6 +45,12 @@ export interface ElectionOptions {
   retryMs?: number;
   /** Blocking-query wait while watching the lock (default 30 s). */
   waitSeconds?: number;
+  /**
+   * File remembering the session id, so that a daemon restarted after a crash ends its
+   * predecessor's session at once instead of waiting for its TTL (then only the lock-delay
+   * delays the next leader); undefined = none.
+   */
+  sessionStateFile?: string;
 }
 
 type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "stopping";
@@ -94,6 +102,7 @@ export class Election {
     const { client, logger } = this.options;
     const signal = this.stopping.signal;
     const value = serializeLeaderRecord(this.options.record);
+    await this.retirePrevious();
     while (!signal.aborted) {
       try {
         const session = await this.ensureSession();
@@ -140,7 +149,39 @@ export class Election {
     });
     keeper.start();
     this.session = { id, keeper };
+    if (this.options.sessionStateFile !== undefined) {
+      await writeFileAtomically(this.options.sessionStateFile, JSON.stringify({ session: id })).catch(
+        (error: unknown) => {
+          this.options.logger.warn(
+            { err: errorMessage(error) },
+            "could not remember the coordinator session",
+          );
+        },
+      );
+    }
     return this.session;
+  }
+
+  /** Ends the session a crashed predecessor left (named in the state file). */
+  private async retirePrevious(): Promise<void> {
+    const file = this.options.sessionStateFile;
+    if (file === undefined) return;
+    let previous: unknown;
+    try {
+      previous = (JSON.parse(await readFile(file, "utf8")) as { session?: unknown }).session;
+    } catch {
+      return;
+    }
+    if (typeof previous !== "string") return;
+    try {
+      await destroySession(this.options.client, previous, { timeoutMs: 3000, signal: this.stopping.signal });
+      this.options.logger.info({ session: previous }, "previous coordinator session ended");
+    } catch (error) {
+      this.options.logger.warn(
+        { err: errorMessage(error) },
+        "could not end the previous coordinator session",
+      );
+    }
   }
 
   /** Stops renewing; `destroy` also ends the session in Consul (best effort). */
@@ -152,6 +193,7 @@ export class Election {
     if (destroy || !session.keeper.lost) {
       await destroySession(this.options.client, session.id, { timeoutMs: 2000 }).catch(() => undefined);
     }
+    if (this.options.sessionStateFile !== undefined) await rm(this.options.sessionStateFile, { force: true });
   }
 
   private async leadWhileHeld(session: OwnSession): Promise<void> {

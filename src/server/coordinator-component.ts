@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { assignmentHandlers } from "../api/assignment-handlers.js";
 import { clusterHandlers } from "../api/cluster-handlers.js";
 import { ClusterStateReader } from "../assignment/assignment-stats.js";
@@ -69,6 +70,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         fenceDeadlineMs: config.session.fenceDeadlineMs,
         logger: log,
         lead: (term) => coordinator.lead(term),
+        sessionStateFile: join(config.dataDir, "coordinator-session.json"),
       });
       services.implement(
         "assignment",

@@ -203,6 +203,55 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
     await settled();
   });
 
+  it("cancel: pending moves are dropped, the move under way finishes; the job is kept in the history", async () => {
+    const service = anyHost().service;
+    const before = await reader.read();
+    const disksOnA = new Set(before.paths.filter((path) => path.node === "a").map((path) => path.diskId));
+    const ips = onePathPerDisk(before.paths.filter((path) => !disksOnA.has(path.diskId)))
+      .slice(0, 3)
+      .map((path) => path.ip);
+    expect(ips).toHaveLength(3);
+    for (const agent of agents.values()) agent.delayMs = 300;
+    let id: string;
+    try {
+      const job = await service.start({
+        spec: { mode: "manual", ips, targetNode: "a" },
+        stateIndex: 0,
+        parallelism: 1,
+        startedBy: "test",
+      });
+      id = job.header.id;
+      await collect(service.watch(id, 0, true, AbortSignal.timeout(20_000)), (seen) =>
+        seen.some((event) => event.body.kind === "path" && event.body.path.phase === "cleaning"),
+      );
+      const cancelling = await service.cancel(id);
+      expect(["cancelling", "cancelled"]).toContain(cancelling.header.state);
+      const events = await collect(service.watch(id, 0, true, AbortSignal.timeout(20_000)));
+      expect(events.at(-1)?.body).toEqual({ kind: "finished", finalState: "cancelled" });
+      const phases = events.flatMap((event) => (event.body.kind === "path" ? [event.body.path.phase] : []));
+      expect(phases).toContain("cancelled");
+      expect(phases).toContain("serving");
+    } finally {
+      for (const agent of agents.values()) agent.delayMs = 0;
+    }
+    const finished = await service.get(id);
+    expect(finished.header.state).toBe("cancelled");
+    expect(finished.totals.succeeded).toBeGreaterThanOrEqual(1);
+    expect(finished.totals.cancelled).toBeGreaterThanOrEqual(1);
+    expect(finished.totals.succeeded + finished.totals.cancelled).toBe(3);
+    for (const move of finished.moves) {
+      const now = (await reader.read()).paths.find((path) => path.ip === move.ip)?.node;
+      expect(now).toBe(move.status === "succeeded" ? "a" : move.sourceNode);
+    }
+    const history = await service.list();
+    expect(history[0]?.header.id).toBe(id);
+    expect(history.map((job) => job.header.id)).toEqual(
+      [...history.map((job) => job.header.id)].sort().reverse(),
+    );
+    // A finished job cannot be cancelled again: it is returned as it is.
+    expect((await service.cancel(id)).header.state).toBe("cancelled");
+  });
+
   it("the coordinator fails mid-job: the next leader finishes the job; a watcher resuming from its last sequence misses nothing and sees nothing twice", async () => {
     const leaderHost = await waitFor("a leader", () =>
       hosts.find((host) => host.election.term !== undefined),

@@ -186,6 +186,11 @@ export class TestNodeAgent {
     return { wasServed: released, diskId, index, targetDropped: false };
   }
 
+  /** What the node's own code calls (epoch 0: acting without a coordinator). */
+  async acquireLocally(diskId: string, index: number): Promise<void> {
+    await this.acquire({ epoch: 0, diskId, index, jobId: "" });
+  }
+
   /** Paths whose lock this node's session holds. */
   async held(): Promise<string[]> {
     const entries = await this.client.list(this.keys.disks());
