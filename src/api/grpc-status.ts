@@ -66,8 +66,23 @@ export interface GrpcFailure {
  * - a Node network errno anywhere in the cause chain: UNAVAILABLE;
  * - AbortError / TimeoutError: CANCELLED / DEADLINE_EXCEEDED;
  * - anything else: INTERNAL with a generic message (its text may hold secrets), `errorId` in it.
+ * Messages longer than MAX_DETAILS_LENGTH are cut.
  */
 export function toGrpcFailure(error: unknown, errorId?: string): GrpcFailure {
+  const failure = mapFailure(error, errorId);
+  return { ...failure, details: boundedDetails(failure.details) };
+}
+
+/** The longest message a status carries: it travels in an HTTP/2 trailer, which peers cap at 8..16 KiB. */
+export const MAX_DETAILS_LENGTH = 1024;
+
+/** A message cut to MAX_DETAILS_LENGTH (a rule message may quote a hostile 1 MB value). */
+function boundedDetails(details: string): string {
+  if (details.length <= MAX_DETAILS_LENGTH) return details;
+  return `${details.slice(0, MAX_DETAILS_LENGTH - 64)}… (message cut: ${details.length} characters)`;
+}
+
+function mapFailure(error: unknown, errorId?: string): GrpcFailure {
   const metadata = new Metadata();
   if (isSanpathError(error)) {
     if (error.reason !== undefined) metadata.set(REASON_METADATA_KEY, error.reason);
