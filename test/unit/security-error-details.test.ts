@@ -9,7 +9,7 @@ describe("status messages", () => {
     const failure = toGrpcFailure(new SanpathError("not_found", `node: no node is named "${hostile}"`));
     expect(failure.code).toBe(Status.NOT_FOUND);
     expect(failure.details.length).toBeLessThanOrEqual(MAX_DETAILS_LENGTH);
-    expect(failure.details).toMatch(/^node: no node is named "x+… \(message cut: 1000032 characters\)$/);
+    expect(failure.details).toMatch(/^node: no node is named "x+… \(message cut: \d+ characters\)$/);
   });
 
   it("keep the field trailer and leave a short message alone", () => {
