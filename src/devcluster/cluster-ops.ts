@@ -1,0 +1,181 @@
+/**
+ * Operator actions on a dev cluster through a node's admin socket, for the end-to-end tests and
+ * the benchmarks: add disks, start and wait for reassignment jobs, drain and cordon nodes, wait
+ * until every path is placed.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ServiceError } from "@grpc/grpc-js";
+import {
+  JobState,
+  Planner,
+  type GetReassignmentResponse,
+  type Reassignment,
+  type ReassignmentSpec,
+  type StartReassignmentResponse,
+} from "../gen/sanpath/v1/assignment.js";
+import type {
+  DrainNodeResponse,
+  GetLeaderResponse,
+  UncordonNodeResponse,
+} from "../gen/sanpath/v1/cluster.js";
+import { SubnetChoice } from "../gen/sanpath/v1/common.js";
+import type { AddDiskResponse, Disk } from "../gen/sanpath/v1/disk.js";
+import type { NodeAdmin } from "./admin-client.js";
+import { listPaths, type PathView } from "./client-reads.js";
+import type { DevCluster } from "./dev-cluster.js";
+
+const FINISHED: ReadonlySet<JobState> = new Set([
+  JobState.JOB_STATE_SUCCEEDED,
+  JobState.JOB_STATE_PARTIALLY_FAILED,
+  JobState.JOB_STATE_FAILED,
+  JobState.JOB_STATE_CANCELLED,
+]);
+
+export function isFinished(job: Reassignment): boolean {
+  return FINISHED.has(job.state);
+}
+
+/** Runs `work` with a node admin client of the first live node (closed afterwards). */
+export async function withAdmin<T>(cluster: DevCluster, work: (admin: NodeAdmin) => Promise<T>): Promise<T> {
+  const live = cluster.liveNodes()[0];
+  if (live === undefined) throw new Error("no live node to ask");
+  const admin = await cluster.admin(live);
+  try {
+    return await work(admin);
+  } finally {
+    admin.close();
+  }
+}
+
+export interface DiskToAdd {
+  name: string;
+  paths: number;
+  subnet?: "1" | "2" | "both";
+  sizeGib?: number;
+}
+
+const SUBNETS = {
+  "1": SubnetChoice.SUBNET_CHOICE_SUBNET1,
+  "2": SubnetChoice.SUBNET_CHOICE_SUBNET2,
+  both: SubnetChoice.SUBNET_CHOICE_BOTH,
+} as const;
+
+export async function addDisk(admin: NodeAdmin, disk: DiskToAdd): Promise<Disk> {
+  const response = await admin.call<AddDiskResponse>((md, opts, done) =>
+    admin.disk.addDisk(
+      {
+        name: disk.name,
+        sizeGib: disk.sizeGib ?? 1,
+        pathCount: disk.paths,
+        subnet: SUBNETS[disk.subnet ?? "both"],
+        manualIps: [],
+        acl: undefined,
+        chap: undefined,
+        pool: "",
+      },
+      md,
+      opts,
+      done,
+    ),
+  );
+  if (response.disk === undefined) throw new Error(`AddDisk ${disk.name}: no disk in the answer`);
+  return response.disk;
+}
+
+/** Polls ListPaths until every path has a node (and `expectCount` paths exist, when given). */
+export async function waitUntilPlaced(
+  admin: NodeAdmin,
+  options: { timeoutMs: number; expectCount?: number },
+): Promise<PathView[]> {
+  const deadline = Date.now() + options.timeoutMs;
+  let paths: PathView[] = [];
+  while (Date.now() < deadline) {
+    paths = await listPaths(admin);
+    const countOk = options.expectCount === undefined || paths.length === options.expectCount;
+    if (countOk && paths.every((path) => path.node !== "")) return paths;
+    await sleep(200);
+  }
+  const unplaced = paths.filter((path) => path.node === "").map((path) => path.ip);
+  throw new Error(
+    `paths not placed within ${options.timeoutMs} ms: ${paths.length} listed, unplaced ${unplaced.join(", ") || "none"}`,
+  );
+}
+
+export async function startJob(
+  admin: NodeAdmin,
+  spec: ReassignmentSpec,
+  parallelism = 0,
+): Promise<Reassignment> {
+  const response = await admin.call<StartReassignmentResponse>((md, opts, done) =>
+    admin.assignment.startReassignment({ spec, stateIndex: 0, parallelism }, md, opts, done),
+  );
+  if (response.job === undefined) throw new Error("StartReassignment: no job in the answer");
+  return response.job;
+}
+
+export const REBALANCE: ReassignmentSpec = { auto: { planner: Planner.PLANNER_AVERAGE } };
+
+export function manualMove(ips: readonly string[], targetNode: string): ReassignmentSpec {
+  return { manual: { ips: [...ips], targetNode } };
+}
+
+export async function getJob(admin: NodeAdmin, id: string): Promise<Reassignment> {
+  const response = await admin.call<GetReassignmentResponse>((md, opts, done) =>
+    admin.assignment.getReassignment({ id }, md, opts, done),
+  );
+  if (response.job === undefined) throw new Error(`GetReassignment ${id}: no job`);
+  return response.job;
+}
+
+/**
+ * Polls the job (through whichever live node answers) until it has finished. Transient failures
+ * (a node or the coordinator dying under it) are retried until `timeoutMs`.
+ */
+export async function waitForJob(cluster: DevCluster, id: string, timeoutMs: number): Promise<Reassignment> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Reassignment | undefined;
+  let problem = "";
+  while (Date.now() < deadline) {
+    try {
+      last = await withAdmin(cluster, (admin) => getJob(admin, id));
+      if (isFinished(last)) return last;
+    } catch (error) {
+      problem = (error as Partial<ServiceError>).details ?? String(error);
+    }
+    await sleep(200);
+  }
+  throw new Error(
+    `job ${id} did not finish within ${timeoutMs} ms (state ${last === undefined ? "unknown" : JobState[last.state]}${
+      problem === "" ? "" : `; last error ${problem}`
+    })`,
+  );
+}
+
+export async function drainNode(admin: NodeAdmin, node: string, parallelism = 0): Promise<Reassignment> {
+  const response = await admin.call<DrainNodeResponse>((md, opts, done) =>
+    admin.cluster.drainNode({ node, parallelism }, md, opts, done),
+  );
+  if (response.job === undefined) throw new Error(`DrainNode ${node}: no job in the answer`);
+  return response.job;
+}
+
+export async function uncordonNode(admin: NodeAdmin, node: string): Promise<void> {
+  await admin.call<UncordonNodeResponse>((md, opts, done) =>
+    admin.cluster.uncordonNode({ node }, md, opts, done),
+  );
+}
+
+/** The coordinator's node name ("" when none is elected). */
+export async function coordinatorNode(admin: NodeAdmin): Promise<string> {
+  const response = await admin.call<GetLeaderResponse>((md, opts, done) =>
+    admin.cluster.getLeader({}, md, opts, done),
+  );
+  return response.leader?.node ?? "";
+}
+
+/** Paths per node from a path list (nodes without paths are absent). */
+export function countByNode(paths: readonly PathView[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const path of paths) if (path.node !== "") counts.set(path.node, (counts.get(path.node) ?? 0) + 1);
+  return counts;
+}

@@ -1,0 +1,162 @@
+/**
+ * End to end, one 3-node dev cluster, scenarios in order: disks added → every path placed and read
+ * by the client; a manual move; a drain; a rebalance. During each one an address sampler reads
+ * `ip -j addr` in every node namespace every 5 ms: no IP may ever be up on two nodes, and no path
+ * may stay unserved past its bound.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JobState, type ListNodesResponse } from "../../src/gen/sanpath/v1/assignment.js";
+import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import {
+  addDisk,
+  countByNode,
+  drainNode,
+  manualMove,
+  REBALANCE,
+  startJob,
+  uncordonNode,
+  waitForJob,
+  waitUntilPlaced,
+  withAdmin,
+} from "../../src/devcluster/cluster-ops.js";
+import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
+import {
+  addressesOn,
+  expectEveryPathReads,
+  expectSafeAndServed,
+  sampleAddresses,
+  startE2eCluster,
+} from "./support.js";
+
+/** Placing a new path, or a move's clean→acquire, must not leave it unserved longer than this. */
+const PLACEMENT_BOUND_MS = 30_000;
+const MOVE_BOUND_MS = 10_000;
+const JOB_TIMEOUT_MS = 90_000;
+
+function listNodes(cluster: DevCluster): Promise<ListNodesResponse> {
+  return withAdmin(cluster, (admin) =>
+    admin.call<ListNodesResponse>((md, opts, done) => admin.assignment.listNodes({}, md, opts, done)),
+  );
+}
+
+describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
+  let cluster: DevCluster | undefined;
+
+  beforeAll(async () => {
+    cluster = await startE2eCluster("assign");
+  }, 120_000);
+
+  afterAll(async () => {
+    await cluster?.down();
+  }, 60_000);
+
+  const dev = (): DevCluster => {
+    if (cluster === undefined) throw new Error("the dev cluster did not start");
+    return cluster;
+  };
+  const current = (): Promise<PathView[]> => withAdmin(dev(), (admin) => listPaths(admin));
+
+  it("places every path of new disks on a node, and the client reads each one", async () => {
+    const sampler = sampleAddresses(dev());
+    try {
+      const disks = await withAdmin(dev(), async (admin) => [
+        await addDisk(admin, { name: "db", paths: 4, subnet: "both" }),
+        await addDisk(admin, { name: "web", paths: 4, subnet: "both" }),
+        await addDisk(admin, { name: "logs", paths: 2, subnet: "1" }),
+        await addDisk(admin, { name: "single-a", paths: 1, subnet: "2" }),
+        await addDisk(admin, { name: "single-b", paths: 1, subnet: "1" }),
+      ]);
+      const ips = disks.flatMap((disk) => disk.paths.map((path) => path.ip));
+      expect(ips).toHaveLength(12);
+      sampler.expect(ips);
+      const paths = await withAdmin(dev(), (admin) =>
+        waitUntilPlaced(admin, { timeoutMs: PLACEMENT_BOUND_MS, expectCount: 12 }),
+      );
+      expect(new Set(paths.map((path) => path.ip))).toEqual(new Set(ips));
+      // The coordinator spreads them: every node serves some.
+      expect([...countByNode(paths).keys()].sort()).toEqual(["node1", "node2", "node3"]);
+      await expectEveryPathReads(dev(), paths);
+      await sampler.nextRound();
+      for (const path of paths) expect(sampler.holders().get(path.ip)).toEqual([path.node]);
+    } finally {
+      expectSafeAndServed(await sampler.stop(), PLACEMENT_BOUND_MS);
+    }
+  }, 120_000);
+
+  it("moves selected paths to the named node (manual move)", async () => {
+    const before = await current();
+    // Single-path disks can go anywhere; pick a node that does not serve one of them yet.
+    const singles = before.filter((path) => path.diskName.startsWith("single-"));
+    const target = ["node1", "node2", "node3"].find((node) => singles.some((path) => path.node !== node));
+    if (target === undefined) throw new Error("no target node for the move");
+    const moving = singles.filter((path) => path.node !== target);
+    const sampler = sampleAddresses(dev());
+    try {
+      const job = await withAdmin(dev(), (admin) =>
+        startJob(
+          admin,
+          manualMove(
+            moving.map((path) => path.ip),
+            target,
+          ),
+        ),
+      );
+      const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
+      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      expect(done.totals?.succeeded).toBe(moving.length);
+      const after = await current();
+      for (const path of moving)
+        expect(after.find((candidate) => candidate.ip === path.ip)?.node).toBe(target);
+      await sampler.nextRound();
+      for (const path of moving) expect(sampler.holders().get(path.ip)).toEqual([target]);
+      // Paths that were not selected stay where they were.
+      for (const path of before.filter((candidate) => !moving.includes(candidate))) {
+        expect(after.find((candidate) => candidate.ip === path.ip)?.node).toBe(path.node);
+      }
+      await expectEveryPathReads(dev(), after);
+    } finally {
+      expectSafeAndServed(await sampler.stop(), MOVE_BOUND_MS);
+    }
+  }, 120_000);
+
+  it("drains a node: every path leaves it, it is cordoned, every path still reads", async () => {
+    const before = await current();
+    const [drained] = [...countByNode(before)].sort((a, b) => b[1] - a[1])[0] ?? [];
+    if (drained === undefined) throw new Error("no node serves paths");
+    const sampler = sampleAddresses(dev());
+    try {
+      const job = await withAdmin(dev(), (admin) => drainNode(admin, drained));
+      const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
+      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      const after = await current();
+      expect(after.filter((path) => path.node === drained)).toEqual([]);
+      expect(after.every((path) => path.node !== "")).toBe(true);
+      await sampler.nextRound();
+      expect(addressesOn(sampler, drained)).toEqual([]);
+      const nodes = await listNodes(dev());
+      expect(nodes.nodes.find((node) => node.name === drained)?.cordoned).toBe(true);
+      await expectEveryPathReads(dev(), after);
+    } finally {
+      expectSafeAndServed(await sampler.stop(), MOVE_BOUND_MS);
+    }
+  }, 120_000);
+
+  it("rebalances: after uncordon the average planner evens paths out over all nodes", async () => {
+    const before = await current();
+    const empty = ["node1", "node2", "node3"].find((node) => !countByNode(before).has(node));
+    if (empty === undefined) throw new Error("the drained node serves paths again before the rebalance");
+    const sampler = sampleAddresses(dev());
+    try {
+      await withAdmin(dev(), (admin) => uncordonNode(admin, empty));
+      const job = await withAdmin(dev(), (admin) => startJob(admin, REBALANCE));
+      const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
+      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      const after = await current();
+      // ceil(12 / 3) = 4 per node.
+      expect(Object.fromEntries(countByNode(after))).toEqual({ node1: 4, node2: 4, node3: 4 });
+      await expectEveryPathReads(dev(), after);
+    } finally {
+      expectSafeAndServed(await sampler.stop(), MOVE_BOUND_MS);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,89 @@
+/**
+ * End-to-end test support: a whole dev cluster per test file (src/devcluster: Consul servers,
+ * tgtd and sanpathd per node in namespaces, Ceph, an iSCSI client), with unique namespace names
+ * and a temp folder, torn down in afterAll (and by an exit hook if the worker dies first).
+ * Needs root and the build (`npm run build`; `npm run check` builds before vitest).
+ */
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "vitest";
+import {
+  startAddressSampler,
+  type AddressSampler,
+  type SamplerReport,
+} from "../../src/devcluster/address-sampler.js";
+import type { PathView } from "../../src/devcluster/client-reads.js";
+import { DevCluster } from "../../src/devcluster/dev-cluster.js";
+import { readPaths } from "../../src/devcluster/path-reads.js";
+import { uniquePrefix } from "../../src/netns/topology.js";
+import { projectRoot } from "../../src/util/project-root.js";
+
+export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
+  const main = join(projectRoot(), "dist", "src", "server", "main.js");
+  if (!existsSync(main))
+    throw new Error(`${main} is missing: run \`npm run build\` before the end-to-end tests`);
+  const cluster = await DevCluster.up({
+    dir: mkdtempSync(join(tmpdir(), `sp-e2e-${name}-`)),
+    prefix: uniquePrefix(),
+    nodes,
+    keepAfterExit: false,
+    logLevel: "info",
+  });
+  try {
+    await cluster.initCluster();
+  } catch (error) {
+    await cluster.down();
+    throw error;
+  }
+  return cluster;
+}
+
+/** Samples `ip -j addr` in every node namespace every 5 ms (see src/devcluster/address-sampler.ts). */
+export function sampleAddresses(cluster: DevCluster): AddressSampler {
+  return startAddressSampler({
+    nodes: cluster.state.nodes.map((node) => ({ name: node.name, netns: node.netns })),
+    intervalMs: 5,
+  });
+}
+
+/**
+ * The two rules of every scenario: no IP ever up on two nodes, and no path unserved for longer
+ * than `boundMs` (per IP, from the round it vanished to the round it was back).
+ */
+export function expectSafeAndServed(report: SamplerReport, boundMs: number): void {
+  expect(report.rounds).toBeGreaterThan(10);
+  expect(report.overlaps).toEqual([]);
+  const tooLong = report.unserved.filter((gap) => gap.durationMs > boundMs);
+  expect(tooLong).toEqual([]);
+}
+
+/** Every given path reads from the client (retrying each for up to `waitMs`). */
+export async function expectEveryPathReads(
+  cluster: DevCluster,
+  paths: readonly PathView[],
+  waitMs = 20_000,
+): Promise<void> {
+  const reads = await readPaths(cluster, paths, { waitMs });
+  const failed = reads.filter((read) => !read.read.ok).map((read) => `${read.path.ip}: ${read.read.problem}`);
+  expect(failed).toEqual([]);
+  expect(reads.length).toBe(paths.length);
+}
+
+/** Path IPs up in a node's namespace now (eth1/eth2). */
+export function addressesOn(sampler: AddressSampler, node: string): string[] {
+  return [...sampler.holders()].filter(([, nodes]) => nodes.includes(node)).map(([ip]) => ip);
+}
+
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
