@@ -21,6 +21,12 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   "data-dir": "path",
   "image-store": "file|rbd",
   "target-driver": "tgt|lio",
+  "auth-mode": "required|none",
+  "auth-token-file": "path",
+  "tls-ca": "path",
+  "tls-cert": "path",
+  "tls-key": "path",
+  "audit-file": "path",
 };
 
 /** Parses argv (as process.argv); --help and --version exit 0 here, usage errors exit 2. */

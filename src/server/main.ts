@@ -21,8 +21,19 @@
  *     "session": { "ttlSeconds": 10, "lockDelaySeconds": 15, "fenceDeadlineMs": 10000 },
  *     "interfaces": { "subnet1": "eth1", "subnet2": "eth2" },
  *     "shutdownGraceMs": 10000,
- *     "reassignment": { "parallelism": 16 }
+ *     "reassignment": { "parallelism": 16 },
+ *     "auth": { "mode": "required",              SANPATH_AUTH_MODE        "none": anyone may call anything
+ *               "tokenFile": "/etc/sanpath/tokens.json",      [{name, role, sha256}]: digests only
+ *               "nodeTokenFile": "/etc/sanpath/node.token" }, this node's token for other nodes (no TLS)
+ *     "tls": { "ca": "/etc/sanpath/pki/ca.crt", "cert": ".../node-1.crt", "key": ".../node-1.key",
+ *              "requireClientCert": true },      mutual TLS (sanpath cert ca|node|client)
+ *     "audit": { "file": "/var/log/sanpath/audit.log" }   one JSON line per write call
  *   }
+ *
+ * Every sanpath.v1 call is authenticated (a bearer token from auth.tokenFile, or a client
+ * certificate of the cluster CA whose OU is the role) and authorized by the method → role table in
+ * src/security/method-access.ts; grpc.health.v1 and reflection stay open. With auth.mode required
+ * and neither a token file nor required client certificates, every sanpath.v1 call is refused.
  *
  * A value that breaks a rule (e.g. session.fenceDeadlineMs must be less than
  * session.lockDelaySeconds×1000, so a fenced node has dropped its paths before another node can
@@ -30,7 +41,8 @@
  * problem on stderr and exit code 2.
  *
  * `--dev` runs a single node with nothing else set up: a Consul dev agent on free ports and a
- * temporary data folder, both removed when sanpathd stops; the image store is "file".
+ * temporary data folder, both removed when sanpathd stops; the image store is "file". Auth stays
+ * on: without auth.tokenFile it makes an admin token, printed once on its stderr banner.
  *
  * Logs are pino JSON lines on stdout. SIGTERM/SIGINT: health NOT_SERVING, open streams ended,
  * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop,
