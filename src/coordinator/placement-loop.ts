@@ -26,6 +26,8 @@ export interface PlacementLoopOptions {
   excludeForMs?: number;
   /** A full pass runs at least this often, changes or not (default 10 s). */
   resyncMs?: number;
+  /** Passes start at most this often however fast Consul changes (default 200 ms). */
+  minIntervalMs?: number;
 }
 
 interface Attempt {
@@ -71,12 +73,15 @@ export class PlacementLoop {
   async run(): Promise<void> {
     const { signal, logger } = this.options;
     const resyncMs = this.options.resyncMs ?? 10_000;
+    let lastPass = 0;
     while (!signal.aborted) {
       if (!this.poked) await this.sleepUntilPoked(this.nextWakeIn(resyncMs));
       if (isAborted(signal)) return;
+      // Let a burst of changes (a job moving many paths) settle into one pass.
+      const settle = Math.max(20, lastPass + (this.options.minIntervalMs ?? 200) - Date.now());
+      await sleep(settle, undefined, { signal }).catch(() => undefined);
       this.poked = false;
-      // Let a burst of changes settle into one pass.
-      await sleep(20, undefined, { signal }).catch(() => undefined);
+      lastPass = Date.now();
       try {
         await this.pass();
       } catch (error) {
