@@ -130,6 +130,7 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     const oldSession = before.session?.id ?? "";
 
     await a.cutMgmt();
+    const cutAt = Date.now();
     const failedAttempts = await retryUntil(() => b.acquire(disk.id, 2, { timeoutMs: 10_000 }), 40_000);
     // A's session holds the lock until Consul invalidates it, then the lock-delay keeps it.
     expect(failedAttempts).toBeGreaterThan(0);
@@ -149,7 +150,13 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     // The sampler really watched the whole move (hundreds of rounds, one every few milliseconds).
     expect(report?.samples).toBeGreaterThan(100);
     const changes = report?.changes ?? [];
-    expect(lastChange(changes, CUT_IP, "a", false)).toBeLessThan(lastChange(changes, CUT_IP, "b", true));
+    const goneFromA = lastChange(changes, CUT_IP, "a", false);
+    const upOnB = lastChange(changes, CUT_IP, "b", true);
+    expect(goneFromA).toBeLessThan(upOnB);
+    console.info(
+      `link cut: A removed ${CUT_IP} after ${goneFromA - cutAt} ms, B had it after ${upOnB - cutAt} ms ` +
+        `(fence deadline 4000 ms, lock-delay 6000 ms; ${report?.samples ?? 0} samples)`,
+    );
 
     await a.healMgmt();
     const recovered = await a.waitForSession({ notSession: oldSession, timeoutMs: 40_000 });
