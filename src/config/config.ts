@@ -104,6 +104,8 @@ export interface InterfacesConfig {
 export interface ReassignmentConfig {
   /** Paths moved at once by a reassignment job. */
   parallelism: number;
+  /** How long no coordinator may be elected before node agents take free paths themselves. */
+  leaderlessGraceMs: number;
 }
 
 export const DEFAULT_PORT = 7410;

@@ -126,6 +126,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: "paths a reassignment job moves at once (1..64)",
   },
   {
+    path: "reassignment.leaderlessGraceMs",
+    env: "SANPATH_REASSIGNMENT_LEADERLESS_GRACE_MS",
+    description:
+      "with no coordinator elected this long, node agents take free paths themselves (1000..600000)",
+  },
+  {
     path: "auth.mode",
     env: "SANPATH_AUTH_MODE",
     flag: "auth-mode",

@@ -61,6 +61,7 @@ export function defaultSettings(): Record<string, unknown> {
     "session.fenceDeadlineMs": 10_000,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
+    "reassignment.leaderlessGraceMs": 30_000,
     "auth.mode": "required",
     "tls.requireClientCert": true,
   };
@@ -177,7 +178,10 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
       subnet2: read.optionalText("interfaces.subnet2", interfaceRule),
     },
     shutdownGraceMs: read.integer("shutdownGraceMs", 100, 600_000),
-    reassignment: { parallelism: read.integer("reassignment.parallelism", 1, 64) },
+    reassignment: {
+      parallelism: read.integer("reassignment.parallelism", 1, 64),
+      leaderlessGraceMs: read.integer("reassignment.leaderlessGraceMs", 1000, 600_000),
+    },
     auth: {
       mode: read.oneOf("auth.mode", AUTH_MODES),
       tokenFile: read.optionalText("auth.tokenFile", absolutePathRule),

@@ -33,8 +33,8 @@ export interface LeaderlessFallbackOptions {
  * be taken by any eligible node; the path's Consul lock decides who gets it. Stops acting the moment
  * a coordinator is elected.
  *
- * Wiring, on the node side: `new LeaderlessFallback({ …, acquire: (d, i, s) => agent.acquirePath(
- * { epoch: 0, diskId: d, index: i }, s) }).start()` once the node has its session; `stop()` on shutdown.
+ * The coordinator component runs one on every sanpathd, acquiring through the node's own
+ * NodeService (epoch 0, not epoch-fenced), with config reassignment.leaderlessGraceMs.
  */
 export class LeaderlessFallback {
   private readonly options: LeaderlessFallbackOptions;

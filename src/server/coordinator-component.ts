@@ -9,6 +9,7 @@ import { ConsulClient } from "../consul/consul-client.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { Coordinator } from "../coordinator/coordinator.js";
 import { Election } from "../coordinator/election.js";
+import { LeaderlessFallback } from "../coordinator/leaderless-fallback.js";
 import { readLeader } from "../coordinator/leader-record.js";
 import { GrpcNodeRpc } from "../coordinator/node-client.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
@@ -85,7 +86,24 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
           consulRoot: config.consul.root,
         }),
       );
+      // With no coordinator elected for a while, this node takes free paths itself (its own
+      // NodeService, epoch 0), so that no path stays down for lack of a leader.
+      const fallback = new LeaderlessFallback({
+        kv,
+        keys,
+        reader,
+        nodeName: config.nodeName,
+        graceMs: config.reassignment.leaderlessGraceMs,
+        acquire: (diskId, index, signal) =>
+          nodes.acquirePath(
+            { name: config.nodeName, address: advertiseAddress },
+            { epoch: 0, diskId, index },
+            AbortSignal.any([signal, AbortSignal.timeout(rpcTimeoutMs)]),
+          ),
+        logger: log,
+      });
       election.start();
+      fallback.start();
       return {
         async stop() {
           services.unimplement("assignment");
@@ -96,7 +114,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
             "uncordonNode",
             "drainNode",
           ]);
-          await election.stop();
+          await Promise.all([election.stop(), fallback.stop()]);
           nodes.close();
           client.close();
         },
