@@ -25,6 +25,15 @@ import { bufCurl, startSanpathd, type SanpathdProcess } from "../harness/sanpath
 import { invoke, must, SAMPLE_SETTINGS, type CallFailure } from "./disk-support.js";
 
 const ROOT = "DiskGrpc";
+
+/** Keys that disks and their reservations make; the settings, node records and the coordinator lock are not. */
+function isDiskState(key: string): boolean {
+  return (
+    !key.endsWith("/Config/cluster") &&
+    !key.startsWith(`${ROOT}/Nodes/`) &&
+    !key.startsWith(`${ROOT}/Services/`)
+  );
+}
 const SECRET = "Zq7-secret-Xw9k"; // 15 characters
 const OTHER_SECRET = "Kp4-other-Jm2xy"; // 15 characters
 
@@ -272,7 +281,7 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
     const short = await add(request("rules", { chap: { user: "alice", secret: "tooshort-s" } }));
     expect(short.ok ? "" : short.failure.details).not.toContain("tooshort-s");
     // Nothing was reserved by any of them.
-    expect((await kv.keys(`${ROOT}/`)).filter((key) => !key.endsWith("/Config/cluster"))).toEqual([]);
+    expect((await kv.keys(`${ROOT}/`)).filter(isDiskState)).toEqual([]);
   });
 
   it("answers every AddDisk outcome: used already, name exists, out of range, disk exists", async () => {
@@ -484,7 +493,7 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
       await stop(id);
       expect((await remove(id)).ok).toBe(true);
     }
-    expect((await kv.keys(`${ROOT}/`)).filter((key) => !key.endsWith("/Config/cluster"))).toEqual([]);
+    expect((await kv.keys(`${ROOT}/`)).filter(isDiskState)).toEqual([]);
   });
 
   it("refuses to change a subnet that disks use, and allows its automatic range to change", async () => {

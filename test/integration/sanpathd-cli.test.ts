@@ -69,7 +69,8 @@ describe("sanpath CLI mistakes and unreachable servers", () => {
 
     const server = await runSanpathCli(["health"], { SANPATH_SERVER: "no-port" });
     expect(server.code).toBe(2);
-    expect(server.stderr).toContain('--server must be host:port with a port from 1 to 65535 (got "no-port")');
+    expect(server.stderr).toContain("--server must be host:port with a port from 1 to 65535");
+    expect(server.stderr).toContain('(got "no-port")');
 
     const output = await runSanpathCli(["--output", "yaml", "health"]);
     expect(output.code).toBe(2);

@@ -54,7 +54,7 @@ function config(shutdownGraceMs: number): ReturnType<typeof resolveConfig> {
   return resolveConfig([
     layerFromObject(defaultSettings(), { kind: "default" }),
     layerFromObject(
-      { listen: "127.0.0.1:0", shutdownGraceMs, "imageStore.kind": "file" },
+      { listen: "127.0.0.1:0", shutdownGraceMs, "imageStore.kind": "file", "auth.mode": "none" },
       { kind: "default" },
     ),
   ]);
