@@ -53,7 +53,7 @@ export interface NodeAgentOptions {
   setup: PathSetup;
   journal: PathJournal;
   session: SessionSettings;
-  /** Interface per iSCSI subnet; a path of a subnet without one goes on the interface its metadata names. */
+  /** Interface per iSCSI subnet; the node serves no path of a subnet without one. */
   interfaces: { subnet1?: string | undefined; subnet2?: string | undefined };
   imageStoreKind: string;
   /** Where the session id is remembered for the next daemon (undefined = nowhere). */
@@ -214,8 +214,12 @@ export class NodeAgent {
       if (target.kind === "ip") {
         if (!isIPv4(target.ip)) throw invalidField("ip", `must be an IPv4 address, got "${target.ip}"`);
         ip = target.ip;
+        // Not in the journal = not configured here; only a lock could still be ours (with a session).
         const owner =
-          this.options.journal.byIp(ip) ?? (await this.options.disks.allocatedPathIps({ signal })).get(ip);
+          this.options.journal.byIp(ip) ??
+          (this.session.current() === undefined
+            ? undefined
+            : (await this.options.disks.allocatedPathIps({ signal })).get(ip));
         if (owner === undefined) {
           this.counters.cleans += 1;
           return { wasServed: false, diskId: "", index: 0, targetDropped: false };
@@ -818,14 +822,26 @@ export class NodeAgent {
     return path;
   }
 
+  /**
+   * The path as it goes on this node: on the node's interface for the path's subnet. A node whose
+   * config names no interface for that subnet does not serve it (its node record says so, and the
+   * coordinator places no such path there); it never guesses an interface.
+   */
   private localPathOf(view: DiskView, path: DiskPath): LocalPath {
     const configured = path.subnet === 1 ? this.options.interfaces.subnet1 : this.options.interfaces.subnet2;
+    if (configured === undefined) {
+      throw new SanpathError(
+        "failed_precondition",
+        `node ${this.options.nodeName} has no interface for iSCSI subnet ${path.subnet} (interfaces.subnet${path.subnet}): it cannot serve path ${path.index} of disk ${view.disk.id}`,
+        { field: `interfaces.subnet${path.subnet}` },
+      );
+    }
     return {
       diskId: view.disk.id,
       index: path.index,
       ip: path.ip,
       prefixLength: path.prefixLength,
-      interface: configured ?? path.interface,
+      interface: configured,
       vlanId: path.vlanId === 0 ? undefined : path.vlanId,
       iqn: view.disk.iqn,
       state: "configuring",

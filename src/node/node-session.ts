@@ -207,6 +207,7 @@ export class NodeSession {
     const ended = new Promise<void>((resolve) => (end = resolve));
     const { settings, client } = this.options;
     const renewEveryMs = this.renewEveryMs;
+    let failures = 0;
     const keeper = new SessionKeeper({
       client,
       sessionId: id,
@@ -215,8 +216,16 @@ export class NodeSession {
       renewTimeoutMs: Math.min(client.timeoutMs, renewEveryMs),
       retryAfterMs: Math.min(500, renewEveryMs / 2),
       now: this.now,
-      onConfirmed: (at) => this.confirmed(id, at),
-      onRenewFailed: (error) => this.log.warn({ session: id, err: error.message }, "session renew failed"),
+      onConfirmed: (at) => {
+        failures = 0;
+        this.confirmed(id, at);
+      },
+      onRenewFailed: (error) => {
+        failures += 1;
+        if (failures === 1 || failures % 10 === 0) {
+          this.log.warn({ session: id, failures, err: error.message }, "session renew failed");
+        }
+      },
       onLost: () => this.fence("Consul says the session no longer exists"),
     });
     const held: Held = { id, keeper, generation: new AbortController(), ended, end };
