@@ -288,9 +288,14 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
 
   it("a node cut off during a job: its moves fail with the reason, its paths come back on the others and read", async () => {
     const leader = await readLeader(running().consul, running().keys);
-    const victim = ["a", "b", "c"].find((name) => name !== leader?.node) ?? "c";
-    const caller = api(["a", "b", "c"].find((name) => name !== victim && name !== leader?.node) ?? "a");
     const before = await reader.read();
+    const counts = pathCounts(before);
+    // The follower with the fewest paths: the others hold paths of disks it has none of.
+    const victim =
+      ["a", "b", "c"]
+        .filter((name) => name !== leader?.node)
+        .sort((x, y) => (counts.get(x) ?? 0) - (counts.get(y) ?? 0))[0] ?? "c";
+    const caller = api(["a", "b", "c"].find((name) => name !== victim && name !== leader?.node) ?? "a");
     const onVictim = new Set(before.paths.filter((path) => path.node === victim).map((path) => path.diskId));
     const ips = onePathPerDisk(before.paths.filter((path) => !onVictim.has(path.diskId)))
       .slice(0, 3)
