@@ -62,6 +62,12 @@ export async function startDaemonSecurity(config: SanpathdConfig, logger: Logger
   } else {
     logger.info(state, "authentication on");
   }
+  if (config.auth.mode === "required" && config.tls === undefined) {
+    logger.warn(
+      { listen: config.listen },
+      "TLS is off (tls.ca, tls.cert, tls.key unset): tokens and answers cross the network in plaintext; make certificates with sanpath cert",
+    );
+  }
   const authorizer = config.auth.mode === "none" ? undefined : new Authorizer(tokens);
   return {
     gate: new SecurityGate(authorizer, audit),
