@@ -10,6 +10,7 @@ import { JobJournal } from "./job-journal.js";
 import {
   compareMoves,
   finalStateOf,
+  parseJobHeader,
   serializeJobEvent,
   type Job,
   type JobEventBody,
@@ -192,12 +193,8 @@ export class JobRunner {
       try {
         const answer = await kv.getBlocking(keys.assignmentRoot(), { index, waitSeconds: 30, signal });
         index = answer.index;
-        const value = answer.entry?.value;
-        if (
-          value !== undefined &&
-          value.includes('"state":"cancelling"') &&
-          value.includes(running.header.id)
-        ) {
+        const now = answer.entry === undefined ? undefined : parseJobHeader(answer.entry.value);
+        if (now?.id === running.header.id && now.state === "cancelling") {
           this.cancelling = true;
           this.state = "cancelling";
           this.options.logger.info(
