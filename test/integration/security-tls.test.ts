@@ -225,4 +225,49 @@ describe("sanpathd with mutual TLS", () => {
       )
       .toEqual(["vera", "test-path-admin"]);
   });
+
+  describe("with tls.requireClientCert false (server TLS, tokens)", () => {
+    let serverOnly: SanpathdProcess;
+
+    beforeAll(async () => {
+      serverOnly = await startSanpathd({
+        name: "security-tls-server-only",
+        consulAddress: consul.agent.httpAddress,
+        config: { consul: { root: `SecurityTlsServerOnly-${process.pid}` } },
+        env: {
+          SANPATH_AUTH_MODE: "required",
+          SANPATH_AUTH_TOKEN_FILE: tokenFile,
+          SANPATH_TLS_CA: join(pki, "ca.crt"),
+          SANPATH_TLS_CERT: join(pki, "tls-node.crt"),
+          SANPATH_TLS_KEY: join(pki, "tls-node.key"),
+          SANPATH_TLS_REQUIRE_CLIENT_CERT: "false",
+        },
+        waitFor: "listening",
+      });
+    });
+
+    afterAll(async () => {
+      await serverOnly.stop();
+    });
+
+    it("takes a client with the CA only and a token; without a token the gate refuses, plaintext is refused", async () => {
+      const server = ["--server", serverOnly.address, "--ca", join(pki, "ca.crt")];
+      await expect
+        .poll(async () => (await runSanpathCli([...server, "health"])).code, { timeout: 20_000 })
+        .toBe(0);
+      const withToken = await runSanpathCli([...server, "disk", "list"], { SANPATH_TOKEN: tokens.viewer });
+      expect(withToken.code).toBe(0);
+      const without = await runSanpathCli([...server, "disk", "list"]);
+      expect(without.code).toBe(1);
+      expect(without.stderr).toContain("UNAUTHENTICATED");
+      const plaintext = await runSanpathCli(["--server", serverOnly.address, "disk", "list"], {
+        SANPATH_TOKEN: tokens.viewer,
+      });
+      expect(plaintext.code).toBe(1);
+      expect(plaintext.stderr).toContain("UNAVAILABLE");
+      expect(serverOnly.logLines().find((line) => line.msg === "authentication on")).toMatchObject({
+        tls: "server only",
+      });
+    });
+  });
 });
