@@ -722,7 +722,11 @@ export class NodeAgent {
     const { journal, setup, session } = this.options;
     const entries = only ?? journal.values();
     if (entries.length === 0) return;
-    const portalBudgetMs = Math.max(500, (session.lockDelaySeconds * 1000 - session.fenceDeadlineMs) / 2);
+    // Fencing must be done before another node can lock the path: within lockDelay − fenceDeadline
+    // (node-session.ts). Half of it for the portal, the rest for the IP; stopping has no such race.
+    const budgetMs = session.lockDelaySeconds * 1000 - session.fenceDeadlineMs;
+    const portalBudgetMs = mode === "fence" ? Math.max(500, budgetMs / 2) : TEARDOWN_STEP_MS;
+    const ipBudgetMs = mode === "fence" ? Math.max(1000, budgetMs - portalBudgetMs) : TEARDOWN_STEP_MS;
     const removed = await Promise.all(
       entries.map(async (entry) => {
         try {
@@ -734,12 +738,7 @@ export class NodeAgent {
           );
         }
         try {
-          await setup.removeAddress(
-            entry.ip,
-            AbortSignal.timeout(TEARDOWN_STEP_MS),
-            entry.interface,
-            entry.vlanId,
-          );
+          await setup.removeAddress(entry.ip, AbortSignal.timeout(ipBudgetMs), entry.interface, entry.vlanId);
           return entry;
         } catch (error) {
           this.log.error({ ip: entry.ip, err: errorMessage(error) }, "path IP could not be removed");

@@ -21,7 +21,9 @@
  *   - We start tearing down at t_c + fenceDeadline at the latest (the timer below; earlier if Consul
  *     says the session is gone) and are done by t_c + fenceDeadline + teardown, which is below
  *     t_c + lockDelay ≤ t_inv + lockDelay as long as teardown < lockDelay − fenceDeadline (the config
- *     requires fenceDeadline < lockDelay; the tear-down is bounded by that budget).
+ *     requires fenceDeadline < lockDelay; the tear-down's steps run under that budget: portal off
+ *     with half of it, IP removal with the rest, for all paths at once, and the IP is removed even
+ *     when the portal step fails; a step that overruns is logged and retried by a second sweep).
  *   - Clocks: both intervals are short and measured on monotonic clocks (ours and the Consul servers'),
  *     so only their rates matter, not their offsets.
  *   - Operations in flight when the fence comes (an AcquirePath adding an IP) run under the session's
