@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, type Client } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InitClusterRequest, type ClusterSettings } from "../../src/gen/sanpath/v1/cluster.js";
+import {
+  DrainNodeRequest,
+  DrainNodeResponse,
+  InitClusterRequest,
+  type ClusterSettings,
+} from "../../src/gen/sanpath/v1/cluster.js";
 import { AddDiskRequest } from "../../src/gen/sanpath/v1/disk.js";
 import { SubnetChoice } from "../../src/gen/sanpath/v1/common.js";
 import type { AuditRecord } from "../../src/security/audit-log.js";
@@ -274,5 +279,29 @@ describe("sanpathd with auth.mode required (tokens)", () => {
         timeout: 10_000,
       })
       .not.toBe("UNAUTHENTICATED");
+  });
+
+  it("a job keeps who started it: DrainNode by a path-admin token is started_by that caller", async () => {
+    const node = `security-auth-${process.pid}`;
+    const drained = await rawCall(
+      client,
+      byName("DrainNode"),
+      Buffer.from(DrainNodeRequest.encode({ node, parallelism: 0 }).finish()),
+      tokens["path-admin"],
+    );
+    expect(drained.code, drained.details).toBe("OK");
+    const job = DrainNodeResponse.decode(drained.responses[0] ?? Buffer.alloc(0)).job;
+    expect(job?.startedBy).toBe("test-path-admin");
+    await expect
+      .poll(() =>
+        auditRecords()
+          .filter((record) => record.method.endsWith("/DrainNode"))
+          .at(-1),
+      )
+      .toMatchObject({
+        code: "OK",
+        caller: { name: "test-path-admin", role: "path-admin" },
+        request: { node },
+      });
   });
 });
