@@ -9,6 +9,7 @@ import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
 import { IpDriver } from "../net/ip-driver.js";
 import { DiskSource } from "../node/disk-source.js";
+import { startCrashGuard } from "../node/crash-guard.js";
 import { NodeAgent } from "../node/node-agent.js";
 import { PathJournal } from "../node/path-journal.js";
 import { PathSetup } from "../node/path-setup.js";
@@ -50,6 +51,18 @@ export function nodeComponent(): DaemonComponent {
               stateFile: join(config.dataDir, NODE_STATE_FILES.tgtPortals),
               ...(config.target.tgtControlPort === 0 ? {} : { controlPort: config.target.tgtControlPort }),
             });
+      const journalFile = join(config.dataDir, NODE_STATE_FILES.journal);
+      // Removes the journalled path IPs if this process dies without stopping (src/node/crash-guard.ts).
+      const crashGuard = startCrashGuard({
+        journalFile,
+        target: {
+          driver: config.target.driver,
+          tgtControlPort: config.target.tgtControlPort,
+          tgtStateFile: join(config.dataDir, NODE_STATE_FILES.tgtPortals),
+        },
+        logLevel: config.logLevel,
+        logger: log,
+      });
       const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
       const keys = new ConsulKeys(config.consul.root);
       const disks = new DiskSource({
@@ -69,7 +82,7 @@ export function nodeComponent(): DaemonComponent {
         keys,
         disks,
         setup: new PathSetup(target, new IpDriver({ runner, logger: log }), log),
-        journal: await PathJournal.open(join(config.dataDir, NODE_STATE_FILES.journal), log),
+        journal: await PathJournal.open(journalFile, log),
         session: config.session,
         interfaces: config.interfaces,
         imageStoreKind: config.imageStore.kind,
@@ -84,6 +97,7 @@ export function nodeComponent(): DaemonComponent {
         async stop() {
           services.unimplement("node");
           await agent.stop();
+          await crashGuard.disarm();
           lifetime.abort();
           await disks.close();
           client.close();

@@ -1,0 +1,139 @@
+/**
+ * The crash guard: a small process sanpathd starts beside itself (same network namespace, a child)
+ * that removes the node's path IPs when sanpathd dies without stopping cleanly (kill -9, OOM) and is
+ * not restarted. Without it the IPs stay up after the session expires, and once another node takes
+ * the path (after 2×TTL + lock-delay) the IP would be up on two nodes.
+ *
+ * sanpathd holds the write end of the guard's stdin. A graceful stop writes CLEAN_EXIT_LINE when the
+ * node agent has torn everything down, then closes the pipe: the guard exits. When the pipe closes
+ * without that line (the kernel closes it when sanpathd dies, however it dies), the guard tears down
+ * every path of the journal at once (crash-guard-teardown.ts) and exits.
+ *
+ * The guard is detached (its own process group: a Ctrl-C of sanpathd's terminal does not reach it)
+ * and unref'd (it never keeps sanpathd alive); it ignores SIGTERM/SIGINT/SIGHUP, because the pipe
+ * alone tells whether sanpathd stopped cleanly.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { TargetDriverKind } from "../config/config.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import { projectRoot } from "../util/project-root.js";
+
+/** What sanpathd writes to the guard's stdin when it stopped cleanly. */
+export const CLEAN_EXIT_LINE = "clean-exit";
+
+export interface CrashGuardTarget {
+  driver: TargetDriverKind;
+  /** tgtd's control port; 0 = tgt's default. */
+  tgtControlPort: number;
+  /** The tgt driver's portal pairings file. */
+  tgtStateFile: string;
+}
+
+export interface CrashGuardOptions {
+  journalFile: string;
+  target: CrashGuardTarget;
+  logLevel: string;
+  logger: Logger;
+}
+
+export interface CrashGuard {
+  /** PID of the guard process; undefined when it could not be started. */
+  readonly pid: number | undefined;
+  /**
+   * Tells the guard that sanpathd stopped cleanly (call after the node agent tore its paths down)
+   * and waits (bounded) for it to exit. Idempotent.
+   */
+  disarm(): Promise<void>;
+}
+
+/** The guard's command-line arguments (crash-guard-main.ts) for these settings. */
+export function crashGuardArgs(
+  options: Pick<CrashGuardOptions, "journalFile" | "target" | "logLevel">,
+): string[] {
+  return [
+    "--journal",
+    options.journalFile,
+    "--target-driver",
+    options.target.driver,
+    "--tgt-control-port",
+    String(options.target.tgtControlPort),
+    "--tgt-state-file",
+    options.target.tgtStateFile,
+    "--log-level",
+    options.logLevel,
+  ];
+}
+
+/** dist/src/node/crash-guard-main.js (beside this file when it runs from dist/, else in the build). */
+export function crashGuardEntry(): string | undefined {
+  const sibling = fileURLToPath(new URL("./crash-guard-main.js", import.meta.url));
+  if (existsSync(sibling)) return sibling;
+  const built = join(projectRoot(), "dist", "src", "node", "crash-guard-main.js");
+  return existsSync(built) ? built : undefined;
+}
+
+const DISARM_WAIT_MS = 3000;
+
+/** Starts the guard. A guard that cannot start is logged (an error) and sanpathd runs without it. */
+export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
+  const { logger } = options;
+  const entry = crashGuardEntry();
+  if (entry === undefined) {
+    logger.error("crash guard not started: crash-guard-main.js is not built");
+    return { pid: undefined, disarm: () => Promise.resolve() };
+  }
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [entry, ...crashGuardArgs(options)], {
+      detached: true,
+      stdio: ["pipe", "inherit", "inherit"],
+    });
+  } catch (error) {
+    logger.error({ err: errorMessage(error) }, "crash guard not started");
+    return { pid: undefined, disarm: () => Promise.resolve() };
+  }
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      resolve();
+    });
+    child.once("error", (error) => {
+      logger.error({ err: errorMessage(error) }, "crash guard failed");
+      resolve();
+    });
+  });
+  const stdin = child.stdin;
+  stdin?.on("error", (error) => {
+    logger.warn({ err: errorMessage(error) }, "crash guard pipe failed");
+  });
+  child.unref();
+  unrefPipe(stdin);
+  logger.debug({ pid: child.pid }, "crash guard started");
+  let disarmed: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    disarm() {
+      disarmed ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.ref();
+          stdin?.end(`${CLEAN_EXIT_LINE}\n`);
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, DISARM_WAIT_MS)));
+          await Promise.race([exited, late]);
+          clearTimeout(timer);
+          child.unref();
+        }
+      })();
+      return disarmed;
+    },
+  };
+}
+
+/** The pipe's handle must not keep sanpathd's event loop alive either. */
+function unrefPipe(stream: ChildProcess["stdin"]): void {
+  const handle = stream as (NodeJS.WritableStream & { unref?: () => void }) | null;
+  handle?.unref?.();
+}
