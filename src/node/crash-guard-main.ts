@@ -23,7 +23,6 @@ import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
 import { createLogger, type Logger, type LogLevel } from "../log/logger.js";
 import { IpDriver } from "../net/ip-driver.js";
-import { NODE_STATE_FILES } from "../server/node-component.js";
 import { CLEAN_EXIT_LINE, type CrashGuardTarget } from "./crash-guard.js";
 import { tearDownJournalledPaths } from "./crash-guard-teardown.js";
 import { PathSetup } from "./path-setup.js";
@@ -58,6 +57,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join("|")}`);
   if (values.config !== undefined) {
     const config = await loadConfig({ configFile: values.config, env: process.env, flags: {} });
+    const { NODE_STATE_FILES } = await stateFileNames();
     const logLevel = level ?? config.logLevel;
     return {
       journalFile: join(config.dataDir, NODE_STATE_FILES.journal),
@@ -84,11 +84,18 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     target: {
       driver,
       tgtControlPort: port,
-      tgtStateFile: values["tgt-state-file"] ?? join(journalFile, "..", NODE_STATE_FILES.tgtPortals),
+      tgtStateFile:
+        values["tgt-state-file"] ??
+        join(journalFile, "..", (await stateFileNames()).NODE_STATE_FILES.tgtPortals),
     },
     logLevel: logLevel as LogLevel,
     now: values.now,
   };
+}
+
+/** Loaded only when needed: the server module pulls in the whole daemon (slow for the guard's start). */
+function stateFileNames(): Promise<typeof import("../server/node-component.js")> {
+  return import("../server/node-component.js");
 }
 
 function pathSetup(target: CrashGuardTarget, logger: Logger): PathSetup {
