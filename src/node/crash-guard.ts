@@ -96,8 +96,11 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
     logger.error({ err: errorMessage(error) }, "crash guard not started");
     return { pid: undefined, disarm: () => Promise.resolve() };
   }
+  let disarmed: Promise<void> | undefined;
   const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => {
+    child.once("exit", (code, signal) => {
+      if (disarmed === undefined)
+        logger.error({ code, signal }, "crash guard exited: path IPs now outlive a crash of sanpathd");
       resolve();
     });
     child.once("error", (error) => {
@@ -112,7 +115,6 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
   child.unref();
   unrefPipe(stdin);
   logger.debug({ pid: child.pid }, "crash guard started");
-  let disarmed: Promise<void> | undefined;
   return {
     pid: child.pid,
     disarm() {
