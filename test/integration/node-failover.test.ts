@@ -97,9 +97,13 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     const oldSession = (await a.status()).session?.id ?? "";
 
     await a.kill();
-    // The IP and portal are left behind; the dead daemon's session still holds the lock (its agent
-    // is alive, so only the TTL would end it): B is refused, naming A.
-    expect(await a.addresses()).toContain(KILL_IP);
+    // The crash guard takes the IP down at once; the dead daemon's session still holds the lock (its
+    // agent is alive, so only the TTL would end it): B is refused, naming A.
+    const guardDeadline = Date.now() + 5_000;
+    while ((await a.addresses()).includes(KILL_IP) && Date.now() < guardDeadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await a.addresses()).not.toContain(KILL_IP);
     const refused = grpcFailure(await b.acquire(disk.id, 1).catch((error: unknown) => error));
     expect(refused).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "PATH_HELD_ELSEWHERE" });
     expect(refused.details).toContain("node a");
