@@ -350,12 +350,18 @@ export class DevCluster {
     await this.persist();
   }
 
+  /**
+   * Repairs the node's links and waits until its Consul server votes again: a server cut off for
+   * more than a few seconds is removed from the raft peers (autopilot's dead-server clean-up) and
+   * comes back as a non-voter; until it is promoted, losing one more server loses the quorum.
+   */
   async heal(name: string): Promise<void> {
     const node = this.node(name);
     if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
     await this.setLinks(name, "up");
     node.condition = "running";
     await this.persist();
+    await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
   }
 
   /** Stores the dev cluster's settings (what `sanpath cluster init` with clusterInitArgs() does). */

@@ -20,11 +20,20 @@ export interface SessionTiming {
 }
 
 /**
- * Shipped with the dev cluster: a node that cannot confirm its session tears its paths down
- * after 1.5 s; another node may take them 2 s after Consul invalidated the session (the smallest
- * lock-delay the config allows above the fence deadline).
+ * Shipped with the dev cluster: a node that cannot confirm its session tears its paths down after
+ * 4 s; another node may take them 5 s after Consul invalidated the session. 4 s outlasts a Consul
+ * raft election (measured 1.5–3 s here): a shorter fence deadline makes every node fence itself
+ * whenever the raft leader dies or a healed node forces an election (Consul 1.8 has no pre-vote),
+ * which takes every path down for a moment. FAST_SESSION_TIMING trades that for a faster failover.
  */
 export const DEV_SESSION_TIMING: SessionTiming = {
+  ttlSeconds: 10,
+  lockDelaySeconds: 5,
+  fenceDeadlineMs: 4000,
+};
+
+/** The smallest the config allows: fence after 1.5 s, lock-delay 2 s (see DEV_SESSION_TIMING). */
+export const FAST_SESSION_TIMING: SessionTiming = {
   ttlSeconds: 10,
   lockDelaySeconds: 2,
   fenceDeadlineMs: 1500,
@@ -109,11 +118,14 @@ export function adminTarget(files: SanpathdFiles): string {
   return `unix://${files.adminSocket}`;
 }
 
-/** The server's overall grpc.health.v1 status over the admin socket ("" when it does not answer). */
-export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000): Promise<string> {
+/**
+ * A grpc.health.v1 status over the admin socket ("" when it does not answer): the whole server by
+ * default, or one service (NodeService is SERVING once the node holds a confirmed session).
+ */
+export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000, service = ""): Promise<string> {
   const client = new HealthClient(adminTarget(files), undefined);
   try {
-    return await client.check("", new Date(Date.now() + timeoutMs));
+    return await client.check(service, new Date(Date.now() + timeoutMs));
   } catch {
     return "";
   } finally {
@@ -121,7 +133,7 @@ export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000): Pr
   }
 }
 
-/** Waits until the daemon answers SERVING on its admin socket. */
+/** Waits until the daemon, and its NodeService (a confirmed session), answer SERVING on its admin socket. */
 export async function waitForSanpathd(
   record: ProcessRecord,
   files: SanpathdFiles,
@@ -133,7 +145,10 @@ export async function waitForSanpathd(
     if (!isRunning(record)) throw new Error(`${record.label} exited during start-up; see ${files.logFile}`);
     if (existsSync(files.adminSocket)) {
       last = await sanpathdHealth(files);
-      if (last === "SERVING") return;
+      if (last === "SERVING") {
+        last = `NodeService ${await sanpathdHealth(files, 1000, "sanpath.v1.NodeService")}`;
+        if (last === "NodeService SERVING") return;
+      }
     }
     await sleep(100);
   }

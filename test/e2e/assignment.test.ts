@@ -5,7 +5,7 @@
  * may stay unserved past its bound.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type ListNodesResponse } from "../../src/gen/sanpath/v1/assignment.js";
+import type { ListNodesResponse } from "../../src/gen/sanpath/v1/assignment.js";
 import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
 import {
   addDisk,
@@ -24,6 +24,7 @@ import {
   addressesOn,
   expectEveryPathReads,
   expectSafeAndServed,
+  expectSucceeded,
   sampleAddresses,
   startE2eCluster,
 } from "./support.js";
@@ -102,7 +103,7 @@ describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
         ),
       );
       const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
-      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      expectSucceeded(done);
       expect(done.totals?.succeeded).toBe(moving.length);
       const after = await current();
       for (const path of moving)
@@ -127,7 +128,7 @@ describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
     try {
       const job = await withAdmin(dev(), (admin) => drainNode(admin, drained));
       const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
-      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      expectSucceeded(done);
       const after = await current();
       expect(after.filter((path) => path.node === drained)).toEqual([]);
       expect(after.every((path) => path.node !== "")).toBe(true);
@@ -150,7 +151,7 @@ describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
       await withAdmin(dev(), (admin) => uncordonNode(admin, empty));
       const job = await withAdmin(dev(), (admin) => startJob(admin, REBALANCE));
       const done = await waitForJob(dev(), job.id, JOB_TIMEOUT_MS);
-      expect(JobState[done.state]).toBe("JOB_STATE_SUCCEEDED");
+      expectSucceeded(done);
       const after = await current();
       // ceil(12 / 3) = 4 per node.
       expect(Object.fromEntries(countByNode(after))).toEqual({ node1: 4, node2: 4, node3: 4 });

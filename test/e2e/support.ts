@@ -18,6 +18,7 @@ import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
+import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
 
 export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
@@ -86,4 +87,13 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${what}: not within ${timeoutMs} ms`);
+}
+
+/** Every move of the job succeeded (the failed ones are shown with their errors otherwise). */
+export function expectSucceeded(job: Reassignment): void {
+  const failed = job.moves
+    .filter((move) => move.status !== MoveStatus.MOVE_STATUS_SUCCEEDED)
+    .map((move) => `${move.move?.ip ?? "?"} ${MoveStatus[move.status]}: ${move.error}`);
+  expect(failed).toEqual([]);
+  expect(JobState[job.state]).toBe("JOB_STATE_SUCCEEDED");
 }

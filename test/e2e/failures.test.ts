@@ -1,0 +1,207 @@
+/**
+ * End to end, one 3-node dev cluster, failure scenarios in order: a node dies (power-off) → each of
+ * its paths reads again from another node; a node is cut off → it fences itself (its path IPs go)
+ * and the others take its paths; the coordinator dies in the middle of a job → the new coordinator
+ * finishes it. During each one an address sampler reads `ip -j addr` in every node namespace every
+ * 5 ms, the cut-off node's included: no IP may ever be up on two nodes, and no path may stay
+ * unserved past its bound.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
+import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import {
+  addDisk,
+  coordinatorNode,
+  getJob,
+  manualMove,
+  REBALANCE,
+  startJob,
+  waitForJob,
+  waitUntilPlaced,
+  withAdmin,
+} from "../../src/devcluster/cluster-ops.js";
+import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
+import { killAndReread } from "../../src/devcluster/path-reads.js";
+import {
+  addressesOn,
+  expectEveryPathReads,
+  expectSafeAndServed,
+  expectSucceeded,
+  sampleAddresses,
+  startE2eCluster,
+  waitFor,
+} from "./support.js";
+
+/** Failure detection (~1.5 s) + lock-delay (5 s) + placement, with a wide margin for a busy CI machine. */
+const FAILOVER_BOUND_MS = 30_000;
+const NODES = ["node1", "node2", "node3"];
+
+describe("failures on a 3-node dev cluster (node death, partition, coordinator death mid-job)", () => {
+  let cluster: DevCluster | undefined;
+
+  const dev = (): DevCluster => {
+    if (cluster === undefined) throw new Error("the dev cluster did not start");
+    return cluster;
+  };
+  const current = (): Promise<PathView[]> => withAdmin(dev(), (admin) => listPaths(admin));
+  /** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
+  const coordinator = async (): Promise<string> => {
+    let leader = "";
+    await waitFor(
+      "a coordinator is elected",
+      async () => {
+        leader = await withAdmin(dev(), (admin) => coordinatorNode(admin)).catch(() => "");
+        return leader !== "";
+      },
+      60_000,
+    );
+    return leader;
+  };
+  const nodeStatus = async (node: string): Promise<StatusResponse> => {
+    const admin = await dev().admin(node, 3000);
+    try {
+      return await admin.call<StatusResponse>((md, opts, done) =>
+        admin.node.status({ epoch: 0 }, md, opts, done),
+      );
+    } finally {
+      admin.close();
+    }
+  };
+  /**
+   * A node serving paths that is neither the coordinator nor the Consul raft leader (those two
+   * failures are the third scenario's: a raft election stalls every session for a moment).
+   */
+  const busiestFollower = async (): Promise<string> => {
+    const leader = await coordinator();
+    const raftLeader = (await dev().status()).raftLeader;
+    const paths = await current();
+    const counts = NODES.filter((node) => node !== leader && node !== raftLeader).map(
+      (node) => [node, paths.filter((path) => path.node === node).length] as const,
+    );
+    const [node, count] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["", 0];
+    if (count === 0) throw new Error("no follower serves paths");
+    return node;
+  };
+
+  beforeAll(async () => {
+    cluster = await startE2eCluster("fail");
+    await withAdmin(cluster, async (admin) => {
+      await addDisk(admin, { name: "db", paths: 3, subnet: "both" });
+      await addDisk(admin, { name: "web", paths: 3, subnet: "both" });
+      for (const name of ["s1", "s2", "s3", "s4", "s5", "s6"])
+        await addDisk(admin, { name, paths: 1, subnet: "1" });
+      await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: 12 });
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.down();
+  }, 60_000);
+
+  it("a node dies: each of its paths reads again from another node", async () => {
+    const victim = await busiestFollower();
+    const before = await current();
+    const sampler = sampleAddresses(dev());
+    try {
+      const report = await killAndReread(dev(), victim, { timeoutMs: FAILOVER_BOUND_MS });
+      expect(report.paths.length).toBe(before.filter((path) => path.node === victim).length);
+      expect(report.paths.length).toBeGreaterThan(0);
+      for (const read of report.paths) {
+        expect({ ip: read.path.ip, ok: read.read.ok, problem: read.read.problem }).toEqual({
+          ip: read.path.ip,
+          ok: true,
+          problem: "",
+        });
+        expect(NODES.filter((node) => node !== victim)).toContain(read.newNode);
+      }
+      await sampler.nextRound();
+      expect(addressesOn(sampler, victim)).toEqual([]);
+      await expectEveryPathReads(dev(), await current());
+    } finally {
+      const report = await sampler.stop();
+      expectSafeAndServed(report, FAILOVER_BOUND_MS);
+      // Paths of the other nodes were never touched.
+      const victimIps = new Set(before.filter((path) => path.node === victim).map((path) => path.ip));
+      expect(report.unserved.filter((gap) => !victimIps.has(gap.ip))).toEqual([]);
+    }
+    await dev().restart(victim);
+    const status = await nodeStatus(victim);
+    expect({ healthy: status.session?.healthy, fenced: status.session?.fenced }).toEqual({
+      healthy: true,
+      fenced: false,
+    });
+    // Paths do not move back by themselves: a rebalance gives the node its share again.
+    const rebalance = await withAdmin(dev(), (admin) => startJob(admin, REBALANCE));
+    expectSucceeded(await waitForJob(dev(), rebalance.id, 60_000));
+    expect((await current()).filter((path) => path.node === victim).length).toBe(4);
+  }, 120_000);
+
+  it("a node cut off from the network fences itself, and the others take its paths", async () => {
+    const cut = await busiestFollower();
+    const its = (await current()).filter((path) => path.node === cut);
+    const sampler = sampleAddresses(dev());
+    try {
+      await sampler.nextRound();
+      expect(addressesOn(sampler, cut).sort()).toEqual(its.map((path) => path.ip).sort());
+      await dev().partition(cut);
+      // Fence deadline 4 s: its path IPs go away although its daemons run on.
+      await waitFor(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
+      // The admin socket is a file: the test reaches the node although its cables are cut.
+      await waitFor(
+        `${cut} reports itself fenced`,
+        async () => (await nodeStatus(cut)).session?.fenced === true,
+        15_000,
+      );
+      expect((await nodeStatus(cut)).paths).toEqual([]);
+      await expectEveryPathReads(dev(), its, FAILOVER_BOUND_MS);
+      const moved = await current();
+      for (const path of its) expect(moved.find((candidate) => candidate.ip === path.ip)?.node).not.toBe(cut);
+      await dev().heal(cut);
+      // Its Consul server rejoins with a higher raft term and forces an election (Consul 1.8 has no
+      // pre-vote): the cluster may be leaderless for several seconds before the node is back.
+      await waitFor(
+        `${cut} holds a healthy session again`,
+        async () => (await nodeStatus(cut)).session?.healthy === true,
+        60_000,
+      );
+    } finally {
+      expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
+    }
+  }, 120_000);
+
+  it("the coordinator dies in the middle of a job: the new coordinator finishes it", async () => {
+    const leader = await coordinator();
+    const [from, to] = NODES.filter((node) => node !== leader);
+    if (from === undefined || to === undefined) throw new Error("3 nodes expected");
+    // Gather the single-path disks on `from` (set-up, not under test), then move them to `to`
+    // one at a time and kill the coordinator once the first move has succeeded.
+    const singles = (await current()).filter((path) => path.diskName.startsWith("s"));
+    const gather = singles.filter((path) => path.node !== from).map((path) => path.ip);
+    if (gather.length > 0) {
+      const job = await withAdmin(dev(), (admin) => startJob(admin, manualMove(gather, from)));
+      expectSucceeded(await waitForJob(dev(), job.id, 60_000));
+    }
+    const ips = singles.map((path) => path.ip);
+    const sampler = sampleAddresses(dev());
+    try {
+      const job = await withAdmin(dev(), (admin) => startJob(admin, manualMove(ips, to), 1));
+      await waitFor(
+        "the first move succeeds",
+        async () => ((await withAdmin(dev(), (admin) => getJob(admin, job.id))).totals?.succeeded ?? 0) >= 1,
+        30_000,
+      );
+      await dev().kill(leader);
+      const done = await waitForJob(dev(), job.id, 90_000);
+      expectSucceeded(done);
+      expect(done.totals?.succeeded).toBe(ips.length);
+      expect(await coordinator()).not.toBe(leader);
+      const after = await current();
+      for (const ip of ips) expect(after.find((path) => path.ip === ip)?.node).toBe(to);
+      // The dead coordinator's own paths were placed on the living nodes too.
+      expect(after.filter((path) => path.node === leader || path.node === "")).toEqual([]);
+      await expectEveryPathReads(dev(), after);
+    } finally {
+      expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
+    }
+  }, 180_000);
+});
