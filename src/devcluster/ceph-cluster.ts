@@ -4,9 +4,10 @@
  * (test/harness/ceph.ts, which ties its daemons to the test process); here the daemons are
  * detached, so the cluster outlives the command that made it, and stopped by their recorded PIDs.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cephxSecret, throwawayCephConf } from "../ceph/throwaway-conf.js";
 import type { CommandRunner } from "../exec/command-runner.js";
 import { spawnDetached, stopProcess, type ProcessRecord } from "./detached-process.js";
 
@@ -24,17 +25,6 @@ export interface CephDaemons {
 
 export function cephFiles(dir: string): CephFiles {
   return { dir, confPath: join(dir, "ceph.conf"), keyringPath: join(dir, "client.admin.keyring") };
-}
-
-/** A cephx secret as ceph-authtool writes it: type AES, creation time, 16 random bytes, base64. */
-function cephxSecret(): string {
-  const secret = Buffer.alloc(28);
-  secret.writeUInt16LE(1, 0);
-  secret.writeUInt32LE(Math.floor(Date.now() / 1000), 2);
-  secret.writeUInt32LE(0, 6);
-  secret.writeUInt16LE(16, 10);
-  randomBytes(16).copy(secret, 12);
-  return secret.toString("base64");
 }
 
 /**
@@ -68,50 +58,19 @@ export async function startCeph(options: {
   const adminKey = cephxSecret();
   writeFileSync(
     files.confPath,
-    [
-      "[global]",
-      `fsid = ${fsid}`,
-      `mon_host = ${monHost}`,
-      "auth_cluster_required = cephx",
-      "auth_service_required = cephx",
-      "auth_client_required = cephx",
-      "osd_pool_default_size = 1",
-      "osd_pool_default_min_size = 1",
-      "mon_allow_pool_size_one = true",
-      "osd_crush_chooseleaf_type = 0",
-      "paxos_propose_interval = 0.1",
-      "osd_objectstore = memstore",
-      "osd_fast_shutdown = false",
-      "mon_data_avail_crit = 0",
-      "mon_data_avail_warn = 0",
-      "ms_bind_ipv6 = false",
-      `run_dir = ${paths.run}`,
-      `log_file = ${paths.log}/$name.log`,
-      `keyring = ${files.keyringPath}`,
-      "",
-      "[mon]",
-      `mon_data = ${paths.monData}`,
-      `public_addr = ${ip}`,
-      `pid_file = ${paths.run}/$name.pid`,
-      `admin_socket = ${paths.run}/$name.asok`,
-      "",
-      "[osd]",
-      `osd_data = ${paths.osdData}`,
-      `keyring = ${paths.osdData}/keyring`,
-      `public_addr = ${ip}`,
-      `cluster_addr = ${ip}`,
-      `pid_file = ${paths.run}/$name.pid`,
-      `admin_socket = ${paths.run}/$name.asok`,
+    throwawayCephConf({
+      fsid,
+      monHost,
+      ip,
+      monData: paths.monData,
+      osdData: paths.osdData,
+      run: paths.run,
+      log: paths.log,
+      adminKeyring: files.keyringPath,
+      clientMountTimeoutSec: 10,
       // Memstore keeps everything in RAM: a few hundred small test images fit in this.
-      "memstore_device_bytes = 4294967296",
-      "",
-      "[client]",
-      // tgtd and the rbd CLI on one host would fight over the same socket.
-      "admin_socket =",
-      "client_mount_timeout = 10",
-      `log_file = ${paths.log}/$name.$pid.log`,
-      "",
-    ].join("\n"),
+      memstoreDeviceBytes: 4294967296,
+    }),
   );
   const adminEntry = `[client.admin]\n\tkey = ${adminKey}\n\tcaps mon = "allow *"\n\tcaps osd = "allow *"\n\tcaps mgr = "allow *"\n`;
   writeFileSync(files.keyringPath, adminEntry, { mode: 0o600 });

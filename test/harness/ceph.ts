@@ -14,12 +14,13 @@
  *   ... connectRbd({ confPath: ceph.confPath }) ...
  *   await ceph.stop();
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
+import { cephxSecret, throwawayCephConf } from "../../src/ceph/throwaway-conf.js";
 import { freePorts } from "../../src/util/free-port.js";
 
 export interface CephHarnessOptions {
@@ -60,17 +61,6 @@ export interface CephHarness {
 
 const DAEMON_STOP_GRACE_MS = 10_000;
 
-/** A cephx secret as ceph-authtool writes it: type AES, creation time, 16 random bytes, base64. */
-function cephxSecret(): string {
-  const secret = Buffer.alloc(28);
-  secret.writeUInt16LE(1, 0);
-  secret.writeUInt32LE(Math.floor(Date.now() / 1000), 2);
-  secret.writeUInt32LE(0, 6);
-  secret.writeUInt16LE(16, 10);
-  randomBytes(16).copy(secret, 12);
-  return secret.toString("base64");
-}
-
 interface Daemon {
   pid: number;
   exited: Promise<unknown>;
@@ -107,51 +97,17 @@ export async function startCephHarness(options: CephHarnessOptions = {}): Promis
   const clientMountTimeoutSec = options.clientMountTimeoutSec ?? 5;
   writeFileSync(
     paths.conf,
-    [
-      "[global]",
-      `fsid = ${fsid}`,
-      `mon_host = ${monHost}`,
-      "auth_cluster_required = cephx",
-      "auth_service_required = cephx",
-      "auth_client_required = cephx",
-      "osd_pool_default_size = 1",
-      "osd_pool_default_min_size = 1",
-      "mon_allow_pool_size_one = true",
-      "osd_crush_chooseleaf_type = 0",
-      // Default 1.0 s makes every map change (and `rbd pool init`) crawl.
-      "paxos_propose_interval = 0.1",
-      "osd_objectstore = memstore",
-      // Otherwise memstore drops its data on SIGTERM.
-      "osd_fast_shutdown = false",
-      // A nearly full /tmp must not make the mon shut itself down.
-      "mon_data_avail_crit = 0",
-      "mon_data_avail_warn = 0",
-      "ms_bind_ipv6 = false",
-      `run_dir = ${paths.run}`,
-      `log_file = ${paths.log}/$name.log`,
-      `keyring = ${paths.adminKeyring}`,
-      "",
-      "[mon]",
-      `mon_data = ${paths.monData}`,
-      `public_addr = ${ip}`,
-      `pid_file = ${paths.run}/$name.pid`,
-      `admin_socket = ${paths.run}/$name.asok`,
-      "",
-      "[osd]",
-      `osd_data = ${paths.osdData}`,
-      `keyring = ${paths.osdData}/keyring`,
-      `public_addr = ${ip}`,
-      `cluster_addr = ${ip}`,
-      `pid_file = ${paths.run}/$name.pid`,
-      `admin_socket = ${paths.run}/$name.asok`,
-      "",
-      "[client]",
-      // tgtd and the rbd CLI on one host would fight over the same socket.
-      "admin_socket =",
-      `client_mount_timeout = ${clientMountTimeoutSec}`,
-      `log_file = ${paths.log}/$name.$pid.log`,
-      "",
-    ].join("\n"),
+    throwawayCephConf({
+      fsid,
+      monHost,
+      ip,
+      monData: paths.monData,
+      osdData: paths.osdData,
+      run: paths.run,
+      log: paths.log,
+      adminKeyring: paths.adminKeyring,
+      clientMountTimeoutSec,
+    }),
   );
   writeFileSync(
     paths.adminKeyring,
