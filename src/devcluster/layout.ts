@@ -5,7 +5,8 @@
  *
  *   bridges (in <prefix>-sw):  mgmt 192.0.2.0/24, iscsi1 198.51.100.0/24, iscsi2 203.0.113.0/24
  *   <prefix>-node<i>          eth0 192.0.2.<10+i> on mgmt; eth1 on iscsi1, eth2 on iscsi2 (no address
- *                             of their own: path IPs come and go there); ip_nonlocal_bind=1 for tgt
+ *                             of their own: path IPs come and go there); ip_nonlocal_bind=1 for tgt,
+ *                             promote_secondaries=1 (deleting one path IP must not delete the others)
  *   <prefix>-client           eth1 198.51.100.5, eth2 203.0.113.5 (the iSCSI initiator)
  *   <prefix>-ceph             eth0 192.0.2.5 (mon + memstore OSD)
  *   path IPs (automatic)      198.51.100.64-254 and 203.0.113.64-254 (382 paths)
@@ -102,8 +103,13 @@ export function devClusterLayout(prefix: string, nodeCount: number): DevClusterL
       { bridge: BRIDGES.iscsi1, ifname: NODE_INTERFACES.subnet1 },
       { bridge: BRIDGES.iscsi2, ifname: NODE_INTERFACES.subnet2 },
     ],
-    // tgtd binds a path's portal before the IP is added (see src/iscsi/tgt-driver.ts).
-    sysctls: { "net.ipv4.ip_nonlocal_bind": "1" },
+    sysctls: {
+      // tgtd binds a path's portal before the IP is added (see src/iscsi/tgt-driver.ts).
+      "net.ipv4.ip_nonlocal_bind": "1",
+      // eth1/eth2 carry path IPs only, so the first one in a subnet is the "primary" address: by
+      // default deleting it deletes every other path IP of that subnet on the interface with it.
+      "net.ipv4.conf.all.promote_secondaries": "1",
+    },
   }));
   return {
     prefix,
