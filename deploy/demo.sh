@@ -136,8 +136,9 @@ else
   victim=node2
 fi
 echo "Killing $victim (sanpathd, its Consul server and tgtd SIGKILLed, its links cut: a power-off)."
-echo "Consul notices in ~1.5 s and invalidates its session; after the lock-delay the coordinator"
-echo "places its paths on the other nodes. Each one is re-read from the client until it answers:"
+echo "Consul notices in ~1.5 s and invalidates its session; 5 s later (the lock-delay, longer than the"
+echo "4 s a cut-off node takes to fence itself, so an IP is never up twice) the coordinator places its"
+echo "paths on the other nodes. Each one is re-read from the client until it answers:"
 show deploy/dev-cluster kill "$victim" --reread 60
 if [ "$coordinator" -eq 1 ]; then show sanpath paths list; fi
 show deploy/dev-cluster status
