@@ -32,6 +32,7 @@ import {
 } from "../../src/gen/sanpath/v1/node.js";
 import { createLogger, type Logger } from "../../src/log/logger.js";
 import { writeNodeRecord } from "../../src/node/node-record.js";
+import { DEV_CLUSTER_SETTINGS } from "../../src/server/disk-component.js";
 
 export const silentLogger: Logger = createLogger({
   level: process.env.TEST_LOG === "1" ? "debug" : "silent",
@@ -236,24 +237,7 @@ export async function addTestDisk(
 }
 
 /** The cluster settings with two iSCSI subnets (documentation ranges). */
-export const TEST_SETTINGS = {
-  iqnBase: "iqn.2016-05.org.sanpath.test",
-  defaultPool: "rbd",
-  subnet1: {
-    network: "198.51.100.0/24",
-    autoIpFrom: "198.51.100.10",
-    autoIpTo: "198.51.100.250",
-    interface: "eth1",
-    vlanId: 0,
-  },
-  subnet2: {
-    network: "203.0.113.0/24",
-    autoIpFrom: "203.0.113.10",
-    autoIpTo: "203.0.113.250",
-    interface: "eth2",
-    vlanId: 0,
-  },
-};
+export const TEST_SETTINGS = { ...DEV_CLUSTER_SETTINGS, iqnBase: "iqn.2016-05.org.sanpath.test" };
 
 export interface CoordinatorHost {
   readonly name: string;

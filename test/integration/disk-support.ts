@@ -17,24 +17,11 @@ import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createLogger } from "../../src/log/logger.js";
 import { openFileImageStore } from "../../src/storage/file-image-store.js";
 import type { ImageStore } from "../../src/storage/image-store.js";
+import { DEV_CLUSTER_SETTINGS } from "../../src/server/disk-component.js";
 
 export const SAMPLE_SETTINGS: ClusterSettingsInput = {
+  ...DEV_CLUSTER_SETTINGS,
   iqnBase: "iqn.2016-05.com.example.sanpath",
-  defaultPool: "rbd",
-  subnet1: {
-    network: "198.51.100.0/24",
-    autoIpFrom: "198.51.100.10",
-    autoIpTo: "198.51.100.250",
-    interface: "eth1",
-    vlanId: 0,
-  },
-  subnet2: {
-    network: "203.0.113.0/24",
-    autoIpFrom: "203.0.113.10",
-    autoIpTo: "203.0.113.250",
-    interface: "eth2",
-    vlanId: 0,
-  },
 };
 
 let rootCounter = 0;
