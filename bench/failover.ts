@@ -1,8 +1,8 @@
 // Failover on a real 3-node dev cluster: a node is killed (power-off: daemons SIGKILLed, links
 // cut) and each of its paths is probed from the client namespace (one iSCSI session per path,
 // READ CAPACITY every 20 ms) until it answers again from another node. Time = kill → first
-// answer. Repeated over every node in turn (follower, coordinator, raft leader), then restarted
-// and rebalanced before the next run.
+// answer. Runs cycle through the victim's role (follower, coordinator, Consul raft leader); the
+// node is restarted and the paths rebalanced before the next run.
 // Run (root, after `npm run build`):
 //   node dist/bench/failover.js [--runs 6] [--session safe|fast]
 import { parseArgs } from "node:util";
@@ -66,15 +66,23 @@ try {
 
   const times: { role: string; ms: number }[] = [];
   for (let run = 1; run <= runs; run++) {
-    const victim = NODES[(run - 1) % NODES.length] ?? "node1";
+    // Runs cycle through the roles a dying node can have: a plain follower, the coordinator, the
+    // Consul raft leader (the restarts move these around, so the victim is picked by role).
     const status = await cluster.status();
-    const role =
+    const roleOf = (node: string): string =>
       [
-        status.coordinator?.node === victim ? "coordinator" : "",
-        status.raftLeader === victim ? "raft-leader" : "",
+        status.coordinator?.node === node ? "coordinator" : "",
+        status.raftLeader === node ? "raft-leader" : "",
       ]
         .filter((part) => part !== "")
         .join("+") || "follower";
+    const wanted = ["follower", "coordinator", "raft-leader"][(run - 1) % 3] ?? "follower";
+    const victim =
+      NODES.find((node) => roleOf(node) === wanted) ??
+      NODES.find((node) => roleOf(node).includes(wanted)) ??
+      NODES[(run - 1) % NODES.length] ??
+      "node1";
+    const role = roleOf(victim);
     const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
     const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
     const killedAt = wall();

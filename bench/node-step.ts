@@ -8,10 +8,11 @@
 //   node dist/bench/node-step.js ssh <source ip> <target ip> <disk> <index> <key> <count> <remote-args…>
 //       the same moves, each call by `ssh root@<ip> node …/node-step.js call …` on that node.
 // Prints one JSON line per step: {"clean":ms,"acquire":ms,"step":ms}, then {"noop":[ms…]} for
-// an empty round trip (gRPC Status / ssh true).
+// an empty round trip (a grpc.health.v1 Check / ssh true).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { HealthClient } from "../src/cli/health-client.js";
 import { NodeServiceClient } from "../src/gen/sanpath/v1/node.js";
 import { loadClientAuth } from "../src/security/client-credentials.js";
 
@@ -96,13 +97,20 @@ if (mode === "call") {
     const acquire = await timed(() => call(to, "acquire", diskId, Number(index)));
     print({ clean, acquire, step: clean + acquire });
   }
+  const health = [new HealthClient(source), new HealthClient(target)];
   const noop: number[] = [];
-  for (let round = 0; round < NOOP_ROUNDS; round++) {
-    const node = nodes[round % 2];
-    if (node !== undefined) noop.push(await timed(() => call(node, "status", diskId, Number(index))));
+  for (let round = 0; round < NOOP_ROUNDS + 1; round++) {
+    const client = health[round % 2];
+    if (client === undefined) continue;
+    const took = await timed(async () => {
+      await client.check("", new Date(Date.now() + DEADLINE_MS));
+    });
+    // The first round opens the health channels; the node channels above were open already.
+    if (round > 0) noop.push(took);
   }
   print({ noop });
   for (const node of nodes) node.close();
+  for (const client of health) client.close();
 } else if (mode === "ssh") {
   // remote-args: <node binary> <source socket> <target socket> <token file>
   const [

@@ -6,7 +6,7 @@
 //   - sanpath's way: NodeService CleanPath + AcquirePath over kept-alive gRPC channels (TCP on the
 //     management network, node token).
 // Both do the same work on the nodes (the local sanpathd serves the call); the difference is how
-// the coordinator reaches them. Also an empty round trip each way (ssh `true`, gRPC Status).
+// the coordinator reaches them. Also an empty round trip each way (ssh `true`, a gRPC health Check).
 // Run (root, after `npm run build`): node dist/bench/ssh-vs-grpc.js [--steps 10]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -73,8 +73,7 @@ try {
   const source = cluster.layout.nodes.find((node) => node.name === path.node);
   const [seat, target] = cluster.layout.nodes.filter((node) => node.name !== path.node);
   if (source === undefined || seat === undefined || target === undefined) throw new Error("3 nodes expected");
-  const socket = (name: string): string =>
-    cluster.state.nodes.find((node) => node.name === name)?.adminSocket ?? "";
+  const socket = (name: string): string => cluster.serverAddress(name);
 
   // sshd in the source's and the target's namespace, a key for root.
   const sshDir = join(cluster.dir, "ssh");
@@ -152,12 +151,12 @@ try {
     `  ${what.padEnd(34)} gRPC p50 ${ms(p50(ours)).padStart(8)} p99 ${ms(percentile(ours, 99)).padStart(8)}   ssh p50 ${ms(p50(old)).padStart(8)} p99 ${ms(percentile(old, 99)).padStart(8)}   ssh/gRPC ${(p50(old) / p50(ours)).toFixed(1)}×`;
   say("");
   say(
-    `path ${path.ip} moved ${source.name} ⇄ ${target.name} ${steps} times each way, from ${seat.name}'s namespace:`,
+    `path ${path.ip} moved back and forth between ${source.name} and ${target.name}, ${steps} steps each way of doing it, driven from ${seat.name}'s namespace:`,
   );
   say(row("step (CleanPath + AcquirePath)", grpc.step, ssh.step));
   say(row("  CleanPath on the source", grpc.clean, ssh.clean));
   say(row("  AcquirePath on the target", grpc.acquire, ssh.acquire));
-  say(row("empty round trip (Status / true)", grpc.noop, ssh.noop));
+  say(row("empty round trip (health / true)", grpc.noop, ssh.noop));
   say(
     `  overhead per call (ssh round trip + remote process − gRPC round trip): ${ms(p50(ssh.step) / 2 - p50(grpc.step) / 2)}`,
   );
