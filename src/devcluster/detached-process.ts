@@ -12,7 +12,7 @@
  * commands of the dev cluster still go through the CommandRunner (execa, with timeouts).
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** A started daemon as the state file records it. */
@@ -114,4 +114,52 @@ export async function waitForExit(record: ProcessRecord, timeoutMs: number): Pro
     await sleep(10);
   }
   return true;
+}
+
+/** PIDs of every living descendant of `pids` (children, their children, …), from /proc. */
+export function descendantPids(pids: readonly number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const queue = [...pids];
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    for (const child of children.get(pid) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+/**
+ * SIGKILLs the recorded processes and all their descendants at once (a power-off: nobody gets to
+ * react to the others dying, e.g. a crash guard to the death of its sanpathd); resolves once the
+ * recorded ones are gone.
+ */
+export async function killTrees(records: readonly ProcessRecord[]): Promise<void> {
+  const alive = records.filter(isRunning);
+  const descendants = descendantPids(alive.map((record) => record.pid));
+  for (const record of alive) signalProcess(record, "SIGKILL");
+  for (const pid of descendants) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+  for (const record of alive) {
+    if (!(await waitForExit(record, 5000))) {
+      throw new Error(`${record.label} (pid ${record.pid}) is still running after SIGKILL`);
+    }
+  }
 }

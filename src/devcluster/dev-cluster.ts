@@ -32,7 +32,7 @@ import {
   waitForVoter,
   writeConsulConfig,
 } from "./consul-server.js";
-import { isRunning, stopProcess, type ProcessRecord } from "./detached-process.js";
+import { isRunning, killTrees, type ProcessRecord } from "./detached-process.js";
 import {
   CEPH_HOST,
   CEPH_IP,
@@ -270,13 +270,11 @@ export class DevCluster {
         problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
       }
     };
-    const kill = (record: ProcessRecord | undefined): Promise<void> =>
-      record === undefined ? Promise.resolve() : stopProcess(record, { signal: "SIGKILL" });
     await Promise.all(
       this.state.nodes.map((node) =>
         attempt(node.name, async () => {
-          await Promise.all([kill(node.sanpathd), kill(node.consul)]);
-          if (node.tgtControlPort !== 0) await stopTgtd(node.tgtd, node.tgtControlPort);
+          await killTrees(this.nodeProcesses(node));
+          if (node.tgtControlPort !== 0) await stopTgtd(undefined, node.tgtControlPort);
         }),
       ),
     );
@@ -291,17 +289,15 @@ export class DevCluster {
   }
 
   /**
-   * A node's death, as a power-off: sanpathd, Consul and tgtd SIGKILLed, its addresses gone with
-   * it, its cables cut. (Killing only sanpathd and Consul would leave tgtd serving and the path
-   * IPs up with nobody left to fence them.)
+   * A node's death, as a power-off: its daemons and everything they started SIGKILLed at once
+   * (sanpathd with its crash guard, Consul, tgtd), its path IPs gone with it, its cables cut.
+   * (Killing only sanpathd and Consul would leave tgtd serving, and sanpathd's crash guard tearing
+   * the IPs down: a daemon crash, not a node death.) Other processes in the namespace, such as an
+   * `ip -n` sampler, are not the node's and are left alone.
    */
   async kill(name: string): Promise<void> {
     const node = this.node(name);
-    await Promise.all(
-      [node.sanpathd, node.consul, node.tgtd].map((record) =>
-        record === undefined ? Promise.resolve() : stopProcess(record, { signal: "SIGKILL" }),
-      ),
-    );
+    await killTrees(this.nodeProcesses(node));
     await stopTgtd(undefined, node.tgtControlPort);
     await this.flushPathAddresses(node);
     await this.setLinks(name, "down");
@@ -314,11 +310,7 @@ export class DevCluster {
     const node = this.node(name);
     if (node.condition === "running") await this.kill(name);
     else {
-      await Promise.all(
-        [node.sanpathd, node.consul, node.tgtd].map((record) =>
-          record === undefined ? Promise.resolve() : stopProcess(record, { signal: "SIGKILL" }),
-        ),
-      );
+      await killTrees(this.nodeProcesses(node));
       await stopTgtd(undefined, node.tgtControlPort);
       await this.flushPathAddresses(node);
     }
@@ -582,6 +574,12 @@ export class DevCluster {
     };
     process.once("exit", hook);
     this.exitHook = () => process.removeListener("exit", hook);
+  }
+
+  private nodeProcesses(node: NodeState): ProcessRecord[] {
+    return [node.sanpathd, node.consul, node.tgtd].filter(
+      (record): record is ProcessRecord => record !== undefined,
+    );
   }
 
   private recordedProcesses(): ProcessRecord[] {
