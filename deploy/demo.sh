@@ -162,8 +162,10 @@ fi
 trap - ERR
 cat <<MSG
 
-The cluster is still running (state in $state).
-$(deploy/dev-cluster env)
+The cluster is still running (state in $state). Point the sanpath CLI at it:
+  eval "\$(deploy/dev-cluster env)"
+which runs:
+$(deploy/dev-cluster env | sed 's/^/  /')
 
 Break it and watch it heal:
   deploy/dev-cluster status

@@ -33,21 +33,26 @@ function cliPath(): string {
   return join(projectRoot(), "dist", "src", "cli", "main.js");
 }
 
-function usageLines(cluster: DevCluster): string[] {
+/** Shell lines (safe for `eval "$(deploy/dev-cluster env)"`) that point the sanpath CLI at node1. */
+function envLines(cluster: DevCluster): string[] {
   const first = cluster.state.nodes[0];
   const token = cluster.state.auth?.adminTokenFile;
-  const env = [
+  return [
+    "# the sanpath CLI talks to node1's admin socket (any node answers) with the cluster's admin token",
     `export SANPATH_SERVER=${first === undefined ? "" : cluster.serverAddress(first.name)}`,
     ...(token === undefined ? [] : [`export SANPATH_TOKEN_FILE=${token}`]),
+    `alias sanpath="node ${cliPath()}"`,
   ];
+}
+
+function usageLines(cluster: DevCluster): string[] {
   return [
-    "Point the sanpath CLI at a node (any node answers; each has an admin socket):",
-    ...env.map((line) => `  ${line}`),
-    `  alias sanpath="node ${cliPath()}"`,
+    "Point the sanpath CLI at it:",
+    '  eval "$(deploy/dev-cluster env)"   # or:',
+    ...envLines(cluster).map((line) => `  ${line}`),
+    "Then, for example:",
     "  sanpath cluster info",
     "  sanpath disk list",
-    "Or one command at a time:",
-    `  node ${cliPath()} --server ${first === undefined ? "" : cluster.serverAddress(first.name)}${token === undefined ? "" : ` --token-file ${token}`} disk list`,
   ];
 }
 
@@ -231,9 +236,9 @@ function program(): Command {
 
   cli
     .command("env")
-    .description("shell lines that point the sanpath CLI at the cluster")
+    .description('shell lines that point the sanpath CLI at the cluster: eval "$(deploy/dev-cluster env)"')
     .action((_options: unknown, command: Command) => {
-      process.stdout.write(`${usageLines(DevCluster.open(stateDir(command))).join("\n")}\n`);
+      process.stdout.write(`${envLines(DevCluster.open(stateDir(command))).join("\n")}\n`);
     });
 
   const nodeCommand = (
