@@ -1,4 +1,10 @@
-import { describeSetting, type ConfigLayer, type ConfigProblem, type RawSetting } from "./config-layers.js";
+import {
+  describeSetting,
+  type ConfigLayer,
+  type ConfigProblem,
+  type ConfigSource,
+  type RawSetting,
+} from "./config-layers.js";
 
 /**
  * Reads typed values out of a merged layer and collects every broken rule, so that an operator
@@ -54,6 +60,17 @@ export class ConfigReader {
     if (setting === undefined) return this.missing(path, allowed[0]);
     const match = allowed.find((candidate) => candidate === setting.value);
     return match ?? this.fail(path, `must be one of ${allowed.join(", ")}`, setting, allowed[0]);
+  }
+
+  /** Where a setting came from (undefined: not set at all). */
+  sourceKind(path: string): ConfigSource["kind"] | undefined {
+    return this.settings.get(path)?.source.kind;
+  }
+
+  /** `true from SANPATH_X`, for a problem's `got` (a secret's value is never shown). */
+  describe(path: string): string | undefined {
+    const setting = this.settings.get(path);
+    return setting === undefined ? undefined : describeSetting(path, setting);
   }
 
   addProblem(problem: ConfigProblem): void {

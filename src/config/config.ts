@@ -31,7 +31,10 @@ export interface SanpathdConfig {
   reassignment: ReassignmentConfig;
   /** Who may call what (src/security/): tokens and client certificates, roles. */
   auth: AuthConfig;
-  /** TLS of the gRPC server and of calls to other nodes; undefined = plaintext. */
+  /**
+   * TLS of the gRPC server (TCP and admin socket) and of calls to other nodes; undefined = plaintext,
+   * which only an explicit tls.plaintext (or --dev) allows.
+   */
   tls: TlsConfig | undefined;
   audit: AuditConfig;
 }

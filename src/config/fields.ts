@@ -148,7 +148,8 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   {
     path: "auth.nodeTokenFile",
     env: "SANPATH_AUTH_NODE_TOKEN_FILE",
-    description: "file with this node's cluster token (role node), sent to other nodes when TLS is off",
+    description:
+      "file with this node's cluster token (role node), sent to other nodes when TLS is off (with mutual TLS the node certificate identifies the node and role-node tokens are refused)",
   },
   {
     path: "tls.ca",
@@ -163,6 +164,13 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: "PEM certificate of this node (sanpath cert node)",
   },
   { path: "tls.key", env: "SANPATH_TLS_KEY", flag: "tls-key", description: "PEM private key of this node" },
+  {
+    path: "tls.plaintext",
+    env: "SANPATH_TLS_PLAINTEXT",
+    flag: "tls-plaintext",
+    description:
+      "true: serve without TLS (tokens and answers cross the network in clear); required when tls.ca, tls.cert and tls.key are unset, refused when they are set (--dev implies it)",
+  },
   {
     path: "tls.requireClientCert",
     env: "SANPATH_TLS_REQUIRE_CLIENT_CERT",

@@ -63,13 +63,17 @@ export function defaultSettings(): Record<string, unknown> {
     "reassignment.parallelism": 16,
     "reassignment.leaderlessGraceMs": 30_000,
     "auth.mode": "required",
+    "tls.plaintext": false,
     "tls.requireClientCert": true,
   };
 }
 
-/** `sanpathd --dev` changes these defaults (its Consul address and data dir are set later, when made). */
+/**
+ * `sanpathd --dev` changes these defaults (its Consul address and data dir are set later, when made).
+ * It implies plaintext; TLS material given to --dev still turns TLS on.
+ */
 export function devDefaultSettings(): Record<string, unknown> {
-  return { listen: `127.0.0.1:${DEFAULT_PORT}`, "imageStore.kind": "file" };
+  return { listen: `127.0.0.1:${DEFAULT_PORT}`, "imageStore.kind": "file", "tls.plaintext": true };
 }
 
 const LOG_LEVELS = [
@@ -195,13 +199,37 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
   return config;
 }
 
-/** tls.ca, tls.cert and tls.key together turn TLS on; one or two of them is a mistake. */
+/**
+ * tls.ca, tls.cert and tls.key together turn TLS on; one or two of them is a mistake. Without
+ * them sanpathd serves plaintext only when asked to by tls.plaintext (or --dev, whose default it
+ * is), so that a forgotten setting never leaves a node open in clear text.
+ */
 function readTls(read: ConfigReader): TlsConfig | undefined {
   const ca = read.optionalText("tls.ca", absolutePathRule);
   const cert = read.optionalText("tls.cert", absolutePathRule);
   const key = read.optionalText("tls.key", absolutePathRule);
   const requireClientCert = read.boolean("tls.requireClientCert");
-  if (ca === undefined && cert === undefined && key === undefined) return undefined;
+  const plaintext = read.boolean("tls.plaintext");
+  const material = ca !== undefined || cert !== undefined || key !== undefined;
+  if (!material) {
+    if (!plaintext)
+      read.addProblem({
+        field: "tls.plaintext",
+        rule:
+          "must be true when tls.ca, tls.cert and tls.key are unset: plaintext must be asked for " +
+          "(tls.plaintext true, SANPATH_TLS_PLAINTEXT=true or --tls-plaintext); for TLS make " +
+          "certificates with `sanpath cert` and set tls.ca, tls.cert and tls.key",
+      });
+    return undefined;
+  }
+  // --dev's default gives way to TLS material; an operator's explicit plaintext contradicts it.
+  if (plaintext && read.sourceKind("tls.plaintext") !== "default") {
+    read.addProblem({
+      field: "tls.plaintext",
+      rule: "must not be true when tls.ca, tls.cert or tls.key is set (TLS or plaintext, not both)",
+      got: read.describe("tls.plaintext"),
+    });
+  }
   if (ca === undefined || cert === undefined || key === undefined) {
     const missing = ca === undefined ? "tls.ca" : cert === undefined ? "tls.cert" : "tls.key";
     read.addProblem({ field: missing, rule: "must be set: tls.ca, tls.cert and tls.key go together" });

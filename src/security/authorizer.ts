@@ -22,9 +22,20 @@ export interface Credentials {
  * SanpathErrors: UNAUTHENTICATED without acceptable credentials, PERMISSION_DENIED for a role
  * that may not call the method. Messages never repeat a credential.
  */
+export interface AuthorizerOptions {
+  /**
+   * Mutual TLS is on: role node comes only from a node certificate (OU=node) of the cluster CA; a
+   * token with role node is refused, so NodeService answers cluster members' certificates only.
+   */
+  readonly nodeRoleByCertificateOnly?: boolean;
+}
+
 export class Authorizer {
   /** `tokens` undefined: this sanpathd takes certificates only. */
-  constructor(private readonly tokens: TokenStore | undefined) {}
+  constructor(
+    private readonly tokens: TokenStore | undefined,
+    private readonly options: AuthorizerOptions = {},
+  ) {}
 
   authenticate(credentials: Credentials): Caller {
     const headers = credentials.metadata.get(AUTHORIZATION_METADATA_KEY);
@@ -39,6 +50,11 @@ export class Authorizer {
         );
       const entry = this.tokens.find(token);
       if (entry === undefined) throw unauthenticated("the bearer token is not known to this sanpathd");
+      if (entry.role === NODE_ROLE && this.options.nodeRoleByCertificateOnly === true)
+        throw unauthenticated(
+          `token ${entry.name} has role node, which this sanpathd takes only from a node certificate ` +
+            "(mutual TLS is on): present the node's certificate and send no token",
+        );
       return { name: entry.name, role: entry.role, credential: "token" };
     }
     if (credentials.certificate !== undefined) {

@@ -13,7 +13,10 @@ import { TokenStore } from "./token-store.js";
 /** What sanpathd's security needs while it runs: the call gate, the server's TLS, files it watches. */
 export interface DaemonSecurity {
   readonly gate: CallGate;
-  /** TLS (mutual when tls.requireClientCert) or plaintext, for the gRPC server's TCP listener. */
+  /**
+   * TLS (mutual when tls.requireClientCert) or plaintext (tls.plaintext), for both of the gRPC
+   * server's listeners: the TCP port and the admin unix socket.
+   */
   readonly serverCredentials: ServerCredentials;
   /** Stops watching the token file and flushes the audit log. */
   stop(): Promise<void>;
@@ -65,10 +68,15 @@ export async function startDaemonSecurity(config: SanpathdConfig, logger: Logger
   if (config.auth.mode === "required" && config.tls === undefined) {
     logger.warn(
       { listen: config.listen },
-      "TLS is off (tls.ca, tls.cert, tls.key unset): tokens and answers cross the network in plaintext; make certificates with sanpath cert",
+      "TLS is off as asked (tls.plaintext): tokens and answers cross the network in plaintext; make certificates with sanpath cert",
     );
   }
-  const authorizer = config.auth.mode === "none" ? undefined : new Authorizer(tokens);
+  // Under mutual TLS a cluster member proves itself with its node certificate; a token with role
+  // node (a file that can be copied) would be a second, weaker way in to NodeService.
+  const authorizer =
+    config.auth.mode === "none"
+      ? undefined
+      : new Authorizer(tokens, { nodeRoleByCertificateOnly: certificatesIdentify });
   return {
     gate: new SecurityGate(authorizer, audit),
     serverCredentials,
@@ -81,14 +89,15 @@ export async function startDaemonSecurity(config: SanpathdConfig, logger: Logger
 
 /**
  * The credentials this node uses to call other nodes' NodeService: its own certificate when TLS is
- * on (OU=node makes it a cluster member), and its cluster token (auth.nodeTokenFile) when set.
+ * on (OU=node makes it a cluster member); its cluster token (auth.nodeTokenFile) only when TLS is
+ * off, since under mutual TLS role-node tokens are refused.
  *   const auth = await nodeClientAuth(config);
  *   new NodeServiceClient(address, auth.channel, { ...auth.options, ...channelOptions });
  */
 export function nodeClientAuth(config: SanpathdConfig): Promise<ClientAuth> {
   return loadClientAuth(
     {
-      tokenFile: config.auth.nodeTokenFile,
+      tokenFile: config.tls === undefined ? config.auth.nodeTokenFile : undefined,
       ca: config.tls?.ca,
       cert: config.tls?.cert,
       key: config.tls?.key,

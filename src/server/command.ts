@@ -26,6 +26,7 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   "tls-ca": "path",
   "tls-cert": "path",
   "tls-key": "path",
+  "tls-plaintext": "true|false",
   "audit-file": "path",
 };
 
@@ -41,12 +42,18 @@ export function parseSanpathdCommand(argv: readonly string[], version: string): 
     .option(
       "--dev",
       "development mode on one machine: starts its own Consul dev agent on free ports, keeps data in a " +
-        "temporary folder, uses the file image store; everything is removed when it stops",
+        "temporary folder, uses the file image store; everything is removed when it stops. Implies " +
+        "tls.plaintext true (no TLS) unless tls.ca, tls.cert and tls.key are given",
     )
     .option("--print-config", "print the effective configuration (secrets redacted) as JSON and exit");
   for (const field of CONFIG_FIELDS) {
     if (field.flag === undefined) continue;
-    program.option(`--${field.flag} <${VALUE_NAMES[field.flag] ?? "value"}>`, field.description);
+    // Boolean settings take an optional value: `--tls-plaintext` alone means true.
+    const value = VALUE_NAMES[field.flag] ?? "value";
+    program.option(
+      value === "true|false" ? `--${field.flag} [${value}]` : `--${field.flag} <${value}>`,
+      field.description,
+    );
   }
   program.addHelpText("after", helpText());
   program.exitOverride();
@@ -64,6 +71,7 @@ export function parseSanpathdCommand(argv: readonly string[], version: string): 
     if (field.flag === undefined) continue;
     const value = options[camelCase(field.flag)];
     if (typeof value === "string") flags[field.path] = value;
+    else if (value === true) flags[field.path] = "true";
   }
   const configFile = options.config;
   return {
@@ -105,8 +113,16 @@ Config file example (/etc/sanpath/sanpathd.json):
     "advertiseAddress": "192.0.2.11:7410",
     "consul": { "address": "127.0.0.1:8500", "root": "PetaSAN" },
     "imageStore": { "kind": "rbd", "pool": "rbd", "cephConf": "/etc/ceph/ceph.conf", "cephUser": "admin" },
-    "interfaces": { "subnet1": "eth1", "subnet2": "eth2" }
+    "interfaces": { "subnet1": "eth1", "subnet2": "eth2" },
+    "tls": { "ca": "/etc/sanpath/pki/ca.crt", "cert": "/etc/sanpath/pki/node-1.crt",
+             "key": "/etc/sanpath/pki/node-1.key" },
+    "auth": { "tokenFile": "/etc/sanpath/tokens.json" }
   }
+
+TLS is on when tls.ca, tls.cert and tls.key are set (make them with sanpath cert ca|node|client);
+the gRPC port and the admin socket then both take mutual TLS. Without them sanpathd refuses to
+start unless plaintext is asked for: tls.plaintext true, SANPATH_TLS_PLAINTEXT=true or
+--tls-plaintext (--dev implies it).
 
 Examples:
   Try it on one machine with nothing else set up (own Consul, temporary data):

@@ -62,7 +62,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   const advertiseAddress = config.advertiseAddress ?? defaultAdvertiseAddress(address);
   if (config.adminSocket !== undefined) {
     try {
-      await bindUnixSocket(server, config.adminSocket);
+      await bindUnixSocket(server, config.adminSocket, security.serverCredentials);
     } catch (error) {
       server.forceShutdown();
       await security.stop();

@@ -1,4 +1,4 @@
-import { lstat, rm } from "node:fs/promises";
+import { chmod, lstat, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { parseHostPort, type HostPort } from "../config/host-port.js";
@@ -42,10 +42,17 @@ export async function bindServer(
 }
 
 /**
- * Also binds the unix socket at `path` (absolute). A socket file left by a process that is gone
- * (kill -9) is replaced; one that still accepts connections belongs to a live server and is refused.
+ * Also binds the unix socket at `path` (absolute), with the same credentials as the TCP listener
+ * (TLS when it is on: clients name the server "localhost", the default authority of a unix:
+ * target). The socket file is made 0600, so only its owner (root) may connect at all. A socket
+ * file left by a process that is gone (kill -9) is replaced; one that still accepts connections
+ * belongs to a live server and is refused.
  */
-export async function bindUnixSocket(server: Server, path: string): Promise<void> {
+export async function bindUnixSocket(
+  server: Server,
+  path: string,
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<void> {
   const existing = await lstat(path).catch(() => undefined);
   if (existing !== undefined) {
     if (!existing.isSocket())
@@ -55,11 +62,12 @@ export async function bindUnixSocket(server: Server, path: string): Promise<void
     await rm(path, { force: true });
   }
   await new Promise<void>((resolveBound, reject) => {
-    server.bindAsync(`unix://${path}`, ServerCredentials.createInsecure(), (error) => {
+    server.bindAsync(`unix://${path}`, credentials, (error) => {
       if (error === null) resolveBound();
       else reject(error);
     });
   });
+  await chmod(path, 0o600);
 }
 
 function acceptsConnections(path: string): Promise<boolean> {

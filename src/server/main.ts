@@ -26,7 +26,9 @@
  *               "tokenFile": "/etc/sanpath/tokens.json",      [{name, role, sha256}]: digests only
  *               "nodeTokenFile": "/etc/sanpath/node.token" }, this node's token for other nodes (no TLS)
  *     "tls": { "ca": "/etc/sanpath/pki/ca.crt", "cert": ".../node-1.crt", "key": ".../node-1.key",
- *              "requireClientCert": true },      mutual TLS (sanpath cert ca|node|client)
+ *              "requireClientCert": true,        mutual TLS (sanpath cert ca|node|client), on the
+ *              "plaintext": false },             port and the admin socket; plaintext: no TLS, only
+ *                                                when asked for (refused with tls.ca/cert/key)
  *     "audit": { "file": "/var/log/sanpath/audit.log" }   one JSON line per write call
  *   }
  *
@@ -40,9 +42,13 @@
  * take the lock) stops the daemon at start with one `config: <field> <rule> (got …)` line per
  * problem on stderr and exit code 2.
  *
+ * Without tls.ca, tls.cert and tls.key sanpathd refuses to start (exit 2, `config: tls.plaintext
+ * must be true …`) unless plaintext was asked for with tls.plaintext true.
+ *
  * `--dev` runs a single node with nothing else set up: a Consul dev agent on free ports and a
- * temporary data folder, both removed when sanpathd stops; the image store is "file". Auth stays
- * on: without auth.tokenFile it makes an admin token, printed once on its stderr banner.
+ * temporary data folder, both removed when sanpathd stops; the image store is "file"; plaintext
+ * (tls.plaintext defaults to true). Auth stays on: without auth.tokenFile it makes an admin token,
+ * printed once on its stderr banner.
  *
  * Logs are pino JSON lines on stdout. SIGTERM/SIGINT: health NOT_SERVING, open streams ended,
  * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop,
@@ -170,7 +176,7 @@ function printDevBanner(
   devTokens: DevTokens | undefined,
 ): void {
   const server = formatHostPort(daemon.address);
-  const transport = config.tls === undefined ? "plaintext" : "TLS";
+  const transport = config.tls === undefined ? "plaintext: --dev implies tls.plaintext" : "TLS";
   const auth =
     config.auth.mode === "none"
       ? ["  Auth: OFF (auth.mode none): anyone who reaches the port may call anything."]

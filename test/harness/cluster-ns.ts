@@ -484,6 +484,8 @@ function makeNode(setup: NodeSetup): ClusterNode {
         interfaces: { subnet1: "eth1", subnet2: "eth2" },
         shutdownGraceMs: 3000,
         auth: { mode: "none" },
+        // NodeService is reached over the admin socket from the test process, without certificates.
+        tls: { plaintext: true },
       },
       null,
       2,

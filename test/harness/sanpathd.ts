@@ -95,6 +95,26 @@ export function sanpathCliEntry(): string {
  */
 const TEST_AUTH_DEFAULTS: Readonly<Record<string, string>> = { SANPATH_AUTH_MODE: "none" };
 
+const TLS_MATERIAL_ENV = ["SANPATH_TLS_CA", "SANPATH_TLS_CERT", "SANPATH_TLS_KEY"] as const;
+
+/**
+ * Plaintext must be asked for (tls.plaintext): tests ask for it unless they give TLS material (in
+ * `env` or the config file's "tls" section), set SANPATH_TLS_PLAINTEXT themselves, or run --dev
+ * (which implies it).
+ */
+function testTransportDefaults(
+  env: Readonly<Record<string, string>>,
+  config?: Record<string, unknown>,
+  dev = false,
+): Record<string, string> {
+  const tlsGiven =
+    dev ||
+    TLS_MATERIAL_ENV.some((name) => env[name] !== undefined) ||
+    (config !== undefined && "tls" in config) ||
+    "SANPATH_TLS_PLAINTEXT" in env;
+  return tlsGiven ? {} : { SANPATH_TLS_PLAINTEXT: "true" };
+}
+
 export async function startSanpathd(options: SanpathdOptions): Promise<SanpathdProcess> {
   const entry = sanpathdEntry();
   const dir = mkdtempSync(join(tmpdir(), `sanpathd-${options.name}-${process.pid}-`));
@@ -114,6 +134,7 @@ export async function startSanpathd(options: SanpathdOptions): Promise<SanpathdP
     SANPATH_IMAGE_STORE: "file",
     SANPATH_SHUTDOWN_GRACE_MS: "3000",
     ...TEST_AUTH_DEFAULTS,
+    ...testTransportDefaults(options.env ?? {}, options.config, options.dev),
     ...(options.consulAddress === undefined ? {} : { SANPATH_CONSUL_ADDRESS: options.consulAddress }),
     ...options.env,
   };
@@ -243,7 +264,12 @@ export async function runSanpathd(
   timeoutMs = 20_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const result = await execa(process.execPath, [sanpathdEntry(), ...args], {
-    env: { ...environmentWithoutSanpath(), ...TEST_AUTH_DEFAULTS, ...env },
+    env: {
+      ...environmentWithoutSanpath(),
+      ...TEST_AUTH_DEFAULTS,
+      ...testTransportDefaults(env, undefined, args.includes("--dev")),
+      ...env,
+    },
     extendEnv: false,
     reject: false,
     timeout: timeoutMs,

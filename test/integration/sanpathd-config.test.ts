@@ -81,6 +81,47 @@ describe("sanpathd configuration at start", () => {
     expect(result.stdout + result.stderr).not.toContain("file-secret-token");
   });
 
+  it("refuses to start without TLS material unless plaintext is asked for, naming the field and the rule", async () => {
+    // An empty SANPATH_TLS_PLAINTEXT counts as unset (and stops the harness from asking for plaintext).
+    const refused = await runSanpathd(["--listen", "127.0.0.1:0"], { SANPATH_TLS_PLAINTEXT: "" });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      "config: tls.plaintext must be true when tls.ca, tls.cert and tls.key are unset: plaintext must be asked for " +
+        "(tls.plaintext true, SANPATH_TLS_PLAINTEXT=true or --tls-plaintext)",
+    );
+    expect(refused.stdout).toBe("");
+
+    const file = join(dir, "plaintext.json");
+    writeFileSync(file, JSON.stringify({ tls: { plaintext: true } }));
+    for (const [args, env] of [
+      [["--tls-plaintext"], { SANPATH_TLS_PLAINTEXT: "" }],
+      [["--tls-plaintext", "true"], { SANPATH_TLS_PLAINTEXT: "" }],
+      [[], { SANPATH_TLS_PLAINTEXT: "true" }],
+      [["--config", file], { SANPATH_TLS_PLAINTEXT: "" }],
+      [["--dev"], { SANPATH_TLS_PLAINTEXT: "" }],
+    ] as const) {
+      const asked = await runSanpathd([...args, "--print-config"], env);
+      expect([args, asked.code, asked.stderr]).toEqual([args, 0, ""]);
+    }
+    const no = await runSanpathd(["--tls-plaintext", "false", "--print-config"], {
+      SANPATH_TLS_PLAINTEXT: "",
+    });
+    expect(no.code).toBe(2);
+    expect(no.stderr).toContain("config: tls.plaintext must be true");
+  });
+
+  it("refuses tls.plaintext together with TLS material, but --dev gives way to TLS material", async () => {
+    const material = ["--tls-ca", "/pki/ca.crt", "--tls-cert", "/pki/n.crt", "--tls-key", "/pki/n.key"];
+    const both = await runSanpathd(["--tls-plaintext", ...material, "--print-config"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain(
+      'config: tls.plaintext must not be true when tls.ca, tls.cert or tls.key is set (TLS or plaintext, not both) (got "true" from --tls-plaintext)',
+    );
+    const dev = await runSanpathd(["--dev", ...material, "--print-config"]);
+    expect(dev.code).toBe(0);
+    expect((JSON.parse(dev.stdout) as { tls?: { ca: string } }).tls?.ca).toBe("/pki/ca.crt");
+  });
+
   it("--help names every setting's environment variable and exits 0", async () => {
     const result = await runSanpathd(["--help"]);
     expect(result.code).toBe(0);
@@ -89,6 +130,8 @@ describe("sanpathd configuration at start", () => {
       expect(result.stdout).toContain(field.path);
     }
     expect(result.stdout).toContain("sanpathd --dev --listen 127.0.0.1:7410");
+    expect(result.stdout.replace(/\s+/g, " ")).toContain("Implies tls.plaintext true (no TLS)");
+    expect(result.stdout).toContain("--tls-plaintext [true|false]");
   });
 
   it("an unknown flag is a usage error, exit 2", async () => {

@@ -54,7 +54,13 @@ function config(shutdownGraceMs: number): ReturnType<typeof resolveConfig> {
   return resolveConfig([
     layerFromObject(defaultSettings(), { kind: "default" }),
     layerFromObject(
-      { listen: "127.0.0.1:0", shutdownGraceMs, "imageStore.kind": "file", "auth.mode": "none" },
+      {
+        listen: "127.0.0.1:0",
+        shutdownGraceMs,
+        "imageStore.kind": "file",
+        "auth.mode": "none",
+        "tls.plaintext": true,
+      },
       { kind: "default" },
     ),
   ]);

@@ -163,6 +163,24 @@ describe("sanpathd with mutual TLS", () => {
       .toEqual({ name: "peer-node", role: "node", credential: "certificate" });
   });
 
+  it("NodeService answers node certificates only: an admin certificate and a role-node token are refused", async () => {
+    const admin = open(await tlsCredentials(pki, "ada"));
+    const nodeMethods = methods.filter((method) => method.path.startsWith("/sanpath.v1.NodeService/"));
+    expect(nodeMethods.length).toBe(3);
+    for (const method of nodeMethods) {
+      // Status is read-only: operators may read it (node.proto); the writes are the members' alone.
+      const byCertificate = await rawCall(admin, method);
+      if (method.path.endsWith("/Status")) expect(GATE_REFUSALS).not.toContain(byCertificate.code);
+      else {
+        expect([method.path, byCertificate.code]).toEqual([method.path, "PERMISSION_DENIED"]);
+        expect(byCertificate.details).toContain("ada (role admin) may not call");
+      }
+      const byNodeToken = await rawCall(admin, method, undefined, tokens.node);
+      expect([method.path, byNodeToken.code]).toEqual([method.path, "UNAUTHENTICATED"]);
+      expect(byNodeToken.details).toContain("takes only from a node certificate");
+    }
+  });
+
   it("the CLI talks mutual TLS with --ca/--cert/--key or $SANPATH_CA/$SANPATH_CERT/$SANPATH_KEY", async () => {
     const server = ["--server", daemon.address];
     const files = [

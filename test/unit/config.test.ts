@@ -7,7 +7,9 @@ import { ConfigError, defaultSettings, loadConfig, resolveConfig } from "../../s
 import { redactConfig } from "../../src/config/redact-config.js";
 import { parseHostPort } from "../../src/config/host-port.js";
 
-const defaults = layerFromObject(defaultSettings(), { kind: "default" });
+// Plaintext asked for (as --dev does); the TLS rules are in test/unit/security-config.test.ts.
+const defaults = layerFromObject({ ...defaultSettings(), "tls.plaintext": true }, { kind: "default" });
+const PLAINTEXT_ENV = { SANPATH_TLS_PLAINTEXT: "true" };
 
 /** The config from defaults + env strings, or the ConfigError message. */
 function fromEnv(env: Record<string, string>): ReturnType<typeof resolveConfig> {
@@ -55,7 +57,7 @@ describe("config precedence", () => {
     );
     const config = await loadConfig({
       configFile: file,
-      env: { SANPATH_LISTEN: "127.0.0.1:1002", SANPATH_LOG_LEVEL: "debug" },
+      env: { SANPATH_LISTEN: "127.0.0.1:1002", SANPATH_LOG_LEVEL: "debug", ...PLAINTEXT_ENV },
       flags: { listen: "127.0.0.1:1003" },
     });
     expect(config.listen).toBe("127.0.0.1:1003");
@@ -68,7 +70,7 @@ describe("config precedence", () => {
   it("reads the file named by SANPATH_CONFIG when --config is absent", async () => {
     const file = join(dir, "env-named.json");
     writeFileSync(file, JSON.stringify({ reassignment: { parallelism: 4 } }));
-    const config = await loadConfig({ env: { SANPATH_CONFIG: file }, flags: {} });
+    const config = await loadConfig({ env: { SANPATH_CONFIG: file, ...PLAINTEXT_ENV }, flags: {} });
     expect(config.reassignment.parallelism).toBe(4);
   });
 
@@ -76,6 +78,8 @@ describe("config precedence", () => {
     const dev = await loadConfig({ env: {}, flags: {}, dev: true });
     expect(dev.listen).toBe("127.0.0.1:7410");
     expect(dev.imageStore.kind).toBe("file");
+    // --dev implies plaintext: no tls.plaintext needed.
+    expect(dev.tls).toBeUndefined();
     const overridden = await loadConfig({ env: {}, flags: { listen: "127.0.0.1:0" }, dev: true });
     expect(overridden.listen).toBe("127.0.0.1:0");
   });
@@ -87,7 +91,7 @@ describe("config precedence", () => {
   });
 
   it("ignores flags that have no flag form (the token is never a flag)", async () => {
-    const config = await loadConfig({ env: {}, flags: { "consul.token": "from-a-flag" } });
+    const config = await loadConfig({ env: PLAINTEXT_ENV, flags: { "consul.token": "from-a-flag" } });
     expect(config.consul.token).toBeUndefined();
   });
 });

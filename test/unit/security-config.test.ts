@@ -10,7 +10,9 @@ import { createLogger } from "../../src/log/logger.js";
 import { startDaemonSecurity } from "../../src/security/daemon-security.js";
 import { formatTokenFile, generateToken, tokenEntry } from "../../src/security/token-file.js";
 
-const defaults = layerFromObject(defaultSettings(), { kind: "default" });
+const productionDefaults = layerFromObject(defaultSettings(), { kind: "default" });
+// As --dev does: plaintext by default, TLS material still wins.
+const defaults = layerFromObject({ ...defaultSettings(), "tls.plaintext": true }, { kind: "default" });
 const fromEnv = (env: Record<string, string>): SanpathdConfig => resolveConfig([defaults, layerFromEnv(env)]);
 function problemsOf(action: () => unknown): string {
   try {
@@ -26,11 +28,33 @@ const dir = mkdtempSync(join(tmpdir(), `sanpath-security-config-${process.pid}-`
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("security settings", () => {
-  it("default to auth required, no TLS, audit in the daemon log", () => {
-    const config = resolveConfig([defaults]);
+  it("default to auth required, TLS required (plaintext only when asked for), audit in the daemon log", () => {
+    expect(problemsOf(() => resolveConfig([productionDefaults]))).toBe(
+      "config: tls.plaintext must be true when tls.ca, tls.cert and tls.key are unset: plaintext must be asked for " +
+        "(tls.plaintext true, SANPATH_TLS_PLAINTEXT=true or --tls-plaintext); for TLS make certificates with " +
+        "`sanpath cert` and set tls.ca, tls.cert and tls.key",
+    );
+    const config = resolveConfig([productionDefaults, layerFromEnv({ SANPATH_TLS_PLAINTEXT: "true" })]);
     expect(config.auth).toEqual({ mode: "required", tokenFile: undefined, nodeTokenFile: undefined });
     expect(config.tls).toBeUndefined();
     expect(config.audit).toEqual({ file: undefined });
+    expect(
+      problemsOf(() => resolveConfig([productionDefaults, layerFromEnv({ SANPATH_TLS_PLAINTEXT: "1" })])),
+    ).toContain('config: tls.plaintext must be true or false (got "1" from SANPATH_TLS_PLAINTEXT)');
+  });
+
+  it("refuse an explicit tls.plaintext together with TLS material; a default plaintext gives way", () => {
+    const tls = {
+      SANPATH_TLS_CA: "/pki/ca.crt",
+      SANPATH_TLS_CERT: "/pki/n.crt",
+      SANPATH_TLS_KEY: "/pki/n.key",
+    };
+    expect(resolveConfig([defaults, layerFromEnv(tls)]).tls?.ca).toBe("/pki/ca.crt");
+    const { layer } = layerFromFileText(JSON.stringify({ tls: { plaintext: true } }), "/etc/sanpath.json");
+    expect(problemsOf(() => resolveConfig([productionDefaults, layer, layerFromEnv(tls)]))).toBe(
+      "config: tls.plaintext must not be true when tls.ca, tls.cert or tls.key is set (TLS or plaintext, not both) " +
+        "(got true from /etc/sanpath.json)",
+    );
   });
 
   it("turn TLS on with ca, cert and key together; client certificates are required unless turned off", () => {

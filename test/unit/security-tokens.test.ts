@@ -179,6 +179,46 @@ describe("authenticate", () => {
     }
   });
 
+  it("under mutual TLS takes role node from a node certificate only, never from a token", async () => {
+    const nodeToken = generateToken();
+    const operatorToken = generateToken();
+    const nodeFile = join(dir, "node-auth.json");
+    writeFileSync(
+      nodeFile,
+      formatTokenFile([tokenEntry("peer", "node", nodeToken), tokenEntry("olga", "admin", operatorToken)]),
+    );
+    const store = await TokenStore.open(nodeFile, logger);
+    const mutual = new Authorizer(store, { nodeRoleByCertificateOnly: true });
+    const failure = failureOf(() =>
+      mutual.authenticate({
+        metadata: metadataWith(`Bearer ${nodeToken}`),
+        certificate: certificate({ CN: "node-2", OU: "node" }),
+      }),
+    );
+    expect(failure.kind).toBe("unauthenticated");
+    expect(failure.message).toContain(
+      "token peer has role node, which this sanpathd takes only from a node certificate",
+    );
+    expect(failure.message).not.toContain(nodeToken);
+    expect(
+      mutual.authenticate({
+        metadata: new Metadata(),
+        certificate: certificate({ CN: "node-2", OU: "node" }),
+      }),
+    ).toEqual({ name: "node-2", role: "node", credential: "certificate" });
+    expect(
+      mutual.authenticate({ metadata: metadataWith(`Bearer ${operatorToken}`), certificate: undefined }).role,
+    ).toBe("admin");
+    // Without mutual TLS (plaintext or server-only TLS) the node token is how a node proves itself.
+    expect(
+      new Authorizer(store).authenticate({
+        metadata: metadataWith(`Bearer ${nodeToken}`),
+        certificate: undefined,
+      }),
+    ).toEqual({ name: "peer", role: "node", credential: "token" });
+    store.close();
+  });
+
   it("without a token file, refuses tokens but takes certificates", () => {
     const authorizer = new Authorizer(undefined);
     const failure = failureOf(() =>
