@@ -3,6 +3,7 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { pathHolder } from "../disks/disk-reader.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import type { ActiveMoves } from "./active-moves.js";
 import type { AssignmentKv } from "./assignment-kv.js";
 import { readNodeRecord } from "./assignment-stats.js";
 import { readJobEvents } from "./job-events.js";
@@ -21,6 +22,8 @@ import {
 } from "./job-model.js";
 import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
 import type { Fence, JobStore, RunningJob } from "./job-store.js";
+import { MoveScheduler } from "./move-scheduler.js";
+import { NodeCallSlots, type HeldSlots } from "./node-call-slots.js";
 import type { NodeRpc } from "./node-rpc.js";
 
 /** What the runner needs of the coordinator's term. */
@@ -38,11 +41,16 @@ export interface JobRunnerOptions {
   nodes: NodeRpc;
   term: LeaderTerm;
   logger: Logger;
-  /** IPs of the paths being moved: placement leaves them alone (shared with the placement loop). */
-  reserved: Set<string>;
-  /** A move failed and its path may be free: place it now, on another node than `excluded`. */
+  /** The moves under way and their targets, shared with the placement loop. */
+  moves: ActiveMoves;
+  /**
+   * Calls in flight per node, shared with the placement loop (default: a bound of its own,
+   * DEFAULT_CALLS_PER_NODE). A move starts when its source and its target both have a free slot.
+   */
+  slots?: NodeCallSlots;
+  /** A move failed and its path may be free: place it now, on another node than `excluded` ("" = any). */
   onMoveFailed?: (ip: string, excluded: string) => void;
-  /** Deadline of one CleanPath / AcquirePath call (default 20 s). */
+  /** Deadline of one CleanPath / AcquirePath call, from when it has its node's call slot (default 20 s). */
   rpcTimeoutMs?: number;
   /** A job still "creating" after this long lost its creator and is failed (default 60 s). */
   creatingTimeoutMs?: number;
@@ -57,6 +65,8 @@ class MoveFailure extends Error {
     message: string,
     /** The path may have been given up: it must be placed again. */
     readonly freed: boolean,
+    /** The node that failed, not to be chosen again for the path for a while ("" = none). */
+    readonly failedNode = "",
   ) {
     super(message);
   }
@@ -64,23 +74,28 @@ class MoveFailure extends Error {
 
 /**
  * Runs the reassignment job stored in Consul, on the coordinator (PetaSAN's MangePathAssignment
- * .process, without SSH and polling). Moves run in parallel up to the job's parallelism; each is
- * CleanPath on the node holding the path, then AcquirePath on the target, every phase written to
- * the path record and the event log (JobJournal). A failed move ends "failed" with its reason and
- * the path goes back to placement. A new coordinator calls run() again and continues where the
+ * .process, without SSH and polling). Moves run in parallel up to the job's parallelism, and no
+ * more at once on one node than its call slots allow (MoveScheduler); each is CleanPath on the
+ * node holding the path, then AcquirePath on the target, every phase written to the path record
+ * and the event log (JobJournal). A failed move ends "failed" with its reason, and its path is
+ * either still served where it was (CleanPath refused it) or handed back to placement (the
+ * placement loop is told at once and places it as soon as Consul shows it free). A new coordinator calls run() again and continues where the
  * records say: a "moving" path is checked where it is now and its move finished.
  */
 export class JobRunner {
   private readonly options: JobRunnerOptions;
   private readonly now: () => Date;
   private readonly moves = new Map<string, JobPathRecord>();
+  private readonly slots: NodeCallSlots;
   private state: JobState = "pending";
   private cancelling = false;
   private journal: JobJournal | undefined;
+  private scheduler: MoveScheduler<JobPathRecord> | undefined;
 
   constructor(options: JobRunnerOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
+    this.slots = options.slots ?? new NodeCallSlots();
   }
 
   async run(): Promise<RunOutcome> {
@@ -101,18 +116,22 @@ export class JobRunner {
       });
       return "finished";
     }
-    await this.start(running);
-    const watching = this.watchCancel(running);
     try {
-      if (this.state === "pending") await this.markRunning(running);
-      await this.runMoves(header.parallelism);
+      await this.start(running);
+      const watching = this.watchCancel(running);
+      try {
+        if (this.state === "pending") await this.markRunning(running);
+        await this.runMoves(header.parallelism);
+      } finally {
+        this.stopWatch.abort();
+        await watching;
+      }
+      if (signal.aborted) return "stopped";
+      await this.end(header);
+      return "finished";
     } finally {
-      this.stopWatch.abort();
-      await watching;
+      this.options.moves.unload();
     }
-    if (signal.aborted) return "stopped";
-    await this.end(header);
-    return "finished";
   }
 
   private readonly stopWatch = new AbortController();
@@ -124,6 +143,7 @@ export class JobRunner {
     this.state = header.state === "creating" ? "pending" : header.state;
     this.cancelling = header.state === "cancelling";
     for (const move of running.moves) this.moves.set(move.ip, move);
+    this.options.moves.load(header.id, running.moves);
     const events = await readJobEvents(kv, keys, header.id, { signal: term.signal });
     const lastSequence = events.at(-1)?.sequence ?? 0;
     const seen = new Set<string>();
@@ -197,6 +217,7 @@ export class JobRunner {
         if (now?.id === running.header.id && now.state === "cancelling") {
           this.cancelling = true;
           this.state = "cancelling";
+          this.scheduler?.recheck();
           this.options.logger.info(
             { jobId: running.header.id },
             "job cancel requested: pending moves are dropped",
@@ -212,40 +233,51 @@ export class JobRunner {
   }
 
   private async runMoves(parallelism: number): Promise<void> {
-    const signal = this.options.term.signal;
     const all = [...this.moves.values()];
     // Moves a previous coordinator started come first.
     const queue = [
       ...all.filter((move) => move.status === "moving"),
       ...all.filter((move) => move.status === "pending"),
     ];
-    const worker = async (): Promise<void> => {
-      for (;;) {
-        if (signal.aborted) return;
-        const next = queue[0];
-        if (next === undefined) return;
-        if (this.cancelling && next.status === "pending") return;
-        queue.shift();
-        await this.move(next);
-      }
-    };
-    const workers = Math.max(1, Math.min(parallelism, queue.length));
-    await Promise.all(Array.from({ length: workers }, worker));
+    const scheduler = new MoveScheduler(queue, {
+      parallelism: Math.max(1, parallelism),
+      slots: this.slots,
+      nodesOf: (move) => [move.sourceNode, move.targetNode],
+      keep: (move) => {
+        if (!this.cancelling || move.status !== "pending") return true;
+        // Dropped by the cancel: placement need not count it on its target any more.
+        this.options.moves.end(move.ip);
+        return false;
+      },
+      run: (move, held) => this.move(move, held),
+      signal: this.options.term.signal,
+    });
+    this.scheduler = scheduler;
+    try {
+      await scheduler.run();
+    } finally {
+      this.scheduler = undefined;
+    }
   }
 
-  private async move(planned: JobPathRecord): Promise<void> {
-    const { kv, keys, nodes, term, reserved, logger } = this.options;
+  private async move(planned: JobPathRecord, held: HeldSlots): Promise<void> {
+    const { kv, keys, nodes, term, moves, logger } = this.options;
     const signal = term.signal;
     const { ip } = planned;
     let record = this.moves.get(ip) ?? planned;
     let failure: MoveFailure | undefined;
-    reserved.add(ip);
+    moves.begin(ip);
     try {
       const entry = await kv.get(keys.diskPath(record.diskId, record.index), { signal });
       const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
       if (holder !== "" && holder === record.targetNode) {
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
         return;
+      }
+      if (holder !== record.sourceNode) {
+        // The path is somewhere else than planned (or free): the call slot goes with it.
+        held.release(record.sourceNode);
+        await held.add(holder, signal);
       }
       const sessions = await kv.liveSessions({ signal });
       const target = await readNodeRecord(kv, keys, record.targetNode, { signal }, sessions);
@@ -277,7 +309,12 @@ export class JobRunner {
           await nodes.cleanPath(source, request, this.rpcSignal());
         } catch (error) {
           if (signal.aborted) throw error;
-          throw new MoveFailure(`CleanPath on ${holder}: ${errorMessage(error)}`, true);
+          // The source may have given the path up before failing or after the deadline: placement
+          // takes it from here (it places the path once Consul shows it free; until then the
+          // source still holds it, and its own reconciliation keeps serving what it holds).
+          throw new MoveFailure(`CleanPath on ${holder}: ${errorMessage(error)}`, true, holder);
+        } finally {
+          held.release(holder);
         }
         void this.append({
           events: [pathEvent(record, "released", holder), pathEvent(record, "acquiring", holder)],
@@ -289,7 +326,11 @@ export class JobRunner {
         await nodes.acquirePath(target, request, this.rpcSignal());
       } catch (error) {
         if (signal.aborted) throw error;
-        throw new MoveFailure(`AcquirePath on ${record.targetNode}: ${errorMessage(error)}`, true);
+        throw new MoveFailure(
+          `AcquirePath on ${record.targetNode}: ${errorMessage(error)}`,
+          true,
+          record.targetNode,
+        );
       }
       record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
     } catch (error) {
@@ -310,8 +351,10 @@ export class JobRunner {
         );
       }
     } finally {
-      reserved.delete(ip);
-      if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, record.targetNode);
+      // Ended either way: the placement loop may place the path again (it follows this, not the
+      // records in Consul, so a failed move whose record could not be written is not left stuck).
+      if (!signal.aborted) moves.end(ip);
+      if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, failure.failedNode);
     }
   }
 

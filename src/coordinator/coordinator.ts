@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AssignmentKv } from "../assignment/assignment-kv.js";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
+import { ActiveMoves } from "../assignment/active-moves.js";
 import { JobRunner, type LeaderTerm } from "../assignment/job-runner.js";
 import type { JobStore } from "../assignment/job-store.js";
+import { DEFAULT_CALLS_PER_NODE, NodeCallSlots } from "../assignment/node-call-slots.js";
 import type { NodeRpc } from "../assignment/node-rpc.js";
 import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
@@ -20,8 +22,16 @@ export interface CoordinatorOptions {
   store: JobStore;
   nodes: NodeRpc;
   logger: Logger;
-  /** Deadline of one NodeService call (default 20 s). */
+  /** Deadline of one NodeService call, from when it has its node's call slot (default 20 s). */
   rpcTimeoutMs?: number;
+  /**
+   * NodeService calls (CleanPath, AcquirePath) in flight at once per node, jobs and placement
+   * together (default DEFAULT_CALLS_PER_NODE = 8). A node works path operations off one after the
+   * other; more calls than it can answer within the deadline only make the last ones fail.
+   */
+  callsPerNode?: number;
+  /** Lock-delay of the node sessions (ms; default: the term's, the cluster's session setting). */
+  lockDelayMs?: number;
 }
 
 /**
@@ -40,7 +50,8 @@ export class Coordinator {
       fence: { lockKey: term.lockKey, session: term.session },
       signal: term.signal,
     };
-    const reserved = new Set<string>();
+    const moves = new ActiveMoves();
+    const slots = new NodeCallSlots(this.options.callsPerNode ?? DEFAULT_CALLS_PER_NODE);
     const placement = new PlacementLoop({
       reader: this.options.reader,
       store: this.options.store,
@@ -48,7 +59,9 @@ export class Coordinator {
       epoch: term.epoch,
       signal: term.signal,
       logger: log,
-      reserved,
+      moves,
+      slots,
+      lockDelayMs: this.options.lockDelayMs ?? term.lockDelayMs,
       ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
     });
     const poke = async (prefix: string): Promise<void> => {
@@ -64,14 +77,14 @@ export class Coordinator {
       placement.run(),
       poke(keys.disks()),
       poke(keys.nodes()),
-      this.runJobs(leaderTerm, reserved, placement, log),
+      this.runJobs(leaderTerm, { moves, slots }, placement, log),
     ]);
   }
 
   /** Runs the stored job whenever there is one, one after the other. */
   private async runJobs(
     term: LeaderTerm,
-    reserved: Set<string>,
+    shared: { moves: ActiveMoves; slots: NodeCallSlots },
     placement: PlacementLoop,
     log: Logger,
   ): Promise<void> {
@@ -90,7 +103,8 @@ export class Coordinator {
           nodes,
           term,
           logger: log,
-          reserved,
+          moves: shared.moves,
+          slots: shared.slots,
           onMoveFailed: (ip, excluded) => placement.exclude(ip, excluded),
           ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
         });

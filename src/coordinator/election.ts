@@ -18,6 +18,11 @@ export interface Term {
   /** The session holding the lock: writes that need leadership carry a check-session on lockKey. */
   readonly session: string;
   readonly lockKey: string;
+  /**
+   * The lock-delay of the sessions in this cluster (ms): the election's own setting, which is the
+   * cluster's session.lockDelaySeconds, the one every node's session has too.
+   */
+  readonly lockDelayMs: number;
   /** Aborted as soon as this node stops leading (lock lost, session unconfirmed, shutdown). */
   readonly signal: AbortSignal;
 }
@@ -207,6 +212,7 @@ export class Election {
       epoch: entry.lockIndex,
       session: session.id,
       lockKey: this.key,
+      lockDelayMs: this.options.lockDelaySeconds * 1000,
       signal: ended.signal,
     };
     this.current = term;

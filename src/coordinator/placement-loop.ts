@@ -1,12 +1,21 @@
 import { isAborted } from "../consul/consul-client.js";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ActiveMoves } from "../assignment/active-moves.js";
 import type { PathAssignment } from "../assignment/assignment-model.js";
 import type { ClusterState, ClusterStateReader } from "../assignment/assignment-stats.js";
 import type { JobStore } from "../assignment/job-store.js";
+import type { NodeCallSlots } from "../assignment/node-call-slots.js";
 import type { NodeRpc } from "../assignment/node-rpc.js";
 import { placeFreePaths } from "../assignment/placement.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import {
+  DEFAULT_RETRY_TUNING,
+  nextRetry,
+  type PathRetry,
+  type Refusal,
+  type RetryKind,
+} from "./placement-retry.js";
 
 export interface PlacementLoopOptions {
   reader: ClusterStateReader;
@@ -16,24 +25,39 @@ export interface PlacementLoopOptions {
   /** The term: the loop ends when it aborts. */
   signal: AbortSignal;
   logger: Logger;
-  /** Paths a job is moving right now (the job runner's), left alone. */
-  reserved: ReadonlySet<string>;
+  /** What this coordinator's job runner is moving (left alone) and where to (counted there). */
+  moves: ActiveMoves;
+  /** Calls in flight per node, shared with the job runner. */
+  slots: NodeCallSlots;
+  /** The node sessions' lock-delay (ms): a path freed by an ended session is retried when it is over. */
+  lockDelayMs: number;
   /** AcquirePath calls in flight at once (default 16). */
   parallelism?: number;
-  /** Deadline of one AcquirePath (default 20 s). */
+  /** Deadline of one AcquirePath, from when it has its node's call slot (default 20 s). */
   rpcTimeoutMs?: number;
   /** A node that failed to acquire a path is not chosen for it again for this long (default 30 s). */
   excludeForMs?: number;
+  /**
+   * A node that answers NODE_FENCED (no confirmed session yet, e.g. just restarted) is asked again
+   * this many times before it is excluded like a failed one (default 3).
+   */
+  fencedRetries?: number;
   /** A full pass runs at least this often, changes or not (default 10 s). */
   resyncMs?: number;
   /** Passes start at most this often however fast Consul changes (default 200 ms). */
   minIntervalMs?: number;
+  /** Every try of a free path, as it ends (for tests and logs). */
+  onAttempt?: (attempt: PlacementAttempt) => void;
 }
 
-interface Attempt {
-  readonly failures: number;
-  /** Not before this time (ms since epoch). */
-  readonly retryAt: number;
+/** One AcquirePath of a free path by the placement loop, and what comes next for the path. */
+export interface PlacementAttempt {
+  readonly ip: string;
+  readonly node: string;
+  readonly placed: boolean;
+  readonly refusal?: Refusal | undefined;
+  /** When the path is tried again and why (not placed only). */
+  readonly retry?: { readonly kind: RetryKind; readonly inMs: number } | undefined;
 }
 
 /**
@@ -41,17 +65,27 @@ interface Attempt {
  * pokes it) and every few seconds, every path of a running disk that nobody holds — a new or
  * started disk, a path given up by a dead node or by a failed move — gets a node from
  * placeFreePaths (eligible nodes: online, not cordoned, with the path's subnet; no second path of a
- * disk on a node while another has none) and an AcquirePath there. A node that fails is excluded
- * for that path for a while and another one is chosen; a path in its lock-delay is retried with
- * back-off. Paths a job is moving are left to the job.
+ * disk on a node while another has none; the unfinished moves of a job counted on their targets)
+ * and an AcquirePath there. A node that fails is excluded for that path for a while and another
+ * one is chosen. A path refused as held elsewhere — in its lock-delay after its holder's session
+ * ended — is tried again when the lock-delay is over (placement-retry.ts); other failures back
+ * off. AcquirePath calls run in the background, so a slow node does not hold up the next pass.
+ * Paths a job is moving are left to the job.
  */
 export class PlacementLoop {
   private readonly options: PlacementLoopOptions;
   private readonly excluded = new Map<string, Map<string, number>>();
-  private readonly attempts = new Map<string, Attempt>();
-  private readonly inFlight = new Set<string>();
+  private readonly retries = new Map<string, PathRetry>();
+  /** When the loop first noticed each free path free (ms since epoch). */
+  private readonly freeSince = new Map<string, number>();
+  /** NODE_FENCED answers per path, per node, since the path was last placed. */
+  private readonly fenced = new Map<string, Map<string, number>>();
+  /** AcquirePath calls in flight: the node asked, and the call. */
+  private readonly inFlight = new Map<string, { node: string; call: Promise<void> }>();
   private wake: (() => void) | undefined;
   private poked = true;
+  /** The last poke before the pass that is about to read (ms since epoch). */
+  private lastPoke: number | undefined;
 
   constructor(options: PlacementLoopOptions) {
     this.options = options;
@@ -60,43 +94,56 @@ export class PlacementLoop {
   /** Asks for a pass soon. */
   poke(): void {
     this.poked = true;
+    this.lastPoke = Date.now();
     this.wake?.();
   }
 
-  /** A move of `ip` to `node` failed: do not choose that node for it for a while, and place it now. */
-  exclude(ip: string, node: string): void {
-    this.addExclusion(ip, node);
-    this.poke();
+  /** Asks for a pass soon for the loop's own reasons (not a change in Consul). */
+  private passAgain(): void {
+    this.poked = true;
+    this.wake?.();
   }
 
-  /** Runs passes until the term ends. */
+  /** A move of `ip` failed on `node`: do not choose that node for it for a while, and place it now. */
+  exclude(ip: string, node: string): void {
+    if (node !== "") this.addExclusion(ip, node);
+    this.passAgain();
+  }
+
+  /** Runs passes until the term ends, then waits for the calls in flight. */
   async run(): Promise<void> {
     const { signal, logger } = this.options;
     const resyncMs = this.options.resyncMs ?? 10_000;
     let lastPass = 0;
-    while (!signal.aborted) {
-      if (!this.poked) await this.sleepUntilPoked(this.nextWakeIn(resyncMs));
-      if (isAborted(signal)) return;
-      // Let a burst of changes (a job moving many paths) settle into one pass.
-      const settle = Math.max(20, lastPass + (this.options.minIntervalMs ?? 200) - Date.now());
-      await sleep(settle, undefined, { signal }).catch(() => undefined);
-      this.poked = false;
-      lastPass = Date.now();
-      try {
-        await this.pass();
-      } catch (error) {
+    try {
+      while (!signal.aborted) {
+        if (!this.poked) await this.sleepUntilPoked(this.nextWakeIn(resyncMs));
         if (isAborted(signal)) return;
-        logger.warn({ err: errorMessage(error) }, "placement pass failed; retrying");
-        await sleep(500, undefined, { signal }).catch(() => undefined);
-        this.poked = true;
+        // Let a burst of changes (a job moving many paths) settle into one pass.
+        const settle = Math.max(20, lastPass + (this.options.minIntervalMs ?? 200) - Date.now());
+        await sleep(settle, undefined, { signal }).catch(() => undefined);
+        this.poked = false;
+        lastPass = Date.now();
+        const noticedAt = this.lastPoke ?? lastPass;
+        this.lastPoke = undefined;
+        try {
+          await this.pass(noticedAt);
+        } catch (error) {
+          if (isAborted(signal)) return;
+          logger.warn({ err: errorMessage(error) }, "placement pass failed; retrying");
+          await sleep(500, undefined, { signal }).catch(() => undefined);
+          this.poked = true;
+        }
       }
+    } finally {
+      await Promise.all([...this.inFlight.values()].map((flight) => flight.call));
     }
   }
 
   private nextWakeIn(resyncMs: number): number {
     let soonest = resyncMs;
     const now = Date.now();
-    for (const attempt of this.attempts.values()) soonest = Math.min(soonest, attempt.retryAt - now);
+    for (const retry of this.retries.values()) soonest = Math.min(soonest, retry.retryAt - now);
     return Math.max(10, soonest);
   }
 
@@ -115,37 +162,59 @@ export class PlacementLoop {
     });
   }
 
-  private async pass(): Promise<void> {
-    const { reader, store, signal, logger } = this.options;
-    const [state, running] = await Promise.all([reader.read({ signal }), store.readRunning({ signal })]);
-    const moving = new Map<string, string>();
-    for (const move of running?.moves ?? [])
-      if (move.status === "moving") moving.set(move.ip, move.targetNode);
+  /** Targets of the running job's unfinished moves, and the paths its moves are working on. */
+  private async jobView(): Promise<{
+    targetOf: (ip: string) => string | undefined;
+    isWorking: (ip: string) => boolean;
+  }> {
+    const { moves, store, signal } = this.options;
+    if (moves.jobId !== undefined) {
+      return { targetOf: (ip) => moves.targetOf(ip), isWorking: (ip) => moves.isWorking(ip) };
+    }
+    // A job this coordinator has not taken over yet (its runner is starting): its records say.
+    const running = await store.readRunning({ signal });
+    const targets = new Map<string, string>();
+    const working = new Set<string>();
+    for (const move of running?.moves ?? []) {
+      if (move.status !== "pending" && move.status !== "moving") continue;
+      targets.set(move.ip, move.targetNode);
+      if (move.status === "moving") working.add(move.ip);
+    }
+    return { targetOf: (ip) => targets.get(ip), isWorking: (ip) => working.has(ip) || moves.isWorking(ip) };
+  }
+
+  private async pass(noticedAt: number): Promise<void> {
+    const { reader, signal, logger } = this.options;
+    const [state, job] = await Promise.all([reader.read({ signal }), this.jobView()]);
     const now = Date.now();
     const paths: PathAssignment[] = [];
     const freeIps = new Set<string>();
+    const stillFree = new Set<string>();
     for (const path of state.paths) {
+      const target = job.targetOf(path.ip);
       if (path.node !== "") {
-        paths.push(path);
+        // A path a job is about to move counts on its target already.
+        paths.push(target === undefined ? path : { ...path, node: target });
         continue;
       }
-      const reservedFor = moving.get(path.ip);
-      if (this.options.reserved.has(path.ip) || reservedFor !== undefined) {
+      stillFree.add(path.ip);
+      if (!this.freeSince.has(path.ip)) this.freeSince.set(path.ip, noticedAt);
+      if (job.isWorking(path.ip)) {
         // Counted on its target, so placement of other paths sees the load it is about to get.
-        if (reservedFor !== undefined) paths.push({ ...path, node: reservedFor });
+        if (target !== undefined) paths.push({ ...path, node: target });
         continue;
       }
-      if (this.inFlight.has(path.ip)) continue;
-      const attempt = this.attempts.get(path.ip);
-      if (attempt !== undefined && attempt.retryAt > now) {
-        paths.push(path);
-        continue;
-      }
-      paths.push(path);
+      const flight = this.inFlight.get(path.ip);
+      // Counted where it is being acquired.
+      paths.push(flight === undefined ? path : { ...path, node: flight.node });
+      if (flight !== undefined) continue;
+      const retry = this.retries.get(path.ip);
+      if (retry !== undefined && retry.retryAt > now) continue;
       freeIps.add(path.ip);
     }
-    const stillFree = new Set(state.paths.filter((path) => path.node === "").map((path) => path.ip));
-    for (const ip of this.attempts.keys()) if (!stillFree.has(ip)) this.attempts.delete(ip);
+    for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
+    for (const ip of this.freeSince.keys()) if (!stillFree.has(ip)) this.freeSince.delete(ip);
+    for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
     if (freeIps.size === 0) return;
 
     const exclude = this.activeExclusions(now);
@@ -154,23 +223,24 @@ export class PlacementLoop {
       if (!freeIps.has(path.ip)) continue;
       // Every eligible node is excluded or none fits: start over with a clean slate after a pause.
       this.excluded.delete(path.ip);
-      this.noteFailure(path.ip, now);
+      this.noteRetry(path.ip, "failed", now);
       logger.warn(
         { ip: path.ip, diskId: path.diskId, index: path.index, reason: path.reason },
         "free path not placed",
       );
     }
-    const chosen = placements.filter((placement) => freeIps.has(placement.ip));
     const limit = this.options.parallelism ?? 16;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < chosen.length && !signal.aborted) {
-        const placement = chosen[next++];
-        if (placement === undefined) return;
-        await this.acquire(state, placement.ip, placement.diskId, placement.index, placement.node);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, chosen.length) }, worker));
+    for (const placement of placements) {
+      if (!freeIps.has(placement.ip)) continue;
+      // The rest waits for the next pass: an acquire that ends asks for one.
+      if (this.inFlight.size >= limit) break;
+      const call = this.acquire(state, placement.ip, placement.diskId, placement.index, placement.node);
+      this.inFlight.set(placement.ip, { node: placement.node, call });
+      void call.finally(() => {
+        this.inFlight.delete(placement.ip);
+        this.passAgain();
+      });
+    }
   }
 
   private async acquire(
@@ -180,32 +250,68 @@ export class PlacementLoop {
     index: number,
     node: string,
   ): Promise<void> {
-    const { nodes, epoch, signal, logger } = this.options;
+    const { nodes, epoch, signal, logger, slots } = this.options;
     const address = state.nodes.find((candidate) => candidate.name === node)?.address ?? "";
-    this.inFlight.add(ip);
+    try {
+      await slots.take([node], signal);
+    } catch {
+      return;
+    }
     try {
       const rpcSignal = AbortSignal.any([signal, AbortSignal.timeout(this.options.rpcTimeoutMs ?? 20_000)]);
       await nodes.acquirePath({ name: node, address }, { epoch, diskId, index }, rpcSignal);
-      this.attempts.delete(ip);
+      this.retries.delete(ip);
       this.excluded.delete(ip);
+      this.fenced.delete(ip);
+      this.options.onAttempt?.({ ip, node, placed: true });
       logger.info({ ip, diskId, index, node }, "free path placed");
     } catch (error) {
       if (signal.aborted) return;
-      const now = Date.now();
-      this.noteFailure(ip, now);
+      const reason = error instanceof SanpathError ? error.reason : undefined;
       // Held elsewhere (taken meanwhile, or in its lock-delay after a dead holder): the node is fine.
-      if (!(error instanceof SanpathError && error.reason === "PATH_HELD_ELSEWHERE"))
+      const refusal: Refusal = reason === "PATH_HELD_ELSEWHERE" ? "held-elsewhere" : "failed";
+      if (refusal === "failed" && !(reason === "NODE_FENCED" && this.fencedAgain(ip, node)))
         this.addExclusion(ip, node);
-      logger.info({ ip, diskId, index, node, err: errorMessage(error) }, "placing a free path failed");
+      const retry = this.noteRetry(ip, refusal, Date.now());
+      this.options.onAttempt?.({
+        ip,
+        node,
+        placed: false,
+        refusal,
+        retry: { kind: retry.kind, inMs: retry.retryAt - Date.now() },
+      });
+      logger.info(
+        { ip, diskId, index, node, retry: retry.kind, err: errorMessage(error) },
+        "placing a free path failed",
+      );
     } finally {
-      this.inFlight.delete(ip);
-      this.poked = true;
+      slots.release(node);
     }
   }
 
-  private noteFailure(ip: string, now: number): void {
-    const failures = (this.attempts.get(ip)?.failures ?? 0) + 1;
-    this.attempts.set(ip, { failures, retryAt: now + Math.min(2000, 100 * 2 ** Math.min(failures, 5)) });
+  /**
+   * A node without a confirmed session yet (a restarting sanpathd between its old session's end
+   * and its new one) is asked again a few times before it is excluded: excluding it at once would
+   * give the path to another node, maybe one that holds another path of the disk already.
+   */
+  private fencedAgain(ip: string, node: string): boolean {
+    let perNode = this.fenced.get(ip);
+    if (perNode === undefined) {
+      perNode = new Map();
+      this.fenced.set(ip, perNode);
+    }
+    const count = (perNode.get(node) ?? 0) + 1;
+    perNode.set(node, count);
+    return count <= (this.options.fencedRetries ?? 3);
+  }
+
+  private noteRetry(ip: string, refusal: Refusal, now: number): PathRetry {
+    const retry = nextRetry(this.retries.get(ip), refusal, now, this.freeSince.get(ip) ?? now, {
+      ...DEFAULT_RETRY_TUNING,
+      lockDelayMs: this.options.lockDelayMs,
+    });
+    this.retries.set(ip, retry);
+    return retry;
   }
 
   private addExclusion(ip: string, node: string): void {

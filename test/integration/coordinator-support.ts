@@ -75,9 +75,26 @@ export interface TestNodeOptions {
  * path's Consul lock, refuse lower epochs (ABORTED / STALE_EPOCH) and a path held elsewhere
  * (FAILED_PRECONDITION / PATH_HELD_ELSEWHERE).
  */
+export interface TestNodeCall {
+  method: "acquire" | "clean";
+  epoch: number;
+  diskId: string;
+  index: number;
+  jobId: string;
+  /** When the call came in (ms since epoch). */
+  at: number;
+  /** Set when it was answered: true = done, false = refused or failed. */
+  ok?: boolean;
+}
+
 export class TestNodeAgent {
-  readonly calls: { method: string; epoch: number; diskId: string; index: number; jobId: string }[] = [];
+  readonly calls: TestNodeCall[] = [];
   delayMs: number;
+  /** Extra delay of CleanPath calls only (a slow source). */
+  cleanDelayMs = 0;
+  /** Calls being answered now, and the most there ever were at once. */
+  inFlight = 0;
+  peakInFlight = 0;
   private highestEpoch = 0;
 
   private constructor(
@@ -109,8 +126,22 @@ export class TestNodeAgent {
       return started.agent;
     };
     server.addService(NodeServiceService, {
-      acquirePath: unary<AcquirePathRequest, AcquirePathResponse>((request) => self().acquire(request)),
-      cleanPath: unary<CleanPathRequest, CleanPathResponse>((request) => self().clean(request)),
+      acquirePath: unary<AcquirePathRequest, AcquirePathResponse>((request) =>
+        self().counted({ method: "acquire", ...request, at: Date.now() }, () => self().acquire(request)),
+      ),
+      cleanPath: unary<CleanPathRequest, CleanPathResponse>((request) =>
+        self().counted(
+          {
+            method: "clean",
+            epoch: request.epoch,
+            diskId: request.path?.diskId ?? "",
+            index: request.path?.index ?? 0,
+            jobId: request.jobId,
+            at: Date.now(),
+          },
+          () => self().clean(request),
+        ),
+      ),
       status: (_call: unknown, callback: (error: { code: number; details: string }) => void) => {
         callback({ code: Status.UNIMPLEMENTED, details: "not in the test agent" });
       },
@@ -148,6 +179,22 @@ export class TestNodeAgent {
     return agent;
   }
 
+  private async counted<T>(call: TestNodeCall, answer: () => Promise<T>): Promise<T> {
+    this.calls.push(call);
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    try {
+      const result = await answer();
+      call.ok = true;
+      return result;
+    } catch (error) {
+      call.ok = false;
+      throw error;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
   private gate(epoch: number): void {
     if (epoch !== 0 && epoch < this.highestEpoch) {
       throw new SanpathError("aborted", `epoch ${epoch} is older than ${this.highestEpoch}`, {
@@ -159,7 +206,6 @@ export class TestNodeAgent {
   }
 
   private async acquire(request: AcquirePathRequest): Promise<AcquirePathResponse> {
-    this.calls.push({ method: "acquire", ...request });
     this.gate(request.epoch);
     if (this.delayMs > 0) await sleep(this.delayMs);
     const key = this.keys.diskPath(request.diskId, request.index);
@@ -180,16 +226,17 @@ export class TestNodeAgent {
   private async clean(request: CleanPathRequest): Promise<CleanPathResponse> {
     const diskId = request.path?.diskId ?? "";
     const index = request.path?.index ?? 0;
-    this.calls.push({ method: "clean", epoch: request.epoch, diskId, index, jobId: request.jobId });
     this.gate(request.epoch);
-    if (this.delayMs > 0) await sleep(this.delayMs);
+    if (this.delayMs + this.cleanDelayMs > 0) await sleep(this.delayMs + this.cleanDelayMs);
     const released = await releaseLock(this.client, this.keys.diskPath(diskId, index), this.session);
     return { wasServed: released, diskId, index, targetDropped: false };
   }
 
   /** What the node's own code calls (epoch 0: acting without a coordinator). */
   async acquireLocally(diskId: string, index: number): Promise<void> {
-    await this.acquire({ epoch: 0, diskId, index, jobId: "" });
+    await this.counted({ method: "acquire", epoch: 0, diskId, index, jobId: "", at: Date.now() }, () =>
+      this.acquire({ epoch: 0, diskId, index, jobId: "" }),
+    );
   }
 
   /** Paths whose lock this node's session holds. */
@@ -253,6 +300,10 @@ export function startCoordinatorHost(options: {
   name: string;
   lockDelaySeconds?: number;
   logger?: Logger;
+  /** NodeService calls in flight per node (the coordinator's default when not given). */
+  callsPerNode?: number;
+  /** Deadline of one NodeService call (default 5 s). */
+  rpcTimeoutMs?: number;
 }): CoordinatorHost {
   const logger = (options.logger ?? silentLogger).child({ host: options.name });
   const client = new ConsulClient({ address: options.consulAddress });
@@ -260,8 +311,19 @@ export function startCoordinatorHost(options: {
   const kv = consulAssignmentKv(client);
   const reader = new ClusterStateReader({ kv, keys, logger });
   const store = new JobStore({ kv, keys });
-  const nodes = new GrpcNodeRpc(5000);
-  const coordinator = new Coordinator({ client, kv, keys, reader, store, nodes, logger, rpcTimeoutMs: 5000 });
+  const rpcTimeoutMs = options.rpcTimeoutMs ?? 5000;
+  const nodes = new GrpcNodeRpc(rpcTimeoutMs);
+  const coordinator = new Coordinator({
+    client,
+    kv,
+    keys,
+    reader,
+    store,
+    nodes,
+    logger,
+    rpcTimeoutMs,
+    ...(options.callsPerNode === undefined ? {} : { callsPerNode: options.callsPerNode }),
+  });
   const election = new Election({
     client,
     keys,
