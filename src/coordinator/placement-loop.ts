@@ -1,7 +1,6 @@
 import { isAborted } from "../consul/consul-client.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActiveMoves } from "../assignment/active-moves.js";
-import type { PathAssignment } from "../assignment/assignment-model.js";
 import type { ClusterState, ClusterStateReader } from "../assignment/assignment-stats.js";
 import type { JobStore } from "../assignment/job-store.js";
 import type { NodeCallSlots } from "../assignment/node-call-slots.js";
@@ -9,6 +8,7 @@ import type { NodeRpc } from "../assignment/node-rpc.js";
 import { placeFreePaths } from "../assignment/placement.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import { placementView } from "./placement-view.js";
 import {
   DEFAULT_RETRY_TUNING,
   nextRetry,
@@ -187,31 +187,17 @@ export class PlacementLoop {
     const { reader, signal, logger } = this.options;
     const [state, job] = await Promise.all([reader.read({ signal }), this.jobView()]);
     const now = Date.now();
-    const paths: PathAssignment[] = [];
-    const freeIps = new Set<string>();
-    const stillFree = new Set<string>();
-    for (const path of state.paths) {
-      const target = job.targetOf(path.ip);
-      if (path.node !== "") {
-        // A path a job is about to move counts on its target already.
-        paths.push(target === undefined ? path : { ...path, node: target });
-        continue;
-      }
-      stillFree.add(path.ip);
-      if (!this.freeSince.has(path.ip)) this.freeSince.set(path.ip, noticedAt);
-      if (job.isWorking(path.ip)) {
-        // Counted on its target, so placement of other paths sees the load it is about to get.
-        if (target !== undefined) paths.push({ ...path, node: target });
-        continue;
-      }
-      const flight = this.inFlight.get(path.ip);
-      // Counted where it is being acquired.
-      paths.push(flight === undefined ? path : { ...path, node: flight.node });
-      if (flight !== undefined) continue;
-      const retry = this.retries.get(path.ip);
-      if (retry !== undefined && retry.retryAt > now) continue;
-      freeIps.add(path.ip);
-    }
+    const {
+      paths,
+      toPlace: freeIps,
+      free: stillFree,
+    } = placementView(state.paths, {
+      targetOf: (ip) => job.targetOf(ip),
+      isWorking: (ip) => job.isWorking(ip),
+      acquiringOn: (ip) => this.inFlight.get(ip)?.node,
+      isWaiting: (ip) => (this.retries.get(ip)?.retryAt ?? 0) > now,
+    });
+    for (const ip of stillFree) if (!this.freeSince.has(ip)) this.freeSince.set(ip, noticedAt);
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     for (const ip of this.freeSince.keys()) if (!stillFree.has(ip)) this.freeSince.delete(ip);
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
