@@ -1,28 +1,39 @@
 // The node-to-node step of a path move (CleanPath on the source, AcquirePath on the target), for
 // bench/ssh-vs-grpc.ts. Runs inside a node's network namespace (the coordinator's seat):
-//   node dist/bench/node-step.js call <target> clean|acquire|status <disk> <index> <token file>
+//   node dist/bench/node-step.js call <target> clean|acquire|status <disk> <index>
 //       one NodeService call to <target> (host:port or unix:///path) and exit: the "old way"
 //       runs this on the remote node through ssh, a fresh process per step as PetaSAN's scripts;
-//   node dist/bench/node-step.js grpc <source> <target> <disk> <index> <token file> <count>
+//   node dist/bench/node-step.js grpc <source> <target> <disk> <index> <count>
 //       moves the path source → target → source … <count> times over kept-alive gRPC channels;
 //   node dist/bench/node-step.js ssh <source ip> <target ip> <disk> <index> <key> <count> <remote-args…>
-//       the same moves, each call by `ssh root@<ip> node …/node-step.js call …` on that node.
+//       the same moves, each call by `ssh root@<ip> env … node …/node-step.js call …` on that node.
+// Credentials as the CLI takes them: $SANPATH_CA, $SANPATH_CERT, $SANPATH_KEY (a node certificate:
+// mutual TLS) and/or $SANPATH_TOKEN_FILE (the node token of a plaintext cluster).
 // Prints one JSON line per step: {"clean":ms,"acquire":ms,"step":ms}, then {"noop":[ms…]} for
 // an empty round trip (a grpc.health.v1 Check / ssh true).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Client, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { HealthClient } from "../src/cli/health-client.js";
 import { NodeServiceClient } from "../src/gen/sanpath/v1/node.js";
-import { loadClientAuth } from "../src/security/client-credentials.js";
+import { loadClientAuth, type ClientCredentialSources } from "../src/security/client-credentials.js";
 
 const [mode, ...rest] = process.argv.slice(2);
 const self = fileURLToPath(import.meta.url);
 const DEADLINE_MS = 30_000;
 const NOOP_ROUNDS = 10;
 
-async function client(target: string, tokenFile: string): Promise<NodeServiceClient> {
-  const auth = await loadClientAuth({ tokenFile });
+const CREDENTIAL_ENV = ["SANPATH_CA", "SANPATH_CERT", "SANPATH_KEY", "SANPATH_TOKEN_FILE"] as const;
+const text = (value: string | undefined): string | undefined => (value === "" ? undefined : value);
+const sources: ClientCredentialSources = {
+  ca: text(process.env.SANPATH_CA),
+  cert: text(process.env.SANPATH_CERT),
+  key: text(process.env.SANPATH_KEY),
+  tokenFile: text(process.env.SANPATH_TOKEN_FILE),
+};
+const auth = await loadClientAuth(sources);
+
+function client(target: string): NodeServiceClient {
   return new NodeServiceClient(target, auth.channel, auth.options);
 }
 
@@ -83,13 +94,13 @@ const print = (value: unknown): void => {
 };
 
 if (mode === "call") {
-  const [target = "", method = "", diskId = "", index = "1", tokenFile = ""] = rest;
-  const node = await client(target, tokenFile);
+  const [target = "", method = "", diskId = "", index = "1"] = rest;
+  const node = client(target);
   await call(node, method, diskId, Number(index));
   node.close();
 } else if (mode === "grpc") {
-  const [source = "", target = "", diskId = "", index = "1", tokenFile = "", count = "1"] = rest;
-  const nodes = [await client(source, tokenFile), await client(target, tokenFile)];
+  const [source = "", target = "", diskId = "", index = "1", count = "1"] = rest;
+  const nodes = [client(source), client(target)];
   for (let step = 0; step < Number(count); step++) {
     const [from, to] = step % 2 === 0 ? [nodes[0], nodes[1]] : [nodes[1], nodes[0]];
     if (from === undefined || to === undefined) break;
@@ -97,7 +108,9 @@ if (mode === "call") {
     const acquire = await timed(() => call(to, "acquire", diskId, Number(index)));
     print({ clean, acquire, step: clean + acquire });
   }
-  const health = [new HealthClient(source), new HealthClient(target)];
+  const health = [source, target].map(
+    (address) => new HealthClient(address, new Client(address, auth.channel)),
+  );
   const noop: number[] = [];
   for (let round = 0; round < NOOP_ROUNDS + 1; round++) {
     const client = health[round % 2];
@@ -112,7 +125,7 @@ if (mode === "call") {
   for (const node of nodes) node.close();
   for (const client of health) client.close();
 } else if (mode === "ssh") {
-  // remote-args: <node binary> <source socket> <target socket> <token file>
+  // remote-args: <node binary> <source socket> <target socket>; this process's credentials go along.
   const [
     sourceIp = "",
     targetIp = "",
@@ -123,9 +136,14 @@ if (mode === "call") {
     nodeBin = "",
     sourceSocket = "",
     targetSocket = "",
-    tokenFile = "",
   ] = rest;
+  const credentials = CREDENTIAL_ENV.flatMap((name) => {
+    const value = process.env[name];
+    return value === undefined || value === "" ? [] : [`${name}=${value}`];
+  });
   const remote = (socket: string, method: string): string[] => [
+    "env",
+    ...credentials,
     nodeBin,
     self,
     "call",
@@ -133,7 +151,6 @@ if (mode === "call") {
     method,
     diskId,
     index,
-    tokenFile,
   ];
   const hosts = [
     { ip: sourceIp, socket: sourceSocket },

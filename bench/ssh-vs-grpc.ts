@@ -4,7 +4,7 @@
 //     for AcquirePath on the target, a fresh process on the remote node each time (sshd from
 //     Debian in each node's namespace, key authentication);
 //   - sanpath's way: NodeService CleanPath + AcquirePath over kept-alive gRPC channels (TCP on the
-//     management network, node token).
+//     management network, mutual TLS with the seat's node certificate, as the coordinator does).
 // Both do the same work on the nodes (the local sanpathd serves the call); the difference is how
 // the coordinator reaches them. Also an empty round trip each way (ssh `true`, a gRPC health Check).
 // Run (root, after `npm run build`): node dist/bench/ssh-vs-grpc.js [--steps 10]
@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
+import { nodeCertificate } from "../src/devcluster/cluster-pki.js";
 import { addDisk, waitUntilPlaced, withAdmin } from "../src/devcluster/cluster-ops.js";
 import { spawnDetached, stopProcess, type ProcessRecord } from "../src/devcluster/detached-process.js";
 import type { CordonNodeResponse } from "../src/gen/sanpath/v1/cluster.js";
@@ -23,8 +24,14 @@ const steps = Math.max(2, Math.floor(Number(args.steps) / 2) * 2);
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const run = async (file: string, fileArgs: readonly string[], timeoutMs = 30_000): Promise<string> =>
-  (await execa(file, fileArgs, { timeout: timeoutMs, cancelSignal: AbortSignal.timeout(timeoutMs) })).stdout;
+const run = async (
+  file: string,
+  fileArgs: readonly string[],
+  timeoutMs = 30_000,
+  env: Record<string, string> = {},
+): Promise<string> =>
+  (await execa(file, fileArgs, { env, timeout: timeoutMs, cancelSignal: AbortSignal.timeout(timeoutMs) }))
+    .stdout;
 
 interface StepTimes {
   clean: number[];
@@ -54,8 +61,10 @@ say(`ssh vs gRPC bench: ${machineLine()}`);
 const cluster = await startBenchCluster("ssh", { nodes: 3, logLevel: "info" });
 const sshd: ProcessRecord[] = [];
 try {
-  const auth = cluster.state.auth;
-  if (auth === undefined) throw new Error("the bench needs token authentication on");
+  const pki = cluster.state.tls;
+  const nodeToken = cluster.state.auth?.nodeTokenFile;
+  if (pki === undefined && nodeToken === undefined)
+    throw new Error("the bench needs node credentials: TLS (node certificates) or a node token");
   const paths = await withAdmin(cluster, async (admin) => {
     await addDisk(admin, { name: "step", paths: 1, subnet: "1" });
     return waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: 1 });
@@ -117,8 +126,26 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 500));
 
   const step = join(projectRoot(), "dist", "bench", "node-step.js");
+  // The seat's node credentials: its node certificate (mutual TLS), or the node token without TLS.
+  const seatCertificate = pki === undefined ? undefined : nodeCertificate(pki, seat.name);
+  // Every credential variable is set (empty = none), so the operator's own $SANPATH_* (an admin
+  // token would win over the certificate) do not leak in.
+  const credentials: Record<string, string> =
+    pki === undefined || seatCertificate === undefined
+      ? { SANPATH_CA: "", SANPATH_CERT: "", SANPATH_KEY: "", SANPATH_TOKEN_FILE: nodeToken ?? "" }
+      : {
+          SANPATH_CA: pki.ca,
+          SANPATH_CERT: seatCertificate.cert,
+          SANPATH_KEY: seatCertificate.key,
+          SANPATH_TOKEN_FILE: "",
+        };
   const inSeat = (stepArgs: readonly string[]): Promise<string> =>
-    run("ip", ["netns", "exec", cluster.nodeNs(seat.name), process.execPath, step, ...stepArgs], 10 * 60_000);
+    run(
+      "ip",
+      ["netns", "exec", cluster.nodeNs(seat.name), process.execPath, step, ...stepArgs],
+      10 * 60_000,
+      credentials,
+    );
   const grpc = parseSteps(
     await inSeat([
       "grpc",
@@ -126,7 +153,6 @@ try {
       target.grpcAddress,
       path.diskId,
       String(path.index),
-      auth.nodeTokenFile,
       String(steps),
     ]),
   );
@@ -142,7 +168,6 @@ try {
       process.execPath,
       socket(source.name),
       socket(target.name),
-      auth.nodeTokenFile,
     ]),
   );
 

@@ -73,14 +73,17 @@ on_failure() {
 }
 trap on_failure ERR
 
-say "starting a 3-node cluster in network namespaces"
+say "starting a 3-node cluster in network namespaces (tokens and mutual TLS on)"
 show deploy/dev-cluster up
-export SANPATH_SERVER="unix://$state/node1/sanpathd.sock"
-export SANPATH_TOKEN_FILE="$state/admin.token"
+# SANPATH_SERVER (node1's admin socket), SANPATH_TOKEN_FILE, SANPATH_CA, SANPATH_CERT, SANPATH_KEY.
+eval "$(deploy/dev-cluster env | grep '^export ')"
 echo
-echo "The CLI talks to node1's admin socket with the cluster's admin token:"
+echo "Every node serves mutual TLS from the cluster's own CA: node-to-node calls present node"
+echo "certificates, and the CLI talks to node1's admin socket with the admin client certificate and"
+echo "the admin token:"
 echo "  SANPATH_SERVER=$SANPATH_SERVER"
 echo "  SANPATH_TOKEN_FILE=$SANPATH_TOKEN_FILE"
+echo "  SANPATH_CA=$SANPATH_CA SANPATH_CERT=$SANPATH_CERT SANPATH_KEY=$SANPATH_KEY"
 
 say "cluster settings: the iSCSI subnets live on eth1 and eth2 of every node"
 show sanpath cluster init --iqn-base iqn.2016-05.org.sanpath.dev --pool rbd \

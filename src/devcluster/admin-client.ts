@@ -1,6 +1,7 @@
 /**
  * gRPC clients of one dev cluster node, over its admin unix socket, with the dev cluster's admin
- * token (when auth is on). For status, the demo's helpers, tests and benchmarks:
+ * token (when auth is on) and admin client certificate (mutual TLS, when on). For status, the
+ * demo's helpers, tests and benchmarks:
  *
  *   const admin = await NodeAdmin.open(state, "node1");
  *   const info = await admin.call<GetClusterInfoResponse>((md, opts, done) =>
@@ -22,6 +23,20 @@ type UnaryStarter<Response> = (
 ) => unknown;
 
 const CHANNEL_OPTIONS: ChannelOptions = { "grpc.keepalive_time_ms": 30_000 };
+
+/**
+ * What the operator's side uses against a dev cluster: the admin token and, with TLS on, the
+ * cluster CA and the admin client certificate (a unix: target is checked as "localhost", which
+ * every node certificate names).
+ */
+export function adminClientAuth(state: Pick<DevClusterState, "auth" | "tls">): Promise<ClientAuth> {
+  return loadClientAuth({
+    tokenFile: state.auth?.adminTokenFile,
+    ca: state.tls?.ca,
+    cert: state.tls?.adminCert,
+    key: state.tls?.adminKey,
+  });
+}
 
 export class NodeAdmin {
   readonly cluster: ClusterServiceClient;
@@ -45,10 +60,7 @@ export class NodeAdmin {
   static async open(state: DevClusterState, nodeName: string, timeoutMs = 10_000): Promise<NodeAdmin> {
     const node = state.nodes.find((candidate) => candidate.name === nodeName);
     if (node === undefined) throw new Error(`the dev cluster has no node named "${nodeName}"`);
-    const auth = await loadClientAuth(
-      state.auth === undefined ? {} : { tokenFile: state.auth.adminTokenFile },
-    );
-    return new NodeAdmin(nodeName, `unix://${node.adminSocket}`, auth, timeoutMs);
+    return new NodeAdmin(nodeName, `unix://${node.adminSocket}`, await adminClientAuth(state), timeoutMs);
   }
 
   /** One unary call with a deadline of `timeoutMs` (default: the one given to open()). */

@@ -12,16 +12,22 @@
  *
  * Everything `up` starts is recorded in <dir>/state.json as soon as it runs, so `down` (from any
  * process) and a failure halfway through `up` both leave no process, namespace or folder behind.
+ *
+ * Security is on by default: tokens (an admin token in <dir>/admin.token) and mutual TLS from a
+ * CA of its own (<dir>/pki, src/devcluster/cluster-pki.ts): node-to-node calls present node
+ * certificates, and the admin sockets take the admin client certificate plus the token.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execaSync } from "execa";
 import type { ServiceError } from "@grpc/grpc-js";
+import type { ClientAuth } from "../security/client-credentials.js";
 import type { GetClusterInfoResponse } from "../gen/sanpath/v1/cluster.js";
 import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { attachTopology, createTopology, listNamespaces, type Topology } from "../netns/topology.js";
 import { formatTokenFile, generateToken, tokenEntry } from "../security/token-file.js";
-import { NodeAdmin } from "./admin-client.js";
+import { adminClientAuth, NodeAdmin } from "./admin-client.js";
+import { clusterPki, issueClusterPki, nodeCertificate } from "./cluster-pki.js";
 import { cephFiles, startCeph, stopCeph } from "./ceph-cluster.js";
 import {
   consulLeader,
@@ -69,6 +75,8 @@ export interface DevClusterUpOptions {
   session?: SessionTiming;
   /** Token authentication on (default) or auth.mode none. */
   auth?: boolean;
+  /** Mutual TLS from the dev cluster's own CA (default) or tls.plaintext. */
+  tls?: boolean;
   /** reassignment.parallelism of every sanpathd (default 16). */
   parallelism?: number;
   logLevel?: string;
@@ -104,6 +112,10 @@ export interface NodeStatus {
 export interface DevClusterStatus {
   dir: string;
   prefix: string;
+  /** The CA of the nodes' mutual TLS (port and admin socket); undefined = plaintext. */
+  tls: { ca: string } | undefined;
+  /** Token authentication on (admin token file), or auth.mode none. */
+  auth: { adminTokenFile: string } | undefined;
   ceph: boolean;
   raftLeader: string | undefined;
   coordinator: { node: string; epoch: number } | undefined;
@@ -120,6 +132,7 @@ export class DevCluster {
   private readonly root: ExecaCommandRunner;
   private exitHook: (() => void) | undefined;
   private saving: Promise<void> = Promise.resolve();
+  private clientAuth: Promise<ClientAuth> | undefined;
 
   private constructor(readonly state: DevClusterState) {
     this.layout = devClusterLayout(state.prefix, state.nodeCount);
@@ -157,14 +170,17 @@ export class DevCluster {
       );
     }
     const layout = devClusterLayout(prefix, nodeCount);
-    mkdirSync(options.dir, { recursive: true });
+    // Tokens, keys and admin sockets live here: the owner's alone.
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    const tls = options.tls === false ? undefined : clusterPki(options.dir);
     const auth =
       options.auth === false
         ? undefined
         : {
             tokenFile: join(options.dir, "tokens.json"),
             adminTokenFile: join(options.dir, "admin.token"),
-            nodeTokenFile: join(options.dir, "node.token"),
+            // With TLS, nodes are known by their certificates (and role-node tokens are refused).
+            ...(tls === undefined ? { nodeTokenFile: join(options.dir, "node.token") } : {}),
           };
     const state: DevClusterState = {
       version: 1,
@@ -175,6 +191,7 @@ export class DevCluster {
       ownerPid: process.pid,
       session: options.session ?? DEV_SESSION_TIMING,
       auth,
+      tls,
       pool: DEV_CLUSTER_SETTINGS.defaultPool,
       sanpathd: { parallelism: options.parallelism ?? 16, logLevel: options.logLevel ?? "info" },
       ceph: { dir: join(options.dir, "ceph"), confPath: cephFiles(join(options.dir, "ceph")).confPath },
@@ -203,6 +220,13 @@ export class DevCluster {
       await cluster.persist();
       progress(`network: ${nodeCount} node namespaces, ceph, client, 3 bridges (${elapsed(started)})`);
       if (auth !== undefined) writeTokens(auth);
+      const pki = (async () => {
+        if (tls === undefined) return;
+        await issueClusterPki(cluster.root, tls, layout.nodes, lifetime);
+        progress(
+          `pki: cluster CA, ${nodeCount} node certificates, admin client certificate (${elapsed(started)})`,
+        );
+      })();
 
       const record = (apply: () => void): void => {
         apply();
@@ -244,7 +268,7 @@ export class DevCluster {
         );
       })();
       const tgtd = Promise.all(state.nodes.map((node) => cluster.startNodeTgtd(node, lifetime)));
-      await settleAll([ceph, consul, tgtd]);
+      await settleAll([pki, ceph, consul, tgtd]);
       progress(`tgtd: one per node (${elapsed(started)})`);
 
       await Promise.all(
@@ -252,7 +276,9 @@ export class DevCluster {
           cluster.startNodeSanpathd(node, layout.nodes[index] as NodeLayout, lifetime),
         ),
       );
-      progress(`sanpathd: ${nodeCount} nodes SERVING on their admin sockets (${elapsed(started)})`);
+      progress(
+        `sanpathd: ${nodeCount} nodes SERVING on their admin sockets, ${tls === undefined ? "plaintext" : "mutual TLS"} (${elapsed(started)})`,
+      );
       return cluster;
     } catch (error) {
       await cluster.down().catch(() => undefined);
@@ -436,6 +462,7 @@ export class DevCluster {
         admin.close();
       }
     }
+    const { channel } = await this.adminAuth();
     const nodes = await Promise.all(
       this.state.nodes.map(async (node): Promise<NodeStatus> => {
         const summary = info?.nodes.find((candidate) => candidate.name === node.name);
@@ -446,7 +473,7 @@ export class DevCluster {
           consul: node.consul !== undefined && isRunning(node.consul),
           tgtd: node.tgtd !== undefined && isRunning(node.tgtd),
           sanpathd: sanpathdRunning,
-          health: sanpathdRunning ? await sanpathdHealth(sanpathdFiles(node.dir)) : "",
+          health: sanpathdRunning ? await sanpathdHealth(sanpathdFiles(node.dir), channel) : "",
           serf: serf.get(node.name) ?? "",
           raftLeader: raftLeader === node.name,
           coordinator: info?.leader?.node === node.name,
@@ -459,6 +486,8 @@ export class DevCluster {
     return {
       dir: this.state.dir,
       prefix: this.state.prefix,
+      tls: this.state.tls === undefined ? undefined : { ca: this.state.tls.ca },
+      auth: this.state.auth === undefined ? undefined : { adminTokenFile: this.state.auth.adminTokenFile },
       ceph:
         this.state.ceph.mon !== undefined &&
         isRunning(this.state.ceph.mon) &&
@@ -481,6 +510,12 @@ export class DevCluster {
     const write = this.saving.then(() => writeState(this.state));
     this.saving = write.catch(() => undefined);
     return write;
+  }
+
+  /** The admin token and certificate, read once. */
+  private adminAuth(): Promise<ClientAuth> {
+    this.clientAuth ??= adminClientAuth(this.state);
+    return this.clientAuth;
   }
 
   private node(name: string): NodeState {
@@ -541,6 +576,10 @@ export class DevCluster {
         this.state.auth === undefined
           ? undefined
           : { tokenFile: this.state.auth.tokenFile, nodeTokenFile: this.state.auth.nodeTokenFile },
+      tls:
+        this.state.tls === undefined
+          ? undefined
+          : { ca: this.state.tls.ca, ...nodeCertificate(this.state.tls, node.name) },
       parallelism: this.state.sanpathd.parallelism,
       logLevel: this.state.sanpathd.logLevel,
     });
@@ -548,7 +587,7 @@ export class DevCluster {
     node.sanpathd = record;
     await this.persist();
     signal.throwIfAborted();
-    await waitForSanpathd(record, files, SERVICE_START_MS);
+    await waitForSanpathd(record, files, (await this.adminAuth()).channel, SERVICE_START_MS);
   }
 
   /** Tests: whatever is still recorded when the process exits is killed, the namespaces deleted. */
@@ -603,14 +642,14 @@ function consulAgents(state: Pick<DevClusterState, "nodes">): {
 
 function writeTokens(auth: NonNullable<DevClusterState["auth"]>): void {
   const admin = generateToken();
-  const node = generateToken();
-  writeFileSync(
-    auth.tokenFile,
-    formatTokenFile([tokenEntry("dev-admin", "admin", admin), tokenEntry("dev-cluster-node", "node", node)]),
-    { mode: 0o600 },
-  );
+  const entries = [tokenEntry("dev-admin", "admin", admin)];
+  if (auth.nodeTokenFile !== undefined) {
+    const node = generateToken();
+    entries.push(tokenEntry("dev-cluster-node", "node", node));
+    writeFileSync(auth.nodeTokenFile, `${node}\n`, { mode: 0o600 });
+  }
+  writeFileSync(auth.tokenFile, formatTokenFile(entries), { mode: 0o600 });
   writeFileSync(auth.adminTokenFile, `${admin}\n`, { mode: 0o600 });
-  writeFileSync(auth.nodeTokenFile, `${node}\n`, { mode: 0o600 });
 }
 
 /** Waits for every promise; rejects with the first failure once all have settled. */

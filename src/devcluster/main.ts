@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * deploy/dev-cluster: a real multi-node sanpath cluster on this machine, in network namespaces.
- *   up [--nodes N] [--no-auth] [--session safe|fast]   start it (3 nodes) and leave it running
+ *   up [--nodes N] [--no-auth] [--no-tls] [--session safe|fast]   start it (3 nodes) and leave it running
  *   down                          stop every process, delete every namespace and the state folder
  *   status [--json]               nodes, their daemons and health, the raft leader, the coordinator
  *   kill NODE [--reread S]        a node's death (power-off); optionally re-read its paths until they answer
@@ -11,6 +11,7 @@
  *   read [--node N] [--wait S]    read every path from the client namespace (iscsi-readcapacity16)
  *   env                           shell lines to point `sanpath` at the cluster
  * State folder: --dir, $SANPATH_DEV_CLUSTER_DIR, default <checkout>/.tmp/dev-cluster.
+ * Security is on unless turned off: tokens and mutual TLS from the cluster's own CA (<dir>/pki).
  */
 import { join } from "node:path";
 import { Command, Option } from "commander";
@@ -37,10 +38,22 @@ function cliPath(): string {
 function envLines(cluster: DevCluster): string[] {
   const first = cluster.state.nodes[0];
   const token = cluster.state.auth?.adminTokenFile;
+  const tls = cluster.state.tls;
+  const how = [
+    ...(tls === undefined ? [] : ["mutual TLS with the admin client certificate"]),
+    ...(token === undefined ? [] : ["the admin token"]),
+  ];
   return [
-    "# the sanpath CLI talks to node1's admin socket (any node answers) with the cluster's admin token",
+    `# the sanpath CLI talks to node1's admin socket (any node answers)${how.length === 0 ? "" : `: ${how.join(", ")}`}`,
     `export SANPATH_SERVER=${first === undefined ? "" : cluster.serverAddress(first.name)}`,
     ...(token === undefined ? [] : [`export SANPATH_TOKEN_FILE=${token}`]),
+    ...(tls === undefined
+      ? []
+      : [
+          `export SANPATH_CA=${tls.ca}`,
+          `export SANPATH_CERT=${tls.adminCert}`,
+          `export SANPATH_KEY=${tls.adminKey}`,
+        ]),
     `alias sanpath="node ${cliPath()}"`,
   ];
 }
@@ -93,8 +106,17 @@ function renderStatus(status: DevClusterStatus): string {
     status.coordinator === undefined
       ? `none${status.clusterInfoProblem === undefined ? "" : ` (${status.clusterInfoProblem})`}`
       : `${status.coordinator.node} (epoch ${status.coordinator.epoch})`;
+  const security = [
+    status.tls === undefined
+      ? "TLS OFF (plaintext)"
+      : `TLS on: mutual, CA ${status.tls.ca} (node ports, node-to-node calls and admin sockets)`,
+    status.auth === undefined
+      ? "tokens OFF (auth.mode none)"
+      : `tokens on (admin token ${status.auth.adminTokenFile})`,
+  ].join("; ");
   return [
     `dev cluster in ${status.dir} (namespaces ${status.prefix}-*), ceph ${status.ceph ? "up" : "DOWN"}`,
+    `security: ${security}`,
     `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${coordinator}${
       status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""
     }`,
@@ -149,13 +171,31 @@ function program(): Command {
   const cli = new Command("dev-cluster")
     .description("a real multi-node sanpath cluster on this machine, in network namespaces")
     .option("--dir <path>", "state folder (default $SANPATH_DEV_CLUSTER_DIR or .tmp/dev-cluster)")
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText(
+      "after",
+      `
+Security (on unless up --no-tls / --no-auth):
+  up makes a cluster CA, one certificate per node (OU=node; SANs: its management IP, its name and
+  localhost) and an admin client certificate (OU=admin) in <dir>/pki, keys 0600, plus an admin
+  token in <dir>/admin.token. Node-to-node gRPC (the coordinator's AcquirePath/CleanPath) is mutual
+  TLS with node certificates, and NodeService takes node certificates only. The root namespace has
+  no route to the nodes' addresses, so the CLI uses a node's admin unix socket (0600, in the state
+  folder), which takes the same mutual TLS: the admin certificate plus the token.
+    eval "$(deploy/dev-cluster env)"   # SANPATH_SERVER, SANPATH_TOKEN_FILE, SANPATH_CA/CERT/KEY
+    deploy/dev-cluster status          # says "TLS on"`,
+    );
 
   cli
     .command("up")
     .description("start the cluster and leave it running")
     .addOption(new Option("--nodes <n>", `number of nodes (1..${MAX_NODES})`).default("3"))
     .option("--no-auth", "auth.mode none (no tokens)")
+    .option(
+      "--no-tls",
+      "tls.plaintext on every node (default: mutual TLS from a CA the cluster makes in <dir>/pki: node " +
+        "certificates for node-to-node calls, an admin client certificate for the CLI)",
+    )
     .addOption(
       new Option(
         "--session <timing>",
@@ -164,23 +204,28 @@ function program(): Command {
         .choices(["safe", "fast"])
         .default("safe"),
     )
-    .action(async (options: { nodes: string; auth: boolean; session: string }, command: Command) => {
-      const dir = stateDir(command);
-      const nodes = Number(options.nodes);
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
-        throw new Error(`--nodes must be 1..${MAX_NODES} (got ${options.nodes})`);
-      }
-      const cluster = await DevCluster.up({
-        dir,
-        nodes,
-        auth: options.auth,
-        session: options.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING,
-        keepAfterExit: true,
-        progress: (line) => process.stdout.write(`  ${line}\n`),
-      });
-      process.stdout.write(`\nthe dev cluster is up (state in ${dir}).\n${usageLines(cluster).join("\n")}\n`);
-      process.stdout.write(`Stop it with: deploy/dev-cluster down\n`);
-    });
+    .action(
+      async (options: { nodes: string; auth: boolean; tls: boolean; session: string }, command: Command) => {
+        const dir = stateDir(command);
+        const nodes = Number(options.nodes);
+        if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
+          throw new Error(`--nodes must be 1..${MAX_NODES} (got ${options.nodes})`);
+        }
+        const cluster = await DevCluster.up({
+          dir,
+          nodes,
+          auth: options.auth,
+          tls: options.tls,
+          session: options.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING,
+          keepAfterExit: true,
+          progress: (line) => process.stdout.write(`  ${line}\n`),
+        });
+        process.stdout.write(
+          `\nthe dev cluster is up (state in ${dir}).\n${usageLines(cluster).join("\n")}\n`,
+        );
+        process.stdout.write(`Stop it with: deploy/dev-cluster down\n`);
+      },
+    );
 
   cli
     .command("down")

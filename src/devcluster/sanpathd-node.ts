@@ -2,12 +2,13 @@
  * A dev cluster node's sanpathd: the built daemon (dist/src/server/main.js) inside the node's
  * namespace, with the rbd image store on the dev cluster's Ceph, tgt on the node's own tgtd, its
  * LOCAL Consul agent, iSCSI interfaces eth1/eth2, and an admin unix socket in the node's folder so
- * that the root namespace (the CLI, tests) reaches it.
+ * that the root namespace (the CLI, tests) reaches it. With TLS on, its node certificate serves
+ * both the management port and the admin socket (mutual TLS), and identifies it to other nodes.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { credentials } from "@grpc/grpc-js";
+import { Client, type ChannelCredentials } from "@grpc/grpc-js";
 import { HealthClient } from "../cli/health-client.js";
 import { projectRoot } from "../util/project-root.js";
 import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process.js";
@@ -62,8 +63,10 @@ export interface SanpathdSettings {
   pool: string;
   tgtControlPort: number;
   session: SessionTiming;
-  /** Token files (auth on) or undefined (auth.mode none). */
-  auth: { tokenFile: string; nodeTokenFile: string } | undefined;
+  /** Token files (auth on) or undefined (auth.mode none); the node token only without TLS. */
+  auth: { tokenFile: string; nodeTokenFile: string | undefined } | undefined;
+  /** The cluster CA and this node's certificate (mutual TLS), or undefined (tls.plaintext). */
+  tls: { ca: string; cert: string; key: string } | undefined;
   parallelism: number;
   logLevel: string;
 }
@@ -91,8 +94,14 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
         : {
             mode: "required",
             tokenFile: settings.auth.tokenFile,
-            nodeTokenFile: settings.auth.nodeTokenFile,
+            ...(settings.auth.nodeTokenFile === undefined
+              ? {}
+              : { nodeTokenFile: settings.auth.nodeTokenFile }),
           },
+    tls:
+      settings.tls === undefined
+        ? { plaintext: true }
+        : { ca: settings.tls.ca, cert: settings.tls.cert, key: settings.tls.key, requireClientCert: true },
   };
   writeFileSync(files.configFile, `${JSON.stringify(config, null, 2)}\n`);
 }
@@ -121,9 +130,16 @@ export function adminTarget(files: SanpathdFiles): string {
 /**
  * A grpc.health.v1 status over the admin socket ("" when it does not answer): the whole server by
  * default, or one service (NodeService is SERVING once the node holds a confirmed session).
+ * `channel`: the admin client's credentials (TLS with the admin certificate when TLS is on).
  */
-export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000, service = ""): Promise<string> {
-  const client = new HealthClient(adminTarget(files), undefined);
+export async function sanpathdHealth(
+  files: SanpathdFiles,
+  channel: ChannelCredentials,
+  timeoutMs = 1000,
+  service = "",
+): Promise<string> {
+  const target = adminTarget(files);
+  const client = new HealthClient(target, new Client(target, channel));
   try {
     return await client.check(service, new Date(Date.now() + timeoutMs));
   } catch {
@@ -137,6 +153,7 @@ export async function sanpathdHealth(files: SanpathdFiles, timeoutMs = 1000, ser
 export async function waitForSanpathd(
   record: ProcessRecord,
   files: SanpathdFiles,
+  channel: ChannelCredentials,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -144,9 +161,9 @@ export async function waitForSanpathd(
   while (Date.now() < deadline) {
     if (!isRunning(record)) throw new Error(`${record.label} exited during start-up; see ${files.logFile}`);
     if (existsSync(files.adminSocket)) {
-      last = await sanpathdHealth(files);
+      last = await sanpathdHealth(files, channel);
       if (last === "SERVING") {
-        last = `NodeService ${await sanpathdHealth(files, 1000, "sanpath.v1.NodeService")}`;
+        last = `NodeService ${await sanpathdHealth(files, channel, 1000, "sanpath.v1.NodeService")}`;
         if (last === "NodeService SERVING") return;
       }
     }
@@ -156,6 +173,3 @@ export async function waitForSanpathd(
     `${record.label} was not SERVING after ${timeoutMs} ms (last health: ${last === "" ? "no answer" : last}); see ${files.logFile}`,
   );
 }
-
-/** Plaintext channel credentials (the admin socket is a local file; auth is by token). */
-export const ADMIN_CHANNEL = credentials.createInsecure();

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomically } from "../storage/atomic-file.js";
+import type { ClusterPki } from "./cluster-pki.js";
 import type { ProcessRecord } from "./detached-process.js";
 import type { SessionTiming } from "./sanpathd-node.js";
 
@@ -33,8 +34,11 @@ export interface AuthFiles {
   readonly tokenFile: string;
   /** The admin token, for `sanpath --token-file` (mode 0600). */
   readonly adminTokenFile: string;
-  /** The nodes' cluster token (role node). */
-  readonly nodeTokenFile: string;
+  /**
+   * The nodes' cluster token (role node), only without TLS: with mutual TLS a node proves itself
+   * with its node certificate and sanpathd refuses role-node tokens.
+   */
+  readonly nodeTokenFile?: string | undefined;
 }
 
 export interface DevClusterState {
@@ -47,6 +51,8 @@ export interface DevClusterState {
   readonly ownerPid: number;
   readonly session: SessionTiming;
   readonly auth: AuthFiles | undefined;
+  /** Mutual TLS on every node's port and admin socket (undefined: plaintext, `up --no-tls`). */
+  readonly tls?: ClusterPki | undefined;
   readonly pool: string;
   /** reassignment.parallelism and logLevel of every sanpathd (a restart keeps them). */
   readonly sanpathd: { readonly parallelism: number; readonly logLevel: string };

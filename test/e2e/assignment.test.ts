@@ -2,8 +2,12 @@
  * End to end, one 3-node dev cluster, scenarios in order: disks added → every path placed and read
  * by the client; a manual move; a drain; a rebalance. During each one an address sampler reads
  * `ip -j addr` in every node namespace every 5 ms: no IP may ever be up on two nodes, and no path
- * may stay unserved past its bound.
+ * may stay unserved past its bound. Last, on the same cluster: its mutual TLS (node-to-node calls with
+ * node certificates; what a node's port and an admin socket refuse; `deploy/dev-cluster env`).
  */
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ListNodesResponse } from "../../src/gen/sanpath/v1/assignment.js";
 import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
@@ -19,9 +23,16 @@ import {
   waitUntilPlaced,
   withAdmin,
 } from "../../src/devcluster/cluster-ops.js";
+import { nodeCertificate } from "../../src/devcluster/cluster-pki.js";
 import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
+import { ExecaCommandRunner } from "../../src/exec/execa-runner.js";
+import { issueClusterCa, issueNodeCertificate } from "../../src/security/cluster-certificates.js";
+import { projectRoot } from "../../src/util/project-root.js";
+import { runSanpathCli } from "../harness/sanpathd.js";
 import {
   addressesOn,
+  auditRecordsOf,
+  bufCurlIn,
   expectEveryPathReads,
   expectSafeAndServed,
   expectSucceeded,
@@ -159,5 +170,147 @@ describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
     } finally {
       expectSafeAndServed(await sampler.stop(), MOVE_BOUND_MS);
     }
+  }, 120_000);
+
+  it("runs mutual TLS: node-to-node calls carry node certificates; plaintext, a foreign CA and an admin certificate are refused", async () => {
+    const cluster = dev();
+    const pki = cluster.state.tls;
+    const adminTokenFile = cluster.state.auth?.adminTokenFile;
+    if (pki === undefined || adminTokenFile === undefined)
+      throw new Error("the e2e cluster runs without TLS or tokens");
+
+    // Every AcquirePath / CleanPath of the scenarios above came from a node with its node certificate.
+    const nodeCalls = cluster.state.nodes
+      .flatMap((node) => auditRecordsOf(cluster, node.name))
+      .filter((record) => /\/sanpath\.v1\.NodeService\/(AcquirePath|CleanPath)$/.test(record.method));
+    expect(nodeCalls.length).toBeGreaterThanOrEqual(12);
+    expect(
+      new Set(nodeCalls.map((record) => JSON.stringify([record.caller?.role, record.caller?.credential]))),
+    ).toEqual(new Set([JSON.stringify(["node", "certificate"])]));
+    expect(nodeCalls.every((record) => /^node[1-3]$/.test(record.caller?.name ?? ""))).toBe(true);
+
+    // node1's management port, dialled from node2's namespace (the root namespace has no route there).
+    const runner = new ExecaCommandRunner();
+    const foreignDir = join(cluster.dir, "foreign-pki");
+    await issueClusterCa(runner, { dir: foreignDir, days: 1 });
+    const rogue = await issueNodeCertificate(runner, {
+      dir: foreignDir,
+      days: 1,
+      name: "rogue",
+      ips: ["192.0.2.12"],
+      dnsNames: [],
+    });
+    const peer = nodeCertificate(pki, "node2");
+    const target = cluster.layout.nodes[0]?.grpcAddress ?? "";
+    const fromNode2 = (args: readonly string[]) => bufCurlIn(cluster.nodeNs("node2"), args);
+    const nodeMethod = (method: string) => `https://${target}/sanpath.v1.NodeService/${method}`;
+    const status = ["-d", "{}", nodeMethod("Status")];
+
+    const plaintext = await fromNode2([
+      "--http2-prior-knowledge",
+      "-d",
+      "{}",
+      `http://${target}/sanpath.v1.NodeService/Status`,
+    ]);
+    expect(plaintext.code).not.toBe(0);
+    expect(plaintext.output).toContain("unavailable");
+    const foreign = await fromNode2([
+      "--cacert",
+      pki.ca,
+      "--cert",
+      rogue.cert,
+      "--key",
+      rogue.key,
+      ...status,
+    ]);
+    expect(foreign.code).not.toBe(0);
+    expect(foreign.output).toContain("unavailable");
+    const admin = await fromNode2([
+      "--cacert",
+      pki.ca,
+      "--cert",
+      pki.adminCert,
+      "--key",
+      pki.adminKey,
+      "-d",
+      JSON.stringify({ epoch: 1, path: { diskId: "00001", index: 1 } }),
+      nodeMethod("CleanPath"),
+    ]);
+    expect(admin.code).not.toBe(0);
+    expect(admin.output).toContain("permission_denied");
+    expect(admin.output).toContain("dev-admin (role admin) may not call NodeService/CleanPath");
+    const member = await fromNode2(["--cacert", pki.ca, "--cert", peer.cert, "--key", peer.key, ...status]);
+    expect(member.code, member.output).toBe(0);
+    expect(JSON.parse(member.output)).toMatchObject({ node: "node1", address: target });
+
+    // The admin socket (0600) takes the same mutual TLS, reached by the name "localhost": buf curl
+    // with the admin certificate and token works, plaintext does not.
+    const socket = cluster.state.nodes[0]?.adminSocket ?? "";
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    const headers = join(cluster.dir, "admin-headers");
+    writeFileSync(headers, `authorization: Bearer ${readFileSync(adminTokenFile, "utf8").trim()}\n`, {
+      mode: 0o600,
+    });
+    const leader = ["-H", `@${headers}`, "-d", "{}"];
+    const overSocket = await bufCurlIn(undefined, [
+      "--unix-socket",
+      socket,
+      "--cacert",
+      pki.ca,
+      "--cert",
+      pki.adminCert,
+      "--key",
+      pki.adminKey,
+      ...leader,
+      "https://localhost/sanpath.v1.ClusterService/GetLeader",
+    ]);
+    expect(overSocket.code, overSocket.output).toBe(0);
+    expect((JSON.parse(overSocket.output) as { leader?: { node?: string } }).leader?.node).toMatch(
+      /^node[1-3]$/,
+    );
+    const plainSocket = await bufCurlIn(undefined, [
+      "--unix-socket",
+      socket,
+      "--http2-prior-knowledge",
+      ...leader,
+      "http://localhost/sanpath.v1.ClusterService/GetLeader",
+    ]);
+    expect(plainSocket.code).not.toBe(0);
+    expect(plainSocket.output).toContain("unavailable");
+
+    // `deploy/dev-cluster env` gives the CLI everything it needs; `status` says TLS is on.
+    const devCluster = async (args: readonly string[]): Promise<string> =>
+      (
+        await execa(
+          process.execPath,
+          [join(projectRoot(), "dist", "src", "devcluster", "main.js"), "--dir", cluster.dir, ...args],
+          {
+            timeout: 30_000,
+            cancelSignal: AbortSignal.timeout(31_000),
+          },
+        )
+      ).stdout;
+    const exports = Object.fromEntries(
+      [...(await devCluster(["env"])).matchAll(/^export (\w+)=(.*)$/gm)].map((match) => [
+        match[1] ?? "",
+        match[2] ?? "",
+      ]),
+    );
+    expect(Object.keys(exports).sort()).toEqual([
+      "SANPATH_CA",
+      "SANPATH_CERT",
+      "SANPATH_KEY",
+      "SANPATH_SERVER",
+      "SANPATH_TOKEN_FILE",
+    ]);
+    const info = await runSanpathCli(["cluster", "info"], exports);
+    expect(info.code, info.stderr).toBe(0);
+    const withoutCertificate = await runSanpathCli(["cluster", "info"], {
+      SANPATH_SERVER: exports.SANPATH_SERVER ?? "",
+      SANPATH_TOKEN_FILE: exports.SANPATH_TOKEN_FILE ?? "",
+    });
+    expect(withoutCertificate.code).toBe(1);
+    expect(withoutCertificate.stderr).toContain("UNAVAILABLE");
+    expect(await devCluster(["status"])).toContain(`TLS on: mutual, CA ${pki.ca}`);
   }, 120_000);
 });

@@ -4,9 +4,10 @@
  * and a temp folder, torn down in afterAll (and by an exit hook if the worker dies first).
  * Needs root and the build (`npm run build`; `npm run check` builds before vitest).
  */
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import { expect } from "vitest";
 import {
   startAddressSampler,
@@ -16,6 +17,7 @@ import {
 import type { PathView } from "../../src/devcluster/client-reads.js";
 import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
+import { sanpathdFiles } from "../../src/devcluster/sanpathd-node.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
@@ -96,4 +98,42 @@ export function expectSucceeded(job: Reassignment): void {
     .map((move) => `${move.move?.ip ?? "?"} ${MoveStatus[move.status]}: ${move.error}`);
   expect(failed).toEqual([]);
   expect(JobState[job.state]).toBe("JOB_STATE_SUCCEEDED");
+}
+
+/** One audit line of a dev cluster node's sanpathd log (audit.file unset: the daemon log). */
+export interface LoggedAudit {
+  method: string;
+  caller: { name: string; role: string; credential: string } | null;
+  code: string;
+}
+
+/** Every audit record in a node's sanpathd log. */
+export function auditRecordsOf(cluster: DevCluster, node: string): LoggedAudit[] {
+  const state = cluster.state.nodes.find((candidate) => candidate.name === node);
+  if (state === undefined) throw new Error(`no node ${node}`);
+  return readFileSync(sanpathdFiles(state.dir).logFile, "utf8")
+    .split("\n")
+    .filter((line) => line.includes('"msg":"audit"'))
+    .map((line) => (JSON.parse(line) as { audit: LoggedAudit }).audit);
+}
+
+/**
+ * `buf curl --protocol grpc …` (in a node's namespace when `netns` is given); the schema comes
+ * from the repository's protos, so a refused connection shows as a transport error rather than
+ * as a failed reflection. Never throws: the exit code and the output are the answer.
+ */
+export async function bufCurlIn(
+  netns: string | undefined,
+  args: readonly string[],
+): Promise<{ code: number; output: string }> {
+  const root = projectRoot();
+  const command = [join(root, "node_modules", ".bin", "buf"), "curl", "--schema", root, "--protocol", "grpc"];
+  const [file, ...rest] = netns === undefined ? command : ["ip", "netns", "exec", netns, ...command];
+  const result = await execa(file ?? "buf", [...rest, ...args], {
+    reject: false,
+    all: true,
+    timeout: 30_000,
+    cancelSignal: AbortSignal.timeout(31_000),
+  });
+  return { code: result.exitCode ?? -1, output: result.all };
 }
