@@ -1,5 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { Mutex } from "../disks/mutex.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { writeFileAtomically } from "../storage/atomic-file.js";
 
@@ -13,6 +14,8 @@ import { writeFileAtomically } from "../storage/atomic-file.js";
 export class PortalPairings {
   private readonly byIqn = new Map<string, Set<string>>();
   private loaded = false;
+  private loading: Promise<void> | undefined;
+  private readonly writes = new Mutex();
 
   constructor(private readonly file?: string) {}
 
@@ -27,6 +30,13 @@ export class PortalPairings {
 
   async load(): Promise<void> {
     if (this.loaded) return;
+    this.loading ??= this.readStateFile().finally(() => {
+      this.loading = undefined;
+    });
+    await this.loading;
+  }
+
+  private async readStateFile(): Promise<void> {
     if (this.file !== undefined) {
       let text: string | undefined;
       try {
@@ -71,12 +81,16 @@ export class PortalPairings {
     return this.byIqn.delete(iqn);
   }
 
+  /** Writes the pairings; concurrent saves are written one after another, each with the state at its turn. */
   async save(): Promise<void> {
-    if (this.file === undefined) return;
-    const portals: Record<string, string[]> = {};
-    for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
-    await mkdir(dirname(this.file), { recursive: true });
-    await writeFileAtomically(this.file, `${JSON.stringify({ version: 1, portals }, null, 2)}\n`);
+    const file = this.file;
+    if (file === undefined) return;
+    await this.writes.run(async () => {
+      const portals: Record<string, string[]> = {};
+      for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
+      await mkdir(dirname(file), { recursive: true });
+      await writeFileAtomically(file, `${JSON.stringify({ version: 1, portals }, null, 2)}\n`);
+    });
   }
 
   private restore(text: string): void {

@@ -87,6 +87,11 @@ export interface ServicePortal {
 
 export interface DriverCallOptions {
   signal?: AbortSignal;
+  /**
+   * Listings: read the target service now instead of answering from what the driver believes it
+   * configured (reconcile's periodic authoritative read; drivers without such a belief ignore it).
+   */
+  fresh?: boolean;
 }
 
 export interface TargetDriver {

@@ -34,11 +34,23 @@
  *   of them; initiators log in again through the portals that are still enabled.
  * - Dropping a target: `--op delete --force --mode target --tid T`, then its CHAP accounts that
  *   no other target uses, and the listeners that no target is paired with any more.
+ *
+ * State and concurrency: the driver keeps a model of what tgtd holds (TgtModel: targets, LUNs, ACL
+ * rules, accounts, listeners), read with `--op show` at first use and updated after each command
+ * that succeeded, so an operation runs only the commands that change something (the connections
+ * to close are listed per target at the time). A command that fails, or a target that is not
+ * where the model says, makes the driver re-read tgtd and run the operation once more from the
+ * fresh model; `{ fresh: true }` on a listing re-reads first (reconcile's authoritative read).
+ * Operations on one target IQN run one after another; operations on different targets run in
+ * parallel (tgtd handles one request at a time anyway, but no operation waits for another's
+ * whole sequence). tids come from the model. Re-reads, and operations that create, re-create or
+ * delete CHAP accounts (node-wide in tgt), run alone; listener changes are serialised per portal.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { SanpathError } from "../errors/sanpath-error.js";
+import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import {
   failedWith,
+  isCommandFailedError,
   secret,
   type CommandArg,
   type CommandResult,
@@ -47,6 +59,7 @@ import {
 import type { Logger } from "../log/logger.js";
 import { KeyedQueue } from "../storage/keyed-queue.js";
 import { PortalPairings } from "./portal-pairings.js";
+import { SharedExclusiveLock } from "./shared-exclusive-lock.js";
 import {
   aclInitiators,
   backingName,
@@ -62,9 +75,11 @@ import {
   type TargetDriver,
   type TargetSpec,
 } from "./target-driver.js";
+import { TgtModel } from "./tgt-model.js";
 import {
   isWildcardPortal,
   parseTgtAccounts,
+  parseTgtConnections,
   parseTgtPortals,
   parseTgtTargets,
   type TgtTarget,
@@ -87,6 +102,9 @@ export const TGT_DISK_LUN = 1;
 
 const ALL_ADDRESSES = "ALL";
 
+/** tgtd is not as the model says (a target missing); the driver re-reads it and tries once more. */
+class ModelMismatchError extends SanpathError {}
+
 export class TgtDriver implements TargetDriver {
   readonly kind = "tgt" as const;
   private readonly runner: CommandRunner;
@@ -94,7 +112,13 @@ export class TgtDriver implements TargetDriver {
   private readonly timeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly pairings: PortalPairings;
-  private readonly queue = new KeyedQueue();
+  private readonly model = new TgtModel();
+  private readonly lock = new SharedExclusiveLock();
+  /** One operation at a time per target IQN. */
+  private readonly targetQueue = new KeyedQueue();
+  /** Listener changes one at a time per portal (ip:port). */
+  private readonly portalQueue = new KeyedQueue();
+  private loading: Promise<void> | undefined;
   /** Keyed fingerprints of the CHAP secrets this driver set, per user (never the secrets). */
   private readonly secretFingerprints = new Map<string, string>();
   private readonly fingerprintKey = randomBytes(32);
@@ -108,146 +132,245 @@ export class TgtDriver implements TargetDriver {
   }
 
   async prepare(options: DriverCallOptions = {}): Promise<void> {
-    return this.serially(() => this.dropWildcardPortals(options));
+    await this.refresh(options);
   }
 
   async ensureTarget(spec: TargetSpec, options: DriverCallOptions = {}): Promise<void> {
     validateTargetSpec(spec);
-    return this.serially(async () => {
-      await this.dropWildcardPortals(options);
-      const targets = await this.showTargets(options);
-      let target = targets.find((candidate) => candidate.iqn === spec.iqn);
-      if (target === undefined) {
-        const tid = Math.max(0, ...targets.map((candidate) => candidate.tid)) + 1;
-        // A new target has no ACL rule yet, so nobody can log in until the rules below exist.
-        await this.tgtadm(
-          ["--op", "new", "--mode", "target", "--tid", String(tid), "--targetname", spec.iqn],
-          options,
-        );
-        target = emptyTarget(tid, spec.iqn);
-        targets.push(target);
-        this.logger?.info({ iqn: spec.iqn, tid }, "tgt target created");
-      }
-      await this.applyState(target, this.pairings.portalsOf(spec.iqn).length > 0, options);
-      await this.ensureDiskLun(target, spec, options);
-      await this.applyAcl(target, spec, options);
-      await this.applyChap(target, spec.chap, targets, options);
-    });
+    await this.operate(
+      spec.iqn,
+      options,
+      () => this.changesAccounts(spec),
+      async () => {
+        let target = this.model.target(spec.iqn);
+        if (target === undefined) {
+          const tid = this.model.reserveTid();
+          try {
+            // A new target has no ACL rule yet, so nobody can log in until the rules below exist.
+            await this.tgtadm(
+              ["--op", "new", "--mode", "target", "--tid", String(tid), "--targetname", spec.iqn],
+              options,
+            );
+            target = emptyTarget(tid, spec.iqn);
+            this.model.addTarget(target);
+          } finally {
+            this.model.releaseTid(tid);
+          }
+          this.logger?.info({ iqn: spec.iqn, tid }, "tgt target created");
+        }
+        await this.applyState(target, this.pairings.portalsOf(spec.iqn).length > 0, options);
+        await this.ensureDiskLun(target, spec, options);
+        await this.applyAcl(target, spec, options);
+        await this.applyChap(target, spec.chap, options);
+      },
+    );
   }
 
   async enablePortal(request: EnablePortalRequest, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(request);
-    return this.serially(async () => {
-      await this.dropWildcardPortals(options);
-      const target = await this.findTarget(iqn, options);
-      if (target === undefined) {
-        throw new SanpathError("failed_precondition", `target ${iqn} is not configured: ensureTarget first`, {
-          reason: "DRIVER_FAILED",
-        });
-      }
-      const listening = await this.showPortals(options);
-      if (!listening.some((portal) => portal.ip === ip && portal.port === port)) {
-        try {
-          await this.tgtadm(["--op", "new", "--mode", "portal", "--param", `portal=${ip}:${port}`], options);
-        } catch (error) {
-          throw new SanpathError(
-            "internal",
-            `tgtd cannot listen on ${ip}:${port} (the IP must be on the node first, or ` +
-              `net.ipv4.ip_nonlocal_bind=1, and the port free): ${error instanceof Error ? error.message : String(error)}`,
-            { reason: "DRIVER_FAILED", cause: error },
+    const key = PortalPairings.key(ip, port);
+    await this.operate(
+      iqn,
+      options,
+      () => false,
+      async () => {
+        const target = this.model.target(iqn);
+        if (target === undefined) {
+          throw new ModelMismatchError(
+            "failed_precondition",
+            `target ${iqn} is not configured: ensureTarget first`,
+            { reason: "DRIVER_FAILED" },
           );
         }
-      }
-      if (this.pairings.add(iqn, PortalPairings.key(ip, port))) await this.pairings.save();
-      await this.applyState(target, true, options);
-    });
+        await this.portalQueue.run(key, async () => {
+          if (this.model.isListening(key)) return;
+          try {
+            await this.tgtadm(["--op", "new", "--mode", "portal", "--param", `portal=${key}`], options);
+          } catch (error) {
+            throw new SanpathError(
+              "internal",
+              `tgtd cannot listen on ${key} (the IP must be on the node first, or ` +
+                `net.ipv4.ip_nonlocal_bind=1, and the port free): ${errorMessage(error)}`,
+              { reason: "DRIVER_FAILED", cause: error },
+            );
+          }
+          this.model.setListening(key, true);
+        });
+        if (this.pairings.add(iqn, key)) await this.pairings.save();
+        // Set even when believed ready: the command fails if tgtd lost the target, so a portal is
+        // never reported enabled for a target that is not there.
+        await this.setState(target, "ready", options);
+      },
+    );
   }
 
   async disablePortal(portal: PortalRef, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(portal);
-    return this.serially(async () => {
-      const key = PortalPairings.key(ip, port);
-      if (this.pairings.remove(iqn, key)) await this.pairings.save();
-      if (this.pairings.iqnsAt(key).length === 0) await this.stopListening(ip, port, options);
-      const target = await this.findTarget(iqn, options);
-      if (target === undefined) return;
-      await this.applyState(target, this.pairings.portalsOf(iqn).length > 0, options);
-      await this.closeConnections(target, options);
-    });
+    const key = PortalPairings.key(ip, port);
+    await this.operate(
+      iqn,
+      options,
+      () => false,
+      async () => {
+        if (this.pairings.remove(iqn, key)) await this.pairings.save();
+        if (this.pairings.iqnsAt(key).length === 0) await this.stopListening(key, options);
+        const target = this.model.target(iqn);
+        if (target === undefined) return;
+        await this.applyState(target, this.pairings.portalsOf(iqn).length > 0, options);
+        await this.closeConnections(target, options);
+      },
+    );
   }
 
   async isPortalEnabled(portal: PortalRef, options: DriverCallOptions = {}): Promise<boolean> {
     const { iqn, ip, port } = validatePortal(portal);
-    return this.serially(async () => {
-      if (!this.pairings.has(iqn, PortalPairings.key(ip, port))) return false;
-      const target = await this.findTarget(iqn, options);
-      if (target?.state !== "ready") return false;
-      return (await this.showPortals(options)).some(
-        (candidate) => candidate.ip === ip && candidate.port === port,
-      );
-    });
+    const key = PortalPairings.key(ip, port);
+    await this.readyToRead(options);
+    return (
+      this.pairings.has(iqn, key) && this.model.target(iqn)?.state === "ready" && this.model.isListening(key)
+    );
   }
 
   async dropTarget(iqn: string, options: DriverCallOptions = {}): Promise<void> {
     validateIqn(iqn);
-    return this.serially(async () => {
-      const formerPortals = this.pairings.portalsOf(iqn);
-      if (this.pairings.forget(iqn)) await this.pairings.save();
-      const targets = await this.showTargets(options);
-      const target = targets.find((candidate) => candidate.iqn === iqn);
-      if (target !== undefined) {
-        await this.tgtadm(
-          ["--op", "delete", "--force", "--mode", "target", "--tid", String(target.tid)],
-          options,
-        );
-        this.logger?.info({ iqn, tid: target.tid }, "tgt target deleted");
-        for (const user of target.accounts) {
-          const usedElsewhere = targets.some(
-            (other) => other.tid !== target.tid && other.accounts.includes(user),
+    let formerPortals: string[] | undefined;
+    await this.operate(
+      iqn,
+      options,
+      () => (this.model.target(iqn)?.accounts.length ?? 0) > 0,
+      async () => {
+        // Taken at the first attempt: a retry finds the pairings already forgotten.
+        formerPortals ??= this.pairings.portalsOf(iqn);
+        if (this.pairings.forget(iqn)) await this.pairings.save();
+        const target = this.model.target(iqn);
+        if (target !== undefined) {
+          await this.tgtadm(
+            ["--op", "delete", "--force", "--mode", "target", "--tid", String(target.tid)],
+            options,
           );
-          if (!usedElsewhere) await this.deleteAccount(user, options);
+          this.model.removeTarget(iqn);
+          this.logger?.info({ iqn, tid: target.tid }, "tgt target deleted");
+          for (const user of target.accounts) {
+            if (this.model.boundElsewhere(user, target.tid).length === 0)
+              await this.deleteAccount(user, options);
+          }
         }
-      }
-      for (const key of formerPortals) {
-        if (this.pairings.iqnsAt(key).length > 0) continue;
-        const { ip, port } = PortalPairings.split(key);
-        await this.stopListening(ip, port, options);
-      }
-    });
+        for (const key of formerPortals) {
+          if (this.pairings.iqnsAt(key).length === 0) await this.stopListening(key, options);
+        }
+      },
+    );
   }
 
   async listTargets(options: DriverCallOptions = {}): Promise<ConfiguredTarget[]> {
-    return this.serially(async () => {
-      const targets = await this.showTargets(options);
-      const listening = new Set(
-        (await this.showPortals(options)).map((p) => PortalPairings.key(p.ip, p.port)),
-      );
-      return targets.map((target) => ({
-        iqn: target.iqn,
-        tid: target.tid,
-        luns: target.luns
-          .filter((lun) => lun.type !== "controller")
-          .map((lun) => ({ lun: lun.lun, backing: lun.backingStorePath, backingType: lun.backingStoreType })),
-        portals: this.pairings.portalsOf(target.iqn).map((key) => ({
-          ...PortalPairings.split(key),
-          enabled: target.state === "ready" && listening.has(key),
-        })),
-        acl: {
-          allInitiators: target.aclAddresses.includes(ALL_ADDRESSES),
-          initiatorIqns: [...target.aclNames].sort(),
-        },
-        ...(target.accounts[0] === undefined ? {} : { chapUser: target.accounts[0] }),
-      }));
-    });
+    await this.readyToRead(options);
+    return this.model.targets().map((target) => ({
+      iqn: target.iqn,
+      tid: target.tid,
+      luns: target.luns
+        .filter((lun) => lun.type !== "controller")
+        .map((lun) => ({ lun: lun.lun, backing: lun.backingStorePath, backingType: lun.backingStoreType })),
+      portals: this.pairings.portalsOf(target.iqn).map((key) => ({
+        ...PortalPairings.split(key),
+        enabled: target.state === "ready" && this.model.isListening(key),
+      })),
+      acl: {
+        allInitiators: target.aclAddresses.includes(ALL_ADDRESSES),
+        initiatorIqns: [...target.aclNames].sort(),
+      },
+      ...(target.accounts[0] === undefined ? {} : { chapUser: target.accounts[0] }),
+    }));
   }
 
   async listPortals(options: DriverCallOptions = {}): Promise<ServicePortal[]> {
-    return this.serially(async () =>
-      (await this.showPortals(options)).map((portal) => ({
-        ...portal,
-        iqns: this.pairings.iqnsAt(PortalPairings.key(portal.ip, portal.port)).sort(),
-      })),
-    );
+    await this.readyToRead(options);
+    return this.model.listening().map((key) => ({
+      ...PortalPairings.split(key),
+      iqns: this.pairings.iqnsAt(key).sort(),
+    }));
+  }
+
+  // ---- model -----------------------------------------------------------------------------------
+
+  /**
+   * Runs `step` for target `iqn` after the operations on it queued before; alone when `alone()`
+   * says so (account changes), else alongside other targets' operations. When a command fails or
+   * the model proves wrong, tgtd is re-read and `step` runs once more.
+   */
+  private async operate(
+    iqn: string,
+    options: DriverCallOptions,
+    alone: () => boolean,
+    step: () => Promise<void>,
+  ): Promise<void> {
+    await this.targetQueue.run(iqn, async () => {
+      await this.ensureLoaded(options);
+      const attempt = (): Promise<void> => (alone() ? this.lock.exclusive(step) : this.lock.shared(step));
+      try {
+        await attempt();
+      } catch (error) {
+        if (options.signal?.aborted === true || !isModelSymptom(error)) throw error;
+        this.logger?.info(
+          { iqn, err: errorMessage(error) },
+          "tgtd is not as this driver believed: re-reading it and trying once more",
+        );
+        await this.refresh(options);
+        await attempt();
+      }
+    });
+  }
+
+  private async readyToRead(options: DriverCallOptions): Promise<void> {
+    if (options.fresh === true) await this.refresh(options);
+    else await this.ensureLoaded(options);
+  }
+
+  private async ensureLoaded(options: DriverCallOptions): Promise<void> {
+    await this.pairings.load();
+    if (this.model.loaded) return;
+    this.loading ??= this.refresh(options).finally(() => {
+      this.loading = undefined;
+    });
+    await this.loading;
+  }
+
+  /** Reads targets, listeners and accounts from tgtd (alone), dropping the wildcard listeners. */
+  private async refresh(options: DriverCallOptions): Promise<void> {
+    await this.pairings.load();
+    await this.lock.exclusive(async () => {
+      this.model.invalidate();
+      const [targets, portals, accounts] = await Promise.all([
+        this.tgtadm(["--op", "show", "--mode", "target"], options),
+        this.tgtadm(["--op", "show", "--mode", "portal"], options),
+        this.tgtadm(["--op", "show", "--mode", "account"], options),
+      ]);
+      const listening = parseTgtPortals(portals.stdout);
+      for (const portal of listening.filter(isWildcardPortal)) {
+        const address = portal.ip.includes(":") ? `[${portal.ip}]` : portal.ip;
+        await this.tgtadm(
+          ["--op", "delete", "--mode", "portal", "--param", `portal=${address}:${portal.port}`],
+          options,
+        );
+        this.logger?.info(
+          { portal: `${address}:${portal.port}` },
+          "tgtd no longer listens on a wildcard portal",
+        );
+      }
+      this.model.replace(
+        parseTgtTargets(targets.stdout),
+        listening.filter((portal) => !isWildcardPortal(portal)),
+        parseTgtAccounts(accounts.stdout),
+      );
+    });
+  }
+
+  /** Whether ensuring `spec` creates, re-creates or deletes a CHAP account (then it runs alone). */
+  private changesAccounts(spec: TargetSpec): boolean {
+    const bound = this.model.target(spec.iqn)?.accounts ?? [];
+    if (spec.chap === undefined) return bound.length > 0;
+    const user = spec.chap.user;
+    const known = this.secretFingerprints.get(user) === this.fingerprint(spec.chap.secret);
+    return !known || !this.model.hasAccount(user) || bound.some((other) => other !== user);
   }
 
   // ---- steps ---------------------------------------------------------------------------------
@@ -285,6 +408,12 @@ export class TgtDriver implements TargetDriver {
       ["--op", "new", "--mode", "logicalunit", "--tid", tid, "--lun", String(TGT_DISK_LUN), ...backing],
       options,
     );
+    target.luns.push({
+      lun: TGT_DISK_LUN,
+      type: "disk",
+      backingStoreType: backing[1] ?? "",
+      backingStorePath: wanted,
+    });
   }
 
   private async applyAcl(target: TgtTarget, spec: TargetSpec, options: DriverCallOptions): Promise<void> {
@@ -296,41 +425,42 @@ export class TgtDriver implements TargetDriver {
         ["--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-address", address],
         options,
       );
+      target.aclAddresses = target.aclAddresses.filter((entry) => entry !== address);
     }
     for (const name of target.aclNames.filter((entry) => !wantedNames.includes(entry))) {
       await this.tgtadm(
         ["--op", "unbind", "--mode", "target", "--tid", tid, "--initiator-name", name],
         options,
       );
+      target.aclNames = target.aclNames.filter((entry) => entry !== name);
     }
     for (const name of wantedNames.filter((entry) => !target.aclNames.includes(entry))) {
       await this.tgtadm(
         ["--op", "bind", "--mode", "target", "--tid", tid, "--initiator-name", name],
         options,
       );
+      target.aclNames.push(name);
     }
     for (const address of wantedAddresses.filter((entry) => !target.aclAddresses.includes(entry))) {
       await this.tgtadm(
         ["--op", "bind", "--mode", "target", "--tid", tid, "--initiator-address", address],
         options,
       );
+      target.aclAddresses.push(address);
     }
   }
 
   private async applyChap(
     target: TgtTarget,
     chap: ChapCredentials | undefined,
-    targets: readonly TgtTarget[],
     options: DriverCallOptions,
   ): Promise<void> {
     const tid = String(target.tid);
     const unbindOthers = async (keep: string | undefined): Promise<void> => {
       for (const user of target.accounts.filter((candidate) => candidate !== keep)) {
         await this.tgtadm(["--op", "unbind", "--mode", "account", "--tid", tid, "--user", user], options);
-        const usedElsewhere = targets.some(
-          (other) => other.tid !== target.tid && other.accounts.includes(user),
-        );
-        if (!usedElsewhere) await this.deleteAccount(user, options);
+        target.accounts = target.accounts.filter((candidate) => candidate !== user);
+        if (this.model.boundElsewhere(user, target.tid).length === 0) await this.deleteAccount(user, options);
       }
     };
     if (chap === undefined) {
@@ -340,14 +470,13 @@ export class TgtDriver implements TargetDriver {
 
     const fingerprint = this.fingerprint(chap.secret);
     const known = this.secretFingerprints.get(chap.user);
-    const exists = parseTgtAccounts(
-      (await this.tgtadm(["--op", "show", "--mode", "account"], options)).stdout,
-    ).includes(chap.user);
-    const boundTargets = targets.filter((candidate) => candidate.accounts.includes(chap.user));
-    const boundElsewhere = boundTargets.filter((candidate) => candidate.tid !== target.tid);
+    const exists = this.model.hasAccount(chap.user);
+    const boundElsewhere = this.model.boundElsewhere(chap.user, target.tid);
 
-    const bindHere = (): Promise<CommandResult> =>
-      this.tgtadm(["--op", "bind", "--mode", "account", "--tid", tid, "--user", chap.user], options);
+    const bindHere = async (): Promise<void> => {
+      await this.tgtadm(["--op", "bind", "--mode", "account", "--tid", tid, "--user", chap.user], options);
+      target.accounts.push(chap.user);
+    };
     if (!exists) {
       await this.newAccount(chap, options);
       await bindHere();
@@ -360,7 +489,8 @@ export class TgtDriver implements TargetDriver {
           { reason: "DRIVER_FAILED", field: "chap.secret" },
         );
       }
-      await this.recreateAccount(chap, boundTargets, options);
+      const bound = target.accounts.includes(chap.user) ? [target, ...boundElsewhere] : boundElsewhere;
+      await this.recreateAccount(chap, bound, options);
       if (!target.accounts.includes(chap.user)) await bindHere();
     } else if (!target.accounts.includes(chap.user)) {
       await bindHere();
@@ -380,12 +510,16 @@ export class TgtDriver implements TargetDriver {
     for (const candidate of reopen) await this.setState(candidate, "offline", options);
     try {
       await this.deleteAccount(chap.user, options);
+      for (const candidate of boundTargets) {
+        candidate.accounts = candidate.accounts.filter((user) => user !== chap.user);
+      }
       await this.newAccount(chap, options);
       for (const candidate of boundTargets) {
         await this.tgtadm(
           ["--op", "bind", "--mode", "account", "--tid", String(candidate.tid), "--user", chap.user],
           options,
         );
+        candidate.accounts.push(chap.user);
       }
     } finally {
       for (const candidate of reopen) await this.setState(candidate, "ready", options);
@@ -397,6 +531,7 @@ export class TgtDriver implements TargetDriver {
       ["--op", "new", "--mode", "account", "--user", chap.user, "--password", secret(chap.secret)],
       options,
     );
+    this.model.setAccount(chap.user, true);
   }
 
   private async deleteAccount(user: string, options: DriverCallOptions): Promise<void> {
@@ -406,6 +541,7 @@ export class TgtDriver implements TargetDriver {
     } catch (error) {
       if (!failedWith(error, /can't find the account|no such account/i)) throw error;
     }
+    this.model.setAccount(user, false);
   }
 
   private async applyState(target: TgtTarget, ready: boolean, options: DriverCallOptions): Promise<void> {
@@ -436,9 +572,12 @@ export class TgtDriver implements TargetDriver {
     target.state = state;
   }
 
+  /** Closes every open connection of the target, as tgtd lists them now. */
   private async closeConnections(target: TgtTarget, options: DriverCallOptions): Promise<void> {
-    for (const connection of target.connections) {
-      const args = ["--op", "delete", "--mode", "conn", "--tid", String(target.tid)];
+    const tid = String(target.tid);
+    const listed = await this.tgtadm(["--op", "show", "--mode", "conn", "--tid", tid], options);
+    for (const connection of parseTgtConnections(listed.stdout)) {
+      const args = ["--op", "delete", "--mode", "conn", "--tid", tid];
       try {
         await this.tgtadm(
           [...args, "--sid", String(connection.sessionId), "--cid", String(connection.connectionId)],
@@ -451,40 +590,15 @@ export class TgtDriver implements TargetDriver {
     }
   }
 
-  private async stopListening(ip: string, port: number, options: DriverCallOptions): Promise<void> {
-    const listening = await this.showPortals(options);
-    if (!listening.some((portal) => portal.ip === ip && portal.port === port)) return;
-    await this.tgtadm(["--op", "delete", "--mode", "portal", "--param", `portal=${ip}:${port}`], options);
-  }
-
-  private async dropWildcardPortals(options: DriverCallOptions): Promise<void> {
-    await this.pairings.load();
-    for (const portal of (await this.showPortals(options)).filter(isWildcardPortal)) {
-      const address = portal.ip.includes(":") ? `[${portal.ip}]` : portal.ip;
-      await this.tgtadm(
-        ["--op", "delete", "--mode", "portal", "--param", `portal=${address}:${portal.port}`],
-        options,
-      );
-      this.logger?.info(
-        { portal: `${address}:${portal.port}` },
-        "tgtd no longer listens on a wildcard portal",
-      );
-    }
+  private async stopListening(key: string, options: DriverCallOptions): Promise<void> {
+    await this.portalQueue.run(key, async () => {
+      if (!this.model.isListening(key)) return;
+      await this.tgtadm(["--op", "delete", "--mode", "portal", "--param", `portal=${key}`], options);
+      this.model.setListening(key, false);
+    });
   }
 
   // ---- tgtadm --------------------------------------------------------------------------------
-
-  private async findTarget(iqn: string, options: DriverCallOptions): Promise<TgtTarget | undefined> {
-    return (await this.showTargets(options)).find((candidate) => candidate.iqn === iqn);
-  }
-
-  private async showTargets(options: DriverCallOptions): Promise<TgtTarget[]> {
-    return parseTgtTargets((await this.tgtadm(["--op", "show", "--mode", "target"], options)).stdout);
-  }
-
-  private async showPortals(options: DriverCallOptions) {
-    return parseTgtPortals((await this.tgtadm(["--op", "show", "--mode", "portal"], options)).stdout);
-  }
 
   private tgtadm(args: readonly CommandArg[], options: DriverCallOptions): Promise<CommandResult> {
     const control = this.controlPort === undefined ? [] : ["-C", String(this.controlPort)];
@@ -497,13 +611,13 @@ export class TgtDriver implements TargetDriver {
   private fingerprint(value: string): string {
     return createHmac("sha256", this.fingerprintKey).update(value).digest("hex");
   }
+}
 
-  private serially<T>(task: () => Promise<T>): Promise<T> {
-    return this.queue.run("tgt", async () => {
-      await this.pairings.load();
-      return task();
-    });
-  }
+/** A failed tgtadm (it ran and said no), or the model proven wrong: worth a re-read and a retry. */
+function isModelSymptom(error: unknown): boolean {
+  if (error instanceof ModelMismatchError) return true;
+  const failed = isCommandFailedError(error) ? error : error instanceof Error ? error.cause : undefined;
+  return isCommandFailedError(failed) && failed.failure === "exit";
 }
 
 function emptyTarget(tid: number, iqn: string): TgtTarget {

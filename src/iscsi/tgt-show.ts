@@ -186,3 +186,36 @@ export function parseTgtAccounts(text: string): string[] {
 export function isWildcardPortal(portal: TgtPortal): boolean {
   return portal.ip === "0.0.0.0" || portal.ip === "::";
 }
+
+/**
+ * `--op show --mode conn --tid T`:
+ *   Session: 1
+ *       Connection: 0
+ *           Initiator: iqn.2010-11.libiscsi:iscsi-perf
+ *           IP Address: 198.51.100.9
+ */
+export function parseTgtConnections(text: string): TgtConnection[] {
+  const connections: TgtConnection[] = [];
+  let sessionId: number | undefined;
+  let current: TgtConnection | undefined;
+  for (const rawLine of text.split("\n")) {
+    const line = rawLine.trim();
+    const session = /^Session: (\d+)$/.exec(line);
+    if (session !== null) {
+      sessionId = Number(session[1]);
+      continue;
+    }
+    const connection = /^Connection: (\d+)$/.exec(line);
+    if (connection !== null && sessionId !== undefined) {
+      current = { sessionId, connectionId: Number(connection[1]), initiator: "", address: "" };
+      connections.push(current);
+      continue;
+    }
+    if (current === undefined) continue;
+    const initiator = /^Initiator: (\S+)/.exec(line);
+    if (initiator !== null) current.initiator = initiator[1] ?? "";
+    const address = /^IP Address: (\S+)$/.exec(line);
+    if (address !== null) current.address = address[1] ?? "";
+  }
+  return connections;
+}

@@ -38,6 +38,16 @@ export interface ArpResult {
 
 export interface NetworkCallOptions {
   signal?: AbortSignal;
+  /**
+   * Listings: read the kernel now instead of answering from what the driver believes is configured
+   * (reconcile's periodic authoritative read, start-up sweeps).
+   */
+  fresh?: boolean;
+}
+
+/** A gratuitous ARP under way: `finished` settles (never rejects) when arping has exited. */
+export interface ArpAnnouncement {
+  readonly finished: Promise<ArpResult>;
 }
 
 export interface NetworkDriver {
@@ -52,6 +62,13 @@ export interface NetworkDriver {
    * reported in the result (and logged), it must not fail a path acquisition.
    */
   sendGratuitousArp(ref: AddressSpec | AddressRef, options?: NetworkCallOptions): Promise<ArpResult>;
+  /**
+   * Starts the gratuitous ARP and returns at once: the ARP leaves as soon as arping runs, while
+   * arping itself lingers for an interval before it exits. The outcome is logged when it is known.
+   */
+  announce(ref: AddressSpec | AddressRef, options?: NetworkCallOptions): ArpAnnouncement;
+  /** Stops announcements still under way (their arping is killed) and waits until they exited. */
+  close(): Promise<void>;
 }
 
 const IFNAME_RULE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;

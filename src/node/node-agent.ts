@@ -182,6 +182,7 @@ export class NodeAgent {
       await this.settle(5000);
       await this.tearDownAll("sanpathd is stopping", "stop");
     });
+    await this.options.setup.close();
   }
 
   // ---- NodeService -----------------------------------------------------------------------------
@@ -246,7 +247,7 @@ export class NodeAgent {
     let observed: LocalObservation | undefined;
     try {
       // Bounded: a target daemon blocked on an unreachable Ceph must not stall Status.
-      observed = await withTimeout(this.options.setup.observe(signal), STATUS_LOCAL_TIMEOUT_MS);
+      observed = await withTimeout(this.options.setup.observe(signal, true), STATUS_LOCAL_TIMEOUT_MS);
     } catch (error) {
       this.log.debug({ err: errorMessage(error) }, "status: local state not readable");
     }
@@ -485,12 +486,19 @@ export class NodeAgent {
     const view = clusterViewOf(keys, entries ?? (await client.list(keys.disks(), { signal: passSignal })));
     let observed: LocalObservation | undefined;
     try {
-      observed = await setup.observe(passSignal);
+      // A pass triggered by a change of the disk keys works from what the drivers believe (they
+      // track their own changes); the periodic pass and a kick read the node's state afresh, which
+      // is how changes made behind sanpathd's back are found.
+      observed = await setup.observe(passSignal, entries === undefined);
     } catch (error) {
       this.log.warn({ err: errorMessage(error) }, "reconcile: local state not readable");
     }
     const plan = planReconcile(view, session.id, journal.values(), observed);
     this.counters.reconciles += 1;
+    this.log.debug(
+      { fresh: entries === undefined, actions: plan.map((item) => `${item.key} ${item.action}`) },
+      "reconcile pass",
+    );
     for (const item of plan) {
       if (passSignal.aborted) return;
       try {
@@ -636,10 +644,10 @@ export class NodeAgent {
     } catch (error) {
       this.log.info({ err: errorMessage(error) }, "start-up sweep without Consul: journal and targets only");
     }
-    const addresses = await setup.addresses(signal);
+    const addresses = await setup.addresses(signal, true);
     let targets: Awaited<ReturnType<PathSetup["targets"]>> = [];
     try {
-      targets = await setup.targets(signal);
+      targets = await setup.targets(signal, true);
     } catch (error) {
       this.log.error(
         { err: errorMessage(error) },
@@ -698,7 +706,7 @@ export class NodeAgent {
     let present = new Set<string>();
     try {
       present = new Set(
-        (await this.options.setup.addresses(AbortSignal.timeout(TEARDOWN_STEP_MS))).map(
+        (await this.options.setup.addresses(AbortSignal.timeout(TEARDOWN_STEP_MS), true)).map(
           (address) => address.ip,
         ),
       );

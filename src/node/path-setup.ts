@@ -1,3 +1,4 @@
+import { errorMessage, isSanpathError } from "../errors/sanpath-error.js";
 import type { ConfiguredTarget, TargetDriver, TargetSpec } from "../iscsi/target-driver.js";
 import type { Logger } from "../log/logger.js";
 import { deviceName, type ConfiguredAddress, type NetworkDriver } from "../net/network-driver.js";
@@ -28,7 +29,11 @@ export function presenceOf(path: Pick<LocalPath, "ip" | "iqn">, observed: LocalO
  * Set-up order: target → IP → portal → gratuitous ARP. The IP comes before the portal because a
  * target daemon binds its portal socket to the IP, which must be local first (unless
  * net.ipv4.ip_nonlocal_bind=1); an initiator that connects in that gap is refused and retries. The
- * ARP, which is what moves initiators' traffic to this node, is sent last, when both are up.
+ * ARP, which is what moves initiators' traffic to this node, is sent last, when both are up; the
+ * path is served from then on, so configure does not wait for arping to exit (it lingers an
+ * interval after sending): the outcome is logged when known. A configure whose step fails is run
+ * once more (the drivers re-read the node's state after a failure, so a target or address changed
+ * behind their back is set up again from what is really there).
  *
  * Tear-down order: portal off (ends the initiators' sessions here) → IP removed and verified gone.
  */
@@ -40,17 +45,27 @@ export class PathSetup {
   ) {}
 
   async configure(path: LocalPath, spec: TargetSpec, signal: AbortSignal): Promise<void> {
+    try {
+      await this.configureOnce(path, spec, signal);
+    } catch (error) {
+      if (signal.aborted || !isRetryableSetupFailure(error)) throw error;
+      this.logger?.info(
+        { ip: path.ip, iqn: path.iqn, err: errorMessage(error) },
+        "path set-up failed; once more from the node's state as it is now",
+      );
+      await this.configureOnce(path, spec, signal);
+    }
+  }
+
+  private async configureOnce(path: LocalPath, spec: TargetSpec, signal: AbortSignal): Promise<void> {
     await this.target.ensureTarget(spec, { signal });
     await this.network.addAddress(
       { ip: path.ip, prefixLength: path.prefixLength, interface: path.interface, vlanId: path.vlanId },
       { signal },
     );
     await this.target.enablePortal({ iqn: path.iqn, ip: path.ip, pathIndex: path.index }, { signal });
-    const arp = await this.network.sendGratuitousArp(
-      { ip: path.ip, interface: path.interface, vlanId: path.vlanId },
-      { signal },
-    );
-    if (!arp.sent) this.logger?.warn({ ip: path.ip, reason: arp.reason }, "gratuitous ARP not sent");
+    // Not bound to the caller's signal: the ARP must go out even if the call's deadline passes now.
+    this.network.announce({ ip: path.ip, interface: path.interface, vlanId: path.vlanId });
   }
 
   /**
@@ -84,25 +99,45 @@ export class PathSetup {
     await this.target.dropTarget(iqn, { signal });
   }
 
-  async observe(signal: AbortSignal): Promise<LocalObservation> {
+  /**
+   * Addresses and targets: as the drivers believe them (their state after their own changes), or,
+   * with `fresh`, read from the kernel and the target service now (which also corrects the drivers).
+   */
+  async observe(signal: AbortSignal, fresh = false): Promise<LocalObservation> {
     const [addresses, targets] = await Promise.all([
-      this.network.listAddresses({ signal }),
-      this.target.listTargets({ signal }),
+      this.network.listAddresses({ signal, fresh }),
+      this.target.listTargets({ signal, fresh }),
     ]);
     return { addresses, targets };
   }
 
-  async addresses(signal: AbortSignal): Promise<ConfiguredAddress[]> {
-    return this.network.listAddresses({ signal });
+  async addresses(signal: AbortSignal, fresh = false): Promise<ConfiguredAddress[]> {
+    return this.network.listAddresses({ signal, fresh });
   }
 
-  async targets(signal: AbortSignal): Promise<ConfiguredTarget[]> {
-    return this.target.listTargets({ signal });
+  async targets(signal: AbortSignal, fresh = false): Promise<ConfiguredTarget[]> {
+    return this.target.listTargets({ signal, fresh });
+  }
+
+  /** Stops gratuitous ARPs still under way and waits for them. */
+  async close(): Promise<void> {
+    await this.network.close();
   }
 
   get targetKind(): string {
     return this.target.kind;
   }
+}
+
+/**
+ * A set-up step failed in a way a second attempt may fix: a command that ran and failed, or a
+ * precondition the driver found missing (a target gone). Not: invalid input, an address in use
+ * elsewhere, a timeout or a cancellation.
+ */
+function isRetryableSetupFailure(error: unknown): boolean {
+  if (!isSanpathError(error)) return false;
+  if (error.reason === "IP_USED_ALREADY" || error.reason === "INVALID_FIELD") return false;
+  return error.kind === "internal" || error.kind === "failed_precondition";
 }
 
 /** The device an entry's address sits on ("eth1" or "eth1.20"). */

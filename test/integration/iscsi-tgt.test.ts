@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IpDriver } from "../../src/net/ip-driver.js";
+import type { LocalPath } from "../../src/node/path-journal.js";
+import { PathSetup } from "../../src/node/path-setup.js";
 import type { TgtDriver } from "../../src/iscsi/tgt-driver.js";
 import type { TargetSpec } from "../../src/iscsi/target-driver.js";
 import { isSanpathError } from "../../src/errors/sanpath-error.js";
@@ -321,6 +323,67 @@ describe("tgt driver + ip driver: a path served by a real tgtd, read by a real i
     expect(await daemons[0]?.tgtadm(["--op", "show", "--mode", "account"])).toContain(shared.user);
     await tgtA.dropTarget(`${BASE}:00006`);
     expect(await daemons[0]?.tgtadm(["--op", "show", "--mode", "account"])).not.toContain(shared.user);
+  });
+
+  const localPath = (disk: string, ip: string): LocalPath => ({
+    diskId: disk,
+    index: 1,
+    ip,
+    prefixLength: 24,
+    interface: "eth1",
+    vlanId: undefined,
+    iqn: `${BASE}:${disk}`,
+    state: "configuring",
+  });
+
+  it("a target deleted with tgtadm behind the driver's back: setting its path up again still works", async () => {
+    const setup = new PathSetup(tgtA, netA);
+    const path = localPath("00007", "198.51.100.57");
+    try {
+      await setup.configure(path, spec("00007"), AbortSignal.timeout(20_000));
+      expect((await readCapacity(path.ip, path.iqn)).bytes).toBe(DISK_BYTES);
+      const tid = (await tgtA.listTargets()).find((target) => target.iqn === path.iqn)?.tid;
+      expect(tid).toBeDefined();
+      await daemons[0]?.tgtadm(["--op", "delete", "--force", "--mode", "target", "--tid", String(tid)]);
+      expect((await readCapacity(path.ip, path.iqn)).ok).toBe(false);
+
+      await setup.configure(path, spec("00007"), AbortSignal.timeout(20_000));
+      expect((await readCapacity(path.ip, path.iqn)).bytes).toBe(DISK_BYTES);
+      expect(await tgtA.isPortalEnabled({ iqn: path.iqn, ip: path.ip })).toBe(true);
+      // The driver's belief matches tgtd again: an authoritative read finds the same.
+      expect(await tgtA.listTargets()).toEqual(await tgtA.listTargets({ fresh: true }));
+
+      // And behind its back again: the path's tear-down still succeeds, and the IP is gone.
+      const again = (await tgtA.listTargets()).find((target) => target.iqn === path.iqn)?.tid;
+      await daemons[0]?.tgtadm(["--op", "delete", "--force", "--mode", "target", "--tid", String(again)]);
+      await setup.teardown(path, AbortSignal.timeout(20_000));
+      expect(await netA.hasAddress(path.ip, { fresh: true })).toBe(false);
+      await setup.dropTarget(path.iqn, AbortSignal.timeout(20_000));
+    } finally {
+      await setup.close();
+    }
+  });
+
+  it("sets two paths of different disks up on one node at the same time; both serve", async () => {
+    const setup = new PathSetup(tgtA, netA);
+    const paths = [localPath("00008", "198.51.100.58"), localPath("00009", "198.51.100.59")];
+    try {
+      await Promise.all(
+        paths.map((path) => setup.configure(path, spec(path.diskId), AbortSignal.timeout(20_000))),
+      );
+      for (const path of paths) {
+        expect(await readCapacity(path.ip, path.iqn)).toMatchObject({ ok: true, bytes: DISK_BYTES });
+      }
+      const tids = (await tgtA.listTargets({ fresh: true }))
+        .filter((target) => paths.some((path) => path.iqn === target.iqn))
+        .map((target) => target.tid);
+      expect(new Set(tids).size).toBe(2);
+      await Promise.all(paths.map((path) => setup.teardown(path, AbortSignal.timeout(20_000))));
+      await Promise.all(paths.map((path) => setup.dropTarget(path.iqn, AbortSignal.timeout(20_000))));
+      for (const path of paths) expect(await netA.hasAddress(path.ip, { fresh: true })).toBe(false);
+    } finally {
+      await setup.close();
+    }
   });
 
   it("refuses to enable a portal of a target that does not exist, and invalid requests", async () => {

@@ -3,9 +3,16 @@
  * against a real tgtd is in test/integration/iscsi-tgt.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { parseTgtAccounts, parseTgtPortals, parseTgtTargets } from "../../src/iscsi/tgt-show.js";
+import {
+  parseTgtAccounts,
+  parseTgtConnections,
+  parseTgtPortals,
+  parseTgtTargets,
+} from "../../src/iscsi/tgt-show.js";
 import { TgtDriver } from "../../src/iscsi/tgt-driver.js";
 import { RecordingRunner } from "../../src/exec/recording-runner.js";
+import type { CommandArg, CommandResult, CommandRunner } from "../../src/exec/command-runner.js";
+import { renderCommand } from "../../src/exec/command-runner.js";
 import { isSanpathError } from "../../src/errors/sanpath-error.js";
 
 const IQN = "iqn.2016-05.org.sanpath:00001";
@@ -100,6 +107,17 @@ describe("tgtadm output", () => {
     ]);
     expect(parseTgtAccounts("Account list:\n    chapuser\n    other\n")).toEqual(["chapuser", "other"]);
   });
+
+  it("parses a target's connections (--mode conn)", () => {
+    const text =
+      "Session: 3\n    Connection: 0\n        Initiator: iqn.1994-05.org.example:a\n        IP Address: 198.51.100.9\n" +
+      "Session: 5\n    Connection: 1\n        Initiator: iqn.1994-05.org.example:b\n        IP Address: 198.51.100.8\n";
+    expect(parseTgtConnections(text)).toEqual([
+      { sessionId: 3, connectionId: 0, initiator: "iqn.1994-05.org.example:a", address: "198.51.100.9" },
+      { sessionId: 5, connectionId: 1, initiator: "iqn.1994-05.org.example:b", address: "198.51.100.8" },
+    ]);
+    expect(parseTgtConnections("")).toEqual([]);
+  });
 });
 
 describe("TgtDriver command order", () => {
@@ -111,7 +129,9 @@ describe("TgtDriver command order", () => {
     });
     await new TgtDriver({ runner, controlPort: 4242 }).prepare();
     expect(runner.commands()).toEqual([
+      tgtadm("--op show --mode target"),
       tgtadm("--op show --mode portal"),
+      tgtadm("--op show --mode account"),
       tgtadm("--op delete --mode portal --param portal=[::]:3260"),
       tgtadm("--op delete --mode portal --param portal=0.0.0.0:3260"),
     ]);
@@ -137,8 +157,10 @@ describe("TgtDriver command order", () => {
       chap: { user: "chapuser", secret: SECRET },
     });
     expect(runner.commands()).toEqual([
-      tgtadm("--op show --mode portal"),
+      // the first operation reads tgtd's state; tid = highest known + 1
       tgtadm("--op show --mode target"),
+      tgtadm("--op show --mode portal"),
+      tgtadm("--op show --mode account"),
       tgtadm(`--op new --mode target --tid 4 --targetname ${IQN}`),
       tgtadm("--op update --mode target --tid 4 --name state --value offline"),
       tgtadm(
@@ -146,14 +168,13 @@ describe("TgtDriver command order", () => {
       ),
       tgtadm("--op bind --mode target --tid 4 --initiator-name iqn.1994-05.org.example:a"),
       tgtadm("--op bind --mode target --tid 4 --initiator-name iqn.1994-05.org.example:b"),
-      tgtadm("--op show --mode account"),
       tgtadm("--op new --mode account --user chapuser --password ***"),
       tgtadm("--op bind --mode account --tid 4 --user chapuser"),
     ]);
     const accountNew = runner.calls.find((call) => call.args.includes("--password"));
     expect(accountNew?.args.at(-1)).toBe(SECRET);
     // The bsopts argument reaches tgtadm as one argument, unquoted.
-    expect(runner.calls[4]?.args.at(-1)).toBe("conf=/etc/ceph/ceph.conf;id=admin");
+    expect(runner.calls[5]?.args.at(-1)).toBe("conf=/etc/ceph/ceph.conf;id=admin");
   });
 
   it("removes access rules before adding new ones, and binds a new CHAP user before unbinding the old", async () => {
@@ -172,14 +193,13 @@ describe("TgtDriver command order", () => {
       acl: { allInitiators: false, initiatorIqns: ["iqn.1994-05.org.example:other"] },
       chap: { user: "newuser", secret: SECRET },
     });
-    expect(runner.commands().slice(2)).toEqual([
+    expect(runner.commands().slice(3)).toEqual([
       // no enabled portal is known to this driver: the target goes offline
       tgtadm("--op update --mode target --tid 1 --name state --value offline"),
       tgtadm("--op unbind --mode target --tid 1 --initiator-address ALL"),
       tgtadm("--op unbind --mode target --tid 1 --initiator-address 192.0.2.0/24"),
       tgtadm("--op unbind --mode target --tid 1 --initiator-name iqn.1994-05.org.example:client"),
       tgtadm("--op bind --mode target --tid 1 --initiator-name iqn.1994-05.org.example:other"),
-      tgtadm("--op show --mode account"),
       tgtadm("--op new --mode account --user newuser --password ***"),
       tgtadm("--op bind --mode account --tid 1 --user newuser"),
       tgtadm("--op unbind --mode account --tid 1 --user chapuser"),
@@ -218,3 +238,147 @@ describe("TgtDriver command order", () => {
     expect((error as Error).message).not.toContain(SECRET);
   });
 });
+
+describe("TgtDriver model of tgtd", () => {
+  const tgtadm = (args: string): string => `tgtadm --lld iscsi ${args}`;
+  const fileSpec = (iqn: string) => ({
+    iqn,
+    backing: { kind: "file" as const, path: "/srv/disk" },
+    acl: { allInitiators: true, initiatorIqns: [] },
+  });
+
+  it("reads tgtd once; a path's portal on and off then runs only the commands that change something", async () => {
+    const runner = new RecordingRunner().when(tgtadm("--op show --mode conn --tid 1"), {
+      stdout:
+        "Session: 7\n    Connection: 0\n        Initiator: iqn.1994-05.org.example:c\n        IP Address: 198.51.100.9\n",
+    });
+    const driver = new TgtDriver({ runner });
+    await driver.ensureTarget(fileSpec(IQN));
+    await driver.ensureTarget(fileSpec(IQN));
+    runner.clear();
+    await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    expect(await driver.isPortalEnabled({ iqn: IQN, ip: "198.51.100.50" })).toBe(true);
+    await driver.disablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    expect(await driver.isPortalEnabled({ iqn: IQN, ip: "198.51.100.50" })).toBe(false);
+    expect(runner.commands()).toEqual([
+      tgtadm("--op new --mode portal --param portal=198.51.100.50:3260"),
+      tgtadm("--op update --mode target --tid 1 --name state --value ready"),
+      tgtadm("--op delete --mode portal --param portal=198.51.100.50:3260"),
+      tgtadm("--op update --mode target --tid 1 --name state --value offline"),
+      tgtadm("--op show --mode conn --tid 1"),
+      tgtadm("--op delete --mode conn --tid 1 --sid 7 --cid 0"),
+    ]);
+    // An authoritative read goes to tgtd again.
+    runner.clear();
+    await driver.listTargets({ fresh: true });
+    expect(runner.commands().filter((command) => command.includes("--op show"))).toHaveLength(3);
+  });
+
+  it("a failed command makes it re-read tgtd and try once more from what is really there", async () => {
+    let targetsShown = `Target 1: ${IQN}\n    System information:\n        State: offline\n`;
+    const runner = new RecordingRunner()
+      .when(tgtadm("--op show --mode target"), () => ({ stdout: targetsShown }))
+      .when(tgtadm("--op show --mode portal"), { stdout: "Portal: 198.51.100.50:3260,1\n" });
+    const driver = new TgtDriver({ runner });
+    await driver.listTargets();
+    // Behind the driver's back: the listener is gone and the target has another tid.
+    runner
+      .when(tgtadm("--op show --mode portal"), { stdout: "" })
+      .when(tgtadm("--op update --mode target --tid 1 --name state --value ready"), {
+        exitCode: 22,
+        stderr: "tgtadm: can't find the target",
+      });
+    targetsShown = `Target 2: ${IQN}\n    System information:\n        State: offline\n`;
+    runner.clear();
+    await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    expect(runner.commands()).toEqual([
+      // believed listening already: straight to the state, which fails (tid 1 is gone)
+      tgtadm("--op update --mode target --tid 1 --name state --value ready"),
+      tgtadm("--op show --mode target"),
+      tgtadm("--op show --mode portal"),
+      tgtadm("--op show --mode account"),
+      tgtadm("--op new --mode portal --param portal=198.51.100.50:3260"),
+      tgtadm("--op update --mode target --tid 2 --name state --value ready"),
+    ]);
+
+    // A target that is really gone: enabling its portal is refused after the re-read.
+    targetsShown = "";
+    await expect(driver.enablePortal({ iqn: `${IQN}9`, ip: "198.51.100.51" })).rejects.toSatisfy(
+      (error) => isSanpathError(error) && error.kind === "failed_precondition",
+    );
+  });
+
+  it("runs different targets' operations at the same time and one target's one after another", async () => {
+    const runner = new GatedRunner();
+    const driver = new TgtDriver({ runner });
+    await runner.settleAll(driver.listTargets());
+    const a = driver.ensureTarget(fileSpec(`${IQN}1`));
+    const b = driver.ensureTarget(fileSpec(`${IQN}2`));
+    const aAgain = driver.ensureTarget({
+      ...fileSpec(`${IQN}1`),
+      acl: { allInitiators: false, initiatorIqns: [CLIENT] },
+    });
+    await runner.waitForPending(2);
+    // Both targets are being created at once, with distinct tids; the second call for target 1 waits.
+    expect(runner.pending().sort()).toEqual([
+      tgtadm(`--op new --mode target --tid 1 --targetname ${IQN}1`),
+      tgtadm(`--op new --mode target --tid 2 --targetname ${IQN}2`),
+    ]);
+    await runner.settleAll(Promise.all([a, b, aAgain]));
+    const forTarget1 = runner.started.filter((command) => command.includes("--tid 1 "));
+    expect(forTarget1.at(-1)).toBe(tgtadm(`--op bind --mode target --tid 1 --initiator-name ${CLIENT}`));
+    expect(
+      forTarget1.indexOf(tgtadm("--op bind --mode target --tid 1 --initiator-address ALL")),
+    ).toBeLessThan(forTarget1.indexOf(tgtadm("--op unbind --mode target --tid 1 --initiator-address ALL")));
+  });
+});
+
+const CLIENT = "iqn.1994-05.org.example:client";
+
+/** Every command waits until the test lets it finish (empty output), to see what runs at once. */
+class GatedRunner implements CommandRunner {
+  readonly started: string[] = [];
+  private readonly waiting = new Map<number, { command: string; finish: () => void }>();
+  private nextId = 0;
+
+  run(file: string, args: readonly CommandArg[]): Promise<CommandResult> {
+    const command = renderCommand(file, args);
+    this.started.push(command);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, {
+        command,
+        finish: () => {
+          this.waiting.delete(id);
+          resolve({ stdout: "", stderr: "", exitCode: 0 });
+        },
+      });
+    });
+  }
+
+  pending(): string[] {
+    return [...this.waiting.values()].map((entry) => entry.command);
+  }
+
+  async waitForPending(count: number): Promise<void> {
+    for (let turn = 0; turn < 1000 && this.waiting.size < count; turn++) await tick();
+    expect(this.waiting.size).toBe(count);
+  }
+
+  /** Lets commands finish, one turn at a time, until `work` settles. */
+  async settleAll<T>(work: Promise<T>): Promise<T> {
+    const state = { done: false };
+    const result = work.finally(() => {
+      state.done = true;
+    });
+    for (let turn = 0; turn < 10_000 && !state.done; turn++) {
+      for (const entry of [...this.waiting.values()]) entry.finish();
+      await tick();
+    }
+    return result;
+  }
+}
+
+function tick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

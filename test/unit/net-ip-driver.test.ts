@@ -7,7 +7,15 @@
 import { describe, expect, it } from "vitest";
 import { IpDriver } from "../../src/net/ip-driver.js";
 import { RecordingRunner } from "../../src/exec/recording-runner.js";
-import { CommandFailedError } from "../../src/exec/command-runner.js";
+import {
+  CommandFailedError,
+  renderCommand,
+  type CommandArg,
+  type CommandResult,
+  type CommandRunner,
+  type RunOptions,
+} from "../../src/exec/command-runner.js";
+import type { ArpResult } from "../../src/net/network-driver.js";
 import { isSanpathError } from "../../src/errors/sanpath-error.js";
 
 function addrJson(addresses: { ifname: string; local?: string; prefixlen?: number }[]): string {
@@ -58,13 +66,18 @@ describe("IpDriver", () => {
     expect(runner.commands().at(-1)).toBe("ip addr add 203.0.113.50/24 dev eth1.20");
   });
 
-  it("does nothing when the address is already there, and refuses it on another device or prefix", async () => {
-    const runner = new RecordingRunner().when("ip -j addr show", {
-      stdout: addrJson([{ ifname: "eth1", local: "198.51.100.50", prefixlen: 24 }]),
-    });
+  it("confirms an address already there with the kernel, and refuses it on another device or prefix", async () => {
+    const runner = new RecordingRunner()
+      .when("ip -j addr show", {
+        stdout: addrJson([{ ifname: "eth1", local: "198.51.100.50", prefixlen: 24 }]),
+      })
+      .when("ip addr add 198.51.100.50/24 dev eth1", {
+        exitCode: 2,
+        stderr: "Error: ipv4: Address already assigned.",
+      });
     const driver = new IpDriver({ runner });
     await driver.addAddress({ ip: "198.51.100.50", prefixLength: 24, interface: "eth1" });
-    expect(runner.commands()).toEqual(["ip -j addr show"]);
+    expect(runner.commands()).toEqual(["ip -j addr show", "ip addr add 198.51.100.50/24 dev eth1"]);
     for (const conflicting of [
       { ip: "198.51.100.50", prefixLength: 24, interface: "eth2" },
       { ip: "198.51.100.50", prefixLength: 25, interface: "eth1" },
@@ -76,9 +89,11 @@ describe("IpDriver", () => {
     }
   });
 
-  it("removes the address wherever it is and fails when it is still there afterwards", async () => {
+  it("removes the address wherever it is, verified by the kernel in the same command, and fails when it stays", async () => {
     const listing = addrJson([{ ifname: "eth1.20", local: "203.0.113.50", prefixlen: 24 }]);
-    const runner = new RecordingRunner().when("ip -j addr show", { stdout: listing });
+    const runner = new RecordingRunner()
+      .when("ip -j addr show", { stdout: listing })
+      .when(BATCH, { stdout: `${listing}\n` });
     const driver = new IpDriver({ runner });
     await expect(
       driver.removeAddress({ ip: "203.0.113.50", interface: "eth1", vlanId: 20 }),
@@ -86,17 +101,87 @@ describe("IpDriver", () => {
       (error) =>
         isSanpathError(error) && error.reason === "DRIVER_FAILED" && /still on the node/.test(error.message),
     );
-    expect(runner.commands()).toEqual([
-      "ip -j addr show",
-      "ip addr del 203.0.113.50/24 dev eth1.20",
-      "ip -j addr show",
+    expect(runner.commands()).toEqual(["ip -j addr show", BATCH, BATCH]);
+    expect(runner.calls.map((call) => call.options.input)).toEqual([
+      undefined,
+      "addr del 203.0.113.50/24 dev eth1.20\naddr show to 203.0.113.50/32\n",
+      "addr del 203.0.113.50/24 dev eth1.20\naddr show to 203.0.113.50/32\n",
     ]);
   });
 
-  it("removing an address that is not there is a no-op", async () => {
+  it("removing an address that is not there only asks the kernel who holds it, and removes one it did not know of", async () => {
     const runner = new RecordingRunner().when("ip -j addr show", { stdout: addrJson([{ ifname: "eth1" }]) });
-    await new IpDriver({ runner }).removeAddress({ ip: "203.0.113.50" });
-    expect(runner.commands()).toEqual(["ip -j addr show"]);
+    const driver = new IpDriver({ runner });
+    await driver.removeAddress({ ip: "203.0.113.50" });
+    expect(runner.commands()).toEqual(["ip -j addr show", BATCH]);
+    expect(runner.calls[1]?.options.input).toBe("addr show to 203.0.113.50/32\n");
+
+    // Added behind the driver's back: the kernel's answer names the holder, which goes in a second round.
+    let holder = addrJson([{ ifname: "eth2", local: "203.0.113.50", prefixlen: 25 }]);
+    runner.when(BATCH, () => {
+      const answer = { stdout: `${holder}\n` };
+      holder = "[]";
+      return answer;
+    });
+    runner.clear();
+    await driver.removeAddress({ ip: "203.0.113.50", interface: "eth1" });
+    expect(runner.calls.map((call) => call.options.input)).toEqual([
+      "addr show to 203.0.113.50/32\n",
+      "addr del 203.0.113.50/25 dev eth2\naddr show to 203.0.113.50/32\n",
+    ]);
+    expect(await driver.hasAddress("203.0.113.50")).toBe(false);
+  });
+
+  it("reads the addresses once: adding and removing a path IP is then one command each", async () => {
+    const runner = new RecordingRunner()
+      .when("ip -j addr show", {
+        stdout: addrJson([{ ifname: "eth1", local: "198.51.100.11", prefixlen: 24 }]),
+      })
+      .when(BATCH, { stdout: "[]\n" });
+    const driver = new IpDriver({ runner });
+    const path = { ip: "198.51.100.50", prefixLength: 24, interface: "eth1" };
+    await driver.addAddress(path);
+    await driver.addAddress(path);
+    expect(await driver.hasAddress(path.ip)).toBe(true);
+    await driver.removeAddress({ ip: path.ip, interface: "eth1" });
+    expect(await driver.hasAddress(path.ip)).toBe(false);
+    expect(runner.commands()).toEqual([
+      "ip -j addr show",
+      "ip addr add 198.51.100.50/24 dev eth1",
+      "ip addr add 198.51.100.50/24 dev eth1",
+      BATCH,
+    ]);
+    await driver.listAddresses({ fresh: true });
+    expect(runner.commands().at(-1)).toBe("ip -j addr show");
+  });
+
+  it("an add the kernel refuses makes it read the addresses again and try once more (VLAN device deleted by hand)", async () => {
+    let vlanDeviceExists = true;
+    const runner = new RecordingRunner()
+      .when("ip -j addr show", { stdout: addrJson([{ ifname: "eth1.20" }]) })
+      .when("ip -j link show dev eth1.20", () =>
+        vlanDeviceExists ? { stdout: "[]" } : { exitCode: 1, stderr: 'Device "eth1.20" does not exist.' },
+      )
+      .when(/^ip addr add .* dev eth1\.20$/, () =>
+        vlanDeviceExists ? {} : { exitCode: 1, stderr: 'Cannot find device "eth1.20"' },
+      )
+      .when("ip link add link eth1 name eth1.20 type vlan id 20", () => {
+        vlanDeviceExists = true;
+        return {};
+      });
+    const driver = new IpDriver({ runner });
+    await driver.addAddress({ ip: "203.0.113.50", prefixLength: 24, interface: "eth1", vlanId: 20 });
+    vlanDeviceExists = false;
+    runner.clear();
+    await driver.addAddress({ ip: "203.0.113.51", prefixLength: 24, interface: "eth1", vlanId: 20 });
+    expect(runner.commands()).toEqual([
+      "ip addr add 203.0.113.51/24 dev eth1.20",
+      "ip -j addr show",
+      "ip -j link show dev eth1.20",
+      "ip link add link eth1 name eth1.20 type vlan id 20",
+      "ip link set dev eth1.20 up",
+      "ip addr add 203.0.113.51/24 dev eth1.20",
+    ]);
   });
 
   it("lists IPv4 addresses of every interface but loopback", async () => {
@@ -149,6 +234,22 @@ describe("IpDriver", () => {
     expect(failed.reason).toContain("Operation not permitted");
   });
 
+  it("announce returns before arping exits; close() kills the arping still running and waits for it", async () => {
+    const runner = new ArpingHangs();
+    const driver = new IpDriver({ runner });
+    const announcement = driver.announce({ ip: "203.0.113.50", interface: "eth1" });
+    let outcome: ArpResult | undefined;
+    void announcement.finished.then((result) => (outcome = result));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(runner.running).toBe(1);
+    expect(outcome).toBeUndefined();
+    await driver.close();
+    expect(runner.running).toBe(0);
+    expect(outcome).toMatchObject({ sent: false });
+    expect(outcome?.reason).toMatch(/cancelled/);
+    expect(runner.calls[0]?.options.timeoutMs).toBe(5000);
+  });
+
   it("validates addresses, prefixes, interface names and VLAN ids", async () => {
     const driver = new IpDriver({ runner: new RecordingRunner() });
     const cases: [Parameters<IpDriver["addAddress"]>[0], string][] = [
@@ -165,3 +266,35 @@ describe("IpDriver", () => {
     }
   });
 });
+
+const BATCH = "ip -j -force -batch -";
+
+/** arping runs until its signal aborts (as the real one would wait its interval). */
+class ArpingHangs implements CommandRunner {
+  readonly calls: { command: string; options: RunOptions }[] = [];
+  running = 0;
+
+  run(file: string, args: readonly CommandArg[], options: RunOptions = {}): Promise<CommandResult> {
+    const command = renderCommand(file, args);
+    this.calls.push({ command, options });
+    this.running += 1;
+    return new Promise((_resolve, reject) => {
+      options.signal?.addEventListener(
+        "abort",
+        () => {
+          this.running -= 1;
+          reject(
+            new CommandFailedError({
+              command,
+              failure: "cancelled",
+              exitCode: undefined,
+              stdout: "",
+              stderr: "",
+            }),
+          );
+        },
+        { once: true },
+      );
+    });
+  }
+}
