@@ -274,11 +274,8 @@ export class JobRunner {
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
         return;
       }
-      if (holder !== record.sourceNode) {
-        // The path is somewhere else than planned (or free): the call slot goes with it.
-        held.release(record.sourceNode);
-        await held.add(holder, signal);
-      }
+      // The path is somewhere else than planned (or free): the source's call slot goes with it.
+      if (holder !== record.sourceNode) await held.exchange([holder, record.targetNode], signal);
       const sessions = await kv.liveSessions({ signal });
       const target = await readNodeRecord(kv, keys, record.targetNode, { signal }, sessions);
       if (target === undefined)

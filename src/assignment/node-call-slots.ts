@@ -120,11 +120,19 @@ export class HeldSlots {
     return this.held.includes(node);
   }
 
-  /** Waits for and takes a slot on `node` unless one is held already. */
-  async add(node: string, signal: AbortSignal): Promise<void> {
-    if (node === "" || this.has(node)) return;
-    await this.slots.take([node], signal);
-    this.held.push(node);
+  /**
+   * Holds exactly `nodes` from now on. When that needs a slot not held yet, every slot is given
+   * back first and all are taken again at once: waiting while holding could deadlock two holders.
+   */
+  async exchange(nodes: readonly string[], signal: AbortSignal): Promise<void> {
+    const wanted = distinctNodes(nodes);
+    if (wanted.every((node) => this.has(node))) {
+      for (const node of [...this.held]) if (!wanted.includes(node)) this.release(node);
+      return;
+    }
+    this.releaseAll();
+    await this.slots.take(wanted, signal);
+    this.held.push(...wanted);
   }
 
   release(node: string): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MoveScheduler } from "../../src/assignment/move-scheduler.js";
-import { NodeCallSlots, type HeldSlots } from "../../src/assignment/node-call-slots.js";
+import { HeldSlots, NodeCallSlots } from "../../src/assignment/node-call-slots.js";
 
 interface Move {
   readonly id: number;
@@ -195,6 +195,25 @@ describe("NodeCallSlots", () => {
       "third",
     ]);
     expect(slots.count("x")).toBe(1);
+  });
+
+  it("exchange (the path is on another node than planned): holds exactly the new nodes, and nothing while it waits", async () => {
+    const slots = new NodeCallSlots(1);
+    const signal = new AbortController().signal;
+    expect(slots.tryTake(["x", "t"])).toBe(true);
+    const held = new HeldSlots(slots, ["x", "t"]);
+    expect(slots.tryTake(["h"])).toBe(true);
+    const exchanging = held.exchange(["h", "t"], signal);
+    await flush();
+    // Waiting for h while holding t could deadlock with a move holding h and waiting for t.
+    expect([slots.count("x"), slots.count("t")]).toEqual([0, 0]);
+    slots.release("h");
+    await exchanging;
+    expect([held.has("h"), held.has("t"), held.has("x")]).toEqual([true, true, false]);
+    await held.exchange(["", "t"], signal);
+    expect([slots.count("h"), slots.count("t")]).toEqual([0, 1]);
+    held.releaseAll();
+    expect(slots.count("t")).toBe(0);
   });
 
   it("refuses a bound below one", () => {
