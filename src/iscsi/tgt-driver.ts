@@ -303,9 +303,15 @@ export class TgtDriver implements TargetDriver {
     alone: () => boolean,
     step: () => Promise<void>,
   ): Promise<void> {
-    await this.targetQueue.run(iqn, async () => {
+    const queued = this.targetQueue.run(iqn, async () => {
       await this.ensureLoaded(options);
-      const attempt = (): Promise<void> => (alone() ? this.lock.exclusive(step) : this.lock.shared(step));
+      const guarded = async (): Promise<void> => {
+        // The caller may have given up while this waited for its turn: then nothing is done.
+        throwIfGivenUp(options.signal);
+        await step();
+      };
+      const attempt = (): Promise<void> =>
+        alone() ? this.lock.exclusive(guarded) : this.lock.shared(guarded);
       try {
         await attempt();
       } catch (error) {
@@ -318,11 +324,13 @@ export class TgtDriver implements TargetDriver {
         await attempt();
       }
     });
+    // A caller with a deadline (a fence tear-down) does not wait past it for its turn.
+    await untilGivenUp(queued, options.signal);
   }
 
   private async readyToRead(options: DriverCallOptions): Promise<void> {
-    if (options.fresh === true) await this.refresh(options);
-    else await this.ensureLoaded(options);
+    const ready = options.fresh === true ? this.refresh(options) : this.ensureLoaded(options);
+    await untilGivenUp(ready, options.signal);
   }
 
   private async ensureLoaded(options: DriverCallOptions): Promise<void> {
@@ -572,22 +580,24 @@ export class TgtDriver implements TargetDriver {
     target.state = state;
   }
 
-  /** Closes every open connection of the target, as tgtd lists them now. */
+  /** Closes every open connection of the target, as tgtd lists them now (all at once). */
   private async closeConnections(target: TgtTarget, options: DriverCallOptions): Promise<void> {
     const tid = String(target.tid);
     const listed = await this.tgtadm(["--op", "show", "--mode", "conn", "--tid", tid], options);
-    for (const connection of parseTgtConnections(listed.stdout)) {
-      const args = ["--op", "delete", "--mode", "conn", "--tid", tid];
-      try {
-        await this.tgtadm(
-          [...args, "--sid", String(connection.sessionId), "--cid", String(connection.connectionId)],
-          options,
-        );
-      } catch (error) {
-        // A connection that closed on its own meanwhile is fine.
-        this.logger?.warn({ iqn: target.iqn, err: error }, "could not close an iSCSI connection");
-      }
-    }
+    await Promise.all(
+      parseTgtConnections(listed.stdout).map(async (connection) => {
+        const args = ["--op", "delete", "--mode", "conn", "--tid", tid];
+        try {
+          await this.tgtadm(
+            [...args, "--sid", String(connection.sessionId), "--cid", String(connection.connectionId)],
+            options,
+          );
+        } catch (error) {
+          // A connection that closed on its own meanwhile is fine.
+          this.logger?.warn({ iqn: target.iqn, err: error }, "could not close an iSCSI connection");
+        }
+      }),
+    );
   }
 
   private async stopListening(key: string, options: DriverCallOptions): Promise<void> {
@@ -611,6 +621,38 @@ export class TgtDriver implements TargetDriver {
   private fingerprint(value: string): string {
     return createHmac("sha256", this.fingerprintKey).update(value).digest("hex");
   }
+}
+
+function givenUp(signal: AbortSignal): SanpathError {
+  const timedOut = signal.reason instanceof DOMException && signal.reason.name === "TimeoutError";
+  return new SanpathError(
+    timedOut ? "deadline_exceeded" : "cancelled",
+    "gave up waiting for the target daemon (other operations on the target were still running)",
+    { reason: "DRIVER_FAILED", cause: signal.reason },
+  );
+}
+
+function throwIfGivenUp(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw givenUp(signal);
+}
+
+/** `work`'s outcome, or a rejection as soon as `signal` aborts (`work` then goes on unobserved). */
+async function untilGivenUp(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return work;
+  work.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const abort = (): void => {
+      reject(givenUp(signal));
+    };
+    if (signal.aborted) {
+      abort();
+      return;
+    }
+    signal.addEventListener("abort", abort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      signal.removeEventListener("abort", abort);
+    });
+  });
 }
 
 /** A failed tgtadm (it ran and said no), or the model proven wrong: worth a re-read and a retry. */

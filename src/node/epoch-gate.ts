@@ -7,13 +7,17 @@ import { staleEpoch } from "./node-errors.js";
  * (ABORTED, STALE_EPOCH). Epoch 0 marks a node-local action (an operator, the node's own reconcile):
  * it is never refused and never raises the highest epoch.
  *
- * The highest epoch lives in memory: after a restart the node accepts any epoch until it sees one.
- * That is enough because a restarted node serves nothing until a coordinator (the current one, with
- * the highest epoch in Consul) tells it to.
+ * The node agent starts the gate from the highest epoch recorded in its path journal and records
+ * every higher one there before acting on the request, so a restarted node still refuses a
+ * coordinator that was replaced before the restart.
  */
 export class EpochGate {
-  private highestSeen = 0;
+  private highestSeen: number;
   private refused = 0;
+
+  constructor(highestSeen = 0) {
+    this.highestSeen = highestSeen;
+  }
 
   get highest(): number {
     return this.highestSeen;

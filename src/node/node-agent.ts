@@ -41,6 +41,7 @@ import { pathKeyOf, type LocalPath, type PathJournal } from "./path-journal.js";
 import { pathDevice, presenceOf, type LocalObservation, type PathSetup } from "./path-setup.js";
 import { clusterViewOf, decidePath, driftOf, planReconcile, type DriftItem } from "./reconcile-plan.js";
 import { Reconciler } from "./reconciler.js";
+import { StepTimings } from "./step-timings.js";
 
 export interface NodeAgentOptions {
   nodeName: string;
@@ -135,7 +136,7 @@ const STATUS_CONSUL_TIMEOUT_MS = 2000;
 const STATUS_LOCAL_TIMEOUT_MS = 3000;
 
 export class NodeAgent {
-  private readonly epochs = new EpochGate();
+  private readonly epochs: EpochGate;
   private readonly queue = new KeyedQueue();
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
@@ -148,6 +149,7 @@ export class NodeAgent {
 
   constructor(private readonly options: NodeAgentOptions) {
     this.log = options.logger;
+    this.epochs = new EpochGate(options.journal.highestEpoch);
     this.session = new NodeSession({
       client: options.client,
       nodeName: options.nodeName,
@@ -191,10 +193,11 @@ export class NodeAgent {
     const { diskId, index } = this.checkPathRef(input.diskId, input.index);
     this.checkJobId(input.jobId);
     try {
-      this.epochs.admit(input.epoch);
+      await this.admitEpoch(input.epoch);
       if (this.session.current() === undefined) throw nodeFenced(this.options.nodeName);
+      const steps = new StepTimings();
       const result = await this.withPath(pathKeyOf(diskId, index), () =>
-        this.acquireHeld(input, diskId, index, signal),
+        this.acquireHeld(input, diskId, index, signal, steps),
       );
       this.counters.acquires += 1;
       return result;
@@ -206,8 +209,9 @@ export class NodeAgent {
 
   async cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<CleanPathResult> {
     this.checkJobId(input.jobId);
+    const steps = new StepTimings();
     try {
-      this.epochs.admit(input.epoch);
+      await this.admitEpoch(input.epoch);
       const target = input.target;
       let diskId: string;
       let index: number;
@@ -230,7 +234,7 @@ export class NodeAgent {
         ({ diskId, index } = this.checkPathRef(target.diskId, target.index));
       }
       const result = await this.withPath(pathKeyOf(diskId, index), () =>
-        this.cleanHeld(input, diskId, index, ip, signal),
+        this.cleanHeld(input, diskId, index, ip, signal, steps),
       );
       this.counters.cleans += 1;
       return result;
@@ -241,7 +245,7 @@ export class NodeAgent {
   }
 
   async status(epoch: number, signal: AbortSignal): Promise<NodeStatus> {
-    this.epochs.admit(epoch);
+    await this.admitEpoch(epoch);
     const sessionStatus = this.session.status();
     const local = this.options.journal.values();
     let observed: LocalObservation | undefined;
@@ -299,11 +303,14 @@ export class NodeAgent {
     diskId: string,
     index: number,
     callSignal: AbortSignal,
+    steps: StepTimings,
   ): Promise<AcquirePathResult> {
+    steps.lap("queue");
     this.epochs.admit(input.epoch);
     const session = this.requireSession();
     const signal = AbortSignal.any([callSignal, session.signal]);
     const view = await this.options.disks.read(diskId, { signal });
+    steps.lap("diskRead");
     if (view.runState === "stopped") throw diskStopped(diskId);
     const local = this.localPathOf(view, this.diskPath(view, index));
     const key = pathKeyOf(diskId, index);
@@ -314,13 +321,17 @@ export class NodeAgent {
       await this.options.setup.teardown(previous, signal);
     }
     await this.options.journal.put({ ...local, state: alreadyServed ? "served" : "configuring" });
+    steps.lap("journal");
     let locked = false;
     try {
       await this.lockPath(diskId, index, session, signal);
       locked = true;
+      steps.lap("lock");
       await this.options.setup.configure(local, this.targetSpec(view), signal);
+      steps.lap("configure");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
       await this.options.journal.put({ ...local, state: "served" });
+      steps.lap("journal");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
     } catch (error) {
       await this.undoConfigure(local, locked ? session.id : undefined);
@@ -332,7 +343,11 @@ export class NodeAgent {
         "job record not marked succeeded",
       );
     });
-    this.log.info({ diskId, index, ip: local.ip, alreadyServed, jobId: input.jobId }, "path acquired");
+    steps.lap("jobRecord");
+    this.log.info(
+      { diskId, index, ip: local.ip, alreadyServed, jobId: input.jobId, ms: steps.laps() },
+      "path acquired",
+    );
     return {
       path: this.viewOf(local, { lockHeld: true, portalEnabled: true, ipPresent: true }),
       alreadyServed,
@@ -418,7 +433,9 @@ export class NodeAgent {
     index: number,
     requestIp: string | undefined,
     signal: AbortSignal,
+    steps: StepTimings,
   ): Promise<CleanPathResult> {
+    steps.lap("queue");
     this.epochs.admit(input.epoch);
     const key = pathKeyOf(diskId, index);
     const local = this.options.journal.get(key);
@@ -428,6 +445,7 @@ export class NodeAgent {
       const entry = await this.options.client.get(this.options.keys.diskPath(diskId, index), { signal });
       lockHeld = entry?.session === session.id;
     }
+    steps.lap("lockRead");
     const ip = local?.ip ?? requestIp;
     if (ip !== undefined) {
       // Part of a job: the coordinator waits for "moving", so failing to write it fails the clean.
@@ -436,9 +454,10 @@ export class NodeAgent {
         this.log.warn({ ip, err: errorMessage(error) }, "job record not marked moving");
       });
     }
+    steps.lap("jobRecord");
     if (local === undefined && !lockHeld) return { wasServed: false, diskId, index, targetDropped: false };
-    const targetDropped = await this.giveUp(key, local, lockHeld ? session?.id : undefined, signal);
-    this.log.info({ diskId, index, ip, jobId: input.jobId, targetDropped }, "path cleaned");
+    const targetDropped = await this.giveUp(key, local, lockHeld ? session?.id : undefined, signal, steps);
+    this.log.info({ diskId, index, ip, jobId: input.jobId, targetDropped, ms: steps.laps() }, "path cleaned");
     return { wasServed: true, diskId, index, targetDropped };
   }
 
@@ -452,10 +471,13 @@ export class NodeAgent {
     local: LocalPath | undefined,
     releaseAs: string | undefined,
     signal: AbortSignal,
+    steps = new StepTimings(),
   ): Promise<boolean> {
     if (local !== undefined) {
       await this.options.journal.setState(key, "cleaning");
+      steps.lap("journal");
       await this.options.setup.teardown(local, signal);
+      steps.lap("teardown");
     }
     const [diskId = "", indexText = "0"] = key.split("/");
     if (releaseAs !== undefined) {
@@ -468,11 +490,14 @@ export class NodeAgent {
           signal,
         },
       );
+      steps.lap("lockRelease");
     }
     if (local === undefined) return false;
     await this.options.journal.remove(key);
+    steps.lap("journal");
     if (this.otherPathOfDiskHere(local)) return false;
     await this.options.setup.dropTarget(local.iqn, signal);
+    steps.lap("dropTarget");
     return true;
   }
 
@@ -787,6 +812,12 @@ export class NodeAgent {
   }
 
   // ---- helpers ---------------------------------------------------------------------------------
+
+  /** Refuses a stale epoch; a higher one is on disk (path journal) before the request goes on. */
+  private async admitEpoch(epoch: number): Promise<void> {
+    this.epochs.admit(epoch);
+    await this.options.journal.raiseHighestEpoch(this.epochs.highest);
+  }
 
   private requireSession(): ActiveSession {
     const session = this.session.current();

@@ -1,7 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { isIPv4 } from "node:net";
-import { Mutex } from "../disks/mutex.js";
 import type { Logger } from "../log/logger.js";
 import { writeFileAtomically } from "../storage/atomic-file.js";
 
@@ -40,7 +39,11 @@ const STATES: readonly LocalPathState[] = ["configuring", "served", "cleaning"];
  */
 export class PathJournal {
   private readonly entries = new Map<string, LocalPath>();
-  private readonly writes = new Mutex();
+  private epoch = 0;
+  /** The write on its way to disk, if any. */
+  private writing: Promise<void> | undefined;
+  /** The write after it, which every change made meanwhile joins (one write for many changes). */
+  private nextWrite: Promise<void> | undefined;
 
   private constructor(private readonly file: string | undefined) {}
 
@@ -55,10 +58,27 @@ export class PathJournal {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return journal;
       throw error;
     }
-    for (const entry of parseJournal(text, (problem) => logger?.warn({ file, problem }, "path journal"))) {
+    const warn = (problem: string): void => logger?.warn({ file, problem }, "path journal");
+    for (const entry of parseJournal(text, warn)) {
       journal.entries.set(pathKeyOf(entry.diskId, entry.index), entry);
     }
+    journal.epoch = parseHighestEpoch(text);
     return journal;
+  }
+
+  /**
+   * The highest coordinator epoch this node has admitted (0: none), kept here so that a restarted
+   * node still refuses a coordinator that has been replaced (see epoch-gate.ts).
+   */
+  get highestEpoch(): number {
+    return this.epoch;
+  }
+
+  /** Records a higher epoch; resolves once it is on disk (a lower or equal one changes nothing). */
+  async raiseHighestEpoch(epoch: number): Promise<void> {
+    if (epoch <= this.epoch) return;
+    this.epoch = epoch;
+    await this.persist();
   }
 
   get(key: string): LocalPath | undefined {
@@ -94,14 +114,39 @@ export class PathJournal {
     await this.persist();
   }
 
+  /**
+   * Resolves once the state as it is now is on disk. Writes never overlap; changes made while one
+   * is under way are written together by the next one, which takes the state when it starts (so
+   * it holds them all, and the last write holds the latest state).
+   */
   private persist(): Promise<void> {
     const file = this.file;
     if (file === undefined) return Promise.resolve();
-    // Each write takes the state at its turn, so the last write always holds the latest state.
-    return this.writes.run(async () => {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFileAtomically(file, `${JSON.stringify({ version: 1, paths: this.values() }, null, 2)}\n`);
+    if (this.nextWrite !== undefined) return this.nextWrite;
+    const previous = (this.writing ?? Promise.resolve()).catch(() => undefined);
+    const write = previous.then(async () => {
+      this.nextWrite = undefined;
+      this.writing = write;
+      const state = { version: 1, highestEpoch: this.epoch, paths: this.values() };
+      const content = `${JSON.stringify(state, null, 2)}\n`;
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFileAtomically(file, content);
+      } finally {
+        if (this.writing === write) this.writing = undefined;
+      }
     });
+    this.nextWrite = write;
+    return write;
+  }
+}
+
+function parseHighestEpoch(text: string): number {
+  try {
+    const value = (JSON.parse(text) as { highestEpoch?: unknown } | null)?.highestEpoch;
+    return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
+  } catch {
+    return 0;
   }
 }
 

@@ -333,6 +333,30 @@ describe("TgtDriver model of tgtd", () => {
   });
 });
 
+describe("TgtDriver callers with a deadline", () => {
+  it("stop waiting for a target whose previous operation is stuck, and then do nothing", async () => {
+    const runner = new GatedRunner();
+    const driver = new TgtDriver({ runner });
+    await runner.settleAll(driver.listTargets());
+    const stuck = driver.ensureTarget({
+      iqn: IQN,
+      backing: { kind: "file", path: "/srv/disk" },
+      acl: { allInitiators: true, initiatorIqns: [] },
+    });
+    await runner.waitForPending(1);
+    const deadline = new AbortController();
+    const disabling = driver.disablePortal({ iqn: IQN, ip: "198.51.100.50" }, { signal: deadline.signal });
+    deadline.abort();
+    await expect(disabling).rejects.toSatisfy(
+      (error) => isSanpathError(error) && error.kind === "cancelled" && error.reason === "DRIVER_FAILED",
+    );
+    const before = runner.started.length;
+    await runner.settleAll(stuck);
+    // The given-up disable ran no command once its turn came.
+    expect(runner.started.slice(before).some((command) => command.includes("--mode conn"))).toBe(false);
+  });
+});
+
 const CLIENT = "iqn.1994-05.org.example:client";
 
 /** Every command waits until the test lets it finish (empty output), to see what runs at once. */

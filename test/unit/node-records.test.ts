@@ -182,6 +182,45 @@ describe("PathJournal: write-ahead list of what the node configured", () => {
     ]);
   });
 
+  it("concurrent changes (written together): each put resolves only once its entry is on disk", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sanpath-journal-"));
+    const file = join(dir, "node-paths.json");
+    const journal = await PathJournal.open(file);
+    const onDisk = (): string[] =>
+      (JSON.parse(readFileSync(file, "utf8")) as { paths: LocalPath[] }).paths.map((path) => `${path.index}`);
+    const seen: string[][] = [];
+    await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((index) =>
+        journal.put(entry(index)).then(() => {
+          // Write-ahead: when put resolves, its entry is in the file.
+          expect(onDisk()).toContain(String(index));
+          seen.push(onDisk());
+        }),
+      ),
+    );
+    expect(seen).toHaveLength(6);
+    expect(onDisk()).toEqual(["1", "2", "3", "4", "5", "6"]);
+  });
+
+  it("keeps the highest coordinator epoch across a reopen, and an EpochGate started from it refuses older ones", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sanpath-journal-"));
+    const file = join(dir, "node-paths.json");
+    const journal = await PathJournal.open(file);
+    expect(journal.highestEpoch).toBe(0);
+    await journal.raiseHighestEpoch(7);
+    await journal.raiseHighestEpoch(5);
+    await journal.put(entry(1));
+    const reopened = await PathJournal.open(file);
+    expect(reopened.highestEpoch).toBe(7);
+    const gate = new EpochGate(reopened.highestEpoch);
+    expect(() => gate.admit(6)).toThrow(/older than epoch 7/);
+    gate.admit(7);
+    gate.admit(0);
+    // A journal written before the epoch was recorded reads as 0.
+    writeFileSync(file, JSON.stringify({ version: 1, paths: [] }));
+    expect((await PathJournal.open(file)).highestEpoch).toBe(0);
+  });
+
   it("a missing file is empty; unreadable entries are skipped with a warning", async () => {
     dir = mkdtempSync(join(tmpdir(), "sanpath-journal-"));
     expect((await PathJournal.open(join(dir, "none.json"))).values()).toEqual([]);
