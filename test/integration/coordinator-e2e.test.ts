@@ -280,11 +280,10 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
     expect(next?.epoch).toBeGreaterThan(leader.epoch);
     const resumedBy = next === undefined ? "" : running().node(next.node).log();
     expect(resumedBy).toContain("resuming reassignment job");
-    // Must hold: the killed node is eligible again by the time its paths come free (its new daemon
-    // retires its old session), so every path it gave up has a node without a path of its disk
-    // — itself or the other follower. The drain planned its moves before the kill; placement counts
-    // the drain's unfinished moves on their targets (placement-view.ts), so it does not give a
-    // target a path of a disk the drain is about to give it too.
+    // Must hold: each path the killed node gave up has a node with no path of its disk (the killed
+    // node, back by then, or the other follower), and the drain planned its moves before the kill.
+    // Placement counts the drain's unfinished moves on their targets (placement-view.ts), so it
+    // does not give a target a path of a disk the drain is about to give that target too.
     const state = await servedState([drained]);
     expect(noDiskTwiceOnANode(state)).toBe(true);
     await everyPathReads();
