@@ -108,12 +108,16 @@ export class JobRunner {
       const age = this.now().getTime() - header.createTime.getTime();
       if (age < (this.options.creatingTimeoutMs ?? 60_000)) return "waiting";
       logger.warn({ jobId: header.id }, "job left half stored by its creator: failing it");
-      await this.start(running);
-      this.cancelling = true;
-      await this.end({
-        ...header,
-        error: "the job was not stored completely (the node creating it stopped)",
-      });
+      try {
+        await this.start(running);
+        this.cancelling = true;
+        await this.end({
+          ...header,
+          error: "the job was not stored completely (the node creating it stopped)",
+        });
+      } finally {
+        this.options.moves.unload();
+      }
       return "finished";
     }
     try {
