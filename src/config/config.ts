@@ -107,6 +107,8 @@ export interface InterfacesConfig {
 export interface ReassignmentConfig {
   /** Paths moved at once by a reassignment job. */
   parallelism: number;
+  /** CleanPath / AcquirePath calls the coordinator keeps in flight on one node at most. */
+  callsPerNode: number;
   /** How long no coordinator may be elected before node agents take free paths themselves. */
   leaderlessGraceMs: number;
 }

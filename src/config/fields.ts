@@ -126,6 +126,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: "paths a reassignment job moves at once (1..64)",
   },
   {
+    path: "reassignment.callsPerNode",
+    env: "SANPATH_REASSIGNMENT_CALLS_PER_NODE",
+    description:
+      "CleanPath/AcquirePath calls the coordinator keeps in flight on one node (1..64); more wait their turn",
+  },
+  {
     path: "reassignment.leaderlessGraceMs",
     env: "SANPATH_REASSIGNMENT_LEADERLESS_GRACE_MS",
     description:

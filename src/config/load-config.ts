@@ -61,6 +61,7 @@ export function defaultSettings(): Record<string, unknown> {
     "session.fenceDeadlineMs": 10_000,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
+    "reassignment.callsPerNode": 8,
     "reassignment.leaderlessGraceMs": 30_000,
     "auth.mode": "required",
     "tls.plaintext": false,
@@ -184,6 +185,7 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     shutdownGraceMs: read.integer("shutdownGraceMs", 100, 600_000),
     reassignment: {
       parallelism: read.integer("reassignment.parallelism", 1, 64),
+      callsPerNode: read.integer("reassignment.callsPerNode", 1, 64),
       leaderlessGraceMs: read.integer("reassignment.leaderlessGraceMs", 1000, 600_000),
     },
     auth: {

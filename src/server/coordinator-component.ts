@@ -61,6 +61,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         nodes,
         logger: log,
         rpcTimeoutMs,
+        callsPerNode: config.reassignment.callsPerNode,
       });
       const election = new Election({
         client,

@@ -33,6 +33,7 @@ describe("config defaults", () => {
     expect(config.consul).toEqual({ address: "127.0.0.1:8500", root: "PetaSAN", token: undefined });
     expect(config.session).toEqual({ ttlSeconds: 10, lockDelaySeconds: 15, fenceDeadlineMs: 10_000 });
     expect(config.reassignment.parallelism).toBe(16);
+    expect(config.reassignment.callsPerNode).toBe(8);
     expect(config.imageStore.kind).toBe("rbd");
     expect(config.target).toEqual({ driver: "tgt", tgtControlPort: 0 });
     expect(config.advertiseAddress).toBeUndefined();
@@ -214,6 +215,10 @@ describe("config rules", () => {
       env: { SANPATH_REASSIGNMENT_PARALLELISM: "65" },
       message: "config: reassignment.parallelism must be an integer from 1 to 64",
     },
+    {
+      env: { SANPATH_REASSIGNMENT_CALLS_PER_NODE: "0" },
+      message: "config: reassignment.callsPerNode must be an integer from 1 to 64",
+    },
   ];
 
   it.each(cases)("refuses $env", ({ env, message }) => {
@@ -230,6 +235,7 @@ describe("config rules", () => {
       SANPATH_SESSION_LOCK_DELAY_SECONDS: "60",
       SANPATH_SESSION_FENCE_DEADLINE_MS: "59999",
       SANPATH_REASSIGNMENT_PARALLELISM: "64",
+      SANPATH_REASSIGNMENT_CALLS_PER_NODE: "2",
       SANPATH_TGT_CONTROL_PORT: "65535",
       SANPATH_LISTEN: "[::1]:0",
       SANPATH_ADVERTISE_ADDRESS: "node-1.example:7410",
@@ -238,6 +244,7 @@ describe("config rules", () => {
     });
     expect(config.session).toEqual({ ttlSeconds: 86_400, lockDelaySeconds: 60, fenceDeadlineMs: 59_999 });
     expect(config.reassignment.parallelism).toBe(64);
+    expect(config.reassignment.callsPerNode).toBe(2);
     expect(config.listen).toBe("[::1]:0");
     expect(config.interfaces.subnet1).toBe("eth1.100");
   });
