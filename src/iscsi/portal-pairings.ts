@@ -1,6 +1,5 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { Mutex } from "../disks/mutex.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { writeFileAtomically } from "../storage/atomic-file.js";
 
@@ -15,7 +14,9 @@ export class PortalPairings {
   private readonly byIqn = new Map<string, Set<string>>();
   private loaded = false;
   private loading: Promise<void> | undefined;
-  private readonly writes = new Mutex();
+  /** The save on its way to disk, and the one after it that saves made meanwhile join. */
+  private saving: Promise<void> | undefined;
+  private nextSave: Promise<void> | undefined;
 
   constructor(private readonly file?: string) {}
 
@@ -81,16 +82,30 @@ export class PortalPairings {
     return this.byIqn.delete(iqn);
   }
 
-  /** Writes the pairings; concurrent saves are written one after another, each with the state at its turn. */
-  async save(): Promise<void> {
+  /**
+   * Resolves once the pairings as they are now are on disk. Saves never overlap; saves asked for
+   * while one is under way are done together by the next one, which takes the state when it starts.
+   */
+  save(): Promise<void> {
     const file = this.file;
-    if (file === undefined) return;
-    await this.writes.run(async () => {
+    if (file === undefined) return Promise.resolve();
+    if (this.nextSave !== undefined) return this.nextSave;
+    const previous = (this.saving ?? Promise.resolve()).catch(() => undefined);
+    const save = previous.then(async () => {
+      this.nextSave = undefined;
+      this.saving = save;
       const portals: Record<string, string[]> = {};
       for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
-      await mkdir(dirname(file), { recursive: true });
-      await writeFileAtomically(file, `${JSON.stringify({ version: 1, portals }, null, 2)}\n`);
+      const content = `${JSON.stringify({ version: 1, portals }, null, 2)}\n`;
+      try {
+        await mkdir(dirname(file), { recursive: true });
+        await writeFileAtomically(file, content);
+      } finally {
+        if (this.saving === save) this.saving = undefined;
+      }
     });
+    this.nextSave = save;
+    return save;
   }
 
   private restore(text: string): void {

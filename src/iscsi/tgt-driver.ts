@@ -29,9 +29,12 @@
  *   Binding a portal to an IP that is not on the node yet needs `net.ipv4.ip_nonlocal_bind=1`;
  *   otherwise add the IP before enabling the portal.
  * - Disabling a portal deletes the listener (when no other target is paired with it), sets the
- *   target offline when it was its last portal, and closes the target's open connections
- *   (`--mode conn --op delete`): tgt does not tell through which portal a connection came, so all
- *   of them; initiators log in again through the portals that are still enabled.
+ *   target offline when it was its last portal, and closes connections: when it was the target's
+ *   last portal (or another target shares the portal), all the target's connections
+ *   (`--mode conn --op delete`; tgt does not tell through which portal a connection came);
+ *   otherwise only those through this portal, by destroying the TCP sockets whose local end is
+ *   the portal (`ss -K`), so that the target's sessions at its other portals go on. Where the
+ *   kernel cannot destroy sockets, all the target's connections, as before.
  * - Dropping a target: `--op delete --force --mode target --tid T`, then its CHAP accounts that
  *   no other target uses, and the listeners that no target is paired with any more.
  *
@@ -116,6 +119,8 @@ export class TgtDriver implements TargetDriver {
   private readonly lock = new SharedExclusiveLock();
   /** One operation at a time per target IQN. */
   private readonly targetQueue = new KeyedQueue();
+  /** Whether `ss -K` closes sockets here (the kernel needs CONFIG_INET_DIAG_DESTROY). */
+  private socketKill: "unknown" | "works" | "unsupported" = "unknown";
   /** Listener changes one at a time per portal (ip:port). */
   private readonly portalQueue = new KeyedQueue();
   private loading: Promise<void> | undefined;
@@ -213,11 +218,17 @@ export class TgtDriver implements TargetDriver {
       () => false,
       async () => {
         if (this.pairings.remove(iqn, key)) await this.pairings.save();
-        if (this.pairings.iqnsAt(key).length === 0) await this.stopListening(key, options);
+        const portalUnused = this.pairings.iqnsAt(key).length === 0;
+        if (portalUnused) await this.stopListening(key, options);
         const target = this.model.target(iqn);
         if (target === undefined) return;
-        await this.applyState(target, this.pairings.portalsOf(iqn).length > 0, options);
-        await this.closeConnections(target, options);
+        const lastPortal = this.pairings.portalsOf(iqn).length === 0;
+        await this.applyState(target, !lastPortal, options);
+        if (lastPortal || !portalUnused || this.socketKill === "unsupported") {
+          await this.closeConnections(target, options);
+        } else {
+          await this.closePortalSockets(target, ip, port, options);
+        }
       },
     );
   }
@@ -598,6 +609,40 @@ export class TgtDriver implements TargetDriver {
         }
       }),
     );
+  }
+
+  /**
+   * Closes the connections that came in through ip:port only (the target keeps its sessions at its
+   * other portals): `ss -K` destroys the TCP sockets whose local end is ip:port, and tgtd ends
+   * their connections. Until `ss -K` has been seen to work, the sockets are listed again after it;
+   * if any is left, the kernel cannot destroy sockets and the driver closes the target's
+   * connections with tgtadm from then on.
+   */
+  private async closePortalSockets(
+    target: TgtTarget,
+    ip: string,
+    port: number,
+    options: DriverCallOptions,
+  ): Promise<void> {
+    const filter = ["-tnH", "state", "connected", "src", `${ip}:${port}`];
+    const killed = await this.ss(["-K", ...filter], options);
+    if (killed.stdout.trim() !== "") this.socketKill = "works";
+    if (this.socketKill === "works") return;
+    const left = await this.ss(filter, options);
+    if (left.stdout.trim() === "") return;
+    this.socketKill = "unsupported";
+    this.logger?.warn(
+      { portal: `${ip}:${port}` },
+      "ss -K does not close sockets here: closing the target's connections with tgtadm from now on",
+    );
+    await this.closeConnections(target, options);
+  }
+
+  private ss(args: readonly string[], options: DriverCallOptions): Promise<CommandResult> {
+    return this.runner.run("ss", args, {
+      timeoutMs: this.timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   }
 
   private async stopListening(key: string, options: DriverCallOptions): Promise<void> {

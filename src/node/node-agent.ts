@@ -474,7 +474,9 @@ export class NodeAgent {
     steps = new StepTimings(),
   ): Promise<boolean> {
     if (local !== undefined) {
-      await this.options.journal.setState(key, "cleaning");
+      // In memory only: on disk the entry stays until it is removed after the tear-down, and a
+      // restarted daemon tears down every journalled path whatever its state.
+      await this.options.journal.setState(key, "cleaning", { durable: false });
       steps.lap("journal");
       await this.options.setup.teardown(local, signal);
       steps.lap("teardown");

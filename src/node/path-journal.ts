@@ -103,9 +103,18 @@ export class PathJournal {
     await this.persist();
   }
 
-  async setState(key: string, state: LocalPathState): Promise<void> {
+  /**
+   * Changes an entry's state; resolves once it is on disk, unless `durable` is false: then the
+   * change is in memory at once and goes to disk with the next write (for a state nothing after a
+   * crash depends on: a restarted daemon removes every journalled path whatever its state).
+   */
+  async setState(key: string, state: LocalPathState, { durable = true } = {}): Promise<void> {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.state === state) return;
+    if (!durable) {
+      this.entries.set(key, { ...entry, state });
+      return;
+    }
     await this.put({ ...entry, state });
   }
 

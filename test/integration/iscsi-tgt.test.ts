@@ -386,6 +386,40 @@ describe("tgt driver + ip driver: a path served by a real tgtd, read by a real i
     }
   });
 
+  it("disabling one of a target's two portals ends the session there only; the other goes on", async () => {
+    const disk = spec("00010");
+    const [first, second] = ["198.51.100.70", "198.51.100.71"];
+    await tgtA.ensureTarget(disk);
+    for (const ip of [first, second]) {
+      await netA.addAddress({ ip, prefixLength: 24, interface: "eth1" });
+      await tgtA.enablePortal({ iqn: disk.iqn, ip });
+    }
+    const tid = (await tgtA.listTargets()).find((target) => target.iqn === disk.iqn)?.tid ?? 0;
+    const sessions = [first, second].map((ip) =>
+      topo().spawnIn("client", "iscsi-perf", ["-t", "60", "-x", "0", `iscsi://${ip}/${disk.iqn}/1`]),
+    );
+    try {
+      await expect
+        .poll(async () => (await sessionIds(daemons[0], tid)).length, { timeout: 10_000, interval: 50 })
+        .toBe(2);
+      const before = await sessionIds(daemons[0], tid);
+      await tgtA.disablePortal({ iqn: disk.iqn, ip: first });
+      // One session is left, and it is one of the two from before: the second portal's session
+      // was not cut (a cut session would have logged in again under a new id).
+      await expect
+        .poll(async () => (await sessionIds(daemons[0], tid)).length, { timeout: 5000, interval: 50 })
+        .toBe(1);
+      expect(before).toContain((await sessionIds(daemons[0], tid))[0]);
+      expect((await sessions[0]?.exited)?.exitCode).not.toBe(0);
+      expect(sessions[1]?.isRunning()).toBe(true);
+      expect((await readCapacity(second, disk.iqn)).bytes).toBe(DISK_BYTES);
+    } finally {
+      await Promise.all(sessions.map((session) => session.stop({ signal: "SIGKILL" })));
+    }
+    await tgtA.dropTarget(disk.iqn);
+    for (const ip of [first, second]) await netA.removeAddress({ ip, interface: "eth1" });
+  });
+
   it("refuses to enable a portal of a target that does not exist, and invalid requests", async () => {
     await expect(tgtA.enablePortal({ iqn: `${BASE}:09999`, ip: "198.51.100.59" })).rejects.toSatisfy(
       (error) => isSanpathError(error) && error.kind === "failed_precondition",
@@ -395,6 +429,12 @@ describe("tgt driver + ip driver: a path served by a real tgtd, read by a real i
     );
   });
 });
+
+/** The iSCSI session ids of a target's connections, as tgtd lists them. */
+async function sessionIds(tgtd: TgtdHarness | undefined, tid: number): Promise<string[]> {
+  const listing = (await tgtd?.tgtadm(["--op", "show", "--mode", "conn", "--tid", String(tid)])) ?? "";
+  return [...listing.matchAll(/^Session: (\d+)$/gm)].map((match) => match[1] ?? "");
+}
 
 async function waitForSession(tgtd: TgtdHarness | undefined, tid: number): Promise<void> {
   await expect

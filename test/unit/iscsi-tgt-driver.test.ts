@@ -274,6 +274,52 @@ describe("TgtDriver model of tgtd", () => {
     expect(runner.commands().filter((command) => command.includes("--op show"))).toHaveLength(3);
   });
 
+  it("disabling one of several portals closes only the sockets at that portal (ss -K), tgtadm where ss -K cannot", async () => {
+    const ssKill = (ip: string) => `ss -K -tnH state connected src ${ip}:3260`;
+    const ssList = (ip: string) => `ss -tnH state connected src ${ip}:3260`;
+    const runner = new RecordingRunner();
+    const driver = new TgtDriver({ runner });
+    await driver.ensureTarget(fileSpec(IQN));
+    for (const ip of ["198.51.100.50", "198.51.100.51", "198.51.100.52", "198.51.100.53"]) {
+      await driver.enablePortal({ iqn: IQN, ip });
+    }
+    // Nothing was killed: not known yet whether ss -K works here, so the sockets are listed again.
+    runner.clear();
+    await driver.disablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    expect(runner.commands()).toEqual([
+      tgtadm("--op delete --mode portal --param portal=198.51.100.50:3260"),
+      ssKill("198.51.100.50"),
+      ssList("198.51.100.50"),
+    ]);
+    // It killed a socket: it works, no listing from now on; the target stays ready (no state change).
+    runner.when(ssKill("198.51.100.51"), { stdout: "ESTAB 0 0 198.51.100.51:3260 198.51.100.9:40000\n" });
+    runner.clear();
+    await driver.disablePortal({ iqn: IQN, ip: "198.51.100.51" });
+    await driver.disablePortal({ iqn: IQN, ip: "198.51.100.52" });
+    expect(runner.commands()).toEqual([
+      tgtadm("--op delete --mode portal --param portal=198.51.100.51:3260"),
+      ssKill("198.51.100.51"),
+      tgtadm("--op delete --mode portal --param portal=198.51.100.52:3260"),
+      ssKill("198.51.100.52"),
+    ]);
+
+    // A kernel that cannot destroy sockets: they are still listed, and tgtadm closes the target's connections.
+    const unable = new RecordingRunner().when(ssList("198.51.100.50"), {
+      stdout: "ESTAB 0 0 198.51.100.50:3260 198.51.100.9:40000\n",
+    });
+    const other = new TgtDriver({ runner: unable });
+    await other.ensureTarget(fileSpec(IQN));
+    await other.enablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    await other.enablePortal({ iqn: IQN, ip: "198.51.100.51" });
+    unable.clear();
+    await other.disablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    expect(unable.commands().slice(1)).toEqual([
+      ssKill("198.51.100.50"),
+      ssList("198.51.100.50"),
+      tgtadm("--op show --mode conn --tid 1"),
+    ]);
+  });
+
   it("a failed command makes it re-read tgtd and try once more from what is really there", async () => {
     let targetsShown = `Target 1: ${IQN}\n    System information:\n        State: offline\n`;
     const runner = new RecordingRunner()
