@@ -85,6 +85,7 @@ export interface NodeSessionOptions {
 
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 5000;
+const SESSION_ID = /^[0-9a-fA-F-]{36}$/;
 
 interface Held {
   id: string;
@@ -97,6 +98,8 @@ interface Held {
 export class NodeSession {
   private phase: SessionPhase = "starting";
   private held: Held | undefined;
+  /** Sessions of this node (a predecessor's, or fenced ones) whose locks are still to be released. */
+  private toRetire: string[] = [];
   private confirmedAt: number | undefined;
   private confirmedWall: Date | undefined;
   private fenceTimer: NodeJS.Timeout | undefined;
@@ -171,7 +174,9 @@ export class NodeSession {
     try {
       const released = await this.options.releaseLocksOf(held.id, signal);
       await destroySession(this.options.client, held.id, { signal });
-      await this.forgetStateFile();
+      const [next, ...rest] = this.toRetire.filter((id) => id !== held.id);
+      if (next === undefined) await this.forgetStateFile();
+      else await this.writeStateFile(next, rest);
       this.log.info({ session: held.id, released }, "session destroyed after its paths were released");
     } catch (error) {
       this.log.warn(
@@ -181,26 +186,36 @@ export class NodeSession {
     }
   }
 
+  /**
+   * The old session is retired after the new one is active and announced (node record), not
+   * before: releasing its locks frees its paths, and the coordinator must then already see this
+   * node as alive, or it places them as if the node were dead. The state file lists the sessions
+   * still to retire, so a crash in between leaves none behind.
+   */
   private async run(): Promise<void> {
-    let toRetire = await this.readStateFile();
+    this.toRetire = await this.readStateFile();
     while (!this.stopping.signal.aborted) {
-      if (toRetire !== undefined) {
-        if (!(await this.retire(toRetire))) return;
-        toRetire = undefined;
-      }
+      const toRetire = this.toRetire;
       const created = await this.create();
       if (created === undefined) return;
       const held = this.activate(created.id, created.sentAt);
-      await this.writeStateFile(created.id);
+      await this.writeStateFile(created.id, toRetire);
       try {
         await this.options.onSession({ id: held.id, signal: held.generation.signal });
       } catch (error) {
         this.log.warn({ err: errorMessage(error) }, "start of the new session's work failed");
       }
+      for (const old of toRetire) {
+        if (!(await this.retire(old))) return;
+      }
+      if (toRetire.length > 0) {
+        this.toRetire = [];
+        await this.writeStateFile(created.id, []);
+      }
       await held.ended;
       if (isAborted(this.stopping.signal)) return;
       await this.teardown;
-      toRetire = held.id;
+      this.toRetire = [held.id];
     }
   }
 
@@ -339,24 +354,25 @@ export class NodeSession {
     }
   }
 
-  private async readStateFile(): Promise<string | undefined> {
+  /** The sessions a predecessor left: its active one and those it had not retired yet. */
+  private async readStateFile(): Promise<string[]> {
     const file = this.options.stateFile;
-    if (file === undefined) return undefined;
+    if (file === undefined) return [];
     try {
-      const value = JSON.parse(await readFile(file, "utf8")) as { sessionId?: unknown };
-      return typeof value.sessionId === "string" && /^[0-9a-fA-F-]{36}$/.test(value.sessionId)
-        ? value.sessionId
-        : undefined;
+      const value = JSON.parse(await readFile(file, "utf8")) as { sessionId?: unknown; retiring?: unknown };
+      const ids = [value.sessionId, ...(Array.isArray(value.retiring) ? (value.retiring as unknown[]) : [])];
+      return [...new Set(ids.filter((id): id is string => typeof id === "string" && SESSION_ID.test(id)))];
     } catch {
-      return undefined;
+      return [];
     }
   }
 
-  private async writeStateFile(sessionId: string): Promise<void> {
+  private async writeStateFile(sessionId: string, retiring: readonly string[]): Promise<void> {
     const file = this.options.stateFile;
     if (file === undefined) return;
     try {
-      await writeFileAtomically(file, `${JSON.stringify({ sessionId, node: this.options.nodeName })}\n`);
+      const state = { sessionId, node: this.options.nodeName, ...(retiring.length > 0 ? { retiring } : {}) };
+      await writeFileAtomically(file, `${JSON.stringify(state)}\n`);
     } catch (error) {
       this.log.warn({ file, err: errorMessage(error) }, "cannot remember the session id");
     }

@@ -32,6 +32,10 @@ interface Recorder {
   sessions: ActiveSession[];
   fences: string[];
   retired: string[];
+  /** "session <id>" when a session started its work, "retire <id>" when its locks were released. */
+  events: string[];
+  /** The state file as it was when each session started its work. */
+  stateAtSession: unknown[];
 }
 
 describe("NodeSession: session, self-fencing and recovery against a real Consul", () => {
@@ -61,6 +65,8 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
       sessions: [],
       fences: [],
       retired: [],
+      events: [],
+      stateAtSession: [],
       session: undefined as unknown as NodeSession,
     };
     recorder.session = new NodeSession({
@@ -75,10 +81,14 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
       },
       onSession: (session) => {
         recorder.sessions.push(session);
+        recorder.events.push(`session ${session.id}`);
+        if (stateFile !== undefined)
+          recorder.stateAtSession.push(JSON.parse(readFileSync(stateFile, "utf8")));
         return Promise.resolve();
       },
       releaseLocksOf: (sessionId) => {
         recorder.retired.push(sessionId);
+        recorder.events.push(`retire ${sessionId}`);
         return Promise.resolve(0);
       },
     });
@@ -126,9 +136,13 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
     await consul.restart();
     const second = await until("a new session", () => recorder.sessions[1]);
     expect(second.id).not.toBe(first.id);
-    // The old session was retired (its locks released, the session destroyed) before the new one.
-    // (Retried while the restarted agent was not ready yet: the same id each time.)
+    // The old session is retired (its locks released, the session destroyed) once the new one is
+    // announced, so the coordinator never sees this node's paths free while the node looks dead.
+    await until("the old session retired", () => (recorder.retired.length > 0 ? true : undefined));
     expect(new Set(recorder.retired)).toEqual(new Set([first.id]));
+    expect(recorder.events.indexOf(`session ${second.id}`)).toBeLessThan(
+      recorder.events.indexOf(`retire ${first.id}`),
+    );
     expect(recorder.session.current()?.id).toBe(second.id);
     expect(recorder.session.status()).toMatchObject({ phase: "active", fenced: false, fences: 1 });
   });
@@ -154,10 +168,24 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
 
     const next = start(stateFile);
     const fresh = await until("a new session", () => next.sessions[0]);
+    // While the new session announces itself, the state file still names the old one to retire:
+    // a crash at that moment leaves nothing behind.
+    expect(next.stateAtSession[0]).toMatchObject({ sessionId: fresh.id, retiring: [old] });
+    await until("the old session retired", () => (next.retired.length > 0 ? true : undefined));
     expect(next.retired).toEqual([old]);
+    expect(next.events).toEqual([`session ${fresh.id}`, `retire ${old}`]);
     expect(fresh.id).not.toBe(old);
     expect(await sessionInfo(client, old)).toBeUndefined();
-    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toMatchObject({ sessionId: fresh.id });
+    await until("the state file rewritten", () => {
+      const state = JSON.parse(readFileSync(stateFile, "utf8")) as { retiring?: unknown };
+      return state.retiring === undefined ? state : undefined;
+    });
+    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toEqual({
+      sessionId: fresh.id,
+      node: consul.agent.nodeName,
+    });
+    // Released: the old session's lock is free.
+    expect((await client.get(key))?.session).toBeUndefined();
     await client.delete(key);
   });
 
