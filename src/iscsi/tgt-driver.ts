@@ -174,6 +174,7 @@ export class TgtDriver implements TargetDriver {
   async enablePortal(request: EnablePortalRequest, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(request);
     const key = PortalPairings.key(ip, port);
+    let saved: Promise<void> = Promise.resolve();
     await this.operate(
       iqn,
       options,
@@ -201,23 +202,26 @@ export class TgtDriver implements TargetDriver {
           }
           this.model.setListening(key, true);
         });
-        if (this.pairings.add(iqn, key)) await this.pairings.save();
+        if (this.pairings.add(iqn, key)) saved = this.savePairings();
         // Set even when believed ready: the command fails if tgtd lost the target, so a portal is
         // never reported enabled for a target that is not there.
         await this.setState(target, "ready", options);
       },
     );
+    // Written once the target is free for its next operation: saves made meanwhile go together.
+    await saved;
   }
 
   async disablePortal(portal: PortalRef, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(portal);
     const key = PortalPairings.key(ip, port);
+    let saved: Promise<void> = Promise.resolve();
     await this.operate(
       iqn,
       options,
       () => false,
       async () => {
-        if (this.pairings.remove(iqn, key)) await this.pairings.save();
+        if (this.pairings.remove(iqn, key)) saved = this.savePairings();
         const portalUnused = this.pairings.iqnsAt(key).length === 0;
         if (portalUnused) await this.stopListening(key, options);
         const target = this.model.target(iqn);
@@ -231,6 +235,8 @@ export class TgtDriver implements TargetDriver {
         }
       },
     );
+    // Written once the target is free for its next operation: saves made meanwhile go together.
+    await saved;
   }
 
   async isPortalEnabled(portal: PortalRef, options: DriverCallOptions = {}): Promise<boolean> {
@@ -245,6 +251,7 @@ export class TgtDriver implements TargetDriver {
   async dropTarget(iqn: string, options: DriverCallOptions = {}): Promise<void> {
     validateIqn(iqn);
     let formerPortals: string[] | undefined;
+    let saved: Promise<void> = Promise.resolve();
     await this.operate(
       iqn,
       options,
@@ -252,7 +259,7 @@ export class TgtDriver implements TargetDriver {
       async () => {
         // Taken at the first attempt: a retry finds the pairings already forgotten.
         formerPortals ??= this.pairings.portalsOf(iqn);
-        if (this.pairings.forget(iqn)) await this.pairings.save();
+        if (this.pairings.forget(iqn)) saved = this.savePairings();
         const target = this.model.target(iqn);
         if (target !== undefined) {
           await this.tgtadm(
@@ -271,6 +278,8 @@ export class TgtDriver implements TargetDriver {
         }
       },
     );
+    // Written once the target is free for its next operation: saves made meanwhile go together.
+    await saved;
   }
 
   async listTargets(options: DriverCallOptions = {}): Promise<ConfiguredTarget[]> {
@@ -636,6 +645,13 @@ export class TgtDriver implements TargetDriver {
       "ss -K does not close sockets here: closing the target's connections with tgtadm from now on",
     );
     await this.closeConnections(target, options);
+  }
+
+  /** Starts saving the pairings; the caller awaits it after its operation (a failure is not lost). */
+  private savePairings(): Promise<void> {
+    const saving = this.pairings.save();
+    saving.catch(() => undefined);
+    return saving;
   }
 
   private ss(args: readonly string[], options: DriverCallOptions): Promise<CommandResult> {

@@ -330,7 +330,9 @@ export class NodeAgent {
       await this.options.setup.configure(local, this.targetSpec(view), signal);
       steps.lap("configure");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
-      await this.options.journal.put({ ...local, state: "served" });
+      // In memory only: the entry went to disk before anything was configured (write-ahead), and a
+      // restarted daemon tears down every journalled path whatever its state.
+      await this.options.journal.setState(key, "served", { durable: false });
       steps.lap("journal");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
     } catch (error) {
@@ -596,7 +598,9 @@ export class NodeAgent {
     try {
       await this.options.setup.configure(local, this.targetSpec(view), signal);
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
-      await this.options.journal.put({ ...local, state: "served" });
+      // In memory only: the entry went to disk before anything was configured (write-ahead), and a
+      // restarted daemon tears down every journalled path whatever its state.
+      await this.options.journal.setState(key, "served", { durable: false });
       this.log.info({ diskId, index, ip: local.ip }, "reconcile: path configured");
     } catch (error) {
       this.log.warn(
