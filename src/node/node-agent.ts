@@ -185,6 +185,7 @@ export class NodeAgent {
       await this.tearDownAll("sanpathd is stopping", "stop");
     });
     await this.options.setup.close();
+    await this.options.journal.flush();
   }
 
   // ---- NodeService -----------------------------------------------------------------------------
@@ -497,7 +498,11 @@ export class NodeAgent {
       steps.lap("lockRelease");
     }
     if (local === undefined) return false;
-    await this.options.journal.remove(key);
+    // Not waited for: the path is torn down, so an entry still on disk after a crash only makes the
+    // next daemon tear down (again) what is not there. The entry leaves memory at once.
+    this.options.journal.remove(key).catch((error: unknown) => {
+      this.log.warn({ path: key, err: errorMessage(error) }, "path journal not written after a clean");
+    });
     steps.lap("journal");
     if (this.otherPathOfDiskHere(local)) return false;
     await this.options.setup.dropTarget(local.iqn, signal);

@@ -123,6 +123,11 @@ export class PathJournal {
     await this.persist();
   }
 
+  /** Resolves once the writes under way (those not waited for, too) are done. */
+  async flush(): Promise<void> {
+    await (this.nextWrite ?? this.writing)?.catch(() => undefined);
+  }
+
   /**
    * Resolves once the state as it is now is on disk. Writes never overlap; changes made while one
    * is under way are written together by the next one, which takes the state when it starts (so

@@ -202,6 +202,18 @@ describe("PathJournal: write-ahead list of what the node configured", () => {
     expect(onDisk()).toEqual(["1", "2", "3", "4", "5", "6"]);
   });
 
+  it("a removal not waited for is in memory at once and on disk after flush()", async () => {
+    dir = mkdtempSync(join(tmpdir(), "sanpath-journal-"));
+    const file = join(dir, "node-paths.json");
+    const journal = await PathJournal.open(file);
+    await journal.put(entry(1));
+    await journal.put(entry(2));
+    void journal.remove("00001/1");
+    expect(journal.keys()).toEqual(["00001/2"]);
+    await journal.flush();
+    expect((await PathJournal.open(file)).keys()).toEqual(["00001/2"]);
+  });
+
   it("keeps the highest coordinator epoch across a reopen, and an EpochGate started from it refuses older ones", async () => {
     dir = mkdtempSync(join(tmpdir(), "sanpath-journal-"));
     const file = join(dir, "node-paths.json");
