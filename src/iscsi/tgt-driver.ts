@@ -175,19 +175,10 @@ export class TgtDriver implements TargetDriver {
     const { iqn, ip, port } = validatePortal(request);
     const key = PortalPairings.key(ip, port);
     let saved: Promise<void> = Promise.resolve();
-    await this.operate(
-      iqn,
-      options,
-      () => false,
-      async () => {
-        const target = this.model.target(iqn);
-        if (target === undefined) {
-          throw new ModelMismatchError(
-            "failed_precondition",
-            `target ${iqn} is not configured: ensureTarget first`,
-            { reason: "DRIVER_FAILED" },
-          );
-        }
+    // The listener and the pairing beside the target's other operations; the state in its order.
+    await this.withRetry(iqn, options, async () => {
+      await this.besideTarget(options, async () => {
+        if (this.model.target(iqn) === undefined) throw targetMissing(iqn);
         await this.portalQueue.run(key, async () => {
           if (this.model.isListening(key)) return;
           try {
@@ -203,11 +194,20 @@ export class TgtDriver implements TargetDriver {
           this.model.setListening(key, true);
         });
         if (this.pairings.add(iqn, key)) saved = this.savePairings();
-        // Set even when believed ready: the command fails if tgtd lost the target, so a portal is
-        // never reported enabled for a target that is not there.
-        await this.setState(target, "ready", options);
-      },
-    );
+      });
+      await this.inTargetOrder(
+        iqn,
+        options,
+        () => false,
+        async () => {
+          const target = this.model.target(iqn);
+          if (target === undefined) throw targetMissing(iqn);
+          // Set even when believed ready: the command fails if tgtd lost the target, so a portal is
+          // never reported enabled for a target that is not there.
+          await this.setState(target, this.pairings.portalsOf(iqn).length > 0 ? "ready" : "offline", options);
+        },
+      );
+    });
     // Written once the target is free for its next operation: saves made meanwhile go together.
     await saved;
   }
@@ -216,26 +216,36 @@ export class TgtDriver implements TargetDriver {
     const { iqn, ip, port } = validatePortal(portal);
     const key = PortalPairings.key(ip, port);
     let saved: Promise<void> = Promise.resolve();
-    await this.operate(
-      iqn,
-      options,
-      () => false,
-      async () => {
+    await this.withRetry(iqn, options, async () => {
+      const decided = { targetWide: false };
+      // Beside the target's other operations: the pairing, the listener, and the connections
+      // through this portal when the target keeps other portals. Pairings change synchronously,
+      // so of several portals disabled at once exactly the last one finds none left.
+      await this.besideTarget(options, async () => {
         if (this.pairings.remove(iqn, key)) saved = this.savePairings();
         const portalUnused = this.pairings.iqnsAt(key).length === 0;
         if (portalUnused) await this.stopListening(key, options);
         const target = this.model.target(iqn);
         if (target === undefined) return;
-        const lastPortal = this.pairings.portalsOf(iqn).length === 0;
-        await this.applyState(target, !lastPortal, options);
-        if (lastPortal || !portalUnused || this.socketKill === "unsupported") {
+        decided.targetWide =
+          this.pairings.portalsOf(iqn).length === 0 || !portalUnused || this.socketKill === "unsupported";
+        if (!decided.targetWide) await this.closePortalSockets(target, ip, port, options);
+      });
+      if (!decided.targetWide) return;
+      // In the target's order, decided there: offline when no portal is left (an enable may have
+      // come in meanwhile), then every connection of the target closed.
+      await this.inTargetOrder(
+        iqn,
+        options,
+        () => false,
+        async () => {
+          const target = this.model.target(iqn);
+          if (target === undefined) return;
+          await this.applyState(target, this.pairings.portalsOf(iqn).length > 0, options);
           await this.closeConnections(target, options);
-        } else {
-          await this.closePortalSockets(target, ip, port, options);
-        }
-      },
-    );
-    // Written once the target is free for its next operation: saves made meanwhile go together.
+        },
+      );
+    });
     await saved;
   }
 
@@ -312,40 +322,71 @@ export class TgtDriver implements TargetDriver {
 
   // ---- model -----------------------------------------------------------------------------------
 
-  /**
-   * Runs `step` for target `iqn` after the operations on it queued before; alone when `alone()`
-   * says so (account changes), else alongside other targets' operations. When a command fails or
-   * the model proves wrong, tgtd is re-read and `step` runs once more.
-   */
-  private async operate(
+  /** `step` for target `iqn` in the target's order, re-read and retried once (see withRetry). */
+  private operate(
     iqn: string,
     options: DriverCallOptions,
     alone: () => boolean,
     step: () => Promise<void>,
   ): Promise<void> {
-    const queued = this.targetQueue.run(iqn, async () => {
-      await this.ensureLoaded(options);
+    return this.withRetry(iqn, options, () => this.inTargetOrder(iqn, options, alone, step));
+  }
+
+  /**
+   * Runs `attempt`; when a command in it fails or the model proves wrong, re-reads tgtd and runs
+   * it once more (from the fresh model). Called holding neither the lock nor a target's turn.
+   */
+  private async withRetry(
+    iqn: string,
+    options: DriverCallOptions,
+    attempt: () => Promise<void>,
+  ): Promise<void> {
+    await untilGivenUp(this.ensureLoaded(options), options.signal);
+    try {
+      await attempt();
+    } catch (error) {
+      if (options.signal?.aborted === true || !isModelSymptom(error)) throw error;
+      this.logger?.info(
+        { iqn, err: errorMessage(error) },
+        "tgtd is not as this driver believed: re-reading it and trying once more",
+      );
+      await untilGivenUp(this.refresh(options), options.signal);
+      await attempt();
+    }
+  }
+
+  /**
+   * `step` after the operations on target `iqn` queued before it: alone when `alone()` says so
+   * (account changes), else beside other targets' operations. A caller with a deadline (a fence
+   * tear-down) does not wait past it for its turn, and a step whose caller gave up does nothing.
+   */
+  private async inTargetOrder(
+    iqn: string,
+    options: DriverCallOptions,
+    alone: () => boolean,
+    step: () => Promise<void>,
+  ): Promise<void> {
+    const queued = this.targetQueue.run(iqn, () => {
       const guarded = async (): Promise<void> => {
-        // The caller may have given up while this waited for its turn: then nothing is done.
         throwIfGivenUp(options.signal);
         await step();
       };
-      const attempt = (): Promise<void> =>
-        alone() ? this.lock.exclusive(guarded) : this.lock.shared(guarded);
-      try {
-        await attempt();
-      } catch (error) {
-        if (options.signal?.aborted === true || !isModelSymptom(error)) throw error;
-        this.logger?.info(
-          { iqn, err: errorMessage(error) },
-          "tgtd is not as this driver believed: re-reading it and trying once more",
-        );
-        await this.refresh(options);
-        await attempt();
-      }
+      return alone() ? this.lock.exclusive(guarded) : this.lock.shared(guarded);
     });
-    // A caller with a deadline (a fence tear-down) does not wait past it for its turn.
     await untilGivenUp(queued, options.signal);
+  }
+
+  /**
+   * `step` beside the target's queue (a re-read of the model still waits for it): for what needs
+   * no ordering with the target's state (listeners, pairings, sockets). A step never waits for a
+   * target's turn (turn before lock, always, or a waiting re-read would deadlock them).
+   */
+  private async besideTarget(options: DriverCallOptions, step: () => Promise<void>): Promise<void> {
+    const work = this.lock.shared(async () => {
+      throwIfGivenUp(options.signal);
+      await step();
+    });
+    await untilGivenUp(work, options.signal);
   }
 
   private async readyToRead(options: DriverCallOptions): Promise<void> {
@@ -714,6 +755,16 @@ async function untilGivenUp(work: Promise<void>, signal: AbortSignal | undefined
       signal.removeEventListener("abort", abort);
     });
   });
+}
+
+function targetMissing(iqn: string): ModelMismatchError {
+  return new ModelMismatchError(
+    "failed_precondition",
+    `target ${iqn} is not configured: ensureTarget first`,
+    {
+      reason: "DRIVER_FAILED",
+    },
+  );
 }
 
 /** A failed tgtadm (it ran and said no), or the model proven wrong: worth a re-read and a retry. */

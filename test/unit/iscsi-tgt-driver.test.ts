@@ -379,6 +379,35 @@ describe("TgtDriver model of tgtd", () => {
   });
 });
 
+describe("TgtDriver portals beside the target's queue", () => {
+  it("disables one of several portals while another operation on the same target is still running", async () => {
+    const runner = new GatedRunner();
+    const driver = new TgtDriver({ runner });
+    const spec = {
+      iqn: IQN,
+      backing: { kind: "file" as const, path: "/srv/disk" },
+      acl: { allInitiators: true, initiatorIqns: [] },
+    };
+    await runner.settleAll(driver.ensureTarget(spec));
+    for (const ip of ["198.51.100.50", "198.51.100.51"]) {
+      await runner.settleAll(driver.enablePortal({ iqn: IQN, ip }));
+    }
+    const aclChange = driver.ensureTarget({
+      ...spec,
+      acl: { allInitiators: false, initiatorIqns: [CLIENT] },
+    });
+    await runner.waitForPending(1);
+    const disabling = driver.disablePortal({ iqn: IQN, ip: "198.51.100.50" });
+    await runner.waitForPending(2);
+    expect(runner.pending()).toEqual([
+      "tgtadm --lld iscsi --op unbind --mode target --tid 1 --initiator-address ALL",
+      "tgtadm --lld iscsi --op delete --mode portal --param portal=198.51.100.50:3260",
+    ]);
+    await runner.settleAll(Promise.all([aclChange, disabling]));
+    expect(await driver.isPortalEnabled({ iqn: IQN, ip: "198.51.100.51" })).toBe(true);
+  });
+});
+
 describe("TgtDriver callers with a deadline", () => {
   it("stop waiting for a target whose previous operation is stuck, and then do nothing", async () => {
     const runner = new GatedRunner();
