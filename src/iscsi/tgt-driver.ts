@@ -44,10 +44,12 @@
  * to close are listed per target at the time). A command that fails, or a target that is not
  * where the model says, makes the driver re-read tgtd and run the operation once more from the
  * fresh model; `{ fresh: true }` on a listing re-reads first (reconcile's authoritative read).
- * Operations on one target IQN run one after another; operations on different targets run in
- * parallel (tgtd handles one request at a time anyway, but no operation waits for another's
- * whole sequence). tids come from the model. Re-reads, and operations that create, re-create or
- * delete CHAP accounts (node-wide in tgt), run alone; listener changes are serialised per portal.
+ * Operations on one target IQN (creating and aligning it, its state, dropping it) run one after
+ * another; operations on different targets run in parallel. Listeners (serialised per portal),
+ * pairings and the sockets of one portal are handled beside the target's queue, so that several
+ * paths of one disk are given up at once. tids come from the model. Re-reads, and operations that
+ * create, re-create or delete CHAP accounts (node-wide in tgt), run alone. Callers with a
+ * deadline stop waiting for their turn when it passes (a fence tear-down goes on to the IP).
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
