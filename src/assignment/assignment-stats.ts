@@ -11,7 +11,7 @@ import { groupDiskKeys, pathHolder } from "../disks/disk-reader.js";
 import { tryParseIpv4 } from "../disks/ipv4.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import { parseNodeRecord } from "../node/node-record.js";
+import { parseNodeRecord, type NodeRecord } from "../node/node-record.js";
 import type { NodeInfo, PathAssignment, SubnetNumber } from "./assignment-model.js";
 import type { AssignmentKv } from "./assignment-kv.js";
 
@@ -188,12 +188,21 @@ export async function readNodeRecord(
     return undefined;
   }
   const sessions = liveSessions ?? (await kv.liveSessions(options));
+  return nodeRecordView(name, record, sessions);
+}
+
+/** What the coordinator needs of a parsed node record, online when Consul holds its session. */
+export function nodeRecordView(
+  name: string,
+  record: NodeRecord,
+  liveSessions: ReadonlySet<string>,
+): NodeRecordView {
   return {
     name,
     address: record.address,
     cordoned: record.cordoned,
     subnets: subnetsOf(record.interfaces),
-    online: record.session !== undefined && sessions.has(record.session),
+    online: record.session !== undefined && liveSessions.has(record.session),
   };
 }
 

@@ -5,7 +5,6 @@ import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
 import type { AssignmentKv } from "./assignment-kv.js";
-import { readNodeRecord } from "./assignment-stats.js";
 import { readJobEvents } from "./job-events.js";
 import { JobJournal } from "./job-journal.js";
 import {
@@ -24,6 +23,7 @@ import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job
 import type { Fence, JobStore, RunningJob } from "./job-store.js";
 import { MoveScheduler } from "./move-scheduler.js";
 import { NodeCallSlots, type HeldSlots } from "./node-call-slots.js";
+import { NodeDirectory } from "./node-directory.js";
 import type { NodeRpc } from "./node-rpc.js";
 
 /** What the runner needs of the coordinator's term. */
@@ -52,6 +52,11 @@ export interface JobRunnerOptions {
   onMoveFailed?: (ip: string, excluded: string) => void;
   /** Deadline of one CleanPath / AcquirePath call, from when it has its node's call slot (default 20 s). */
   rpcTimeoutMs?: number;
+  /**
+   * Node records and live sessions are read for all moves together, at most this often (default
+   * 300 ms; see NodeDirectory).
+   */
+  nodeViewMaxAgeMs?: number;
   /** A job still "creating" after this long lost its creator and is failed (default 60 s). */
   creatingTimeoutMs?: number;
   now?: () => Date;
@@ -87,6 +92,7 @@ export class JobRunner {
   private readonly now: () => Date;
   private readonly moves = new Map<string, JobPathRecord>();
   private readonly slots: NodeCallSlots;
+  private readonly nodeDirectory: NodeDirectory;
   private state: JobState = "pending";
   private cancelling = false;
   private journal: JobJournal | undefined;
@@ -96,6 +102,12 @@ export class JobRunner {
     this.options = options;
     this.now = options.now ?? (() => new Date());
     this.slots = options.slots ?? new NodeCallSlots();
+    this.nodeDirectory = new NodeDirectory({
+      kv: options.kv,
+      keys: options.keys,
+      signal: options.term.signal,
+      ...(options.nodeViewMaxAgeMs === undefined ? {} : { maxAgeMs: options.nodeViewMaxAgeMs }),
+    });
   }
 
   async run(): Promise<RunOutcome> {
@@ -271,8 +283,13 @@ export class JobRunner {
     let record = this.moves.get(ip) ?? planned;
     let failure: MoveFailure | undefined;
     moves.begin(ip);
+    const timings = new MoveTimings();
     try {
-      const entry = await kv.get(keys.diskPath(record.diskId, record.index), { signal });
+      const [entry, target] = await Promise.all([
+        kv.get(keys.diskPath(record.diskId, record.index), { signal }),
+        this.nodeDirectory.get(record.targetNode, { signal }),
+      ]);
+      timings.mark("readMs");
       const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
       if (holder !== "" && holder === record.targetNode) {
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
@@ -280,8 +297,6 @@ export class JobRunner {
       }
       // The path is somewhere else than planned (or free): the source's call slot goes with it.
       if (holder !== record.sourceNode) await held.exchange([holder, record.targetNode], signal);
-      const sessions = await kv.liveSessions({ signal });
-      const target = await readNodeRecord(kv, keys, record.targetNode, { signal }, sessions);
       if (target === undefined)
         throw new MoveFailure(`target node ${record.targetNode} has no node record`, false);
       if (target.cordoned) throw new MoveFailure(`target node ${record.targetNode} is cordoned`, false);
@@ -297,9 +312,10 @@ export class JobRunner {
         "moving",
         holder === "" ? [] : [pathEvent(record, "cleaning", holder)],
       );
+      timings.mark("movingWriteMs");
       const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
       if (holder !== "") {
-        const source = await readNodeRecord(kv, keys, holder, { signal }, sessions);
+        const source = await this.nodeDirectory.get(holder, { signal });
         if (source === undefined) {
           throw new MoveFailure(
             `source node ${holder} has no node record: it cannot be asked to give the path up`,
@@ -317,6 +333,7 @@ export class JobRunner {
         } finally {
           held.release(holder);
         }
+        timings.mark("cleanMs");
         void this.append({
           events: [pathEvent(record, "released", holder), pathEvent(record, "acquiring", holder)],
         }).catch(() => undefined);
@@ -333,7 +350,10 @@ export class JobRunner {
           record.targetNode,
         );
       }
+      timings.mark("acquireMs");
       record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
+      timings.mark("succeededWriteMs");
+      logger.debug({ jobId: record.jobId, ip, ...timings.taken }, "path moved");
     } catch (error) {
       if (signal.aborted) return;
       failure = error instanceof MoveFailure ? error : new MoveFailure(errorMessage(error), true);
@@ -449,4 +469,16 @@ function pathEvent(
     ...(reason === undefined ? {} : { reason }),
   };
   return { kind: "path", path };
+}
+
+/** Milliseconds each step of a move took, for the "path moved" log line. */
+class MoveTimings {
+  readonly taken: Record<string, number> = {};
+  private last = performance.now();
+
+  mark(step: string): void {
+    const now = performance.now();
+    this.taken[step] = Math.round(now - this.last);
+    this.last = now;
+  }
 }
