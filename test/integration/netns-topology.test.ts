@@ -1,4 +1,5 @@
 import { execa } from "execa";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopology, listNamespaces, type Topology } from "../harness/netns.js";
 import { ExecaCommandRunner } from "../../src/exec/execa-runner.js";
@@ -108,8 +109,14 @@ describe("network namespace topology", () => {
   it("runs daemons inside a host and stops them by PID", async () => {
     const t = topo();
     const daemon = t.spawnIn("c", "sleep", ["600"]);
-    const { stdout } = await execa("ip", ["netns", "identify", String(daemon.pid)], { timeout: 10_000 });
-    expect(stdout.trim()).toBe(t.nsName("c"));
+    // The PID is `ip netns exec`'s, which enters the namespace just after it starts: ask until it has.
+    let namespace = "";
+    for (let attempt = 0; attempt < 50 && namespace === ""; attempt++) {
+      if (attempt > 0) await sleep(20);
+      const { stdout } = await execa("ip", ["netns", "identify", String(daemon.pid)], { timeout: 10_000 });
+      namespace = stdout.trim();
+    }
+    expect(namespace).toBe(t.nsName("c"));
     expect(daemon.isRunning()).toBe(true);
     const exit = await daemon.stop({ graceMs: 1000 });
     expect(exit.signal).toBe("SIGTERM");
