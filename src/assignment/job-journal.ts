@@ -99,9 +99,16 @@ export class JobJournal {
     if (this.broken !== undefined) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
-      this.draining ??= this.drain().finally(() => {
-        this.draining = undefined;
-      });
+      this.startDrain();
+    });
+  }
+
+  private startDrain(): void {
+    if (this.draining !== undefined) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined;
+      // Appended after the last batch was taken but before the drain ended.
+      if (this.queue.length > 0 && this.broken === undefined) this.startDrain();
     });
   }
 

@@ -12,7 +12,9 @@
  *   `ip addr add IP/PREFIX dev DEV`. VLAN devices are left in place when their address goes.
  * - removeAddress: one `ip -j -force -batch -` that deletes the address from every device known to
  *   hold it and then shows which devices still hold it (`addr show to IP/32`, a kernel read in the
- *   same process): it fails if the IP is still there after a second round.
+ *   same process): it fails if the IP is still there after a second round. Removals asked for while
+ *   one such command runs go together into the next one (group commit: under a drain, many cleans
+ *   share one process); each caller gets the kernel's answer for its own IP.
  * - announce: `arping -q -U -c 1 -I DEV IP` in the background (it sends its unsolicited ARP at
  *   once, then waits one interval, 1 s, before it exits): the caller does not wait for it. Each
  *   arping has a timeout and is killed by close(); a failure is logged, never thrown.
@@ -44,6 +46,17 @@ export interface IpDriverOptions {
   logger?: Logger;
 }
 
+/** Removals one `ip -batch` takes at most (the rest wait for the next one). */
+const MAX_REMOVALS_PER_BATCH = 64;
+
+/** A removal waiting for its turn in a shared `ip -batch`. */
+interface Removal {
+  readonly ip: string;
+  readonly holders: readonly ConfiguredAddress[];
+  readonly resolve: (left: ConfiguredAddress[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 interface IpAddrJson {
   ifname?: string;
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
@@ -60,6 +73,8 @@ export class IpDriver implements NetworkDriver {
   private readonly vlanDevicesUp = new Set<string>();
   private readonly lifetime = new AbortController();
   private readonly announcements = new Set<Promise<ArpResult>>();
+  private readonly removals: Removal[] = [];
+  private removing: Promise<void> | undefined;
 
   constructor(options: IpDriverOptions) {
     this.runner = options.runner;
@@ -136,14 +151,13 @@ export class IpDriver implements NetworkDriver {
           );
         }
       }
+      // The driver's model is updated when the command ends (also for a caller that stopped waiting).
       const left = await this.deleteAndShow(ref.ip, holders, options);
       for (const holder of holders) {
-        this.forget(holder);
         if (!left.some((address) => sameAddress(address, holder))) {
           this.logger?.info({ ip: ref.ip, device: holder.interface }, "address removed");
         }
       }
-      for (const address of left) this.remember(address);
       if (left.length === 0) return;
       if (round === 2) {
         throw new SanpathError("internal", `${ref.ip} is still on the node after it was deleted`, {
@@ -243,26 +257,80 @@ export class IpDriver implements NetworkDriver {
   }
 
   /**
-   * One `ip -batch`: delete each holder, then show who holds the IP now (a kernel read). Returns
-   * the holders left. A holder that was already gone makes its line fail, which `-force` skips.
+   * Deletes each holder of `ip`, then asks the kernel who holds it now; returns the holders left.
+   * Joins the next shared `ip -batch` (see runRemovals). `signal` only stops this caller waiting: the
+   * command, shared with other removals, runs to its end under the driver's own deadline.
    */
-  private async deleteAndShow(
+  private deleteAndShow(
     ip: string,
     holders: readonly ConfiguredAddress[],
     options: NetworkCallOptions,
   ): Promise<ConfiguredAddress[]> {
-    const lines = [
-      ...holders.map((holder) => `addr del ${holder.ip}/${holder.prefixLength} dev ${holder.interface}`),
-      `addr show to ${ip}/32`,
-    ];
-    const { stdout } = await this.runner.run("ip", ["-j", "-force", "-batch", "-"], {
-      timeoutMs: this.timeoutMs,
-      input: `${lines.join("\n")}\n`,
-      acceptExitCodes: [1],
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    const { signal } = options;
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        if (signal !== undefined) reject(abortReason(signal));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle =
+        <T>(then: (value: T) => void) =>
+        (value: T): void => {
+          signal?.removeEventListener("abort", onAbort);
+          then(value);
+        };
+      this.removals.push({ ip, holders, resolve: settle(resolve), reject: settle(reject) });
+      this.startRemovals();
     });
-    // Only the last line prints: the holders of `ip` after the deletions.
-    return parseAddresses(stdout, "`ip -batch … addr show to`").filter((address) => address.ip === ip);
+  }
+
+  private startRemovals(): void {
+    if (this.removing !== undefined) return;
+    this.removing = this.runRemovals().finally(() => {
+      this.removing = undefined;
+      // Asked for after the last group was taken but before the runner ended.
+      if (this.removals.length > 0) this.startRemovals();
+    });
+  }
+
+  /**
+   * Runs the removals waiting, one `ip -j -force -batch -` per group: every deletion first, then one
+   * `addr show to IP/32` per removal (a kernel read after all the deletions; each prints its own
+   * JSON line, and each caller keeps the addresses of its IP). A holder already gone makes its line
+   * fail, which `-force` skips. A command that fails fails every removal of its group.
+   */
+  private async runRemovals(): Promise<void> {
+    while (this.removals.length > 0) {
+      const group = this.removals.splice(0, MAX_REMOVALS_PER_BATCH);
+      const lines = [
+        ...group.flatMap((removal) =>
+          removal.holders.map(
+            (holder) => `addr del ${holder.ip}/${holder.prefixLength} dev ${holder.interface}`,
+          ),
+        ),
+        ...group.map((removal) => `addr show to ${removal.ip}/32`),
+      ];
+      try {
+        const { stdout } = await this.runner.run("ip", ["-j", "-force", "-batch", "-"], {
+          timeoutMs: this.timeoutMs,
+          input: `${lines.join("\n")}\n`,
+          acceptExitCodes: [1],
+          signal: this.lifetime.signal,
+        });
+        const shown = parseAddresses(stdout, "`ip -batch … addr show to`");
+        for (const removal of group) {
+          const left = shown.filter(
+            (address, at) =>
+              address.ip === removal.ip && shown.findIndex((other) => sameAddress(other, address)) === at,
+          );
+          for (const holder of removal.holders) this.forget(holder);
+          for (const address of left) this.remember(address);
+          removal.resolve(left);
+        }
+      } catch (error) {
+        for (const removal of group) removal.reject(error);
+      }
+    }
   }
 
   private remember(address: ConfiguredAddress): void {
@@ -303,6 +371,12 @@ function sameAddress(left: ConfiguredAddress, right: ConfiguredAddress): boolean
   return (
     left.ip === right.ip && left.prefixLength === right.prefixLength && left.interface === right.interface
   );
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new SanpathError("cancelled", "the caller stopped waiting for the address removal");
 }
 
 function isExitFailure(error: unknown): error is Error {

@@ -132,6 +132,48 @@ describe("IpDriver", () => {
     expect(await driver.hasAddress("203.0.113.50")).toBe(false);
   });
 
+  it("removals asked for while one runs share the next ip -batch; each caller gets its own IP's answer", async () => {
+    const listing = addrJson([
+      { ifname: "eth1", local: "198.51.100.51", prefixlen: 24 },
+      { ifname: "eth2", local: "203.0.113.52", prefixlen: 24 },
+      { ifname: "eth1", local: "198.51.100.53", prefixlen: 24 },
+    ]);
+    const runner = new HeldBatches(listing);
+    const driver = new IpDriver({ runner });
+    await driver.listAddresses();
+    const first = driver.removeAddress({ ip: "198.51.100.51", interface: "eth1" });
+    await runner.batchStarted(1);
+    // While the first command runs, two more removals come: they wait and go together.
+    const second = driver.removeAddress({ ip: "203.0.113.52", interface: "eth2" });
+    const third = driver.removeAddress({ ip: "198.51.100.53", interface: "eth1" });
+    // A caller that gave up before its turn runs nothing.
+    const quitting = new AbortController();
+    const abandoned = driver.removeAddress({ ip: "198.51.100.51" }, { signal: quitting.signal });
+    quitting.abort();
+    await expect(abandoned).rejects.toThrow();
+    runner.finishBatch("[]");
+    await first;
+    await runner.batchStarted(2);
+    // The kernel still shows 198.51.100.53 after its deletion: only that removal goes a second round.
+    runner.finishBatch(addrJson([{ ifname: "eth1", local: "198.51.100.53", prefixlen: 24 }]));
+    await second;
+    await runner.batchStarted(3);
+    runner.finishBatch("[]");
+    await third;
+    expect(runner.inputs).toEqual([
+      "addr del 198.51.100.51/24 dev eth1\naddr show to 198.51.100.51/32\n",
+      [
+        "addr del 203.0.113.52/24 dev eth2",
+        "addr del 198.51.100.53/24 dev eth1",
+        "addr show to 203.0.113.52/32",
+        "addr show to 198.51.100.53/32",
+        "",
+      ].join("\n"),
+      "addr del 198.51.100.53/24 dev eth1\naddr show to 198.51.100.53/32\n",
+    ]);
+    expect(await driver.listAddresses()).toEqual([]);
+  });
+
   it("reads the addresses once: adding and removing a path IP is then one command each", async () => {
     const runner = new RecordingRunner()
       .when("ip -j addr show", {
@@ -296,5 +338,42 @@ class ArpingHangs implements CommandRunner {
         { once: true },
       );
     });
+  }
+}
+
+/** `ip -j addr show` answers at once; each `ip -batch` waits until the test finishes it. */
+class HeldBatches implements CommandRunner {
+  readonly inputs: string[] = [];
+  private readonly pending: ((stdout: string) => void)[] = [];
+  private readonly started: (() => void)[] = [];
+
+  constructor(private readonly listing: string) {}
+
+  run(file: string, args: readonly CommandArg[], options: RunOptions = {}): Promise<CommandResult> {
+    const command = renderCommand(file, args);
+    if (command === "ip -j addr show") {
+      return Promise.resolve({ stdout: this.listing, stderr: "", exitCode: 0 });
+    }
+    if (command !== BATCH) return Promise.reject(new Error(`unexpected command ${command}`));
+    this.inputs.push(options.input ?? "");
+    for (const wake of this.started.splice(0)) wake();
+    return new Promise((resolve) => {
+      this.pending.push((stdout) => {
+        resolve({ stdout: `${stdout}\n`, stderr: "", exitCode: 0 });
+      });
+    });
+  }
+
+  /** Resolves once `count` batches have started. */
+  async batchStarted(count: number): Promise<void> {
+    while (this.inputs.length < count) {
+      await new Promise<void>((resolve) => this.started.push(resolve));
+    }
+  }
+
+  finishBatch(stdout: string): void {
+    const finish = this.pending.shift();
+    if (finish === undefined) throw new Error("no batch is running");
+    finish(stdout);
   }
 }
