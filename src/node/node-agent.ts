@@ -321,13 +321,24 @@ export class NodeAgent {
       // The path's address changed since it was configured here: the old one goes first.
       await this.options.setup.teardown(previous, signal);
     }
-    await this.options.journal.put({ ...local, state: alreadyServed ? "served" : "configuring" });
-    steps.lap("journal");
+    // The write-ahead entry and the lock go together: both are in place before anything is
+    // configured, and neither needs the other (a lock taken by a daemon that dies before its entry
+    // is on disk goes with its session; nothing was configured).
+    const [journalled, lockTaken] = await Promise.allSettled([
+      this.options.journal.put({ ...local, state: alreadyServed ? "served" : "configuring" }),
+      this.lockPath(diskId, index, session, signal),
+    ]);
+    steps.lap("journalAndLock");
+    if (journalled.status === "rejected") {
+      // Nothing configured for it: a lock taken just now is given back (one held already, for a
+      // path served here, stays with the path).
+      if (lockTaken.status === "fulfilled" && !alreadyServed) await this.releaseTakenLock(local, session.id);
+      throw journalled.reason;
+    }
     let locked = false;
     try {
-      await this.lockPath(diskId, index, session, signal);
+      if (lockTaken.status === "rejected") throw lockTaken.reason;
       locked = true;
-      steps.lap("lock");
       await this.options.setup.configure(local, this.targetSpec(view), signal);
       steps.lap("configure");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
@@ -394,6 +405,23 @@ export class NodeAgent {
    * still here must keep the lock, or another node could bring it up too). What fails is left to
    * reconcile (journal state "cleaning").
    */
+  private async releaseTakenLock(local: LocalPath, sessionId: string): Promise<void> {
+    try {
+      await releaseLock(
+        this.options.client,
+        this.options.keys.diskPath(local.diskId, local.index),
+        sessionId,
+        undefined,
+        { signal: AbortSignal.timeout(TEARDOWN_STEP_MS) },
+      );
+    } catch (error) {
+      this.log.warn(
+        { diskId: local.diskId, index: local.index, err: errorMessage(error) },
+        "lock not released after a failed journal write",
+      );
+    }
+  }
+
   private async undoConfigure(local: LocalPath, lockedBy: string | undefined): Promise<void> {
     const key = pathKeyOf(local.diskId, local.index);
     const signal = AbortSignal.timeout(TEARDOWN_STEP_MS);
@@ -443,21 +471,23 @@ export class NodeAgent {
     const key = pathKeyOf(diskId, index);
     const local = this.options.journal.get(key);
     const session = this.session.current();
-    let lockHeld = false;
-    if (session !== undefined) {
-      const entry = await this.options.client.get(this.options.keys.diskPath(diskId, index), { signal });
-      lockHeld = entry?.session === session.id;
-    }
-    steps.lap("lockRead");
     const ip = local?.ip ?? requestIp;
-    if (ip !== undefined) {
-      // Part of a job: the coordinator waits for "moving", so failing to write it fails the clean.
-      await this.markJob(ip, input.jobId, "moving", signal).catch((error: unknown) => {
-        if (input.jobId !== "") throw error;
-        this.log.warn({ ip, err: errorMessage(error) }, "job record not marked moving");
-      });
-    }
-    steps.lap("jobRecord");
+    // Two reads of Consul that do not depend on each other, both before anything is torn down.
+    const [lockHeld] = await Promise.all([
+      session === undefined
+        ? false
+        : this.options.client
+            .get(this.options.keys.diskPath(diskId, index), { signal })
+            .then((entry) => entry?.session === session.id),
+      ip === undefined
+        ? undefined
+        : // Part of a job: the coordinator waits for "moving", so failing to write it fails the clean.
+          this.markJob(ip, input.jobId, "moving", signal).catch((error: unknown) => {
+            if (input.jobId !== "") throw error;
+            this.log.warn({ ip, err: errorMessage(error) }, "job record not marked moving");
+          }),
+    ]);
+    steps.lap("lockReadAndJobRecord");
     if (local === undefined && !lockHeld) return { wasServed: false, diskId, index, targetDropped: false };
     const targetDropped = await this.giveUp(key, local, lockHeld ? session?.id : undefined, signal, steps);
     this.log.info({ diskId, index, ip, jobId: input.jobId, targetDropped, ms: steps.laps() }, "path cleaned");
