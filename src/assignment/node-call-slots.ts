@@ -1,6 +1,12 @@
 import { SanpathError } from "../errors/sanpath-error.js";
 
-/** Calls in flight per node when nothing else is configured (see NodeCallSlots). */
+/**
+ * Calls in flight per node when nothing else is configured (see NodeCallSlots). Measured with
+ * bench/reassignment.ts (96-path drain, 2 shared cores): 16 per node with parallelism 32 moved
+ * ~20 % more paths per second than 8 with 16, but each path's outage grew by ~70 % (every
+ * operation waits longer for the CPU); 32 per node was slower and worse again. 8 keeps the outage
+ * lowest.
+ */
 export const DEFAULT_CALLS_PER_NODE = 8;
 
 interface Waiter {
@@ -10,11 +16,11 @@ interface Waiter {
 
 /**
  * The coordinator's bound on NodeService calls in flight per node (CleanPath and AcquirePath,
- * from the job runner and the placement loop together). A node works its path operations off
- * one at a time (its tgt driver is serial), so every call beyond the first waits on the node; with
- * too many in flight the last ones pass their deadline before the node reaches them. Calls past
- * the bound wait here instead, where waiting costs nothing: the deadline of a call starts when it
- * gets its slot.
+ * from the job runner and the placement loop together). A node runs operations on different
+ * targets side by side, but they share its CPU, tgtd and Consul agent: past a few in flight each
+ * one only takes longer (the client's outage of every path moved grows), and with too many the
+ * last ones pass their deadline. Calls past the bound wait here instead, where waiting costs
+ * nothing: the deadline of a call starts when it gets its slot.
  *
  * A slot is taken on every node of a call at once (take/tryTake with several names), never one
  * after the other, so two callers can never each hold what the other waits for. Waiters are served

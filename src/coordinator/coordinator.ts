@@ -26,8 +26,8 @@ export interface CoordinatorOptions {
   rpcTimeoutMs?: number;
   /**
    * NodeService calls (CleanPath, AcquirePath) in flight at once per node, jobs and placement
-   * together (default DEFAULT_CALLS_PER_NODE = 8). A node works path operations off one after the
-   * other; more calls than it can answer within the deadline only make the last ones fail.
+   * together (default DEFAULT_CALLS_PER_NODE = 8). More than a node can answer quickly only make
+   * every call (and every path's outage) longer, and the last ones fail their deadline.
    */
   callsPerNode?: number;
   /** Lock-delay of the node sessions (ms; default: the term's, the cluster's session setting). */
