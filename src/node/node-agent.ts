@@ -321,24 +321,13 @@ export class NodeAgent {
       // The path's address changed since it was configured here: the old one goes first.
       await this.options.setup.teardown(previous, signal);
     }
-    // The write-ahead entry and the lock go together: both are in place before anything is
-    // configured, and neither needs the other (a lock taken by a daemon that dies before its entry
-    // is on disk goes with its session; nothing was configured).
-    const [journalled, lockTaken] = await Promise.allSettled([
-      this.options.journal.put({ ...local, state: alreadyServed ? "served" : "configuring" }),
-      this.lockPath(diskId, index, session, signal),
-    ]);
-    steps.lap("journalAndLock");
-    if (journalled.status === "rejected") {
-      // Nothing configured for it: a lock taken just now is given back (one held already, for a
-      // path served here, stays with the path).
-      if (lockTaken.status === "fulfilled" && !alreadyServed) await this.releaseTakenLock(local, session.id);
-      throw journalled.reason;
-    }
+    await this.options.journal.put({ ...local, state: alreadyServed ? "served" : "configuring" });
+    steps.lap("journal");
     let locked = false;
     try {
-      if (lockTaken.status === "rejected") throw lockTaken.reason;
+      await this.lockPath(diskId, index, session, signal);
       locked = true;
+      steps.lap("lock");
       await this.options.setup.configure(local, this.targetSpec(view), signal);
       steps.lap("configure");
       if (isAborted(session.signal)) throw nodeFenced(this.options.nodeName);
@@ -405,23 +394,6 @@ export class NodeAgent {
    * still here must keep the lock, or another node could bring it up too). What fails is left to
    * reconcile (journal state "cleaning").
    */
-  private async releaseTakenLock(local: LocalPath, sessionId: string): Promise<void> {
-    try {
-      await releaseLock(
-        this.options.client,
-        this.options.keys.diskPath(local.diskId, local.index),
-        sessionId,
-        undefined,
-        { signal: AbortSignal.timeout(TEARDOWN_STEP_MS) },
-      );
-    } catch (error) {
-      this.log.warn(
-        { diskId: local.diskId, index: local.index, err: errorMessage(error) },
-        "lock not released after a failed journal write",
-      );
-    }
-  }
-
   private async undoConfigure(local: LocalPath, lockedBy: string | undefined): Promise<void> {
     const key = pathKeyOf(local.diskId, local.index);
     const signal = AbortSignal.timeout(TEARDOWN_STEP_MS);
