@@ -21,6 +21,7 @@ import {
 } from "./job-model.js";
 import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
 import type { Fence, JobStore, RunningJob } from "./job-store.js";
+import { interleaveByDisk } from "./move-order.js";
 import { MoveScheduler } from "./move-scheduler.js";
 import { NodeCallSlots, type HeldSlots } from "./node-call-slots.js";
 import { NodeDirectory } from "./node-directory.js";
@@ -253,7 +254,7 @@ export class JobRunner {
     // Moves a previous coordinator started come first.
     const queue = [
       ...all.filter((move) => move.status === "moving"),
-      ...all.filter((move) => move.status === "pending"),
+      ...interleaveByDisk(all.filter((move) => move.status === "pending")),
     ];
     const scheduler = new MoveScheduler(queue, {
       parallelism: Math.max(1, parallelism),
