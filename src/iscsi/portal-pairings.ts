@@ -1,7 +1,6 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { SanpathError } from "../errors/sanpath-error.js";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { CoalescingFileWriter } from "../storage/coalescing-file-writer.js";
 
 /**
  * Which portals (ip:port) are enabled for which target IQN.
@@ -14,11 +13,11 @@ export class PortalPairings {
   private readonly byIqn = new Map<string, Set<string>>();
   private loaded = false;
   private loading: Promise<void> | undefined;
-  /** The save on its way to disk, and the one after it that saves made meanwhile join. */
-  private saving: Promise<void> | undefined;
-  private nextSave: Promise<void> | undefined;
+  private readonly writer: CoalescingFileWriter | undefined;
 
-  constructor(private readonly file?: string) {}
+  constructor(private readonly file?: string) {
+    this.writer = file === undefined ? undefined : new CoalescingFileWriter(file, () => this.render());
+  }
 
   static key(ip: string, port: number): string {
     return `${ip}:${port}`;
@@ -82,30 +81,15 @@ export class PortalPairings {
     return this.byIqn.delete(iqn);
   }
 
-  /**
-   * Resolves once the pairings as they are now are on disk. Saves never overlap; saves asked for
-   * while one is under way are done together by the next one, which takes the state when it starts.
-   */
+  /** Resolves once the pairings as they are now are on disk (saves asked for meanwhile share the write). */
   save(): Promise<void> {
-    const file = this.file;
-    if (file === undefined) return Promise.resolve();
-    if (this.nextSave !== undefined) return this.nextSave;
-    const previous = (this.saving ?? Promise.resolve()).catch(() => undefined);
-    const save = previous.then(async () => {
-      this.nextSave = undefined;
-      this.saving = save;
-      const portals: Record<string, string[]> = {};
-      for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
-      const content = `${JSON.stringify({ version: 1, portals }, null, 2)}\n`;
-      try {
-        await mkdir(dirname(file), { recursive: true });
-        await writeFileAtomically(file, content);
-      } finally {
-        if (this.saving === save) this.saving = undefined;
-      }
-    });
-    this.nextSave = save;
-    return save;
+    return this.writer?.write() ?? Promise.resolve();
+  }
+
+  private render(): string {
+    const portals: Record<string, string[]> = {};
+    for (const iqn of [...this.byIqn.keys()].sort()) portals[iqn] = this.portalsOf(iqn);
+    return `${JSON.stringify({ version: 1, portals }, null, 2)}\n`;
   }
 
   private restore(text: string): void {

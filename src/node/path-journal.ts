@@ -1,8 +1,7 @@
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { isIPv4 } from "node:net";
 import type { Logger } from "../log/logger.js";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { CoalescingFileWriter } from "../storage/coalescing-file-writer.js";
 
 /**
  * - configuring: AcquirePath (or reconcile) is setting the path up; parts of it may be there.
@@ -40,12 +39,18 @@ const STATES: readonly LocalPathState[] = ["configuring", "served", "cleaning"];
 export class PathJournal {
   private readonly entries = new Map<string, LocalPath>();
   private epoch = 0;
-  /** The write on its way to disk, if any. */
-  private writing: Promise<void> | undefined;
-  /** The write after it, which every change made meanwhile joins (one write for many changes). */
-  private nextWrite: Promise<void> | undefined;
+  private readonly writer: CoalescingFileWriter | undefined;
 
-  private constructor(private readonly file: string | undefined) {}
+  private constructor(private readonly file: string | undefined) {
+    this.writer =
+      file === undefined
+        ? undefined
+        : new CoalescingFileWriter(
+            file,
+            () =>
+              `${JSON.stringify({ version: 1, highestEpoch: this.epoch, paths: this.values() }, null, 2)}\n`,
+          );
+  }
 
   /** Loads the journal file (a missing file is an empty journal); `file` undefined = memory only. */
   static async open(file: string | undefined, logger?: Logger): Promise<PathJournal> {
@@ -125,33 +130,12 @@ export class PathJournal {
 
   /** Resolves once the writes under way (those not waited for, too) are done. */
   async flush(): Promise<void> {
-    await (this.nextWrite ?? this.writing)?.catch(() => undefined);
+    await this.writer?.flush();
   }
 
-  /**
-   * Resolves once the state as it is now is on disk. Writes never overlap; changes made while one
-   * is under way are written together by the next one, which takes the state when it starts (so
-   * it holds them all, and the last write holds the latest state).
-   */
+  /** Resolves once the state as it is now is on disk (changes made meanwhile share the write). */
   private persist(): Promise<void> {
-    const file = this.file;
-    if (file === undefined) return Promise.resolve();
-    if (this.nextWrite !== undefined) return this.nextWrite;
-    const previous = (this.writing ?? Promise.resolve()).catch(() => undefined);
-    const write = previous.then(async () => {
-      this.nextWrite = undefined;
-      this.writing = write;
-      const state = { version: 1, highestEpoch: this.epoch, paths: this.values() };
-      const content = `${JSON.stringify(state, null, 2)}\n`;
-      try {
-        await mkdir(dirname(file), { recursive: true });
-        await writeFileAtomically(file, content);
-      } finally {
-        if (this.writing === write) this.writing = undefined;
-      }
-    });
-    this.nextWrite = write;
-    return write;
+    return this.writer?.write() ?? Promise.resolve();
   }
 }
 
