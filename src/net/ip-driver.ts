@@ -315,7 +315,9 @@ export class IpDriver implements NetworkDriver {
           timeoutMs: this.timeoutMs,
           input: `${lines.join("\n")}\n`,
           acceptExitCodes: [1],
-          signal: this.lifetime.signal,
+          // Not the driver's lifetime: close() must never cut a removal short (a path's IP must go,
+          // e.g. in a fence tear-down that runs while the daemon stops); only its deadline ends it.
+          signal: AbortSignal.timeout(this.timeoutMs),
         });
         const shown = parseAddresses(stdout, "`ip -batch … addr show to`");
         for (const removal of group) {
