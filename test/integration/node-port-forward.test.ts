@@ -26,7 +26,23 @@ function exchange(address: string, message: string): Promise<string> {
       socket.end();
       resolve(data.toString());
     });
+    // The bridge closes the connection when nothing listens behind it yet: no error, no data.
+    socket.once("close", () => reject(new Error("closed without an answer")));
   });
+}
+
+/** Asks until the echo server behind the forward answers (it starts beside the test, not awaited). */
+async function untilAnswering(address: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await exchange(address, "ready?");
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 describe("port forward into a network namespace", () => {
@@ -41,6 +57,7 @@ describe("port forward into a network namespace", () => {
     });
     echo = topology.spawnIn("svc", process.execPath, ["-e", ECHO]);
     forward = await startPortForward({ netns: topology.nsName("svc"), host: "192.0.2.20", port: 7000 });
+    await untilAnswering(forward.address);
   });
 
   afterAll(async () => {
