@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { SanpathError } from "../errors/sanpath-error.js";
+import { FieldReader, parseJsonObject, unreadable } from "../errors/stored-record.js";
 import type { JobPathRecord, JobPathStatus } from "./job-record.js";
 
 export type JobKind = "auto" | "manual" | "drain";
@@ -154,81 +154,6 @@ export function compareMoves(a: JobPathRecord, b: JobPathRecord): number {
   return a.diskId < b.diskId ? -1 : a.diskId > b.diskId ? 1 : a.index - b.index;
 }
 
-function unreadable(what: string, rule: string, cause?: unknown): SanpathError {
-  return new SanpathError("data_loss", `${what} is unreadable: ${rule}`, {
-    reason: "METADATA_UNREADABLE",
-    cause,
-  });
-}
-
-function parseObject(text: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw unreadable(what, "not JSON", error);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw unreadable(what, "not a JSON object");
-  }
-  return value as Record<string, unknown>;
-}
-
-class FieldReader {
-  constructor(
-    private readonly record: Record<string, unknown>,
-    private readonly what: string,
-  ) {}
-
-  text(field: string, allowEmpty = true): string {
-    const value = this.record[field];
-    if (typeof value !== "string" || (!allowEmpty && value === "")) {
-      throw unreadable(this.what, `${field} must be text`);
-    }
-    return value;
-  }
-
-  optionalText(field: string): string | undefined {
-    const value = this.record[field];
-    if (value === undefined || value === null) return undefined;
-    return this.text(field);
-  }
-
-  count(field: string): number {
-    const value = this.record[field];
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-      throw unreadable(this.what, `${field} must be a whole number`);
-    }
-    return value;
-  }
-
-  time(field: string): Date {
-    const date = new Date(this.text(field));
-    if (Number.isNaN(date.getTime())) throw unreadable(this.what, `${field} must be an ISO 8601 time`);
-    return date;
-  }
-
-  optionalTime(field: string): Date | undefined {
-    return this.record[field] === undefined ? undefined : this.time(field);
-  }
-
-  oneOf<T extends string>(field: string, allowed: readonly T[]): T {
-    const value = this.text(field);
-    if (!(allowed as readonly string[]).includes(value)) {
-      throw unreadable(this.what, `${field} must be one of ${allowed.join(", ")}`);
-    }
-    return value as T;
-  }
-
-  object(field: string): FieldReader {
-    const value = this.record[field];
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw unreadable(this.what, `${field} must be an object`);
-    }
-    return new FieldReader(value as Record<string, unknown>, `${this.what} ${field}`);
-  }
-}
-
 export function serializeJobHeader(header: JobHeader): string {
   return JSON.stringify(headerJson(header));
 }
@@ -250,7 +175,7 @@ function headerJson(header: JobHeader): Record<string, unknown> {
 }
 
 export function parseJobHeader(text: string, what = "reassignment job record"): JobHeader {
-  return headerFrom(new FieldReader(parseObject(text, what), what));
+  return headerFrom(new FieldReader(parseJsonObject(text, what), what));
 }
 
 function headerFrom(read: FieldReader): JobHeader {
@@ -318,7 +243,7 @@ export function serializeHistory(job: Job): string {
 }
 
 export function parseHistory(text: string, what = "reassignment history record"): Job {
-  const record = parseObject(text, what);
+  const record = parseJsonObject(text, what);
   const read = new FieldReader(record, what);
   const header = headerFrom(read);
   const rows = record.moves;
@@ -386,7 +311,7 @@ export function serializeJobEvent(event: JobEvent): string {
 }
 
 export function parseJobEvent(text: string, what = "reassignment event"): JobEvent {
-  const record = parseObject(text, what);
+  const record = parseJsonObject(text, what);
   const read = new FieldReader(record, what);
   let body: JobEventBody;
   if (record.path !== undefined) {

@@ -1,5 +1,5 @@
 import { isIPv4 } from "node:net";
-import { SanpathError } from "../errors/sanpath-error.js";
+import { FieldReader, parseJsonObject, unreadable } from "../errors/stored-record.js";
 
 /**
  * One path of a running reassignment job, stored as JSON at `<root>/Assignment/<ip>`
@@ -58,43 +58,30 @@ export function serializeJobPathRecord(record: JobPathRecord): string {
 
 /** Parses a record; anything malformed is DATA_LOSS / METADATA_UNREADABLE naming the field. */
 export function parseJobPathRecord(text: string, key = "assignment record"): JobPathRecord {
-  const fail = (rule: string, cause?: unknown): SanpathError =>
-    new SanpathError("data_loss", `${key} is unreadable: ${rule}`, { reason: "METADATA_UNREADABLE", cause });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw fail("not JSON", error);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail("not a JSON object");
-  const record = value as Record<string, unknown>;
-  const readText = (field: string, allowEmpty = false): string => {
-    const found = record[field];
-    if (typeof found !== "string" || (!allowEmpty && found === "")) throw fail(`${field} must be text`);
-    return found;
-  };
+  const record = parseJsonObject(text, key);
+  const read = new FieldReader(record, key);
   const index = record.index;
   if (typeof index !== "number" || !Number.isInteger(index) || index < 1 || index > 8) {
-    throw fail("index must be a whole number in 1..8");
+    throw unreadable(key, "index must be a whole number in 1..8");
   }
-  const ip = readText("ip");
-  if (!isIPv4(ip)) throw fail("ip must be an IPv4 address");
-  const status = readText("status");
+  const ip = read.text("ip", false);
+  if (!isIPv4(ip)) throw unreadable(key, "ip must be an IPv4 address");
+  const status = read.text("status", false);
   if (!(JOB_PATH_STATUSES as readonly string[]).includes(status)) {
-    throw fail(`status must be one of ${JOB_PATH_STATUSES.join(", ")}`);
+    throw unreadable(key, `status must be one of ${JOB_PATH_STATUSES.join(", ")}`);
   }
-  const updatedAt = new Date(readText("updatedAt"));
-  if (Number.isNaN(updatedAt.getTime())) throw fail("updatedAt must be an ISO 8601 time");
+  const updatedAt = new Date(read.text("updatedAt", false));
+  if (Number.isNaN(updatedAt.getTime())) throw unreadable(key, "updatedAt must be an ISO 8601 time");
   const error = record.error;
-  if (error !== undefined && typeof error !== "string") throw fail("error must be text");
+  if (error !== undefined && typeof error !== "string") throw unreadable(key, "error must be text");
   return {
-    jobId: readText("jobId"),
-    diskId: readText("diskId"),
-    diskName: readText("diskName", true),
+    jobId: read.text("jobId", false),
+    diskId: read.text("diskId", false),
+    diskName: read.text("diskName"),
     index,
     ip,
-    sourceNode: readText("sourceNode", true),
-    targetNode: readText("targetNode", true),
+    sourceNode: read.text("sourceNode"),
+    targetNode: read.text("targetNode"),
     status: status as JobPathStatus,
     updatedAt,
     ...(error === undefined ? {} : { error }),

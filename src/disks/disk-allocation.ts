@@ -1,4 +1,5 @@
-import { SanpathError } from "../errors/sanpath-error.js";
+import type { SanpathError } from "../errors/sanpath-error.js";
+import { parseJsonObject, unreadable } from "../errors/stored-record.js";
 import { isDiskId } from "./disk-id.js";
 import { tryParseIpv4 } from "./ipv4.js";
 
@@ -27,11 +28,8 @@ export interface DiskAllocation {
 
 const STATES = new Set(["pending", "active", "deleting"]);
 
-function fail(key: string, rule: string, cause?: unknown): SanpathError {
-  return new SanpathError("data_loss", `allocation record ${key} is unreadable: ${rule}`, {
-    reason: "METADATA_UNREADABLE",
-    cause,
-  });
+function fail(key: string, rule: string): SanpathError {
+  return unreadable(`allocation record ${key}`, rule);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -45,14 +43,10 @@ function readDate(value: unknown, key: string, field: string): Date {
 }
 
 export function parseDiskAllocation(text: string, key: string): DiskAllocation {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw fail(key, "not JSON", error);
-  }
-  if (!isObject(value)) throw fail(key, "not a JSON object");
-  const { id, name, pool, ips, node, token, createTime, state, lease } = value;
+  const { id, name, pool, ips, node, token, createTime, state, lease } = parseJsonObject(
+    text,
+    `allocation record ${key}`,
+  );
   if (typeof id !== "string" || !isDiskId(id)) throw fail(key, "id is not a disk id");
   if (typeof name !== "string" || name === "") throw fail(key, "name is missing");
   if (typeof pool !== "string" || pool === "") throw fail(key, "pool is missing");

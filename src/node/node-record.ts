@@ -1,6 +1,7 @@
 import type { CallOptions, ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
+import { parseJsonObject, unreadable } from "../errors/stored-record.js";
 
 /**
  * The node record at `<root>/Nodes/<name>`, written by the node at start and with every new session;
@@ -40,17 +41,8 @@ export function serializeNodeRecord(record: NodeRecord): string {
 }
 
 export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
-  const fail = (rule: string, cause?: unknown): SanpathError =>
-    new SanpathError("data_loss", `${key} is unreadable: ${rule}`, { reason: "METADATA_UNREADABLE", cause });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw fail("not JSON", error);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail("not a JSON object");
-  const record = value as Record<string, unknown>;
-  const { name, address, interfaces, version, cordoned, startedAt, session } = record;
+  const fail = (rule: string): SanpathError => unreadable(key, rule);
+  const { name, address, interfaces, version, cordoned, startedAt, session } = parseJsonObject(text, key);
   if (typeof name !== "string" || name === "") throw fail("name must be text");
   if (typeof address !== "string") throw fail("address must be text");
   if (typeof interfaces !== "object" || interfaces === null) throw fail("interfaces must be an object");
