@@ -63,6 +63,11 @@ export async function startTgtd(options: {
 
 export async function stopTgtd(daemon: ProcessRecord | undefined, controlPort: number): Promise<void> {
   if (daemon !== undefined) await stopProcess(daemon, { signal: "SIGKILL" });
+  removeTgtdSocket(controlPort);
+}
+
+/** The control socket tgtd leaves behind in /var/run/tgtd when it is killed. */
+export function removeTgtdSocket(controlPort: number): void {
   rmSync(join(SOCKET_DIR, `socket.${controlPort}`), { force: true });
   rmSync(join(SOCKET_DIR, `socket.${controlPort}.lock`), { force: true });
 }

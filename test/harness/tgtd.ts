@@ -11,7 +11,7 @@
  * unused ones. tgtd ignores SIGTERM; stop() deletes every target (--force), then
  * `tgtadm --op delete --mode system` (tgtd exits), then SIGKILL by PID if it is still there.
  */
-import { rmSync, existsSync, mkdtempSync } from "node:fs";
+import { rmSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -20,6 +20,7 @@ import { TgtDriver, type TgtDriverOptions } from "../../src/iscsi/tgt-driver.js"
 import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
 import type { DaemonHandle } from "../../src/netns/daemon.js";
 import type { Topology } from "../../src/netns/topology.js";
+import { removeTgtdSocket, unusedTgtControlPort } from "../../src/devcluster/tgtd-daemon.js";
 
 export interface TgtdHarness {
   readonly host: string;
@@ -37,15 +38,13 @@ export interface TgtdHarness {
   stop(): Promise<void>;
 }
 
-const SOCKET_DIR = "/var/run/tgtd";
-
 export async function startTgtd(topology: Topology, host: string): Promise<TgtdHarness> {
   const dir = mkdtempSync(join(tmpdir(), `sanpath-tgtd-${host}-`));
   const logFile = join(dir, "tgtd.log");
   const runner = topology.runner(host);
   let lastProblem = "";
   for (let attempt = 0; attempt < 4; attempt += 1) {
-    const controlPort = unusedControlPort();
+    const controlPort = unusedTgtControlPort();
     const daemon = topology.spawnIn(host, "tgtd", ["-f", "-C", String(controlPort)], { logFile });
     const tgtadm = async (args: readonly string[]): Promise<string> =>
       (
@@ -57,7 +56,7 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
     if (ready !== true) {
       lastProblem = ready;
       await daemon.stop({ signal: "SIGKILL" });
-      removeSocket(controlPort);
+      removeTgtdSocket(controlPort);
       continue;
     }
     let stopping: Promise<void> | undefined;
@@ -79,18 +78,6 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
   }
   rmSync(dir, { recursive: true, force: true });
   throw new Error(`tgtd did not start in ${topology.nsName(host)}: ${lastProblem}`);
-}
-
-function unusedControlPort(): number {
-  for (;;) {
-    const port = 10_000 + Math.floor(Math.random() * 22_000); // tgtadm accepts at most 32767
-    if (
-      !existsSync(join(SOCKET_DIR, `socket.${port}`)) &&
-      !existsSync(join(SOCKET_DIR, `socket.${port}.lock`))
-    ) {
-      return port;
-    }
-  }
 }
 
 async function waitUntilAnswering(
@@ -131,12 +118,7 @@ async function stopTgtd(
     // After `delete --mode system` tgtd exits by itself; SIGKILL only if it has not.
     await Promise.race([daemon.exited, sleep(2000)]);
     await daemon.stop({ signal: "SIGKILL" }).catch(() => undefined);
-    removeSocket(controlPort);
+    removeTgtdSocket(controlPort);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function removeSocket(controlPort: number): void {
-  rmSync(join(SOCKET_DIR, `socket.${controlPort}`), { force: true });
-  rmSync(join(SOCKET_DIR, `socket.${controlPort}.lock`), { force: true });
 }
