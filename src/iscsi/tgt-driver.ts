@@ -82,6 +82,7 @@ import {
 } from "./target-driver.js";
 import { TgtModel } from "./tgt-model.js";
 import {
+  emptyTgtTarget,
   isWildcardPortal,
   parseTgtAccounts,
   parseTgtConnections,
@@ -158,7 +159,7 @@ export class TgtDriver implements TargetDriver {
               ["--op", "new", "--mode", "target", "--tid", String(tid), "--targetname", spec.iqn],
               options,
             );
-            target = emptyTarget(tid, spec.iqn);
+            target = emptyTgtTarget(tid, spec.iqn, "ready");
             this.model.addTarget(target);
           } finally {
             this.model.releaseTid(tid);
@@ -774,18 +775,4 @@ function isModelSymptom(error: unknown): boolean {
   if (error instanceof ModelMismatchError) return true;
   const failed = isCommandFailedError(error) ? error : error instanceof Error ? error.cause : undefined;
   return isCommandFailedError(failed) && failed.failure === "exit";
-}
-
-function emptyTarget(tid: number, iqn: string): TgtTarget {
-  return {
-    tid,
-    iqn,
-    state: "ready",
-    connections: [],
-    luns: [],
-    accounts: [],
-    outgoingAccounts: [],
-    aclAddresses: [],
-    aclNames: [],
-  };
 }

@@ -53,6 +53,21 @@ export interface TgtTarget {
   aclNames: string[];
 }
 
+/** A target with no LUN, connection, account or ACL rule yet (as `tgtadm --op new` makes one). */
+export function emptyTgtTarget(tid: number, iqn: string, state: string): TgtTarget {
+  return {
+    tid,
+    iqn,
+    state,
+    connections: [],
+    luns: [],
+    accounts: [],
+    outgoingAccounts: [],
+    aclAddresses: [],
+    aclNames: [],
+  };
+}
+
 export interface TgtPortal {
   ip: string;
   port: number;
@@ -72,17 +87,7 @@ export function parseTgtTargets(text: string): TgtTarget[] {
     if (line === "") continue;
     const header = /^Target (\d+): (\S+)$/.exec(line);
     if (header !== null && !rawLine.startsWith(" ")) {
-      target = {
-        tid: Number(header[1]),
-        iqn: header[2] ?? "",
-        state: "",
-        connections: [],
-        luns: [],
-        accounts: [],
-        outgoingAccounts: [],
-        aclAddresses: [],
-        aclNames: [],
-      };
+      target = emptyTgtTarget(Number(header[1]), header[2] ?? "", "");
       targets.push(target);
       section = "none";
       continue;
