@@ -1,9 +1,9 @@
 import { isAborted } from "../consul/consul-client.js";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { AssignmentKv } from "./assignment-kv.js";
 import { parseJobEvent, type JobEvent } from "./job-model.js";
+import { pause } from "../util/pause.js";
 
 /** Every event of a job in sequence order. */
 export async function readJobEvents(
@@ -114,14 +114,5 @@ export async function* followJobEvents(
       finished = true;
       if (options.stopWhenDone) return;
     }
-  }
-}
-
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await sleep(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
   }
 }

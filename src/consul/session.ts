@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import { invalidField, SanpathError } from "../errors/sanpath-error.js";
 import { isAborted, isRecord, type CallOptions, type ConsulClient } from "./consul-client.js";
+import { pause } from "../util/pause.js";
 
 export const MIN_SESSION_TTL_SECONDS = 10;
 export const MAX_SESSION_TTL_SECONDS = 86_400;
@@ -236,7 +236,8 @@ export class SessionKeeper {
             ? error
             : new SanpathError("internal", "session renew failed", { cause: error }),
         );
-        if (!(await this.pause(sentAt + this.retryAfterMs))) return;
+        if (!(await pause(Math.max(0, sentAt + this.retryAfterMs - this.now()), this.stopping.signal)))
+          return;
         continue;
       }
       if (isAborted(signal)) return;
@@ -247,17 +248,7 @@ export class SessionKeeper {
       }
       this.confirmedAt = sentAt;
       this.options.onConfirmed?.(sentAt);
-      if (!(await this.pause(sentAt + this.renewEveryMs))) return;
-    }
-  }
-
-  /** Sleeps until the clock reads `until`; false when stopped meanwhile. */
-  private async pause(until: number): Promise<boolean> {
-    try {
-      await sleep(Math.max(0, until - this.now()), undefined, { signal: this.stopping.signal });
-      return true;
-    } catch {
-      return false;
+      if (!(await pause(Math.max(0, sentAt + this.renewEveryMs - this.now()), this.stopping.signal))) return;
     }
   }
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { invalidField, SanpathError } from "../errors/sanpath-error.js";
 import {
   isAborted,
@@ -7,6 +6,7 @@ import {
   type ConsulClient,
   type KvEntry,
 } from "./consul-client.js";
+import { jitteredBackoffMs, pause } from "../util/pause.js";
 
 export interface WatchOptions {
   /** Ends the watch: the iteration finishes normally (no error). */
@@ -98,7 +98,7 @@ async function* follow<R extends BlockingIndex, S>(
       // After a failure the index may belong to an agent that is gone: a restarted one counts from
       // scratch and would hold a query on an index it has not reached yet. Read afresh.
       index = 0;
-      if (!(await pause(backoff(failures, minBackoffMs, maxBackoffMs), signal))) return;
+      if (!(await pause(jitteredBackoffMs(failures, minBackoffMs, maxBackoffMs), signal))) return;
       continue;
     }
     failures = 0;
@@ -111,20 +111,5 @@ async function* follow<R extends BlockingIndex, S>(
     if (answer.index === yielded) continue;
     yielded = answer.index;
     yield snapshot(answer);
-  }
-}
-
-/** Exponential back-off with jitter: a random delay in [half, full] of min × 2^(n-1), capped. */
-function backoff(failures: number, minMs: number, maxMs: number): number {
-  const full = Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 30));
-  return full / 2 + Math.random() * (full / 2);
-}
-
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await sleep(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,6 +1,5 @@
 import { setMaxListeners } from "node:events";
 import { readFile, rm } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { acquireLock, InvalidSessionError, releaseLock } from "../consul/lock.js";
@@ -10,6 +9,7 @@ import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { writeFileAtomically } from "../storage/atomic-file.js";
 import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
+import { pause } from "../util/pause.js";
 
 /** One stretch of leadership. */
 export interface Term {
@@ -303,8 +303,4 @@ export class Election {
       this.stopping.signal.removeEventListener("abort", stop);
     }
   }
-}
-
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  await sleep(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -42,6 +42,7 @@ import { pathDevice, presenceOf, type LocalObservation, type PathSetup } from ".
 import { clusterViewOf, decidePath, driftOf, planReconcile, type DriftItem } from "./reconcile-plan.js";
 import { Reconciler } from "./reconciler.js";
 import { StepTimings } from "./step-timings.js";
+import { pause } from "../util/pause.js";
 
 export interface NodeAgentOptions {
   nodeName: string;
@@ -656,7 +657,7 @@ export class NodeAgent {
             "cannot clear what a previous daemon configured; retrying",
           );
         }
-        await sleepUnlessAborted(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), this.lifetime.signal);
+        await pause(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), this.lifetime.signal);
       }
     }
     if (this.lifetime.signal.aborted) return;
@@ -964,18 +965,6 @@ export class NodeAgent {
       new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
     ]);
   }
-}
-
-async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** `promise`, or a rejection after `ms` (the promise itself keeps running). */

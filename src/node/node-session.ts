@@ -32,13 +32,13 @@
  */
 import { readFile, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import { createSession, destroySession, SessionKeeper } from "../consul/session.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { writeFileAtomically } from "../storage/atomic-file.js";
 import { nodeFenced } from "./node-errors.js";
+import { jitteredBackoffMs, pause } from "../util/pause.js";
 
 export interface SessionSettings {
   ttlSeconds: number;
@@ -310,7 +310,8 @@ export class NodeSession {
             "cannot retire the old session yet",
           );
         }
-        if (!(await this.pause(attempt))) return false;
+        if (!(await pause(jitteredBackoffMs(attempt, MIN_BACKOFF_MS, MAX_BACKOFF_MS), this.stopping.signal)))
+          return false;
       }
     }
     return false;
@@ -338,20 +339,11 @@ export class NodeSession {
         if (attempt === 1 || attempt % 20 === 0) {
           this.log.warn({ attempt, err: errorMessage(error) }, "cannot create a Consul session yet");
         }
-        if (!(await this.pause(attempt))) return undefined;
+        if (!(await pause(jitteredBackoffMs(attempt, MIN_BACKOFF_MS, MAX_BACKOFF_MS), this.stopping.signal)))
+          return undefined;
       }
     }
     return undefined;
-  }
-
-  private async pause(attempt: number): Promise<boolean> {
-    const full = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(attempt - 1, 10));
-    try {
-      await sleep(full / 2 + Math.random() * (full / 2), undefined, { signal: this.stopping.signal });
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /** The sessions a predecessor left: its active one and those it had not retired yet. */
