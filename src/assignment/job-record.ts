@@ -95,16 +95,6 @@ export function withJobPathStatus(
   at: Date,
   error?: string,
 ): JobPathRecord {
-  return {
-    jobId: record.jobId,
-    diskId: record.diskId,
-    diskName: record.diskName,
-    index: record.index,
-    ip: record.ip,
-    sourceNode: record.sourceNode,
-    targetNode: record.targetNode,
-    status,
-    updatedAt: at,
-    ...(error === undefined ? {} : { error }),
-  };
+  const { error: _previousError, ...rest } = record;
+  return { ...rest, status, updatedAt: at, ...(error === undefined ? {} : { error }) };
 }
