@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { GetClusterInfoResponse, type IscsiSubnet } from "../../gen/sanpath/v1/cluster.js";
-import type { NodeSummary } from "../../gen/sanpath/v1/common.js";
 import { action } from "../action.js";
-import { renderFields, renderTable } from "../table.js";
+import { renderFields } from "../table.js";
+import { renderNodes } from "./nodes.js";
 
 /** `sanpath cluster …`: the cluster as a whole. */
 export function registerClusterCommands(program: Command): void {
@@ -49,20 +49,7 @@ function renderClusterInfo(info: GetClusterInfoResponse): string {
     fields.push(["iSCSI subnet 1", describeSubnet(info.settings.subnet1)]);
     fields.push(["iSCSI subnet 2", describeSubnet(info.settings.subnet2)]);
   }
-  const nodes = renderTable(
-    [
-      { header: "node", value: (node: NodeSummary) => node.name },
-      { header: "address", value: (node: NodeSummary) => node.address },
-      { header: "online", value: (node: NodeSummary) => yesNo(node.online) },
-      { header: "cordoned", value: (node: NodeSummary) => yesNo(node.cordoned) },
-      { header: "paths", value: (node: NodeSummary) => String(node.pathCount), align: "right" },
-      { header: "subnets", value: (node: NodeSummary) => node.subnets.join(",") },
-      { header: "coordinator", value: (node: NodeSummary) => (node.leader ? "yes" : "") },
-      { header: "version", value: (node: NodeSummary) => node.version },
-    ],
-    info.nodes,
-    "(no nodes)",
-  );
+  const nodes = renderNodes(info.nodes);
   return `${renderFields(fields)}\n\n${nodes}`;
 }
 
@@ -70,8 +57,4 @@ function describeSubnet(subnet: IscsiSubnet | undefined): string {
   if (subnet === undefined || subnet.network === "") return "not set";
   const vlan = subnet.vlanId === 0 ? "" : `, VLAN ${subnet.vlanId}`;
   return `${subnet.network} on ${subnet.interface}${vlan}, automatic ${subnet.autoIpFrom}–${subnet.autoIpTo}`;
-}
-
-function yesNo(value: boolean): string {
-  return value ? "yes" : "no";
 }
