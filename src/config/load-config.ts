@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
+import { DEFAULT_CALLS_PER_NODE } from "../assignment/node-call-slots.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { LogLevel } from "../log/logger.js";
 import {
@@ -61,7 +62,7 @@ export function defaultSettings(): Record<string, unknown> {
     "session.fenceDeadlineMs": 10_000,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
-    "reassignment.callsPerNode": 8,
+    "reassignment.callsPerNode": DEFAULT_CALLS_PER_NODE,
     "reassignment.leaderlessGraceMs": 30_000,
     "auth.mode": "required",
     "tls.plaintext": false,
