@@ -7,14 +7,14 @@
 // Run (as root, Ceph packages and consul installed, addon built):
 //   npx vite-node bench/add-disk.ts [--count N]
 // librbd calls run on libuv's pool (4 threads by default); UV_THREADPOOL_SIZE=16 lets more run at once.
+import { ConsulKvStore } from "../src/consul/consul-kv-store.js";
 import { performance } from "node:perf_hooks";
 import { ConsulClient } from "../src/consul/consul-client.js";
 import { ConsulKeys } from "../src/consul/keys.js";
 import { runTransaction } from "../src/consul/transaction.js";
 import { AllocationKeys, IP_BLOCK_SIZE, ipBlockBase } from "../src/disks/allocation-keys.js";
-import { Bitmap } from "../src/disks/bitmap.js";
+import { Bitmap } from "../src/util/bitmap.js";
 import type { ClusterSettingsInput } from "../src/disks/cluster-settings.js";
-import { consulDiskKv } from "../src/disks/consul-disk-kv.js";
 import { MAX_DISK_NUMBER } from "../src/disks/disk-id.js";
 import { diskImagesOver } from "../src/disks/disk-images.js";
 import type { AddDiskInput } from "../src/disks/disk-request.js";
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   const services: DiskService[] = [];
   const serviceFor = async (root: string, pool: string): Promise<DiskService> => {
     const service = new DiskService({
-      kv: consulDiskKv(client),
+      kv: new ConsulKvStore(client),
       keys: new ConsulKeys(root),
       images: diskImagesOver(store),
       nodeName: "bench",

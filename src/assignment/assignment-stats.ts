@@ -1,4 +1,6 @@
-import type { CallOptions } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import type { LiveSessions } from "../kv/session-store.js";
+import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import {
   subnetContaining,
@@ -13,7 +15,6 @@ import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { parseNodeRecord, type NodeRecord } from "../node/node-record.js";
 import type { NodeInfo, PathAssignment, SubnetNumber } from "./assignment-model.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 
 /** A node as the API and the coordinator see it. */
 export interface NodeState extends NodeInfo {
@@ -48,7 +49,8 @@ export interface ClusterState {
 }
 
 export interface ClusterStateReaderOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
+  sessions: LiveSessions;
   keys: ConsulKeys;
   logger: Logger;
   fallback?: DiskPathsFallback;
@@ -64,13 +66,13 @@ export class ClusterStateReader {
   constructor(private readonly options: ClusterStateReaderOptions) {}
 
   async read(options: CallOptions = {}): Promise<ClusterState> {
-    const { kv, keys, logger } = this.options;
+    const { kv, sessions: liveSessions, keys, logger } = this.options;
     const [disks, records, settingsEntry, nodeEntries, sessions] = await Promise.all([
       kv.listIndexed(keys.disks(), options),
       kv.list(keys.allocatedDiskIds(), options),
       kv.get(keys.settings(), options),
       kv.list(keys.nodes(), options),
-      kv.liveSessions(options),
+      liveSessions.liveSessions(options),
     ]);
     const settings = parseSettings(settingsEntry?.value, logger);
     const allocations = new Map<string, { name: string; ips: readonly string[] }>();
@@ -163,32 +165,6 @@ export interface NodeRecordView {
   readonly subnets: readonly SubnetNumber[];
   /** The session its record names is one Consul holds. */
   readonly online: boolean;
-}
-
-/** The node's record, or undefined when it has none (or it is unreadable). */
-export async function readNodeRecord(
-  kv: AssignmentKv,
-  keys: ConsulKeys,
-  name: string,
-  options: CallOptions = {},
-  liveSessions?: ReadonlySet<string>,
-): Promise<NodeRecordView | undefined> {
-  let key: string;
-  try {
-    key = keys.node(name);
-  } catch {
-    return undefined;
-  }
-  const entry = await kv.get(key, options);
-  if (entry === undefined) return undefined;
-  let record;
-  try {
-    record = parseNodeRecord(entry.value, key);
-  } catch {
-    return undefined;
-  }
-  const sessions = liveSessions ?? (await kv.liveSessions(options));
-  return nodeRecordView(name, record, sessions);
 }
 
 /** What the coordinator needs of a parsed node record, online when Consul holds its session. */

@@ -1,7 +1,7 @@
 import type { NodeInfo, PathAssignment, Plan } from "./assignment-model.js";
 import { CandidateNodes } from "./candidate-nodes.js";
 import { ClusterIndex, NO_NODE } from "./cluster-index.js";
-import { NumberMinHeap } from "./number-heap.js";
+import { NumberMinHeap } from "../util/number-heap.js";
 import { resolveSelectedPaths } from "./path-selection.js";
 
 export interface AveragePlanOptions {

@@ -1,13 +1,13 @@
-import { isAborted } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { isAborted } from "../util/abort.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import { parseJobEvent, type JobEvent } from "./job-model.js";
 import { pause } from "../util/pause.js";
 
 /** Every event of a job in sequence order. */
 export async function readJobEvents(
-  kv: AssignmentKv,
+  kv: KvStore,
   keys: ConsulKeys,
   jobId: string,
   options: { signal?: AbortSignal } = {},
@@ -40,7 +40,7 @@ export interface FollowOptions {
  * Ends after the "finished" event when `stopWhenDone`, else when `signal` aborts.
  */
 export async function* followJobEvents(
-  kv: AssignmentKv,
+  kv: KvStore,
   keys: ConsulKeys,
   jobId: string,
   options: FollowOptions,

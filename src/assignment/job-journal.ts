@@ -1,14 +1,11 @@
-import { isAborted } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { MAX_OPS_PER_TRANSACTION, type KvOperation } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsulKeys } from "../consul/keys.js";
-import {
-  MAX_OPS_PER_TRANSACTION,
-  TransactionConflictError,
-  type KvOperation,
-} from "../consul/transaction.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import { leadershipLost } from "./job-errors.js";
 import {
   serializeJobEvent,
@@ -27,7 +24,7 @@ export interface JournalEntry {
 }
 
 export interface JobJournalOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
   keys: ConsulKeys;
   fence: Fence;
   jobId: string;

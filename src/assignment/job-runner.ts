@@ -1,10 +1,11 @@
-import { isAborted } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import type { LiveSessions } from "../kv/session-store.js";
+import { isAborted } from "../util/abort.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { pathHolder } from "../disks/disk-reader.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import { readJobEvents } from "./job-events.js";
 import { JobJournal } from "./job-journal.js";
 import {
@@ -36,7 +37,8 @@ export interface LeaderTerm {
 }
 
 export interface JobRunnerOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
+  sessions: LiveSessions;
   keys: ConsulKeys;
   store: JobStore;
   nodes: NodeRpc;
@@ -105,6 +107,7 @@ export class JobRunner {
     this.slots = options.slots ?? new NodeCallSlots();
     this.nodeDirectory = new NodeDirectory({
       kv: options.kv,
+      sessions: options.sessions,
       keys: options.keys,
       signal: options.term.signal,
       ...(options.nodeViewMaxAgeMs === undefined ? {} : { maxAgeMs: options.nodeViewMaxAgeMs }),

@@ -1,13 +1,10 @@
-import type { CallOptions, KvEntry } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { MAX_OPS_PER_TRANSACTION, type KvEntry, type KvOperation } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import {
-  MAX_OPS_PER_TRANSACTION,
-  TransactionConflictError,
-  type KvOperation,
-} from "../consul/transaction.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { PlannedMove } from "./assignment-model.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import { jobNotFound, leadershipLost, reassignmentRunning } from "./job-errors.js";
 import {
   compareMoves,
@@ -53,7 +50,7 @@ export interface NewJob {
 }
 
 export interface JobStoreOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
   keys: ConsulKeys;
   /** Finished jobs kept in the history (default 20). */
   historyLimit?: number;
@@ -76,7 +73,7 @@ const RECORDS_PER_CHUNK = MAX_OPS_PER_TRANSACTION - 1;
  */
 export class JobStore {
   readonly keys: ConsulKeys;
-  private readonly kv: AssignmentKv;
+  private readonly kv: KvStore;
   private readonly historyLimit: number;
   private readonly now: () => Date;
 

@@ -1,11 +1,13 @@
-import type { CallOptions } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import type { LiveSessions } from "../kv/session-store.js";
+import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { parseNodeRecord } from "../node/node-record.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import { nodeRecordView, type NodeRecordView } from "./assignment-stats.js";
 
 export interface NodeDirectoryOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
+  sessions: LiveSessions;
   keys: ConsulKeys;
   /** A view older than this is read again before it answers (default 300 ms). */
   maxAgeMs?: number;
@@ -74,11 +76,11 @@ export class NodeDirectory {
   }
 
   private async read(): Promise<Snapshot> {
-    const { kv, keys } = this.options;
+    const { kv, sessions, keys } = this.options;
     const options = this.options.signal === undefined ? {} : { signal: this.options.signal };
     const startedAt = this.clock();
     this.reads += 1;
-    const [entries, sessions] = await Promise.all([kv.list(keys.nodes(), options), kv.liveSessions(options)]);
+    const [entries, sessions] = await Promise.all([kv.list(keys.nodes(), options), sessions.liveSessions(options)]);
     const nodes = new Map<string, NodeRecordView>();
     for (const entry of entries) {
       const name = keys.parseNode(entry.key);

@@ -1,4 +1,4 @@
-import { NumberMinHeap } from "./number-heap.js";
+import { NumberMinHeap } from "../util/number-heap.js";
 
 /**
  * A binary min-heap of node ranks ordered by keys the owner keeps in an array (and may change:

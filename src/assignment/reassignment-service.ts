@@ -1,10 +1,10 @@
-import type { CallOptions } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { TransactionConflictError } from "../consul/transaction.js";
 import { invalidField, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { Plan, PlannedMove } from "./assignment-model.js";
-import type { AssignmentKv } from "./assignment-kv.js";
 import type { ClusterState, ClusterStateReader, NodeState } from "./assignment-stats.js";
 import { planAverage } from "./average-planner.js";
 import { planDrain } from "./drain-planner.js";
@@ -61,7 +61,7 @@ export interface StartRequest {
 }
 
 export interface ReassignmentServiceOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
   keys: ConsulKeys;
   reader: ClusterStateReader;
   store: JobStore;

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { isAbsolute } from "node:path";
-import { DEFAULT_CALLS_PER_NODE } from "../assignment/node-call-slots.js";
+import { DEFAULT_CALLS_PER_NODE } from "./reassignment-defaults.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { LogLevel } from "../log/logger.js";
 import {

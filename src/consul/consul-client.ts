@@ -2,18 +2,10 @@ import { EventEmitter } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
 import Consul from "consul";
 import { invalidField, SanpathError, errorMessage } from "../errors/sanpath-error.js";
-
-/** One KV entry as sanpath sees it: the value is decoded as UTF-8 ("" when Consul holds null). */
-export interface KvEntry {
-  key: string;
-  value: string;
-  flags: number;
-  createIndex: number;
-  modifyIndex: number;
-  lockIndex: number;
-  /** The session holding the key's lock, if any. */
-  session?: string;
-}
+import { isAborted } from "../util/abort.js";
+import type { CallOptions } from "../util/call-options.js";
+import { checkIndex, checkKey, checkPrefix, checkWaitSeconds, nextBlockingIndex } from "../kv/key-rules.js";
+import type { BlockingKeyResult, BlockingListResult, BlockingOptions, KvEntry } from "../kv/kv-store.js";
 
 export interface ConsulClientOptions {
   /** "host:port" of the agent's HTTP API. */
@@ -24,43 +16,8 @@ export interface ConsulClientOptions {
   timeoutMs?: number;
 }
 
-export interface CallOptions {
-  signal?: AbortSignal;
-  /** Overrides the client's deadline for this call. */
-  timeoutMs?: number;
-}
-
-export interface BlockingOptions {
-  /** The X-Consul-Index of the previous answer; 0 = answer at once. */
-  index: number;
-  /** How long Consul may hold the request (1..600 s). */
-  waitSeconds: number;
-  signal?: AbortSignal;
-}
-
-/** Where a blocking answer leaves the index. */
-export interface BlockingIndex {
-  /**
-   * The index to pass to the next call. 0 when Consul's index went backwards (agent restarted, state
-   * restored): the next call then answers at once with a fresh index, as Consul's docs require.
-   */
-  index: number;
-  /** True when the index went backwards (see `index`). */
-  reset: boolean;
-}
-
-export interface BlockingKeyResult extends BlockingIndex {
-  /** undefined while the key does not exist. */
-  entry: KvEntry | undefined;
-}
-
-export interface BlockingListResult extends BlockingIndex {
-  entries: KvEntry[];
-}
-
 /** Extra slack on top of Consul's own jitter (wait/16) for a blocking call's deadline. */
 const BLOCKING_FACTOR = 1.07;
-const MAX_WAIT_SECONDS = 600;
 
 /** The parts of a consul@2 request every call carries (papi options). */
 export interface RequestCommon {
@@ -184,14 +141,14 @@ export class ConsulClient {
     checkKey(key);
     const { index, body } = await this.blockingGet("kv.get (blocking)", key, false, options);
     const entry = body === undefined ? undefined : parseKvItem(firstOf(body));
-    return { ...nextIndex(options.index, index), entry };
+    return { ...nextBlockingIndex(options.index, index), entry };
   }
 
   /** Blocking read of a prefix (recursive); see getBlocking. */
   async listBlocking(prefix: string, options: BlockingOptions): Promise<BlockingListResult> {
     checkPrefix(prefix);
     const { index, body } = await this.blockingGet("kv.list (blocking)", prefix, true, options);
-    return { ...nextIndex(options.index, index), entries: parseKvList(body) };
+    return { ...nextBlockingIndex(options.index, index), entries: parseKvList(body) };
   }
 
   /**
@@ -304,9 +261,7 @@ export class ConsulClient {
   ): Promise<{ index: number; body: unknown }> {
     checkIndex("index", options.index);
     const wait = options.waitSeconds;
-    if (!Number.isInteger(wait) || wait < 1 || wait > MAX_WAIT_SECONDS) {
-      throw invalidField("waitSeconds", `must be a whole number of seconds in 1..${MAX_WAIT_SECONDS}`);
-    }
+    checkWaitSeconds(wait);
     const timeoutMs = Math.ceil(wait * 1000 * BLOCKING_FACTOR) + this.timeoutMs;
     const value = await this.call(
       operation,
@@ -336,22 +291,8 @@ export class ConsulClient {
   }
 }
 
-/** A blocking answer's next index: backwards = reset to 0; never below 1 otherwise (Consul's docs). */
-function nextIndex(previous: number, answered: number): BlockingIndex {
-  if (answered < previous) return { index: 0, reset: true };
-  return { index: Math.max(answered, 1), reset: false };
-}
-
 function firstOf(body: unknown): unknown {
   return Array.isArray(body) ? body[0] : body;
-}
-
-/**
- * Whether the signal has fired. A function, not `signal.aborted` inline: TypeScript keeps a property
- * narrowed across an await, which would make a re-check look redundant.
- */
-export function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -384,22 +325,6 @@ function numberField(item: Record<string, unknown>, name: string): number {
   if (value === undefined || value === null) return 0;
   if (typeof value !== "number") throw unexpectedAnswer("kv", `${name} is not a number`);
   return value;
-}
-
-/** Keys are relative ("PetaSAN/Disks/00001"): no leading slash, not empty. */
-export function checkKey(key: string, field = "key"): void {
-  if (key === "") throw invalidField(field, "must not be empty");
-  checkPrefix(key, field);
-}
-
-export function checkPrefix(prefix: string, field = "prefix"): void {
-  if (prefix.startsWith("/")) throw invalidField(field, `must not start with "/", got "${prefix}"`);
-}
-
-function checkIndex(field: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw invalidField(field, "must be a whole number >= 0");
-  }
 }
 
 function asRejection(error: unknown): ConsulRejection | undefined {

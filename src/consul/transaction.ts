@@ -1,81 +1,15 @@
+import type { CallOptions } from "../util/call-options.js";
 import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import { checkKey } from "../kv/key-rules.js";
 import {
-  checkKey,
-  isRecord,
-  parseKvItem,
-  type CallOptions,
-  type ConsulClient,
+  MAX_OPS_PER_TRANSACTION,
   type KvEntry,
-} from "./consul-client.js";
+  type KvOperation,
+  type TransactionResult,
+} from "../kv/kv-store.js";
+import { TransactionConflictError, type TransactionOpError } from "../kv/transaction-conflict.js";
+import { isRecord, parseKvItem, type ConsulClient } from "./consul-client.js";
 
-/** Consul refuses transactions with more operations than this. */
-export const MAX_OPS_PER_TRANSACTION = 64;
-
-/** One KV operation of a transaction. Values are UTF-8 text (sent base64-encoded). */
-export type KvOperation =
-  /** Write the key. */
-  | { verb: "set"; key: string; value: string; flags?: number }
-  /** Write the key only if its ModifyIndex is `index` (0 = only if absent). */
-  | { verb: "cas"; key: string; value: string; index: number; flags?: number }
-  | { verb: "delete"; key: string }
-  /** Delete every key under the prefix. */
-  | { verb: "delete-tree"; key: string }
-  /** Delete the key only if its ModifyIndex is `index`. */
-  | { verb: "delete-cas"; key: string; index: number }
-  /** Fail unless the key exists with ModifyIndex `index`. */
-  | { verb: "check-index"; key: string; index: number }
-  /** Fail if the key exists. */
-  | { verb: "check-not-exists"; key: string }
-  /** Fail unless `session` holds the key's lock. */
-  | { verb: "check-session"; key: string; session: string }
-  /** Read the key (fails if absent); its entry is in the results. */
-  | { verb: "get"; key: string }
-  /** Acquire the key for `session` and write it. */
-  | { verb: "lock"; key: string; value: string; session: string; flags?: number }
-  /** Release the key held by `session` and write it (no lock-delay). */
-  | { verb: "unlock"; key: string; value: string; session: string; flags?: number };
-
-export interface TransactionResult {
-  /**
-   * One slot per operation, in order: the entry Consul returned for it (with its value for "get";
-   * set/cas/lock/unlock/check-index/check-session return the entry's indexes with an empty value),
-   * undefined for operations that return nothing (delete*, check-not-exists).
-   */
-  results: (KvEntry | undefined)[];
-}
-
-export interface TransactionOpError {
-  /** Index of the operation in the caller's whole list (not the chunk). */
-  opIndex: number;
-  what: string;
-}
-
-/**
- * Consul refused a transaction (HTTP 409): a check or CAS failed, a lock could not be taken, a
- * session is invalid. The chunk that held the failing operation was rolled back completely; chunks
- * before it stay committed (`committedChunks`).
- */
-export class TransactionConflictError extends SanpathError {
-  /** Global index of the first failing operation. */
-  readonly opIndex: number;
-  /** Consul's reason for it, e.g. `failed to set key "x", index is stale`. */
-  readonly what: string;
-  readonly errors: readonly TransactionOpError[];
-  /** Chunks (of 64 operations) that were committed before the failing one. */
-  readonly committedChunks: number;
-
-  constructor(errors: readonly TransactionOpError[], committedChunks: number, cause: unknown) {
-    const first = errors[0] ?? { opIndex: -1, what: "no error detail" };
-    super("aborted", `consul transaction: operation ${first.opIndex} failed: ${first.what}`, {
-      reason: "CAS_CONFLICT",
-      cause,
-    });
-    this.opIndex = first.opIndex;
-    this.what = first.what;
-    this.errors = errors;
-    this.committedChunks = committedChunks;
-  }
-}
 
 /** Verbs after which Consul puts an entry in Results; the others add nothing. */
 const VERBS_WITH_RESULT = new Set(["set", "cas", "check-index", "check-session", "get", "lock", "unlock"]);

@@ -1,22 +1,23 @@
+import type { KvStore } from "../kv/kv-store.js";
+import type { LiveSessions } from "../kv/session-store.js";
+import { watchPrefix } from "../kv/watch.js";
+import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AssignmentKv } from "../assignment/assignment-kv.js";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { ActiveMoves } from "../assignment/active-moves.js";
 import { JobRunner, type LeaderTerm } from "../assignment/job-runner.js";
 import type { JobStore } from "../assignment/job-store.js";
 import { DEFAULT_CALLS_PER_NODE, NodeCallSlots } from "../assignment/node-call-slots.js";
 import type { NodeRpc } from "../assignment/node-rpc.js";
-import { isAborted, type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { watchPrefix } from "../consul/watch.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { Term } from "./election.js";
 import { PlacementLoop } from "./placement-loop.js";
 
 export interface CoordinatorOptions {
-  client: ConsulClient;
-  kv: AssignmentKv;
+  kv: KvStore;
+  sessions: LiveSessions;
   keys: ConsulKeys;
   reader: ClusterStateReader;
   store: JobStore;
@@ -43,7 +44,7 @@ export class Coordinator {
   constructor(private readonly options: CoordinatorOptions) {}
 
   async lead(term: Term): Promise<void> {
-    const { client, keys, logger } = this.options;
+    const { kv, keys, logger } = this.options;
     const log = logger.child({ epoch: term.epoch });
     const leaderTerm: LeaderTerm = {
       epoch: term.epoch,
@@ -65,7 +66,7 @@ export class Coordinator {
       ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
     });
     const poke = async (prefix: string): Promise<void> => {
-      for await (const _snapshot of watchPrefix(client, prefix, {
+      for await (const _snapshot of watchPrefix(kv, prefix, {
         signal: term.signal,
         waitSeconds: 30,
         onError: (error) => log.debug({ prefix, err: error.message }, "coordinator watch"),
@@ -98,6 +99,7 @@ export class Coordinator {
         if (answer.entry === undefined) continue;
         const runner = new JobRunner({
           kv,
+          sessions: this.options.sessions,
           keys,
           store,
           nodes,

@@ -1,13 +1,16 @@
+import { acquireLock, releaseLock } from "../kv/locks.js";
+import { InvalidSessionError } from "../kv/invalid-session.js";
+import { createSession, destroySession } from "../kv/session-store.js";
+import { SessionKeeper } from "../kv/session-keeper.js";
+import { watchKey } from "../kv/watch.js";
+import { isAborted } from "../util/abort.js";
 import { setMaxListeners } from "node:events";
 import { readFile, rm } from "node:fs/promises";
-import { isAborted, type ConsulClient } from "../consul/consul-client.js";
+import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { acquireLock, InvalidSessionError, releaseLock } from "../consul/lock.js";
-import { createSession, destroySession, SessionKeeper } from "../consul/session.js";
-import { watchKey } from "../consul/watch.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
 import { pause } from "../util/pause.js";
 

@@ -1,6 +1,7 @@
-import type { CallOptions, ConsulClient } from "../consul/consul-client.js";
+import { lockHolder } from "../kv/locks.js";
+import type { CallOptions } from "../util/call-options.js";
+import type { KvStore } from "../kv/kv-store.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { lockHolder } from "../consul/lock.js";
 
 /** The coordinator lock's value: who leads and where to reach it. */
 export interface LeaderRecord {
@@ -39,11 +40,11 @@ export function parseLeaderRecord(value: string): LeaderRecord {
 
 /** The elected coordinator, or undefined when the lock is free. */
 export async function readLeader(
-  client: ConsulClient,
+  kv: KvStore,
   keys: ConsulKeys,
   options: CallOptions = {},
 ): Promise<Leader | undefined> {
-  const holder = await lockHolder(client, keys.coordinatorLock(), options);
+  const holder = await lockHolder(kv, keys.coordinatorLock(), options);
   if (holder === undefined) return undefined;
   return { ...parseLeaderRecord(holder.value), epoch: holder.lockIndex, session: holder.session };
 }

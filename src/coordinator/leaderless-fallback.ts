@@ -1,14 +1,14 @@
+import type { KvStore } from "../kv/kv-store.js";
+import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { AssignmentKv } from "../assignment/assignment-kv.js";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { placeFreePaths } from "../assignment/placement.js";
-import { isAborted } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 
 export interface LeaderlessFallbackOptions {
-  kv: AssignmentKv;
+  kv: KvStore;
   keys: ConsulKeys;
   reader: ClusterStateReader;
   /** This node's name, as in its node record. */

@@ -1,4 +1,4 @@
-import { isAborted } from "../consul/consul-client.js";
+import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActiveMoves } from "../assignment/active-moves.js";
 import type { ClusterState, ClusterStateReader } from "../assignment/assignment-stats.js";

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 import type { ClusterPki } from "./cluster-pki.js";
 import type { ProcessRecord } from "./detached-process.js";
 import type { SessionTiming } from "./sanpathd-node.js";

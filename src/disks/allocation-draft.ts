@@ -1,9 +1,10 @@
-import type { CallOptions } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import type { KvOperation } from "../kv/kv-store.js";
+import type { CallOptions } from "../util/call-options.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { AllocationKeys, IP_BLOCK_SIZE, ipBlockBase } from "./allocation-keys.js";
-import { Bitmap } from "./bitmap.js";
+import { Bitmap } from "../util/bitmap.js";
 import { formatDiskId, MAX_DISK_NUMBER } from "./disk-id.js";
-import type { DiskKv, KvOperation } from "./disk-kv.js";
 import { formatIpv4, tryParseIpv4 } from "./ipv4.js";
 
 /** A bitmap record as read, with the ModifyIndex its write must be checked against (0 = absent). */
@@ -27,7 +28,7 @@ export class AllocationDraft {
     private readonly blocks: Map<number, VersionedBitmap>,
   ) {}
 
-  static async read(kv: DiskKv, keys: AllocationKeys, options: CallOptions = {}): Promise<AllocationDraft> {
+  static async read(kv: KvStore, keys: AllocationKeys, options: CallOptions = {}): Promise<AllocationDraft> {
     const [idEntry, blockEntries] = await Promise.all([
       kv.get(keys.diskIdBitmap(), options),
       kv.list(keys.ipBlocks(), options),

@@ -1,5 +1,6 @@
-import type { CallOptions } from "../consul/consul-client.js";
-import { TransactionConflictError } from "../consul/transaction.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import type { CallOptions } from "../util/call-options.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { AllocationDraft } from "./allocation-draft.js";
 import type { AllocationKeys } from "./allocation-keys.js";
@@ -12,7 +13,6 @@ import {
   type IscsiSubnet,
   type SubnetNumber,
 } from "./cluster-settings.js";
-import type { DiskKv } from "./disk-kv.js";
 import { formatCidr, formatIpv4, tryParseIpv4 } from "./ipv4.js";
 
 /** The settings and the ModifyIndex of their key, for writes that must not outlive a change. */
@@ -46,7 +46,7 @@ export function clusterNotInitialized(): SanpathError {
  */
 export class ClusterSettingsStore {
   constructor(
-    private readonly kv: DiskKv,
+    private readonly kv: KvStore,
     private readonly keys: AllocationKeys,
   ) {}
 

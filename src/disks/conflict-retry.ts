@@ -1,5 +1,5 @@
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import { TransactionConflictError } from "../consul/transaction.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 
 /** How a read-modify-write of shared Consul records is retried when a CAS loses a race. */

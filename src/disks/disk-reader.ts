@@ -1,4 +1,6 @@
-import type { CallOptions, KvEntry } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
+import type { KvEntry } from "../kv/kv-store.js";
+import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { AllocationKeys } from "./allocation-keys.js";
@@ -7,7 +9,6 @@ import { toPublicDisk, type Disk, type DiskLiveState, type PublicDisk } from "./
 import { parseDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
 import { diskImageName } from "./disk-id.js";
 import type { DiskImages } from "./disk-images.js";
-import type { DiskKv } from "./disk-kv.js";
 import { parseDiskMetadata } from "./disk-metadata.js";
 import { parseDiskRef } from "./disk-name.js";
 import { diskStatus } from "./disk-status.js";
@@ -75,7 +76,7 @@ export function groupDiskKeys(keys: ConsulKeys, entries: readonly KvEntry[]): Ma
 /** Reads disks: by id or name, with metadata, keys and allocation record. */
 export class DiskReader {
   constructor(
-    private readonly kv: DiskKv,
+    private readonly kv: KvStore,
     private readonly keys: ConsulKeys,
     private readonly allocationKeys: AllocationKeys,
     private readonly images: DiskImages,

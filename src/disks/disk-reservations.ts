@@ -1,7 +1,9 @@
+import type { KvStore } from "../kv/kv-store.js";
+import type { KvEntry, KvOperation } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import type { CallOptions } from "../util/call-options.js";
 import { randomUUID } from "node:crypto";
-import type { CallOptions, KvEntry } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { TransactionConflictError } from "../consul/transaction.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { AllocationDraft } from "./allocation-draft.js";
 import type { AllocationKeys } from "./allocation-keys.js";
@@ -10,7 +12,6 @@ import type { ClusterSettingsStore } from "./cluster-settings-store.js";
 import { retryOnConflict, type ConflictRetryPolicy } from "./conflict-retry.js";
 import type { DiskPath } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
-import type { DiskKv, KvOperation } from "./disk-kv.js";
 import { diskNameProblem } from "./disk-name.js";
 import {
   ensureManualIpsUnused,
@@ -89,7 +90,7 @@ export class DiskReservations {
   private readonly keys: ConsulKeys;
 
   constructor(
-    private readonly kv: DiskKv,
+    private readonly kv: KvStore,
     readonly allocationKeys: AllocationKeys,
     private readonly settingsStore: ClusterSettingsStore,
     private readonly nodeName: string,

@@ -1,7 +1,9 @@
+import type { KvStore } from "../kv/kv-store.js";
+import type { KvEntry, KvOperation } from "../kv/kv-store.js";
+import { TransactionConflictError } from "../kv/transaction-conflict.js";
+import type { CallOptions } from "../util/call-options.js";
 import { randomUUID } from "node:crypto";
-import type { CallOptions, KvEntry } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { TransactionConflictError } from "../consul/transaction.js";
 import { errorMessage, invalidField, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { AllocationDraft } from "./allocation-draft.js";
@@ -12,7 +14,6 @@ import { toPublicDisk, type Disk, type PublicDisk } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
 import { diskImageName, diskIqn } from "./disk-id.js";
 import type { DiskImages } from "./disk-images.js";
-import type { DiskKv, KvOperation } from "./disk-kv.js";
 import { serializeDiskMetadata } from "./disk-metadata.js";
 import { diskNameKey } from "./disk-name.js";
 import {
@@ -36,7 +37,7 @@ import {
   type Reservation,
 } from "./disk-reservations.js";
 import { listErrors, mapConcurrently, pageToken, parsePageToken, unreadableDisk } from "./disk-listing.js";
-import { Mutex } from "./mutex.js";
+import { Mutex } from "../util/mutex.js";
 import { ReservationCleaner } from "./reservation-cleaner.js";
 
 export const GIB = 1024 ** 3;
@@ -55,7 +56,7 @@ const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([
 const LIST_READ_CONCURRENCY = 16;
 
 export interface DiskServiceOptions {
-  kv: DiskKv;
+  kv: KvStore;
   keys: ConsulKeys;
   images: DiskImages;
   /** This node's name: recorded in reservations it makes. */
@@ -90,7 +91,7 @@ export class DiskService {
   readonly cleaner: ReservationCleaner;
   readonly allocationKeys: AllocationKeys;
   private readonly reader: DiskReader;
-  private readonly kv: DiskKv;
+  private readonly kv: KvStore;
   private readonly keys: ConsulKeys;
   private readonly images: DiskImages;
   private readonly logger: Logger;

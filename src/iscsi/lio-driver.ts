@@ -37,7 +37,7 @@ import { basename } from "node:path";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { secret, type CommandArg, type CommandResult, type CommandRunner } from "../exec/command-runner.js";
 import type { Logger } from "../log/logger.js";
-import { KeyedQueue } from "../storage/keyed-queue.js";
+import { KeyedQueue } from "../util/keyed-queue.js";
 import {
   ConfigfsLioStateReader,
   type LioBackstorePlugin,

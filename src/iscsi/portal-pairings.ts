@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { SanpathError } from "../errors/sanpath-error.js";
-import { CoalescingFileWriter } from "../storage/coalescing-file-writer.js";
+import { CoalescingFileWriter } from "../util/coalescing-file-writer.js";
 
 /**
  * Which portals (ip:port) are enabled for which target IQN.

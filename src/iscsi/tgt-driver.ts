@@ -62,9 +62,9 @@ import {
   type CommandRunner,
 } from "../exec/command-runner.js";
 import type { Logger } from "../log/logger.js";
-import { KeyedQueue } from "../storage/keyed-queue.js";
+import { KeyedQueue } from "../util/keyed-queue.js";
 import { PortalPairings } from "./portal-pairings.js";
-import { SharedExclusiveLock } from "./shared-exclusive-lock.js";
+import { SharedExclusiveLock } from "../util/shared-exclusive-lock.js";
 import {
   aclInitiators,
   backingName,

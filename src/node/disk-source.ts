@@ -1,8 +1,9 @@
-import type { CallOptions, ConsulClient } from "../consul/consul-client.js";
+import { ConsulKvStore } from "../consul/consul-kv-store.js";
+import type { CallOptions } from "../util/call-options.js";
+import type { ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
-import { consulDiskKv } from "../disks/consul-disk-kv.js";
 import type { Disk } from "../disks/disk.js";
 import { parseDiskAllocation } from "../disks/disk-allocation.js";
 import { diskImageName } from "../disks/disk-id.js";
@@ -51,7 +52,7 @@ export class DiskSource {
 
   constructor(private readonly options: DiskSourceOptions) {
     this.allocationKeys = new AllocationKeys(options.keys);
-    this.settings = new ClusterSettingsStore(consulDiskKv(options.client), this.allocationKeys);
+    this.settings = new ClusterSettingsStore(new ConsulKvStore(options.client), this.allocationKeys);
   }
 
   async runState(diskId: string, options: CallOptions = {}): Promise<DiskRunState> {

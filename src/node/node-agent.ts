@@ -15,10 +15,13 @@
  *
  * Acquire, clean and reconcile of one path never interleave (a queue per path).
  */
+import { acquireLock, lockHolder, releaseLock } from "../kv/locks.js";
+import { InvalidSessionError } from "../kv/invalid-session.js";
+import type { KvEntry } from "../kv/kv-store.js";
+import { isAborted } from "../util/abort.js";
 import { isIPv4 } from "node:net";
-import { isAborted, type ConsulClient, type KvEntry } from "../consul/consul-client.js";
+import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { acquireLock, InvalidSessionError, lockHolder, releaseLock } from "../consul/lock.js";
 import {
   isFinalJobPathStatus,
   parseJobPathRecord,
@@ -31,7 +34,7 @@ import type { DiskPath } from "../disks/disk.js";
 import { errorMessage, invalidField, SanpathError } from "../errors/sanpath-error.js";
 import type { TargetSpec } from "../iscsi/target-driver.js";
 import type { Logger } from "../log/logger.js";
-import { KeyedQueue } from "../storage/keyed-queue.js";
+import { KeyedQueue } from "../util/keyed-queue.js";
 import { runStateOf, type DiskSource, type DiskView } from "./disk-source.js";
 import { EpochGate } from "./epoch-gate.js";
 import { diskStopped, nodeFenced, pathHeldElsewhere, pathInLockDelay, pathNotFound } from "./node-errors.js";

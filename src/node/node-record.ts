@@ -1,4 +1,5 @@
-import type { CallOptions, ConsulClient } from "../consul/consul-client.js";
+import type { CallOptions } from "../util/call-options.js";
+import type { ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { parseJsonObject, unreadable } from "../errors/stored-record.js";

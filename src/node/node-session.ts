@@ -30,13 +30,15 @@
  *     generation signal: the fence aborts it (killing the command), and the operation undoes what it
  *     did; the tear-down also sweeps again once they have settled.
  */
+import { createSession, destroySession } from "../kv/session-store.js";
+import { SessionKeeper } from "../kv/session-keeper.js";
+import { isAborted } from "../util/abort.js";
 import { readFile, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { isAborted, type ConsulClient } from "../consul/consul-client.js";
-import { createSession, destroySession, SessionKeeper } from "../consul/session.js";
+import { type ConsulClient } from "../consul/consul-client.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 import { nodeFenced } from "./node-errors.js";
 import { jitteredBackoffMs, pause } from "../util/pause.js";
 

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { isIPv4 } from "node:net";
 import type { Logger } from "../log/logger.js";
-import { CoalescingFileWriter } from "../storage/coalescing-file-writer.js";
+import { CoalescingFileWriter } from "../util/coalescing-file-writer.js";
 
 /**
  * - configuring: AcquirePath (or reconcile) is setting the path up; parts of it may be there.

@@ -7,7 +7,7 @@
  *   - locked by us, disk stopped or gone, or a clean was interrupted → release (tear down, unlock);
  *   - configured here, not locked by us → remove the local configuration (the lock is not ours).
  */
-import type { KvEntry } from "../consul/consul-client.js";
+import type { KvEntry } from "../kv/kv-store.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { runStateOf, type DiskRunState } from "./disk-source.js";
 import { pathKeyOf, type LocalPath } from "./path-journal.js";

@@ -1,6 +1,8 @@
-import { isAborted, type ConsulClient, type KvEntry } from "../consul/consul-client.js";
+import { watchPrefix } from "../kv/watch.js";
+import type { KvEntry } from "../kv/kv-store.js";
+import { isAborted } from "../util/abort.js";
+import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { watchPrefix } from "../consul/watch.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 

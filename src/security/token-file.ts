@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { SanpathError } from "../errors/sanpath-error.js";
-import { writeFileAtomically } from "../storage/atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 import { isRole, ROLES, type Role } from "./roles.js";
 
 export interface TokenEntry {

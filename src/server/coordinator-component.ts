@@ -2,11 +2,12 @@ import { join } from "node:path";
 import { assignmentHandlers } from "../api/assignment-handlers.js";
 import { clusterHandlers } from "../api/cluster-handlers.js";
 import { ClusterStateReader } from "../assignment/assignment-stats.js";
-import { consulAssignmentKv } from "../assignment/consul-assignment-kv.js";
 import { JobStore } from "../assignment/job-store.js";
 import { ReassignmentService } from "../assignment/reassignment-service.js";
 import { ConsulClient } from "../consul/consul-client.js";
 import { ConsulKeys } from "../consul/keys.js";
+import { ConsulKvStore } from "../consul/consul-kv-store.js";
+import { ConsulSessionStore } from "../consul/consul-session-store.js";
 import { Coordinator } from "../coordinator/coordinator.js";
 import { Election } from "../coordinator/election.js";
 import { LeaderlessFallback } from "../coordinator/leaderless-fallback.js";
@@ -14,7 +15,6 @@ import { readLeader } from "../coordinator/leader-record.js";
 import { GrpcNodeRpc } from "../coordinator/node-client.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
-import { consulDiskKv } from "../disks/consul-disk-kv.js";
 import { nodeClientAuth } from "../security/daemon-security.js";
 import type { DaemonComponent, RunningComponent } from "./component.js";
 
@@ -36,25 +36,26 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
       const auth = await nodeClientAuth(config);
       const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
       const keys = new ConsulKeys(config.consul.root);
-      const kv = consulAssignmentKv(client);
-      const reader = new ClusterStateReader({ kv, keys, logger: log });
+      const kv = new ConsulKvStore(client);
+      const sessions = new ConsulSessionStore(client);
+      const reader = new ClusterStateReader({ kv, sessions, keys, logger: log });
       const store = new JobStore({ kv, keys });
       const rpcTimeoutMs = options.rpcTimeoutMs ?? 10_000;
       const nodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
-      const leader = (signal: AbortSignal) => readLeader(client, keys, { signal });
+      const leader = (signal: AbortSignal) => readLeader(kv, keys, { signal });
       const service = new ReassignmentService({
         kv,
         keys,
         reader,
         store,
-        hasLeader: async (callOptions) => (await readLeader(client, keys, callOptions)) !== undefined,
+        hasLeader: async (callOptions) => (await readLeader(kv, keys, callOptions)) !== undefined,
         nodeName: config.nodeName,
         defaultParallelism: config.reassignment.parallelism,
         logger: log,
       });
       const coordinator = new Coordinator({
-        client,
         kv,
+        sessions,
         keys,
         reader,
         store,
@@ -64,7 +65,8 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         callsPerNode: config.reassignment.callsPerNode,
       });
       const election = new Election({
-        client,
+        kv,
+        sessions,
         keys,
         record: { node: config.nodeName, address: advertiseAddress },
         ttlSeconds: config.session.ttlSeconds,
@@ -82,7 +84,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         "cluster",
         clusterHandlers({
           service,
-          settings: new ClusterSettingsStore(consulDiskKv(client), new AllocationKeys(keys)),
+          settings: new ClusterSettingsStore(kv, new AllocationKeys(keys)),
           leader,
           consulRoot: config.consul.root,
         }),

@@ -1,9 +1,9 @@
+import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { clusterSettingsHandlers } from "../api/cluster-settings-handlers.js";
 import { diskHandlers } from "../api/disk-handlers.js";
 import { ConsulClient } from "../consul/consul-client.js";
 import { ConsulKeys } from "../consul/keys.js";
 import type { ClusterSettingsInput } from "../disks/cluster-settings.js";
-import { consulDiskKv } from "../disks/consul-disk-kv.js";
 import { diskImagesOver } from "../disks/disk-images.js";
 import { DiskService } from "../disks/disk-service.js";
 import { errorMessage } from "../errors/sanpath-error.js";
@@ -61,7 +61,7 @@ export function diskComponent(options: DiskComponentOptions = {}): DaemonCompone
         throw error;
       });
       const service = new DiskService({
-        kv: consulDiskKv(client),
+        kv: new ConsulKvStore(client),
         keys: new ConsulKeys(config.consul.root),
         images: diskImagesOver(store),
         nodeName: config.nodeName,

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, readdir, rm, stat, truncate, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SanpathError, errorMessage } from "../errors/sanpath-error.js";
-import { writeFileAtomically } from "./atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 import { CallTracker } from "./call-tracker.js";
 import {
   DISK_RECORD_METADATA_KEY,
@@ -10,7 +10,7 @@ import {
   type ImageStore,
   type StoreCallOptions,
 } from "./image-store.js";
-import { KeyedQueue } from "./keyed-queue.js";
+import { KeyedQueue } from "../util/keyed-queue.js";
 import {
   shrinkRefused,
   throwIfCancelled,

@@ -28,6 +28,7 @@
  * NodeService through that socket. Consul's HTTP API reaches the test process through a port
  * forward (src/netns/port-forward.ts); Ceph is driven with the rbd CLI inside its namespace.
  */
+import { isAborted } from "../../src/util/abort.js";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,7 +38,7 @@ import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { execa } from "execa";
 import { consulBinary } from "../../src/consul/consul-binary.js";
 import { CommandFailedError } from "../../src/exec/command-runner.js";
-import { ConsulClient, isAborted } from "../../src/consul/consul-client.js";
+import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { ALL_INITIATORS, type Disk, type DiskPath } from "../../src/disks/disk.js";
 import { serializeDiskAllocation } from "../../src/disks/disk-allocation.js";

@@ -1,14 +1,9 @@
+import { acquireLock, lockHolder, releaseLock } from "../../src/kv/locks.js";
+import { InvalidSessionError } from "../../src/kv/invalid-session.js";
+import { createSession, destroySession, renewSession, sessionInfo, type SessionOptions } from "../../src/kv/session-store.js";
+import { SessionKeeper } from "../../src/kv/session-keeper.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
-import { acquireLock, InvalidSessionError, lockHolder, releaseLock } from "../../src/consul/lock.js";
-import {
-  createSession,
-  destroySession,
-  renewSession,
-  sessionInfo,
-  SessionKeeper,
-  type SessionOptions,
-} from "../../src/consul/session.js";
 import type { SanpathError } from "../../src/errors/sanpath-error.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 

@@ -1,8 +1,10 @@
+import { acquireLock } from "../../src/kv/locks.js";
+import { createSession } from "../../src/kv/session-store.js";
+import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
+import type { KvOperation } from "../../src/kv/kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
-import { acquireLock } from "../../src/consul/lock.js";
-import { createSession } from "../../src/consul/session.js";
-import { runTransaction, TransactionConflictError, type KvOperation } from "../../src/consul/transaction.js";
+import { runTransaction } from "../../src/consul/transaction.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 
 function sets(prefix: string, count: number): KvOperation[] {

@@ -1,6 +1,6 @@
+import { watchKey, watchPrefix, type KeySnapshot, type PrefixSnapshot } from "../../src/kv/watch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
-import { watchKey, watchPrefix, type KeySnapshot, type PrefixSnapshot } from "../../src/consul/watch.js";
 import type { SanpathError } from "../../src/errors/sanpath-error.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 

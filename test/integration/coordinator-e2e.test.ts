@@ -3,14 +3,13 @@
  * sanpathd with its node agent and coordinator), disks whose paths a real initiator reads, and an
  * IP sampler that fails the run if a path IP is ever up on two nodes.
  */
+import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
 import { readLeader } from "../../src/coordinator/leader-record.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import {
   AssignmentServiceClient,
   JobState,
@@ -174,8 +173,8 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
       logLevel: "info",
     });
     await Promise.all(cluster.nodes.map((node) => node.waitForSession()));
-    reader = readerFor(consulAssignmentKv(cluster.consul), cluster.keys);
-    await new ClusterSettingsStore(consulDiskKv(cluster.consul), new AllocationKeys(cluster.keys)).init({
+    reader = readerFor(new ConsulKvStore(cluster.consul), cluster.keys);
+    await new ClusterSettingsStore(new ConsulKvStore(cluster.consul), new AllocationKeys(cluster.keys)).init({
       ...TEST_SETTINGS,
       iqnBase: cluster.iqnBase,
     });

@@ -3,15 +3,14 @@
  * of a dead node's paths when their lock-delay ends, the per-node bound on calls in flight, and
  * moves whose CleanPath or AcquirePath pass their deadline.
  */
+import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
-import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
 import type { JobEvent } from "../../src/assignment/job-model.js";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import {
   addTestDisk,
@@ -52,7 +51,7 @@ describe("coordinator failover and load: lock-delay retries, calls per node, mov
     host: { callsPerNode?: number; rpcTimeoutMs?: number } = {},
   ): Promise<Cluster> {
     const keys = new ConsulKeys(`CoordinatorFailover${name}${process.pid}`);
-    await new ClusterSettingsStore(consulDiskKv(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
+    await new ClusterSettingsStore(new ConsulKvStore(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
     const agents = new Map<string, TestNodeAgent>();
     for (const node of ["a", "b", "c"]) {
       agents.set(
@@ -74,7 +73,7 @@ describe("coordinator failover and load: lock-delay retries, calls per node, mov
     }
     const cluster: Cluster = {
       keys,
-      reader: readerFor(consulAssignmentKv(client), keys),
+      reader: readerFor(new ConsulKvStore(client), keys),
       agents,
       host: startCoordinatorHost({
         consulAddress: consul.agent.httpAddress,

@@ -1,14 +1,13 @@
+import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterStateReader } from "../../src/assignment/assignment-stats.js";
-import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
 import type { JobEvent } from "../../src/assignment/job-model.js";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { readLeader } from "../../src/coordinator/leader-record.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import {
   addTestDisk,
@@ -80,8 +79,8 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
   beforeAll(async () => {
     consul = await startConsulHarness("coordinator-jobs");
     client = new ConsulClient({ address: consul.agent.httpAddress });
-    reader = readerFor(consulAssignmentKv(client), keys);
-    await new ClusterSettingsStore(consulDiskKv(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
+    reader = readerFor(new ConsulKvStore(client), keys);
+    await new ClusterSettingsStore(new ConsulKvStore(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
     for (const name of ["a", "b", "c"]) await addAgent(name);
     for (let disk = 1; disk <= 6; disk++) {
       const id = String(disk).padStart(5, "0");

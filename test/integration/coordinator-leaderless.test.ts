@@ -1,11 +1,10 @@
+import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { LeaderlessFallback } from "../../src/coordinator/leaderless-fallback.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import {
   addTestDisk,
@@ -31,8 +30,8 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
   beforeAll(async () => {
     consul = await startConsulHarness("coordinator-leaderless");
     client = new ConsulClient({ address: consul.agent.httpAddress });
-    await new ClusterSettingsStore(consulDiskKv(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
-    const kv = consulAssignmentKv(client);
+    await new ClusterSettingsStore(new ConsulKvStore(client), new AllocationKeys(keys)).init(TEST_SETTINGS);
+    const kv = new ConsulKvStore(client);
     for (const name of ["a", "b"]) {
       const agent = await TestNodeAgent.start({ consulAddress: consul.agent.httpAddress, keys, name });
       agents.push(agent);
@@ -64,7 +63,7 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
 
   it("after the grace, the nodes take the free paths of a new disk themselves, spread as placement spreads them", async () => {
     await addTestDisk(client, keys, "00001", "lonely", ["198.51.100.21", "203.0.113.21"]);
-    const reader = readerFor(consulAssignmentKv(client), keys);
+    const reader = readerFor(new ConsulKvStore(client), keys);
     const state = await waitFor("both paths served", async () => {
       const now = await reader.read();
       return everyPathServed(now) ? now : undefined;
@@ -78,7 +77,7 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
     host = startCoordinatorHost({ consulAddress: consul.agent.httpAddress, keys, name: "a" });
     await waitFor("an elected coordinator", () => host?.election.term);
     await addTestDisk(client, keys, "00002", "led", ["198.51.100.22", "203.0.113.22"]);
-    const reader = readerFor(consulAssignmentKv(client), keys);
+    const reader = readerFor(new ConsulKvStore(client), keys);
     await waitFor("both paths served", async () => {
       const now = await reader.read();
       return everyPathServed(now) ? now : undefined;

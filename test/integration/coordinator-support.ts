@@ -4,19 +4,21 @@
  * its own session (no iSCSI target and no IP: those are the node agent's own tests), disks written
  * into Consul the way DiskService registers them, and the coordinator parts of one sanpathd.
  */
+import type { KvStore } from "../../src/kv/kv-store.js";
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { acquireLock, lockHolder, releaseLock } from "../../src/kv/locks.js";
+import { createSession, destroySession } from "../../src/kv/session-store.js";
+import { SessionKeeper } from "../../src/kv/session-keeper.js";
+import type { KvOperation } from "../../src/kv/kv-store.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Server, ServerCredentials, status as Status } from "@grpc/grpc-js";
 import { unary } from "../../src/api/call-handlers.js";
 import { ClusterStateReader, type ClusterState } from "../../src/assignment/assignment-stats.js";
-import type { AssignmentKv } from "../../src/assignment/assignment-kv.js";
-import { consulAssignmentKv } from "../../src/assignment/consul-assignment-kv.js";
 import { JobStore } from "../../src/assignment/job-store.js";
 import { ReassignmentService } from "../../src/assignment/reassignment-service.js";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import type { ConsulKeys } from "../../src/consul/keys.js";
-import { acquireLock, lockHolder, releaseLock } from "../../src/consul/lock.js";
-import { createSession, destroySession, SessionKeeper } from "../../src/consul/session.js";
-import { runTransaction, type KvOperation } from "../../src/consul/transaction.js";
+import { runTransaction } from "../../src/consul/transaction.js";
 import { Coordinator } from "../../src/coordinator/coordinator.js";
 import { Election } from "../../src/coordinator/election.js";
 import { readLeader } from "../../src/coordinator/leader-record.js";
@@ -308,7 +310,7 @@ export function startCoordinatorHost(options: {
   const logger = (options.logger ?? silentLogger).child({ host: options.name });
   const client = new ConsulClient({ address: options.consulAddress });
   const { keys } = options;
-  const kv = consulAssignmentKv(client);
+  const kv = new ConsulKvStore(client);
   const reader = new ClusterStateReader({ kv, keys, logger });
   const store = new JobStore({ kv, keys });
   const rpcTimeoutMs = options.rpcTimeoutMs ?? 5000;
@@ -382,6 +384,6 @@ export function noDiskTwiceOnANode(state: ClusterState): boolean {
   return true;
 }
 
-export function readerFor(kv: AssignmentKv, keys: ConsulKeys): ClusterStateReader {
+export function readerFor(kv: KvStore, keys: ConsulKeys): ClusterStateReader {
   return new ClusterStateReader({ kv, keys, logger: silentLogger });
 }

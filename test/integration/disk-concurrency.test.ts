@@ -5,6 +5,7 @@
  * - Ceph unreachable (its daemons frozen) while a disk is being added: the call fails with
  *   CEPH_UNAVAILABLE, the list with DISK_LIST_ERROR, and once Ceph answers again nothing is left.
  */
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -12,7 +13,6 @@ import { ConsulKeys } from "../../src/consul/keys.js";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { SubnetChoice } from "../../src/gen/sanpath/v1/common.js";
 import { DiskServiceClient, type AddDiskRequest, type Disk } from "../../src/gen/sanpath/v1/disk.js";
 import { openRbdImageStore, type RbdImageStore } from "../../src/storage/rbd-image-store.js";
@@ -105,7 +105,7 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
   it(`${CALLS} concurrent AddDisk calls over 3 sanpathd: unique ids and addresses, clean failures`, async () => {
     const { kv, store } = set();
     const allocationKeys = new AllocationKeys(new ConsulKeys(ROOT));
-    await new ClusterSettingsStore(consulDiskKv(kv), allocationKeys).init(SAMPLE_SETTINGS);
+    await new ClusterSettingsStore(new ConsulKvStore(kv), allocationKeys).init(SAMPLE_SETTINGS);
 
     // Mostly automatic addresses; three calls race for one manual address, two for one name.
     const requests: AddDiskRequest[] = [];
@@ -146,7 +146,7 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
     expect(new Set(ips).size).toBe(ips.length);
 
     // Consul and Ceph hold exactly the disks that were made, and nothing of the failed calls.
-    const draft = await AllocationDraft.read(consulDiskKv(kv), allocationKeys);
+    const draft = await AllocationDraft.read(new ConsulKvStore(kv), allocationKeys);
     expect(draft.usedIdCount()).toBe(made.length);
     expect([...draft.usedIps()].sort()).toEqual([...ips].sort());
     const keys = await diskTraces(kv, ROOT);

@@ -3,12 +3,12 @@
  * and the file image store: every field rule and every outcome with its code, reason and field; the
  * life cycle; `buf curl` through reflection alone; CHAP secrets never in answers or the log.
  */
+import { acquireLock, releaseLock } from "../../src/kv/locks.js";
+import { createSession, destroySession } from "../../src/kv/session-store.js";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
-import { acquireLock, releaseLock } from "../../src/consul/lock.js";
-import { createSession, destroySession } from "../../src/consul/session.js";
 import { DISK_METADATA_KEY } from "../../src/disks/disk-metadata.js";
 import { ClusterServiceClient, type ClusterSettings } from "../../src/gen/sanpath/v1/cluster.js";
 import { SubnetChoice } from "../../src/gen/sanpath/v1/common.js";

@@ -2,14 +2,14 @@
  * DiskService against a real Consul agent and a real file image store: what AddDisk writes, the
  * allocation records, settings rules, and a fault injected at each step of AddDisk leaving nothing.
  */
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
-import { TransactionConflictError } from "../../src/consul/transaction.js";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import type { IscsiSubnetInput } from "../../src/disks/cluster-settings.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { DISK_METADATA_KEY } from "../../src/disks/disk-metadata.js";
 import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
@@ -59,7 +59,7 @@ describe("DiskService on Consul + file store", () => {
   }
 
   async function usedState(root: string): Promise<{ ids: number; ips: string[] }> {
-    const draft = await AllocationDraft.read(consulDiskKv(client), new AllocationKeys(new ConsulKeys(root)));
+    const draft = await AllocationDraft.read(new ConsulKvStore(client), new AllocationKeys(new ConsulKeys(root)));
     return { ids: draft.usedIdCount(), ips: [...draft.usedIps()] };
   }
 

@@ -2,6 +2,9 @@
  * Shared pieces of the disk tests: sample settings, a DiskService over a real Consul agent and a
  * real image store, a dump of every key under a root, and wrappers that make one step fail.
  */
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import type { KvStore } from "../../src/kv/kv-store.js";
+import type { KvOperation } from "../../src/kv/kv-store.js";
 import { Metadata, status as GrpcStatus, type CallOptions, type ServiceError } from "@grpc/grpc-js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,9 +12,7 @@ import { join } from "node:path";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import type { ClusterSettingsInput } from "../../src/disks/cluster-settings.js";
-import { consulDiskKv } from "../../src/disks/consul-disk-kv.js";
 import { diskImagesOver, type DiskImages } from "../../src/disks/disk-images.js";
-import type { DiskKv, KvOperation } from "../../src/disks/disk-kv.js";
 import { DiskService } from "../../src/disks/disk-service.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createLogger } from "../../src/log/logger.js";
@@ -45,7 +46,7 @@ export async function diskTraces(client: ConsulClient, root: string): Promise<st
 
 export interface ServiceFixture {
   service: DiskService;
-  kv: DiskKv;
+  kv: KvStore;
   store: ImageStore;
   images: DiskImages;
   keys: ConsulKeys;
@@ -59,14 +60,14 @@ export interface FixtureOptions {
   store: ImageStore;
   nodeName?: string;
   /** Wraps the real KV (fault injection). */
-  wrapKv?: (kv: DiskKv) => DiskKv;
+  wrapKv?: (kv: KvStore) => KvStore;
   /** Wraps the real store (fault injection). */
   wrapStore?: (store: ImageStore) => ImageStore;
   settings?: ClusterSettingsInput | false;
 }
 
 export async function diskServiceFixture(options: FixtureOptions): Promise<ServiceFixture> {
-  const realKv = consulDiskKv(options.client);
+  const realKv = new ConsulKvStore(options.client);
   const kv = options.wrapKv === undefined ? realKv : options.wrapKv(realKv);
   const store = options.wrapStore === undefined ? options.store : options.wrapStore(options.store);
   const images = diskImagesOver(store);
@@ -133,7 +134,7 @@ export function failingTransactions(
   step: ReturnType<typeof transactionStep>,
   error: () => Error,
   options: { afterRun?: boolean; times?: number } = {},
-): (kv: DiskKv) => DiskKv {
+): (kv: KvStore) => KvStore {
   return (kv) => {
     let remaining = options.times ?? 1;
     return {

@@ -5,12 +5,12 @@
  * tear-down to sanpathd and the guard just exits; the ExecStopPost form (`--now --config`) then
  * finds nothing left and succeeds.
  */
+import { sessionInfo } from "../../src/kv/session-store.js";
 import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sessionInfo } from "../../src/consul/session.js";
 import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
 import { crashGuardEntry } from "../../src/node/crash-guard.js";
 import { startNsCluster, type ClusterNode, type NsCluster, type TestDisk } from "../harness/cluster-ns.js";

@@ -6,10 +6,10 @@
  *
  * Session settings: TTL 10 s (Consul's minimum), lock-delay 6 s, fence deadline 4 s.
  */
+import { sessionInfo } from "../../src/kv/session-store.js";
 import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sessionInfo } from "../../src/consul/session.js";
 import { parseNodeRecord } from "../../src/node/node-record.js";
 import {
   grpcFailure,

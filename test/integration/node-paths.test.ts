@@ -4,11 +4,11 @@
  * real iSCSI initiator in a client namespace reads the disk from whichever node serves it; ACL and
  * CHAP hold; epochs, idempotence, Status and drift, job records, stopped disks and reconcile.
  */
+import { releaseLock } from "../../src/kv/locks.js";
 import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseJobPathRecord, serializeJobPathRecord } from "../../src/assignment/job-record.js";
-import { releaseLock } from "../../src/consul/lock.js";
 import { DriftKind } from "../../src/gen/sanpath/v1/node.js";
 import { parseNodeRecord } from "../../src/node/node-record.js";
 import {

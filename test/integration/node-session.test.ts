@@ -3,14 +3,14 @@
  * answering or says the session is gone, recovery with a new session, retiring the previous
  * daemon's session, and the graceful stop.
  */
+import { acquireLock, lockHolder } from "../../src/kv/locks.js";
+import { createSession, destroySession, sessionInfo } from "../../src/kv/session-store.js";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
-import { acquireLock, lockHolder } from "../../src/consul/lock.js";
-import { createSession, destroySession, sessionInfo } from "../../src/consul/session.js";
 import { createLogger } from "../../src/log/logger.js";
 import { NodeSession, type ActiveSession } from "../../src/node/node-session.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";

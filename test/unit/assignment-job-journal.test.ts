@@ -1,5 +1,6 @@
+import type { KvStore } from "../../src/kv/kv-store.js";
+import type { KvOperation } from "../../src/kv/kv-store.js";
 import { describe, expect, it } from "vitest";
-import type { AssignmentKv, KvOperation } from "../../src/assignment/assignment-kv.js";
 import { JobJournal } from "../../src/assignment/job-journal.js";
 import { parseJobEvent } from "../../src/assignment/job-model.js";
 import type { JobPathRecord } from "../../src/assignment/job-record.js";
@@ -27,7 +28,7 @@ function record(i: number, status: JobPathRecord["status"]): JobPathRecord {
 function heldTransactions() {
   const transactions: KvOperation[][] = [];
   const gates: (() => void)[] = [];
-  const kv: AssignmentKv = {
+  const kv: KvStore = {
     get: () => Promise.reject(new Error("not used")),
     list: () => Promise.reject(new Error("not used")),
     listIndexed: () => Promise.reject(new Error("not used")),

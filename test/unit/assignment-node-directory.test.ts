@@ -1,5 +1,6 @@
+import type { KvStore } from "../../src/kv/kv-store.js";
+import type { KvEntry } from "../../src/kv/kv-store.js";
 import { describe, expect, it } from "vitest";
-import type { AssignmentKv, KvEntry } from "../../src/assignment/assignment-kv.js";
 import { NodeDirectory } from "../../src/assignment/node-directory.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { serializeNodeRecord } from "../../src/node/node-record.js";
@@ -13,7 +14,7 @@ function memoryKv() {
   const counts = { list: 0, sessions: 0, get: 0 };
   let gate: Promise<void> = Promise.resolve();
   let open: () => void = () => undefined;
-  const kv: AssignmentKv = {
+  const kv: KvStore = {
     get: () => {
       counts.get++;
       return Promise.resolve(undefined);

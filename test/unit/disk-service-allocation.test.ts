@@ -1,23 +1,23 @@
+import type { KvStore } from "../../src/kv/kv-store.js";
+import type { KvEntry, KvOperation } from "../../src/kv/kv-store.js";
+import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
 import { describe, expect, it } from "vitest";
-import type { KvEntry } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
-import { TransactionConflictError } from "../../src/consul/transaction.js";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import { AllocationKeys, ipBlockBase } from "../../src/disks/allocation-keys.js";
-import { Bitmap } from "../../src/disks/bitmap.js";
+import { Bitmap } from "../../src/util/bitmap.js";
 import { retryOnConflict } from "../../src/disks/conflict-retry.js";
 import {
   parseDiskAllocation,
   serializeDiskAllocation,
   type DiskAllocation,
 } from "../../src/disks/disk-allocation.js";
-import type { DiskKv, KvOperation } from "../../src/disks/disk-kv.js";
 import { pageToken, parsePageToken } from "../../src/disks/disk-listing.js";
-import { Mutex } from "../../src/disks/mutex.js";
+import { Mutex } from "../../src/util/mutex.js";
 import { tryParseIpv4 } from "../../src/disks/ipv4.js";
 
 /** Reads only: the entries given (transactions are not needed by AllocationDraft.read). */
-function readOnlyKv(entries: Record<string, string>): DiskKv {
+function readOnlyKv(entries: Record<string, string>): KvStore {
   const entry = (key: string, value: string): KvEntry => ({
     key,
     value,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SharedExclusiveLock } from "../../src/iscsi/shared-exclusive-lock.js";
+import { SharedExclusiveLock } from "../../src/util/shared-exclusive-lock.js";
 
 /** A section that records when it starts and ends, and ends when told to. */
 function section(log: string[], name: string): { run: () => Promise<void>; finish: () => void } {

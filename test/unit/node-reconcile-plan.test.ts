@@ -1,5 +1,5 @@
+import type { KvEntry } from "../../src/kv/kv-store.js";
 import { describe, expect, it } from "vitest";
-import type { KvEntry } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import type { LocalPath } from "../../src/node/path-journal.js";
 import type { LocalObservation } from "../../src/node/path-setup.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CoalescingFileWriter } from "../../src/storage/coalescing-file-writer.js";
+import { CoalescingFileWriter } from "../../src/util/coalescing-file-writer.js";
 
 describe("CoalescingFileWriter", () => {
   const dir = mkdtempSync(join(tmpdir(), "sanpath-coalescing-"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toSanpathError } from "../../native/index.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-import { KeyedQueue } from "../../src/storage/keyed-queue.js";
+import { KeyedQueue } from "../../src/util/keyed-queue.js";
 import {
   validateImageName,
   validateMetadataKey,

@@ -8,7 +8,7 @@ import {
   tokenEntry,
 } from "../../security/token-file.js";
 import { ROLES } from "../../security/roles.js";
-import { writeFileAtomically } from "../../storage/atomic-file.js";
+import { writeFileAtomically } from "../../util/atomic-file.js";
 import { UsageError } from "../errors.js";
 import { localAction } from "../local-action.js";
 import { renderTable } from "../table.js";

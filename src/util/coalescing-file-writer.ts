@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { writeFileAtomically } from "./atomic-file.js";
+import { writeFileAtomically } from "../util/atomic-file.js";
 
 /**
  * Writes a state file atomically, many changes in one write (group commit). Writes never overlap;

@@ -1,11 +1,6 @@
+import type { BlockingIndex, BlockingOptions, KvEntry, KvStore } from "./kv-store.js";
+import { isAborted } from "../util/abort.js";
 import { invalidField, SanpathError } from "../errors/sanpath-error.js";
-import {
-  isAborted,
-  type BlockingOptions,
-  type BlockingIndex,
-  type ConsulClient,
-  type KvEntry,
-} from "./consul-client.js";
 import { jitteredBackoffMs, pause } from "../util/pause.js";
 
 export interface WatchOptions {
@@ -21,7 +16,7 @@ export interface WatchOptions {
 }
 
 export interface PrefixSnapshot {
-  /** Consul's index of this state. */
+  /** The store's index of this state. */
   index: number;
   entries: KvEntry[];
 }
@@ -41,26 +36,26 @@ export interface KeySnapshot {
  * because Consul is unreachable; ends when `signal` aborts or the consumer stops iterating.
  */
 export function watchPrefix(
-  client: ConsulClient,
+  kv: KvStore,
   prefix: string,
   options: WatchOptions,
 ): AsyncIterable<PrefixSnapshot> {
   return follow(
     options,
-    (blocking) => client.listBlocking(prefix, blocking),
+    (blocking) => kv.listBlocking(prefix, blocking),
     ({ index, entries }) => ({ index, entries }),
   );
 }
 
 /** Follows one key; see watchPrefix. */
 export function watchKey(
-  client: ConsulClient,
+  kv: KvStore,
   key: string,
   options: WatchOptions,
 ): AsyncIterable<KeySnapshot> {
   return follow(
     options,
-    (blocking) => client.getBlocking(key, blocking),
+    (blocking) => kv.getBlocking(key, blocking),
     ({ index, entry }) => ({ index, entry }),
   );
 }

@@ -1,0 +1,33 @@
+import { invalidField } from "../errors/sanpath-error.js";
+
+/** Keys are relative ("PetaSAN/Disks/00001"): no leading slash, not empty. */
+export function checkKey(key: string, field = "key"): void {
+  if (key === "") throw invalidField(field, "must not be empty");
+  checkPrefix(key, field);
+}
+
+export function checkPrefix(prefix: string, field = "prefix"): void {
+  if (prefix.startsWith("/")) throw invalidField(field, `must not start with "/", got "${prefix}"`);
+}
+
+/** An index, CAS index or flags value: a whole number >= 0. */
+export function checkIndex(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidField(field, "must be a whole number >= 0");
+  }
+}
+
+/** The longest a blocking read may wait (Consul's limit). */
+export const MAX_WAIT_SECONDS = 600;
+
+export function checkWaitSeconds(wait: number): void {
+  if (!Number.isInteger(wait) || wait < 1 || wait > MAX_WAIT_SECONDS) {
+    throw invalidField("waitSeconds", `must be a whole number of seconds in 1..${MAX_WAIT_SECONDS}`);
+  }
+}
+
+/** A blocking answer's next index: backwards = reset to 0; never below 1 otherwise (Consul's docs). */
+export function nextBlockingIndex(previous: number, answered: number): { index: number; reset: boolean } {
+  if (answered < previous) return { index: 0, reset: true };
+  return { index: Math.max(answered, 1), reset: false };
+}
