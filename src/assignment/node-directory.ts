@@ -80,13 +80,16 @@ export class NodeDirectory {
     const options = this.options.signal === undefined ? {} : { signal: this.options.signal };
     const startedAt = this.clock();
     this.reads += 1;
-    const [entries, sessions] = await Promise.all([kv.list(keys.nodes(), options), sessions.liveSessions(options)]);
+    const [entries, live] = await Promise.all([
+      kv.list(keys.nodes(), options),
+      sessions.liveSessions(options),
+    ]);
     const nodes = new Map<string, NodeRecordView>();
     for (const entry of entries) {
       const name = keys.parseNode(entry.key);
       if (name === undefined) continue;
       try {
-        nodes.set(name, nodeRecordView(name, parseNodeRecord(entry.value, entry.key), sessions));
+        nodes.set(name, nodeRecordView(name, parseNodeRecord(entry.value, entry.key), live));
       } catch {
         // Unreadable: like no record.
       }

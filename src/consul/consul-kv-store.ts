@@ -40,7 +40,11 @@ export class ConsulKvStore implements KvStore {
     return this.client.keys(prefix, options);
   }
 
-  put(key: string, value: string, options?: CallOptions & { cas?: number; flags?: number }): Promise<boolean> {
+  put(
+    key: string,
+    value: string,
+    options?: CallOptions & { cas?: number; flags?: number },
+  ): Promise<boolean> {
     return this.client.put(key, value, options);
   }
 

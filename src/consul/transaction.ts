@@ -10,7 +10,6 @@ import {
 import { TransactionConflictError, type TransactionOpError } from "../kv/transaction-conflict.js";
 import { isRecord, parseKvItem, type ConsulClient } from "./consul-client.js";
 
-
 /** Verbs after which Consul puts an entry in Results; the others add nothing. */
 const VERBS_WITH_RESULT = new Set(["set", "cas", "check-index", "check-session", "get", "lock", "unlock"]);
 

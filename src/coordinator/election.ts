@@ -1,16 +1,15 @@
-import { acquireLock, releaseLock } from "../kv/locks.js";
-import { InvalidSessionError } from "../kv/invalid-session.js";
-import { createSession, destroySession } from "../kv/session-store.js";
-import { SessionKeeper } from "../kv/session-keeper.js";
-import { watchKey } from "../kv/watch.js";
-import { isAborted } from "../util/abort.js";
 import { setMaxListeners } from "node:events";
-import { readFile, rm } from "node:fs/promises";
-import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
+import { InvalidSessionError } from "../kv/invalid-session.js";
+import type { KvStore } from "../kv/kv-store.js";
+import { releaseLock } from "../kv/locks.js";
+import { SessionKeeper } from "../kv/session-keeper.js";
+import { NO_SESSION_MEMORY, type SessionMemory } from "../kv/session-memory.js";
+import type { SessionStore } from "../kv/session-store.js";
+import { watchKey } from "../kv/watch.js";
 import type { Logger } from "../log/logger.js";
-import { writeFileAtomically } from "../util/atomic-file.js";
+import { isAborted } from "../util/abort.js";
 import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
 import { pause } from "../util/pause.js";
 
@@ -31,7 +30,8 @@ export interface Term {
 }
 
 export interface ElectionOptions {
-  client: ConsulClient;
+  kv: KvStore;
+  sessions: SessionStore;
   keys: ConsulKeys;
   /** Written as the lock's value. */
   record: LeaderRecord;
@@ -54,11 +54,11 @@ export interface ElectionOptions {
   /** Blocking-query wait while watching the lock (default 30 s). */
   waitSeconds?: number;
   /**
-   * File remembering the session id, so that a daemon restarted after a crash ends its
-   * predecessor's session at once instead of waiting for its TTL (then only the lock-delay
-   * delays the next leader); undefined = none.
+   * Remembers the session id, so that a daemon restarted after a crash ends its predecessor's
+   * session at once instead of waiting for its TTL (then only the lock-delay delays the next
+   * leader); default none.
    */
-  sessionStateFile?: string;
+  sessionMemory?: SessionMemory;
 }
 
 type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "stopping";
@@ -81,6 +81,7 @@ export class Election {
   private readonly key: string;
   private readonly stopping = new AbortController();
   private readonly retryMs: number;
+  private readonly memory: SessionMemory;
   private loop: Promise<void> | undefined;
   private session: OwnSession | undefined;
   private current: Term | undefined;
@@ -89,6 +90,7 @@ export class Election {
     this.options = options;
     this.key = options.keys.coordinatorLock();
     this.retryMs = options.retryMs ?? 1000;
+    this.memory = options.sessionMemory ?? NO_SESSION_MEMORY;
   }
 
   /** The term this node leads now, if any. */
@@ -107,14 +109,14 @@ export class Election {
   }
 
   private async run(): Promise<void> {
-    const { client, logger } = this.options;
+    const { kv, logger } = this.options;
     const signal = this.stopping.signal;
     const value = serializeLeaderRecord(this.options.record);
     await this.retirePrevious();
     while (!signal.aborted) {
       try {
         const session = await this.ensureSession();
-        if (await acquireLock(client, this.key, session.id, value, { signal })) {
+        if (await kv.acquire(this.key, session.id, value, { signal })) {
           await this.leadWhileHeld(session);
         } else {
           await this.waitForFreeLock(session);
@@ -136,9 +138,8 @@ export class Election {
   private async ensureSession(): Promise<OwnSession> {
     if (this.session !== undefined && !this.session.keeper.lost) return this.session;
     await this.dropSession(false);
-    const { client, ttlSeconds, lockDelaySeconds, fenceDeadlineMs } = this.options;
-    const id = await createSession(
-      client,
+    const { sessions, ttlSeconds, lockDelaySeconds, fenceDeadlineMs } = this.options;
+    const id = await sessions.create(
       {
         name: `sanpath coordinator ${this.options.record.node}`,
         ttlSeconds,
@@ -149,7 +150,7 @@ export class Election {
       { signal: this.stopping.signal },
     );
     const keeper = new SessionKeeper({
-      client,
+      sessions,
       sessionId: id,
       ttlSeconds,
       renewEveryMs: Math.min((ttlSeconds * 1000) / 3, fenceDeadlineMs / 3),
@@ -157,38 +158,24 @@ export class Election {
     });
     keeper.start();
     this.session = { id, keeper };
-    if (this.options.sessionStateFile !== undefined) {
-      await writeFileAtomically(this.options.sessionStateFile, JSON.stringify({ session: id })).catch(
-        (error: unknown) => {
-          this.options.logger.warn(
-            { err: errorMessage(error) },
-            "could not remember the coordinator session",
-          );
-        },
-      );
-    }
+    await this.memory.write(id, []).catch((error: unknown) => {
+      this.options.logger.warn({ err: errorMessage(error) }, "could not remember the coordinator session");
+    });
     return this.session;
   }
 
-  /** Ends the session a crashed predecessor left (named in the state file). */
+  /** Ends the sessions a crashed predecessor left (named in the session memory). */
   private async retirePrevious(): Promise<void> {
-    const file = this.options.sessionStateFile;
-    if (file === undefined) return;
-    let previous: unknown;
-    try {
-      previous = (JSON.parse(await readFile(file, "utf8")) as { session?: unknown }).session;
-    } catch {
-      return;
-    }
-    if (typeof previous !== "string") return;
-    try {
-      await destroySession(this.options.client, previous, { timeoutMs: 3000, signal: this.stopping.signal });
-      this.options.logger.info({ session: previous }, "previous coordinator session ended");
-    } catch (error) {
-      this.options.logger.warn(
-        { err: errorMessage(error) },
-        "could not end the previous coordinator session",
-      );
+    for (const previous of await this.memory.read()) {
+      try {
+        await this.options.sessions.destroy(previous, { timeoutMs: 3000, signal: this.stopping.signal });
+        this.options.logger.info({ session: previous }, "previous coordinator session ended");
+      } catch (error) {
+        this.options.logger.warn(
+          { err: errorMessage(error) },
+          "could not end the previous coordinator session",
+        );
+      }
     }
   }
 
@@ -199,14 +186,14 @@ export class Election {
     if (session === undefined) return;
     await session.keeper.stop();
     if (destroy || !session.keeper.lost) {
-      await destroySession(this.options.client, session.id, { timeoutMs: 2000 }).catch(() => undefined);
+      await this.options.sessions.destroy(session.id, { timeoutMs: 2000 }).catch(() => undefined);
     }
-    if (this.options.sessionStateFile !== undefined) await rm(this.options.sessionStateFile, { force: true });
+    await this.memory.forget().catch(() => undefined);
   }
 
   private async leadWhileHeld(session: OwnSession): Promise<void> {
-    const { client, logger } = this.options;
-    const entry = await client.get(this.key, { signal: this.stopping.signal });
+    const { kv, logger } = this.options;
+    const entry = await kv.get(this.key, { signal: this.stopping.signal });
     if (entry?.session !== session.id) return;
     const ended = new AbortController();
     // Every call made during the term listens to this signal.
@@ -230,7 +217,7 @@ export class Election {
     this.current = undefined;
     await leading;
     if (reason === "stopping") {
-      const released = await releaseLock(client, this.key, session.id, undefined, { timeoutMs: 3000 }).catch(
+      const released = await releaseLock(kv, this.key, session.id, undefined, { timeoutMs: 3000 }).catch(
         (error: unknown) => {
           logger.warn({ err: errorMessage(error) }, "could not release the coordinator lock");
           return false;
@@ -262,7 +249,7 @@ export class Election {
       local.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     });
     const watching = (async (): Promise<StepDownReason> => {
-      for await (const snapshot of watchKey(this.options.client, this.key, {
+      for await (const snapshot of watchKey(this.options.kv, this.key, {
         signal: local.signal,
         waitSeconds: this.options.waitSeconds ?? 30,
         onError: (error) => this.options.logger.debug({ err: error.message }, "coordinator lock watch"),
@@ -287,7 +274,7 @@ export class Election {
     this.stopping.signal.addEventListener("abort", stop, { once: true });
     let first = true;
     try {
-      for await (const snapshot of watchKey(this.options.client, this.key, {
+      for await (const snapshot of watchKey(this.options.kv, this.key, {
         signal: local.signal,
         waitSeconds: this.options.waitSeconds ?? 30,
         onError: (error) => this.options.logger.debug({ err: error.message }, "coordinator lock watch"),

@@ -54,7 +54,8 @@ export class SessionKeeper {
     if (!Number.isFinite(this.renewEveryMs) || this.renewEveryMs <= 0) {
       throw invalidField("session.renewEveryMs", "must be a positive number of milliseconds");
     }
-    this.renewTimeoutMs = options.renewTimeoutMs ?? Math.min(options.sessions.defaultTimeoutMs, this.renewEveryMs);
+    this.renewTimeoutMs =
+      options.renewTimeoutMs ?? Math.min(options.sessions.defaultTimeoutMs, this.renewEveryMs);
     this.retryAfterMs = options.retryAfterMs ?? Math.min(1000, this.renewEveryMs);
   }
 

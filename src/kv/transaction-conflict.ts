@@ -32,4 +32,3 @@ export class TransactionConflictError extends SanpathError {
     this.committedChunks = committedChunks;
   }
 }
-

@@ -48,11 +48,7 @@ export function watchPrefix(
 }
 
 /** Follows one key; see watchPrefix. */
-export function watchKey(
-  kv: KvStore,
-  key: string,
-  options: WatchOptions,
-): AsyncIterable<KeySnapshot> {
+export function watchKey(kv: KvStore, key: string, options: WatchOptions): AsyncIterable<KeySnapshot> {
   return follow(
     options,
     (blocking) => kv.getBlocking(key, blocking),

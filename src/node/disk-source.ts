@@ -1,6 +1,5 @@
-import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import type { CallOptions } from "../util/call-options.js";
-import type { ConsulClient } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
@@ -32,7 +31,7 @@ export interface DiskView {
 }
 
 export interface DiskSourceOptions {
-  client: ConsulClient;
+  kv: KvStore;
   keys: ConsulKeys;
   /** Opens the image store on first use (an unreachable Ceph must not stop the node agent). */
   openImageStore: () => Promise<ImageStore>;
@@ -52,19 +51,19 @@ export class DiskSource {
 
   constructor(private readonly options: DiskSourceOptions) {
     this.allocationKeys = new AllocationKeys(options.keys);
-    this.settings = new ClusterSettingsStore(new ConsulKvStore(options.client), this.allocationKeys);
+    this.settings = new ClusterSettingsStore(options.kv, this.allocationKeys);
   }
 
   async runState(diskId: string, options: CallOptions = {}): Promise<DiskRunState> {
-    return runStateOf(await this.options.client.get(this.options.keys.disk(diskId), options));
+    return runStateOf(await this.options.kv.get(this.options.keys.disk(diskId), options));
   }
 
   /** The disk with its run state; NOT_FOUND when its Consul key is missing. */
   async read(diskId: string, options: CallOptions = {}): Promise<DiskView> {
-    const { client, keys } = this.options;
+    const { kv, keys } = this.options;
     const [diskEntry, recordEntry] = await Promise.all([
-      client.get(keys.disk(diskId), options),
-      client.get(this.allocationKeys.record(diskId), options),
+      kv.get(keys.disk(diskId), options),
+      kv.get(this.allocationKeys.record(diskId), options),
     ]);
     const runState = runStateOf(diskEntry);
     if (runState === "missing") throw diskNotFound(diskId);
@@ -96,7 +95,7 @@ export class DiskSource {
    * disk id and path index. Used to find path IPs left on this node that it does not serve.
    */
   async allocatedPathIps(options: CallOptions = {}): Promise<Map<string, { diskId: string; index: number }>> {
-    const entries = await this.options.client.list(this.allocationKeys.records(), options);
+    const entries = await this.options.kv.list(this.allocationKeys.records(), options);
     const ips = new Map<string, { diskId: string; index: number }>();
     for (const entry of entries) {
       try {

@@ -15,12 +15,13 @@
  *
  * Acquire, clean and reconcile of one path never interleave (a queue per path).
  */
-import { acquireLock, lockHolder, releaseLock } from "../kv/locks.js";
+import { lockHolder, releaseLock } from "../kv/locks.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
-import type { KvEntry } from "../kv/kv-store.js";
+import type { KvEntry, KvStore } from "../kv/kv-store.js";
+import type { SessionMemory } from "../kv/session-memory.js";
+import type { SessionStore } from "../kv/session-store.js";
 import { isAborted } from "../util/abort.js";
 import { isIPv4 } from "node:net";
-import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import {
   isFinalJobPathStatus,
@@ -52,7 +53,8 @@ export interface NodeAgentOptions {
   /** host:port of this sanpathd, for the node record. */
   advertiseAddress: string;
   version: string;
-  client: ConsulClient;
+  kv: KvStore;
+  sessions: SessionStore;
   keys: ConsulKeys;
   disks: DiskSource;
   setup: PathSetup;
@@ -61,8 +63,8 @@ export interface NodeAgentOptions {
   /** Interface per iSCSI subnet; the node serves no path of a subnet without one. */
   interfaces: { subnet1?: string | undefined; subnet2?: string | undefined };
   imageStoreKind: string;
-  /** Where the session id is remembered for the next daemon (undefined = nowhere). */
-  sessionStateFile: string | undefined;
+  /** Where the session ids are remembered for the next daemon (default nowhere). */
+  sessionMemory?: SessionMemory;
   logger: Logger;
   /** The node may (true) or may not (false) take paths now: for the health service. */
   onServingChange?: (serving: boolean) => void;
@@ -155,17 +157,17 @@ export class NodeAgent {
     this.log = options.logger;
     this.epochs = new EpochGate(options.journal.highestEpoch);
     this.session = new NodeSession({
-      client: options.client,
+      sessions: options.sessions,
       nodeName: options.nodeName,
       settings: options.session,
-      stateFile: options.sessionStateFile,
+      ...(options.sessionMemory === undefined ? {} : { memory: options.sessionMemory }),
       logger: options.logger,
       onFence: (reason) => this.fence(reason),
       onSession: (session) => this.sessionStarted(session),
       releaseLocksOf: (sessionId, signal) => this.releaseLocksOf(sessionId, signal),
     });
     this.reconciler = new Reconciler({
-      client: options.client,
+      kv: options.kv,
       keys: options.keys,
       logger: options.logger,
       pass: (entries, signal) => this.reconcilePass(entries, signal),
@@ -264,7 +266,7 @@ export class NodeAgent {
     try {
       view = clusterViewOf(
         this.options.keys,
-        await this.options.client.list(this.options.keys.disks(), {
+        await this.options.kv.list(this.options.keys.disks(), {
           signal,
           timeoutMs: STATUS_CONSUL_TIMEOUT_MS,
         }),
@@ -368,11 +370,11 @@ export class NodeAgent {
     session: ActiveSession,
     signal: AbortSignal,
   ): Promise<void> {
-    const { client, keys, nodeName } = this.options;
+    const { kv, keys, nodeName } = this.options;
     const key = keys.diskPath(diskId, index);
     let acquired: boolean;
     try {
-      acquired = await acquireLock(client, key, session.id, nodeName, { signal });
+      acquired = await kv.acquire(key, session.id, nodeName, { signal });
     } catch (error) {
       if (error instanceof InvalidSessionError) {
         this.session.reportLost("a lock acquire answered: invalid session");
@@ -381,7 +383,7 @@ export class NodeAgent {
       throw error;
     }
     if (acquired) return;
-    const holder = await lockHolder(client, key, { signal });
+    const holder = await lockHolder(kv, key, { signal });
     const path = `${diskId}/${index}`;
     if (holder !== undefined && holder.session !== session.id) {
       const who =
@@ -390,7 +392,7 @@ export class NodeAgent {
           : `node ${holder.value} (session ${holder.session})`;
       throw pathHeldElsewhere(path, who);
     }
-    throw pathInLockDelay(path, (await client.get(key, { signal }))?.value ?? "");
+    throw pathInLockDelay(path, (await kv.get(key, { signal }))?.value ?? "");
   }
 
   /**
@@ -416,7 +418,7 @@ export class NodeAgent {
     if (lockedBy === undefined) return;
     try {
       await releaseLock(
-        this.options.client,
+        this.options.kv,
         this.options.keys.diskPath(local.diskId, local.index),
         lockedBy,
         undefined,
@@ -452,7 +454,7 @@ export class NodeAgent {
     const [lockHeld] = await Promise.all([
       session === undefined
         ? false
-        : this.options.client
+        : this.options.kv
             .get(this.options.keys.diskPath(diskId, index), { signal })
             .then((entry) => entry?.session === session.id),
       ip === undefined
@@ -493,7 +495,7 @@ export class NodeAgent {
     const [diskId = "", indexText = "0"] = key.split("/");
     if (releaseAs !== undefined) {
       await releaseLock(
-        this.options.client,
+        this.options.kv,
         this.options.keys.diskPath(diskId, Number(indexText)),
         releaseAs,
         undefined,
@@ -522,8 +524,8 @@ export class NodeAgent {
     const session = this.session.current();
     if (session === undefined) return;
     const passSignal = AbortSignal.any([signal, session.signal]);
-    const { client, keys, journal, setup } = this.options;
-    const view = clusterViewOf(keys, entries ?? (await client.list(keys.disks(), { signal: passSignal })));
+    const { kv, keys, journal, setup } = this.options;
+    const view = clusterViewOf(keys, entries ?? (await kv.list(keys.disks(), { signal: passSignal })));
     let observed: LocalObservation | undefined;
     try {
       // A pass triggered by a change of the disk keys works from what the drivers believe (they
@@ -559,11 +561,11 @@ export class NodeAgent {
   private async reconcilePath(diskId: string, index: number, signal: AbortSignal): Promise<void> {
     const session = this.session.current();
     if (session === undefined) return;
-    const { client, keys, journal, setup } = this.options;
+    const { kv, keys, journal, setup } = this.options;
     const key = pathKeyOf(diskId, index);
     const [pathEntry, diskEntry] = await Promise.all([
-      client.get(keys.diskPath(diskId, index), { signal }),
-      client.get(keys.disk(diskId), { signal }),
+      kv.get(keys.diskPath(diskId, index), { signal }),
+      kv.get(keys.disk(diskId), { signal }),
     ]);
     const local = journal.get(key);
     const presence = local === undefined ? undefined : presenceOf(local, await setup.observe(signal));
@@ -717,10 +719,10 @@ export class NodeAgent {
   }
 
   private async sessionStarted(session: ActiveSession): Promise<void> {
-    const { client, keys, nodeName, advertiseAddress, version, interfaces } = this.options;
+    const { kv, keys, nodeName, advertiseAddress, version, interfaces } = this.options;
     try {
       await writeNodeRecord(
-        client,
+        kv,
         keys,
         {
           name: nodeName,
@@ -820,11 +822,11 @@ export class NodeAgent {
 
   /** Releases every path lock `sessionId` holds (explicit release: no lock-delay). */
   private async releaseLocksOf(sessionId: string, signal: AbortSignal): Promise<number> {
-    const { client, keys } = this.options;
-    const held = (await client.list(keys.disks(), { signal })).filter(
+    const { kv, keys } = this.options;
+    const held = (await kv.list(keys.disks(), { signal })).filter(
       (entry) => entry.session === sessionId && keys.parseDiskPath(entry.key) !== undefined,
     );
-    for (const entry of held) await releaseLock(client, entry.key, sessionId, undefined, { signal });
+    for (const entry of held) await releaseLock(kv, entry.key, sessionId, undefined, { signal });
     return held.length;
   }
 
@@ -848,7 +850,7 @@ export class NodeAgent {
     status: JobPathStatus,
     signal: AbortSignal,
   ): Promise<void> {
-    const { client, keys, nodeName } = this.options;
+    const { kv, keys, nodeName } = this.options;
     const key = keys.assignmentPath(ip);
     const applies = (record: JobPathRecord): boolean => {
       if (jobId !== "" && record.jobId !== jobId) return false;
@@ -856,12 +858,12 @@ export class NodeAgent {
       return record.targetNode === nodeName && !isFinalJobPathStatus(record.status);
     };
     for (let attempt = 0; attempt < 5; attempt++) {
-      const entry = await client.get(key, { signal });
+      const entry = await kv.get(key, { signal });
       if (entry === undefined) return;
       const record = parseJobPathRecord(entry.value, key);
       if (!applies(record)) return;
       const next = serializeJobPathRecord(withJobPathStatus(record, status, new Date()));
-      if (await client.put(key, next, { signal, cas: entry.modifyIndex })) {
+      if (await kv.put(key, next, { signal, cas: entry.modifyIndex })) {
         this.log.info({ ip, jobId: record.jobId, status }, "job record updated");
         return;
       }

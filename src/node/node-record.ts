@@ -1,5 +1,5 @@
 import type { CallOptions } from "../util/call-options.js";
-import type { ConsulClient } from "../consul/consul-client.js";
+import type { KvStore } from "../kv/kv-store.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { parseJsonObject, unreadable } from "../errors/stored-record.js";
@@ -69,14 +69,14 @@ export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
  * cordon written meanwhile is never lost). Returns what was written.
  */
 export async function writeNodeRecord(
-  client: ConsulClient,
+  kv: KvStore,
   keys: ConsulKeys,
   record: Omit<NodeRecord, "cordoned">,
   options: CallOptions = {},
 ): Promise<NodeRecord> {
   const key = keys.node(record.name);
   for (let attempt = 0; attempt < 10; attempt++) {
-    const current = await client.get(key, options);
+    const current = await kv.get(key, options);
     let cordoned = false;
     if (current !== undefined) {
       try {
@@ -86,7 +86,7 @@ export async function writeNodeRecord(
       }
     }
     const next: NodeRecord = { ...record, cordoned };
-    if (await client.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
+    if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
       return next;
   }
   throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {

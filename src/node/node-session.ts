@@ -30,17 +30,15 @@
  *     generation signal: the fence aborts it (killing the command), and the operation undoes what it
  *     did; the tear-down also sweeps again once they have settled.
  */
-import { createSession, destroySession } from "../kv/session-store.js";
-import { SessionKeeper } from "../kv/session-keeper.js";
-import { isAborted } from "../util/abort.js";
-import { readFile, rm } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import { type ConsulClient } from "../consul/consul-client.js";
 import { errorMessage } from "../errors/sanpath-error.js";
+import { SessionKeeper } from "../kv/session-keeper.js";
+import { NO_SESSION_MEMORY, type SessionMemory } from "../kv/session-memory.js";
+import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
-import { writeFileAtomically } from "../util/atomic-file.js";
-import { nodeFenced } from "./node-errors.js";
+import { isAborted } from "../util/abort.js";
 import { jitteredBackoffMs, pause } from "../util/pause.js";
+import { nodeFenced } from "./node-errors.js";
 
 export interface SessionSettings {
   ttlSeconds: number;
@@ -69,11 +67,11 @@ export interface SessionStatus {
 }
 
 export interface NodeSessionOptions {
-  client: ConsulClient;
+  sessions: SessionStore;
   nodeName: string;
   settings: SessionSettings;
-  /** Remembers the session id so that the next daemon on this node can retire it; undefined = none. */
-  stateFile: string | undefined;
+  /** Remembers the session ids so that the next daemon on this node can retire them; default none. */
+  memory?: SessionMemory;
   logger: Logger;
   /** Tears down every path served here. Started the moment the node fences. */
   onFence: (reason: string) => Promise<void>;
@@ -87,7 +85,6 @@ export interface NodeSessionOptions {
 
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 5000;
-const SESSION_ID = /^[0-9a-fA-F-]{36}$/;
 
 interface Held {
   id: string;
@@ -112,10 +109,12 @@ export class NodeSession {
   private readonly stopping = new AbortController();
   private readonly now: () => number;
   private readonly log: Logger;
+  private readonly memory: SessionMemory;
 
   constructor(private readonly options: NodeSessionOptions) {
     this.now = options.now ?? (() => performance.now());
     this.log = options.logger;
+    this.memory = options.memory ?? NO_SESSION_MEMORY;
   }
 
   /** Renew period: three renews fit in the fence deadline (and in the TTL). */
@@ -175,10 +174,10 @@ export class NodeSession {
     const signal = AbortSignal.timeout(timeoutMs);
     try {
       const released = await this.options.releaseLocksOf(held.id, signal);
-      await destroySession(this.options.client, held.id, { signal });
+      await this.options.sessions.destroy(held.id, { signal });
       const [next, ...rest] = this.toRetire.filter((id) => id !== held.id);
-      if (next === undefined) await this.forgetStateFile();
-      else await this.writeStateFile(next, rest);
+      if (next === undefined) await this.memory.forget();
+      else await this.remember(next, rest);
       this.log.info({ session: held.id, released }, "session destroyed after its paths were released");
     } catch (error) {
       this.log.warn(
@@ -195,13 +194,13 @@ export class NodeSession {
    * still to retire, so a crash in between leaves none behind.
    */
   private async run(): Promise<void> {
-    this.toRetire = await this.readStateFile();
+    this.toRetire = await this.readMemory();
     while (!this.stopping.signal.aborted) {
       const toRetire = this.toRetire;
       const created = await this.create();
       if (created === undefined) return;
       const held = this.activate(created.id, created.sentAt);
-      await this.writeStateFile(created.id, toRetire);
+      await this.remember(created.id, toRetire);
       try {
         await this.options.onSession({ id: held.id, signal: held.generation.signal });
       } catch (error) {
@@ -212,7 +211,7 @@ export class NodeSession {
       }
       if (toRetire.length > 0) {
         this.toRetire = [];
-        await this.writeStateFile(created.id, []);
+        await this.remember(created.id, []);
       }
       await held.ended;
       if (isAborted(this.stopping.signal)) return;
@@ -224,15 +223,15 @@ export class NodeSession {
   private activate(id: string, sentAt: number): Held {
     let end = (): void => undefined;
     const ended = new Promise<void>((resolve) => (end = resolve));
-    const { settings, client } = this.options;
+    const { settings, sessions } = this.options;
     const renewEveryMs = this.renewEveryMs;
     let failures = 0;
     const keeper = new SessionKeeper({
-      client,
+      sessions,
       sessionId: id,
       ttlSeconds: settings.ttlSeconds,
       renewEveryMs,
-      renewTimeoutMs: Math.min(client.timeoutMs, renewEveryMs),
+      renewTimeoutMs: Math.min(sessions.defaultTimeoutMs, renewEveryMs),
       retryAfterMs: Math.min(500, renewEveryMs / 2),
       now: this.now,
       onConfirmed: (at) => {
@@ -301,7 +300,7 @@ export class NodeSession {
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
         const released = await this.options.releaseLocksOf(sessionId, this.stopping.signal);
-        await destroySession(this.options.client, sessionId, { signal: this.stopping.signal });
+        await this.options.sessions.destroy(sessionId, { signal: this.stopping.signal });
         this.log.info({ session: sessionId, released }, "previous session retired");
         return true;
       } catch (error) {
@@ -320,12 +319,11 @@ export class NodeSession {
   }
 
   private async create(): Promise<{ id: string; sentAt: number } | undefined> {
-    const { client, settings, nodeName } = this.options;
+    const { sessions, settings, nodeName } = this.options;
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       const sentAt = this.now();
       try {
-        const id = await createSession(
-          client,
+        const id = await sessions.create(
           {
             name: `sanpathd ${nodeName}`,
             ttlSeconds: settings.ttlSeconds,
@@ -349,30 +347,15 @@ export class NodeSession {
   }
 
   /** The sessions a predecessor left: its active one and those it had not retired yet. */
-  private async readStateFile(): Promise<string[]> {
-    const file = this.options.stateFile;
-    if (file === undefined) return [];
-    try {
-      const value = JSON.parse(await readFile(file, "utf8")) as { sessionId?: unknown; retiring?: unknown };
-      const ids = [value.sessionId, ...(Array.isArray(value.retiring) ? (value.retiring as unknown[]) : [])];
-      return [...new Set(ids.filter((id): id is string => typeof id === "string" && SESSION_ID.test(id)))];
-    } catch {
-      return [];
-    }
+  private async readMemory(): Promise<string[]> {
+    return this.memory.read().catch(() => []);
   }
 
-  private async writeStateFile(sessionId: string, retiring: readonly string[]): Promise<void> {
-    const file = this.options.stateFile;
-    if (file === undefined) return;
+  private async remember(sessionId: string, retiring: readonly string[]): Promise<void> {
     try {
-      const state = { sessionId, node: this.options.nodeName, ...(retiring.length > 0 ? { retiring } : {}) };
-      await writeFileAtomically(file, `${JSON.stringify(state)}\n`);
+      await this.memory.write(sessionId, retiring);
     } catch (error) {
-      this.log.warn({ file, err: errorMessage(error) }, "cannot remember the session id");
+      this.log.warn({ err: errorMessage(error) }, "cannot remember the session id");
     }
-  }
-
-  private async forgetStateFile(): Promise<void> {
-    if (this.options.stateFile !== undefined) await rm(this.options.stateFile, { force: true });
   }
 }

@@ -1,13 +1,12 @@
 import { watchPrefix } from "../kv/watch.js";
-import type { KvEntry } from "../kv/kv-store.js";
+import type { KvEntry, KvStore } from "../kv/kv-store.js";
 import { isAborted } from "../util/abort.js";
-import { type ConsulClient } from "../consul/consul-client.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 
 export interface ReconcilerOptions {
-  client: ConsulClient;
+  kv: KvStore;
   keys: ConsulKeys;
   logger: Logger;
   /**
@@ -81,9 +80,9 @@ export class Reconciler {
   }
 
   private async watch(): Promise<void> {
-    const { client, keys, logger } = this.options;
+    const { kv, keys, logger } = this.options;
     let failures = 0;
-    for await (const snapshot of watchPrefix(client, keys.disks(), {
+    for await (const snapshot of watchPrefix(kv, keys.disks(), {
       signal: this.stopping.signal,
       waitSeconds: 30,
       onError: (error) => {

@@ -7,6 +7,7 @@ import { ReassignmentService } from "../assignment/reassignment-service.js";
 import { ConsulClient } from "../consul/consul-client.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
+import { SessionStateFile } from "../files/session-state-file.js";
 import { ConsulSessionStore } from "../consul/consul-session-store.js";
 import { Coordinator } from "../coordinator/coordinator.js";
 import { Election } from "../coordinator/election.js";
@@ -74,7 +75,10 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         fenceDeadlineMs: config.session.fenceDeadlineMs,
         logger: log,
         lead: (term) => coordinator.lead(term),
-        sessionStateFile: join(config.dataDir, "coordinator-session.json"),
+        sessionMemory: new SessionStateFile(
+          join(config.dataDir, "coordinator-session.json"),
+          config.nodeName,
+        ),
       });
       services.implement(
         "assignment",

@@ -2,6 +2,9 @@ import { join } from "node:path";
 import { nodeHandlers } from "../api/node-handlers.js";
 import { packageVersion } from "../config/package-version.js";
 import { ConsulClient } from "../consul/consul-client.js";
+import { ConsulKvStore } from "../consul/consul-kv-store.js";
+import { ConsulSessionStore } from "../consul/consul-session-store.js";
+import { SessionStateFile } from "../files/session-state-file.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { LioDriver } from "../iscsi/lio-driver.js";
@@ -64,9 +67,10 @@ export function nodeComponent(): DaemonComponent {
         logger: log,
       });
       const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
       const disks = new DiskSource({
-        client,
+        kv,
         keys,
         openImageStore: () => createImageStore(config),
         defaultPool: config.imageStore.pool,
@@ -78,7 +82,8 @@ export function nodeComponent(): DaemonComponent {
         nodeName: config.nodeName,
         advertiseAddress,
         version: packageVersion(),
-        client,
+        kv,
+        sessions: new ConsulSessionStore(client),
         keys,
         disks,
         setup: new PathSetup(target, new IpDriver({ runner, logger: log }), log),
@@ -86,7 +91,7 @@ export function nodeComponent(): DaemonComponent {
         session: config.session,
         interfaces: config.interfaces,
         imageStoreKind: config.imageStore.kind,
-        sessionStateFile: join(config.dataDir, NODE_STATE_FILES.session),
+        sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),
       });

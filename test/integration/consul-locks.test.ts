@@ -1,6 +1,7 @@
-import { acquireLock, lockHolder, releaseLock } from "../../src/kv/locks.js";
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
+import { lockHolder, releaseLock } from "../../src/kv/locks.js";
 import { InvalidSessionError } from "../../src/kv/invalid-session.js";
-import { createSession, destroySession, renewSession, sessionInfo, type SessionOptions } from "../../src/kv/session-store.js";
+import { type SessionOptions } from "../../src/kv/session-store.js";
 import { SessionKeeper } from "../../src/kv/session-keeper.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -13,7 +14,7 @@ describe("sessions and locks against a real agent", () => {
   const created: string[] = [];
 
   async function session(name: string, lockDelaySeconds: number, extra: Partial<SessionOptions> = {}) {
-    const id = await createSession(client, { name, ttlSeconds: 30, lockDelaySeconds, ...extra });
+    const id = await sessionsOf(client).create({ name, ttlSeconds: 30, lockDelaySeconds, ...extra });
     created.push(id);
     return id;
   }
@@ -29,7 +30,7 @@ describe("sessions and locks against a real agent", () => {
 
   it("creates a session with the lock-delay as given (a string on the wire), serfHealth and a TTL", async () => {
     const id = await session("info", 15);
-    const info = await sessionInfo(client, id);
+    const info = await sessionsOf(client).info(id);
     expect(info).toMatchObject({
       id,
       name: "info",
@@ -40,11 +41,11 @@ describe("sessions and locks against a real agent", () => {
       checks: ["serfHealth"],
     });
     const zero = await session("zero", 0);
-    expect((await sessionInfo(client, zero))?.lockDelayMs).toBe(0);
-    expect(await renewSession(client, id)).toBe(true);
-    await destroySession(client, id);
-    expect(await sessionInfo(client, id)).toBeUndefined();
-    expect(await renewSession(client, id)).toBe(false);
+    expect((await sessionsOf(client).info(zero))?.lockDelayMs).toBe(0);
+    expect(await sessionsOf(client).renew(id)).toBe(true);
+    await sessionsOf(client).destroy(id);
+    expect(await sessionsOf(client).info(id)).toBeUndefined();
+    expect(await sessionsOf(client).renew(id)).toBe(false);
   });
 
   it("validates TTL and lock-delay", async () => {
@@ -62,68 +63,74 @@ describe("sessions and locks against a real agent", () => {
   it("a destroyed session frees its locks (lock-delay 0s: another session acquires at once)", async () => {
     const first = await session("first", 0);
     const second = await session("second", 0);
-    expect(await acquireLock(client, "t/locks/free", first, "node-a")).toBe(true);
-    expect(await acquireLock(client, "t/locks/free", second, "node-b")).toBe(false);
-    expect(await lockHolder(client, "t/locks/free")).toMatchObject({ session: first, value: "node-a" });
-    await destroySession(client, first);
-    expect(await lockHolder(client, "t/locks/free")).toBeUndefined();
-    expect(await acquireLock(client, "t/locks/free", second, "node-b")).toBe(true);
-    expect(await lockHolder(client, "t/locks/free")).toMatchObject({ session: second, value: "node-b" });
+    expect(await kvOf(client).acquire("t/locks/free", first, "node-a")).toBe(true);
+    expect(await kvOf(client).acquire("t/locks/free", second, "node-b")).toBe(false);
+    expect(await lockHolder(kvOf(client), "t/locks/free")).toMatchObject({ session: first, value: "node-a" });
+    await sessionsOf(client).destroy(first);
+    expect(await lockHolder(kvOf(client), "t/locks/free")).toBeUndefined();
+    expect(await kvOf(client).acquire("t/locks/free", second, "node-b")).toBe(true);
+    expect(await lockHolder(kvOf(client), "t/locks/free")).toMatchObject({
+      session: second,
+      value: "node-b",
+    });
   });
 
   it("a destroyed session with lock-delay 15s blocks re-acquiring right after", async () => {
     const first = await session("slow-first", 15);
     const second = await session("slow-second", 0);
-    expect(await acquireLock(client, "t/locks/delayed", first, "node-a")).toBe(true);
-    await destroySession(client, first);
-    expect(await lockHolder(client, "t/locks/delayed")).toBeUndefined();
-    expect(await acquireLock(client, "t/locks/delayed", second, "node-b")).toBe(false);
-    expect(await lockHolder(client, "t/locks/delayed")).toBeUndefined();
+    expect(await kvOf(client).acquire("t/locks/delayed", first, "node-a")).toBe(true);
+    await sessionsOf(client).destroy(first);
+    expect(await lockHolder(kvOf(client), "t/locks/delayed")).toBeUndefined();
+    expect(await kvOf(client).acquire("t/locks/delayed", second, "node-b")).toBe(false);
+    expect(await lockHolder(kvOf(client), "t/locks/delayed")).toBeUndefined();
   });
 
   it("an explicit release lets another session acquire at once despite a 15s lock-delay", async () => {
     const first = await session("release-first", 15);
     const second = await session("release-second", 15);
-    expect(await acquireLock(client, "t/locks/released", first, "node-a")).toBe(true);
-    expect(await releaseLock(client, "t/locks/released", second)).toBe(false);
-    expect(await releaseLock(client, "t/locks/released", first, "released-by-a")).toBe(true);
+    expect(await kvOf(client).acquire("t/locks/released", first, "node-a")).toBe(true);
+    expect(await releaseLock(kvOf(client), "t/locks/released", second)).toBe(false);
+    expect(await releaseLock(kvOf(client), "t/locks/released", first, "released-by-a")).toBe(true);
     expect((await client.get("t/locks/released"))?.value).toBe("released-by-a");
-    expect(await acquireLock(client, "t/locks/released", second, "node-b")).toBe(true);
-    expect(await lockHolder(client, "t/locks/released")).toMatchObject({ session: second, value: "node-b" });
+    expect(await kvOf(client).acquire("t/locks/released", second, "node-b")).toBe(true);
+    expect(await lockHolder(kvOf(client), "t/locks/released")).toMatchObject({
+      session: second,
+      value: "node-b",
+    });
   });
 
   it("a release without a value keeps the value and flags, and the lock index counts acquisitions", async () => {
     const first = await session("keep-first", 15);
     const second = await session("keep-second", 15);
-    expect(await acquireLock(client, "t/locks/keep", first, "node-a", { flags: 3 })).toBe(true);
-    const epochA = (await lockHolder(client, "t/locks/keep"))?.lockIndex ?? 0;
+    expect(await kvOf(client).acquire("t/locks/keep", first, "node-a", { flags: 3 })).toBe(true);
+    const epochA = (await lockHolder(kvOf(client), "t/locks/keep"))?.lockIndex ?? 0;
     expect(epochA).toBe(1);
     // Acquiring again with the same session keeps the epoch.
-    expect(await acquireLock(client, "t/locks/keep", first, "node-a", { flags: 3 })).toBe(true);
-    expect((await lockHolder(client, "t/locks/keep"))?.lockIndex).toBe(epochA);
+    expect(await kvOf(client).acquire("t/locks/keep", first, "node-a", { flags: 3 })).toBe(true);
+    expect((await lockHolder(kvOf(client), "t/locks/keep"))?.lockIndex).toBe(epochA);
 
-    expect(await releaseLock(client, "t/locks/keep", first)).toBe(true);
+    expect(await releaseLock(kvOf(client), "t/locks/keep", first)).toBe(true);
     expect(await client.get("t/locks/keep")).toMatchObject({ value: "node-a", flags: 3 });
-    expect(await releaseLock(client, "t/locks/keep", first)).toBe(false);
+    expect(await releaseLock(kvOf(client), "t/locks/keep", first)).toBe(false);
 
-    expect(await acquireLock(client, "t/locks/keep", second, "node-b")).toBe(true);
-    expect((await lockHolder(client, "t/locks/keep"))?.lockIndex).toBe(epochA + 1);
+    expect(await kvOf(client).acquire("t/locks/keep", second, "node-b")).toBe(true);
+    expect((await lockHolder(kvOf(client), "t/locks/keep"))?.lockIndex).toBe(epochA + 1);
   });
 
   it("acquiring with a session that no longer exists is an InvalidSessionError, not 'held elsewhere'", async () => {
     const gone = await session("gone", 0);
-    await destroySession(client, gone);
-    const error: unknown = await acquireLock(client, "t/locks/gone", gone, "x").catch(
-      (caught: unknown) => caught,
-    );
+    await sessionsOf(client).destroy(gone);
+    const error: unknown = await kvOf(client)
+      .acquire("t/locks/gone", gone, "x")
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(InvalidSessionError);
     expect(error).toMatchObject({ kind: "failed_precondition", sessionId: gone });
-    expect(await releaseLock(client, "t/locks/gone", gone, "x")).toBe(false);
-    expect(await releaseLock(client, "t/locks/gone", gone)).toBe(false);
+    expect(await releaseLock(kvOf(client), "t/locks/gone", gone, "x")).toBe(false);
+    expect(await releaseLock(kvOf(client), "t/locks/gone", gone)).toBe(false);
   });
 
   it("SessionKeeper confirms renewals and reports lost once the session is destroyed elsewhere", async () => {
-    const id = await createSession(client, { name: "kept", ttlSeconds: 10, lockDelaySeconds: 0 });
+    const id = await sessionsOf(client).create({ name: "kept", ttlSeconds: 10, lockDelaySeconds: 0 });
     const confirmations: number[] = [];
     const failures: SanpathError[] = [];
     let lostCalls = 0;
@@ -132,7 +139,7 @@ describe("sessions and locks against a real agent", () => {
       onLost = resolve;
     });
     const keeper = new SessionKeeper({
-      client,
+      sessions: sessionsOf(client),
       sessionId: id,
       ttlSeconds: 10,
       renewEveryMs: 50,
@@ -153,7 +160,7 @@ describe("sessions and locks against a real agent", () => {
       expect(keeper.msSinceConfirmed()).toBeLessThan(Number.POSITIVE_INFINITY);
       expect(keeper.lost).toBe(false);
 
-      await destroySession(client, id);
+      await sessionsOf(client).destroy(id);
       await lost;
       expect(keeper.lost).toBe(true);
       const confirmedBefore = confirmations.length;
@@ -170,7 +177,7 @@ describe("sessions and locks against a real agent", () => {
     const unreachable = new ConsulClient({ address: "127.0.0.1:1", timeoutMs: 500 });
     const failures: SanpathError[] = [];
     const keeper = new SessionKeeper({
-      client: unreachable,
+      sessions: sessionsOf(unreachable),
       sessionId: "00000000-0000-0000-0000-000000000000",
       ttlSeconds: 10,
       retryAfterMs: 20,

@@ -1,5 +1,4 @@
-import { acquireLock } from "../../src/kv/locks.js";
-import { createSession } from "../../src/kv/session-store.js";
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
 import type { KvOperation } from "../../src/kv/kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -79,9 +78,9 @@ describe("transactions against a real agent", () => {
   });
 
   it("check-session fails when the session does not hold the key, passes when it does", async () => {
-    const holder = await createSession(client, { name: "holder", ttlSeconds: 30, lockDelaySeconds: 0 });
-    const other = await createSession(client, { name: "other", ttlSeconds: 30, lockDelaySeconds: 0 });
-    expect(await acquireLock(client, "t/session/lock", holder, "node-a")).toBe(true);
+    const holder = await sessionsOf(client).create({ name: "holder", ttlSeconds: 30, lockDelaySeconds: 0 });
+    const other = await sessionsOf(client).create({ name: "other", ttlSeconds: 30, lockDelaySeconds: 0 });
+    expect(await kvOf(client).acquire("t/session/lock", holder, "node-a")).toBe(true);
 
     const error = await conflictOf(
       runTransaction(client, [
@@ -101,7 +100,7 @@ describe("transactions against a real agent", () => {
   });
 
   it("supports every KV verb and aligns results with the operations", async () => {
-    const session = await createSession(client, { name: "verbs", ttlSeconds: 30, lockDelaySeconds: 0 });
+    const session = await sessionsOf(client).create({ name: "verbs", ttlSeconds: 30, lockDelaySeconds: 0 });
     await client.put("t/verbs/old", "old");
     await client.put("t/verbs/tree/a", "1");
     await client.put("t/verbs/tree/b", "2");
@@ -141,9 +140,9 @@ describe("transactions against a real agent", () => {
   });
 
   it("a lock op with another holder's key is a conflict, not success", async () => {
-    const a = await createSession(client, { name: "a", ttlSeconds: 30, lockDelaySeconds: 0 });
-    const b = await createSession(client, { name: "b", ttlSeconds: 30, lockDelaySeconds: 0 });
-    expect(await acquireLock(client, "t/lockop/k", a, "node-a")).toBe(true);
+    const a = await sessionsOf(client).create({ name: "a", ttlSeconds: 30, lockDelaySeconds: 0 });
+    const b = await sessionsOf(client).create({ name: "b", ttlSeconds: 30, lockDelaySeconds: 0 });
+    expect(await kvOf(client).acquire("t/lockop/k", a, "node-a")).toBe(true);
     const error = await conflictOf(
       runTransaction(client, [{ verb: "lock", key: "t/lockop/k", value: "node-b", session: b }]),
     );

@@ -1,3 +1,4 @@
+import { kvOf } from "../support/consul-stores.js";
 import { watchKey, watchPrefix, type KeySnapshot, type PrefixSnapshot } from "../../src/kv/watch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -29,7 +30,7 @@ describe("watches against a real agent", () => {
     await client.put("t/prefix/a", "1");
     const controller = new AbortController();
     const { seen, done } = collect(
-      watchPrefix(client, "t/prefix/", { signal: controller.signal, waitSeconds: 30 }),
+      watchPrefix(kvOf(client), "t/prefix/", { signal: controller.signal, waitSeconds: 30 }),
     );
     try {
       await expect.poll(() => seen.length).toBe(1);
@@ -49,7 +50,7 @@ describe("watches against a real agent", () => {
   it("follows one key through creation, update and deletion", async () => {
     const controller = new AbortController();
     const { seen, done } = collect<KeySnapshot>(
-      watchKey(client, "t/key/k", { signal: controller.signal, waitSeconds: 30 }),
+      watchKey(kvOf(client), "t/key/k", { signal: controller.signal, waitSeconds: 30 }),
     );
     try {
       await expect.poll(() => seen.length).toBe(1);
@@ -71,7 +72,7 @@ describe("watches against a real agent", () => {
     const controller = new AbortController();
     const errors: SanpathError[] = [];
     const { seen, done } = collect<PrefixSnapshot>(
-      watchPrefix(client, "t/restart/", {
+      watchPrefix(kvOf(client), "t/restart/", {
         signal: controller.signal,
         waitSeconds: 30,
         minBackoffMs: 20,
@@ -100,13 +101,13 @@ describe("watches against a real agent", () => {
   it("ends at once when the signal is already aborted, and throws on a bad argument", async () => {
     const controller = new AbortController();
     controller.abort();
-    const { seen, done } = collect(watchPrefix(client, "t/prefix/", { signal: controller.signal }));
+    const { seen, done } = collect(watchPrefix(kvOf(client), "t/prefix/", { signal: controller.signal }));
     await done;
     expect(seen).toEqual([]);
     const live = new AbortController();
     try {
       await expect(
-        collect(watchPrefix(client, "t/prefix/", { signal: live.signal, waitSeconds: 0 })).done,
+        collect(watchPrefix(kvOf(client), "t/prefix/", { signal: live.signal, waitSeconds: 0 })).done,
       ).rejects.toMatchObject({ kind: "invalid_argument", field: "waitSeconds" });
     } finally {
       live.abort();

@@ -1,9 +1,10 @@
+import { kvOf } from "../support/consul-stores.js";
 /**
  * The coordinator end to end: three real nodes in network namespaces (Consul agents, tgtd, Ceph,
  * sanpathd with its node agent and coordinator), disks whose paths a real initiator reads, and an
  * IP sampler that fails the run if a path IP is ever up on two nodes.
  */
-import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
@@ -241,7 +242,7 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
   });
 
   it("kill -9 of the coordinator mid-job: the next leader finishes the job; a watcher that reconnects misses no event and sees none twice", async () => {
-    const leader = await readLeader(running().consul, running().keys);
+    const leader = await readLeader(kvOf(running().consul), running().keys);
     if (leader === undefined) throw new Error("no coordinator");
     const drained = ["a", "b", "c"].find((name) => name !== leader.node) ?? "a";
     const watcherNode = ["a", "b", "c"].find((name) => name !== leader.node && name !== drained) ?? "a";
@@ -275,7 +276,7 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
     const finished = await watcher.get(job.id);
     expect(finished.totals).toMatchObject({ total: job.moves.length, succeeded: job.moves.length });
 
-    const next = await readLeader(running().consul, running().keys);
+    const next = await readLeader(kvOf(running().consul), running().keys);
     expect(next?.epoch).toBeGreaterThan(leader.epoch);
     const resumedBy = next === undefined ? "" : running().node(next.node).log();
     expect(resumedBy).toContain("resuming reassignment job");
@@ -290,7 +291,7 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
   });
 
   it("a node cut off during a job: its moves fail with the reason, its paths come back on the others and read", async () => {
-    const leader = await readLeader(running().consul, running().keys);
+    const leader = await readLeader(kvOf(running().consul), running().keys);
     // The test before leaves the drained node empty. When that node leads now, both followers hold a
     // path of every disk, and no path can move to either without two paths of a disk on it:
     // spread the paths over the three nodes first.

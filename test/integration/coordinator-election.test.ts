@@ -1,3 +1,4 @@
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -33,7 +34,8 @@ describe("coordinator election on a real Consul agent", () => {
   function candidate(name: string, lockDelaySeconds: number): Candidate {
     const terms: Term[] = [];
     const election = new Election({
-      client,
+      kv: kvOf(client),
+      sessions: sessionsOf(client),
       keys,
       record: { node: name, address: `127.0.0.1:${7000 + candidates.length}` },
       ttlSeconds: 10,
@@ -75,7 +77,10 @@ describe("coordinator election on a real Consul agent", () => {
     if (leader === undefined) throw new Error("no leader");
     const firstTerm = leader.election.term;
     expect(firstTerm?.epoch).toBeGreaterThan(0);
-    expect(await readLeader(client, keys)).toMatchObject({ node: leader.name, epoch: firstTerm?.epoch });
+    expect(await readLeader(kvOf(client), keys)).toMatchObject({
+      node: leader.name,
+      epoch: firstTerm?.epoch,
+    });
 
     await leader.election.stop();
     expect(firstTerm?.signal.aborted).toBe(true);
@@ -84,7 +89,7 @@ describe("coordinator election on a real Consul agent", () => {
     );
     const nextTerm = next.election.term;
     expect(nextTerm?.epoch).toBeGreaterThan(firstTerm?.epoch ?? Infinity);
-    expect(await readLeader(client, keys)).toMatchObject({ node: next.name, epoch: nextTerm?.epoch });
+    expect(await readLeader(kvOf(client), keys)).toMatchObject({ node: next.name, epoch: nextTerm?.epoch });
     expect(group.filter((c) => c.election.term !== undefined)).toHaveLength(1);
   });
 

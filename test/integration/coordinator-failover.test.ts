@@ -3,7 +3,7 @@
  * of a dead node's paths when their lock-delay ends, the per-node bound on calls in flight, and
  * moves whose CleanPath or AcquirePath pass their deadline.
  */
-import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
 import type { JobEvent } from "../../src/assignment/job-model.js";

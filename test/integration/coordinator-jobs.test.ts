@@ -1,4 +1,5 @@
-import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { kvOf } from "../support/consul-stores.js";
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterStateReader } from "../../src/assignment/assignment-stats.js";
@@ -110,7 +111,7 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
       ["c", 4],
     ]);
     expect(noDiskTwiceOnANode(state)).toBe(true);
-    const leader = await readLeader(client, keys);
+    const leader = await readLeader(kvOf(client), keys);
     expect(["a", "b"]).toContain(leader?.node);
     // Every AcquirePath carried the leader's epoch.
     const epochs = new Set([...agents.values()].flatMap((agent) => agent.calls.map((call) => call.epoch)));
@@ -282,7 +283,7 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
       expect(all).toEqual(all.map((_, i) => i + 1));
       expect(rest.at(-1)?.body).toEqual({ kind: "finished", finalState: "succeeded" });
 
-      const newLeader = await readLeader(client, keys);
+      const newLeader = await readLeader(kvOf(client), keys);
       expect(newLeader?.node).not.toBe(leaderHost.name);
       expect(newLeader?.epoch).toBeGreaterThan(firstTerm.epoch);
       const finished = await service.get(job.header.id);

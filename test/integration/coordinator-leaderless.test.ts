@@ -1,4 +1,4 @@
-import { ConsulKvStore, ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";

@@ -1,3 +1,4 @@
+import { kvOf } from "../support/consul-stores.js";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -48,7 +49,7 @@ describe("coordinator election between real sanpathd processes", () => {
     return await waitFor(
       "a new coordinator",
       async () => {
-        const leader = await readLeader(client, keys);
+        const leader = await readLeader(kvOf(client), keys);
         return leader !== undefined && leader.session !== previous?.session ? leader : undefined;
       },
       timeoutMs,

@@ -1,13 +1,12 @@
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * Support for the coordinator and assignment integration tests that run against a real Consul
  * agent: a node agent that serves NodeService over real gRPC and holds real Consul path locks with
  * its own session (no iSCSI target and no IP: those are the node agent's own tests), disks written
  * into Consul the way DiskService registers them, and the coordinator parts of one sanpathd.
  */
-import type { KvStore } from "../../src/kv/kv-store.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
-import { acquireLock, lockHolder, releaseLock } from "../../src/kv/locks.js";
-import { createSession, destroySession } from "../../src/kv/session-store.js";
+import { lockHolder, releaseLock } from "../../src/kv/locks.js";
 import { SessionKeeper } from "../../src/kv/session-keeper.js";
 import type { KvOperation } from "../../src/kv/kv-store.js";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -114,12 +113,12 @@ export class TestNodeAgent {
 
   static async start(options: TestNodeOptions): Promise<TestNodeAgent> {
     const client = new ConsulClient({ address: options.consulAddress });
-    const session = await createSession(client, {
+    const session = await sessionsOf(client).create({
       name: `test node ${options.name}`,
       ttlSeconds: 10,
       lockDelaySeconds: options.lockDelaySeconds ?? 1,
     });
-    const keeper = new SessionKeeper({ client, sessionId: session, ttlSeconds: 10 });
+    const keeper = new SessionKeeper({ sessions: sessionsOf(client), sessionId: session, ttlSeconds: 10 });
     keeper.start();
     const server = new Server();
     const started: { agent?: TestNodeAgent } = {};
@@ -167,7 +166,7 @@ export class TestNodeAgent {
     );
     started.agent = agent;
     const subnets = options.subnets ?? [1, 2];
-    await writeNodeRecord(client, options.keys, {
+    await writeNodeRecord(kvOf(client), options.keys, {
       name: options.name,
       address,
       interfaces: {
@@ -211,9 +210,9 @@ export class TestNodeAgent {
     this.gate(request.epoch);
     if (this.delayMs > 0) await sleep(this.delayMs);
     const key = this.keys.diskPath(request.diskId, request.index);
-    const holder = await lockHolder(this.client, key);
+    const holder = await lockHolder(kvOf(this.client), key);
     if (holder?.session === this.session) return { path: undefined, alreadyServed: true };
-    if (holder !== undefined || !(await acquireLock(this.client, key, this.session, this.name))) {
+    if (holder !== undefined || !(await kvOf(this.client).acquire(key, this.session, this.name))) {
       throw new SanpathError(
         "failed_precondition",
         `path ${request.diskId}/${request.index} is held elsewhere`,
@@ -230,7 +229,7 @@ export class TestNodeAgent {
     const index = request.path?.index ?? 0;
     this.gate(request.epoch);
     if (this.delayMs + this.cleanDelayMs > 0) await sleep(this.delayMs + this.cleanDelayMs);
-    const released = await releaseLock(this.client, this.keys.diskPath(diskId, index), this.session);
+    const released = await releaseLock(kvOf(this.client), this.keys.diskPath(diskId, index), this.session);
     return { wasServed: released, diskId, index, targetDropped: false };
   }
 
@@ -251,7 +250,9 @@ export class TestNodeAgent {
   async kill(): Promise<void> {
     this.server.forceShutdown();
     await this.keeper.stop();
-    await destroySession(this.client, this.session).catch(() => undefined);
+    await sessionsOf(this.client)
+      .destroy(this.session)
+      .catch(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -311,13 +312,14 @@ export function startCoordinatorHost(options: {
   const client = new ConsulClient({ address: options.consulAddress });
   const { keys } = options;
   const kv = new ConsulKvStore(client);
-  const reader = new ClusterStateReader({ kv, keys, logger });
+  const sessions = sessionsOf(client);
+  const reader = new ClusterStateReader({ kv, sessions, keys, logger });
   const store = new JobStore({ kv, keys });
   const rpcTimeoutMs = options.rpcTimeoutMs ?? 5000;
   const nodes = new GrpcNodeRpc(rpcTimeoutMs);
   const coordinator = new Coordinator({
-    client,
     kv,
+    sessions,
     keys,
     reader,
     store,
@@ -327,7 +329,8 @@ export function startCoordinatorHost(options: {
     ...(options.callsPerNode === undefined ? {} : { callsPerNode: options.callsPerNode }),
   });
   const election = new Election({
-    client,
+    kv,
+    sessions,
     keys,
     record: { node: options.name, address: `${options.name}:7410` },
     ttlSeconds: 10,
@@ -342,7 +345,7 @@ export function startCoordinatorHost(options: {
     keys,
     reader,
     store,
-    hasLeader: async (callOptions) => (await readLeader(client, keys, callOptions)) !== undefined,
+    hasLeader: async (callOptions) => (await readLeader(kvOf(client), keys, callOptions)) !== undefined,
     nodeName: options.name,
     defaultParallelism: 16,
     logger,
@@ -384,6 +387,6 @@ export function noDiskTwiceOnANode(state: ClusterState): boolean {
   return true;
 }
 
-export function readerFor(kv: KvStore, keys: ConsulKeys): ClusterStateReader {
-  return new ClusterStateReader({ kv, keys, logger: silentLogger });
+export function readerFor(kv: ConsulKvStore, keys: ConsulKeys): ClusterStateReader {
+  return new ClusterStateReader({ kv, sessions: sessionsOf(kv.client), keys, logger: silentLogger });
 }

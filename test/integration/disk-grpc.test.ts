@@ -1,10 +1,10 @@
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * DiskService and cluster settings over gRPC against a real sanpathd (built), a real Consul agent
  * and the file image store: every field rule and every outcome with its code, reason and field; the
  * life cycle; `buf curl` through reflection alone; CHAP secrets never in answers or the log.
  */
-import { acquireLock, releaseLock } from "../../src/kv/locks.js";
-import { createSession, destroySession } from "../../src/kv/session-store.js";
+import { releaseLock } from "../../src/kv/locks.js";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -442,9 +442,9 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
       reason: "DISK_NOT_STOPPED",
       field: undefined,
     });
-    const session = await createSession(kv, { name: "holder", ttlSeconds: 30, lockDelaySeconds: 0 });
+    const session = await sessionsOf(kv).create({ name: "holder", ttlSeconds: 30, lockDelaySeconds: 0 });
     try {
-      expect(await acquireLock(kv, `${ROOT}/Disks/00002/2`, session, "node-7")).toBe(true);
+      expect(await kvOf(kv).acquire(`${ROOT}/Disks/00002/2`, session, "node-7")).toBe(true);
       expect(
         (await must(disks.getDisk.bind(disks), { disk: "00002" })).disk?.paths.map((path) => path.node),
       ).toEqual(["", "node-7"]);
@@ -454,9 +454,9 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
         reason: "DISK_NOT_STOPPED",
         field: undefined,
       });
-      expect(await releaseLock(kv, `${ROOT}/Disks/00002/2`, session)).toBe(true);
+      expect(await releaseLock(kvOf(kv), `${ROOT}/Disks/00002/2`, session)).toBe(true);
     } finally {
-      await destroySession(kv, session);
+      await sessionsOf(kv).destroy(session);
     }
     expect((await must(disks.getDisk.bind(disks), { disk: "00002" })).disk?.status).toBe(
       DiskStatus.DISK_STATUS_STOPPED,

@@ -59,7 +59,10 @@ describe("DiskService on Consul + file store", () => {
   }
 
   async function usedState(root: string): Promise<{ ids: number; ips: string[] }> {
-    const draft = await AllocationDraft.read(new ConsulKvStore(client), new AllocationKeys(new ConsulKeys(root)));
+    const draft = await AllocationDraft.read(
+      new ConsulKvStore(client),
+      new AllocationKeys(new ConsulKeys(root)),
+    );
     return { ids: draft.usedIdCount(), ips: [...draft.usedIps()] };
   }
 

@@ -1,3 +1,4 @@
+import { overrideKv } from "../support/kv-override.js";
 /**
  * Shared pieces of the disk tests: sample settings, a DiskService over a real Consul agent and a
  * real image store, a dump of every key under a root, and wrappers that make one step fail.
@@ -137,9 +138,7 @@ export function failingTransactions(
 ): (kv: KvStore) => KvStore {
   return (kv) => {
     let remaining = options.times ?? 1;
-    return {
-      get: (key, callOptions) => kv.get(key, callOptions),
-      list: (prefix, callOptions) => kv.list(prefix, callOptions),
+    return overrideKv(kv, {
       transaction: async (operations, callOptions) => {
         if (remaining <= 0 || transactionStep(operations) !== step) {
           return await kv.transaction(operations, callOptions);
@@ -148,7 +147,7 @@ export function failingTransactions(
         if (options.afterRun === true) await kv.transaction(operations, callOptions);
         throw error();
       },
-    };
+    });
   };
 }
 

@@ -1,3 +1,4 @@
+import { sessionsOf } from "../support/consul-stores.js";
 /**
  * The crash guard (src/node/crash-guard.ts) on a one-node cluster in network namespaces (real Consul,
  * Ceph, tgtd, sanpathd): kill -9 of sanpathd, not restarted, removes the node's path IP at once
@@ -5,7 +6,6 @@
  * tear-down to sanpathd and the guard just exits; the ExecStopPost form (`--now --config`) then
  * finds nothing left and succeeds.
  */
-import { sessionInfo } from "../../src/kv/session-store.js";
 import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -123,7 +123,7 @@ describe("crash guard: a killed sanpathd's path IPs do not outlive it", () => {
       3000,
     );
     // Nothing else removed it: the dead daemon's session still holds the lock.
-    expect(await sessionInfo(running().consul, session)).toBeDefined();
+    expect(await sessionsOf(running().consul).info(session)).toBeDefined();
     expect((await running().consul.get(running().keys.diskPath(disk.id, 1)))?.session).toBe(session);
 
     await until("the guard exits", () => !isRunning(guard ?? 0), 5000);

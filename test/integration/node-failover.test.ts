@@ -1,3 +1,4 @@
+import { sessionsOf } from "../support/consul-stores.js";
 /**
  * The node agent when things break, on a two-node cluster in network namespaces (real Consul with an
  * agent per node, real Ceph, tgtd, sanpathd): kill -9 and restart of sanpathd, a cut management
@@ -6,7 +7,6 @@
  *
  * Session settings: TTL 10 s (Consul's minimum), lock-delay 6 s, fence deadline 4 s.
  */
-import { sessionInfo } from "../../src/kv/session-store.js";
 import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,7 +117,7 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     expect(status.paths).toEqual([]);
     expect(await a.addresses()).not.toContain(KILL_IP);
     expect(await b.addresses()).toContain(KILL_IP);
-    expect(await sessionInfo(running().consul, oldSession)).toBeUndefined();
+    expect(await sessionsOf(running().consul).info(oldSession)).toBeUndefined();
     expect((await running().consul.get(running().keys.diskPath(disk.id, 1)))?.value).toBe("b");
     expect(a.log()).toContain("removed what a previous daemon left configured (before creating a session)");
     expect(a.log()).toContain("previous session retired");

@@ -1,3 +1,4 @@
+import { kvOf } from "../support/consul-stores.js";
 /**
  * The node agent on a two-node cluster in network namespaces (real Consul server + one agent per
  * node, real Ceph, a tgtd per node, sanpathd per node): AcquirePath / CleanPath move a path so that a
@@ -254,7 +255,9 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
 
   it("reconcile: a path whose lock was released behind the node's back is removed locally", async () => {
     const sessionOfA = (await a.status()).session?.id ?? "";
-    expect(await releaseLock(running().consul, running().keys.diskPath(secure.id, 1), sessionOfA)).toBe(true);
+    expect(await releaseLock(kvOf(running().consul), running().keys.diskPath(secure.id, 1), sessionOfA)).toBe(
+      true,
+    );
     // The path leaves Status when its tear-down starts; the IP goes at the end of it.
     await until("A to drop the path", async () =>
       (await a.status()).paths.length === 0 && !(await a.addresses()).includes(SECURE_IP) ? true : undefined,

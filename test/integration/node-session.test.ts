@@ -1,10 +1,11 @@
+import { SessionStateFile } from "../../src/files/session-state-file.js";
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * NodeSession against a real Consul agent: the session's settings, self-fencing when Consul stops
  * answering or says the session is gone, recovery with a new session, retiring the previous
  * daemon's session, and the graceful stop.
  */
-import { acquireLock, lockHolder } from "../../src/kv/locks.js";
-import { createSession, destroySession, sessionInfo } from "../../src/kv/session-store.js";
+import { lockHolder } from "../../src/kv/locks.js";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,10 +71,10 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
       session: undefined as unknown as NodeSession,
     };
     recorder.session = new NodeSession({
-      client,
+      sessions: sessionsOf(client),
       nodeName: consul.agent.nodeName,
       settings: SETTINGS,
-      stateFile,
+      ...(stateFile === undefined ? {} : { memory: new SessionStateFile(stateFile, consul.agent.nodeName) }),
       logger: createLogger({ level: "silent" }),
       onFence: (reason) => {
         recorder.fences.push(reason);
@@ -102,7 +103,7 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
     const active = await until("a session", () => sessions[0]);
     expect(session.current()?.id).toBe(active.id);
     expect(session.status()).toMatchObject({ id: active.id, phase: "active", healthy: true, fenced: false });
-    const info = await sessionInfo(client, active.id);
+    const info = await sessionsOf(client).info(active.id);
     expect(info).toMatchObject({
       behavior: "release",
       ttl: "10s",
@@ -150,7 +151,7 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
   it("fences at once when Consul says the session is gone", async () => {
     const recorder = start(undefined);
     const first = await until("a session", () => recorder.sessions[0]);
-    await destroySession(client, first.id);
+    await sessionsOf(client).destroy(first.id);
     const reason = await until("the fence", () => recorder.fences[0], SETTINGS.fenceDeadlineMs * 3);
     expect(reason).toMatch(/no longer exists|not confirmed/);
     const second = await until("a new session", () => recorder.sessions[1]);
@@ -161,10 +162,10 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
     const stateFile = join(dir, "node-session.json");
     // What a killed predecessor leaves: its session (alive until its TTL runs out), a lock it holds,
     // and the session id in the state file.
-    const old = await createSession(client, { name: "killed", ttlSeconds: 10, lockDelaySeconds: 3 });
+    const old = await sessionsOf(client).create({ name: "killed", ttlSeconds: 10, lockDelaySeconds: 3 });
     writeFileSync(stateFile, JSON.stringify({ sessionId: old, node: consul.agent.nodeName }));
     const key = `SanpathTest-${process.pid}/Disks/00001/1`;
-    expect(await acquireLock(client, key, old, "node")).toBe(true);
+    expect(await kvOf(client).acquire(key, old, "node")).toBe(true);
 
     const next = start(stateFile);
     const fresh = await until("a new session", () => next.sessions[0]);
@@ -175,7 +176,7 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
     expect(next.retired).toEqual([old]);
     expect(next.events).toEqual([`session ${fresh.id}`, `retire ${old}`]);
     expect(fresh.id).not.toBe(old);
-    expect(await sessionInfo(client, old)).toBeUndefined();
+    expect(await sessionsOf(client).info(old)).toBeUndefined();
     await until("the state file rewritten", () => {
       const state = JSON.parse(readFileSync(stateFile, "utf8")) as { retiring?: unknown };
       return state.retiring === undefined ? state : undefined;
@@ -194,21 +195,21 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
     const recorder = start(stateFile);
     const active = await until("a session", () => recorder.sessions[0]);
     const key = `SanpathTest-${process.pid}/Disks/00002/1`;
-    expect(await acquireLock(client, key, active.id, "node")).toBe(true);
+    expect(await kvOf(client).acquire(key, active.id, "node")).toBe(true);
     const order: string[] = [];
     started.splice(started.indexOf(recorder.session), 1);
     await recorder.session.stop(async () => {
       // The session may not be used any more, but it still exists (and holds the lock) meanwhile.
       order.push(`aborted ${String(active.signal.aborted)}`);
-      order.push(`exists ${String((await sessionInfo(client, active.id)) !== undefined)}`);
+      order.push(`exists ${String((await sessionsOf(client).info(active.id)) !== undefined)}`);
     });
     expect(order).toEqual(["aborted true", "exists true"]);
     expect(recorder.retired).toEqual([active.id]);
-    expect(await sessionInfo(client, active.id)).toBeUndefined();
+    expect(await sessionsOf(client).info(active.id)).toBeUndefined();
     expect(existsSync(stateFile)).toBe(false);
     expect(recorder.session.current()).toBeUndefined();
     // Destroying the session released its lock (the recorder's releaseLocksOf releases nothing).
-    expect(await lockHolder(client, key)).toBeUndefined();
+    expect(await lockHolder(kvOf(client), key)).toBeUndefined();
     await client.delete(key);
   });
 });

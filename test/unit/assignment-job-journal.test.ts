@@ -1,3 +1,4 @@
+import { unusedKv } from "../support/kv-override.js";
 import type { KvStore } from "../../src/kv/kv-store.js";
 import type { KvOperation } from "../../src/kv/kv-store.js";
 import { describe, expect, it } from "vitest";
@@ -29,12 +30,7 @@ function heldTransactions() {
   const transactions: KvOperation[][] = [];
   const gates: (() => void)[] = [];
   const kv: KvStore = {
-    get: () => Promise.reject(new Error("not used")),
-    list: () => Promise.reject(new Error("not used")),
-    listIndexed: () => Promise.reject(new Error("not used")),
-    keys: () => Promise.reject(new Error("not used")),
-    getBlocking: () => Promise.reject(new Error("not used")),
-    liveSessions: () => Promise.reject(new Error("not used")),
+    ...unusedKv(),
     transaction: (operations) => {
       transactions.push([...operations]);
       return new Promise((resolve) => {

@@ -1,3 +1,5 @@
+import { unusedKv } from "../support/kv-override.js";
+import type { LiveSessions } from "../../src/kv/session-store.js";
 import type { KvStore } from "../../src/kv/kv-store.js";
 import type { KvEntry } from "../../src/kv/kv-store.js";
 import { describe, expect, it } from "vitest";
@@ -15,6 +17,7 @@ function memoryKv() {
   let gate: Promise<void> = Promise.resolve();
   let open: () => void = () => undefined;
   const kv: KvStore = {
+    ...unusedKv(),
     get: () => {
       counts.get++;
       return Promise.resolve(undefined);
@@ -26,10 +29,8 @@ function memoryKv() {
       for (const [key, value] of records) if (key.startsWith(prefix)) entries.push({ key, value } as KvEntry);
       return entries;
     },
-    listIndexed: () => Promise.reject(new Error("not used")),
-    keys: () => Promise.reject(new Error("not used")),
-    getBlocking: () => Promise.reject(new Error("not used")),
-    transaction: () => Promise.reject(new Error("not used")),
+  };
+  const live: LiveSessions = {
     liveSessions: async () => {
       counts.sessions++;
       await gate;
@@ -55,7 +56,7 @@ function memoryKv() {
       open = resolve;
     });
   };
-  return { kv, records, sessions, counts, putNode, hold, release: () => open() };
+  return { kv, live, records, sessions, counts, putNode, hold, release: () => open() };
 }
 
 describe("node directory: one shared view of node records and live sessions for a job's moves", () => {
@@ -66,7 +67,13 @@ describe("node directory: one shared view of node records and live sessions for 
     memory.sessions.add("s-a");
     memory.hold();
     let now = 0;
-    const directory = new NodeDirectory({ kv: memory.kv, keys, maxAgeMs: 300, clock: () => now });
+    const directory = new NodeDirectory({
+      kv: memory.kv,
+      sessions: memory.live,
+      keys,
+      maxAgeMs: 300,
+      clock: () => now,
+    });
     const lookups = Array.from({ length: 20 }, (_, i) => directory.get(i % 2 === 0 ? "a" : "b"));
     memory.release();
     const views = await Promise.all(lookups);
@@ -84,7 +91,13 @@ describe("node directory: one shared view of node records and live sessions for 
     memory.putNode("a", "s-a");
     memory.sessions.add("s-a");
     let now = 0;
-    const directory = new NodeDirectory({ kv: memory.kv, keys, maxAgeMs: 300, clock: () => now });
+    const directory = new NodeDirectory({
+      kv: memory.kv,
+      sessions: memory.live,
+      keys,
+      maxAgeMs: 300,
+      clock: () => now,
+    });
     expect((await directory.get("a"))?.online).toBe(true);
     memory.sessions.delete("s-a");
     memory.putNode("c", "s-c");
@@ -97,7 +110,7 @@ describe("node directory: one shared view of node records and live sessions for 
   it("a node without a record, or with an unreadable one, is undefined", async () => {
     const memory = memoryKv();
     memory.records.set(keys.node("broken"), "{not json");
-    const directory = new NodeDirectory({ kv: memory.kv, keys });
+    const directory = new NodeDirectory({ kv: memory.kv, sessions: memory.live, keys });
     expect(await directory.get("broken")).toBeUndefined();
     expect(await directory.get("nobody")).toBeUndefined();
   });
@@ -109,7 +122,7 @@ describe("node directory: one shared view of node records and live sessions for 
     const list = memory.kv.list.bind(memory.kv);
     memory.kv.list = (prefix, options) =>
       fail ? Promise.reject(new Error("consul down")) : list(prefix, options);
-    const directory = new NodeDirectory({ kv: memory.kv, keys });
+    const directory = new NodeDirectory({ kv: memory.kv, sessions: memory.live, keys });
     await expect(directory.get("a")).rejects.toThrow("consul down");
     fail = false;
     expect((await directory.get("a"))?.name).toBe("a");
@@ -119,7 +132,7 @@ describe("node directory: one shared view of node records and live sessions for 
     const memory = memoryKv();
     memory.putNode("a", "s-a");
     memory.hold();
-    const directory = new NodeDirectory({ kv: memory.kv, keys });
+    const directory = new NodeDirectory({ kv: memory.kv, sessions: memory.live, keys });
     const quitting = new AbortController();
     const first = directory.get("a", { signal: quitting.signal });
     const second = directory.get("a");

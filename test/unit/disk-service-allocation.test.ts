@@ -1,3 +1,4 @@
+import { unusedKv } from "../support/kv-override.js";
 import type { KvStore } from "../../src/kv/kv-store.js";
 import type { KvEntry, KvOperation } from "../../src/kv/kv-store.js";
 import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
@@ -27,6 +28,7 @@ function readOnlyKv(entries: Record<string, string>): KvStore {
     lockIndex: 0,
   });
   return {
+    ...unusedKv(),
     get: (key) => Promise.resolve(key in entries ? entry(key, entries[key] ?? "") : undefined),
     list: (prefix) =>
       Promise.resolve(
@@ -34,7 +36,6 @@ function readOnlyKv(entries: Record<string, string>): KvStore {
           .filter(([key]) => key.startsWith(prefix))
           .map(([key, value]) => entry(key, value)),
       ),
-    transaction: () => Promise.reject(new Error("not in this test")),
   };
 }
 
