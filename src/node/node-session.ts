@@ -23,7 +23,8 @@
  *     t_c + lockDelay ≤ t_inv + lockDelay as long as teardown < lockDelay − fenceDeadline (the config
  *     requires fenceDeadline < lockDelay; the tear-down's steps run under that budget: portal off
  *     with half of it, IP removal with the rest, for all paths at once, and the IP is removed even
- *     when the portal step fails; a step that overruns is logged and retried by a second sweep).
+ *     when the portal step fails; a step that overruns is logged and retried by a second sweep:
+ *     local-teardown.ts).
  *   - Clocks: both intervals are short and measured on monotonic clocks (ours and the Consul servers'),
  *     so only their rates matter, not their offsets.
  *   - Operations in flight when the fence comes (an AcquirePath adding an IP) run under the session's

@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { isIPv4 } from "node:net";
 import type { Logger } from "../log/logger.js";
 import { CoalescingFileWriter } from "../util/coalescing-file-writer.js";
+import { readTextFile } from "../util/text-file.js";
 
 /**
  * - configuring: AcquirePath (or reconcile) is setting the path up; parts of it may be there.
@@ -56,13 +56,8 @@ export class PathJournal {
   static async open(file: string | undefined, logger?: Logger): Promise<PathJournal> {
     const journal = new PathJournal(file);
     if (file === undefined) return journal;
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return journal;
-      throw error;
-    }
+    const text = await readTextFile(file);
+    if (text === undefined) return journal;
     const warn = (problem: string): void => logger?.warn({ file, problem }, "path journal");
     for (const entry of parseJournal(text, warn)) {
       journal.entries.set(pathKeyOf(entry.diskId, entry.index), entry);

@@ -13,7 +13,7 @@ import { Coordinator } from "../coordinator/coordinator.js";
 import { Election } from "../coordinator/election.js";
 import { LeaderlessFallback } from "../coordinator/leaderless-fallback.js";
 import { readLeader } from "../coordinator/leader-record.js";
-import { GrpcNodeRpc } from "../coordinator/node-client.js";
+import { GrpcNodeRpc } from "../api/grpc-node-rpc.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
 import { nodeClientAuth } from "../security/daemon-security.js";

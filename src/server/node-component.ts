@@ -12,8 +12,10 @@ import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
 import { IpDriver } from "../net/ip-driver.js";
 import { DiskSource } from "../node/disk-source.js";
-import { startCrashGuard } from "../node/crash-guard.js";
+import { startCrashGuard } from "../crash-guard/crash-guard.js";
 import { NodeAgent } from "../node/node-agent.js";
+import { KvPathLocks } from "../node/kv-path-locks.js";
+import { KvJobPathMarker } from "../assignment/kv-job-path-marker.js";
 import { PathJournal } from "../node/path-journal.js";
 import { PathSetup } from "../node/path-setup.js";
 import { createImageStore } from "../storage/create-image-store.js";
@@ -55,7 +57,7 @@ export function nodeComponent(): DaemonComponent {
               ...(config.target.tgtControlPort === 0 ? {} : { controlPort: config.target.tgtControlPort }),
             });
       const journalFile = join(config.dataDir, NODE_STATE_FILES.journal);
-      // Removes the journalled path IPs if this process dies without stopping (src/node/crash-guard.ts).
+      // Removes the journalled path IPs if this process dies without stopping (src/crash-guard/crash-guard.ts).
       const crashGuard = startCrashGuard({
         journalFile,
         target: {
@@ -84,6 +86,8 @@ export function nodeComponent(): DaemonComponent {
         version: packageVersion(),
         kv,
         sessions: new ConsulSessionStore(client),
+        locks: new KvPathLocks(kv, keys),
+        jobs: new KvJobPathMarker(kv, keys, config.nodeName, log),
         keys,
         disks,
         setup: new PathSetup(target, new IpDriver({ runner, logger: log }), log),

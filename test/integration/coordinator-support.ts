@@ -21,7 +21,7 @@ import { runTransaction } from "../../src/consul/transaction.js";
 import { Coordinator } from "../../src/coordinator/coordinator.js";
 import { Election } from "../../src/coordinator/election.js";
 import { readLeader } from "../../src/coordinator/leader-record.js";
-import { GrpcNodeRpc } from "../../src/coordinator/node-client.js";
+import { GrpcNodeRpc } from "../../src/api/grpc-node-rpc.js";
 import { serializeDiskAllocation } from "../../src/disks/disk-allocation.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import {

@@ -1,6 +1,6 @@
 import { sessionsOf } from "../support/consul-stores.js";
 /**
- * The crash guard (src/node/crash-guard.ts) on a one-node cluster in network namespaces (real Consul,
+ * The crash guard (src/crash-guard/crash-guard.ts) on a one-node cluster in network namespaces (real Consul,
  * Ceph, tgtd, sanpathd): kill -9 of sanpathd, not restarted, removes the node's path IP at once
  * (while its Consul session is still alive) and takes the portal off; a graceful stop leaves the
  * tear-down to sanpathd and the guard just exits; the ExecStopPost form (`--now --config`) then
@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
-import { crashGuardEntry } from "../../src/node/crash-guard.js";
+import { crashGuardEntry } from "../../src/crash-guard/crash-guard.js";
 import { startNsCluster, type ClusterNode, type NsCluster, type TestDisk } from "../harness/cluster-ns.js";
 
 const PATH_IP = "198.51.100.80";

@@ -7,7 +7,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import type { NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
-import { REASON_METADATA_KEY } from "../api/grpc-status.js";
+import { REASON_METADATA_KEY } from "./grpc-status.js";
 import { SanpathError, type ErrorKind, type ErrorReason } from "../errors/sanpath-error.js";
 import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
 

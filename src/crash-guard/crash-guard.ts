@@ -68,11 +68,11 @@ export function crashGuardArgs(
   ];
 }
 
-/** dist/src/node/crash-guard-main.js (beside this file when it runs from dist/, else in the build). */
+/** dist/src/crash-guard/crash-guard-main.js (beside this file when it runs from dist/, else in the build). */
 export function crashGuardEntry(): string | undefined {
   const sibling = fileURLToPath(new URL("./crash-guard-main.js", import.meta.url));
   if (existsSync(sibling)) return sibling;
-  const built = join(projectRoot(), "dist", "src", "node", "crash-guard-main.js");
+  const built = join(projectRoot(), "dist", "src", "crash-guard", "crash-guard-main.js");
   return existsSync(built) ? built : undefined;
 }
 

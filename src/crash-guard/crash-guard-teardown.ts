@@ -1,7 +1,7 @@
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import { PathJournal } from "./path-journal.js";
-import type { PathSetup } from "./path-setup.js";
+import { PathJournal } from "../node/path-journal.js";
+import type { PathSetup } from "../node/path-setup.js";
 
 export interface JournalTeardownOptions {
   /** The daemon's path journal (node-paths.json), read at the moment of the tear-down. */

@@ -25,7 +25,7 @@ import { createLogger, type Logger, type LogLevel } from "../log/logger.js";
 import { IpDriver } from "../net/ip-driver.js";
 import { CLEAN_EXIT_LINE, type CrashGuardTarget } from "./crash-guard.js";
 import { tearDownJournalledPaths } from "./crash-guard-teardown.js";
-import { PathSetup } from "./path-setup.js";
+import { PathSetup } from "../node/path-setup.js";
 
 interface GuardSettings {
   journalFile: string;
