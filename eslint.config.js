@@ -2,6 +2,7 @@
 import js from "@eslint/js";
 import prettier from "eslint-config-prettier";
 import tseslint from "typescript-eslint";
+import { layering } from "./eslint.layering.js";
 
 export default tseslint.config(
   {
@@ -25,6 +26,7 @@ export default tseslint.config(
       "@typescript-eslint/no-unnecessary-condition": ["error", { allowConstantLoopConditions: true }],
     },
   },
+  ...layering,
   {
     files: ["**/*.js"],
     extends: [tseslint.configs.disableTypeChecked],
