@@ -38,6 +38,7 @@ export const layering = [
                 "**/devcluster/*",
                 "**/crash-guard/*",
                 "**/files/*",
+                "**/testing/*",
               ],
               message: "outer layers and adapters import the core, never the other way round",
             },
