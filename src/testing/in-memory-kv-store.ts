@@ -179,6 +179,7 @@ export class InMemoryKvStore implements KvStore {
     options: CallOptions & { flags?: number } = {},
   ): Promise<boolean> {
     checkKey(key);
+    if (options.flags !== undefined) checkIndex("flags", options.flags);
     await this.enter("lock.acquire", options);
     // Consul checks the lock-delay before it looks at the session.
     if (this.consul.inLockDelay(key)) return false;

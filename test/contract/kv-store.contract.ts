@@ -115,6 +115,11 @@ export function kvStoreContract(name: string, factory: StoreFactory): void {
         await expect(kv.put("t/x", "v", { flags: 1.5 })).rejects.toMatchObject({ ...bad, field: "flags" });
         await expect(kv.delete("t/x", { cas: -1 })).rejects.toMatchObject({ ...bad, field: "cas" });
         await expect(kv.acquire("/t/x", "s", "v")).rejects.toMatchObject({ ...bad, field: "key" });
+        const someSession = "00000000-0000-0000-0000-000000000000";
+        await expect(kv.acquire("t/x", someSession, "v", { flags: -1 })).rejects.toMatchObject({
+          ...bad,
+          field: "flags",
+        });
         await expect(kv.release("/t/x", "s", "v")).rejects.toMatchObject({ ...bad, field: "key" });
       });
 
