@@ -289,6 +289,34 @@ describe("AddDisk leaves nothing behind when any step fails", () => {
     expect(await traces(made)).toEqual({ ...NOTHING, images: ["image-00001"] });
   });
 
+  it("an image removal that fails during the undo is retried in the background until nothing is left", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const made = await world();
+      const { files } = made;
+      const [writeMetadata, remove] = [files.writeMetadata.bind(files), files.remove.bind(files)];
+      files.writeMetadata = () =>
+        Promise.reject(new SanpathError("unavailable", "image writeMetadata: injected"));
+      let removals = 0;
+      files.remove = async (...args) => {
+        removals += 1;
+        if (removals === 1) throw new SanpathError("unavailable", "image remove: injected Ceph outage");
+        await remove(...args);
+      };
+      await expect(made.service.addDisk(INPUT)).rejects.toThrow("image writeMetadata: injected");
+      expect(made.service.cleaner.pendingRetries()).toBe(1);
+      expect(await files.list()).toEqual(["image-00001"]);
+      files.writeMetadata = writeMetadata;
+      await vi.advanceTimersByTimeAsync(1_000);
+      await vi.waitFor(async () => {
+        expect(await traces(made)).toEqual(NOTHING);
+      });
+      expect(removals).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("Consul gone during the undo: the reservation stays pending, a background retry gives it all back", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {
