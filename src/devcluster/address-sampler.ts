@@ -3,7 +3,9 @@
  * namespace and records
  *   - overlaps: a path IP up on two nodes in the same round (the one thing that must never happen);
  *   - unserved intervals: a path IP up on no node, from the round it vanished to the round it was
- *     back (for IPs seen up at least once, or declared with expect()).
+ *     back (for IPs seen up at least once, or declared with expect());
+ *   - presence changes: each round a path IP appeared on or vanished from a node (the first round
+ *     counts what it finds as appeared).
  *
  * One long-lived `ip -n <ns> -j -4 -batch -` per namespace answers each "addr show" line in well
  * under a millisecond, so rounds cost no process start; all namespaces are asked at once, so one
@@ -30,6 +32,15 @@ export interface AddressOverlap {
   at: number;
 }
 
+export interface PresenceChange {
+  /** Date.now() of the round. */
+  at: number;
+  ip: string;
+  node: string;
+  /** Appeared on the node (true) or vanished from it (false). */
+  present: boolean;
+}
+
 export interface UnservedInterval {
   ip: string;
   /** Date.now() of the first round without a holder. */
@@ -48,6 +59,7 @@ export interface SamplerReport {
   maxRoundGapMs: number;
   overlaps: AddressOverlap[];
   unserved: UnservedInterval[];
+  changes: PresenceChange[];
   /** Holders per IP at the last round. */
   holders: Map<string, string[]>;
 }
@@ -89,6 +101,8 @@ export function startAddressSampler(options: SamplerOptions): AddressSampler {
   const readers = options.nodes.map((node) => openReader(node.netns, lifetime.signal));
   const overlaps: AddressOverlap[] = [];
   const unserved: UnservedInterval[] = [];
+  const changes: PresenceChange[] = [];
+  const present = new Map<string, Set<string>>();
   const followed = new Set<string>();
   const unservedSince = new Map<string, number>();
   let holders = new Map<string, string[]>();
@@ -114,8 +128,12 @@ export function startAddressSampler(options: SamplerOptions): AddressSampler {
       for (const [index, answer] of answers.entries()) {
         const node = options.nodes[index];
         if (node === undefined) continue;
-        for (const ip of pathAddresses(answer, isPathAddress))
-          now.set(ip, [...(now.get(ip) ?? []), node.name]);
+        const ips = new Set(pathAddresses(answer, isPathAddress));
+        const before = present.get(node.name) ?? new Set<string>();
+        for (const ip of ips) if (!before.has(ip)) changes.push({ at, ip, node: node.name, present: true });
+        for (const ip of before) if (!ips.has(ip)) changes.push({ at, ip, node: node.name, present: false });
+        present.set(node.name, ips);
+        for (const ip of ips) now.set(ip, [...(now.get(ip) ?? []), node.name]);
       }
       for (const [ip, names] of now) {
         followed.add(ip);
@@ -192,6 +210,7 @@ export function startAddressSampler(options: SamplerOptions): AddressSampler {
           maxRoundGapMs,
           overlaps,
           unserved: [...unserved, ...open],
+          changes,
           holders,
         };
       })();

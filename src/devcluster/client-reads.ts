@@ -33,6 +33,19 @@ export interface ReadResult {
   ms: number;
 }
 
+/** A read with the tool's whole output (stdout, then stderr), or why there is none. */
+export interface ReadWithOutput extends ReadResult {
+  output: string;
+}
+
+/** Who logs in: the initiator name (default CLIENT_INITIATOR) and CHAP credentials, if any. */
+export interface ReadLogin {
+  initiator?: string | undefined;
+  user?: string | undefined;
+  /** Passed through the environment, never on the command line. */
+  secret?: string | undefined;
+}
+
 /** Every path of running disks and its node, as the cluster sees it. */
 export async function listPaths(admin: NodeAdmin): Promise<PathView[]> {
   const [paths, settings] = await Promise.all([
@@ -60,27 +73,50 @@ export async function readCapacity(
   path: Pick<PathView, "ip" | "iqn">,
   timeoutMs = 5000,
 ): Promise<ReadResult> {
+  const { output: _output, ...read } = await readCapacityAs(client, path, {}, timeoutMs);
+  return read;
+}
+
+/**
+ * readCapacity logged in as `login` says (default: CLIENT_INITIATOR without CHAP), with the
+ * tool's output (tests look at why a login failed).
+ */
+export async function readCapacityAs(
+  client: CommandRunner,
+  path: Pick<PathView, "ip" | "iqn">,
+  login: ReadLogin,
+  timeoutMs = 5000,
+): Promise<ReadWithOutput> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
+  const user = login.user === undefined ? "" : `${login.user}@`;
   try {
     const result = await client.run(
       "iscsi-readcapacity16",
-      ["-i", CLIENT_INITIATOR, "-s", `iscsi://${path.ip}/${path.iqn}/1`],
-      { timeoutMs, acceptExitCodes: ANY_EXIT },
+      ["-i", login.initiator ?? CLIENT_INITIATOR, "-s", `iscsi://${user}${path.ip}/${path.iqn}/1`],
+      {
+        timeoutMs,
+        acceptExitCodes: ANY_EXIT,
+        ...(login.secret === undefined ? {} : { env: { LIBISCSI_CHAP_PASSWORD: login.secret } }),
+      },
     );
+    const output = result.stdout + result.stderr;
     const bytes = /^(\d+)$/m.exec(result.stdout)?.[1];
     if (result.exitCode === 0 && bytes !== undefined)
-      return { ok: true, bytes: Number(bytes), problem: "", ms: elapsed() };
+      return { ok: true, bytes: Number(bytes), problem: "", output, ms: elapsed() };
     const said = `${result.stdout}\n${result.stderr}`.trim().split("\n").pop() ?? "";
     return {
       ok: false,
       bytes: undefined,
       problem: said === "" ? `exit ${result.exitCode}` : said,
+      output,
       ms: elapsed(),
     };
   } catch (error) {
+    // Nobody answers at the IP (e.g. the client still has the old node's MAC): no login.
     if (error instanceof CommandFailedError && error.failure === "timeout") {
-      return { ok: false, bytes: undefined, problem: `no answer within ${timeoutMs} ms`, ms: elapsed() };
+      const problem = `no answer within ${timeoutMs} ms`;
+      return { ok: false, bytes: undefined, problem, output: error.message, ms: elapsed() };
     }
     throw error;
   }

@@ -4,12 +4,15 @@
  * figures are in the project's infra notes: leader in ~1.5 s, a dead agent noticed in ~1.4 s).
  * HTTP on 127.0.0.1:8500 inside the namespace (sanpathd's local agent) and on a unix socket in the
  * node's folder (the root namespace reads it: status, tests).
+ *
+ * The configuration, the agent's arguments and the readiness checks are also the building blocks
+ * of the test harness's cluster (test/harness/cluster-ns.ts: one server, a client agent per node).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { consulBinary } from "../consul/consul-binary.js";
-import { spawnDetached, isRunning, type ProcessRecord } from "./detached-process.js";
+import { spawnDetached, type ProcessRecord } from "./detached-process.js";
 import { CONSUL_HTTP_PORT, type NodeLayout } from "./layout.js";
 import { unixGetJson } from "./unix-http.js";
 
@@ -58,6 +61,39 @@ export function writeConsulConfig(files: ConsulServerFiles): void {
   );
 }
 
+export interface ConsulAgentRole {
+  /** The agent's node name. */
+  node: string;
+  /** Its address on the management network (bound and advertised). */
+  bindIp: string;
+  /** A server that waits for this many servers before electing a leader; undefined = a client. */
+  bootstrapExpect?: number | undefined;
+  /** Agents to join (again every second until one answers). */
+  retryJoin: readonly string[];
+}
+
+/** `consul agent …` arguments for an agent configured by writeConsulConfig. */
+export function consulAgentArgs(files: ConsulServerFiles, role: ConsulAgentRole): string[] {
+  return [
+    "agent",
+    "-config-file",
+    files.configFile,
+    "-node",
+    role.node,
+    "-bind",
+    role.bindIp,
+    "-advertise",
+    role.bindIp,
+    ...(role.bootstrapExpect === undefined
+      ? []
+      : ["-server", "-bootstrap-expect", String(role.bootstrapExpect)]),
+    ...role.retryJoin.flatMap((address) => ["-retry-join", address]),
+    "-retry-interval",
+    "1s",
+    "-disable-host-node-id",
+  ];
+}
+
 /** Starts the agent detached in `netns`; returns at once (see waitForConsulCluster). */
 export function startConsulServer(
   node: NodeLayout,
@@ -65,24 +101,12 @@ export function startConsulServer(
   netns: string,
   files: ConsulServerFiles,
 ): ProcessRecord {
-  const args = [
-    "agent",
-    "-config-file",
-    files.configFile,
-    "-node",
-    node.name,
-    "-bind",
-    node.mgmtIp,
-    "-advertise",
-    node.mgmtIp,
-    "-server",
-    "-bootstrap-expect",
-    String(allNodes.length),
-    ...allNodes.filter((other) => other.name !== node.name).flatMap((other) => ["-retry-join", other.mgmtIp]),
-    "-retry-interval",
-    "1s",
-    "-disable-host-node-id",
-  ];
+  const args = consulAgentArgs(files, {
+    node: node.name,
+    bindIp: node.mgmtIp,
+    bootstrapExpect: allNodes.length,
+    retryJoin: allNodes.filter((other) => other.name !== node.name).map((other) => other.mgmtIp),
+  });
   return spawnDetached({
     netns,
     file: consulBinary(),
@@ -145,15 +169,23 @@ export async function waitForVoter(httpSocket: string, name: string, timeoutMs: 
  * Waits until every agent in `nodes` answers, agrees on a raft leader, and sees every node of
  * `expectPassing` with a passing serfHealth (sessions need the node in the catalog).
  */
+/** An agent to ask (over its HTTP unix socket) while waiting for the cluster. */
+export interface ConsulAgentProbe {
+  name: string;
+  httpSocket: string;
+  /** Whether its process still runs (an agent that exited fails the wait at once). */
+  running: () => boolean;
+}
+
 export async function waitForConsulCluster(
-  agents: readonly { name: string; httpSocket: string; record: ProcessRecord }[],
+  agents: readonly ConsulAgentProbe[],
   expectPassing: readonly string[],
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let problem = "no answer yet";
   while (Date.now() < deadline) {
-    const dead = agents.find((agent) => !isRunning(agent.record));
+    const dead = agents.find((agent) => !agent.running());
     if (dead !== undefined) throw new Error(`consul on ${dead.name} exited during start-up`);
     try {
       problem = await clusterProblem(agents, expectPassing);

@@ -4,6 +4,7 @@
  * LOCAL Consul agent, iSCSI interfaces eth1/eth2, and an admin unix socket in the node's folder so
  * that the root namespace (the CLI, tests) reaches it. With TLS on, its node certificate serves
  * both the management port and the admin socket (mutual TLS), and identifies it to other nodes.
+ * The configuration is also what the test harness's cluster (test/harness/cluster-ns.ts) writes.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -67,8 +68,11 @@ export interface SanpathdSettings {
   auth: { tokenFile: string; nodeTokenFile: string | undefined } | undefined;
   /** The cluster CA and this node's certificate (mutual TLS), or undefined (tls.plaintext). */
   tls: { ca: string; cert: string; key: string } | undefined;
-  parallelism: number;
+  /** reassignment.parallelism; sanpathd's default when unset. */
+  parallelism?: number | undefined;
   logLevel: string;
+  /** Consul key root; sanpathd's default when unset. */
+  consulRoot?: string | undefined;
 }
 
 export function writeSanpathdConfig(settings: SanpathdSettings): void {
@@ -79,7 +83,10 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     listen: node.grpcAddress,
     advertiseAddress: node.grpcAddress,
     adminSocket: files.adminSocket,
-    consul: { address: `127.0.0.1:${CONSUL_HTTP_PORT}` },
+    consul: {
+      address: `127.0.0.1:${CONSUL_HTTP_PORT}`,
+      ...(settings.consulRoot === undefined ? {} : { root: settings.consulRoot }),
+    },
     logLevel: settings.logLevel,
     dataDir: files.dataDir,
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
@@ -87,7 +94,7 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     session: settings.session,
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,
-    reassignment: { parallelism: settings.parallelism },
+    ...(settings.parallelism === undefined ? {} : { reassignment: { parallelism: settings.parallelism } }),
     auth:
       settings.auth === undefined
         ? { mode: "none" }

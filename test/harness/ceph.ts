@@ -1,7 +1,8 @@
 /**
  * A throw-away Ceph cluster for tests and benchmarks: one mon, one memstore OSD, no mgr, cephx on,
- * a replicated pool (default `rbd`) initialised for RBD. Everything lives in one temp dir; stop()
- * stops the OSD, then the mon, by PID, and deletes the dir.
+ * a replicated pool (default `rbd`) initialised for RBD, made by the dev cluster's steps
+ * (src/devcluster/ceph-bootstrap.ts) with daemons that are children of the test process.
+ * Everything lives in one temp dir; stop() stops the OSD, then the mon, by PID, and deletes the dir.
  *
  * Two placements:
  *   - loopback (default): daemons on 127.0.0.1 in the root namespace, on free ports, reachable from
@@ -14,13 +15,12 @@
  *   ... connectRbd({ confPath: ceph.confPath }) ...
  *   await ceph.stop();
  */
-import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
-import { cephxSecret, throwawayCephConf } from "../../src/ceph/throwaway-conf.js";
+import { bootstrapCeph } from "../../src/devcluster/ceph-bootstrap.js";
 import { freePorts } from "../../src/util/free-port.js";
 
 export interface CephHarnessOptions {
@@ -81,45 +81,8 @@ export async function startCephHarness(options: CephHarnessOptions = {}): Promis
   const paths = {
     conf: join(dir, "ceph.conf"),
     adminKeyring: join(dir, "client.admin.keyring"),
-    monKeyring: join(dir, "mon.keyring"),
-    monmap: join(dir, "monmap"),
-    monData: join(dir, "mon-a"),
-    osdData: join(dir, "osd-0"),
-    osdSecret: join(dir, "osd-secret.json"),
-    run: join(dir, "run"),
-    log: join(dir, "log"),
   };
-  for (const folder of [paths.monData, paths.osdData, paths.run, paths.log])
-    mkdirSync(folder, { recursive: true });
-
-  const fsid = randomUUID();
-  const adminKey = cephxSecret();
   const clientMountTimeoutSec = options.clientMountTimeoutSec ?? 5;
-  writeFileSync(
-    paths.conf,
-    throwawayCephConf({
-      fsid,
-      monHost,
-      ip,
-      monData: paths.monData,
-      osdData: paths.osdData,
-      run: paths.run,
-      log: paths.log,
-      adminKeyring: paths.adminKeyring,
-      clientMountTimeoutSec,
-    }),
-  );
-  writeFileSync(
-    paths.adminKeyring,
-    `[client.admin]\n\tkey = ${adminKey}\n\tcaps mon = "allow *"\n\tcaps osd = "allow *"\n\tcaps mgr = "allow *"\n`,
-    { mode: 0o600 },
-  );
-  writeFileSync(
-    paths.monKeyring,
-    `[mon.]\n\tkey = ${cephxSecret()}\n\tcaps mon = "allow *"\n` +
-      `[client.admin]\n\tkey = ${adminKey}\n\tcaps mon = "allow *"\n\tcaps osd = "allow *"\n\tcaps mgr = "allow *"\n`,
-    { mode: 0o600 },
-  );
 
   const lifetime = new AbortController();
   const deadline = AbortSignal.timeout(options.startTimeoutMs ?? 60_000);
@@ -144,9 +107,9 @@ export async function startCephHarness(options: CephHarnessOptions = {}): Promis
   };
 
   const daemons: Daemon[] = [];
-  const spawnDaemon = (file: string, args: readonly string[], logName: string): Daemon => {
+  const spawnDaemon = (file: string, args: readonly string[], logPath: string): Daemon => {
     const [command, commandArgs] = inNamespace(file, args);
-    const logFile = { file: join(paths.log, logName), append: true };
+    const logFile = { file: logPath, append: true };
     // A daemon has no timeout: it lives until stop() (or the harness's lifetime signal) ends it.
     const subprocess = execa(command, commandArgs, {
       stdin: "ignore",
@@ -207,30 +170,20 @@ export async function startCephHarness(options: CephHarnessOptions = {}): Promis
     return stopped;
   };
 
-  const ceph = (args: readonly string[], signal: AbortSignal, timeoutMs?: number): Promise<string> =>
-    run("ceph", ["--conf", paths.conf, ...args], signal, timeoutMs);
-
   try {
-    await run("monmaptool", ["--create", "--addv", "a", monHost, "--fsid", fsid, paths.monmap], startSignal);
-    await run(
-      "ceph-mon",
-      ["--conf", paths.conf, "--mkfs", "-i", "a", "--monmap", paths.monmap, "--keyring", paths.monKeyring],
-      startSignal,
-    );
-    const mon = spawnDaemon("ceph-mon", ["--conf", paths.conf, "-i", "a", "-f"], "mon.a.stdout");
-
-    const osdUuid = randomUUID();
-    const osdKey = cephxSecret();
-    writeFileSync(paths.osdSecret, JSON.stringify({ cephx_secret: osdKey }), { mode: 0o600 });
-    const osdId = (await ceph(["osd", "new", osdUuid, "-i", paths.osdSecret], startSignal)).trim();
-    if (osdId !== "0") throw new Error(`expected the first OSD to get id 0, got "${osdId}"`);
-    writeFileSync(join(paths.osdData, "keyring"), `[osd.0]\n\tkey = ${osdKey}\n`, { mode: 0o600 });
-    await run("ceph-osd", ["--conf", paths.conf, "-i", "0", "--mkfs", "--osd-uuid", osdUuid], startSignal);
-    const osd = spawnDaemon("ceph-osd", ["--conf", paths.conf, "-i", "0", "-f"], "osd.0.stdout");
-
-    await ceph(["osd", "pool", "create", pool, "8"], startSignal);
-    // Blocks until the pool's placement groups are active, i.e. the OSD is up and serving.
-    await run("rbd", ["--conf", paths.conf, "pool", "init", pool], startSignal);
+    const { mon, osd, adminKey } = await bootstrapCeph({
+      dir,
+      confPath: paths.conf,
+      keyringPath: paths.adminKeyring,
+      ip,
+      ports: { v2: v2Port, v1: v1Port },
+      pool,
+      pgCount: 8,
+      clientMountTimeoutSec,
+      poolInitTimeoutMs: 30_000,
+      run: (file, args, timeoutMs) => run(file, args, startSignal, timeoutMs),
+      spawn: (file, args, logFile) => spawnDaemon(file, args, logFile),
+    });
 
     return {
       confPath: paths.conf,

@@ -20,7 +20,11 @@ import { TgtDriver, type TgtDriverOptions } from "../../src/iscsi/tgt-driver.js"
 import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
 import type { DaemonHandle } from "../../src/netns/daemon.js";
 import type { Topology } from "../../src/netns/topology.js";
-import { removeTgtdSocket, unusedTgtControlPort } from "../../src/devcluster/tgtd-daemon.js";
+import {
+  removeTgtdSocket,
+  unusedTgtControlPort,
+  waitForTgtdAnswer,
+} from "../../src/devcluster/tgtd-daemon.js";
 
 export interface TgtdHarness {
   readonly host: string;
@@ -52,9 +56,11 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
           timeoutMs: 10_000,
         })
       ).stdout;
-    const ready = await waitUntilAnswering(daemon, tgtadm);
-    if (ready !== true) {
-      lastProblem = ready;
+    const failed = await waitForTgtdAnswer({ running: () => daemon.isRunning(), runner, controlPort });
+    if (failed !== undefined) {
+      lastProblem = failed.exited
+        ? `tgtd exited (${failed.problem})`
+        : `no answer after 10 s: ${failed.problem}`;
       await daemon.stop({ signal: "SIGKILL" });
       removeTgtdSocket(controlPort);
       continue;
@@ -78,25 +84,6 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
   }
   rmSync(dir, { recursive: true, force: true });
   throw new Error(`tgtd did not start in ${topology.nsName(host)}: ${lastProblem}`);
-}
-
-async function waitUntilAnswering(
-  daemon: DaemonHandle,
-  tgtadm: (args: readonly string[]) => Promise<string>,
-): Promise<true | string> {
-  const deadline = Date.now() + 10_000;
-  let problem = "no answer";
-  while (Date.now() < deadline) {
-    if (!daemon.isRunning()) return `tgtd exited (${problem})`;
-    try {
-      await tgtadm(["--op", "show", "--mode", "system"]);
-      return true;
-    } catch (error) {
-      problem = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(20);
-  }
-  return `no answer after 10 s: ${problem}`;
 }
 
 async function stopTgtd(

@@ -1,0 +1,89 @@
+/**
+ * What a dev cluster can do to one of its nodes: kill it (a power-off), boot it again, cut all its
+ * links (a partition) and repair them. Each change is recorded in the state file (the node's
+ * condition), so that a later command knows what was done.
+ */
+import { consulServerFiles, startConsulServer, waitForConsulCluster, waitForVoter } from "./consul-server.js";
+import { killTrees } from "./detached-process.js";
+import { NODE_INTERFACES, nodeBridges } from "./layout.js";
+import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
+import type { NodeState } from "./state.js";
+import { stopTgtd } from "./tgtd-daemon.js";
+
+/**
+ * A node's death, as a power-off: its daemons and everything they started SIGKILLed at once
+ * (sanpathd with its crash guard, Consul, tgtd), its path IPs gone with it, its cables cut.
+ * (Killing only sanpathd and Consul would leave tgtd serving, and sanpathd's crash guard tearing
+ * the IPs down: a daemon crash, not a node death.) Other processes in the namespace, such as an
+ * `ip -n` sampler, are not the node's and are left alone.
+ */
+export async function killNode(cluster: RecordedCluster, name: string): Promise<void> {
+  const node = cluster.node(name);
+  await killTrees(cluster.nodeProcesses(node));
+  await stopTgtd(undefined, node.tgtControlPort);
+  await flushPathAddresses(cluster, node);
+  await setLinks(cluster, name, "down");
+  node.condition = "killed";
+  await cluster.persist();
+}
+
+/** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
+export async function restartNode(cluster: RecordedCluster, name: string): Promise<void> {
+  const node = cluster.node(name);
+  if (node.condition === "running") await killNode(cluster, name);
+  else {
+    await killTrees(cluster.nodeProcesses(node));
+    await stopTgtd(undefined, node.tgtControlPort);
+    await flushPathAddresses(cluster, node);
+  }
+  await setLinks(cluster, name, "up");
+  node.condition = "running";
+  const signal = AbortSignal.timeout(SERVICE_START_MS * 2);
+  const files = consulServerFiles(node.dir);
+  node.consul = startConsulServer(cluster.nodeLayout(node), cluster.layout.nodes, node.netns, files);
+  await cluster.persist();
+  const live = cluster.state.nodes.filter((other) => other.condition === "running");
+  await waitForConsulCluster(
+    cluster.consulAgents(live),
+    live.map((other) => other.name),
+    SERVICE_START_MS,
+  );
+  await cluster.startNodeTgtd(node, signal);
+  await cluster.startNodeSanpathd(node, signal);
+  await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
+}
+
+/** Cuts every link of the node (management and both iSCSI nets); its daemons keep running. */
+export async function partitionNode(cluster: RecordedCluster, name: string): Promise<void> {
+  const node = cluster.node(name);
+  if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
+  await setLinks(cluster, name, "down");
+  node.condition = "partitioned";
+  await cluster.persist();
+}
+
+/**
+ * Repairs the node's links and waits until its Consul server votes again: a server cut off for
+ * more than a few seconds is removed from the raft peers (autopilot's dead-server clean-up) and
+ * comes back as a non-voter; until it is promoted, losing one more server loses the quorum.
+ */
+export async function healNode(cluster: RecordedCluster, name: string): Promise<void> {
+  const node = cluster.node(name);
+  if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
+  await setLinks(cluster, name, "up");
+  node.condition = "running";
+  await cluster.persist();
+  await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
+}
+
+async function setLinks(cluster: RecordedCluster, name: string, state: "up" | "down"): Promise<void> {
+  const topology = cluster.topology();
+  for (const bridge of nodeBridges()) await topology.setLinkState(name, bridge, state);
+}
+
+/** Removes every address from the node's iSCSI interfaces (they carry path IPs only). */
+async function flushPathAddresses(cluster: RecordedCluster, node: NodeState): Promise<void> {
+  await cluster.root.run("ip", ["-n", node.netns, "-batch", "-"], {
+    input: `addr flush dev ${NODE_INTERFACES.subnet1}\naddr flush dev ${NODE_INTERFACES.subnet2}\n`,
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * A dev cluster's status as people and tests read it: which daemons run, the Consul cluster's
+ * view (raft leader, serfHealth per node), and the coordinator's view (its node and epoch, paths
+ * per node, cordons) from the first node that answers.
+ */
+import type { ServiceError } from "@grpc/grpc-js";
+import type { GetClusterInfoResponse } from "../gen/sanpath/v1/cluster.js";
+import { NodeAdmin } from "./admin-client.js";
+import { consulLeader, consulNodeHealth } from "./consul-server.js";
+import { isRunning } from "./detached-process.js";
+import type { RecordedCluster } from "./recorded-cluster.js";
+import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
+import type { NodeState } from "./state.js";
+
+export interface NodeStatus {
+  name: string;
+  condition: NodeState["condition"];
+  consul: boolean;
+  tgtd: boolean;
+  sanpathd: boolean;
+  /** Overall grpc.health.v1 status on the admin socket ("" = no answer). */
+  health: string;
+  /** serfHealth as the Consul cluster sees it ("" = unknown). */
+  serf: string;
+  raftLeader: boolean;
+  coordinator: boolean;
+  /** Paths it serves per the coordinator's view; undefined when unknown. */
+  paths: number | undefined;
+  cordoned: boolean;
+  adminSocket: string;
+}
+
+export interface DevClusterStatus {
+  dir: string;
+  prefix: string;
+  /** The CA of the nodes' mutual TLS (port and admin socket); undefined = plaintext. */
+  tls: { ca: string } | undefined;
+  /** Token authentication on (admin token file), or auth.mode none. */
+  auth: { adminTokenFile: string } | undefined;
+  ceph: boolean;
+  raftLeader: string | undefined;
+  coordinator: { node: string; epoch: number } | undefined;
+  /** Why the coordinator's view is missing, when it is. */
+  clusterInfoProblem: string | undefined;
+  initialised: boolean | undefined;
+  nodes: NodeStatus[];
+}
+
+export async function clusterStatus(cluster: RecordedCluster): Promise<DevClusterStatus> {
+  const { state } = cluster;
+  const reachable = state.nodes.filter(
+    (node) => node.condition === "running" && node.consul !== undefined && isRunning(node.consul),
+  );
+  let raftLeaderAddress = "";
+  let serf = new Map<string, string>();
+  for (const node of reachable) {
+    try {
+      raftLeaderAddress = await consulLeader(node.consulSocket);
+      serf = await consulNodeHealth(node.consulSocket);
+      break;
+    } catch {
+      // ask the next one
+    }
+  }
+  const raftLeader = cluster.layout.nodes.find((node) =>
+    raftLeaderAddress.startsWith(`${node.mgmtIp}:`),
+  )?.name;
+
+  let info: GetClusterInfoResponse | undefined;
+  let clusterInfoProblem: string | undefined = "no node answers";
+  for (const node of state.nodes.filter((candidate) => candidate.condition === "running")) {
+    if (node.sanpathd === undefined || !isRunning(node.sanpathd)) continue;
+    const admin = await NodeAdmin.open(state, node.name, 2000);
+    try {
+      info = await admin.call<GetClusterInfoResponse>((md, opts, done) =>
+        admin.cluster.getClusterInfo({}, md, opts, done),
+      );
+      clusterInfoProblem = undefined;
+      break;
+    } catch (error) {
+      clusterInfoProblem = `${node.name}: ${(error as ServiceError).details || String(error)}`;
+    } finally {
+      admin.close();
+    }
+  }
+  const { channel } = await cluster.adminAuth();
+  const nodes = await Promise.all(
+    state.nodes.map(async (node): Promise<NodeStatus> => {
+      const summary = info?.nodes.find((candidate) => candidate.name === node.name);
+      const sanpathdRunning = node.sanpathd !== undefined && isRunning(node.sanpathd);
+      return {
+        name: node.name,
+        condition: node.condition,
+        consul: node.consul !== undefined && isRunning(node.consul),
+        tgtd: node.tgtd !== undefined && isRunning(node.tgtd),
+        sanpathd: sanpathdRunning,
+        health: sanpathdRunning ? await sanpathdHealth(sanpathdFiles(node.dir), channel) : "",
+        serf: serf.get(node.name) ?? "",
+        raftLeader: raftLeader === node.name,
+        coordinator: info?.leader?.node === node.name,
+        paths: summary?.pathCount,
+        cordoned: summary?.cordoned ?? false,
+        adminSocket: node.adminSocket,
+      };
+    }),
+  );
+  return {
+    dir: state.dir,
+    prefix: state.prefix,
+    tls: state.tls === undefined ? undefined : { ca: state.tls.ca },
+    auth: state.auth === undefined ? undefined : { adminTokenFile: state.auth.adminTokenFile },
+    ceph:
+      state.ceph.mon !== undefined &&
+      isRunning(state.ceph.mon) &&
+      state.ceph.osd !== undefined &&
+      isRunning(state.ceph.osd),
+    raftLeader,
+    coordinator:
+      info?.leader === undefined ? undefined : { node: info.leader.node, epoch: info.leader.epoch },
+    clusterInfoProblem,
+    initialised: info === undefined ? undefined : info.settings !== undefined,
+    nodes,
+  };
+}
