@@ -39,27 +39,6 @@ export const silentLogger: Logger = createLogger({
   level: process.env.TEST_LOG === "1" ? "debug" : "silent",
 });
 
-export async function waitFor<T>(
-  what: string,
-  read: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await read();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(50);
-  }
-  throw new Error(
-    `${what} did not happen within ${timeoutMs} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
-  );
-}
-
 export interface TestNodeOptions {
   consulAddress: string;
   keys: ConsulKeys;

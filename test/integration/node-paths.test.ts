@@ -7,7 +7,6 @@ import { kvOf } from "../support/consul-stores.js";
  */
 import { releaseLock } from "../../src/kv/locks.js";
 import { status as Status } from "@grpc/grpc-js";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseJobPathRecord, serializeJobPathRecord } from "../../src/assignment/job-record.js";
 import { DriftKind } from "../../src/gen/sanpath/v1/node.js";
@@ -20,21 +19,12 @@ import {
   type NsCluster,
   type TestDisk,
 } from "../harness/cluster-ns.js";
+import { until } from "../support/until.js";
 
 const OTHER_IQN = "iqn.1994-05.org.example:someone-else";
 const PATH_IP = "198.51.100.50";
 const PATH2_IP = "203.0.113.50";
 const SECURE_IP = "198.51.100.60";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe("node agent: paths served by real nodes, read by a real initiator", () => {
   let cluster: NsCluster | undefined;
@@ -245,8 +235,10 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
     });
     // Any change under <root>/Disks/ triggers a reconcile pass.
     await running().consul.put(running().keys.disk(disk.id), "disk", { flags: 0 });
-    await until("the IP back on A", async () =>
-      (await a.addresses()).includes(SECURE_IP) ? true : undefined,
+    await until(
+      "the IP back on A",
+      async () => ((await a.addresses()).includes(SECURE_IP) ? true : undefined),
+      { intervalMs: 100 },
     );
     expect((await a.status()).drift).toEqual([]);
     const login = { initiator: CLIENT_IQN, user: "sanpath-user", secret: "a-chap-secret-1234" };
@@ -259,8 +251,13 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
       true,
     );
     // The path leaves Status when its tear-down starts; the IP goes at the end of it.
-    await until("A to drop the path", async () =>
-      (await a.status()).paths.length === 0 && !(await a.addresses()).includes(SECURE_IP) ? true : undefined,
+    await until(
+      "A to drop the path",
+      async () =>
+        (await a.status()).paths.length === 0 && !(await a.addresses()).includes(SECURE_IP)
+          ? true
+          : undefined,
+      { intervalMs: 100 },
     );
     expect(await a.addresses()).not.toContain(SECURE_IP);
     expect(a.log()).toContain("configured here without the lock");
@@ -269,8 +266,10 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   it("a stopped disk: its paths are given up and AcquirePath is refused until it starts again", async () => {
     expect((await holderOf(disk.id, 1))?.value).toBe("b");
     await running().setDiskStopped(disk.id, true);
-    await until("B to give the path up", async () =>
-      (await holderOf(disk.id, 1))?.session === undefined ? true : undefined,
+    await until(
+      "B to give the path up",
+      async () => ((await holderOf(disk.id, 1))?.session === undefined ? true : undefined),
+      { intervalMs: 100 },
     );
     expect(await b.addresses()).not.toContain(PATH_IP);
     expect((await running().readCapacity(PATH_IP, disk.iqn, { timeoutMs: 3000 })).ok).toBe(false);

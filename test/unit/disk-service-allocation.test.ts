@@ -16,6 +16,7 @@ import {
 import { pageToken, parsePageToken } from "../../src/disks/disk-listing.js";
 import { Mutex } from "../../src/util/mutex.js";
 import { tryParseIpv4 } from "../../src/disks/ipv4.js";
+import { thrown } from "../support/thrown.js";
 
 /** Reads only: the entries given (transactions are not needed by AllocationDraft.read). */
 function readOnlyKv(entries: Record<string, string>): KvStore {
@@ -37,16 +38,6 @@ function readOnlyKv(entries: Record<string, string>): KvStore {
           .map(([key, value]) => entry(key, value)),
       ),
   };
-}
-
-/** What `run` throws (the test fails when it throws nothing). */
-function caught(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a throw");
 }
 
 const keys = new AllocationKeys(new ConsulKeys("Root"));
@@ -152,7 +143,7 @@ describe("AllocationDraft", () => {
     const ids = new Bitmap(99_999);
     for (let bit = 0; bit < 99_999; bit++) ids.add(bit);
     const draft = await AllocationDraft.read(readOnlyKv({ [keys.diskIdBitmap()]: ids.encode() }), keys);
-    expect(caught(() => draft.firstFreeId())).toMatchObject({ kind: "resource_exhausted" });
+    expect(thrown(() => draft.firstFreeId())).toMatchObject({ kind: "resource_exhausted" });
   });
 });
 
@@ -178,7 +169,7 @@ describe("allocation records, page tokens, retries", () => {
       "[]",
       JSON.stringify({ ...JSON.parse(serializeDiskAllocation(allocation)), ips: ["x"] }),
     ]) {
-      expect(caught(() => parseDiskAllocation(broken, "k"))).toMatchObject({
+      expect(thrown(() => parseDiskAllocation(broken, "k"))).toMatchObject({
         kind: "data_loss",
         reason: "METADATA_UNREADABLE",
       });
@@ -188,7 +179,7 @@ describe("allocation records, page tokens, retries", () => {
   it("page tokens carry the last id and refuse anything else", () => {
     expect(parsePageToken(pageToken("00017"))).toBe("00017");
     for (const bad of ["", "00017", "!!", Buffer.from("after:1").toString("base64url")]) {
-      expect(caught(() => parsePageToken(bad))).toMatchObject({ field: "page_token" });
+      expect(thrown(() => parsePageToken(bad))).toMatchObject({ field: "page_token" });
     }
   });
 
