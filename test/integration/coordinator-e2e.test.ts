@@ -32,6 +32,7 @@ import {
 import {
   everyPathServed,
   noDiskTwiceOnANode,
+  onePathPerDisk,
   pathCounts,
   readerFor,
   TEST_SETTINGS,
@@ -39,15 +40,6 @@ import {
 import { until } from "../support/until.js";
 
 const DISKS = 6;
-
-function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
-  const seen = new Set<string>();
-  return paths.filter((path) => {
-    if (seen.has(path.diskId)) return false;
-    seen.add(path.diskId);
-    return true;
-  });
-}
 
 function unaryCall<Response>(
   start: (deadline: Date, done: (error: ServiceError | null, response?: Response) => void) => void,

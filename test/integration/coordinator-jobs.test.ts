@@ -14,6 +14,7 @@ import {
   addTestDisk,
   everyPathServed,
   noDiskTwiceOnANode,
+  onePathPerDisk,
   pathCounts,
   readerFor,
   startCoordinatorHost,
@@ -22,15 +23,6 @@ import {
   type CoordinatorHost,
 } from "./coordinator-support.js";
 import { until } from "../support/until.js";
-
-function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
-  const seen = new Set<string>();
-  return paths.filter((path) => {
-    if (seen.has(path.diskId)) return false;
-    seen.add(path.diskId);
-    return true;
-  });
-}
 
 describe("coordinator: placement and reassignment jobs over a real Consul and gRPC node agents", () => {
   let consul: ConsulHarness;

@@ -366,6 +366,16 @@ export function noDiskTwiceOnANode(state: ClusterState): boolean {
   return true;
 }
 
+/** The first path of each disk, in order. */
+export function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return paths.filter((path) => {
+    if (seen.has(path.diskId)) return false;
+    seen.add(path.diskId);
+    return true;
+  });
+}
+
 export function readerFor(kv: ConsulKvStore, keys: ConsulKeys): ClusterStateReader {
   return new ClusterStateReader({ kv, sessions: sessionsOf(kv.client), keys, logger: silentLogger });
 }
