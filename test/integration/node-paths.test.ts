@@ -20,6 +20,7 @@ import {
   type TestDisk,
 } from "../harness/cluster-ns.js";
 import { until } from "../support/until.js";
+import { rejection } from "../support/thrown.js";
 
 const OTHER_IQN = "iqn.1994-05.org.example:someone-else";
 const PATH_IP = "198.51.100.50";
@@ -92,7 +93,7 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   });
 
   it("AcquirePath on B while A holds the path: FAILED_PRECONDITION naming A; B configures nothing", async () => {
-    const failure = grpcFailure(await b.acquire(disk.id, 1).catch((error: unknown) => error));
+    const failure = grpcFailure(await rejection(b.acquire(disk.id, 1)));
     expect(failure).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "PATH_HELD_ELSEWHERE" });
     expect(failure.details).toContain("node a");
     expect(await b.addresses()).not.toContain(PATH_IP);
@@ -180,13 +181,9 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
 
   it("a request with an epoch below the highest seen is refused with ABORTED; epoch 0 is not fenced", async () => {
     expect((await a.status(7)).highestEpoch).toBe(7);
-    const stale = grpcFailure(
-      await a.clean({ ip: SECURE_IP }, { epoch: 6 }).catch((error: unknown) => error),
-    );
+    const stale = grpcFailure(await rejection(a.clean({ ip: SECURE_IP }, { epoch: 6 })));
     expect(stale).toMatchObject({ code: Status.ABORTED, reason: "STALE_EPOCH" });
-    const staleAcquire = grpcFailure(
-      await a.acquire(secure.id, 1, { epoch: 3 }).catch((error: unknown) => error),
-    );
+    const staleAcquire = grpcFailure(await rejection(a.acquire(secure.id, 1, { epoch: 3 })));
     expect(staleAcquire).toMatchObject({ code: Status.ABORTED, reason: "STALE_EPOCH" });
     // Refused before anything happened: the path is still served.
     expect((await a.status()).paths.map((path) => path.ip)).toEqual([SECURE_IP]);
@@ -198,18 +195,16 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   });
 
   it("rejects bad requests with the field and rule", async () => {
-    expect(grpcFailure(await a.acquire("1", 1).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire("1", 1)))).toMatchObject({
       code: Status.INVALID_ARGUMENT,
       reason: "INVALID_FIELD",
     });
-    expect(grpcFailure(await a.acquire(disk.id, 9).catch((error: unknown) => error)).code).toBe(
-      Status.INVALID_ARGUMENT,
-    );
-    expect(grpcFailure(await a.acquire("00099", 1).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 9))).code).toBe(Status.INVALID_ARGUMENT);
+    expect(grpcFailure(await rejection(a.acquire("00099", 1)))).toMatchObject({
       code: Status.NOT_FOUND,
       reason: "DISK_NOT_FOUND",
     });
-    expect(grpcFailure(await a.acquire(disk.id, 3).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 3)))).toMatchObject({
       code: Status.NOT_FOUND,
       reason: "PATH_NOT_FOUND",
     });
@@ -273,9 +268,7 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
     );
     expect(await b.addresses()).not.toContain(PATH_IP);
     expect((await running().readCapacity(PATH_IP, disk.iqn, { timeoutMs: 3000 })).ok).toBe(false);
-    expect(grpcFailure(await a.acquire(disk.id, 1).catch((error: unknown) => error)).code).toBe(
-      Status.FAILED_PRECONDITION,
-    );
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 1))).code).toBe(Status.FAILED_PRECONDITION);
     await running().setDiskStopped(disk.id, false);
     await a.acquire(disk.id, 1);
     expect((await running().readCapacity(PATH_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
