@@ -29,8 +29,8 @@ import {
   expectSucceeded,
   sampleAddresses,
   startE2eCluster,
-  waitFor,
 } from "./support.js";
+import { untilTrue } from "../support/until.js";
 
 /** Failure detection (~1.5 s) + lock-delay (5 s) + placement, with a wide margin for a busy CI machine. */
 const FAILOVER_BOUND_MS = 30_000;
@@ -47,7 +47,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
   /** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
   const coordinator = async (): Promise<string> => {
     let leader = "";
-    await waitFor(
+    await untilTrue(
       "a coordinator is elected",
       async () => {
         leader = await withAdmin(dev(), (admin) => coordinatorNode(admin)).catch(() => "");
@@ -145,9 +145,9 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       expect(addressesOn(sampler, cut).sort()).toEqual(its.map((path) => path.ip).sort());
       await dev().partition(cut);
       // Fence deadline 4 s: its path IPs go away although its daemons run on.
-      await waitFor(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
+      await untilTrue(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
       // The admin socket is a file: the test reaches the node although its cables are cut.
-      await waitFor(
+      await untilTrue(
         `${cut} reports itself fenced`,
         async () => (await nodeStatus(cut)).session?.fenced === true,
         15_000,
@@ -159,7 +159,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       await dev().heal(cut);
       // Its Consul server rejoins with a higher raft term and forces an election (Consul 1.8 has no
       // pre-vote): the cluster may be leaderless for several seconds before the node is back.
-      await waitFor(
+      await untilTrue(
         `${cut} holds a healthy session again`,
         async () => (await nodeStatus(cut)).session?.healthy === true,
         60_000,
@@ -185,7 +185,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
     const sampler = sampleAddresses(dev());
     try {
       const job = await withAdmin(dev(), (admin) => startJob(admin, manualMove(ips, to), 1));
-      await waitFor(
+      await untilTrue(
         "the first move succeeds",
         async () => ((await withAdmin(dev(), (admin) => getJob(admin, job.id))).totals?.succeeded ?? 0) >= 1,
         30_000,

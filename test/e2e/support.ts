@@ -78,19 +78,6 @@ export function addressesOn(sampler: AddressSampler, node: string): string[] {
   return [...sampler.holders()].filter(([, nodes]) => nodes.includes(node)).map(([ip]) => ip);
 }
 
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
-
 /** Every move of the job succeeded (the failed ones are shown with their errors otherwise). */
 export function expectSucceeded(job: Reassignment): void {
   const failed = job.moves

@@ -6,6 +6,7 @@ import { ConsulKeys } from "../../src/consul/keys.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { freePort } from "../../src/util/free-port.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+import { rejection } from "../support/thrown.js";
 
 describe("ConsulClient against a real agent", () => {
   let consul: ConsulHarness;
@@ -134,7 +135,7 @@ describe("ConsulClient against a real agent", () => {
     const port = await freePort();
     const nowhere = new ConsulClient({ address: `127.0.0.1:${port}`, timeoutMs: 1000 });
     try {
-      const error: unknown = await nowhere.get("t/x").catch((caught: unknown) => caught);
+      const error = await rejection(nowhere.get("t/x"));
       expect(error).toBeInstanceOf(SanpathError);
       expect(error).toMatchObject({ kind: "unavailable", reason: "CONSUL_UNAVAILABLE" });
       expect((error as SanpathError).cause).toBeDefined();
@@ -177,7 +178,7 @@ describe("ConsulClient against a real agent", () => {
     if (address === null || typeof address === "string") throw new Error("no port");
     const withToken = new ConsulClient({ address: `127.0.0.1:${address.port}`, token: "s3cr3t-token" });
     try {
-      const error: unknown = await withToken.get("t/x").catch((caught: unknown) => caught);
+      const error = await rejection(withToken.get("t/x"));
       expect(error).toMatchObject({ kind: "permission_denied", reason: "PERMISSION_DENIED" });
       expect((error as Error).message).not.toContain("s3cr3t-token");
       expect(seenTokens).toEqual(["s3cr3t-token"]);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import type { SanpathError } from "../../src/errors/sanpath-error.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+import { rejection } from "../support/thrown.js";
 
 describe("sessions and locks against a real agent", () => {
   let consul: ConsulHarness;
@@ -120,9 +121,7 @@ describe("sessions and locks against a real agent", () => {
   it("acquiring with a session that no longer exists is an InvalidSessionError, not 'held elsewhere'", async () => {
     const gone = await session("gone", 0);
     await sessionsOf(client).destroy(gone);
-    const error: unknown = await kvOf(client)
-      .acquire("t/locks/gone", gone, "x")
-      .catch((caught: unknown) => caught);
+    const error = await rejection(kvOf(client).acquire("t/locks/gone", gone, "x"));
     expect(error).toBeInstanceOf(InvalidSessionError);
     expect(error).toMatchObject({ kind: "failed_precondition", sessionId: gone });
     expect(await releaseLock(kvOf(client), "t/locks/gone", gone, "x")).toBe(false);

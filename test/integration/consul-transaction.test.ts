@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { runTransaction } from "../../src/consul/transaction.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+import { rejection, rejectionAs } from "../support/thrown.js";
 
 function sets(prefix: string, count: number): KvOperation[] {
   return Array.from({ length: count }, (_, i) => ({
@@ -12,17 +13,6 @@ function sets(prefix: string, count: number): KvOperation[] {
     key: `${prefix}${String(i).padStart(3, "0")}`,
     value: `v${i}`,
   }));
-}
-
-async function conflictOf(promise: Promise<unknown>): Promise<TransactionConflictError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof TransactionConflictError)) {
-    throw new Error(`expected a TransactionConflictError, got ${String(error)}`);
-  }
-  return error;
 }
 
 describe("transactions against a real agent", () => {
@@ -49,7 +39,7 @@ describe("transactions against a real agent", () => {
   it("rolls back only the chunk holding a failing op and reports its global index", async () => {
     const operations = sets("t/fail/", 130);
     operations[100] = { verb: "cas", key: "t/fail/100", value: "x", index: 999_999 };
-    const error = await conflictOf(runTransaction(client, operations));
+    const error = await rejectionAs(TransactionConflictError, runTransaction(client, operations));
     expect(error).toMatchObject({
       kind: "aborted",
       reason: "CAS_CONFLICT",
@@ -65,7 +55,8 @@ describe("transactions against a real agent", () => {
 
   it("applies nothing of a single chunk when one op fails", async () => {
     await client.put("t/atomic/exists", "old");
-    const error = await conflictOf(
+    const error = await rejectionAs(
+      TransactionConflictError,
       runTransaction(client, [
         { verb: "set", key: "t/atomic/a", value: "a" },
         { verb: "check-not-exists", key: "t/atomic/exists" },
@@ -82,7 +73,8 @@ describe("transactions against a real agent", () => {
     const other = await sessionsOf(client).create({ name: "other", ttlSeconds: 30, lockDelaySeconds: 0 });
     expect(await kvOf(client).acquire("t/session/lock", holder, "node-a")).toBe(true);
 
-    const error = await conflictOf(
+    const error = await rejectionAs(
+      TransactionConflictError,
       runTransaction(client, [
         { verb: "check-session", key: "t/session/lock", session: other },
         { verb: "set", key: "t/session/guarded", value: "by other" },
@@ -143,7 +135,8 @@ describe("transactions against a real agent", () => {
     const a = await sessionsOf(client).create({ name: "a", ttlSeconds: 30, lockDelaySeconds: 0 });
     const b = await sessionsOf(client).create({ name: "b", ttlSeconds: 30, lockDelaySeconds: 0 });
     expect(await kvOf(client).acquire("t/lockop/k", a, "node-a")).toBe(true);
-    const error = await conflictOf(
+    const error = await rejectionAs(
+      TransactionConflictError,
       runTransaction(client, [{ verb: "lock", key: "t/lockop/k", value: "node-b", session: b }]),
     );
     expect(error.opIndex).toBe(0);
@@ -153,9 +146,7 @@ describe("transactions against a real agent", () => {
   it("an unreachable Consul is unavailable, not a conflict", async () => {
     const nowhere = new ConsulClient({ address: "127.0.0.1:1", timeoutMs: 500 });
     try {
-      const error: unknown = await runTransaction(nowhere, sets("t/x/", 1)).catch(
-        (caught: unknown) => caught,
-      );
+      const error = await rejection(runTransaction(nowhere, sets("t/x/", 1)));
       expect(error).not.toBeInstanceOf(TransactionConflictError);
       expect(error).toMatchObject({ kind: "unavailable", reason: "CONSUL_UNAVAILABLE" });
     } finally {

@@ -32,22 +32,14 @@ import {
 import {
   everyPathServed,
   noDiskTwiceOnANode,
+  onePathPerDisk,
   pathCounts,
   readerFor,
   TEST_SETTINGS,
-  waitFor,
 } from "./coordinator-support.js";
+import { until } from "../support/until.js";
 
 const DISKS = 6;
-
-function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
-  const seen = new Set<string>();
-  return paths.filter((path) => {
-    if (seen.has(path.diskId)) return false;
-    seen.add(path.diskId);
-    return true;
-  });
-}
 
 function unaryCall<Response>(
   start: (deadline: Date, done: (error: ServiceError | null, response?: Response) => void) => void,
@@ -137,7 +129,7 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
   };
 
   async function servedState(excluded: readonly string[] = []): Promise<ClusterState> {
-    return await waitFor(
+    return await until(
       "every path served by a live node",
       async () => {
         const state = await reader.read();
@@ -145,7 +137,7 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
           ? state
           : undefined;
       },
-      60_000,
+      { timeoutMs: 60_000, retryErrors: true },
     );
   }
 
@@ -153,13 +145,13 @@ describe("coordinator end to end: real nodes, real iSCSI, real failures", () => 
   async function everyPathReads(): Promise<void> {
     for (const disk of disks) {
       for (const path of disk.disk.paths) {
-        const read = await waitFor(
+        const read = await until(
           `a read of ${path.ip}`,
           async () => {
             const result = await running().readCapacity(path.ip, disk.iqn);
             return result.ok ? result : undefined;
           },
-          20_000,
+          { timeoutMs: 20_000, retryErrors: true },
         );
         expect(read.bytes).toBe(disk.sizeBytes);
       }

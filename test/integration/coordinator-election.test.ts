@@ -7,21 +7,14 @@ import { Election, type Term } from "../../src/coordinator/election.js";
 import { readLeader } from "../../src/coordinator/leader-record.js";
 import { createLogger } from "../../src/log/logger.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+import { until } from "../support/until.js";
+
+const ELECTION_WAIT = { timeoutMs: 10_000, intervalMs: 25 };
 
 interface Candidate {
   name: string;
   election: Election;
   terms: Term[];
-}
-
-async function waitFor<T>(what: string, read: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = read();
-    if (value !== undefined) return value;
-    await sleep(25);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
 }
 
 describe("coordinator election on a real Consul agent", () => {
@@ -70,7 +63,11 @@ describe("coordinator election on a real Consul agent", () => {
     // A 30 s lock-delay: a takeover within the 10 s wait below proves the lock was released, not
     // left to expire.
     const group = [candidate("a", 30), candidate("b", 30), candidate("c", 30)];
-    const first = await waitFor("an election", () => (leaders().length > 0 ? leaders() : undefined));
+    const first = await until(
+      "an election",
+      () => (leaders().length > 0 ? leaders() : undefined),
+      ELECTION_WAIT,
+    );
     await sleep(300);
     expect(leaders()).toHaveLength(1);
     const leader = first[0];
@@ -84,8 +81,10 @@ describe("coordinator election on a real Consul agent", () => {
 
     await leader.election.stop();
     expect(firstTerm?.signal.aborted).toBe(true);
-    const next = await waitFor("a takeover", () =>
-      group.find((c) => c !== leader && c.election.term !== undefined),
+    const next = await until(
+      "a takeover",
+      () => group.find((c) => c !== leader && c.election.term !== undefined),
+      ELECTION_WAIT,
     );
     const nextTerm = next.election.term;
     expect(nextTerm?.epoch).toBeGreaterThan(firstTerm?.epoch ?? Infinity);
@@ -94,14 +93,14 @@ describe("coordinator election on a real Consul agent", () => {
   });
 
   it("a leader whose lock is taken from it (session destroyed) steps down; a follower leads after the lock-delay", async () => {
-    const current = await waitFor("a leader", () => leaders()[0]);
+    const current = await until("a leader", () => leaders()[0], ELECTION_WAIT);
     const term = current.election.term;
     if (term === undefined) throw new Error("no term");
     // Another party ends the leader's session, as Consul does when its node fails.
     await client.call("session.destroy", {}, (raw, common) =>
       raw.session.destroy({ ...common, id: term.session }),
     );
-    await waitFor("the step-down", () => (term.signal.aborted ? true : undefined));
+    await until("the step-down", () => (term.signal.aborted ? true : undefined), ELECTION_WAIT);
     // lock-delay is 30 s for these candidates: nobody may lead before it passes.
     await sleep(1000);
     const others = leaders().filter((c) => c.election.term?.session !== term.session);

@@ -20,9 +20,9 @@ import {
   startCoordinatorHost,
   TestNodeAgent,
   TEST_SETTINGS,
-  waitFor,
   type CoordinatorHost,
 } from "./coordinator-support.js";
+import { until } from "../support/until.js";
 
 const LOCK_DELAY_SECONDS = 2;
 
@@ -95,12 +95,16 @@ describe("coordinator failover and load: lock-delay retries, calls per node, mov
   }
 
   async function served(cluster: Cluster, off: readonly string[] = []): Promise<ClusterState> {
-    return await waitFor("every path served", async () => {
-      const state = await cluster.reader.read();
-      return everyPathServed(state) && state.paths.every((path) => !off.includes(path.node))
-        ? state
-        : undefined;
-    });
+    return await until(
+      "every path served",
+      async () => {
+        const state = await cluster.reader.read();
+        return everyPathServed(state) && state.paths.every((path) => !off.includes(path.node))
+          ? state
+          : undefined;
+      },
+      { retryErrors: true },
+    );
   }
 
   beforeAll(async () => {
@@ -211,10 +215,14 @@ describe("coordinator failover and load: lock-delay retries, calls per node, mov
       a.cleanDelayMs = 0;
     }
     // Given up late by a, the path is placed again by the placement loop.
-    await waitFor("a released the path", async () => {
-      const state = await cluster.reader.read();
-      return state.paths.find((path) => path.ip === fromA.ip)?.node !== "a" ? true : undefined;
-    });
+    await until(
+      "a released the path",
+      async () => {
+        const state = await cluster.reader.read();
+        return state.paths.find((path) => path.ip === fromA.ip)?.node !== "a" ? true : undefined;
+      },
+      { retryErrors: true },
+    );
     const afterClean = await served(cluster);
     expect(noDiskTwiceOnANode(afterClean)).toBe(true);
 

@@ -14,23 +14,15 @@ import {
   addTestDisk,
   everyPathServed,
   noDiskTwiceOnANode,
+  onePathPerDisk,
   pathCounts,
   readerFor,
   startCoordinatorHost,
   TestNodeAgent,
   TEST_SETTINGS,
-  waitFor,
   type CoordinatorHost,
 } from "./coordinator-support.js";
-
-function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
-  const seen = new Set<string>();
-  return paths.filter((path) => {
-    if (seen.has(path.diskId)) return false;
-    seen.add(path.diskId);
-    return true;
-  });
-}
+import { until } from "../support/until.js";
 
 describe("coordinator: placement and reassignment jobs over a real Consul and gRPC node agents", () => {
   let consul: ConsulHarness;
@@ -71,10 +63,14 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
   }
 
   async function settled(): Promise<void> {
-    await waitFor("every path served", async () => {
-      const state = await reader.read();
-      return everyPathServed(state) ? state : undefined;
-    });
+    await until(
+      "every path served",
+      async () => {
+        const state = await reader.read();
+        return everyPathServed(state) ? state : undefined;
+      },
+      { retryErrors: true },
+    );
   }
 
   beforeAll(async () => {
@@ -253,9 +249,9 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
   });
 
   it("the coordinator fails mid-job: the next leader finishes the job; a watcher resuming from its last sequence misses nothing and sees nothing twice", async () => {
-    const leaderHost = await waitFor("a leader", () =>
-      hosts.find((host) => host.election.term !== undefined),
-    );
+    const leaderHost = await until("a leader", () => hosts.find((host) => host.election.term !== undefined), {
+      retryErrors: true,
+    });
     const firstTerm = leaderHost.election.term;
     if (firstTerm === undefined) throw new Error("no term");
     const service = hosts.find((host) => host !== leaderHost)?.service ?? leaderHost.service;
@@ -273,7 +269,9 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
       await client.call("session.destroy", {}, (raw, common) =>
         raw.session.destroy({ ...common, id: firstTerm.session }),
       );
-      await waitFor("the old leader's step-down", () => (firstTerm.signal.aborted ? true : undefined));
+      await until("the old leader's step-down", () => (firstTerm.signal.aborted ? true : undefined), {
+        retryErrors: true,
+      });
       await leaderHost.stop();
       hosts.splice(hosts.indexOf(leaderHost), 1);
 
@@ -351,10 +349,14 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
       for (const agent of agents.values()) agent.delayMs = 0;
     }
     // d is gone: the path it served and the failed moves' paths come back on live nodes.
-    const state = await waitFor("every path served by live nodes", async () => {
-      const now = await reader.read();
-      return everyPathServed(now) && now.paths.every((path) => path.node !== "d") ? now : undefined;
-    });
+    const state = await until(
+      "every path served by live nodes",
+      async () => {
+        const now = await reader.read();
+        return everyPathServed(now) && now.paths.every((path) => path.node !== "d") ? now : undefined;
+      },
+      { retryErrors: true },
+    );
     expect(noDiskTwiceOnANode(state)).toBe(true);
   });
 });

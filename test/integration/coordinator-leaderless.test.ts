@@ -15,9 +15,9 @@ import {
   startCoordinatorHost,
   TestNodeAgent,
   TEST_SETTINGS,
-  waitFor,
   type CoordinatorHost,
 } from "./coordinator-support.js";
+import { until } from "../support/until.js";
 
 describe("leaderless fallback: node agents serve free paths while no coordinator is elected", () => {
   let consul: ConsulHarness;
@@ -64,10 +64,14 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
   it("after the grace, the nodes take the free paths of a new disk themselves, spread as placement spreads them", async () => {
     await addTestDisk(client, keys, "00001", "lonely", ["198.51.100.21", "203.0.113.21"]);
     const reader = readerFor(new ConsulKvStore(client), keys);
-    const state = await waitFor("both paths served", async () => {
-      const now = await reader.read();
-      return everyPathServed(now) ? now : undefined;
-    });
+    const state = await until(
+      "both paths served",
+      async () => {
+        const now = await reader.read();
+        return everyPathServed(now) ? now : undefined;
+      },
+      { retryErrors: true },
+    );
     expect(noDiskTwiceOnANode(state)).toBe(true);
     expect(new Set(state.paths.map((path) => path.node))).toEqual(new Set(["a", "b"]));
     expect(new Set(epochsUsed("00001"))).toEqual(new Set([0]));
@@ -75,13 +79,17 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
 
   it("once a coordinator is elected the nodes leave placement to it", async () => {
     host = startCoordinatorHost({ consulAddress: consul.agent.httpAddress, keys, name: "a" });
-    await waitFor("an elected coordinator", () => host?.election.term);
+    await until("an elected coordinator", () => host?.election.term, { retryErrors: true });
     await addTestDisk(client, keys, "00002", "led", ["198.51.100.22", "203.0.113.22"]);
     const reader = readerFor(new ConsulKvStore(client), keys);
-    await waitFor("both paths served", async () => {
-      const now = await reader.read();
-      return everyPathServed(now) ? now : undefined;
-    });
+    await until(
+      "both paths served",
+      async () => {
+        const now = await reader.read();
+        return everyPathServed(now) ? now : undefined;
+      },
+      { retryErrors: true },
+    );
     const epochs = epochsUsed("00002");
     expect(epochs.length).toBeGreaterThan(0);
     expect(epochs.every((epoch) => epoch === host?.election.term?.epoch)).toBe(true);

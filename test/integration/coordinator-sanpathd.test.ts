@@ -7,7 +7,7 @@ import { readLeader, type Leader } from "../../src/coordinator/leader-record.js"
 import { ClusterServiceClient, type GetLeaderResponse } from "../../src/gen/sanpath/v1/cluster.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import { runSanpathCli, startSanpathd, type SanpathdProcess } from "../harness/sanpathd.js";
-import { waitFor } from "./coordinator-support.js";
+import { until } from "../support/until.js";
 
 function getLeader(address: string): Promise<GetLeaderResponse> {
   const client = new ClusterServiceClient(address, credentials.createInsecure());
@@ -46,13 +46,13 @@ describe("coordinator election between real sanpathd processes", () => {
     runSanpathCli(["--server", daemon.address, "--timeout", "5s", ...args]);
 
   async function leaderAfter(previous: Leader | undefined, timeoutMs: number): Promise<Leader> {
-    return await waitFor(
+    return await until(
       "a new coordinator",
       async () => {
         const leader = await readLeader(kvOf(client), keys);
         return leader !== undefined && leader.session !== previous?.session ? leader : undefined;
       },
-      timeoutMs,
+      { timeoutMs: timeoutMs, retryErrors: true },
     );
   }
 

@@ -39,27 +39,6 @@ export const silentLogger: Logger = createLogger({
   level: process.env.TEST_LOG === "1" ? "debug" : "silent",
 });
 
-export async function waitFor<T>(
-  what: string,
-  read: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await read();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(50);
-  }
-  throw new Error(
-    `${what} did not happen within ${timeoutMs} ms${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
-  );
-}
-
 export interface TestNodeOptions {
   consulAddress: string;
   keys: ConsulKeys;
@@ -385,6 +364,16 @@ export function noDiskTwiceOnANode(state: ClusterState): boolean {
     seen.add(key);
   }
   return true;
+}
+
+/** The first path of each disk, in order. */
+export function onePathPerDisk<T extends { diskId: string }>(paths: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return paths.filter((path) => {
+    if (seen.has(path.diskId)) return false;
+    seen.add(path.diskId);
+    return true;
+  });
 }
 
 export function readerFor(kv: ConsulKvStore, keys: ConsulKeys): ClusterStateReader {

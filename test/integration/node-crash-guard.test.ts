@@ -9,11 +9,11 @@ import { sessionsOf } from "../support/consul-stores.js";
 import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTgtTargets } from "../../src/iscsi/tgt-show.js";
 import { crashGuardEntry } from "../../src/crash-guard/crash-guard.js";
 import { startNsCluster, type ClusterNode, type NsCluster, type TestDisk } from "../harness/cluster-ns.js";
+import { untilTrue } from "../support/until.js";
 
 const PATH_IP = "198.51.100.80";
 const TEARDOWN_MESSAGE = "crash guard tear-down";
@@ -46,18 +46,6 @@ function isRunning(pid: number): boolean {
     return !/^\d+ \(.*\) Z/.test(stat);
   } catch {
     return false;
-  }
-}
-
-async function until(
-  what: string,
-  probe: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await sleep(20);
   }
 }
 
@@ -117,16 +105,16 @@ describe("crash guard: a killed sanpathd's path IPs do not outlive it", () => {
     guards.push(guard ?? 0);
 
     await a.kill();
-    await until(
+    await untilTrue(
       `${PATH_IP} gone from ${a.ns}`,
       async () => !(await namespaceAddresses(a.ns)).includes(PATH_IP),
-      3000,
+      { timeoutMs: 3000, intervalMs: 20 },
     );
     // Nothing else removed it: the dead daemon's session still holds the lock.
     expect(await sessionsOf(running().consul).info(session)).toBeDefined();
     expect((await running().consul.get(running().keys.diskPath(disk.id, 1)))?.session).toBe(session);
 
-    await until("the guard exits", () => !isRunning(guard ?? 0), 5000);
+    await untilTrue("the guard exits", () => !isRunning(guard ?? 0), { timeoutMs: 5000, intervalMs: 20 });
     const teardowns = logLines(a.log()).filter((line) => line.msg === TEARDOWN_MESSAGE);
     expect(teardowns).toHaveLength(1);
     expect(teardowns[0]).toMatchObject({ component: "crash-guard", removed: [PATH_IP], failed: [] });
@@ -150,7 +138,7 @@ describe("crash guard: a killed sanpathd's path IPs do not outlive it", () => {
 
     await a.stop();
     expect(await namespaceAddresses(a.ns)).not.toContain(PATH_IP);
-    await until("the guard exits", () => !isRunning(guard ?? 0), 5000);
+    await untilTrue("the guard exits", () => !isRunning(guard ?? 0), { timeoutMs: 5000, intervalMs: 20 });
     const after = logLines(a.log()).slice(linesBefore);
     expect(after.filter((line) => line.msg === TEARDOWN_MESSAGE)).toEqual([]);
     expect(after.filter((line) => line.component === "crash-guard" && Number(line.level) >= 40)).toEqual([]);

@@ -20,6 +20,7 @@ import {
   type PresenceChange,
   type TestDisk,
 } from "../harness/cluster-ns.js";
+import { rejection } from "../support/thrown.js";
 
 const KILL_IP = "198.51.100.70";
 const CUT_IP = "203.0.113.71";
@@ -104,7 +105,7 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(await a.addresses()).not.toContain(KILL_IP);
-    const refused = grpcFailure(await b.acquire(disk.id, 1).catch((error: unknown) => error));
+    const refused = grpcFailure(await rejection(b.acquire(disk.id, 1)));
     expect(refused).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "PATH_HELD_ELSEWHERE" });
     expect(refused.details).toContain("node a");
 
@@ -144,7 +145,7 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     expect(fenced.paths).toEqual([]);
     expect(fenced.counters?.fences).toBe((before.counters?.fences ?? 0) + 1);
     expect(await a.addresses()).not.toContain(CUT_IP);
-    const refused = grpcFailure(await a.acquire(disk.id, 3).catch((error: unknown) => error));
+    const refused = grpcFailure(await rejection(a.acquire(disk.id, 3)));
     expect(refused).toMatchObject({ code: Status.UNAVAILABLE, reason: "NODE_FENCED" });
     expect(a.log()).toContain("fencing: tearing down every path served here");
 

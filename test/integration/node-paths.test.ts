@@ -7,7 +7,6 @@ import { kvOf } from "../support/consul-stores.js";
  */
 import { releaseLock } from "../../src/kv/locks.js";
 import { status as Status } from "@grpc/grpc-js";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseJobPathRecord, serializeJobPathRecord } from "../../src/assignment/job-record.js";
 import { DriftKind } from "../../src/gen/sanpath/v1/node.js";
@@ -20,21 +19,13 @@ import {
   type NsCluster,
   type TestDisk,
 } from "../harness/cluster-ns.js";
+import { until } from "../support/until.js";
+import { rejection } from "../support/thrown.js";
 
 const OTHER_IQN = "iqn.1994-05.org.example:someone-else";
 const PATH_IP = "198.51.100.50";
 const PATH2_IP = "203.0.113.50";
 const SECURE_IP = "198.51.100.60";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe("node agent: paths served by real nodes, read by a real initiator", () => {
   let cluster: NsCluster | undefined;
@@ -102,7 +93,7 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   });
 
   it("AcquirePath on B while A holds the path: FAILED_PRECONDITION naming A; B configures nothing", async () => {
-    const failure = grpcFailure(await b.acquire(disk.id, 1).catch((error: unknown) => error));
+    const failure = grpcFailure(await rejection(b.acquire(disk.id, 1)));
     expect(failure).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "PATH_HELD_ELSEWHERE" });
     expect(failure.details).toContain("node a");
     expect(await b.addresses()).not.toContain(PATH_IP);
@@ -190,13 +181,9 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
 
   it("a request with an epoch below the highest seen is refused with ABORTED; epoch 0 is not fenced", async () => {
     expect((await a.status(7)).highestEpoch).toBe(7);
-    const stale = grpcFailure(
-      await a.clean({ ip: SECURE_IP }, { epoch: 6 }).catch((error: unknown) => error),
-    );
+    const stale = grpcFailure(await rejection(a.clean({ ip: SECURE_IP }, { epoch: 6 })));
     expect(stale).toMatchObject({ code: Status.ABORTED, reason: "STALE_EPOCH" });
-    const staleAcquire = grpcFailure(
-      await a.acquire(secure.id, 1, { epoch: 3 }).catch((error: unknown) => error),
-    );
+    const staleAcquire = grpcFailure(await rejection(a.acquire(secure.id, 1, { epoch: 3 })));
     expect(staleAcquire).toMatchObject({ code: Status.ABORTED, reason: "STALE_EPOCH" });
     // Refused before anything happened: the path is still served.
     expect((await a.status()).paths.map((path) => path.ip)).toEqual([SECURE_IP]);
@@ -208,18 +195,16 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   });
 
   it("rejects bad requests with the field and rule", async () => {
-    expect(grpcFailure(await a.acquire("1", 1).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire("1", 1)))).toMatchObject({
       code: Status.INVALID_ARGUMENT,
       reason: "INVALID_FIELD",
     });
-    expect(grpcFailure(await a.acquire(disk.id, 9).catch((error: unknown) => error)).code).toBe(
-      Status.INVALID_ARGUMENT,
-    );
-    expect(grpcFailure(await a.acquire("00099", 1).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 9))).code).toBe(Status.INVALID_ARGUMENT);
+    expect(grpcFailure(await rejection(a.acquire("00099", 1)))).toMatchObject({
       code: Status.NOT_FOUND,
       reason: "DISK_NOT_FOUND",
     });
-    expect(grpcFailure(await a.acquire(disk.id, 3).catch((error: unknown) => error))).toMatchObject({
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 3)))).toMatchObject({
       code: Status.NOT_FOUND,
       reason: "PATH_NOT_FOUND",
     });
@@ -245,8 +230,10 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
     });
     // Any change under <root>/Disks/ triggers a reconcile pass.
     await running().consul.put(running().keys.disk(disk.id), "disk", { flags: 0 });
-    await until("the IP back on A", async () =>
-      (await a.addresses()).includes(SECURE_IP) ? true : undefined,
+    await until(
+      "the IP back on A",
+      async () => ((await a.addresses()).includes(SECURE_IP) ? true : undefined),
+      { intervalMs: 100 },
     );
     expect((await a.status()).drift).toEqual([]);
     const login = { initiator: CLIENT_IQN, user: "sanpath-user", secret: "a-chap-secret-1234" };
@@ -259,8 +246,13 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
       true,
     );
     // The path leaves Status when its tear-down starts; the IP goes at the end of it.
-    await until("A to drop the path", async () =>
-      (await a.status()).paths.length === 0 && !(await a.addresses()).includes(SECURE_IP) ? true : undefined,
+    await until(
+      "A to drop the path",
+      async () =>
+        (await a.status()).paths.length === 0 && !(await a.addresses()).includes(SECURE_IP)
+          ? true
+          : undefined,
+      { intervalMs: 100 },
     );
     expect(await a.addresses()).not.toContain(SECURE_IP);
     expect(a.log()).toContain("configured here without the lock");
@@ -269,14 +261,14 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   it("a stopped disk: its paths are given up and AcquirePath is refused until it starts again", async () => {
     expect((await holderOf(disk.id, 1))?.value).toBe("b");
     await running().setDiskStopped(disk.id, true);
-    await until("B to give the path up", async () =>
-      (await holderOf(disk.id, 1))?.session === undefined ? true : undefined,
+    await until(
+      "B to give the path up",
+      async () => ((await holderOf(disk.id, 1))?.session === undefined ? true : undefined),
+      { intervalMs: 100 },
     );
     expect(await b.addresses()).not.toContain(PATH_IP);
     expect((await running().readCapacity(PATH_IP, disk.iqn, { timeoutMs: 3000 })).ok).toBe(false);
-    expect(grpcFailure(await a.acquire(disk.id, 1).catch((error: unknown) => error)).code).toBe(
-      Status.FAILED_PRECONDITION,
-    );
+    expect(grpcFailure(await rejection(a.acquire(disk.id, 1))).code).toBe(Status.FAILED_PRECONDITION);
     await running().setDiskStopped(disk.id, false);
     await a.acquire(disk.id, 1);
     expect((await running().readCapacity(PATH_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);

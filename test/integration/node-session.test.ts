@@ -15,18 +15,9 @@ import { ConsulClient } from "../../src/consul/consul-client.js";
 import { createLogger } from "../../src/log/logger.js";
 import { NodeSession, type ActiveSession } from "../../src/node/node-session.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
+import { until } from "../support/until.js";
 
 const SETTINGS = { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 2000 };
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Recorder {
   session: NodeSession;

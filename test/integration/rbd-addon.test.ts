@@ -5,17 +5,10 @@ import { connectRbd, isNativeOpError, RBD_FEATURE_LAYERING, type RbdCluster } fr
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { openRbdImageStore } from "../../src/storage/rbd-image-store.js";
 import { startCephHarness, type CephHarness } from "../harness/ceph.js";
+import { rejectionAs } from "../support/thrown.js";
+import { untilTrue } from "../support/until.js";
 
 const MiB = 1024 * 1024;
-
-async function rejection(promise: Promise<unknown>): Promise<SanpathError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(SanpathError);
-  return error as SanpathError;
-}
 
 describe("rbd addon against a real Ceph", () => {
   let ceph: CephHarness;
@@ -34,7 +27,7 @@ describe("rbd addon against a real Ceph", () => {
 
   it("rejects with the operation, pool, image and negative errno kept as the cause", async () => {
     await cluster.createImage(ceph.pool, "errno-probe", MiB);
-    const exists = await rejection(cluster.createImage(ceph.pool, "errno-probe", MiB));
+    const exists = await rejectionAs(SanpathError, cluster.createImage(ceph.pool, "errno-probe", MiB));
     expect(exists.kind).toBe("already_exists");
     expect(isNativeOpError(exists.cause)).toBe(true);
     expect(exists.cause).toMatchObject({
@@ -45,7 +38,7 @@ describe("rbd addon against a real Ceph", () => {
       errno: -17,
       code: "EEXIST",
     });
-    const missing = await rejection(cluster.getMetadata(ceph.pool, "no-such-image", "k"));
+    const missing = await rejectionAs(SanpathError, cluster.getMetadata(ceph.pool, "no-such-image", "k"));
     expect(missing.kind).toBe("not_found");
     expect(missing.cause).toMatchObject({ op: "metadata_get", image: "no-such-image", errno: -2 });
   });
@@ -98,12 +91,12 @@ describe("rbd addon against a real Ceph", () => {
       stdin: "pipe",
     });
     try {
-      const deadline = Date.now() + 20_000;
-      while (!(await ceph.cli("rbd", ["status", "watched"])).includes("watcher=")) {
-        if (Date.now() > deadline) throw new Error("rbd watch never registered a watcher");
-        await sleep(100);
-      }
-      const busy = await rejection(cluster.removeImage(ceph.pool, "watched"));
+      await untilTrue(
+        "rbd watch to register a watcher",
+        async () => (await ceph.cli("rbd", ["status", "watched"])).includes("watcher="),
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      const busy = await rejectionAs(SanpathError, cluster.removeImage(ceph.pool, "watched"));
       expect(busy.kind).toBe("failed_precondition");
       expect(busy.message).toMatch(/in use \(watchers\)/);
       expect(busy.cause).toMatchObject({ op: "remove", errno: -16 });
@@ -132,7 +125,7 @@ describe("rbd addon against a real Ceph", () => {
   });
 
   it("a pool that does not exist is failed_precondition, not a missing image", async () => {
-    const error = await rejection(cluster.listImages("no-such-pool"));
+    const error = await rejectionAs(SanpathError, cluster.listImages("no-such-pool"));
     expect(error.kind).toBe("failed_precondition");
     expect(error.message).toMatch(/pool no-such-pool does not exist/);
     expect(error.cause).toMatchObject({ op: "list", step: "open_pool", errno: -2 });
@@ -146,7 +139,7 @@ describe("rbd addon against a real Ceph", () => {
       other.listImages(ceph.pool),
     ]);
     const closed = other.close();
-    const late = rejection(other.statImage(ceph.pool, "inflight-0"));
+    const late = rejectionAs(SanpathError, other.statImage(ceph.pool, "inflight-0"));
     const results = await Promise.allSettled(started);
     await closed;
     expect(results.filter((result) => result.status === "rejected")).toEqual([]);

@@ -1,5 +1,4 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectRbd } from "../../native/index.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
@@ -7,6 +6,8 @@ import { freePort } from "../../src/util/free-port.js";
 import { createImageStore } from "../../src/storage/create-image-store.js";
 import { openRbdImageStore } from "../../src/storage/rbd-image-store.js";
 import { startCephHarness, type CephHarness } from "../harness/ceph.js";
+import { isAlive } from "../harness/sanpathd.js";
+import { untilTrue } from "../support/until.js";
 
 const TICK_MS = 50;
 // A syntactically valid cephx secret: the client gets as far as talking to a monitor.
@@ -95,12 +96,9 @@ describe("rbd with a Ceph that does not answer", () => {
     );
     try {
       await store.create("image-00001", 1024 * 1024);
-      process.kill(ceph.osdPid, "SIGTERM");
-      const deadline = Date.now() + 20_000;
-      while (isAlive(ceph.osdPid)) {
-        if (Date.now() > deadline) throw new Error("the OSD did not stop");
-        await sleep(50);
-      }
+      const osdPid = ceph.osdPid;
+      process.kill(osdPid, "SIGTERM");
+      await untilTrue("the OSD to stop", () => !isAlive(osdPid), { timeoutMs: 20_000, intervalMs: 50 });
       const { error, ticks } = await failureWhileTicking(() => store.writeMetadata("image-00001", "{}"));
       const unreachable = expectUnreachable(error);
       expect(unreachable.message).toMatch(/rbd metadata_set rbd\/image-00001 got no answer within 2 s/);
@@ -110,12 +108,3 @@ describe("rbd with a Ceph that does not answer", () => {
     }
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

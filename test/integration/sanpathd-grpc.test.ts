@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../../src/util/project-root.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import { bufCurl, runSanpathCli, startSanpathd, type SanpathdProcess } from "../harness/sanpathd.js";
+import { until } from "../support/until.js";
 
 /** The health status `buf curl` reports for `service` ("" = the server). */
 async function healthViaBuf(address: string, service = ""): Promise<string> {
@@ -19,15 +20,16 @@ async function healthViaBuf(address: string, service = ""): Promise<string> {
   return parsed.status ?? "UNKNOWN";
 }
 
+/** Reads health over buf every 200 ms until it is `wanted`; fails after `timeoutMs`. */
 async function pollHealthViaBuf(address: string, wanted: string, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    last = await healthViaBuf(address);
-    if (last === wanted) return last;
-    await sleep(200);
-  }
-  return last;
+  return await until(
+    `health ${wanted} over buf`,
+    async () => {
+      const status = await healthViaBuf(address);
+      return status === wanted ? status : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 describe("sanpathd against a real Consul", () => {

@@ -7,6 +7,7 @@ import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createImageStore } from "../../src/storage/create-image-store.js";
 import { DISK_RECORD_METADATA_KEY, type ImageStore } from "../../src/storage/image-store.js";
 import { startCephHarness } from "../harness/ceph.js";
+import { rejectionAs } from "../support/thrown.js";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -24,12 +25,7 @@ async function expectSanpathError(
   promise: Promise<unknown>,
   expected: { kind: SanpathError["kind"]; reason?: SanpathError["reason"]; field?: string; message?: RegExp },
 ): Promise<SanpathError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (failure: unknown) => failure,
-  );
-  expect(error).toBeInstanceOf(SanpathError);
-  const sanpathError = error as SanpathError;
+  const sanpathError = await rejectionAs(SanpathError, promise);
   expect(sanpathError.kind).toBe(expected.kind);
   if (expected.reason !== undefined) expect(sanpathError.reason).toBe(expected.reason);
   if (expected.field !== undefined) expect(sanpathError.field).toBe(expected.field);

@@ -6,6 +6,7 @@ import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createImageStore, FILE_STORE_SUBDIR } from "../../src/storage/create-image-store.js";
 import { FileImageStore, openFileImageStore } from "../../src/storage/file-image-store.js";
 import type { ImageStore } from "../../src/storage/image-store.js";
+import { rejection } from "../support/thrown.js";
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -59,7 +60,7 @@ describe("file image store: what only the file adapter promises", () => {
   it("reports a corrupted metadata file as data_loss, METADATA_UNREADABLE", async () => {
     await store.create("corrupt", GiB);
     writeFileSync(join(dir, "corrupt.meta.json"), '{"petasan-metada": ');
-    const error: unknown = await store.readMetadata("corrupt").catch((failure: unknown) => failure);
+    const error = await rejection(store.readMetadata("corrupt"));
     expect(error).toBeInstanceOf(SanpathError);
     expect(error).toMatchObject({ kind: "data_loss", reason: "METADATA_UNREADABLE" });
   });

@@ -1,22 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "../../src/assignment/assignment-model.js";
+import type { PathAssignment } from "../../src/assignment/assignment-model.js";
 import { planDrain } from "../../src/assignment/drain-planner.js";
 import { placeFreePaths, type PlacementResult } from "../../src/assignment/placement.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-
-function node(name: string, state: Partial<Omit<NodeInfo, "name">> = {}): NodeInfo {
-  return { name, online: true, cordoned: false, subnets: [1, 2], ...state };
-}
-
-function path(disk: number, index: number, on: string, subnet: SubnetNumber = 1): PathAssignment {
-  const diskId = String(disk).padStart(5, "0");
-  const ip = subnet === 1 ? `198.51.100.${disk * 10 + index}` : `203.0.113.${disk * 10 + index}`;
-  return { diskId, diskName: `disk-${disk}`, index, ip, subnet, node: on };
-}
-
-function movesOf(plan: Plan): string[] {
-  return plan.moves.map((m) => `d${Number(m.diskId)}/${m.index} ${m.sourceNode}→${m.targetNode}`);
-}
+import { thrownAs } from "../support/thrown.js";
+import { node, path, movesOf } from "../support/planner-fixtures.js";
 
 function placementsOf(result: PlacementResult): string[] {
   return result.placements.map((p) => `d${Number(p.diskId)}/${p.index}→${p.node}`);
@@ -25,17 +13,6 @@ function placementsOf(result: PlacementResult): string[] {
 /** `count` paths of distinct filler disks (numbered from `firstDisk`) on a node. */
 function load(on: string, count: number, firstDisk: number): PathAssignment[] {
   return Array.from({ length: count }, (_, i) => path(firstDisk + i, 1, on));
-}
-
-/** The SanpathError the attempt throws. */
-function errorOf(attempt: () => unknown): SanpathError {
-  try {
-    attempt();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError; nothing was thrown");
 }
 
 describe("planDrain", () => {
@@ -84,7 +61,7 @@ describe("planDrain", () => {
   });
 
   it("refuses an unknown node with NODE_NOT_FOUND on field node", () => {
-    expect(errorOf(() => planDrain([path(1, 1, "A")], nodes, "Q"))).toMatchObject({
+    expect(thrownAs(SanpathError, () => planDrain([path(1, 1, "A")], nodes, "Q"))).toMatchObject({
       kind: "not_found",
       reason: "NODE_NOT_FOUND",
       field: "node",

@@ -6,6 +6,7 @@ import { layerFromEnv, layerFromFileText, layerFromObject } from "../../src/conf
 import { ConfigError, defaultSettings, loadConfig, resolveConfig } from "../../src/config/load-config.js";
 import { redactConfig } from "../../src/config/redact-config.js";
 import { parseHostPort } from "../../src/config/host-port.js";
+import { thrownAs } from "../support/thrown.js";
 
 // Plaintext asked for (as --dev does); the TLS rules are in test/unit/security-config.test.ts.
 const defaults = layerFromObject({ ...defaultSettings(), "tls.plaintext": true }, { kind: "default" });
@@ -14,16 +15,6 @@ const PLAINTEXT_ENV = { SANPATH_TLS_PLAINTEXT: "true" };
 /** The config from defaults + env strings, or the ConfigError message. */
 function fromEnv(env: Record<string, string>): ReturnType<typeof resolveConfig> {
   return resolveConfig([defaults, layerFromEnv(env)]);
-}
-
-function errorOf(action: () => unknown): ConfigError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
 }
 
 describe("config defaults", () => {
@@ -110,7 +101,7 @@ describe("config file", () => {
 
   it("wants JSON numbers for integers, not strings", () => {
     const { layer } = layerFromFileText(JSON.stringify({ session: { ttlSeconds: "20" } }), "n.json");
-    const error = errorOf(() => resolveConfig([defaults, layer]));
+    const error = thrownAs(ConfigError, () => resolveConfig([defaults, layer]));
     expect(error.message).toBe(
       'config: session.ttlSeconds must be an integer from 10 to 86400 (got "20" from n.json)',
     );
@@ -222,7 +213,7 @@ describe("config rules", () => {
   ];
 
   it.each(cases)("refuses $env", ({ env, message }) => {
-    const error = errorOf(() => fromEnv(env));
+    const error = thrownAs(ConfigError, () => fromEnv(env));
     expect(error.message.startsWith(message)).toBe(true);
     expect(error.kind).toBe("invalid_argument");
     expect(error.reason).toBe("INVALID_FIELD");
@@ -250,7 +241,7 @@ describe("config rules", () => {
   });
 
   it("reports every problem at once, one line each", () => {
-    const error = errorOf(() =>
+    const error = thrownAs(ConfigError, () =>
       fromEnv({ SANPATH_LOG_LEVEL: "loud", SANPATH_REASSIGNMENT_PARALLELISM: "100" }),
     );
     expect(error.problems.map((p) => p.field)).toEqual(["logLevel", "reassignment.parallelism"]);
@@ -258,7 +249,7 @@ describe("config rules", () => {
   });
 
   it("never prints a secret's value in an error", () => {
-    const error = errorOf(() => fromEnv({ SANPATH_CONSUL_TOKEN: "top secret" }));
+    const error = thrownAs(ConfigError, () => fromEnv({ SANPATH_CONSUL_TOKEN: "top secret" }));
     expect(error.message).toContain("got a value from SANPATH_CONSUL_TOKEN");
     expect(error.message).not.toContain("top secret");
   });

@@ -1,17 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { NodeInfo, PathAssignment, SubnetNumber } from "../../src/assignment/assignment-model.js";
+import type { PathAssignment } from "../../src/assignment/assignment-model.js";
 import { placeFreePaths } from "../../src/assignment/placement.js";
 import { placementView, type PlacementContext } from "../../src/coordinator/placement-view.js";
+import { node, path as fixturePath } from "../support/planner-fixtures.js";
 
-function node(name: string, state: Partial<Omit<NodeInfo, "name">> = {}): NodeInfo {
-  return { name, online: true, cordoned: false, subnets: [1, 2], ...state };
-}
-
+/** Path `index` of disk `disk` on `on`: path 1 on subnet 1, the others on subnet 2. */
 function path(disk: number, index: number, on: string): PathAssignment {
-  const diskId = String(disk).padStart(5, "0");
-  const subnet: SubnetNumber = index === 1 ? 1 : 2;
-  const ip = subnet === 1 ? `198.51.100.${disk * 10 + index}` : `203.0.113.${disk * 10 + index}`;
-  return { diskId, diskName: `disk-${disk}`, index, ip, subnet, node: on };
+  return fixturePath(disk, index, on, index === 1 ? 1 : 2);
 }
 
 function context(overrides: Partial<PlacementContext> = {}): PlacementContext {

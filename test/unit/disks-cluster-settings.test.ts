@@ -9,16 +9,7 @@ import {
 } from "../../src/disks/cluster-settings.js";
 import { formatIpv4, tryParseIpv4 } from "../../src/disks/ipv4.js";
 import { poolNameProblem } from "../../src/disks/pool-name.js";
-
-function thrown(action: () => unknown): SanpathError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError, nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
 
 const subnet1: IscsiSubnetInput = {
   network: "198.51.100.0/24",
@@ -215,7 +206,7 @@ describe("validateClusterSettings", () => {
   ];
 
   it.each(cases)("refuses %s", (_what, input, reason, field) => {
-    const error = thrown(() => validateClusterSettings(input));
+    const error = thrownAs(SanpathError, () => validateClusterSettings(input));
     expect(error).toMatchObject({ kind: "invalid_argument", reason, field });
     expect(error.message.startsWith(`${field}: `)).toBe(true);
   });

@@ -7,16 +7,7 @@ import {
   parseDiskMetadata,
   serializeDiskMetadata,
 } from "../../src/disks/disk-metadata.js";
-
-function thrown(action: () => unknown): SanpathError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError, nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
 
 const disk: Disk = {
   id: "00003",
@@ -225,14 +216,16 @@ describe("disk metadata", () => {
     ["a path with subnet 3", JSON.stringify(withPath({ subnet: 3 })), "paths[1].subnet"],
     ["a path in no subnet", JSON.stringify(withPath({ ip: "192.0.2.9" })), "paths[1].subnet"],
   ])("refuses %s as DATA_LOSS / METADATA_UNREADABLE", (_what, text, field) => {
-    const error = thrown(() => parseDiskMetadata(text, { settings, image: "image-00012" }));
+    const error = thrownAs(SanpathError, () => parseDiskMetadata(text, { settings, image: "image-00012" }));
     expect(error).toMatchObject({ kind: "data_loss", reason: "METADATA_UNREADABLE", field });
     expect(error.message).toContain("image-00012");
     if (field !== undefined) expect(error.message).toContain(field);
   });
 
   it("cannot tell a PetaSAN path's subnet without the cluster settings", () => {
-    expect(thrown(() => parseDiskMetadata(JSON.stringify(petasanRecord))).field).toBe("paths[0].subnet");
+    expect(thrownAs(SanpathError, () => parseDiskMetadata(JSON.stringify(petasanRecord))).field).toBe(
+      "paths[0].subnet",
+    );
   });
 });
 

@@ -11,16 +11,7 @@ import {
   type AddDiskInput,
   type UpdateDiskInput,
 } from "../../src/disks/disk-request.js";
-
-function thrown(action: () => unknown): SanpathError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError, nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
 
 const settings: ClusterSettings = validateClusterSettings({
   iqnBase: "iqn.2016-05.com.petasan",
@@ -300,7 +291,7 @@ describe("validateAddDisk: each bad field", () => {
   ];
 
   it.each(cases)("refuses %s", (_what, change, reason, field, using) => {
-    const error = thrown(() => add(change, using ?? settings));
+    const error = thrownAs(SanpathError, () => add(change, using ?? settings));
     expect(error).toMatchObject({ kind: "invalid_argument", reason, field });
     expect(error.message).toContain(field);
   });
@@ -312,9 +303,9 @@ describe("validateAddDisk: each bad field", () => {
 
   it("never puts the CHAP secret into an error message", () => {
     const secret = "bad secret with spaces";
-    const error = thrown(() => add({ chap: { user: "u", secret } }));
+    const error = thrownAs(SanpathError, () => add({ chap: { user: "u", secret } }));
     expect(error.message).not.toContain(secret);
-    const tooShort = thrown(() => add({ chap: { user: "u", secret: "abcdefg" } }));
+    const tooShort = thrownAs(SanpathError, () => add({ chap: { user: "u", secret: "abcdefg" } }));
     expect(tooShort.message).not.toContain("abcdefg");
   });
 });
@@ -323,7 +314,9 @@ describe("ensureManualIpsUnused", () => {
   it("refuses a used manual address with ALREADY_EXISTS naming it", () => {
     const paths = add({ manualIps: ["198.51.100.20", "198.51.100.21"] }).manualPaths ?? [];
     expect(() => ensureManualIpsUnused(paths, (ip) => ip === "198.51.100.99")).not.toThrow();
-    expect(thrown(() => ensureManualIpsUnused(paths, (ip) => ip === "198.51.100.21"))).toMatchObject({
+    expect(
+      thrownAs(SanpathError, () => ensureManualIpsUnused(paths, (ip) => ip === "198.51.100.21")),
+    ).toMatchObject({
       kind: "already_exists",
       reason: "IP_USED_ALREADY",
       field: "manual_ips[1]",
@@ -346,9 +339,18 @@ describe("disk names and references", () => {
   it("reads a reference as an id or a name", () => {
     expect(parseDiskRef("00001")).toEqual({ kind: "id", id: "00001" });
     expect(parseDiskRef("db 01")).toEqual({ kind: "name", name: "db 01" });
-    expect(thrown(() => parseDiskRef(""))).toMatchObject({ reason: "DATA_MISSING", field: "disk" });
-    expect(thrown(() => parseDiskRef("00000"))).toMatchObject({ reason: "INVALID_FIELD", field: "disk" });
-    expect(thrown(() => parseDiskRef("a/b"))).toMatchObject({ reason: "INVALID_FIELD", field: "disk" });
+    expect(thrownAs(SanpathError, () => parseDiskRef(""))).toMatchObject({
+      reason: "DATA_MISSING",
+      field: "disk",
+    });
+    expect(thrownAs(SanpathError, () => parseDiskRef("00000"))).toMatchObject({
+      reason: "INVALID_FIELD",
+      field: "disk",
+    });
+    expect(thrownAs(SanpathError, () => parseDiskRef("a/b"))).toMatchObject({
+      reason: "INVALID_FIELD",
+      field: "disk",
+    });
   });
 });
 
@@ -400,11 +402,13 @@ describe("validateUpdateDisk", () => {
   });
 
   it("refuses to shrink with SHRINK_REFUSED", () => {
-    expect(thrown(() => validateUpdateDisk({ ...none, sizeGib: 99 }, current))).toMatchObject({
-      kind: "invalid_argument",
-      reason: "SHRINK_REFUSED",
-      field: "size_gib",
-    });
+    expect(thrownAs(SanpathError, () => validateUpdateDisk({ ...none, sizeGib: 99 }, current))).toMatchObject(
+      {
+        kind: "invalid_argument",
+        reason: "SHRINK_REFUSED",
+        field: "size_gib",
+      },
+    );
   });
 
   it.each([
@@ -426,7 +430,7 @@ describe("validateUpdateDisk", () => {
     ],
     ["a short CHAP secret", { chap: { user: "u", secret: "short" } }, "INVALID_FIELD", "chap.secret"],
   ] as [string, Partial<UpdateDiskInput>, string, string][])("refuses %s", (_what, change, reason, field) => {
-    expect(thrown(() => validateUpdateDisk({ ...none, ...change }, current))).toMatchObject({
+    expect(thrownAs(SanpathError, () => validateUpdateDisk({ ...none, ...change }, current))).toMatchObject({
       reason,
       field,
     });

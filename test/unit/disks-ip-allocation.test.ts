@@ -9,16 +9,7 @@ import type { DiskPath } from "../../src/disks/disk.js";
 import { allocateAutomaticIps } from "../../src/disks/ip-allocation.js";
 import { formatIpv4, tryParseIpv4 } from "../../src/disks/ipv4.js";
 import type { SubnetChoice } from "../../src/disks/subnet-choice.js";
-
-function thrown(action: () => unknown): SanpathError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError, nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
 
 function settingsWith(range1: [string, string], range2?: [string, string]): ClusterSettings {
   return validateClusterSettings({
@@ -73,17 +64,17 @@ describe("allocateAutomaticIps: worked examples", () => {
 
   it("does not take a gap that is too small even when more addresses are free in total", () => {
     // Free: .10 .11 .12 .14 — four free addresses, but no run of four.
-    const error = thrown(() => allocateAutomaticIps(small, "subnet1", 4, usedOf(s1(13))));
+    const error = thrownAs(SanpathError, () => allocateAutomaticIps(small, "subnet1", 4, usedOf(s1(13))));
     expect(error).toMatchObject({ kind: "resource_exhausted", reason: "IP_OUT_OF_RANGE" });
     expect(ips(allocateAutomaticIps(small, "subnet1", 3, usedOf(s1(13))))).toEqual([s1(10), s1(11), s1(12)]);
   });
 
   it("is exhausted when the range is full or too short", () => {
-    expect(thrown(() => allocateAutomaticIps(small, "subnet1", 6, usedOf()))).toMatchObject({
+    expect(thrownAs(SanpathError, () => allocateAutomaticIps(small, "subnet1", 6, usedOf()))).toMatchObject({
       reason: "IP_OUT_OF_RANGE",
     });
     const full = usedOf(s1(10), s1(11), s1(12), s1(13), s1(14));
-    expect(thrown(() => allocateAutomaticIps(small, "subnet1", 1, full)).message).toContain(
+    expect(thrownAs(SanpathError, () => allocateAutomaticIps(small, "subnet1", 1, full)).message).toContain(
       "198.51.100.10..198.51.100.14",
     );
   });
@@ -116,19 +107,23 @@ describe("allocateAutomaticIps: worked examples", () => {
   it("with both subnets, stops at the end of the shorter range", () => {
     // 4 steps exist (subnet 2 has 4 addresses); s1(14) has no partner.
     expect(ips(allocateAutomaticIps(small, "both", 8, usedOf()))).toHaveLength(8);
-    expect(thrown(() => allocateAutomaticIps(small, "both", 8, usedOf(s1(14), s2(13))))).toMatchObject({
+    expect(
+      thrownAs(SanpathError, () => allocateAutomaticIps(small, "both", 8, usedOf(s1(14), s2(13)))),
+    ).toMatchObject({
       kind: "resource_exhausted",
       reason: "IP_OUT_OF_RANGE",
     });
     // s1(14) is free but has no partner in subnet 2's range, so it is never taken.
     expect(
-      thrown(() => allocateAutomaticIps(small, "both", 1, usedOf(s1(10), s1(11), s1(12), s2(13)))).reason,
+      thrownAs(SanpathError, () =>
+        allocateAutomaticIps(small, "both", 1, usedOf(s1(10), s1(11), s1(12), s2(13))),
+      ).reason,
     ).toBe("IP_OUT_OF_RANGE");
   });
 
   it("refuses a choice that needs the missing subnet 2", () => {
     const only1 = settingsWith(["198.51.100.10", "198.51.100.14"]);
-    expect(thrown(() => allocateAutomaticIps(only1, "both", 2, usedOf()))).toMatchObject({
+    expect(thrownAs(SanpathError, () => allocateAutomaticIps(only1, "both", 2, usedOf()))).toMatchObject({
       reason: "INVALID_FIELD",
       field: "subnet",
     });
@@ -141,12 +136,12 @@ describe("allocateAutomaticIps: worked examples", () => {
       calls++;
       return (tryParseIpv4(ip) ?? 0) % 2 === 0;
     };
-    expect(thrown(() => allocateAutomaticIps(wide, "subnet1", 2, everyOtherUsed)).reason).toBe(
-      "IP_OUT_OF_RANGE",
-    );
+    expect(
+      thrownAs(SanpathError, () => allocateAutomaticIps(wide, "subnet1", 2, everyOtherUsed)).reason,
+    ).toBe("IP_OUT_OF_RANGE");
     expect(calls).toBeLessThanOrEqual(254);
     calls = 0;
-    expect(thrown(() => allocateAutomaticIps(wide, "both", 4, everyOtherUsed)).reason).toBe(
+    expect(thrownAs(SanpathError, () => allocateAutomaticIps(wide, "both", 4, everyOtherUsed)).reason).toBe(
       "IP_OUT_OF_RANGE",
     );
     expect(calls).toBeLessThanOrEqual(2 * 254);
@@ -224,7 +219,9 @@ describe("allocateAutomaticIps: property (random used sets)", () => {
       const context = `seed ${seed}, ${choice}, count ${count}`;
 
       if (expected === undefined) {
-        const error = thrown(() => allocateAutomaticIps(settings, choice, count, (ip) => used.has(ip)));
+        const error = thrownAs(SanpathError, () =>
+          allocateAutomaticIps(settings, choice, count, (ip) => used.has(ip)),
+        );
         expect(error.reason, context).toBe("IP_OUT_OF_RANGE");
         exhausted++;
         continue;

@@ -14,16 +14,7 @@ import {
   prefixToMask,
   tryParseIpv4,
 } from "../../src/disks/ipv4.js";
-
-function thrown(action: () => unknown): SanpathError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError, nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
 
 describe("IPv4 text", () => {
   it.each([
@@ -57,7 +48,7 @@ describe("IPv4 text", () => {
     "１.2.3.4",
   ])("refuses %j", (text) => {
     expect(tryParseIpv4(text)).toBeUndefined();
-    expect(thrown(() => parseIpv4(text, "manual_ips[0]"))).toMatchObject({
+    expect(thrownAs(SanpathError, () => parseIpv4(text, "manual_ips[0]"))).toMatchObject({
       kind: "invalid_argument",
       reason: "INVALID_FIELD",
       field: "manual_ips[0]",
@@ -118,15 +109,15 @@ describe("CIDR networks", () => {
     ["198.51.100.1/24", "host bits"],
     ["198.51.100.256/24", "not a CIDR"],
   ])("refuses %j (%s)", (text, rule) => {
-    const error = thrown(() => parseCidr(text, "settings.subnet1.network"));
+    const error = thrownAs(SanpathError, () => parseCidr(text, "settings.subnet1.network"));
     expect(error).toMatchObject({ reason: "INVALID_FIELD", field: "settings.subnet1.network" });
     expect(error.message).toContain(rule);
   });
 
   it("applies prefix bounds", () => {
-    expect(thrown(() => parseCidr("203.0.113.0/31", "f", { minPrefix: 8, maxPrefix: 30 })).message).toContain(
-      "/8../30",
-    );
+    expect(
+      thrownAs(SanpathError, () => parseCidr("203.0.113.0/31", "f", { minPrefix: 8, maxPrefix: 30 })).message,
+    ).toContain("/8../30");
     expect(() => parseCidr("10.0.0.0/7", "f", { minPrefix: 8, maxPrefix: 30 })).toThrow(SanpathError);
   });
 

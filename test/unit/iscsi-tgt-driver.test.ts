@@ -14,6 +14,7 @@ import { RecordingRunner } from "../../src/exec/recording-runner.js";
 import type { CommandArg, CommandResult, CommandRunner } from "../../src/exec/command-runner.js";
 import { renderCommand } from "../../src/exec/command-runner.js";
 import { isSanpathError } from "../../src/errors/sanpath-error.js";
+import { rejection } from "../support/thrown.js";
 
 const IQN = "iqn.2016-05.org.sanpath:00001";
 const SECRET = "chap-secret-0001";
@@ -222,17 +223,14 @@ describe("TgtDriver command order", () => {
       exitCode: 22,
       stderr: `tgtadm: bad password ${SECRET}`,
     });
-    const error = await new TgtDriver({ runner: failing })
-      .ensureTarget({
+    const error = await rejection(
+      new TgtDriver({ runner: failing }).ensureTarget({
         iqn: IQN,
         backing: { kind: "file", path: "/srv/disk" },
         acl: { allInitiators: true, initiatorIqns: [] },
         chap: { user: "u", secret: SECRET },
-      })
-      .then(
-        () => undefined,
-        (caught: unknown) => caught,
-      );
+      }),
+    );
     expect(isSanpathError(error) && error.reason === "DRIVER_FAILED").toBe(true);
     expect((error as Error).message).toContain("--password ***");
     expect((error as Error).message).not.toContain(SECRET);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import { afterAll, describe, expect, it } from "vitest";
-import { isSanpathError } from "../../src/errors/sanpath-error.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createLogger } from "../../src/log/logger.js";
 import { Authorizer } from "../../src/security/authorizer.js";
 import {
@@ -18,19 +18,15 @@ import {
   tokenEntry,
 } from "../../src/security/token-file.js";
 import { TokenStore } from "../../src/security/token-store.js";
+import { thrownAs } from "../support/thrown.js";
 
 const logger = createLogger({ level: "silent" });
 const dir = mkdtempSync(join(tmpdir(), `sanpath-tokens-${process.pid}-`));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function failureOf(action: () => unknown): { kind: string; message: string; field: string | undefined } {
-  try {
-    action();
-  } catch (error) {
-    if (isSanpathError(error)) return { kind: error.kind, message: error.message, field: error.field };
-    throw error;
-  }
-  throw new Error("expected a SanpathError");
+  const error = thrownAs(SanpathError, action);
+  return { kind: error.kind, message: error.message, field: error.field };
 }
 
 describe("tokens", () => {

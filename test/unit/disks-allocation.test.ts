@@ -16,6 +16,7 @@ import {
 import { pageToken, parsePageToken } from "../../src/disks/disk-listing.js";
 import { Mutex } from "../../src/util/mutex.js";
 import { tryParseIpv4 } from "../../src/disks/ipv4.js";
+import { thrown } from "../support/thrown.js";
 
 /** Reads only: the entries given (transactions are not needed by AllocationDraft.read). */
 function readOnlyKv(entries: Record<string, string>): KvStore {
@@ -39,59 +40,7 @@ function readOnlyKv(entries: Record<string, string>): KvStore {
   };
 }
 
-/** What `run` throws (the test fails when it throws nothing). */
-function caught(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a throw");
-}
-
 const keys = new AllocationKeys(new ConsulKeys("Root"));
-
-describe("Bitmap", () => {
-  it("stores members as base64 with trailing zero bytes trimmed", () => {
-    const bitmap = new Bitmap(99_999);
-    expect(bitmap.encode()).toBe("");
-    bitmap.add(0);
-    bitmap.add(9);
-    expect(bitmap.encode()).toBe(Buffer.from([0b1, 0b10]).toString("base64"));
-    bitmap.add(99_998);
-    expect(Buffer.from(bitmap.encode(), "base64")).toHaveLength(12_500);
-    const back = Bitmap.decode(bitmap.encode(), 99_999, "ids");
-    expect([...back.members()]).toEqual([0, 9, 99_998]);
-    expect(back.count()).toBe(3);
-    bitmap.delete(99_998);
-    expect(Buffer.from(bitmap.encode(), "base64")).toHaveLength(2);
-  });
-
-  it("finds the lowest absent member, skipping full bytes, and says when none is left", () => {
-    const bitmap = new Bitmap(20);
-    for (let bit = 0; bit < 17; bit++) bitmap.add(bit);
-    expect(bitmap.firstAbsent()).toBe(17);
-    bitmap.delete(3);
-    expect(bitmap.firstAbsent()).toBe(3);
-    expect(bitmap.firstAbsent(4)).toBe(17);
-    for (let bit = 0; bit < 20; bit++) bitmap.add(bit);
-    expect(bitmap.firstAbsent()).toBeUndefined();
-  });
-
-  it("refuses text that is not a record of that size (DATA_LOSS)", () => {
-    expect(() => Bitmap.decode("not base64!", 16, "rec")).toThrow(/rec is unreadable/);
-    expect(() => Bitmap.decode(Buffer.from([1, 2, 3]).toString("base64"), 16, "rec")).toThrow(/3 bytes/);
-    // Bit 12 of a 10-bit map.
-    expect(() => Bitmap.decode(Buffer.from([0, 0b10000]).toString("base64"), 10, "rec")).toThrow(/past 9/);
-    expect([...Bitmap.decode(Buffer.from([0, 0b10]).toString("base64"), 10, "rec").members()]).toEqual([9]);
-  });
-
-  it("refuses members outside its size", () => {
-    const bitmap = new Bitmap(8);
-    expect(() => bitmap.add(8)).toThrow(RangeError);
-    expect(() => bitmap.has(-1)).toThrow(RangeError);
-  });
-});
 
 describe("AllocationDraft", () => {
   it("reads the id bitmap and the IP blocks, and writes back only what changed, CAS-guarded", async () => {
@@ -152,7 +101,7 @@ describe("AllocationDraft", () => {
     const ids = new Bitmap(99_999);
     for (let bit = 0; bit < 99_999; bit++) ids.add(bit);
     const draft = await AllocationDraft.read(readOnlyKv({ [keys.diskIdBitmap()]: ids.encode() }), keys);
-    expect(caught(() => draft.firstFreeId())).toMatchObject({ kind: "resource_exhausted" });
+    expect(thrown(() => draft.firstFreeId())).toMatchObject({ kind: "resource_exhausted" });
   });
 });
 
@@ -178,7 +127,7 @@ describe("allocation records, page tokens, retries", () => {
       "[]",
       JSON.stringify({ ...JSON.parse(serializeDiskAllocation(allocation)), ips: ["x"] }),
     ]) {
-      expect(caught(() => parseDiskAllocation(broken, "k"))).toMatchObject({
+      expect(thrown(() => parseDiskAllocation(broken, "k"))).toMatchObject({
         kind: "data_loss",
         reason: "METADATA_UNREADABLE",
       });
@@ -188,7 +137,7 @@ describe("allocation records, page tokens, retries", () => {
   it("page tokens carry the last id and refuse anything else", () => {
     expect(parsePageToken(pageToken("00017"))).toBe("00017");
     for (const bad of ["", "00017", "!!", Buffer.from("after:1").toString("base64url")]) {
-      expect(caught(() => parsePageToken(bad))).toMatchObject({ field: "page_token" });
+      expect(thrown(() => parsePageToken(bad))).toMatchObject({ field: "page_token" });
     }
   });
 

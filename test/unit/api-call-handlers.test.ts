@@ -29,6 +29,10 @@ import {
   type GetClusterInfoRequest,
 } from "../../src/gen/sanpath/v1/cluster.js";
 import { createLogger } from "../../src/log/logger.js";
+import { untilTrue } from "../support/until.js";
+
+/** How long a test waits for something the in-process server does next: 200 polls 10 ms apart. */
+const SOON = { timeoutMs: 2000, intervalMs: 10 };
 
 const logger = createLogger({ level: "silent" });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -104,14 +108,6 @@ function event(sequence: number, jobId = "job"): WatchReassignmentResponse {
   };
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (condition()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe("unary()", () => {
   it("answers with the handler's response and gives it metadata, peer, method and deadline", async () => {
     let seen: CallContext | undefined;
@@ -171,7 +167,7 @@ describe("unary()", () => {
     );
     const { error } = await getInfo(clusterClient(address), new Date(Date.now() + 200));
     expect(error?.code).toBe(Status.DEADLINE_EXCEEDED);
-    await until(() => reason !== undefined, "the handler to see the abort");
+    await untilTrue("the handler to see the abort", () => reason !== undefined, SOON);
     expect(reason).toBeInstanceOf(SanpathError);
     expect((reason as SanpathError).kind).toMatch(/deadline_exceeded|cancelled/);
   });
@@ -193,11 +189,11 @@ describe("unary()", () => {
     );
     const client = clusterClient(address);
     const call = client.getClusterInfo({}, () => undefined);
-    await until(() => calls.count("unary") === 1, "the call to be registered");
+    await untilTrue("the call to be registered", () => calls.count("unary") === 1, SOON);
     call.cancel();
-    await until(() => reason !== undefined, "the handler to see the cancel");
+    await untilTrue("the handler to see the cancel", () => reason !== undefined, SOON);
     expect((reason as SanpathError).kind).toBe("cancelled");
-    await until(() => calls.count() === 0, "the call to be forgotten");
+    await untilTrue("the call to be forgotten", () => calls.count() === 0, SOON);
   });
 });
 
@@ -265,7 +261,7 @@ describe("serverStream()", () => {
       stopWhenDone: false,
     });
     const result = drain(stream);
-    await until(() => started, "the first message");
+    await untilTrue("the first message", () => started, SOON);
     stream.cancel();
     expect((await result).code).toBe(Status.CANCELLED);
     // The generator is suspended in an await it never leaves, so return() cannot run its finally;
@@ -291,10 +287,10 @@ describe("serverStream()", () => {
       stopWhenDone: false,
     });
     const result = drain(stream);
-    await until(() => started, "the first message");
+    await untilTrue("the first message", () => started, SOON);
     stream.cancel();
     expect((await result).code).toBe(Status.CANCELLED);
-    await until(() => finished, "the generator's finally");
+    await untilTrue("the generator's finally", () => finished, SOON);
   });
 
   it("waits for the client to read (backpressure) instead of buffering everything", async () => {
@@ -361,15 +357,16 @@ describe("serverStream()", () => {
     }, calls);
     const client = assignmentClient(address);
     const open = drain(client.watchReassignment({ id: "", afterSequence: 0, stopWhenDone: false }));
-    await until(() => calls.count("server-stream") === 1, "the stream to be registered");
+    await untilTrue("the stream to be registered", () => calls.count("server-stream") === 1, SOON);
     calls.endStreams();
     const ended = await open;
     expect(ended.code).toBe(Status.UNAVAILABLE);
     expect(ended.details).toMatch(/shutting down/);
     expect(ended.messages.map((m) => m.sequence)).toEqual([1]);
-    await until(
-      () => finished && calls.count() === 0,
+    await untilTrue(
       "the generator to finish and the call to be forgotten",
+      () => finished && calls.count() === 0,
+      SOON,
     );
 
     const late = await drain(client.watchReassignment({ id: "", afterSequence: 0, stopWhenDone: false }));

@@ -1,37 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "../../src/assignment/assignment-model.js";
+import type { Plan, SubnetNumber } from "../../src/assignment/assignment-model.js";
 import { planAverage } from "../../src/assignment/average-planner.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-
-function node(name: string, state: Partial<Omit<NodeInfo, "name">> = {}): NodeInfo {
-  return { name, online: true, cordoned: false, subnets: [1, 2], ...state };
-}
-
-/** Path `index` of disk `disk` (a number), served by `on`. */
-function path(disk: number, index: number, on: string, subnet: SubnetNumber = 1): PathAssignment {
-  const diskId = String(disk).padStart(5, "0");
-  const ip = subnet === 1 ? `198.51.100.${disk * 10 + index}` : `203.0.113.${disk * 10 + index}`;
-  return { diskId, diskName: `disk-${disk}`, index, ip, subnet, node: on };
-}
-
-/** "d<disk>/<index> <source>→<target>" per move, to compare plans at a glance. */
-function movesOf(plan: Plan): string[] {
-  return plan.moves.map((m) => `d${Number(m.diskId)}/${m.index} ${m.sourceNode}→${m.targetNode}`);
-}
+import { thrownAs } from "../support/thrown.js";
+import { node, path, movesOf } from "../support/planner-fixtures.js";
 
 function countsOf(counts: Plan["after"]): Record<string, number> {
   return Object.fromEntries(counts.map((c) => [c.node, c.paths]));
-}
-
-/** The SanpathError the attempt throws. */
-function errorOf(attempt: () => unknown): SanpathError {
-  try {
-    attempt();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError; nothing was thrown");
 }
 
 const threeNodes = [node("A"), node("B"), node("C")];
@@ -169,7 +144,7 @@ describe("planAverage (PetaSAN plugin 1)", () => {
     });
 
     it("fails with PATH_NOT_FOUND naming the field of an unknown IP", () => {
-      const error = errorOf(() =>
+      const error = thrownAs(SanpathError, () =>
         planAverage(paths, threeNodes, { selectedIps: ["198.51.100.11", "192.0.2.77"] }),
       );
       expect(error).toMatchObject({ kind: "not_found", reason: "PATH_NOT_FOUND", field: "ips[1]" });

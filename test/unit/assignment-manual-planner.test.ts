@@ -1,33 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "../../src/assignment/assignment-model.js";
 import { planAverage } from "../../src/assignment/average-planner.js";
 import { AUTO_TARGET, planManual, planMoveToNode } from "../../src/assignment/manual-planner.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-
-function node(name: string, state: Partial<Omit<NodeInfo, "name">> = {}): NodeInfo {
-  return { name, online: true, cordoned: false, subnets: [1, 2], ...state };
-}
-
-function path(disk: number, index: number, on: string, subnet: SubnetNumber = 1): PathAssignment {
-  const diskId = String(disk).padStart(5, "0");
-  const ip = subnet === 1 ? `198.51.100.${disk * 10 + index}` : `203.0.113.${disk * 10 + index}`;
-  return { diskId, diskName: `disk-${disk}`, index, ip, subnet, node: on };
-}
-
-function movesOf(plan: Plan): string[] {
-  return plan.moves.map((m) => `d${Number(m.diskId)}/${m.index} ${m.sourceNode || "-"}→${m.targetNode}`);
-}
-
-/** The SanpathError the attempt throws. */
-function errorOf(attempt: () => unknown): SanpathError {
-  try {
-    attempt();
-  } catch (error) {
-    if (error instanceof SanpathError) return error;
-    throw error;
-  }
-  throw new Error("expected a SanpathError; nothing was thrown");
-}
+import { thrownAs } from "../support/thrown.js";
+import { node, path, movesOf } from "../support/planner-fixtures.js";
 
 const nodes = [
   node("A"),
@@ -78,13 +54,15 @@ describe("planManual to a named node", () => {
     ["a cordoned node", "K", "failed_precondition", "NODE_CORDONED", /K is cordoned/],
     ["a node without the path's subnet", "C", "invalid_argument", "WRONG_SUBNET", /subnet 2, which ips\[0\]/],
   ])("refuses %s with field target_node", (_, targetNode, kind, reason, message) => {
-    const error = errorOf(() => planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode }));
+    const error = thrownAs(SanpathError, () =>
+      planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode }),
+    );
     expect(error).toMatchObject({ kind, reason, field: "target_node" });
     expect(error.message).toMatch(message);
   });
 
   it("refuses an unknown IP with PATH_NOT_FOUND naming its field", () => {
-    const error = errorOf(() =>
+    const error = thrownAs(SanpathError, () =>
       planManual(paths, nodes, { ips: ["198.51.100.11", "198.51.100.99"], targetNode: "B" }),
     );
     expect(error).toMatchObject({ kind: "not_found", reason: "PATH_NOT_FOUND", field: "ips[1]" });
@@ -92,16 +70,18 @@ describe("planManual to a named node", () => {
   });
 
   it("refuses empty requests with DATA_MISSING", () => {
-    expect(errorOf(() => planManual(paths, nodes, { ips: [], targetNode: "B" }))).toMatchObject({
+    expect(
+      thrownAs(SanpathError, () => planManual(paths, nodes, { ips: [], targetNode: "B" })),
+    ).toMatchObject({
       reason: "DATA_MISSING",
       field: "ips",
     });
-    expect(errorOf(() => planManual(paths, nodes, { ips: ["198.51.100.11"], targetNode: "" }))).toMatchObject(
-      {
-        reason: "DATA_MISSING",
-        field: "target_node",
-      },
-    );
+    expect(
+      thrownAs(SanpathError, () => planManual(paths, nodes, { ips: ["198.51.100.11"], targetNode: "" })),
+    ).toMatchObject({
+      reason: "DATA_MISSING",
+      field: "target_node",
+    });
   });
 
   it("refuses to put two paths of a disk on the node while another eligible node has none", () => {
@@ -111,14 +91,14 @@ describe("planManual to a named node", () => {
     const stacked = planManual(withSubnet2Disk, nodes, { ips: ["203.0.113.53"], targetNode: "A" });
     expect(movesOf(stacked)).toEqual(["d5/3 B→A"]);
     // Moving d1/2 instead would leave B, which has subnet 2, without d1.
-    expect(errorOf(() => planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode: "A" }))).toMatchObject(
-      {
-        reason: "WRONG_DATA",
-        field: "ips[0]",
-      },
-    );
+    expect(
+      thrownAs(SanpathError, () => planManual(paths, nodes, { ips: ["203.0.113.12"], targetNode: "A" })),
+    ).toMatchObject({
+      reason: "WRONG_DATA",
+      field: "ips[0]",
+    });
     // The first IP is a no-op; the second would stack d2 on A and leave B and C without it.
-    const error = errorOf(() =>
+    const error = thrownAs(SanpathError, () =>
       planManual(paths, nodes, { ips: ["198.51.100.31", "198.51.100.22"], targetNode: "A" }),
     );
     expect(error).toMatchObject({ kind: "invalid_argument", reason: "WRONG_DATA", field: "ips[1]" });

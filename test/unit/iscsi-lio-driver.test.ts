@@ -8,6 +8,7 @@ import type { LioState, LioStateReader, LioTpg } from "../../src/iscsi/lio-state
 import type { TargetSpec } from "../../src/iscsi/target-driver.js";
 import { RecordingRunner } from "../../src/exec/recording-runner.js";
 import { isSanpathError } from "../../src/errors/sanpath-error.js";
+import { rejection } from "../support/thrown.js";
 
 const IQN = "iqn.2016-05.com.petasan:00001";
 const IMAGE_FILE = "/var/lib/sanpath/disks/image-00001";
@@ -310,10 +311,7 @@ describe("LIO driver: targetcli command sequences", () => {
       (error) => isSanpathError(error) && error.kind === "failed_precondition",
     );
     await driver.ensureTarget({ ...fileSpec, chap: { user: "petasan", secret: SECRET } });
-    const failure = await driver.enablePortal({ iqn: IQN, ip: "198.51.100.50" }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
+    const failure = await rejection(driver.enablePortal({ iqn: IQN, ip: "198.51.100.50" }));
     expect(isSanpathError(failure) && failure.reason === "DRIVER_FAILED").toBe(true);
     expect((failure as Error).message).toContain("set auth userid=petasan ***");
     expect((failure as Error).message).not.toContain(SECRET);

@@ -3,18 +3,9 @@ import { describe, expect, it } from "vitest";
 import { CommandFailedError, secret } from "../../src/exec/command-runner.js";
 import { ExecaCommandRunner } from "../../src/exec/execa-runner.js";
 import { RecordingRunner } from "../../src/exec/recording-runner.js";
+import { rejectionAs } from "../support/thrown.js";
 
 const SECRET = "hunter2-very-secret";
-
-async function failure(promise: Promise<unknown>): Promise<CommandFailedError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!(error instanceof CommandFailedError))
-    throw new Error(`expected a CommandFailedError, got ${String(error)}`);
-  return error;
-}
 
 describe("ExecaCommandRunner", () => {
   const runner = new ExecaCommandRunner({ defaultTimeoutMs: 5000 });
@@ -32,7 +23,8 @@ describe("ExecaCommandRunner", () => {
   });
 
   it("turns a non-zero exit into DRIVER_FAILED naming the command and stderr, with secrets masked", async () => {
-    const error = await failure(
+    const error = await rejectionAs(
+      CommandFailedError,
       runner.run("bash", ["-c", 'echo "bad password $1" >&2; exit 4', "script", secret(SECRET)]),
     );
     expect(error).toMatchObject({ kind: "internal", reason: "DRIVER_FAILED", failure: "exit", exitCode: 4 });
@@ -43,7 +35,8 @@ describe("ExecaCommandRunner", () => {
   });
 
   it("masks a secret passed through the environment", async () => {
-    const error = await failure(
+    const error = await rejectionAs(
+      CommandFailedError,
       runner.run("bash", ["-c", 'echo "got $PASS" >&2; exit 1'], { env: { PASS: SECRET } }),
     );
     expect(error.stderr).toBe("got ***");
@@ -51,18 +44,23 @@ describe("ExecaCommandRunner", () => {
   });
 
   it("reports a missing command, a timeout and a cancellation with their own kinds", async () => {
-    expect(await failure(runner.run("no-such-command-sanpath", []))).toMatchObject({
+    expect(await rejectionAs(CommandFailedError, runner.run("no-such-command-sanpath", []))).toMatchObject({
       failure: "not_found",
       kind: "internal",
     });
-    expect(await failure(runner.run("sleep", ["5"], { timeoutMs: 100 }))).toMatchObject({
+    expect(
+      await rejectionAs(CommandFailedError, runner.run("sleep", ["5"], { timeoutMs: 100 })),
+    ).toMatchObject({
       failure: "timeout",
       kind: "deadline_exceeded",
     });
     const controller = new AbortController();
     const pending = runner.run("sleep", ["5"], { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    expect(await failure(pending)).toMatchObject({ failure: "cancelled", kind: "cancelled" });
+    expect(await rejectionAs(CommandFailedError, pending)).toMatchObject({
+      failure: "cancelled",
+      kind: "cancelled",
+    });
   });
 
   it("cancels every command when the runner's own signal aborts", async () => {
@@ -70,11 +68,14 @@ describe("ExecaCommandRunner", () => {
     const scoped = new ExecaCommandRunner({ signal: lifetime.signal });
     const pending = scoped.run("sleep", ["5"]);
     setTimeout(() => lifetime.abort(), 50);
-    expect(await failure(pending)).toMatchObject({ failure: "cancelled" });
+    expect(await rejectionAs(CommandFailedError, pending)).toMatchObject({ failure: "cancelled" });
   });
 
   it("prefixes `ip netns exec NS` for a namespace-bound runner", async () => {
-    const error = await failure(runner.inNetns("sp-no-such-ns").run("true", [], { timeoutMs: 5000 }));
+    const error = await rejectionAs(
+      CommandFailedError,
+      runner.inNetns("sp-no-such-ns").run("true", [], { timeoutMs: 5000 }),
+    );
     expect(error.command).toBe("ip netns exec sp-no-such-ns true");
   });
 });
@@ -88,7 +89,10 @@ describe("RecordingRunner", () => {
     expect((await runner.run("tool", ["set", secret(SECRET)])).stdout).toBe("");
     expect(runner.calls[1]?.args).toEqual(["set", SECRET]);
     expect(runner.commands()).toEqual(["tool show x", "tool set ***"]);
-    expect(await failure(runner.run("tool", ["fail"]))).toMatchObject({ exitCode: 2, stderr: "no" });
+    expect(await rejectionAs(CommandFailedError, runner.run("tool", ["fail"]))).toMatchObject({
+      exitCode: 2,
+      stderr: "no",
+    });
     expect((await runner.run("tool", ["fail"], { acceptExitCodes: [2] })).exitCode).toBe(2);
   });
 });

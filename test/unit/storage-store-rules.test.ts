@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { toSanpathError } from "../../native/index.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-import { KeyedQueue } from "../../src/util/keyed-queue.js";
 import {
   validateImageName,
   validateMetadataKey,
@@ -101,30 +100,5 @@ describe("errno → domain errors", () => {
     );
     expect(mapped.kind).toBe("failed_precondition");
     expect(mapped.message).toMatch(/pool rbd does not exist/);
-  });
-});
-
-describe("KeyedQueue", () => {
-  it("runs tasks of one key in order, even after a failure, and other keys alongside", async () => {
-    const queue = new KeyedQueue();
-    const log: string[] = [];
-    let releaseFirst: () => void = () => undefined;
-    const first = queue.run("a", async () => {
-      await new Promise<void>((resolve) => (releaseFirst = resolve));
-      log.push("a1");
-      throw new Error("a1 failed");
-    });
-    const second = queue.run("a", () => {
-      log.push("a2");
-      return Promise.resolve("a2 done");
-    });
-    await queue.run("b", () => {
-      log.push("b1");
-      return Promise.resolve();
-    });
-    releaseFirst();
-    await expect(first).rejects.toThrow("a1 failed");
-    await expect(second).resolves.toBe("a2 done");
-    expect(log).toEqual(["b1", "a1", "a2"]);
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isPidAlive } from "../../src/netns/daemon.js";
 import { startPortForward, type PortForward } from "../../src/netns/port-forward.js";
 import { createTopology, type DaemonHandle, type Topology } from "../harness/netns.js";
+import { until } from "../support/until.js";
 
 /** An echo server bound to the namespace's address only. */
 const ECHO = `
@@ -33,16 +34,14 @@ function exchange(address: string, message: string): Promise<string> {
 
 /** Asks until the echo server behind the forward answers (it starts beside the test, not awaited). */
 async function untilAnswering(address: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
+  await until(
+    "the echo server to answer through the forward",
+    async () => {
       await exchange(address, "ready?");
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+      return true;
+    },
+    { timeoutMs: 15_000, intervalMs: 100, retryErrors: true },
+  );
 }
 
 describe("port forward into a network namespace", () => {
