@@ -1,0 +1,191 @@
+/**
+ * A sanpath cluster inside the test process, on the fakes of src/testing: one in-memory Consul, a
+ * file image store in a temp dir, a DiskService, and node agents each with an in-memory target
+ * daemon and network, talking to the coordinator's code through InProcessNodeRpc. No root, Consul,
+ * Ceph or tgtd; every piece of sanpath above the ports is the production code.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KvJobPathMarker } from "../../src/assignment/kv-job-path-marker.js";
+import { ConsulKeys } from "../../src/consul/keys.js";
+import type { ClusterSettingsInput } from "../../src/disks/cluster-settings.js";
+import { diskImagesOver } from "../../src/disks/disk-images.js";
+import type { AddDiskInput } from "../../src/disks/disk-request.js";
+import { DiskService } from "../../src/disks/disk-service.js";
+import { createLogger, type Logger } from "../../src/log/logger.js";
+import { DiskSource } from "../../src/node/disk-source.js";
+import { KvPathLocks } from "../../src/node/kv-path-locks.js";
+import { NodeAgent } from "../../src/node/node-agent.js";
+import type { SessionSettings } from "../../src/node/node-session.js";
+import { PathJournal } from "../../src/node/path-journal.js";
+import { PathSetup } from "../../src/node/path-setup.js";
+import { openFileImageStore, type FileImageStore } from "../../src/storage/file-image-store.js";
+import { inMemoryCluster, type InMemoryCluster } from "../../src/testing/in-memory-cluster.js";
+import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
+import { InMemorySessionMemory } from "../../src/testing/in-memory-session-memory.js";
+import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
+import { InProcessNodeRpc } from "../../src/testing/in-process-node-rpc.js";
+import { until } from "./until.js";
+
+export const PROCESS_CLUSTER_SETTINGS: ClusterSettingsInput = {
+  iqnBase: "iqn.2016-05.com.example.sanpath",
+  defaultPool: "rbd",
+  subnet1: {
+    network: "198.51.100.0/24",
+    autoIpFrom: "198.51.100.10",
+    autoIpTo: "198.51.100.250",
+    interface: "eth1",
+    vlanId: 0,
+  },
+  subnet2: {
+    network: "203.0.113.0/24",
+    autoIpFrom: "203.0.113.10",
+    autoIpTo: "203.0.113.250",
+    interface: "eth2",
+    vlanId: 0,
+  },
+};
+
+/** Short enough for tests, within the rules the config enforces (fence deadline < lock-delay). */
+export const PROCESS_SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 900 };
+
+export interface ProcessNode {
+  readonly name: string;
+  readonly address: string;
+  readonly agent: NodeAgent;
+  readonly target: InMemoryTargetDriver;
+  readonly network: InMemoryNetworkDriver;
+  readonly journal: PathJournal;
+  readonly memory: InMemorySessionMemory;
+}
+
+export interface ProcessNodeOptions {
+  session?: SessionSettings;
+  /** The node's iSCSI interfaces (default eth1 and eth2). */
+  interfaces?: { subnet1?: string; subnet2?: string };
+  /** Reuse a journal and session memory (a restarted daemon on the same node). */
+  journal?: PathJournal;
+  memory?: InMemorySessionMemory;
+}
+
+export class ProcessCluster {
+  readonly nodes = new Map<string, ProcessNode>();
+  readonly rpc = new InProcessNodeRpc(5000);
+  readonly logger: Logger = createLogger({ level: "silent" });
+
+  private constructor(
+    readonly dir: string,
+    readonly store: InMemoryCluster,
+    readonly keys: ConsulKeys,
+    readonly images: FileImageStore,
+    readonly disks: DiskService,
+  ) {}
+
+  static async start(root = "ProcessCluster"): Promise<ProcessCluster> {
+    const dir = await mkdtemp(join(tmpdir(), "sanpath-process-cluster-"));
+    const store = inMemoryCluster();
+    const keys = new ConsulKeys(root);
+    const images = await openFileImageStore(join(dir, "images"));
+    const disks = new DiskService({
+      kv: store.kv,
+      keys,
+      images: diskImagesOver(images),
+      nodeName: "admin",
+      logger: createLogger({ level: "silent" }),
+    });
+    await disks.settings.init(PROCESS_CLUSTER_SETTINGS);
+    return new ProcessCluster(dir, store, keys, images, disks);
+  }
+
+  get kv(): InMemoryCluster["kv"] {
+    return this.store.kv;
+  }
+
+  /** Starts a node agent and waits until it may serve (its session confirmed). */
+  async addNode(name: string, options: ProcessNodeOptions = {}): Promise<ProcessNode> {
+    const { kv, sessions } = this.store;
+    const address = `${name}.test:7410`;
+    const target = new InMemoryTargetDriver();
+    const network = new InMemoryNetworkDriver({ interfaces: ["eth1", "eth2"] });
+    const journal = options.journal ?? (await PathJournal.open(undefined));
+    const memory = options.memory ?? new InMemorySessionMemory();
+    const agent = new NodeAgent({
+      nodeName: name,
+      advertiseAddress: address,
+      version: "test",
+      kv,
+      sessions,
+      locks: new KvPathLocks(kv, this.keys),
+      jobs: new KvJobPathMarker(kv, this.keys, name, this.logger),
+      keys: this.keys,
+      disks: new DiskSource({
+        kv,
+        keys: this.keys,
+        openImageStore: () => Promise.resolve(this.images),
+        defaultPool: "rbd",
+        cephConf: "/etc/ceph/ceph.conf",
+        cephUser: "admin",
+      }),
+      setup: new PathSetup(target, network),
+      journal,
+      session: options.session ?? PROCESS_SESSION,
+      interfaces: options.interfaces ?? { subnet1: "eth1", subnet2: "eth2" },
+      imageStoreKind: "file",
+      sessionMemory: memory,
+      logger: this.logger,
+      reconcilePeriodMs: 60_000,
+    });
+    const node = { name, address, agent, target, network, journal, memory };
+    this.nodes.set(name, node);
+    this.rpc.serve(address, agent);
+    agent.start();
+    await until(`node ${name} serving`, async () =>
+      (await agent.status(0, AbortSignal.timeout(1000))).session.healthy ? true : undefined,
+    );
+    return node;
+  }
+
+  node(name: string): ProcessNode {
+    const node = this.nodes.get(name);
+    if (node === undefined) throw new Error(`no node ${name} in this cluster`);
+    return node;
+  }
+
+  /** Stops a node's agent (a graceful stop: paths torn down, locks released, session destroyed). */
+  async stopNode(name: string): Promise<void> {
+    const node = this.node(name);
+    this.rpc.unserve(node.address);
+    this.nodes.delete(name);
+    await node.agent.stop();
+  }
+
+  async addDisk(input: Partial<AddDiskInput> = {}): Promise<string> {
+    const disk = await this.disks.addDisk({
+      name: "Disk",
+      sizeGib: 1,
+      pathCount: 2,
+      subnet: 3,
+      manualIps: [],
+      pool: "",
+      chap: undefined,
+      ...input,
+    });
+    return disk.id;
+  }
+
+  /** The node name a path's lock names, and the session holding it. */
+  async lockOf(diskId: string, index: number): Promise<{ session?: string; holder: string } | undefined> {
+    const entry = await this.kv.get(this.keys.diskPath(diskId, index));
+    if (entry === undefined) return undefined;
+    return { holder: entry.value, ...(entry.session === undefined ? {} : { session: entry.session }) };
+  }
+
+  async close(): Promise<void> {
+    for (const name of [...this.nodes.keys()]) await this.stopNode(name);
+    await this.disks.close();
+    await this.images.close();
+    this.store.consul.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
