@@ -71,7 +71,7 @@ export interface ProcessNodeOptions {
 
 export class ProcessCluster {
   readonly nodes = new Map<string, ProcessNode>();
-  readonly rpc = new InProcessNodeRpc(5000);
+  readonly rpc: InProcessNodeRpc;
   readonly logger: Logger = createLogger({ level: "silent" });
 
   private constructor(
@@ -80,9 +80,13 @@ export class ProcessCluster {
     readonly keys: ConsulKeys,
     readonly images: FileImageStore,
     readonly disks: DiskService,
-  ) {}
+    rpcDeadlineMs: number,
+  ) {
+    this.rpc = new InProcessNodeRpc(rpcDeadlineMs);
+  }
 
-  static async start(root = "ProcessCluster"): Promise<ProcessCluster> {
+  /** `rpcDeadlineMs`: the deadline of every call through `rpc` (default 5 s). */
+  static async start(root = "ProcessCluster", { rpcDeadlineMs = 5000 } = {}): Promise<ProcessCluster> {
     const dir = await mkdtemp(join(tmpdir(), "sanpath-process-cluster-"));
     const store = inMemoryCluster();
     const keys = new ConsulKeys(root);
@@ -95,7 +99,7 @@ export class ProcessCluster {
       logger: createLogger({ level: "silent" }),
     });
     await disks.settings.init(PROCESS_CLUSTER_SETTINGS);
-    return new ProcessCluster(dir, store, keys, images, disks);
+    return new ProcessCluster(dir, store, keys, images, disks, rpcDeadlineMs);
   }
 
   get kv(): InMemoryCluster["kv"] {
