@@ -1,3 +1,4 @@
+import { until } from "../support/until.js";
 /**
  * A throw-away multi-node sanpath cluster in network namespaces, for integration tests (node agent,
  * coordinator, end-to-end) that need real Consul, real Ceph, real tgtd and real IPs.
@@ -37,7 +38,6 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { consulBinary } from "../../src/consul/consul-binary.js";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
@@ -298,7 +298,10 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
         const key = keys.node(nodeName);
         for (let attempt = 0; attempt < 10; attempt++) {
           // The node writes its record right after its session starts.
-          const entry = await until(`the record of node ${nodeName}`, () => consul.get(key), 15_000);
+          const entry = await until(`the record of node ${nodeName}`, () => consul.get(key), {
+            timeoutMs: 15_000,
+            intervalMs: 100,
+          });
           const record = { ...parseNodeRecord(entry.value, key), cordoned };
           if (await consul.put(key, serializeNodeRecord(record), { cas: entry.modifyIndex })) return;
         }
@@ -344,15 +347,5 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
   } catch (error) {
     await destroy().catch(() => undefined);
     throw error;
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
   }
 }
