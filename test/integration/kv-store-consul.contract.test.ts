@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { kvStoreContract } from "../contract/kv-store.contract.js";
+import { pathLocksContract } from "../contract/path-locks.contract.js";
 import { sessionStoreContract } from "../contract/session-store.contract.js";
 import type { StoreFixture } from "../contract/store-fixture.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
@@ -38,3 +39,4 @@ function consulFixture(): StoreFixture {
 
 kvStoreContract("ConsulKvStore", consulFixture);
 sessionStoreContract("ConsulSessionStore", consulFixture);
+pathLocksContract("the Consul adapters", consulFixture);

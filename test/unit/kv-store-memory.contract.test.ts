@@ -1,6 +1,7 @@
 /** The in-memory KvStore and SessionStore held to the contracts their Consul adapters pass. */
 import { inMemoryCluster } from "../../src/testing/in-memory-cluster.js";
 import { kvStoreContract } from "../contract/kv-store.contract.js";
+import { pathLocksContract } from "../contract/path-locks.contract.js";
 import { sessionStoreContract } from "../contract/session-store.contract.js";
 import type { StoreFixture } from "../contract/store-fixture.js";
 
@@ -22,3 +23,4 @@ function fakeFixture(): StoreFixture {
 
 kvStoreContract("InMemoryKvStore", fakeFixture);
 sessionStoreContract("InMemorySessionStore", fakeFixture, { controlledClock: true });
+pathLocksContract("the in-memory stores", fakeFixture);

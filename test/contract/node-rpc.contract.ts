@@ -1,0 +1,135 @@
+/**
+ * The NodeRpc contract: what the coordinator's code may rely on when it calls a node (success,
+ * the node's refusals with their reason, no address, nobody answering, the deadline, the caller
+ * giving up). Run against GrpcNodeRpc over real gRPC servers (test/integration) and against
+ * InProcessNodeRpc (test/unit), both in front of node agents of a ProcessCluster.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { NodeEndpoint, NodeRpc } from "../../src/assignment/node-rpc.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
+import { ProcessCluster } from "../support/process-cluster.js";
+import { rejectionAs } from "../support/thrown.js";
+import { until } from "../support/until.js";
+
+/** The RPC under test in front of a ProcessCluster's nodes. */
+export interface NodeRpcFixture {
+  readonly rpc: NodeRpc;
+  /** Where node `name` is reached through `rpc`. */
+  endpoint(name: string): NodeEndpoint;
+  /** Nothing answers at node `name`'s endpoint any more. */
+  stopAnswering(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Deadline every fixture must give its calls, short enough for the deadline case. */
+export const CONTRACT_DEADLINE_MS = 400;
+
+export function nodeRpcContract(
+  name: string,
+  makeFixture: (cluster: ProcessCluster) => Promise<NodeRpcFixture>,
+): void {
+  describe(`NodeRpc contract: ${name}`, () => {
+    let cluster: ProcessCluster;
+    let fixture: NodeRpcFixture;
+    let diskId: string;
+
+    beforeEach(async () => {
+      cluster = await ProcessCluster.start("NodeRpcContract", { rpcDeadlineMs: CONTRACT_DEADLINE_MS });
+      await cluster.addNode("a");
+      await cluster.addNode("b");
+      diskId = await cluster.addDisk();
+      fixture = await makeFixture(cluster);
+    });
+    afterEach(async () => {
+      await fixture.close();
+      await cluster.close();
+    });
+
+    const signal = (): AbortSignal => AbortSignal.timeout(5000);
+
+    it("AcquirePath and CleanPath do what the node does and resolve", async () => {
+      await fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, signal());
+      expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
+      expect(cluster.node("a").journal.get(`${diskId}/1`)?.state).toBe("served");
+      await fixture.rpc.cleanPath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, signal());
+      expect((await cluster.lockOf(diskId, 1))?.session).toBeUndefined();
+      expect(cluster.node("a").journal.get(`${diskId}/1`)).toBeUndefined();
+    });
+
+    it("a refusal keeps the node's kind and reason, and names the call and the node", async () => {
+      await fixture.rpc.acquirePath(fixture.endpoint("b"), { epoch: 2, diskId, index: 1 }, signal());
+      const held = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 2, diskId, index: 1 }, signal()),
+      );
+      expect(held).toMatchObject({ kind: "failed_precondition", reason: "PATH_HELD_ELSEWHERE" });
+      expect(held.message).toContain("AcquirePath on a");
+      expect(held.message).toContain("node b");
+      const stale = await rejectionAs(
+        SanpathError,
+        fixture.rpc.cleanPath(fixture.endpoint("b"), { epoch: 1, diskId, index: 1 }, signal()),
+      );
+      expect(stale.reason).toBe("STALE_EPOCH");
+      expect(stale.message).toContain("CleanPath on b");
+      const invalid = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 2, diskId: "nope", index: 1 }, signal()),
+      );
+      expect(invalid).toMatchObject({ kind: "invalid_argument", reason: "INVALID_FIELD" });
+    });
+
+    it("a node without an address, or with nobody answering, is UNAVAILABLE", async () => {
+      const noAddress = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath({ name: "ghost", address: "" }, { epoch: 1, diskId, index: 1 }, signal()),
+      );
+      expect(noAddress.kind).toBe("unavailable");
+      expect(noAddress.message).toContain("ghost");
+      await fixture.stopAnswering("a");
+      const gone = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, signal()),
+      );
+      expect(gone.kind).toBe("unavailable");
+      expect(gone.message).toContain("AcquirePath on a");
+    });
+
+    it("a call past its deadline is DEADLINE_EXCEEDED, and the node's work is cancelled", async () => {
+      const a = cluster.node("a");
+      a.target.faults.hangNext("enablePortal");
+      const error = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, signal()),
+      );
+      expect(error.kind).toBe("deadline_exceeded");
+      // The node saw the call end and undid the half-made path.
+      await until("the node to undo the path", () =>
+        a.journal.get(`${diskId}/1`) === undefined && a.network.kernelAddresses().length === 0
+          ? true
+          : undefined,
+      );
+    });
+
+    it("a caller that gives up gets CANCELLED at once", async () => {
+      const already = new AbortController();
+      already.abort();
+      const before = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, already.signal),
+      );
+      expect(before.kind).toBe("cancelled");
+      cluster.node("a").target.faults.hangNext("enablePortal");
+      const giveUp = new AbortController();
+      const call = fixture.rpc.acquirePath(
+        fixture.endpoint("a"),
+        { epoch: 1, diskId, index: 1 },
+        giveUp.signal,
+      );
+      await until("the call to reach the node", () =>
+        cluster.node("a").target.faults.callsOf("enablePortal").length > 0 ? true : undefined,
+      );
+      giveUp.abort();
+      expect((await rejectionAs(SanpathError, call)).kind).toBe("cancelled");
+    });
+  });
+}
