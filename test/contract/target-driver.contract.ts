@@ -17,7 +17,11 @@ export interface TargetDriverFixture {
   /** At least four IPv4 addresses portals may be enabled at. */
   ips: readonly string[];
   /** Changes behind the driver's back (an administrator with the service's own tool). */
-  external: { deleteTarget(iqn: string): Promise<void> };
+  external: {
+    deleteTarget(iqn: string): Promise<void>;
+    /** The service stops listening at ip:port (the pairing the driver keeps stays). */
+    stopListening(ip: string, port: number): Promise<void>;
+  };
   close?: () => Promise<void>;
 }
 
@@ -349,6 +353,23 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
         expect((await targetOf(driver, "00001", true))?.portals).toEqual([
           expect.objectContaining({ ip: ip(0), enabled: true }),
         ]);
+      });
+
+      it("a listener deleted behind its back: a fresh read shows the portal not enabled; enabling it again restores it", async () => {
+        const { driver, external } = fx();
+        await driver.ensureTarget(spec("00001"));
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(1) });
+        await external.stopListening(ip(0), 3260);
+        expect(await driver.isPortalEnabled({ iqn: iqn("00001"), ip: ip(0) }, { fresh: true })).toBe(false);
+        expect((await targetOf(driver, "00001", true))?.portals).toEqual([
+          expect.objectContaining({ ip: ip(0), enabled: false }),
+          expect.objectContaining({ ip: ip(1), enabled: true }),
+        ]);
+        expect(await driver.listPortals()).toEqual([{ ip: ip(1), port: 3260, iqns: [iqn("00001")] }]);
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        expect(await driver.isPortalEnabled({ iqn: iqn("00001"), ip: ip(0) }, { fresh: true })).toBe(true);
+        expect(await driver.listPortals({ fresh: true })).toHaveLength(2);
       });
 
       it("a target deleted behind its back can still be torn down and dropped", async () => {

@@ -92,6 +92,9 @@ targetDriverContract("TgtDriver over a real tgtd", async () => {
         if (tid === undefined) throw new Error(`${iqn} is not in tgtd`);
         await harness.tgtadm(["--op", "delete", "--force", "--mode", "target", "--tid", String(tid)]);
       },
+      async stopListening(ip, port) {
+        await harness.tgtadm(["--op", "delete", "--mode", "portal", "--param", `portal=${ip}:${port}`]);
+      },
     },
     close: () => emptyTgtd(harness),
   };
