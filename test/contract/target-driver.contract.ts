@@ -6,8 +6,9 @@
  *   targetDriverContract("TgtDriver", () => ({ driver, backingFiles, ips, external, close }));
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isSanpathError, type SanpathError } from "../../src/errors/sanpath-error.js";
+import { isSanpathError } from "../../src/errors/sanpath-error.js";
 import type { TargetDriver, TargetSpec } from "../../src/iscsi/target-driver.js";
+import { rejectionOf } from "./driver-rejection.js";
 
 export interface TargetDriverFixture {
   /** A driver over a target service holding nothing. */
@@ -477,15 +478,4 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
       });
     });
   });
-}
-
-/** The SanpathError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-export async function rejectionOf(promise: Promise<unknown>): Promise<SanpathError> {
-  const outcome = await promise.then(
-    () => ({ resolved: true as const }),
-    (error: unknown) => ({ resolved: false as const, error }),
-  );
-  if (outcome.resolved) throw new Error("expected a rejection, but the call succeeded");
-  if (!isSanpathError(outcome.error)) throw outcome.error;
-  return outcome.error;
 }
