@@ -8,7 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AddressSpec, ConfiguredAddress, NetworkDriver } from "../../src/net/network-driver.js";
-import { rejectionOf } from "./target-driver.contract.js";
+import { rejectionOf } from "./driver-rejection.js";
 
 export interface NetworkDriverFixture {
   /** A driver that has not been used yet. */

@@ -6,8 +6,9 @@
  *   targetDriverContract("TgtDriver", () => ({ driver, backingFiles, ips, external, close }));
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isSanpathError, type SanpathError } from "../../src/errors/sanpath-error.js";
+import { isSanpathError } from "../../src/errors/sanpath-error.js";
 import type { TargetDriver, TargetSpec } from "../../src/iscsi/target-driver.js";
+import { rejectionOf } from "./driver-rejection.js";
 
 export interface TargetDriverFixture {
   /** A driver over a target service holding nothing. */
@@ -17,7 +18,11 @@ export interface TargetDriverFixture {
   /** At least four IPv4 addresses portals may be enabled at. */
   ips: readonly string[];
   /** Changes behind the driver's back (an administrator with the service's own tool). */
-  external: { deleteTarget(iqn: string): Promise<void> };
+  external: {
+    deleteTarget(iqn: string): Promise<void>;
+    /** The service stops listening at ip:port (the pairing the driver keeps stays). */
+    stopListening(ip: string, port: number): Promise<void>;
+  };
   close?: () => Promise<void>;
 }
 
@@ -351,6 +356,23 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
         ]);
       });
 
+      it("a listener deleted behind its back: a fresh read shows the portal not enabled; enabling it again restores it", async () => {
+        const { driver, external } = fx();
+        await driver.ensureTarget(spec("00001"));
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(1) });
+        await external.stopListening(ip(0), 3260);
+        expect(await driver.isPortalEnabled({ iqn: iqn("00001"), ip: ip(0) }, { fresh: true })).toBe(false);
+        expect((await targetOf(driver, "00001", true))?.portals).toEqual([
+          expect.objectContaining({ ip: ip(0), enabled: false }),
+          expect.objectContaining({ ip: ip(1), enabled: true }),
+        ]);
+        expect(await driver.listPortals()).toEqual([{ ip: ip(1), port: 3260, iqns: [iqn("00001")] }]);
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        expect(await driver.isPortalEnabled({ iqn: iqn("00001"), ip: ip(0) }, { fresh: true })).toBe(true);
+        expect(await driver.listPortals({ fresh: true })).toHaveLength(2);
+      });
+
       it("a target deleted behind its back can still be torn down and dropped", async () => {
         const { driver, external } = fx();
         await driver.ensureTarget(spec("00001"));
@@ -456,15 +478,4 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
       });
     });
   });
-}
-
-/** The SanpathError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-export async function rejectionOf(promise: Promise<unknown>): Promise<SanpathError> {
-  const outcome = await promise.then(
-    () => ({ resolved: true as const }),
-    (error: unknown) => ({ resolved: false as const, error }),
-  );
-  if (outcome.resolved) throw new Error("expected a rejection, but the call succeeded");
-  if (!isSanpathError(outcome.error)) throw outcome.error;
-  return outcome.error;
 }

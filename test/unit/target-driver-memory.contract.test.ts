@@ -10,6 +10,7 @@ targetDriverContract("InMemoryTargetDriver", () => {
     ips: ["198.51.100.50", "198.51.100.51", "198.51.100.52", "198.51.100.53"],
     external: {
       deleteTarget: (iqn) => Promise.resolve(driver.external.deleteTarget(iqn)),
+      stopListening: (ip, port) => Promise.resolve(driver.external.stopListening(ip, port)),
     },
   };
 });
