@@ -42,9 +42,10 @@ nodeRpcContract("GrpcNodeRpc over gRPC", async (cluster) => {
       const { server } = serverOf(name);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     },
-    close: async () => {
+    close: () => {
       rpc.close();
       for (const { server } of servers.values()) server.forceShutdown();
+      return Promise.resolve();
     },
   };
 });
