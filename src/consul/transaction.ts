@@ -1,6 +1,6 @@
 import type { CallOptions } from "../util/call-options.js";
-import { invalidField, SanpathError } from "../errors/sanpath-error.js";
-import { checkKey } from "../kv/key-rules.js";
+import { SanpathError } from "../errors/sanpath-error.js";
+import { checkKvOperation } from "../kv/key-rules.js";
 import {
   MAX_OPS_PER_TRANSACTION,
   type KvEntry,
@@ -62,7 +62,7 @@ export async function runTransaction(
 }
 
 function toConsulOperation(operation: KvOperation, index: number): { KV: Record<string, unknown> } {
-  checkKey(operation.key, `operations[${index}].key`);
+  checkKvOperation(operation, index);
   const kv: Record<string, unknown> = { Verb: operation.verb, Key: operation.key };
   switch (operation.verb) {
     case "set":
@@ -70,8 +70,7 @@ function toConsulOperation(operation: KvOperation, index: number): { KV: Record<
     case "lock":
     case "unlock":
       kv.Value = Buffer.from(operation.value, "utf8").toString("base64");
-      if (operation.flags !== undefined)
-        kv.Flags = checkedNumber(operation.flags, `operations[${index}].flags`);
+      if (operation.flags !== undefined) kv.Flags = operation.flags;
       break;
     default:
       break;
@@ -80,23 +79,17 @@ function toConsulOperation(operation: KvOperation, index: number): { KV: Record<
     case "cas":
     case "delete-cas":
     case "check-index":
-      kv.Index = checkedNumber(operation.index, `operations[${index}].index`);
+      kv.Index = operation.index;
       break;
     case "check-session":
     case "lock":
     case "unlock":
-      if (operation.session === "") throw invalidField(`operations[${index}].session`, "must not be empty");
       kv.Session = operation.session;
       break;
     default:
       break;
   }
   return { KV: kv };
-}
-
-function checkedNumber(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw invalidField(field, "must be a whole number >= 0");
-  return value;
 }
 
 function alignResults(operations: readonly KvOperation[], answer: unknown): (KvEntry | undefined)[] {

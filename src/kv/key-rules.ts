@@ -1,4 +1,5 @@
 import { invalidField } from "../errors/sanpath-error.js";
+import type { KvOperation } from "./kv-store.js";
 
 /** Keys are relative ("PetaSAN/Disks/00001"): no leading slash, not empty. */
 export function checkKey(key: string, field = "key"): void {
@@ -30,4 +31,33 @@ export function checkWaitSeconds(wait: number): void {
 export function nextBlockingIndex(previous: number, answered: number): { index: number; reset: boolean } {
   if (answered < previous) return { index: 0, reset: true };
   return { index: Math.max(answered, 1), reset: false };
+}
+
+/** The rules every store applies to operation `index` of a transaction; INVALID_FIELD naming the field. */
+export function checkKvOperation(operation: KvOperation, index: number): void {
+  checkKey(operation.key, `operations[${index}].key`);
+  switch (operation.verb) {
+    case "set":
+    case "cas":
+    case "lock":
+    case "unlock":
+      if (operation.flags !== undefined) checkIndex(`operations[${index}].flags`, operation.flags);
+      break;
+    default:
+      break;
+  }
+  switch (operation.verb) {
+    case "cas":
+    case "delete-cas":
+    case "check-index":
+      checkIndex(`operations[${index}].index`, operation.index);
+      break;
+    case "check-session":
+    case "lock":
+    case "unlock":
+      if (operation.session === "") throw invalidField(`operations[${index}].session`, "must not be empty");
+      break;
+    default:
+      break;
+  }
 }

@@ -1,6 +1,13 @@
-import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import { SanpathError } from "../errors/sanpath-error.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
-import { checkIndex, checkKey, checkPrefix, checkWaitSeconds, nextBlockingIndex } from "../kv/key-rules.js";
+import {
+  checkIndex,
+  checkKey,
+  checkKvOperation,
+  checkPrefix,
+  checkWaitSeconds,
+  nextBlockingIndex,
+} from "../kv/key-rules.js";
 import {
   MAX_OPS_PER_TRANSACTION,
   type BlockingIndex,
@@ -97,7 +104,7 @@ export class InMemoryKvStore implements KvStore {
     operations: readonly KvOperation[],
     options: CallOptions = {},
   ): Promise<TransactionResult> {
-    operations.forEach(checkOperation);
+    operations.forEach((operation, index) => checkKvOperation(operation, index));
     const results: (KvEntry | undefined)[] = [];
     const chunkCount = Math.ceil(operations.length / MAX_OPS_PER_TRANSACTION);
     for (let chunk = 0; chunk < chunkCount; chunk += 1) {
@@ -261,35 +268,6 @@ export class InMemoryKvStore implements KvStore {
   private lostError(operation: ConsulOperation): Error {
     if (this.consul.faults.unreachable) return consulUnavailable(operation, "unreachable: injected outage");
     return consulUnavailable(operation, "connection lost (agent restarted)");
-  }
-}
-
-/** The adapter's checks of a transaction operation (src/consul/transaction.ts), same fields. */
-function checkOperation(operation: KvOperation, index: number): void {
-  checkKey(operation.key, `operations[${index}].key`);
-  switch (operation.verb) {
-    case "set":
-    case "cas":
-    case "lock":
-    case "unlock":
-      if (operation.flags !== undefined) checkIndex(`operations[${index}].flags`, operation.flags);
-      break;
-    default:
-      break;
-  }
-  switch (operation.verb) {
-    case "cas":
-    case "delete-cas":
-    case "check-index":
-      checkIndex(`operations[${index}].index`, operation.index);
-      break;
-    case "check-session":
-    case "lock":
-    case "unlock":
-      if (operation.session === "") throw invalidField(`operations[${index}].session`, "must not be empty");
-      break;
-    default:
-      break;
   }
 }
 

@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KvJobPathMarker } from "../../src/assignment/kv-job-path-marker.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
-import type { ClusterSettingsInput } from "../../src/disks/cluster-settings.js";
 import { diskImagesOver } from "../../src/disks/disk-images.js";
 import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { DiskService } from "../../src/disks/disk-service.js";
+import { DEV_CLUSTER_SETTINGS } from "../../src/server/disk-component.js";
 import { createLogger, type Logger } from "../../src/log/logger.js";
 import { DiskSource } from "../../src/node/disk-source.js";
 import { KvPathLocks } from "../../src/node/kv-path-locks.js";
@@ -27,25 +27,6 @@ import { InMemorySessionMemory } from "../../src/testing/in-memory-session-memor
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { InProcessNodeRpc } from "../../src/testing/in-process-node-rpc.js";
 import { until } from "./until.js";
-
-export const PROCESS_CLUSTER_SETTINGS: ClusterSettingsInput = {
-  iqnBase: "iqn.2016-05.com.example.sanpath",
-  defaultPool: "rbd",
-  subnet1: {
-    network: "198.51.100.0/24",
-    autoIpFrom: "198.51.100.10",
-    autoIpTo: "198.51.100.250",
-    interface: "eth1",
-    vlanId: 0,
-  },
-  subnet2: {
-    network: "203.0.113.0/24",
-    autoIpFrom: "203.0.113.10",
-    autoIpTo: "203.0.113.250",
-    interface: "eth2",
-    vlanId: 0,
-  },
-};
 
 /** Short enough for tests, within the rules the config enforces (fence deadline < lock-delay). */
 export const PROCESS_SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 900 };
@@ -98,7 +79,7 @@ export class ProcessCluster {
       nodeName: "admin",
       logger: createLogger({ level: "silent" }),
     });
-    await disks.settings.init(PROCESS_CLUSTER_SETTINGS);
+    await disks.settings.init(DEV_CLUSTER_SETTINGS);
     return new ProcessCluster(dir, store, keys, images, disks, rpcDeadlineMs);
   }
 

@@ -13,10 +13,10 @@ import { consulUnavailable } from "../../src/consul/consul-client.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
-import type { ClusterSettingsInput } from "../../src/disks/cluster-settings.js";
 import { diskImagesOver } from "../../src/disks/disk-images.js";
 import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { DiskService } from "../../src/disks/disk-service.js";
+import { DEV_CLUSTER_SETTINGS } from "../../src/server/disk-component.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import type { KvOperation, KvStore } from "../../src/kv/kv-store.js";
 import { createLogger } from "../../src/log/logger.js";
@@ -26,24 +26,6 @@ import type { ConsulOperation } from "../../src/testing/consul-faults.js";
 import { inMemoryCluster, type InMemoryCluster } from "../../src/testing/in-memory-cluster.js";
 
 const ROOT = "undo";
-const SETTINGS: ClusterSettingsInput = {
-  iqnBase: "iqn.2016-05.com.example.sanpath",
-  defaultPool: "rbd",
-  subnet1: {
-    network: "198.51.100.0/24",
-    autoIpFrom: "198.51.100.10",
-    autoIpTo: "198.51.100.250",
-    interface: "eth1",
-    vlanId: 0,
-  },
-  subnet2: {
-    network: "203.0.113.0/24",
-    autoIpFrom: "203.0.113.10",
-    autoIpTo: "203.0.113.250",
-    interface: "eth2",
-    vlanId: 0,
-  },
-};
 const INPUT: AddDiskInput = {
   name: "Undo Me",
   sizeGib: 1,
@@ -190,7 +172,7 @@ describe("AddDisk leaves nothing behind when any step fails", () => {
       nodeName: "unit-node",
       logger: createLogger({ level: "silent" }),
     });
-    await service.settings.init(SETTINGS);
+    await service.settings.init(DEV_CLUSTER_SETTINGS);
     const made = { cluster, files, plan, service, keys };
     worlds.push(made);
     return made;
