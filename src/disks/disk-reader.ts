@@ -4,6 +4,7 @@ import type { CallOptions } from "../util/call-options.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { AllocationKeys } from "./allocation-keys.js";
+import type { ClusterSettingsStore } from "./cluster-settings-store.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import { toPublicDisk, type Disk, type DiskLiveState, type PublicDisk } from "./disk.js";
 import { parseDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
@@ -156,4 +157,26 @@ export class DiskReader {
   static toPublic(loaded: Pick<LoadedDisk, "disk" | "keys">): PublicDisk {
     return toPublicDisk(loaded.disk, liveStateOf(loaded.keys, loaded.disk.paths.length));
   }
+}
+
+/**
+ * Everything about one disk (DiskReader.load) with the stored cluster settings: the default pool
+ * for a disk without allocation record, and the settings its metadata is parsed with.
+ */
+export async function loadDisk(
+  reader: DiskReader,
+  settings: ClusterSettingsStore,
+  id: string,
+  options: CallOptions,
+): Promise<LoadedDisk> {
+  const stored = await settings.read(options);
+  return await reader.load(
+    id,
+    () => {
+      if (stored === undefined) return Promise.reject(new SanpathError("failed_precondition", "no settings"));
+      return Promise.resolve(stored.settings.defaultPool);
+    },
+    stored?.settings,
+    options,
+  );
 }

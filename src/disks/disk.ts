@@ -29,6 +29,9 @@ export interface ChapCredentials {
   readonly secret: string;
 }
 
+/** Bytes in a GiB: the image of a disk of `sizeGib` has `sizeGib * GIB` bytes. */
+export const GIB = 1024 ** 3;
+
 /** A disk as stored in its image metadata. */
 export interface Disk {
   /** 5 digits, e.g. "00001". */
