@@ -8,6 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
+import { readJobEvents } from "../../src/assignment/job-events.js";
 import { JobRunner, type LeaderTerm, type RunOutcome } from "../../src/assignment/job-runner.js";
 import type { Job } from "../../src/assignment/job-model.js";
 import type { JobStore } from "../../src/assignment/job-store.js";
@@ -282,5 +283,57 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     );
     expect(fenced.reason).toBe("NO_LEADER");
     expect(await store.readRunning()).toBeUndefined();
+  });
+
+  it("a cancel drops the moves not started; the move under way finishes; the job ends cancelled", async () => {
+    const [one = "", two = ""] = disks;
+    const job = await manualJob(
+      [
+        [one, 1],
+        [two, 1],
+      ],
+      "b",
+      1,
+    );
+    b.target.faults.hangNext("enablePortal");
+    const running = runner(await leaderTerm(cluster)).run();
+    await until(
+      "the first AcquirePath to hang",
+      () => (b.target.faults.hanging > 0 ? true : undefined),
+      5000,
+    );
+    const moving = (await store.readRunning())?.moves.find((move) => move.status === "moving");
+    const waiting = (await store.readRunning())?.moves.find((move) => move.status === "pending");
+    expect(moving).toBeDefined();
+    expect(waiting).toBeDefined();
+    expect((await service.cancel(job.header.id)).header.state).toBe("cancelling");
+    // The runner sees the cancel (its events say "cancelling" from then on) before the move ends.
+    await until(
+      "the cancel to be seen",
+      async () =>
+        (await readJobEvents(cluster.kv, cluster.keys, job.header.id)).some(
+          (event) => event.state === "cancelling",
+        )
+          ? true
+          : undefined,
+      5000,
+    );
+    b.target.faults.release();
+    expect(await running).toBe("finished");
+
+    const finished = await store.get(job.header.id);
+    expect(finished.header.state).toBe("cancelled");
+    expect(finished.totals).toMatchObject({ total: 2, succeeded: 1, cancelled: 1 });
+    const statusOf = (ip: string | undefined) => finished.moves.find((move) => move.ip === ip)?.status;
+    expect(statusOf(moving?.ip)).toBe("succeeded");
+    expect(statusOf(waiting?.ip)).toBe("cancelled");
+    expect(ipsOn(b)).toEqual([moving?.ip]);
+    expect(ipsOn(a)).toContain(waiting?.ip);
+    expect(
+      cluster.rpc.callLog.filter(
+        (call) => call.request.diskId === waiting?.diskId && call.request.index === 1,
+      ),
+    ).toEqual([]);
+    expect(servedTwice(cluster)).toEqual([]);
   });
 });
