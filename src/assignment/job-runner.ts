@@ -2,8 +2,7 @@ import type { KvStore } from "../kv/kv-store.js";
 import type { LiveSessions } from "../kv/session-store.js";
 import { isAborted } from "../util/abort.js";
 import type { ConsulKeys } from "../consul/keys.js";
-import { pathHolder } from "../disks/disk-reader.js";
-import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
+import { SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
 import { readJobEvents } from "./job-events.js";
@@ -17,16 +16,15 @@ import {
   type JobEventBody,
   type JobHeader,
   type JobState,
-  type PathEvent,
-  type PathPhase,
 } from "./job-model.js";
-import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
+import { withJobPathStatus, type JobPathRecord } from "./job-record.js";
 import type { Fence, JobStore, RunningJob } from "./job-store.js";
 import { interleaveByDisk } from "./move-order.js";
 import { MoveScheduler } from "./move-scheduler.js";
-import { NodeCallSlots, type HeldSlots } from "./node-call-slots.js";
+import { NodeCallSlots } from "./node-call-slots.js";
 import { NodeDirectory } from "./node-directory.js";
 import type { NodeRpc } from "./node-rpc.js";
+import { pathEvent, PathMover } from "./path-move.js";
 
 /** What the runner needs of the coordinator's term. */
 export interface LeaderTerm {
@@ -67,35 +65,23 @@ export interface JobRunnerOptions {
 
 export type RunOutcome = "none" | "waiting" | "finished" | "stopped";
 
-/** A move ended with this failure; the reason goes into the record and the failed event. */
-class MoveFailure extends Error {
-  constructor(
-    message: string,
-    /** The path may have been given up: it must be placed again. */
-    readonly freed: boolean,
-    /** The node that failed, not to be chosen again for the path for a while ("" = none). */
-    readonly failedNode = "",
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Runs the reassignment job stored in Consul, on the coordinator (PetaSAN's MangePathAssignment
  * .process, without SSH and polling). Moves run in parallel up to the job's parallelism, and no
  * more at once on one node than its call slots allow (MoveScheduler); each is CleanPath on the
- * node holding the path, then AcquirePath on the target, every phase written to the path record
- * and the event log (JobJournal). A failed move ends "failed" with its reason, and its path is
- * either still served where it was (CleanPath refused it) or handed back to placement (the
- * placement loop is told at once and places it as soon as Consul shows it free). A new coordinator calls run() again and continues where the
- * records say: a "moving" path is checked where it is now and its move finished.
+ * node holding the path, then AcquirePath on the target (PathMover, path-move.ts), every phase
+ * written to the path record and the event log (JobJournal). A failed move ends "failed" with its
+ * reason, and its path is either still served where it was (CleanPath refused it) or handed back
+ * to placement (the placement loop is told at once and places it as soon as Consul shows it
+ * free). A new coordinator calls run() again and continues where the records say: a "moving" path
+ * is checked where it is now and its move finished.
  */
 export class JobRunner {
   private readonly options: JobRunnerOptions;
   private readonly now: () => Date;
   private readonly moves = new Map<string, JobPathRecord>();
   private readonly slots: NodeCallSlots;
-  private readonly nodeDirectory: NodeDirectory;
+  private readonly mover: PathMover;
   private state: JobState = "pending";
   private cancelling = false;
   private journal: JobJournal | undefined;
@@ -105,12 +91,26 @@ export class JobRunner {
     this.options = options;
     this.now = options.now ?? (() => new Date());
     this.slots = options.slots ?? new NodeCallSlots();
-    this.nodeDirectory = new NodeDirectory({
+    const nodeDirectory = new NodeDirectory({
       kv: options.kv,
       sessions: options.sessions,
       keys: options.keys,
       signal: options.term.signal,
       ...(options.nodeViewMaxAgeMs === undefined ? {} : { maxAgeMs: options.nodeViewMaxAgeMs }),
+    });
+    this.mover = new PathMover({
+      kv: options.kv,
+      keys: options.keys,
+      nodes: options.nodes,
+      term: options.term,
+      logger: options.logger,
+      moves: options.moves,
+      nodeDirectory,
+      records: this.moves,
+      append: (entry) => this.append(entry),
+      onMoveFailed: options.onMoveFailed,
+      rpcTimeoutMs: options.rpcTimeoutMs,
+      now: this.now,
     });
   }
 
@@ -269,7 +269,7 @@ export class JobRunner {
         this.options.moves.end(move.ip);
         return false;
       },
-      run: (move, held) => this.move(move, held),
+      run: (move, held) => this.mover.move(move, held),
       signal: this.options.term.signal,
     });
     this.scheduler = scheduler;
@@ -278,128 +278,6 @@ export class JobRunner {
     } finally {
       this.scheduler = undefined;
     }
-  }
-
-  private async move(planned: JobPathRecord, held: HeldSlots): Promise<void> {
-    const { kv, keys, nodes, term, moves, logger } = this.options;
-    const signal = term.signal;
-    const { ip } = planned;
-    let record = this.moves.get(ip) ?? planned;
-    let failure: MoveFailure | undefined;
-    moves.begin(ip);
-    const timings = new MoveTimings();
-    try {
-      const [entry, target] = await Promise.all([
-        kv.get(keys.diskPath(record.diskId, record.index), { signal }),
-        this.nodeDirectory.get(record.targetNode, { signal }),
-      ]);
-      timings.mark("readMs");
-      const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
-      if (holder !== "" && holder === record.targetNode) {
-        record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
-        return;
-      }
-      // The path is somewhere else than planned (or free): the source's call slot goes with it.
-      if (holder !== record.sourceNode) await held.exchange([holder, record.targetNode], signal);
-      if (target === undefined)
-        throw new MoveFailure(`target node ${record.targetNode} has no node record`, false);
-      if (target.cordoned) throw new MoveFailure(`target node ${record.targetNode} is cordoned`, false);
-      if (!target.online) {
-        throw new MoveFailure(
-          `target node ${record.targetNode} is offline (it holds no live session)`,
-          false,
-        );
-      }
-
-      record = await this.update(
-        record,
-        "moving",
-        holder === "" ? [] : [pathEvent(record, "cleaning", holder)],
-      );
-      timings.mark("movingWriteMs");
-      const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
-      if (holder !== "") {
-        const source = await this.nodeDirectory.get(holder, { signal });
-        if (source === undefined) {
-          throw new MoveFailure(
-            `source node ${holder} has no node record: it cannot be asked to give the path up`,
-            false,
-          );
-        }
-        try {
-          await nodes.cleanPath(source, request, this.rpcSignal());
-        } catch (error) {
-          if (signal.aborted) throw error;
-          // The source may have given the path up before failing or after the deadline: placement
-          // takes it from here (it places the path once Consul shows it free; until then the
-          // source still holds it, and its own reconciliation keeps serving what it holds).
-          throw new MoveFailure(`CleanPath on ${holder}: ${errorMessage(error)}`, true, holder);
-        } finally {
-          held.release(holder);
-        }
-        timings.mark("cleanMs");
-        void this.append({
-          events: [pathEvent(record, "released", holder), pathEvent(record, "acquiring", holder)],
-        }).catch(() => undefined);
-      } else {
-        void this.append({ events: [pathEvent(record, "acquiring", holder)] }).catch(() => undefined);
-      }
-      try {
-        await nodes.acquirePath(target, request, this.rpcSignal());
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw new MoveFailure(
-          `AcquirePath on ${record.targetNode}: ${errorMessage(error)}`,
-          true,
-          record.targetNode,
-        );
-      }
-      timings.mark("acquireMs");
-      record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
-      timings.mark("succeededWriteMs");
-      logger.debug({ jobId: record.jobId, ip, ...timings.taken }, "path moved");
-    } catch (error) {
-      if (signal.aborted) return;
-      failure = error instanceof MoveFailure ? error : new MoveFailure(errorMessage(error), true);
-      logger.warn({ jobId: record.jobId, ip, err: failure.message }, "path move failed");
-      try {
-        await this.update(
-          record,
-          "failed",
-          [pathEvent(record, "failed", record.sourceNode, failure.message)],
-          failure.message,
-        );
-      } catch (writeError) {
-        logger.warn(
-          { jobId: record.jobId, ip, err: errorMessage(writeError) },
-          "could not record a failed move",
-        );
-      }
-    } finally {
-      // Ended either way: the placement loop may place the path again (it follows this, not the
-      // records in Consul, so a failed move whose record could not be written is not left stuck).
-      if (!signal.aborted) moves.end(ip);
-      if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, failure.failedNode);
-    }
-  }
-
-  private rpcSignal(): AbortSignal {
-    return AbortSignal.any([
-      this.options.term.signal,
-      AbortSignal.timeout(this.options.rpcTimeoutMs ?? 20_000),
-    ]);
-  }
-
-  private async update(
-    record: JobPathRecord,
-    status: JobPathStatus,
-    events: JobEventBody[],
-    error?: string,
-  ): Promise<JobPathRecord> {
-    const next = withJobPathStatus(record, status, this.now(), error);
-    this.moves.set(next.ip, next);
-    await this.append({ records: [next], events });
-    return next;
   }
 
   /** Drops the moves that never started (after a cancel), writes the finished event, files the job. */
@@ -454,35 +332,5 @@ export class JobRunner {
     );
     logger.info({ jobId: header.id, state: finalState, totals }, "reassignment job finished");
     return finished;
-  }
-}
-
-function pathEvent(
-  record: JobPathRecord,
-  phase: PathPhase,
-  source = record.sourceNode,
-  reason?: string,
-): JobEventBody {
-  const path: PathEvent = {
-    diskId: record.diskId,
-    index: record.index,
-    ip: record.ip,
-    phase,
-    sourceNode: source,
-    targetNode: record.targetNode,
-    ...(reason === undefined ? {} : { reason }),
-  };
-  return { kind: "path", path };
-}
-
-/** Milliseconds each step of a move took, for the "path moved" log line. */
-class MoveTimings {
-  readonly taken: Record<string, number> = {};
-  private last = performance.now();
-
-  mark(step: string): void {
-    const now = performance.now();
-    this.taken[step] = Math.round(now - this.last);
-    this.last = now;
   }
 }
