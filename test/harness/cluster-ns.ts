@@ -1,4 +1,3 @@
-import { until } from "../support/until.js";
 /**
  * A throw-away multi-node sanpath cluster in network namespaces, for integration tests (node agent,
  * coordinator, end-to-end) that need real Consul, real Ceph, real tgtd and real IPs.
@@ -35,6 +34,7 @@ import { until } from "../support/until.js";
  * NodeService through that socket. Consul's HTTP API reaches the test process through a port
  * forward (src/netns/port-forward.ts); Ceph is driven with the rbd CLI inside its namespace.
  */
+import { until } from "../support/until.js";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

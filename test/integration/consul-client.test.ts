@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,8 +17,10 @@ describe("ConsulClient against a real agent", () => {
     client = new ConsulClient({ address: consul.agent.httpAddress });
   });
   afterAll(async () => {
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("writes, reads, lists and deletes keys", async () => {

@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { lockHolder, releaseLock } from "../../src/kv/locks.js";
 import { InvalidSessionError } from "../../src/kv/invalid-session.js";
@@ -25,8 +26,10 @@ describe("sessions and locks against a real agent", () => {
     client = new ConsulClient({ address: consul.agent.httpAddress });
   });
   afterAll(async () => {
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("creates a session with the lock-delay as given (a string on the wire), serfHealth and a TTL", async () => {

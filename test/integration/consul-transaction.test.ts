@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { TransactionConflictError } from "../../src/kv/transaction-conflict.js";
 import type { KvOperation } from "../../src/kv/kv-store.js";
@@ -23,8 +24,10 @@ describe("transactions against a real agent", () => {
     client = new ConsulClient({ address: consul.agent.httpAddress });
   });
   afterAll(async () => {
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("splits 130 operations into chunks of 64 and applies them all", async () => {

@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf } from "../support/consul-stores.js";
 import { watchKey, watchPrefix, type KeySnapshot, type PrefixSnapshot } from "../../src/kv/watch.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,8 +23,10 @@ describe("watches against a real agent", () => {
     client = new ConsulClient({ address: consul.agent.httpAddress, timeoutMs: 2000 });
   });
   afterAll(async () => {
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("yields the current state, then each change, and ends when the signal aborts", async () => {

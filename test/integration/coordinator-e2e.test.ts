@@ -1,9 +1,9 @@
-import { kvOf } from "../support/consul-stores.js";
 /**
  * The coordinator end to end: three real nodes in network namespaces (Consul agents, tgtd, Ceph,
  * sanpathd with its node agent and coordinator), disks whose paths a real initiator reads, and an
  * IP sampler that fails the run if a path IP is ever up on two nodes.
  */
+import { kvOf } from "../support/consul-stores.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -54,9 +55,11 @@ describe("coordinator election on a real Consul agent", () => {
     client = new ConsulClient({ address: consul.agent.httpAddress });
   });
   afterAll(async () => {
-    await Promise.all(candidates.map((c) => c.election.stop()));
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => Promise.all(candidates.map((c) => c.election.stop())),
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("elects exactly one of three; on stop the leader releases and another leads at once with a higher epoch", async () => {

@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf } from "../support/consul-stores.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -91,10 +92,12 @@ describe("coordinator: placement and reassignment jobs over a real Consul and gR
   });
 
   afterAll(async () => {
-    await Promise.all(hosts.map((host) => host.stop()));
-    await Promise.all([...agents.values()].map((agent) => agent.stop()));
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => Promise.all(hosts.map((host) => host.stop())),
+      () => Promise.all([...agents.values()].map((agent) => agent.stop())),
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("places every free path of the running disks: balanced, never two paths of one disk on one node", async () => {

@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -51,11 +52,13 @@ describe("leaderless fallback: node agents serve free paths while no coordinator
   });
 
   afterAll(async () => {
-    await host?.stop();
-    await Promise.all(fallbacks.map((fallback) => fallback.stop()));
-    await Promise.all(agents.map((agent) => agent.stop()));
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => host?.stop(),
+      () => Promise.all(fallbacks.map((fallback) => fallback.stop())),
+      () => Promise.all(agents.map((agent) => agent.stop())),
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   const epochsUsed = (diskId: string): number[] =>

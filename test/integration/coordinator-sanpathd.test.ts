@@ -1,3 +1,4 @@
+import { cleanUpAll } from "../support/clean-up.js";
 import { kvOf } from "../support/consul-stores.js";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,9 +64,11 @@ describe("coordinator election between real sanpathd processes", () => {
   });
 
   afterAll(async () => {
-    await Promise.all([...daemons.values()].map((daemon) => daemon.stop()));
-    client.close();
-    await consul.stop();
+    await cleanUpAll(
+      () => Promise.all([...daemons.values()].map((daemon) => daemon.stop())),
+      () => client.close(),
+      () => consul.stop(),
+    );
   });
 
   it("elects exactly one coordinator of three; every node names it, with the lock's epoch", async () => {

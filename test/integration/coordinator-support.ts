@@ -1,10 +1,10 @@
-import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * Support for the coordinator and assignment integration tests that run against a real Consul
  * agent: a node agent that serves NodeService over real gRPC and holds real Consul path locks with
  * its own session (no iSCSI target and no IP: those are the node agent's own tests), disks written
  * into Consul the way DiskService registers them, and the coordinator parts of one sanpathd.
  */
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import { lockHolder, releaseLock } from "../../src/kv/locks.js";
 import { SessionKeeper } from "../../src/kv/session-keeper.js";

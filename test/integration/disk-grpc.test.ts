@@ -1,9 +1,10 @@
-import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * DiskService and cluster settings over gRPC against a real sanpathd (built), a real Consul agent
  * and the file image store: every field rule and every outcome with its code, reason and field; the
  * life cycle; `buf curl` through reflection alone; CHAP secrets never in answers or the log.
  */
+import { cleanUpAll } from "../support/clean-up.js";
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { releaseLock } from "../../src/kv/locks.js";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
@@ -103,11 +104,13 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
   });
 
   afterAll(async () => {
-    disks.close();
-    cluster.close();
-    kv.close();
-    await daemon.stop();
-    await consul.stop();
+    await cleanUpAll(
+      () => disks.close(),
+      () => cluster.close(),
+      () => kv.close(),
+      () => daemon.stop(),
+      () => consul.stop(),
+    );
   });
 
   it("answers CLUSTER_NOT_INITIALIZED until InitCluster, which checks every settings field", async () => {

@@ -1,8 +1,8 @@
-import { overrideKv } from "../support/kv-override.js";
 /**
  * Shared pieces of the disk tests: sample settings, a DiskService over a real Consul agent and a
  * real image store, a dump of every key under a root, and wrappers that make one step fail.
  */
+import { overrideKv } from "../support/kv-override.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
 import type { KvStore } from "../../src/kv/kv-store.js";
 import type { KvOperation } from "../../src/kv/kv-store.js";

@@ -2,6 +2,7 @@
  * ConsulKvStore and ConsulSessionStore against a real agent, held to the same contracts as the
  * in-memory fakes (test/unit/kv-store-memory.contract.test.ts), so that the fakes cannot drift.
  */
+import { cleanUpAll } from "../support/clean-up.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
@@ -21,8 +22,10 @@ beforeAll(async () => {
   client = new ConsulClient({ address: consul.agent.httpAddress });
 });
 afterAll(async () => {
-  client?.close();
-  await consul?.stop();
+  await cleanUpAll(
+    () => client?.close(),
+    () => consul?.stop(),
+  );
 });
 
 function consulFixture(): StoreFixture {

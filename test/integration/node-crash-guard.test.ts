@@ -1,4 +1,3 @@
-import { sessionsOf } from "../support/consul-stores.js";
 /**
  * The crash guard (src/crash-guard/crash-guard.ts) on a one-node cluster in network namespaces (real Consul,
  * Ceph, tgtd, sanpathd): kill -9 of sanpathd, not restarted, removes the node's path IP at once
@@ -6,6 +5,7 @@ import { sessionsOf } from "../support/consul-stores.js";
  * tear-down to sanpathd and the guard just exits; the ExecStopPost form (`--now --config`) then
  * finds nothing left and succeeds.
  */
+import { sessionsOf } from "../support/consul-stores.js";
 import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

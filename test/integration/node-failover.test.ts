@@ -1,4 +1,3 @@
-import { sessionsOf } from "../support/consul-stores.js";
 /**
  * The node agent when things break, on a two-node cluster in network namespaces (real Consul with an
  * agent per node, real Ceph, tgtd, sanpathd): kill -9 and restart of sanpathd, a cut management
@@ -7,6 +6,7 @@ import { sessionsOf } from "../support/consul-stores.js";
  *
  * Session settings: TTL 10 s (Consul's minimum), lock-delay 6 s, fence deadline 4 s.
  */
+import { sessionsOf } from "../support/consul-stores.js";
 import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

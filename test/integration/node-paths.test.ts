@@ -1,10 +1,10 @@
-import { kvOf } from "../support/consul-stores.js";
 /**
  * The node agent on a two-node cluster in network namespaces (real Consul server + one agent per
  * node, real Ceph, a tgtd per node, sanpathd per node): AcquirePath / CleanPath move a path so that a
  * real iSCSI initiator in a client namespace reads the disk from whichever node serves it; ACL and
  * CHAP hold; epochs, idempotence, Status and drift, job records, stopped disks and reconcile.
  */
+import { kvOf } from "../support/consul-stores.js";
 import { releaseLock } from "../../src/kv/locks.js";
 import { status as Status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

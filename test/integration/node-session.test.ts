@@ -1,10 +1,11 @@
-import { SessionStateFile } from "../../src/files/session-state-file.js";
-import { kvOf, sessionsOf } from "../support/consul-stores.js";
 /**
  * NodeSession against a real Consul agent: the session's settings, self-fencing when Consul stops
  * answering or says the session is gone, recovery with a new session, retiring the previous
  * daemon's session, and the graceful stop.
  */
+import { cleanUpAll } from "../support/clean-up.js";
+import { SessionStateFile } from "../../src/files/session-state-file.js";
+import { kvOf, sessionsOf } from "../support/consul-stores.js";
 import { lockHolder } from "../../src/kv/locks.js";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,9 +48,11 @@ describe("NodeSession: session, self-fencing and recovery against a real Consul"
   });
 
   afterAll(async () => {
-    client.close();
-    await consul.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUpAll(
+      () => client.close(),
+      () => consul.stop(),
+      () => rmSync(dir, { recursive: true, force: true }),
+    );
   });
 
   function start(stateFile: string | undefined): Recorder {

@@ -4,6 +4,7 @@
  * token and every role the method→role table does not give it; health and reflection stay open;
  * every write leaves one audit line with its caller; tokens added or revoked count without a restart.
  */
+import { cleanUpAll } from "../support/clean-up.js";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,10 +71,12 @@ describe("sanpathd with auth.mode required (tokens)", () => {
   });
 
   afterAll(async () => {
-    client.close();
-    await daemon.stop();
-    await consul.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUpAll(
+      () => client.close(),
+      () => daemon.stop(),
+      () => consul.stop(),
+      () => rmSync(dir, { recursive: true, force: true }),
+    );
   });
 
   it("logs that authentication is on, with the token count and never a token", () => {

@@ -6,6 +6,7 @@
  * message naming the field; the daemon stays SERVING; Consul and the image store are
  * byte-for-byte what they were before.
  */
+import { cleanUpAll } from "../support/clean-up.js";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -168,11 +169,13 @@ export function useBadInputDaemon(): BadInputDaemon {
   });
 
   afterAll(async () => {
-    client.close();
-    kv.close();
-    await daemon.stop();
-    await consul.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanUpAll(
+      () => client.close(),
+      () => kv.close(),
+      () => daemon.stop(),
+      () => consul.stop(),
+      () => rmSync(dir, { recursive: true, force: true }),
+    );
   });
 
   return {
