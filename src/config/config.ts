@@ -24,6 +24,7 @@ export interface SanpathdConfig {
   imageStore: ImageStoreConfig;
   target: TargetConfig;
   session: SessionConfig;
+  dataPath: DataPathConfig;
   /** Interface names that carry iSCSI subnet 1 and 2 on this node. */
   interfaces: InterfacesConfig;
   /** How long SIGTERM waits for calls in flight before cutting connections. */
@@ -97,6 +98,14 @@ export interface SessionConfig {
   lockDelaySeconds: number;
   /** A node that cannot confirm its session this long tears down every path it serves. */
   fenceDeadlineMs: number;
+}
+
+export interface DataPathConfig {
+  /**
+   * How often the node checks that every path it serves is really served (IP on its interface,
+   * portal on, target present) and repairs one that is not; 0 = never (reconcile still runs).
+   */
+  probeIntervalMs: number;
 }
 
 export interface InterfacesConfig {

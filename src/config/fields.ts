@@ -90,6 +90,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description: "tgtd control port, tgtd -C N (0..65535)",
   },
   {
+    path: "dataPath.probeIntervalMs",
+    env: "SANPATH_DATA_PATH_PROBE_INTERVAL_MS",
+    description:
+      "how often served paths are checked (IP, portal, target) and repaired when drifted, in ms (0 = off, or 100..60000)",
+  },
+  {
     path: "session.ttlSeconds",
     env: "SANPATH_SESSION_TTL_SECONDS",
     description: "Consul session TTL in seconds (10..86400)",

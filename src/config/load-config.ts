@@ -60,6 +60,7 @@ export function defaultSettings(): Record<string, unknown> {
     "session.ttlSeconds": 10,
     "session.lockDelaySeconds": 15,
     "session.fenceDeadlineMs": 10_000,
+    "dataPath.probeIntervalMs": 500,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
     "reassignment.callsPerNode": DEFAULT_CALLS_PER_NODE,
@@ -179,6 +180,9 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
       lockDelaySeconds: read.integer("session.lockDelaySeconds", 1, 60),
       fenceDeadlineMs: read.integer("session.fenceDeadlineMs", 1000, 60_000),
     },
+    dataPath: {
+      probeIntervalMs: read.integer("dataPath.probeIntervalMs", 0, 60_000),
+    },
     interfaces: {
       subnet1: read.optionalText("interfaces.subnet1", interfaceRule),
       subnet2: read.optionalText("interfaces.subnet2", interfaceRule),
@@ -242,6 +246,14 @@ function readTls(read: ConfigReader): TlsConfig | undefined {
 }
 
 function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void {
+  const probeMs = config.dataPath.probeIntervalMs;
+  if (probeMs > 0 && probeMs < 100) {
+    read.addProblem({
+      field: "dataPath.probeIntervalMs",
+      rule: "must be 0 (off) or 100..60000",
+      got: String(probeMs),
+    });
+  }
   const { fenceDeadlineMs, lockDelaySeconds } = config.session;
   // A fenced node must have torn its paths down before another node can take the lock.
   if (fenceDeadlineMs >= lockDelaySeconds * 1000) {

@@ -73,6 +73,8 @@ export interface SanpathdSettings {
   logLevel: string;
   /** Consul key root; sanpathd's default when unset. */
   consulRoot?: string | undefined;
+  /** dataPath.probeIntervalMs (0 = off); sanpathd's default when unset. */
+  dataPathProbeMs?: number | undefined;
 }
 
 export function writeSanpathdConfig(settings: SanpathdSettings): void {
@@ -92,6 +94,9 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
     target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
     session: settings.session,
+    ...(settings.dataPathProbeMs === undefined
+      ? {}
+      : { dataPath: { probeIntervalMs: settings.dataPathProbeMs } }),
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,
     ...(settings.parallelism === undefined ? {} : { reassignment: { parallelism: settings.parallelism } }),

@@ -23,6 +23,7 @@ import type { SessionMemory } from "../kv/session-memory.js";
 import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
 import { isIPv4 } from "node:net";
+import { DataPathProbe, type DataPathHealth } from "./data-path-probe.js";
 import type { DiskSource } from "./disk-source.js";
 import { EpochGate } from "./epoch-gate.js";
 import { LocalTeardown } from "./local-teardown.js";
@@ -81,6 +82,8 @@ export interface NodeAgentOptions {
   /** The node may (true) or may not (false) take paths now: for the health service. */
   onServingChange?: (serving: boolean) => void;
   reconcilePeriodMs?: number;
+  /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
+  dataPathProbeMs?: number;
 }
 
 export interface NodeCounters {
@@ -100,6 +103,7 @@ export interface NodeStatus {
   session: SessionStatus & SessionSettings;
   paths: ServedPathView[];
   drift: DriftItem[];
+  dataPath: DataPathHealth;
   counters: NodeCounters;
   highestEpoch: number;
   targetDriver: string;
@@ -119,6 +123,7 @@ export class NodeAgent {
   private readonly reconciliation: PathReconciliation;
   private readonly teardown: LocalTeardown;
   private readonly reconciler: Reconciler;
+  private readonly probe: DataPathProbe;
   private readonly lifetime = new AbortController();
   private lifecycle: Promise<void> | undefined;
   private readonly log: Logger;
@@ -179,6 +184,13 @@ export class NodeAgent {
       pass: (entries, signal) => this.reconciliation.pass(entries, signal),
       ...(options.reconcilePeriodMs === undefined ? {} : { periodMs: options.reconcilePeriodMs }),
     });
+    this.probe = new DataPathProbe({
+      setup: options.setup,
+      journal: options.journal,
+      logger: options.logger,
+      intervalMs: options.dataPathProbeMs ?? 0,
+      onDrift: () => this.reconciler.kick(),
+    });
   }
 
   /** Sweeps local leftovers (retrying until it works), then starts the session and reconcile. */
@@ -190,6 +202,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.lifetime.abort();
     this.options.onServingChange?.(false);
+    await this.probe.stop();
     await this.reconciler.stop();
     await this.lifecycle;
     await this.session.stop(async () => {
@@ -295,6 +308,7 @@ export class NodeAgent {
       session: { ...sessionStatus, ...this.options.session },
       paths,
       drift: view === undefined ? [] : driftOf(view, sessionStatus.id, local, observed),
+      dataPath: this.probe.current,
       counters: {
         ...this.counters,
         reconciles: this.reconciliation.passCount,
@@ -312,6 +326,7 @@ export class NodeAgent {
     if (!(await sweepUntilDone({ journal, setup, disks, logger }, this.lifetime.signal))) return;
     this.reconciler.start();
     this.session.start();
+    this.probe.start();
   }
 
   private async sessionStarted(session: ActiveSession): Promise<void> {

@@ -95,6 +95,7 @@ export function nodeComponent(): DaemonComponent {
         session: config.session,
         interfaces: config.interfaces,
         imageStoreKind: config.imageStore.kind,
+        dataPathProbeMs: config.dataPath.probeIntervalMs,
         sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),

@@ -80,6 +80,8 @@ export interface NsClusterOptions {
   logLevel?: string;
   /** Start sanpathd on every node at once (default true). */
   startDaemons?: boolean;
+  /** dataPath.probeIntervalMs of every node (default sanpathd's). */
+  dataPathProbeMs?: number;
 }
 
 export interface ReadCapacityResult {
@@ -263,6 +265,7 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
         consulRoot: root,
         session,
         logLevel: options.logLevel ?? "debug",
+        dataPathProbeMs: options.dataPathProbeMs,
       });
       cleanups.push(() => node.stop());
       nodes.push(node);

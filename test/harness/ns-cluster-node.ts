@@ -87,6 +87,7 @@ export interface NodeSetup {
   consulRoot: string;
   session: SessionTiming;
   logLevel: string;
+  dataPathProbeMs?: number | undefined;
 }
 
 /** The node's own address in a subnet: .11 for the first node, .12 for the second … */
@@ -111,6 +112,7 @@ export function makeNode(setup: NodeSetup): ClusterNode {
     pool: setup.ceph.pool,
     tgtControlPort: setup.tgtd.controlPort,
     session: setup.session,
+    dataPathProbeMs: setup.dataPathProbeMs,
     auth: undefined,
     // NodeService is reached over the admin socket from the test process, without certificates.
     tls: undefined,

@@ -10,6 +10,7 @@ import { sessionsOf } from "../support/consul-stores.js";
 import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../support/until.js";
 import { parseNodeRecord } from "../../src/node/node-record.js";
 import {
   grpcFailure,
@@ -176,6 +177,25 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     // Serving again: A takes a path.
     await a.acquire(disk.id, 3);
     expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+  });
+
+  it("an IP deleted by hand on A is put back by A's data-path probe, with no change in Consul", async () => {
+    expect(await a.addresses()).toContain(STOP_IP);
+    const before = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    await running().topology.exec("a", "ip", ["addr", "del", `${STOP_IP}/24`, "dev", "eth1"]);
+    await until(
+      "the IP back on A",
+      async () => ((await a.addresses()).includes(STOP_IP) ? true : undefined),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      },
+    );
+    const after = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    expect(after?.modifyIndex).toBe(before?.modifyIndex);
+    expect(after?.session).toBe(before?.session);
+    expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
+    expect((await a.status()).drift).toEqual([]);
   });
 
   it("a graceful stop of A tears its paths down and releases the locks at once (no lock-delay)", async () => {

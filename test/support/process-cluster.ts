@@ -48,6 +48,8 @@ export interface ProcessNodeOptions {
   /** Reuse a journal and session memory (a restarted daemon on the same node). */
   journal?: PathJournal;
   memory?: InMemorySessionMemory;
+  /** The data-path probe's interval (default 0: off, as reconcile alone would leave it). */
+  dataPathProbeMs?: number;
 }
 
 export class ProcessCluster {
@@ -120,6 +122,7 @@ export class ProcessCluster {
       sessionMemory: memory,
       logger: this.logger,
       reconcilePeriodMs: 60_000,
+      dataPathProbeMs: options.dataPathProbeMs ?? 0,
     });
     const node = { name, address, agent, target, network, journal, memory };
     this.nodes.set(name, node);

@@ -27,6 +27,7 @@ describe("config defaults", () => {
     expect(config.reassignment.callsPerNode).toBe(8);
     expect(config.imageStore.kind).toBe("rbd");
     expect(config.target).toEqual({ driver: "tgt", tgtControlPort: 0 });
+    expect(config.dataPath).toEqual({ probeIntervalMs: 500 });
     expect(config.advertiseAddress).toBeUndefined();
     expect(config.interfaces).toEqual({ subnet1: undefined, subnet2: undefined });
   });
@@ -188,6 +189,14 @@ describe("config rules", () => {
       env: { SANPATH_SESSION_FENCE_DEADLINE_MS: "5000", SANPATH_SESSION_LOCK_DELAY_SECONDS: "5" },
       message:
         "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 (got 5000 ≥ 5000)",
+    },
+    {
+      env: { SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "50" },
+      message: "config: dataPath.probeIntervalMs must be 0 (off) or 100..60000 (got 50)",
+    },
+    {
+      env: { SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "60001" },
+      message: "config: dataPath.probeIntervalMs must be an integer from 0 to 60000",
     },
     {
       env: { SANPATH_SUBNET1_INTERFACE: "a-very-long-interface" },

@@ -1,0 +1,141 @@
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import { pause } from "../util/pause.js";
+import type { LocalPath, PathJournal } from "./path-journal.js";
+import { presenceOf, type PathSetup } from "./path-setup.js";
+
+/** A served path that is not (fully) there. */
+export interface DataPathDrift {
+  readonly diskId: string;
+  readonly index: number;
+  readonly ip: string;
+  readonly ipPresent: boolean;
+  readonly portalEnabled: boolean;
+}
+
+/** What the last probe found. */
+export interface DataPathHealth {
+  /** When the last probe ended (undefined before the first). */
+  readonly checkedAt: Date | undefined;
+  /** The target daemon and the network answered the last probe. */
+  readonly answering: boolean;
+  readonly drifted: readonly DataPathDrift[];
+  /** Probes that found drift and asked for a repair, since start. */
+  readonly repairsAsked: number;
+  readonly lastError: string | undefined;
+}
+
+export interface DataPathProbeOptions {
+  setup: PathSetup;
+  journal: PathJournal;
+  logger: Logger;
+  intervalMs: number;
+  /** A probe that takes longer counts as not answering (default max(1 s, 2 × interval)). */
+  timeoutMs?: number;
+  /** Served paths are not all there: repair them (a fresh reconcile pass). */
+  onDrift: (drifted: readonly DataPathDrift[]) => void;
+}
+
+/**
+ * Checks every `intervalMs` that each path the journal says is served is really there, as an
+ * initiator needs it: its IP on the interface, its portal enabled on its target. It reads the node
+ * afresh (not what the drivers believe), so an IP deleted by hand, a portal unbound or a target
+ * removed behind sanpathd's back is seen within one interval, and `onDrift` asks for the repair at
+ * once instead of at the next periodic reconcile. Nothing is read while nothing is served.
+ */
+export class DataPathProbe {
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  private health: DataPathHealth = {
+    checkedAt: undefined,
+    answering: true,
+    drifted: [],
+    repairsAsked: 0,
+    lastError: undefined,
+  };
+
+  constructor(private readonly options: DataPathProbeOptions) {}
+
+  get current(): DataPathHealth {
+    return this.health;
+  }
+
+  start(): void {
+    if (this.options.intervalMs <= 0) return;
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+  }
+
+  /** One probe now; resolves with what it found. */
+  async probe(): Promise<DataPathHealth> {
+    const served = this.options.journal.values().filter((entry) => entry.state === "served");
+    if (served.length === 0) {
+      this.health = {
+        ...this.health,
+        checkedAt: new Date(),
+        answering: true,
+        drifted: [],
+        lastError: undefined,
+      };
+      return this.health;
+    }
+    const { intervalMs } = this.options;
+    const timeoutMs = this.options.timeoutMs ?? Math.max(1000, 2 * intervalMs);
+    try {
+      const observed = await this.options.setup.observe(
+        AbortSignal.any([this.stopping.signal, AbortSignal.timeout(timeoutMs)]),
+        true,
+      );
+      const drifted = served.flatMap((entry) => driftOf(entry, presenceOf(entry, observed)));
+      this.record(true, drifted, undefined);
+    } catch (error) {
+      if (this.stopping.signal.aborted) return this.health;
+      this.record(false, [], errorMessage(error));
+    }
+    return this.health;
+  }
+
+  private record(answering: boolean, drifted: DataPathDrift[], lastError: string | undefined): void {
+    const before = this.health;
+    if (before.answering && !answering) {
+      this.options.logger.warn(
+        { err: lastError },
+        "data path: the target daemon or the network does not answer",
+      );
+    } else if (!before.answering && answering) {
+      this.options.logger.info("data path: answering again");
+    }
+    let repairsAsked = before.repairsAsked;
+    if (drifted.length > 0) {
+      repairsAsked += 1;
+      if (before.drifted.length === 0) {
+        this.options.logger.warn(
+          { paths: drifted.map((drift) => `${drift.diskId}/${drift.index} ${drift.ip}`) },
+          "data path: served paths are not all there; repairing",
+        );
+      }
+      this.options.onDrift(drifted);
+    } else if (before.drifted.length > 0 && answering) {
+      this.options.logger.info("data path: every served path is there again");
+    }
+    this.health = { checkedAt: new Date(), answering, drifted, repairsAsked, lastError };
+  }
+
+  private async run(): Promise<void> {
+    while (await pause(this.options.intervalMs, this.stopping.signal)) {
+      await this.probe();
+    }
+  }
+}
+
+function driftOf(
+  entry: LocalPath,
+  presence: { ipPresent: boolean; portalEnabled: boolean },
+): DataPathDrift[] {
+  if (presence.ipPresent && presence.portalEnabled) return [];
+  return [{ diskId: entry.diskId, index: entry.index, ip: entry.ip, ...presence }];
+}

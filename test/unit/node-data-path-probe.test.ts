@@ -1,0 +1,143 @@
+/**
+ * The data-path probe: a served path that is not really there (IP deleted by hand, target removed
+ * behind the driver's back) is found by reading the node afresh and repaired at once, without a
+ * change in Consul and without waiting for the periodic reconcile (60 s in ProcessCluster).
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
+import { createLogger } from "../../src/log/logger.js";
+import { DataPathProbe, type DataPathDrift } from "../../src/node/data-path-probe.js";
+import { PathJournal, type LocalPath } from "../../src/node/path-journal.js";
+import { PathSetup } from "../../src/node/path-setup.js";
+import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
+import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
+import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { until } from "../support/until.js";
+
+const logger = createLogger({ level: "silent" });
+const PATH: LocalPath = {
+  diskId: "00001",
+  index: 1,
+  ip: "198.51.100.21",
+  prefixLength: 24,
+  interface: "eth1",
+  vlanId: undefined,
+  iqn: "iqn.2016-05.com.example.sanpath:00001",
+  state: "served",
+};
+const SPEC = {
+  iqn: PATH.iqn,
+  backing: { kind: "file" as const, path: "/var/lib/sanpath/images/00001.img" },
+  acl: { allInitiators: true, initiatorIqns: [] },
+  chap: undefined,
+};
+
+describe("DataPathProbe.probe", () => {
+  async function served() {
+    const target = new InMemoryTargetDriver();
+    const network = new InMemoryNetworkDriver({ interfaces: ["eth1"] });
+    const setup = new PathSetup(target, network);
+    const journal = await PathJournal.open(undefined);
+    await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
+    await journal.put(PATH);
+    const asked: (readonly DataPathDrift[])[] = [];
+    const probe = new DataPathProbe({
+      setup,
+      journal,
+      logger,
+      intervalMs: 100,
+      onDrift: (drifted) => asked.push(drifted),
+    });
+    return { target, network, journal, probe, asked };
+  }
+
+  it("finds nothing to repair when every served path is there", async () => {
+    const { probe, asked } = await served();
+    expect(await probe.probe()).toMatchObject({ answering: true, drifted: [], repairsAsked: 0 });
+    expect(asked).toEqual([]);
+  });
+
+  it("sees an IP deleted behind the driver's back and asks for a repair", async () => {
+    const { network, probe, asked } = await served();
+    network.external.removeAddress(PATH.ip);
+    const health = await probe.probe();
+    const drift = { diskId: "00001", index: 1, ip: PATH.ip, ipPresent: false, portalEnabled: true };
+    expect(health).toMatchObject({ answering: true, drifted: [drift], repairsAsked: 1 });
+    expect(asked).toEqual([[drift]]);
+  });
+
+  it("sees a target removed behind the driver's back (its portal is gone with it)", async () => {
+    const { target, probe } = await served();
+    target.external.deleteTarget(PATH.iqn);
+    expect((await probe.probe()).drifted).toEqual([
+      { diskId: "00001", index: 1, ip: PATH.ip, ipPresent: true, portalEnabled: false },
+    ]);
+  });
+
+  it("a target daemon that does not answer is reported, and recovers when it answers", async () => {
+    const { target, probe, asked } = await served();
+    target.faults.failNext("listTargets", new SanpathError("unavailable", "tgtd: connection refused"));
+    const down = await probe.probe();
+    expect(down.answering).toBe(false);
+    expect(down.lastError).toContain("refused");
+    expect(asked).toEqual([]);
+    expect(await probe.probe()).toMatchObject({ answering: true, lastError: undefined });
+  });
+
+  it("reads nothing while nothing is served (a path being set up or torn down is not probed)", async () => {
+    const { target, journal, probe } = await served();
+    await journal.setState("00001/1", "cleaning");
+    const reads = target.faults.callsOf("listTargets").length;
+    expect((await probe.probe()).drifted).toEqual([]);
+    expect(target.faults.callsOf("listTargets").length).toBe(reads);
+  });
+});
+
+describe("NodeAgent with the data-path probe on", () => {
+  let cluster: ProcessCluster;
+  let a: ProcessNode;
+  let diskId: string;
+  let ip: string;
+
+  beforeEach(async () => {
+    cluster = await ProcessCluster.start("DataPathProbe");
+    a = await cluster.addNode("a", { dataPathProbeMs: 100 });
+    diskId = await cluster.addDisk();
+    await a.agent.acquirePath({ epoch: 1, diskId, index: 1, jobId: "" }, AbortSignal.timeout(5000));
+    ip = a.journal.get(`${diskId}/1`)?.ip ?? "";
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  const ipOnNode = (): boolean => a.network.kernelAddresses().some((address) => address.ip === ip);
+  const portalOn = (): boolean =>
+    a.target
+      .serviceTargets()
+      .some((target) => target.portals.some((portal) => portal.ip === ip && portal.enabled));
+
+  it("puts back an IP deleted by hand by itself, with no change in Consul", async () => {
+    const index = cluster.store.consul.prefixIndex(cluster.keys.disks());
+    a.network.external.removeAddress(ip);
+    expect(ipOnNode()).toBe(false);
+    await until("the IP back", () => (ipOnNode() ? true : undefined), { timeoutMs: 5000, intervalMs: 20 });
+    expect(portalOn()).toBe(true);
+    expect(cluster.store.consul.prefixIndex(cluster.keys.disks())).toBe(index);
+    const status = await a.agent.status(0, AbortSignal.timeout(5000));
+    expect(status.dataPath.repairsAsked).toBeGreaterThanOrEqual(1);
+    expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
+  });
+
+  it("re-creates a target removed behind the driver's back, portal and all", async () => {
+    a.target.external.deleteTarget(a.journal.get(`${diskId}/1`)?.iqn ?? "");
+    await until("the portal back", () => (portalOn() ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
+    expect(ipOnNode()).toBe(true);
+    await until("a clean probe", async () => {
+      const status = await a.agent.status(0, AbortSignal.timeout(5000));
+      return status.dataPath.drifted.length === 0 && status.drift.length === 0 ? true : undefined;
+    });
+  });
+});
