@@ -29,6 +29,7 @@ import {
 export interface TgtdHarness {
   readonly host: string;
   readonly controlPort: number;
+  /** The tgtd now running (a new one after killAndRestart). */
   readonly pid: number;
   readonly daemon: DaemonHandle;
   /** Runs commands in the host's namespace. */
@@ -39,6 +40,11 @@ export interface TgtdHarness {
   driver(options?: Omit<TgtDriverOptions, "runner" | "controlPort">): TgtDriver;
   /** `tgtadm -C N --lld iscsi args...`, returns stdout. */
   tgtadm(args: readonly string[]): Promise<string>;
+  /**
+   * `kill -9` of tgtd, then a new tgtd on the same control port once `downMs` have passed (what
+   * systemd's Restart=always does): it starts empty, with no target, portal or account.
+   */
+  killAndRestart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,17 +72,31 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
       continue;
     }
     let stopping: Promise<void> | undefined;
+    let current = daemon;
     const harness: TgtdHarness = {
       host,
       controlPort,
-      pid: daemon.pid,
-      daemon,
+      get pid() {
+        return current.pid;
+      },
+      get daemon() {
+        return current;
+      },
       runner,
       logFile,
       driver: (options = {}) => new TgtDriver({ ...options, runner, controlPort }),
       tgtadm,
+      async killAndRestart(downMs = 1000) {
+        await current.stop({ signal: "SIGKILL" });
+        removeTgtdSocket(controlPort);
+        await sleep(downMs);
+        current = topology.spawnIn(host, "tgtd", ["-f", "-C", String(controlPort)], { logFile });
+        const next = current;
+        const failed = await waitForTgtdAnswer({ running: () => next.isRunning(), runner, controlPort });
+        if (failed !== undefined) throw new Error(`tgtd did not come back: ${failed.problem}`);
+      },
       stop() {
-        stopping ??= stopTgtd(daemon, tgtadm, controlPort, dir);
+        stopping ??= stopTgtd(current, tgtadm, controlPort, dir);
         return stopping;
       },
     };

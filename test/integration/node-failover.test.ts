@@ -179,6 +179,24 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
   });
 
+  it("kill -9 of A's tgtd, restarted a second later (systemd): A re-creates its targets and the path reads again", async () => {
+    expect(await a.addresses()).toContain(STOP_IP);
+    const before = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    await a.tgtd.killAndRestart(1000);
+    await until(
+      "the path readable again from the client",
+      async () =>
+        (await running().readCapacity(STOP_IP, disk.iqn)).bytes === disk.sizeBytes ? true : undefined,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const after = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    expect(after?.session).toBe(before?.session);
+    expect(after?.modifyIndex).toBe(before?.modifyIndex);
+    await until("no drift on A", async () => ((await a.status()).drift.length === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+    });
+  });
+
   it("an IP deleted by hand on A is put back by A's data-path probe, with no change in Consul", async () => {
     expect(await a.addresses()).toContain(STOP_IP);
     const before = await running().consul.get(running().keys.diskPath(disk.id, 3));
