@@ -3,8 +3,11 @@
 // polling the node's addresses every 5 ms; then the path is read from the client. Nothing changes
 // in Consul: only the node's data-path probe (dataPath.probeIntervalMs, default 500 ms) can bring
 // it back this fast (reconcile alone runs every 15 s).
+// Second part: tgtd of a node is killed (-9) and started again on the same control port a second
+// later, as systemd's Restart=always does; time = kill → every path of that node reads again from
+// the client (the node re-creates its targets when its probe finds them gone).
 // Run (root, after `npm run build`):
-//   node dist/bench/data-path-repair.js [--runs 20]
+//   node dist/bench/data-path-repair.js [--runs 20] [--tgtd-runs 6]
 import { execFile } from "node:child_process";
 import { parseArgs, promisify } from "node:util";
 import { performance } from "node:perf_hooks";
@@ -14,8 +17,11 @@ import type { DevCluster } from "../src/devcluster/dev-cluster.js";
 import { clusterPaths, readPaths } from "../src/devcluster/path-reads.js";
 import { machineLine, ms, startBenchCluster, summary } from "./devcluster-support.js";
 
-const { values: args } = parseArgs({ options: { runs: { type: "string", default: "20" } } });
+const { values: args } = parseArgs({
+  options: { runs: { type: "string", default: "20" }, "tgtd-runs": { type: "string", default: "6" } },
+});
 const runs = Number(args.runs);
+const tgtdRuns = Number(args["tgtd-runs"]);
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -80,6 +86,27 @@ try {
   }
   say(`deleted IP back on its node: ${summary(back)}`);
   say(`deleted IP readable from the client again: ${summary(readable)}`);
+
+  const allReadable: number[] = [];
+  const nodes = [...new Set(paths.map((path) => path.node))].sort();
+  for (let run = 0; run < tgtdRuns; run++) {
+    const node = nodes[run % nodes.length];
+    if (node === undefined) break;
+    const served = (await clusterPaths(cluster)).filter((path) => path.node === node);
+    const killedAt = performance.now();
+    await cluster.restartTgtd(node, 1000);
+    const readFrom = performance.now() - killedAt;
+    const reads = await readPaths(cluster, served, { waitMs: 30_000 });
+    if (reads.some((read) => !read.read.ok))
+      throw new Error(`a path of ${node} does not read after tgtd came back`);
+    const slowest = readFrom + Math.max(...reads.map((read) => read.afterMs));
+    allReadable.push(slowest);
+    say(
+      `tgtd run ${run + 1}: ${node} (${served.length} paths): every path readable ${ms(slowest)} after the kill`,
+    );
+    await sleep(1000);
+  }
+  say(`tgtd kill -9, back after 1 s: every path of the node readable again: ${summary(allReadable)}`);
 } finally {
   await cluster.down();
 }

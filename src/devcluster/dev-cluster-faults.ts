@@ -53,6 +53,19 @@ export async function restartNode(cluster: RecordedCluster, name: string): Promi
   await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
 }
 
+/**
+ * `kill -9` of the node's tgtd alone, then a new tgtd on the same control port after `downMs` (what
+ * systemd's Restart=always does in production): it starts empty, and the node's sanpathd must
+ * re-create its targets.
+ */
+export async function restartNodeTgtd(cluster: RecordedCluster, name: string, downMs: number): Promise<void> {
+  const node = cluster.node(name);
+  if (node.condition !== "running") throw new Error(`${name} is ${node.condition}: restart the node instead`);
+  await stopTgtd(node.tgtd, node.tgtControlPort);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  await cluster.startNodeTgtd(node, AbortSignal.timeout(SERVICE_START_MS), { samePort: true });
+}
+
 /** Cuts every link of the node (management and both iSCSI nets); its daemons keep running. */
 export async function partitionNode(cluster: RecordedCluster, name: string): Promise<void> {
   const node = cluster.node(name);

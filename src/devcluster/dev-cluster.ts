@@ -26,7 +26,7 @@ import { NodeAdmin } from "./admin-client.js";
 import { stopCeph } from "./ceph-cluster.js";
 import { isRunning, killTrees } from "./detached-process.js";
 import { bringUp, newClusterState, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
-import { healNode, killNode, partitionNode, restartNode } from "./dev-cluster-faults.js";
+import { healNode, killNode, partitionNode, restartNode, restartNodeTgtd } from "./dev-cluster-faults.js";
 import { clusterStatus, type DevClusterStatus } from "./dev-cluster-status.js";
 import { CLIENT_HOST, DEV_CLUSTER_SETTINGS, type DevClusterLayout } from "./layout.js";
 import { RecordedCluster } from "./recorded-cluster.js";
@@ -106,6 +106,11 @@ export class DevCluster {
   /** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
   restart(name: string): Promise<void> {
     return restartNode(this.recorded, name);
+  }
+
+  /** kill -9 of the node's tgtd, restarted on the same control port after `downMs` (see restartNodeTgtd). */
+  restartTgtd(name: string, downMs = 1000): Promise<void> {
+    return restartNodeTgtd(this.recorded, name, downMs);
   }
 
   /** Cuts every link of the node (management and both iSCSI nets); its daemons keep running. */

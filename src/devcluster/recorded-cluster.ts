@@ -73,8 +73,9 @@ export class RecordedCluster {
     return attachTopology(layout.topology, { runner: this.root });
   }
 
-  async startNodeTgtd(node: NodeState, signal: AbortSignal): Promise<void> {
-    node.tgtControlPort = unusedTgtControlPort();
+  /** Starts the node's tgtd; `samePort` keeps its control port (the one sanpathd's config names). */
+  async startNodeTgtd(node: NodeState, signal: AbortSignal, { samePort = false } = {}): Promise<void> {
+    if (!samePort) node.tgtControlPort = unusedTgtControlPort();
     await this.persist();
     await startTgtd({
       netns: node.netns,
