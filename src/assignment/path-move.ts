@@ -8,7 +8,7 @@ import type { JobEventBody, PathEvent, PathPhase } from "./job-model.js";
 import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
 import type { HeldSlots } from "./node-call-slots.js";
 import type { NodeDirectory } from "./node-directory.js";
-import type { NodeRpc } from "./node-rpc.js";
+import type { NodeEndpoint, NodeRpc, PathRequest } from "./node-rpc.js";
 
 export interface PathMoverOptions {
   kv: KvStore;
@@ -73,7 +73,16 @@ export class PathMover {
       ]);
       timings.mark("readMs");
       const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
+      const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
       if (holder !== "" && holder === record.targetNode) {
+        // A move a previous coordinator left "moving" may have its AcquirePath on the target still
+        // undoing itself (the call was cancelled with the term): the lock is the target's until the
+        // undo releases it. Ask the target: its path queue runs this after the undo, and an
+        // AcquirePath of a path it serves changes nothing.
+        if (record.status === "moving" && target?.online === true) {
+          await this.acquireOn(target, record, request);
+          timings.mark("acquireMs");
+        }
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
         return;
       }
@@ -95,7 +104,6 @@ export class PathMover {
         holder === "" ? [] : [pathEvent(record, "cleaning", holder)],
       );
       timings.mark("movingWriteMs");
-      const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
       if (holder !== "") {
         const source = await nodeDirectory.get(holder, { signal });
         if (source === undefined) {
@@ -124,16 +132,7 @@ export class PathMover {
       } else {
         void this.options.append({ events: [pathEvent(record, "acquiring", holder)] }).catch(() => undefined);
       }
-      try {
-        await nodes.acquirePath(target, request, this.rpcSignal());
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw new MoveFailure(
-          `AcquirePath on ${record.targetNode}: ${errorMessage(error)}`,
-          true,
-          record.targetNode,
-        );
-      }
+      await this.acquireOn(target, record, request);
       timings.mark("acquireMs");
       record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
       timings.mark("succeededWriteMs");
@@ -160,6 +159,20 @@ export class PathMover {
       // records in Consul, so a failed move whose record could not be written is not left stuck).
       if (!signal.aborted) moves.end(ip);
       if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, failure.failedNode);
+    }
+  }
+
+  /** AcquirePath on the target; a failure is the move's, and the path may be free (placement's). */
+  private async acquireOn(target: NodeEndpoint, record: JobPathRecord, request: PathRequest): Promise<void> {
+    try {
+      await this.options.nodes.acquirePath(target, request, this.rpcSignal());
+    } catch (error) {
+      if (this.options.term.signal.aborted) throw error;
+      throw new MoveFailure(
+        `AcquirePath on ${record.targetNode}: ${errorMessage(error)}`,
+        true,
+        record.targetNode,
+      );
     }
   }
 

@@ -285,6 +285,49 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     expect(await store.readRunning()).toBeUndefined();
   });
 
+  it("a resumed move whose target still holds the lock while it undoes the aborted acquire is confirmed, not assumed", async () => {
+    const [one = ""] = disks;
+    const ip = ipOf(one, 1);
+    const job = await manualJob([[one, 1]], "b");
+    // The first coordinator's AcquirePath on b hangs in the set-up; when it is cancelled, b's undo
+    // hangs too (taking the portal off), so b still holds the lock when the next coordinator looks.
+    b.target.faults.hangNext("enablePortal");
+    b.target.faults.hangNext("disablePortal");
+    const first = await leaderTerm(cluster, "first");
+    const firstRun = runner(first).run();
+    await until("the AcquirePath on b to hang", () => (b.target.faults.hanging > 0 ? true : undefined), 5000);
+    const second = await takeOver(cluster, first, "second");
+    expect(await firstRun).toBe("stopped");
+    await until(
+      "b's undo to hang",
+      () => (b.target.faults.callsOf("disablePortal").length > 0 ? true : undefined),
+      5000,
+    );
+    expect((await cluster.lockOf(one, 1))?.holder).toBe("b");
+
+    const secondRun = runner(second).run();
+    // The next coordinator asks b (its AcquirePath waits behind the undo on b's path queue) ...
+    await until(
+      "the second AcquirePath on b",
+      () =>
+        cluster.rpc.callLog.some(
+          (call) => call.method === "AcquirePath" && call.request.epoch === second.epoch,
+        )
+          ? true
+          : undefined,
+      5000,
+    );
+    b.target.faults.release();
+    expect(await secondRun).toBe("finished");
+    // ... so when the job says succeeded, b really serves the path.
+    const finished = await store.get(job.header.id);
+    expect(finished.moves.map((move) => [move.ip, move.status])).toEqual([[ip, "succeeded"]]);
+    expect(await cluster.lockOf(one, 1)).toEqual({ holder: "b", session: await sessionOf(b) });
+    expect(ipsOn(b)).toContain(ip);
+    expect(portalsOn(b)).toContain(ip);
+    expect(servedTwice(cluster)).toEqual([]);
+  });
+
   it("a cancel drops the moves not started; the move under way finishes; the job ends cancelled", async () => {
     const [one = "", two = ""] = disks;
     const job = await manualJob(
