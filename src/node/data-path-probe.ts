@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { pause } from "../util/pause.js";
@@ -23,6 +24,10 @@ export interface DataPathHealth {
   /** Probes that found drift and asked for a repair, since start. */
   readonly repairsAsked: number;
   readonly lastError: string | undefined;
+  /** False once the data path has been in trouble (not answering, or drifted) for unhealthyAfterMs. */
+  readonly healthy: boolean;
+  /** Why it is not healthy ("" when it is). */
+  readonly reason: string;
 }
 
 export interface DataPathProbeOptions {
@@ -34,6 +39,12 @@ export interface DataPathProbeOptions {
   timeoutMs?: number;
   /** Served paths are not all there: repair them (a fresh reconcile pass). */
   onDrift: (drifted: readonly DataPathDrift[]) => void;
+  /** How long trouble may last before the data path counts as unhealthy (default 3 s). */
+  unhealthyAfterMs?: number;
+  /** The verdict changed (health reporting). */
+  onHealthChange?: (healthy: boolean, reason: string) => void;
+  /** Monotonic clock in ms (default performance.now). */
+  now?: () => number;
 }
 
 /**
@@ -52,9 +63,16 @@ export class DataPathProbe {
     drifted: [],
     repairsAsked: 0,
     lastError: undefined,
+    healthy: true,
+    reason: "",
   };
+  /** When the current trouble began (monotonic ms); undefined while the data path is fine. */
+  private troubleSince: number | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly options: DataPathProbeOptions) {}
+  constructor(private readonly options: DataPathProbeOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   get current(): DataPathHealth {
     return this.health;
@@ -81,6 +99,7 @@ export class DataPathProbe {
         drifted: [],
         lastError: undefined,
       };
+      this.judge();
       return this.health;
     }
     const { intervalMs } = this.options;
@@ -122,7 +141,31 @@ export class DataPathProbe {
     } else if (before.drifted.length > 0 && answering) {
       this.options.logger.info("data path: every served path is there again");
     }
-    this.health = { checkedAt: new Date(), answering, drifted, repairsAsked, lastError };
+    this.health = { ...before, checkedAt: new Date(), answering, drifted, repairsAsked, lastError };
+    this.judge();
+  }
+
+  /** Unhealthy once trouble has lasted unhealthyAfterMs; healthy again at the first clean probe. */
+  private judge(): void {
+    const { answering, drifted } = this.health;
+    const trouble = !answering
+      ? `the target daemon or the network does not answer (${this.health.lastError ?? "no answer"})`
+      : drifted.length > 0
+        ? `served paths not all there: ${drifted.map((drift) => drift.ip).join(", ")}`
+        : "";
+    if (trouble === "") this.troubleSince = undefined;
+    else this.troubleSince ??= this.now();
+    const unhealthy =
+      this.troubleSince !== undefined &&
+      this.now() - this.troubleSince >= (this.options.unhealthyAfterMs ?? 3000);
+    const healthy = !unhealthy;
+    const reason = healthy ? "" : trouble;
+    const changed = healthy !== this.health.healthy;
+    this.health = { ...this.health, healthy, reason };
+    if (!changed) return;
+    if (healthy) this.options.logger.info("data path healthy again");
+    else this.options.logger.error({ reason }, "data path unhealthy");
+    this.options.onHealthChange?.(healthy, reason);
   }
 
   private async run(): Promise<void> {

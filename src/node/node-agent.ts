@@ -84,6 +84,10 @@ export interface NodeAgentOptions {
   reconcilePeriodMs?: number;
   /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
   dataPathProbeMs?: number;
+  /** How long the data path may be in trouble before it is reported unhealthy (default 3 s). */
+  dataPathUnhealthyAfterMs?: number;
+  /** The data path became unhealthy (with the reason) or healthy again: for the health service. */
+  onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
 }
 
 export interface NodeCounters {
@@ -190,6 +194,12 @@ export class NodeAgent {
       logger: options.logger,
       intervalMs: options.dataPathProbeMs ?? 0,
       onDrift: () => this.reconciler.kick(),
+      ...(options.dataPathUnhealthyAfterMs === undefined
+        ? {}
+        : { unhealthyAfterMs: options.dataPathUnhealthyAfterMs }),
+      ...(options.onDataPathHealthChange === undefined
+        ? {}
+        : { onHealthChange: options.onDataPathHealthChange }),
     });
   }
 

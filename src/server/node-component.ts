@@ -23,6 +23,8 @@ import type { DaemonComponent, RunningComponent } from "./component.js";
 
 /** Health condition of NodeService: the node holds a confirmed session (it is not fenced). */
 export const NODE_SESSION_CONDITION = "node-session";
+/** NodeService is NOT_SERVING while the node's data path is unhealthy (data-path-probe.ts). */
+export const DATA_PATH_CONDITION = "data-path";
 const NODE_SERVICE = "sanpath.v1.NodeService";
 
 /** Files of the node agent in the data folder. */
@@ -99,6 +101,8 @@ export function nodeComponent(): DaemonComponent {
         sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),
+        onDataPathHealthChange: (healthy) =>
+          health.setCondition(DATA_PATH_CONDITION, healthy, [NODE_SERVICE]),
       });
       health.setCondition(NODE_SESSION_CONDITION, false, [NODE_SERVICE]);
       services.implement("node", nodeHandlers(agent));

@@ -11,6 +11,7 @@ import { status as Status } from "@grpc/grpc-js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { until } from "../support/until.js";
+import { HealthClient } from "../../src/cli/health-client.js";
 import { parseNodeRecord } from "../../src/node/node-record.js";
 import {
   grpcFailure,
@@ -179,16 +180,41 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
   });
 
-  it("kill -9 of A's tgtd, restarted a second later (systemd): A re-creates its targets and the path reads again", async () => {
+  it("kill -9 of A's tgtd: NodeService NOT_SERVING while the data path is down; restarted, A re-creates its targets and the path reads again", async () => {
     expect(await a.addresses()).toContain(STOP_IP);
     const before = await running().consul.get(running().keys.diskPath(disk.id, 3));
-    await a.tgtd.killAndRestart(1000);
-    await until(
-      "the path readable again from the client",
-      async () =>
-        (await running().readCapacity(STOP_IP, disk.iqn)).bytes === disk.sizeBytes ? true : undefined,
-      { timeoutMs: 30_000, intervalMs: 100 },
-    );
+    const health = new HealthClient(`unix://${a.socketPath}`);
+    const nodeService = (): Promise<string> =>
+      health.check("sanpath.v1.NodeService", new Date(Date.now() + 2000)).catch(() => "no answer");
+    try {
+      expect(await nodeService()).toBe("SERVING");
+      // Down longer than the 3 s the data path may be in trouble before it is reported.
+      const restarting = a.tgtd.killAndRestart(6000);
+      await until(
+        "NodeService NOT_SERVING",
+        async () => ((await nodeService()) === "NOT_SERVING" ? true : undefined),
+        {
+          timeoutMs: 5800,
+          intervalMs: 50,
+        },
+      );
+      await restarting;
+      await until(
+        "the path readable again from the client",
+        async () =>
+          (await running().readCapacity(STOP_IP, disk.iqn)).bytes === disk.sizeBytes ? true : undefined,
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      await until(
+        "NodeService SERVING again",
+        async () => ((await nodeService()) === "SERVING" ? true : undefined),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+    } finally {
+      health.close();
+    }
     const after = await running().consul.get(running().keys.diskPath(disk.id, 3));
     expect(after?.session).toBe(before?.session);
     expect(after?.modifyIndex).toBe(before?.modifyIndex);

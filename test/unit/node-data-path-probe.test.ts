@@ -93,6 +93,50 @@ describe("DataPathProbe.probe", () => {
   });
 });
 
+describe("DataPathProbe verdict", () => {
+  it("turns unhealthy once trouble lasts unhealthyAfterMs, with the reason, and healthy at the first clean probe", async () => {
+    const target = new InMemoryTargetDriver();
+    const network = new InMemoryNetworkDriver({ interfaces: ["eth1"] });
+    const setup = new PathSetup(target, network);
+    const journal = await PathJournal.open(undefined);
+    await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
+    await journal.put(PATH);
+    let now = 0;
+    const changes: [boolean, string][] = [];
+    const probe = new DataPathProbe({
+      setup,
+      journal,
+      logger,
+      intervalMs: 100,
+      unhealthyAfterMs: 3000,
+      now: () => now,
+      onDrift: () => undefined,
+      onHealthChange: (healthy, reason) => changes.push([healthy, reason]),
+    });
+    target.faults.failNext("listTargets", new SanpathError("unavailable", "tgtd: connection refused"), 10);
+    expect(await probe.probe()).toMatchObject({ answering: false, healthy: true, reason: "" });
+    now = 2999;
+    expect((await probe.probe()).healthy).toBe(true);
+    now = 3000;
+    const down = await probe.probe();
+    expect(down.healthy).toBe(false);
+    expect(down.reason).toContain("does not answer");
+    expect(changes).toHaveLength(1);
+    expect(changes[0]?.[0]).toBe(false);
+    target.faults.clearFaults();
+    now = 3100;
+    expect(await probe.probe()).toMatchObject({ answering: true, healthy: true, reason: "" });
+    expect(changes.map(([healthy]) => healthy)).toEqual([false, true]);
+    // A drift repaired within the bound never makes it unhealthy.
+    network.external.removeAddress(PATH.ip);
+    expect((await probe.probe()).healthy).toBe(true);
+    await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
+    now = 9000;
+    expect(await probe.probe()).toMatchObject({ drifted: [], healthy: true });
+    expect(changes).toHaveLength(2);
+  });
+});
+
 describe("NodeAgent with the data-path probe on", () => {
   let cluster: ProcessCluster;
   let a: ProcessNode;

@@ -22,7 +22,9 @@ export function registerHealthCommands(program: Command): void {
       "after",
       `
 A service is SERVING when sanpathd can work for it (its Consul agent answers, …) and
-NOT_SERVING otherwise, e.g. while Consul is down or sanpathd is stopping.
+NOT_SERVING otherwise, e.g. while Consul is down or sanpathd is stopping. NodeService also
+needs the node's session and its data path: NOT_SERVING while the target daemon does not
+answer, or a served path is not all there, for longer than 3 s (the reason is in the log).
 Exit code: 0 when everything checked is SERVING, 1 when not (or the server is unreachable).
 
 Examples:
