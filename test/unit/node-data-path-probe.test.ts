@@ -6,7 +6,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createLogger } from "../../src/log/logger.js";
-import { DataPathProbe, type DataPathDrift } from "../../src/node/data-path-probe.js";
+import {
+  DataPathProbe,
+  type DataPathDrift,
+  type DataPathProbeOptions,
+} from "../../src/node/data-path-probe.js";
 import { PathJournal, type LocalPath } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
@@ -32,25 +36,27 @@ const SPEC = {
   chap: undefined,
 };
 
-describe("DataPathProbe.probe", () => {
-  async function served() {
-    const target = new InMemoryTargetDriver();
-    const network = new InMemoryNetworkDriver({ interfaces: ["eth1"] });
-    const setup = new PathSetup(target, network);
-    const journal = await PathJournal.open(undefined);
-    await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
-    await journal.put(PATH);
-    const asked: (readonly DataPathDrift[])[] = [];
-    const probe = new DataPathProbe({
-      setup,
-      journal,
-      logger,
-      intervalMs: 100,
-      onDrift: (drifted) => asked.push(drifted),
-    });
-    return { target, network, journal, probe, asked };
-  }
+/** One path configured and journalled as served, on the driver fakes, and a probe over them. */
+async function served(options: Partial<DataPathProbeOptions> = {}) {
+  const target = new InMemoryTargetDriver();
+  const network = new InMemoryNetworkDriver({ interfaces: ["eth1"] });
+  const setup = new PathSetup(target, network);
+  const journal = await PathJournal.open(undefined);
+  await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
+  await journal.put(PATH);
+  const asked: (readonly DataPathDrift[])[] = [];
+  const probe = new DataPathProbe({
+    setup,
+    journal,
+    logger,
+    intervalMs: 100,
+    onDrift: (drifted) => asked.push(drifted),
+    ...options,
+  });
+  return { target, network, setup, journal, probe, asked };
+}
 
+describe("DataPathProbe.probe", () => {
   it("finds nothing to repair when every served path is there", async () => {
     const { probe, asked } = await served();
     expect(await probe.probe()).toMatchObject({ answering: true, drifted: [], repairsAsked: 0 });
@@ -95,22 +101,11 @@ describe("DataPathProbe.probe", () => {
 
 describe("DataPathProbe verdict", () => {
   it("turns unhealthy once trouble lasts unhealthyAfterMs, with the reason, and healthy at the first clean probe", async () => {
-    const target = new InMemoryTargetDriver();
-    const network = new InMemoryNetworkDriver({ interfaces: ["eth1"] });
-    const setup = new PathSetup(target, network);
-    const journal = await PathJournal.open(undefined);
-    await setup.configure(PATH, SPEC, AbortSignal.timeout(1000));
-    await journal.put(PATH);
     let now = 0;
     const changes: [boolean, string][] = [];
-    const probe = new DataPathProbe({
-      setup,
-      journal,
-      logger,
-      intervalMs: 100,
+    const { target, network, setup, probe } = await served({
       unhealthyAfterMs: 3000,
       now: () => now,
-      onDrift: () => undefined,
       onHealthChange: (healthy, reason) => changes.push([healthy, reason]),
     });
     target.faults.failNext("listTargets", new SanpathError("unavailable", "tgtd: connection refused"), 10);
