@@ -92,14 +92,7 @@ export class DataPathProbe {
   async probe(): Promise<DataPathHealth> {
     const served = this.options.journal.values().filter((entry) => entry.state === "served");
     if (served.length === 0) {
-      this.health = {
-        ...this.health,
-        checkedAt: new Date(),
-        answering: true,
-        drifted: [],
-        lastError: undefined,
-      };
-      this.judge();
+      this.record(true, [], undefined);
       return this.health;
     }
     const { intervalMs } = this.options;

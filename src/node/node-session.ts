@@ -195,7 +195,7 @@ export class NodeSession {
    * still to retire, so a crash in between leaves none behind.
    */
   private async run(): Promise<void> {
-    this.toRetire = await this.readMemory();
+    this.toRetire = await this.memory.read().catch(() => []);
     while (!this.stopping.signal.aborted) {
       const toRetire = this.toRetire;
       const created = await this.create();
@@ -348,10 +348,6 @@ export class NodeSession {
   }
 
   /** The sessions a predecessor left: its active one and those it had not retired yet. */
-  private async readMemory(): Promise<string[]> {
-    return this.memory.read().catch(() => []);
-  }
-
   private async remember(sessionId: string, retiring: readonly string[]): Promise<void> {
     try {
       await this.memory.write(sessionId, retiring);
