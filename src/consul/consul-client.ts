@@ -4,7 +4,14 @@ import Consul from "consul";
 import { invalidField, SanpathError, errorMessage } from "../errors/sanpath-error.js";
 import { isAborted } from "../util/abort.js";
 import type { CallOptions } from "../util/call-options.js";
-import { checkIndex, checkKey, checkPrefix, checkWaitSeconds, nextBlockingIndex } from "../kv/key-rules.js";
+import {
+  checkIndex,
+  checkKey,
+  checkWriteOptions,
+  checkPrefix,
+  checkWaitSeconds,
+  nextBlockingIndex,
+} from "../kv/key-rules.js";
 import type { BlockingKeyResult, BlockingListResult, BlockingOptions, KvEntry } from "../kv/kv-store.js";
 
 export interface ConsulClientOptions {
@@ -161,8 +168,7 @@ export class ConsulClient {
     options: CallOptions & { cas?: number; flags?: number } = {},
   ): Promise<boolean> {
     checkKey(key);
-    if (options.cas !== undefined) checkIndex("cas", options.cas);
-    if (options.flags !== undefined) checkIndex("flags", options.flags);
+    checkWriteOptions(options);
     const result = await this.call("kv.put", options, (raw, common) =>
       raw.kv.set({
         ...common,
@@ -182,7 +188,7 @@ export class ConsulClient {
   ): Promise<boolean> {
     // Never empty, recursive or not: a recursive delete of "" would wipe the whole KV store.
     checkKey(key);
-    if (options.cas !== undefined) checkIndex("cas", options.cas);
+    checkWriteOptions(options);
     const result = await this.call("kv.delete", options, (raw, common) =>
       raw.kv.del({
         ...common,

@@ -1,4 +1,4 @@
-import { checkIndex, checkKey } from "../kv/key-rules.js";
+import { checkKey, checkWriteOptions } from "../kv/key-rules.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
 import type {
   BlockingKeyResult,
@@ -71,8 +71,7 @@ export class ConsulKvStore implements KvStore {
     options: CallOptions & { flags?: number } = {},
   ): Promise<boolean> {
     checkKey(key);
-    // Unchecked, a bad number reaches Consul, whose 500 would read as "unavailable".
-    if (options.flags !== undefined) checkIndex("flags", options.flags);
+    checkWriteOptions(options);
     const outcome = await this.client.callAccepting("lock.acquire", options, [500], (raw, common) =>
       raw.kv.set({
         ...common,

@@ -7,7 +7,11 @@ import {
   type KvOperation,
   type TransactionResult,
 } from "../kv/kv-store.js";
-import { TransactionConflictError, type TransactionOpError } from "../kv/transaction-conflict.js";
+import {
+  laterChunkFailure,
+  TransactionConflictError,
+  type TransactionOpError,
+} from "../kv/transaction-conflict.js";
 import { isRecord, parseKvItem, type ConsulClient } from "./consul-client.js";
 
 /** Verbs after which Consul puts an entry in Results; the others add nothing. */
@@ -42,12 +46,7 @@ export async function runTransaction(
         raw.transaction.create(chunkBody, { ...common }),
       );
     } catch (error) {
-      if (chunk === 0 || !(error instanceof SanpathError)) throw error;
-      throw new SanpathError(
-        error.kind,
-        `${error.message} (transaction chunk ${chunk + 1} of ${chunkCount}; ${chunk} committed before it)`,
-        { ...(error.reason === undefined ? {} : { reason: error.reason }), cause: error },
-      );
+      throw laterChunkFailure(error, chunk, chunkCount);
     }
     if (!outcome.ok) {
       const errors = parseErrors(outcome.rejection.body).map((error) => ({

@@ -13,8 +13,9 @@
  * Secrets (auth/password) are never read.
  */
 import type { Dirent } from "node:fs";
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
+import { readTextFile } from "../util/text-file.js";
 
 export type LioBackstorePlugin = "fileio" | "block" | "ramdisk" | "pscsi" | "user";
 
@@ -175,10 +176,5 @@ async function directories(path: string): Promise<string[]> {
 }
 
 async function readText(path: string): Promise<string | undefined> {
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+  return (await readTextFile(path))?.trim();
 }

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readTextFile } from "../util/text-file.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { CoalescingFileWriter } from "../util/coalescing-file-writer.js";
 
@@ -38,12 +38,7 @@ export class PortalPairings {
 
   private async readStateFile(): Promise<void> {
     if (this.file !== undefined) {
-      let text: string | undefined;
-      try {
-        text = await readFile(this.file, "utf8");
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      }
+      const text = await readTextFile(this.file);
       if (text !== undefined) this.restore(text);
     }
     this.loaded = true;

@@ -134,7 +134,8 @@ export function targetMissing(iqn: string): ModelMismatchError {
   );
 }
 
-function givenUp(signal: AbortSignal): SanpathError {
+/** The caller gave up waiting for its turn on a target (its deadline passed, or it was cancelled). */
+export function givenUp(signal: AbortSignal): SanpathError {
   const timedOut = signal.reason instanceof DOMException && signal.reason.name === "TimeoutError";
   return new SanpathError(
     timedOut ? "deadline_exceeded" : "cancelled",

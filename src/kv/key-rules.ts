@@ -18,6 +18,12 @@ export function checkIndex(field: string, value: number): void {
   }
 }
 
+/** The numbers a write may carry (put, delete, acquire): unchecked, a bad one reaches Consul as a 500. */
+export function checkWriteOptions(options: { cas?: number | undefined; flags?: number | undefined }): void {
+  if (options.cas !== undefined) checkIndex("cas", options.cas);
+  if (options.flags !== undefined) checkIndex("flags", options.flags);
+}
+
 /** The longest a blocking read may wait (Consul's limit). */
 export const MAX_WAIT_SECONDS = 600;
 

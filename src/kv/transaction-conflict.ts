@@ -32,3 +32,16 @@ export class TransactionConflictError extends SanpathError {
     this.committedChunks = committedChunks;
   }
 }
+
+/**
+ * A store failure of transaction chunk `chunk` (0-based) of `chunkCount`: from the second chunk on,
+ * its message says how many chunks were committed before it; anything else is returned unchanged.
+ */
+export function laterChunkFailure(error: unknown, chunk: number, chunkCount: number): unknown {
+  if (chunk === 0 || !(error instanceof SanpathError)) return error;
+  return new SanpathError(
+    error.kind,
+    `${error.message} (transaction chunk ${chunk + 1} of ${chunkCount}; ${chunk} committed before it)`,
+    { ...(error.reason === undefined ? {} : { reason: error.reason }), cause: error },
+  );
+}

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { writeFileAtomically } from "../util/atomic-file.js";
+import { readTextFile } from "../util/text-file.js";
 import { isRole, ROLES, type Role } from "./roles.js";
 
 export interface TokenEntry {
@@ -102,12 +103,8 @@ export async function readTokenFile(path: string): Promise<TokenEntry[]> {
 
 /** Adds `entry` to the token file at `path` (made, mode 0600, when missing); a taken name is refused. */
 export async function addToTokenFile(path: string, entry: TokenEntry): Promise<void> {
-  let entries: TokenEntry[] = [];
-  try {
-    entries = parseTokenFile(await readFile(path, "utf8"), path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
+  const text = await readTextFile(path);
+  const entries = text === undefined ? [] : parseTokenFile(text, path);
   if (entries.some((existing) => existing.name === entry.name))
     throw tokenFileError("name", `${entry.name} is in ${path} already (names are unique)`, "already_exists");
   await writeFileAtomically(path, formatTokenFile([...entries, entry]));

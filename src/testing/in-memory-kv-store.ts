@@ -2,6 +2,7 @@ import { SanpathError } from "../errors/sanpath-error.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
 import {
   checkIndex,
+  checkWriteOptions,
   checkKey,
   checkKvOperation,
   checkPrefix,
@@ -20,7 +21,11 @@ import {
   type KvStore,
   type TransactionResult,
 } from "../kv/kv-store.js";
-import { TransactionConflictError, type TransactionOpError } from "../kv/transaction-conflict.js";
+import {
+  laterChunkFailure,
+  TransactionConflictError,
+  type TransactionOpError,
+} from "../kv/transaction-conflict.js";
 import { isAborted } from "../util/abort.js";
 import type { CallOptions } from "../util/call-options.js";
 import { consulUnavailable } from "../consul/consul-client.js";
@@ -72,8 +77,7 @@ export class InMemoryKvStore implements KvStore {
     options: CallOptions & { cas?: number; flags?: number } = {},
   ): Promise<boolean> {
     checkKey(key);
-    if (options.cas !== undefined) checkIndex("cas", options.cas);
-    if (options.flags !== undefined) checkIndex("flags", options.flags);
+    checkWriteOptions(options);
     await this.enter("kv.put", options);
     const draft = this.consul.draft();
     const written =
@@ -89,7 +93,7 @@ export class InMemoryKvStore implements KvStore {
     options: CallOptions & { cas?: number; recurse?: boolean } = {},
   ): Promise<boolean> {
     checkKey(key);
-    if (options.cas !== undefined) checkIndex("cas", options.cas);
+    checkWriteOptions(options);
     await this.enter("kv.delete", options);
     const draft = this.consul.draft();
     let deleted = true;
@@ -113,12 +117,7 @@ export class InMemoryKvStore implements KvStore {
       try {
         await this.enter("txn", options);
       } catch (error) {
-        if (chunk === 0 || !(error instanceof SanpathError)) throw error;
-        throw new SanpathError(
-          error.kind,
-          `${error.message} (transaction chunk ${chunk + 1} of ${chunkCount}; ${chunk} committed before it)`,
-          { ...(error.reason === undefined ? {} : { reason: error.reason }), cause: error },
-        );
+        throw laterChunkFailure(error, chunk, chunkCount);
       }
       // Consul's pre-check: locks in their lock-delay fail the transaction before it runs.
       const delayed = chunkOps.flatMap((operation, position) =>
@@ -186,7 +185,7 @@ export class InMemoryKvStore implements KvStore {
     options: CallOptions & { flags?: number } = {},
   ): Promise<boolean> {
     checkKey(key);
-    if (options.flags !== undefined) checkIndex("flags", options.flags);
+    checkWriteOptions(options);
     await this.enter("lock.acquire", options);
     // Consul checks the lock-delay before it looks at the session.
     if (this.consul.inLockDelay(key)) return false;

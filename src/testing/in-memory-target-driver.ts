@@ -34,6 +34,7 @@ import {
   type TargetDriver,
   type TargetSpec,
 } from "../iscsi/target-driver.js";
+import { givenUp } from "../iscsi/tgt-operation-order.js";
 import { DriverFaults } from "./driver-faults.js";
 
 export type TargetMethod =
@@ -317,14 +318,4 @@ function cloneState(state: ServiceState): ServiceState {
     listening: new Set(state.listening),
     accounts: new Map(state.accounts),
   };
-}
-
-/** As TgtDriver: the caller gave up waiting (its deadline passed, or it was cancelled). */
-function givenUp(signal: AbortSignal): SanpathError {
-  const timedOut = signal.reason instanceof DOMException && signal.reason.name === "TimeoutError";
-  return new SanpathError(
-    timedOut ? "deadline_exceeded" : "cancelled",
-    "gave up waiting for the target daemon (other operations on the target were still running)",
-    { reason: "DRIVER_FAILED", cause: signal.reason },
-  );
 }

@@ -1,6 +1,7 @@
 import type { NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { AcquirePathInput, CleanPathInput } from "../node/path-operations.js";
+import { isAborted } from "../util/abort.js";
 
 /** What a node answers NodeService calls with (a NodeAgent). */
 export interface NodeServiceTarget {
@@ -94,8 +95,4 @@ export class InProcessNodeRpc implements NodeRpc {
     }
     throw new SanpathError("internal", `${where}: ${errorMessage(error)}`, { cause: error });
   }
-}
-
-function isAborted(signal: AbortSignal): boolean {
-  return signal.aborted;
 }
