@@ -163,6 +163,8 @@ export function toNodeSummary(node: NodeState, leader: string): NodeSummary {
     subnets: [...node.subnets],
     version: node.version,
     leader: node.name === leader,
+    degraded: node.degraded === true,
+    degradedReason: node.degradedReason,
   };
 }
 

@@ -1,6 +1,11 @@
 import { invalidField } from "../errors/sanpath-error.js";
-import { DriftKind, type ServedPath, type StatusResponse } from "../gen/sanpath/v1/node.js";
-import type { NodeAgent, NodeStatus, ServedPathView } from "../node/node-agent.js";
+import {
+  DriftKind,
+  type DataPathState,
+  type ServedPath,
+  type StatusResponse,
+} from "../gen/sanpath/v1/node.js";
+import type { DataPathStatus, NodeAgent, NodeStatus, ServedPathView } from "../node/node-agent.js";
 import type { DriftKind as DomainDriftKind } from "../node/reconcile-plan.js";
 import type { ServiceHandlers } from "./service-registry.js";
 
@@ -52,6 +57,23 @@ export function toProtoStatus(status: NodeStatus): StatusResponse {
     highestEpoch: status.highestEpoch,
     targetDriver: status.targetDriver,
     imageStore: status.imageStore,
+    dataPath: toProtoDataPath(status.dataPath),
+  };
+}
+
+function toProtoDataPath(dataPath: DataPathStatus): DataPathState {
+  return {
+    healthy: dataPath.healthy,
+    reason: dataPath.reason,
+    answering: dataPath.answering,
+    driftedIps: dataPath.drifted.map((drift) => drift.ip),
+    repairsAsked: dataPath.repairsAsked,
+    lastError: dataPath.lastError ?? "",
+    checkedTime: dataPath.checkedAt,
+    degraded: dataPath.degraded !== undefined,
+    degradedSince: dataPath.degraded?.since,
+    degradedReason: dataPath.degraded?.reason ?? "",
+    probeIntervalMs: dataPath.probeIntervalMs,
   };
 }
 

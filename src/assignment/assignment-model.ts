@@ -21,6 +21,8 @@ export interface NodeInfo {
   readonly online: boolean;
   /** Takes no new paths (keeps the ones it has until drained). */
   readonly cordoned: boolean;
+  /** Its data path failed: it handed its paths off and takes none until it recovers (absent = no). */
+  readonly degraded?: boolean;
   /** iSCSI subnets the node has an interface on. */
   readonly subnets: ReadonlySet<SubnetNumber> | readonly SubnetNumber[];
 }
@@ -62,7 +64,7 @@ export interface UnplacedPath {
 
 /** Eligible nodes are the only ones that receive paths. */
 export function isEligible(node: NodeInfo): boolean {
-  return node.online && !node.cordoned;
+  return node.online && !node.cordoned && node.degraded !== true;
 }
 
 export function nodeHasSubnet(node: NodeInfo, subnet: SubnetNumber): boolean {

@@ -24,6 +24,8 @@ export interface NodeState extends NodeInfo {
   readonly version: string;
   /** Paths of running disks it serves. */
   readonly pathCount: number;
+  /** Why the node is degraded ("" when it is not). */
+  readonly degradedReason: string;
 }
 
 /** Names and addresses of a disk's paths, for a disk without an allocation record (made by PetaSAN). */
@@ -126,6 +128,8 @@ export class ClusterStateReader {
           address: record.address,
           online: record.session !== undefined && sessions.has(record.session),
           cordoned: record.cordoned,
+          degraded: record.degraded !== undefined,
+          degradedReason: record.degraded?.reason ?? "",
           subnets,
           version: record.version,
           pathCount: served.get(name) ?? 0,
@@ -142,6 +146,8 @@ export class ClusterStateReader {
         address: "",
         online: false,
         cordoned: false,
+        degraded: false,
+        degradedReason: "",
         subnets: [],
         version: "",
         pathCount: count,
@@ -162,6 +168,7 @@ export interface NodeRecordView {
   readonly name: string;
   readonly address: string;
   readonly cordoned: boolean;
+  readonly degraded: boolean;
   readonly subnets: readonly SubnetNumber[];
   /** The session its record names is one Consul holds. */
   readonly online: boolean;
@@ -177,6 +184,7 @@ export function nodeRecordView(
     name,
     address: record.address,
     cordoned: record.cordoned,
+    degraded: record.degraded !== undefined,
     subnets: subnetsOf(record.interfaces),
     online: record.session !== undefined && liveSessions.has(record.session),
   };

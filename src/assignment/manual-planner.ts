@@ -57,9 +57,15 @@ export function planMoveToNode(
     });
   }
   if (!isEligible(node)) {
-    const [kind, reason, state] = node.online
-      ? (["failed_precondition", "NODE_CORDONED", "cordoned and takes no paths"] as const)
-      : (["not_found", "NODE_NOT_FOUND", "offline (it holds no live session)"] as const);
+    const [kind, reason, state] = !node.online
+      ? (["not_found", "NODE_NOT_FOUND", "offline (it holds no live session)"] as const)
+      : node.cordoned
+        ? (["failed_precondition", "NODE_CORDONED", "cordoned and takes no paths"] as const)
+        : ([
+            "failed_precondition",
+            "NODE_DEGRADED",
+            "degraded (its data path failed) and takes no paths until it recovers",
+          ] as const);
     throw new SanpathError(kind, `target_node: node ${targetNode} is ${state}`, {
       reason,
       field: "target_node",

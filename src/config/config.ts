@@ -106,6 +106,13 @@ export interface DataPathConfig {
    * portal on, target present) and repairs one that is not; 0 = never (reconcile still runs).
    */
   probeIntervalMs: number;
+  /**
+   * How long the data path may be in trouble (target daemon not answering, a served path not all
+   * there) before the node hands every path off and is degraded.
+   */
+  degradeAfterMs: number;
+  /** How long the data path must stay healthy before a degraded node takes paths again. */
+  recoverAfterMs: number;
 }
 
 export interface InterfacesConfig {

@@ -96,6 +96,18 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "how often served paths are checked (IP, portal, target) and repaired when drifted, in ms (0 = off, or 100..60000)",
   },
   {
+    path: "dataPath.degradeAfterMs",
+    env: "SANPATH_DATA_PATH_DEGRADE_AFTER_MS",
+    description:
+      "data path in trouble this long (target daemon silent, a served path not there) → the node hands its paths off and is degraded, in ms (500..600000, above the probe interval)",
+  },
+  {
+    path: "dataPath.recoverAfterMs",
+    env: "SANPATH_DATA_PATH_RECOVER_AFTER_MS",
+    description:
+      "a degraded node takes paths again once its data path has been healthy this long, in ms (0..3600000)",
+  },
+  {
     path: "session.ttlSeconds",
     env: "SANPATH_SESSION_TTL_SECONDS",
     description: "Consul session TTL in seconds (10..86400)",

@@ -61,6 +61,8 @@ export function defaultSettings(): Record<string, unknown> {
     "session.lockDelaySeconds": 15,
     "session.fenceDeadlineMs": 10_000,
     "dataPath.probeIntervalMs": 500,
+    "dataPath.degradeAfterMs": 3000,
+    "dataPath.recoverAfterMs": 10_000,
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
     "reassignment.callsPerNode": DEFAULT_CALLS_PER_NODE,
@@ -182,6 +184,8 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     },
     dataPath: {
       probeIntervalMs: read.integer("dataPath.probeIntervalMs", 0, 60_000),
+      degradeAfterMs: read.integer("dataPath.degradeAfterMs", 500, 600_000),
+      recoverAfterMs: read.integer("dataPath.recoverAfterMs", 0, 3_600_000),
     },
     interfaces: {
       subnet1: read.optionalText("interfaces.subnet1", interfaceRule),
@@ -252,6 +256,13 @@ function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void 
       field: "dataPath.probeIntervalMs",
       rule: "must be 0 (off) or 100..60000",
       got: String(probeMs),
+    });
+  }
+  if (probeMs > 0 && probeMs >= config.dataPath.degradeAfterMs) {
+    read.addProblem({
+      field: "dataPath.degradeAfterMs",
+      rule: "must be greater than dataPath.probeIntervalMs (trouble is judged over several probes)",
+      got: String(config.dataPath.degradeAfterMs),
     });
   }
   const { fenceDeadlineMs, lockDelaySeconds } = config.session;

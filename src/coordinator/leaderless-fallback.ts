@@ -3,6 +3,7 @@ import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { placeFreePaths } from "../assignment/placement.js";
+import { isEligible } from "../assignment/assignment-model.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
@@ -93,7 +94,7 @@ export class LeaderlessFallback {
     const signal = this.stopping.signal;
     const state = await reader.read({ signal });
     const me = state.nodes.find((node) => node.name === nodeName);
-    if (me === undefined || !me.online || me.cordoned) return;
+    if (me === undefined || !isEligible(me)) return;
     const free = state.paths.filter((path) => path.node === "");
     const freeNow = new Set(free.map((path) => path.ip));
     for (const ip of this.freePasses.keys()) if (!freeNow.has(ip)) this.freePasses.delete(ip);

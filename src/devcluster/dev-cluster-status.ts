@@ -27,6 +27,8 @@ export interface NodeStatus {
   /** Paths it serves per the coordinator's view; undefined when unknown. */
   paths: number | undefined;
   cordoned: boolean;
+  /** Why its data path failed and it handed its paths off; undefined when it is not degraded. */
+  degraded: string | undefined;
   adminSocket: string;
 }
 
@@ -100,6 +102,7 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
         coordinator: info?.leader?.node === node.name,
         paths: summary?.pathCount,
         cordoned: summary?.cordoned ?? false,
+        degraded: summary?.degraded === true ? summary.degradedReason : undefined,
         adminSocket: node.adminSocket,
       };
     }),

@@ -95,6 +95,7 @@ function renderStatus(status: DevClusterStatus): string {
             node.coordinator ? "coordinator" : "",
             node.raftLeader ? "raft-leader" : "",
             node.cordoned ? "cordoned" : "",
+            node.degraded === undefined ? "" : "degraded",
           ]
             .filter((role) => role !== "")
             .join(","),
@@ -122,6 +123,9 @@ function renderStatus(status: DevClusterStatus): string {
     }`,
     "",
     table,
+    ...status.nodes.flatMap((node) =>
+      node.degraded === undefined ? [] : [`${node.name} is degraded: ${node.degraded}`],
+    ),
   ].join("\n");
 }
 

@@ -42,6 +42,7 @@ export type ErrorReason =
   | "CAS_CONFLICT"
   | "NO_LEADER"
   | "NODE_FENCED"
+  | "NODE_DEGRADED"
   | "CONSUL_UNAVAILABLE"
   | "CEPH_UNAVAILABLE"
   | "DRIVER_FAILED"

@@ -52,7 +52,9 @@ export interface DataPathProbeOptions {
  * initiator needs it: its IP on the interface, its portal enabled on its target. It reads the node
  * afresh (not what the drivers believe), so an IP deleted by hand, a portal unbound or a target
  * removed behind sanpathd's back is seen within one interval, and `onDrift` asks for the repair at
- * once instead of at the next periodic reconcile. Nothing is read while nothing is served.
+ * once instead of at the next periodic reconcile. With nothing served it still asks the target
+ * daemon and the network, so a node whose target daemon is dead is judged unhealthy (and degraded,
+ * degraded-mode.ts) before anything is placed on it.
  */
 export class DataPathProbe {
   private readonly stopping = new AbortController();
@@ -90,11 +92,7 @@ export class DataPathProbe {
 
   /** One probe now; resolves with what it found. */
   async probe(): Promise<DataPathHealth> {
-    const served = this.options.journal.values().filter((entry) => entry.state === "served");
-    if (served.length === 0) {
-      this.record(true, [], undefined);
-      return this.health;
-    }
+    const servedBefore = new Set(this.servedPaths());
     const { intervalMs } = this.options;
     const timeoutMs = this.options.timeoutMs ?? Math.max(1000, 2 * intervalMs);
     try {
@@ -102,6 +100,8 @@ export class DataPathProbe {
         AbortSignal.any([this.stopping.signal, AbortSignal.timeout(timeoutMs)]),
         true,
       );
+      // Only paths served all along: one set up or torn down meanwhile may be caught half-way.
+      const served = this.servedPaths().filter((entry) => servedBefore.has(entry));
       const drifted = served.flatMap((entry) => driftOf(entry, presenceOf(entry, observed)));
       this.record(true, drifted, undefined);
     } catch (error) {
@@ -109,6 +109,10 @@ export class DataPathProbe {
       this.record(false, [], errorMessage(error));
     }
     return this.health;
+  }
+
+  private servedPaths(): LocalPath[] {
+    return this.options.journal.values().filter((entry) => entry.state === "served");
   }
 
   private record(answering: boolean, drifted: DataPathDrift[], lastError: string | undefined): void {

@@ -13,10 +13,14 @@ export interface LocalTeardownOptions {
   logger: Logger;
 }
 
-export type TeardownMode = "fence" | "stop";
+/** fence: session lost; stop: sanpathd stops; hand-off: the data path failed (degraded-mode.ts). */
+export type TeardownMode = "fence" | "stop" | "hand-off";
 
 /** How long a tear-down step may take when stopping (no race with another node then). */
 const STOP_STEP_MS = 15_000;
+/** A hand-off's portal step: a target daemon that failed answers at once or not at all. */
+const HAND_OFF_PORTAL_MS = 1000;
+const HAND_OFF_IP_MS = 5000;
 
 /**
  * Takes every path served here down locally: when the node fences (its session unconfirmed or
@@ -58,17 +62,21 @@ export class LocalTeardown {
 
   /**
    * Portal off (bounded), then the IP removed, for every path in the journal (or `only` those).
-   * When stopping, the targets are dropped and the entries removed. When fencing, targets stay and
-   * the entries become "cleaning": the first reconcile with the next session drops them. Never
-   * throws.
+   * When stopping, the targets are dropped and the entries removed. When fencing or handing off,
+   * targets stay and the entries become "cleaning": the next reconcile drops them. Returns the
+   * entries whose IP is gone; never throws.
    */
-  async tearDownAll(why: string, mode: TeardownMode, only?: readonly LocalPath[]): Promise<void> {
+  async tearDownAll(why: string, mode: TeardownMode, only?: readonly LocalPath[]): Promise<LocalPath[]> {
     const { journal, setup, session } = this.options;
     const entries = only ?? journal.values();
-    if (entries.length === 0) return;
+    if (entries.length === 0) return [];
     const budgetMs = session.lockDelaySeconds * 1000 - session.fenceDeadlineMs;
-    const portalBudgetMs = mode === "fence" ? Math.max(500, budgetMs / 2) : STOP_STEP_MS;
-    const ipBudgetMs = mode === "fence" ? Math.max(1000, budgetMs - portalBudgetMs) : STOP_STEP_MS;
+    const [portalBudgetMs, ipBudgetMs] =
+      mode === "fence"
+        ? [Math.max(500, budgetMs / 2), Math.max(1000, budgetMs / 2)]
+        : mode === "hand-off"
+          ? [HAND_OFF_PORTAL_MS, HAND_OFF_IP_MS]
+          : [STOP_STEP_MS, STOP_STEP_MS];
     const removed = await Promise.all(
       entries.map(async (entry) => {
         try {
@@ -93,11 +101,11 @@ export class LocalTeardown {
       { why, paths: done.map((entry) => entry.ip), failed: entries.length - done.length },
       "paths torn down",
     );
-    if (mode === "fence") {
+    if (mode !== "stop") {
       for (const entry of done) {
         await journal.setState(pathKeyOf(entry.diskId, entry.index), "cleaning").catch(() => undefined);
       }
-      return;
+      return done;
     }
     for (const iqn of new Set(done.map((entry) => entry.iqn))) {
       if (entries.some((entry) => entry.iqn === iqn && !done.includes(entry))) continue;
@@ -108,5 +116,6 @@ export class LocalTeardown {
     for (const entry of done) {
       await journal.remove(pathKeyOf(entry.diskId, entry.index)).catch(() => undefined);
     }
+    return done;
   }
 }

@@ -24,11 +24,12 @@ import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
 import { isIPv4 } from "node:net";
 import { DataPathProbe, type DataPathHealth } from "./data-path-probe.js";
+import { DegradedMode } from "./degraded-mode.js";
 import type { DiskSource } from "./disk-source.js";
 import { EpochGate } from "./epoch-gate.js";
 import { LocalTeardown } from "./local-teardown.js";
-import { nodeFenced } from "./node-errors.js";
-import { writeNodeRecord } from "./node-record.js";
+import { nodeDegraded, nodeFenced } from "./node-errors.js";
+import { writeNodeRecord, type NodeDegradation } from "./node-record.js";
 import { NodeSession, type ActiveSession, type SessionSettings, type SessionStatus } from "./node-session.js";
 import {
   PathOperations,
@@ -84,9 +85,17 @@ export interface NodeAgentOptions {
   reconcilePeriodMs?: number;
   /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
   dataPathProbeMs?: number;
-  /** How long the data path may be in trouble before it is reported unhealthy (default 3 s). */
+  /**
+   * How long the data path may be in trouble before the node hands its paths off and is degraded
+   * (default 3 s; degraded-mode.ts).
+   */
   dataPathUnhealthyAfterMs?: number;
-  /** The data path became unhealthy (with the reason) or healthy again: for the health service. */
+  /** How long the data path must stay healthy before a degraded node takes paths again (default 10 s). */
+  dataPathRecoverAfterMs?: number;
+  /**
+   * The node's data path became unhealthy or the node degraded (with the reason), or it is fine
+   * again: for the health service.
+   */
   onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
 }
 
@@ -100,6 +109,12 @@ export interface NodeCounters {
   staleEpochsRefused: number;
 }
 
+export interface DataPathStatus extends DataPathHealth {
+  /** Set while the node is degraded (it handed its paths off and takes none). */
+  readonly degraded: NodeDegradation | undefined;
+  readonly probeIntervalMs: number;
+}
+
 export interface NodeStatus {
   node: string;
   address: string;
@@ -107,7 +122,7 @@ export interface NodeStatus {
   session: SessionStatus & SessionSettings;
   paths: ServedPathView[];
   drift: DriftItem[];
-  dataPath: DataPathHealth;
+  dataPath: DataPathStatus;
   counters: NodeCounters;
   highestEpoch: number;
   targetDriver: string;
@@ -128,6 +143,9 @@ export class NodeAgent {
   private readonly teardown: LocalTeardown;
   private readonly reconciler: Reconciler;
   private readonly probe: DataPathProbe;
+  private readonly degraded: DegradedMode;
+  /** What the health service was last told of the data path. */
+  private dataPathReported = { ok: true, reason: "" };
   private readonly lifetime = new AbortController();
   private lifecycle: Promise<void> | undefined;
   private readonly log: Logger;
@@ -160,6 +178,7 @@ export class NodeAgent {
       queue: this.queue,
       logger: options.logger,
       currentSession,
+      handingOff: () => this.degraded.current !== undefined,
     });
     this.teardown = new LocalTeardown({
       journal: options.journal,
@@ -188,6 +207,19 @@ export class NodeAgent {
       pass: (entries, signal) => this.reconciliation.pass(entries, signal),
       ...(options.reconcilePeriodMs === undefined ? {} : { periodMs: options.reconcilePeriodMs }),
     });
+    this.degraded = new DegradedMode({
+      nodeName: options.nodeName,
+      kv: options.kv,
+      keys: options.keys,
+      journal: options.journal,
+      locks: options.locks,
+      queue: this.queue,
+      teardown: this.teardown,
+      currentSession,
+      recoverAfterMs: options.dataPathRecoverAfterMs ?? 10_000,
+      logger: options.logger,
+      onChange: () => this.reportDataPath(),
+    });
     this.probe = new DataPathProbe({
       setup: options.setup,
       journal: options.journal,
@@ -197,9 +229,10 @@ export class NodeAgent {
       ...(options.dataPathUnhealthyAfterMs === undefined
         ? {}
         : { unhealthyAfterMs: options.dataPathUnhealthyAfterMs }),
-      ...(options.onDataPathHealthChange === undefined
-        ? {}
-        : { onHealthChange: options.onDataPathHealthChange }),
+      onHealthChange: (healthy, reason) => {
+        this.degraded.dataPathChanged(healthy, reason);
+        this.reportDataPath();
+      },
     });
   }
 
@@ -213,6 +246,7 @@ export class NodeAgent {
     this.lifetime.abort();
     this.options.onServingChange?.(false);
     await this.probe.stop();
+    await this.degraded.stop();
     await this.reconciler.stop();
     await this.lifecycle;
     await this.session.stop(async () => {
@@ -228,11 +262,13 @@ export class NodeAgent {
     this.checkJobId(input.jobId);
     try {
       await this.admitEpoch(input.epoch);
+      this.refuseWhileDegraded();
       if (this.session.current() === undefined) throw nodeFenced(this.options.nodeName);
       const steps = new StepTimings();
-      const result = await this.queue.run(pathKeyOf(path.diskId, path.index), () =>
-        this.operations.acquire(input, path, signal, steps),
-      );
+      const result = await this.queue.run(pathKeyOf(path.diskId, path.index), () => {
+        this.refuseWhileDegraded();
+        return this.operations.acquire(input, path, signal, steps);
+      });
       this.counters.acquires += 1;
       return result;
     } catch (error) {
@@ -318,7 +354,11 @@ export class NodeAgent {
       session: { ...sessionStatus, ...this.options.session },
       paths,
       drift: view === undefined ? [] : driftOf(view, sessionStatus.id, local, observed),
-      dataPath: this.probe.current,
+      dataPath: {
+        ...this.probe.current,
+        degraded: this.degraded.current,
+        probeIntervalMs: this.options.dataPathProbeMs ?? 0,
+      },
       counters: {
         ...this.counters,
         reconciles: this.reconciliation.passCount,
@@ -352,6 +392,7 @@ export class NodeAgent {
           version,
           startedAt: new Date(),
           session: session.id,
+          degraded: this.degraded.current,
         },
         { signal: AbortSignal.any([session.signal, AbortSignal.timeout(5000)]) },
       );
@@ -360,6 +401,22 @@ export class NodeAgent {
     }
     this.options.onServingChange?.(true);
     this.reconciler.kick();
+  }
+
+  private refuseWhileDegraded(): void {
+    const degraded = this.degraded.current;
+    if (degraded !== undefined) throw nodeDegraded(this.options.nodeName, degraded.reason);
+  }
+
+  /** Tells the health service whether the data path is fine: healthy and not degraded. */
+  private reportDataPath(): void {
+    const health = this.probe.current;
+    const degraded = this.degraded.current;
+    const ok = health.healthy && degraded === undefined;
+    const reason = ok ? "" : degraded === undefined ? health.reason : `degraded: ${degraded.reason}`;
+    if (ok === this.dataPathReported.ok && reason === this.dataPathReported.reason) return;
+    this.dataPathReported = { ok, reason };
+    this.options.onDataPathHealthChange?.(ok, reason);
   }
 
   /** Refuses a stale epoch; a higher one is on disk (path journal) before the request goes on. */

@@ -7,6 +7,15 @@ export function nodeFenced(node: string, detail = "it has no confirmed Consul se
   });
 }
 
+/** The node's data path failed: it handed its paths off and takes none until it recovers. */
+export function nodeDegraded(node: string, reason: string): SanpathError {
+  return new SanpathError(
+    "failed_precondition",
+    `node ${node} is degraded (its data path failed: ${reason}) and takes no paths until it recovers`,
+    { reason: "NODE_DEGRADED" },
+  );
+}
+
 export function staleEpoch(epoch: number, highest: number): SanpathError {
   return new SanpathError(
     "aborted",

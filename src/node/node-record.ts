@@ -12,6 +12,8 @@ import { parseJsonObject, unreadable } from "../errors/stored-record.js";
  *    "version":"0.1.0","cordoned":false,"startedAt":"…","session":"…"}
  *
  * `cordoned` belongs to operators (drain/cordon): the node keeps whatever value is stored.
+ * `degraded` belongs to the node: set while its data path failed and it handed its paths off
+ * (degraded-mode.ts), absent otherwise.
  */
 export interface NodeRecord {
   readonly name: string;
@@ -24,6 +26,13 @@ export interface NodeRecord {
   readonly startedAt: Date;
   /** The node's current Consul session. */
   readonly session?: string | undefined;
+  /** The node's data path failed: it handed its paths off and takes none until it recovers. */
+  readonly degraded?: NodeDegradation | undefined;
+}
+
+export interface NodeDegradation {
+  readonly since: Date;
+  readonly reason: string;
 }
 
 export function serializeNodeRecord(record: NodeRecord): string {
@@ -38,12 +47,18 @@ export function serializeNodeRecord(record: NodeRecord): string {
     cordoned: record.cordoned,
     startedAt: record.startedAt.toISOString(),
     ...(record.session === undefined ? {} : { session: record.session }),
+    ...(record.degraded === undefined
+      ? {}
+      : { degraded: { since: record.degraded.since.toISOString(), reason: record.degraded.reason } }),
   });
 }
 
 export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
   const fail = (rule: string): SanpathError => unreadable(key, rule);
-  const { name, address, interfaces, version, cordoned, startedAt, session } = parseJsonObject(text, key);
+  const { name, address, interfaces, version, cordoned, startedAt, session, degraded } = parseJsonObject(
+    text,
+    key,
+  );
   if (typeof name !== "string" || name === "") throw fail("name must be text");
   if (typeof address !== "string") throw fail("address must be text");
   if (typeof interfaces !== "object" || interfaces === null) throw fail("interfaces must be an object");
@@ -54,6 +69,7 @@ export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
   if (Number.isNaN(started.getTime())) throw fail("startedAt must be an ISO 8601 time");
   if (session !== undefined && typeof session !== "string") throw fail("session must be text");
   return {
+    degraded: degraded === undefined ? undefined : parseDegradation(degraded, fail),
     name,
     address,
     interfaces: { subnet1, subnet2 },
@@ -62,6 +78,15 @@ export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
     startedAt: started,
     session,
   };
+}
+
+function parseDegradation(value: unknown, fail: (rule: string) => SanpathError): NodeDegradation {
+  if (typeof value !== "object" || value === null) throw fail("degraded must be an object");
+  const { since, reason } = value as Record<string, unknown>;
+  const at = new Date(typeof since === "string" ? since : Number.NaN);
+  if (Number.isNaN(at.getTime())) throw fail("degraded.since must be an ISO 8601 time");
+  if (typeof reason !== "string") throw fail("degraded.reason must be text");
+  return { since: at, reason };
 }
 
 /**
@@ -88,6 +113,29 @@ export async function writeNodeRecord(
     const next: NodeRecord = { ...record, cordoned };
     if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
       return next;
+  }
+  throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {
+    reason: "CAS_CONFLICT",
+  });
+}
+
+/**
+ * Sets (or clears, with undefined) the node's `degraded` field, check-and-set, keeping every other
+ * field. False when the node has no record yet (the next writeNodeRecord carries the state).
+ */
+export async function setNodeDegraded(
+  kv: KvStore,
+  keys: ConsulKeys,
+  name: string,
+  degraded: NodeDegradation | undefined,
+  options: CallOptions = {},
+): Promise<boolean> {
+  const key = keys.node(name);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = await kv.get(key, options);
+    if (current === undefined) return false;
+    const next: NodeRecord = { ...parseNodeRecord(current.value, key), degraded };
+    if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current.modifyIndex })) return true;
   }
   throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {
     reason: "CAS_CONFLICT",

@@ -24,6 +24,8 @@ export interface PathReconciliationOptions {
   logger: Logger;
   /** The session the node may act with now; no pass runs without one. */
   currentSession: () => ActiveSession | undefined;
+  /** The node is degraded (degraded-mode.ts): a held path is given up, not configured. */
+  handingOff?: () => boolean;
 }
 
 /**
@@ -101,6 +103,11 @@ export class PathReconciliation {
       case "none":
         return;
       case "configure":
+        if (this.options.handingOff?.() === true) {
+          this.log.warn({ path: key }, "reconcile: degraded, so a held path is given up, not configured");
+          await operations.giveUp(path, local, session.id, signal);
+          return;
+        }
         await operations.configureHeld(path, session, signal);
         return;
       case "release":

@@ -98,6 +98,8 @@ export function nodeComponent(): DaemonComponent {
         interfaces: config.interfaces,
         imageStoreKind: config.imageStore.kind,
         dataPathProbeMs: config.dataPath.probeIntervalMs,
+        dataPathUnhealthyAfterMs: config.dataPath.degradeAfterMs,
+        dataPathRecoverAfterMs: config.dataPath.recoverAfterMs,
         sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),

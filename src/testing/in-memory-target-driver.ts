@@ -72,6 +72,8 @@ export class InMemoryTargetDriver implements TargetDriver {
   private belief: ServiceState | undefined;
   /** Which portals (ip:port) are enabled for which target: the driver's own (tgt has no such notion). */
   private readonly pairings = new Map<string, Set<string>>();
+  /** The target daemon is not running: every call that reaches it fails. */
+  private down = false;
 
   /** Changes behind the driver's back (an administrator with tgtadm, a restarted daemon). */
   readonly external = {
@@ -85,6 +87,16 @@ export class InMemoryTargetDriver implements TargetDriver {
     restartService: (): void => {
       this.service = { targets: new Map(), listening: new Set(), accounts: new Map() };
     },
+    /** The target daemon died (kill -9): nothing is served, calls that reach it fail until startService(). */
+    stopService: (): void => {
+      this.external.restartService();
+      this.down = true;
+    },
+    /** A new target daemon: running again, empty. */
+    startService: (): void => {
+      this.external.restartService();
+      this.down = false;
+    },
   };
 
   /** The service as it really is: listed as a fresh read would list it, without changing the belief. */
@@ -94,12 +106,14 @@ export class InMemoryTargetDriver implements TargetDriver {
 
   async prepare(options: DriverCallOptions = {}): Promise<void> {
     await this.faults.enter("prepare", [], options.signal);
+    this.reach();
     this.read({ fresh: true });
   }
 
   async ensureTarget(spec: TargetSpec, options: DriverCallOptions = {}): Promise<void> {
     validateTargetSpec(spec);
     await this.faults.enter("ensureTarget", [spec], options.signal);
+    this.reach();
     this.align(spec.iqn, []);
     try {
       let target = this.service.targets.get(spec.iqn);
@@ -137,6 +151,7 @@ export class InMemoryTargetDriver implements TargetDriver {
   async enablePortal(request: EnablePortalRequest, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(request);
     await this.faults.enter("enablePortal", [request], options.signal);
+    this.reach();
     const key = portalKey(ip, port);
     this.align(iqn, [key]);
     const target = this.service.targets.get(iqn);
@@ -156,6 +171,7 @@ export class InMemoryTargetDriver implements TargetDriver {
   async disablePortal(portal: PortalRef, options: DriverCallOptions = {}): Promise<void> {
     const { iqn, ip, port } = validatePortal(portal);
     await this.faults.enter("disablePortal", [portal], options.signal);
+    this.reach();
     const key = portalKey(ip, port);
     this.align(iqn, [key]);
     const keys = this.pairings.get(iqn);
@@ -182,6 +198,7 @@ export class InMemoryTargetDriver implements TargetDriver {
   async dropTarget(iqn: string, options: DriverCallOptions = {}): Promise<void> {
     validateIqn(iqn);
     await this.faults.enter("dropTarget", [iqn], options.signal);
+    this.reach();
     const formerPortals = this.portalsOf(iqn);
     this.align(iqn, formerPortals);
     this.pairings.delete(iqn);
@@ -247,8 +264,21 @@ export class InMemoryTargetDriver implements TargetDriver {
   }
 
   private read(options: DriverCallOptions): ServiceState {
-    if (options.fresh === true || this.belief === undefined) this.belief = cloneState(this.service);
+    if (options.fresh === true || this.belief === undefined) {
+      this.reach();
+      this.belief = cloneState(this.service);
+    }
     return this.belief;
+  }
+
+  /** A call reaches the target daemon: it fails as tgtadm does when tgtd is not running. */
+  private reach(): void {
+    if (!this.down) return;
+    throw new SanpathError(
+      "internal",
+      "command failed (exit code 107): tgtadm: failed to send request hdr to tgt daemon, Transport endpoint is not connected",
+      { reason: "DRIVER_FAILED" },
+    );
   }
 
   /**

@@ -22,6 +22,10 @@ export interface TargetDriverFixture {
     deleteTarget(iqn: string): Promise<void>;
     /** The service stops listening at ip:port (the pairing the driver keeps stays). */
     stopListening(ip: string, port: number): Promise<void>;
+    /** The service's daemon dies (kill -9) and stays dead. */
+    stopService(): Promise<void>;
+    /** A new daemon starts (as systemd's Restart=always does): empty, answering. */
+    startService(): Promise<void>;
   };
   close?: () => Promise<void>;
 }
@@ -371,6 +375,33 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
         await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
         expect(await driver.isPortalEnabled({ iqn: iqn("00001"), ip: ip(0) }, { fresh: true })).toBe(true);
         expect(await driver.listPortals({ fresh: true })).toHaveLength(2);
+      });
+
+      it("a dead daemon fails fresh reads and changes (DRIVER_FAILED); restarted, it is empty and a path is set up again", async () => {
+        const { driver, external } = fx();
+        await driver.ensureTarget(spec("00001"));
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        await external.stopService();
+        try {
+          for (const call of [
+            () => driver.listTargets({ fresh: true }),
+            () => driver.ensureTarget(spec("00002")),
+          ]) {
+            const error = await rejectionOf(call());
+            expect(isSanpathError(error) && error.reason).toBe("DRIVER_FAILED");
+          }
+        } finally {
+          await external.startService();
+        }
+        expect(await driver.listTargets({ fresh: true })).toEqual([]);
+        const again = async (): Promise<void> => {
+          await driver.ensureTarget(spec("00001"));
+          await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        };
+        // As after a target deleted behind its back: the driver may find out on the first try.
+        await again().catch(again);
+        const target = await targetOf(driver, "00001", true);
+        expect(target?.portals).toEqual([{ ip: ip(0), port: 3260, enabled: true }]);
       });
 
       it("a target deleted behind its back can still be torn down and dropped", async () => {

@@ -45,6 +45,10 @@ export interface TgtdHarness {
    * systemd's Restart=always does): it starts empty, with no target, portal or account.
    */
   killAndRestart(downMs?: number): Promise<void>;
+  /** `kill -9` of tgtd; it stays dead until start(). */
+  kill(): Promise<void>;
+  /** A new tgtd on the same control port (after kill()), empty; resolves once it answers. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -87,9 +91,15 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
       driver: (options = {}) => new TgtDriver({ ...options, runner, controlPort }),
       tgtadm,
       async killAndRestart(downMs = 1000) {
+        await harness.kill();
+        await sleep(downMs);
+        await harness.start();
+      },
+      async kill() {
         await current.stop({ signal: "SIGKILL" });
         removeTgtdSocket(controlPort);
-        await sleep(downMs);
+      },
+      async start() {
         current = topology.spawnIn(host, "tgtd", ["-f", "-C", String(controlPort)], { logFile });
         const next = current;
         const failed = await waitForTgtdAnswer({ running: () => next.isRunning(), runner, controlPort });

@@ -95,6 +95,8 @@ targetDriverContract("TgtDriver over a real tgtd", async () => {
       async stopListening(ip, port) {
         await harness.tgtadm(["--op", "delete", "--mode", "portal", "--param", `portal=${ip}:${port}`]);
       },
+      stopService: () => harness.kill(),
+      startService: () => harness.start(),
     },
     close: () => emptyTgtd(harness),
   };

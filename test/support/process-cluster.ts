@@ -50,6 +50,12 @@ export interface ProcessNodeOptions {
   memory?: InMemorySessionMemory;
   /** The data-path probe's interval (default 0: off, as reconcile alone would leave it). */
   dataPathProbeMs?: number;
+  /** Trouble this long → degraded (default the agent's, 3 s). */
+  dataPathUnhealthyAfterMs?: number;
+  /** Healthy this long → no longer degraded (default the agent's, 10 s). */
+  dataPathRecoverAfterMs?: number;
+  /** What the health service would be told of the data path. */
+  onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
 }
 
 export class ProcessCluster {
@@ -123,6 +129,15 @@ export class ProcessCluster {
       logger: this.logger,
       reconcilePeriodMs: 60_000,
       dataPathProbeMs: options.dataPathProbeMs ?? 0,
+      ...(options.dataPathUnhealthyAfterMs === undefined
+        ? {}
+        : { dataPathUnhealthyAfterMs: options.dataPathUnhealthyAfterMs }),
+      ...(options.dataPathRecoverAfterMs === undefined
+        ? {}
+        : { dataPathRecoverAfterMs: options.dataPathRecoverAfterMs }),
+      ...(options.onDataPathHealthChange === undefined
+        ? {}
+        : { onDataPathHealthChange: options.onDataPathHealthChange }),
     });
     const node = { name, address, agent, target, network, journal, memory };
     this.nodes.set(name, node);

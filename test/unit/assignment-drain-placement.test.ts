@@ -95,6 +95,17 @@ describe("placeFreePaths", () => {
     expect(placementsOf(placeFreePaths(paths, threeNodes))).toEqual(["d1/2→A"]);
   });
 
+  it("never places on a degraded node, however idle, and says why when it is the only one", () => {
+    const nodes = [node("A", { degraded: true }), node("B"), node("C")];
+    const paths = [...load("B", 3, 10), ...load("C", 3, 20), path(1, 1, ""), path(1, 2, "")];
+    expect(placementsOf(placeFreePaths(paths, nodes))).toEqual(["d1/1→B", "d1/2→C"]);
+    const alone = placeFreePaths([path(1, 1, "")], [node("A", { degraded: true })]);
+    expect(alone.placements).toEqual([]);
+    expect(alone.unplaced.map((unplaced) => unplaced.reason)).toEqual([
+      expect.stringContaining("no eligible node"),
+    ]);
+  });
+
   it("places the paths of a dead node over the others (failover)", () => {
     const nodes = [node("A"), node("B"), node("C"), node("D", { online: false })];
     const paths = [

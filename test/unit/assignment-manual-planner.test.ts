@@ -11,6 +11,7 @@ const nodes = [
   node("C", { subnets: [1] }),
   node("K", { cordoned: true }),
   node("Z", { online: false }),
+  node("X", { degraded: true }),
 ];
 const paths = [
   path(1, 1, "A"),
@@ -30,6 +31,7 @@ describe("planManual to a named node", () => {
       { node: "B", paths: 2 },
       { node: "C", paths: 0 },
       { node: "K", paths: 0 },
+      { node: "X", paths: 0 },
       { node: "Z", paths: 0 },
     ]);
     expect(plan.after.find((count) => count.node === "C")).toEqual({ node: "C", paths: 2 });
@@ -52,6 +54,13 @@ describe("planManual to a named node", () => {
     ["an unknown node", "Q", "not_found", "NODE_NOT_FOUND", /no node is named "Q"/],
     ["an offline node", "Z", "not_found", "NODE_NOT_FOUND", /Z is offline/],
     ["a cordoned node", "K", "failed_precondition", "NODE_CORDONED", /K is cordoned/],
+    [
+      "a degraded node",
+      "X",
+      "failed_precondition",
+      "NODE_DEGRADED",
+      /X is degraded \(its data path failed\)/,
+    ],
     ["a node without the path's subnet", "C", "invalid_argument", "WRONG_SUBNET", /subnet 2, which ips\[0\]/],
   ])("refuses %s with field target_node", (_, targetNode, kind, reason, message) => {
     const error = thrownAs(SanpathError, () =>

@@ -27,7 +27,7 @@ describe("config defaults", () => {
     expect(config.reassignment.callsPerNode).toBe(8);
     expect(config.imageStore.kind).toBe("rbd");
     expect(config.target).toEqual({ driver: "tgt", tgtControlPort: 0 });
-    expect(config.dataPath).toEqual({ probeIntervalMs: 500 });
+    expect(config.dataPath).toEqual({ probeIntervalMs: 500, degradeAfterMs: 3000, recoverAfterMs: 10_000 });
     expect(config.advertiseAddress).toBeUndefined();
     expect(config.interfaces).toEqual({ subnet1: undefined, subnet2: undefined });
   });
@@ -197,6 +197,19 @@ describe("config rules", () => {
     {
       env: { SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "60001" },
       message: "config: dataPath.probeIntervalMs must be an integer from 0 to 60000",
+    },
+    {
+      env: { SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "5000", SANPATH_DATA_PATH_DEGRADE_AFTER_MS: "5000" },
+      message:
+        "config: dataPath.degradeAfterMs must be greater than dataPath.probeIntervalMs (trouble is judged over several probes) (got 5000)",
+    },
+    {
+      env: { SANPATH_DATA_PATH_DEGRADE_AFTER_MS: "100" },
+      message: "config: dataPath.degradeAfterMs must be an integer from 500 to 600000",
+    },
+    {
+      env: { SANPATH_DATA_PATH_RECOVER_AFTER_MS: "-1" },
+      message: "config: dataPath.recoverAfterMs must be an integer from 0 to 3600000",
     },
     {
       env: { SANPATH_SUBNET1_INTERFACE: "a-very-long-interface" },

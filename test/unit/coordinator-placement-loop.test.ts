@@ -215,4 +215,40 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
     expect(doubles).toEqual([]);
   });
+
+  it("a node whose target daemon dies hands its paths off; they go to the others at once and none comes back to it", async () => {
+    const a = await cluster.addNode("a", { dataPathProbeMs: 50, dataPathUnhealthyAfterMs: 300 });
+    const others = [await cluster.addNode("b"), await cluster.addNode("c")];
+    startLoop();
+    await cluster.addDisk({ name: "one", pathCount: 3 });
+    await cluster.addDisk({ name: "two", pathCount: 3 });
+    const before = await settled();
+    const onA = before.paths.filter((path) => path.node === "a").map((path) => path.ip);
+    expect(onA.length).toBeGreaterThan(0);
+    const attemptsBefore = attempts.length;
+    a.target.external.stopService();
+    const after = await until(
+      "A's paths served by the others",
+      async () => {
+        const state = await reader.read();
+        const done = state.paths.every((path) => path.node !== "" && path.node !== "a");
+        return done ? state : undefined;
+      },
+      10_000,
+    );
+    expect(after.nodes.find((node) => node.name === "a")).toMatchObject({ degraded: true, pathCount: 0 });
+    expect(after.nodes.find((node) => node.name === "a")?.degradedReason).toContain("does not answer");
+    expectServedByHolders(after, [a, ...others]);
+    // No lock-delay: released explicitly, not by a lost session.
+    expect((await a.agent.status(0, signal())).session.healthy).toBe(true);
+    const handedOff = attempts.slice(attemptsBefore);
+    expect(
+      handedOff
+        .filter((attempt) => attempt.placed)
+        .map((attempt) => attempt.ip)
+        .sort(),
+    ).toEqual([...onA].sort());
+    expect(handedOff.filter((attempt) => attempt.node === "a")).toEqual([]);
+    expect(doubles).toEqual([]);
+  });
 });

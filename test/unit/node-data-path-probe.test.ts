@@ -90,12 +90,26 @@ describe("DataPathProbe.probe", () => {
     expect(await probe.probe()).toMatchObject({ answering: true, lastError: undefined });
   });
 
-  it("reads nothing while nothing is served (a path being set up or torn down is not probed)", async () => {
-    const { target, journal, probe } = await served();
+  it("does not judge a path being torn down, but still asks the target daemon with nothing served", async () => {
+    const { target, network, journal, probe } = await served();
     await journal.setState("00001/1", "cleaning");
+    network.external.removeAddress(PATH.ip);
     const reads = target.faults.callsOf("listTargets").length;
-    expect((await probe.probe()).drifted).toEqual([]);
-    expect(target.faults.callsOf("listTargets").length).toBe(reads);
+    expect(await probe.probe()).toMatchObject({ answering: true, drifted: [] });
+    expect(target.faults.callsOf("listTargets").length).toBe(reads + 1);
+    target.external.stopService();
+    expect(await probe.probe()).toMatchObject({ answering: false, drifted: [] });
+  });
+
+  it("does not judge a path whose state changed while the probe read the node", async () => {
+    const { target, network, journal, probe } = await served();
+    network.external.removeAddress(PATH.ip);
+    target.faults.hangNext("listTargets");
+    const probing = probe.probe();
+    await target.faults.waitForHanging(1);
+    await journal.setState("00001/1", "cleaning");
+    target.faults.release();
+    expect((await probing).drifted).toEqual([]);
   });
 });
 

@@ -128,6 +128,27 @@ describe("node record (<root>/Nodes/<name>)", () => {
     expect(parseNodeRecord(text)).toEqual(record);
   });
 
+  it("carries the node's degraded state (since, reason) and refuses a broken one naming the field", () => {
+    const record = {
+      name: "a",
+      address: "192.0.2.11:7410",
+      interfaces: { subnet1: "eth1", subnet2: "eth2" },
+      version: "0.1.0",
+      cordoned: false,
+      startedAt: new Date("2024-03-01T10:00:00.000Z"),
+      session: undefined,
+      degraded: { since: new Date("2024-03-01T10:05:00.000Z"), reason: "tgtd does not answer" },
+    };
+    const text = serializeNodeRecord(record);
+    expect((JSON.parse(text) as { degraded: unknown }).degraded).toEqual({
+      since: "2024-03-01T10:05:00.000Z",
+      reason: "tgtd does not answer",
+    });
+    expect(parseNodeRecord(text)).toEqual(record);
+    const broken = { ...(JSON.parse(text) as object), degraded: { since: "yesterday", reason: "x" } };
+    expect(() => parseNodeRecord(JSON.stringify(broken))).toThrow("degraded.since must be an ISO 8601 time");
+  });
+
   it("refuses a record without a name or start time", () => {
     expect(() =>
       parseNodeRecord('{"address":"x","interfaces":{},"startedAt":"2024-01-01T00:00:00Z"}'),

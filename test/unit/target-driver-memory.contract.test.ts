@@ -11,6 +11,8 @@ targetDriverContract("InMemoryTargetDriver", () => {
     external: {
       deleteTarget: (iqn) => Promise.resolve(driver.external.deleteTarget(iqn)),
       stopListening: (ip, port) => Promise.resolve(driver.external.stopListening(ip, port)),
+      stopService: () => Promise.resolve(driver.external.stopService()),
+      startService: () => Promise.resolve(driver.external.startService()),
     },
   };
 });

@@ -12,12 +12,13 @@ function yesNo(value: boolean): string {
 }
 
 export function renderNodes(nodes: readonly NodeSummary[]): string {
-  return renderTable(
+  const table = renderTable(
     [
       { header: "node", value: (node: NodeSummary) => node.name },
       { header: "address", value: (node: NodeSummary) => node.address },
       { header: "online", value: (node: NodeSummary) => yesNo(node.online) },
       { header: "cordoned", value: (node: NodeSummary) => yesNo(node.cordoned) },
+      { header: "degraded", value: (node: NodeSummary) => yesNo(node.degraded) },
       { header: "paths", value: (node: NodeSummary) => String(node.pathCount), align: "right" },
       { header: "subnets", value: (node: NodeSummary) => node.subnets.join(",") },
       { header: "coordinator", value: (node: NodeSummary) => (node.leader ? "yes" : "") },
@@ -26,6 +27,10 @@ export function renderNodes(nodes: readonly NodeSummary[]): string {
     nodes,
     "(no nodes)",
   );
+  const reasons = nodes
+    .filter((node) => node.degraded)
+    .map((node) => `${node.name} is degraded (takes no paths until it recovers): ${node.degradedReason}`);
+  return [table, ...reasons].join("\n");
 }
 
 function nodeArgument(input: ActionInput): string {
@@ -38,7 +43,9 @@ function nodeArgument(input: ActionInput): string {
 export function registerNodeCommands(program: Command): void {
   program
     .command("nodes")
-    .description("the storage nodes: online, cordoned, paths served, coordinator")
+    .description(
+      "the storage nodes: online, cordoned, degraded (data path failed), paths served, coordinator",
+    )
     .action(
       action(async (session) => {
         const answer = await session.unary<ListNodesResponse>((metadata, options, done) =>

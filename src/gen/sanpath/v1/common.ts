@@ -74,6 +74,11 @@ export enum ErrorReason {
   ERROR_REASON_NO_LEADER = 29,
   /** ERROR_REASON_NODE_FENCED - The node has no valid Consul session (it is fenced) (UNAVAILABLE). */
   ERROR_REASON_NODE_FENCED = 30,
+  /**
+   * ERROR_REASON_NODE_DEGRADED - The node's data path failed: it handed its paths off and takes none until it recovers
+   * (FAILED_PRECONDITION).
+   */
+  ERROR_REASON_NODE_DEGRADED = 31,
   /** ERROR_REASON_CONSUL_UNAVAILABLE - UNAVAILABLE. */
   ERROR_REASON_CONSUL_UNAVAILABLE = 40,
   /** ERROR_REASON_CEPH_UNAVAILABLE - UNAVAILABLE. */
@@ -170,6 +175,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 30:
     case "ERROR_REASON_NODE_FENCED":
       return ErrorReason.ERROR_REASON_NODE_FENCED;
+    case 31:
+    case "ERROR_REASON_NODE_DEGRADED":
+      return ErrorReason.ERROR_REASON_NODE_DEGRADED;
     case 40:
     case "ERROR_REASON_CONSUL_UNAVAILABLE":
       return ErrorReason.ERROR_REASON_CONSUL_UNAVAILABLE;
@@ -248,6 +256,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_NO_LEADER";
     case ErrorReason.ERROR_REASON_NODE_FENCED:
       return "ERROR_REASON_NODE_FENCED";
+    case ErrorReason.ERROR_REASON_NODE_DEGRADED:
+      return "ERROR_REASON_NODE_DEGRADED";
     case ErrorReason.ERROR_REASON_CONSUL_UNAVAILABLE:
       return "ERROR_REASON_CONSUL_UNAVAILABLE";
     case ErrorReason.ERROR_REASON_CEPH_UNAVAILABLE:
@@ -335,6 +345,13 @@ export interface NodeSummary {
   version: string;
   /** This node is the coordinator. */
   leader: boolean;
+  /**
+   * The node's data path failed (target daemon or network): it handed its paths off and is given
+   * none until it has been healthy for a while.
+   */
+  degraded: boolean;
+  /** Why it is degraded ("" when it is not). */
+  degradedReason: string;
 }
 
 function createBasePathRef(): PathRef {
@@ -436,6 +453,8 @@ function createBaseNodeSummary(): NodeSummary {
     subnets: [],
     version: "",
     leader: false,
+    degraded: false,
+    degradedReason: "",
   };
 }
 
@@ -468,6 +487,12 @@ export const NodeSummary: MessageFns<NodeSummary> = {
     }
     if (message.leader !== false) {
       writer.uint32(64).bool(message.leader);
+    }
+    if (message.degraded !== false) {
+      writer.uint32(72).bool(message.degraded);
+    }
+    if (message.degradedReason !== "") {
+      writer.uint32(82).string(message.degradedReason);
     }
     return writer;
   },
@@ -559,6 +584,22 @@ export const NodeSummary: MessageFns<NodeSummary> = {
             message.leader = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.degraded = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.degradedReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -585,6 +626,12 @@ export const NodeSummary: MessageFns<NodeSummary> = {
       subnets: globalThis.Array.isArray(object?.subnets) ? object.subnets.map((e: any) => globalThis.Number(e)) : [],
       version: isSet(object.version) ? globalThis.String(object.version) : "",
       leader: isSet(object.leader) ? globalThis.Boolean(object.leader) : false,
+      degraded: isSet(object.degraded) ? globalThis.Boolean(object.degraded) : false,
+      degradedReason: isSet(object.degradedReason)
+        ? globalThis.String(object.degradedReason)
+        : isSet(object.degraded_reason)
+        ? globalThis.String(object.degraded_reason)
+        : "",
     };
   },
 
@@ -614,6 +661,12 @@ export const NodeSummary: MessageFns<NodeSummary> = {
     if (message.leader !== false) {
       obj.leader = message.leader;
     }
+    if (message.degraded !== false) {
+      obj.degraded = message.degraded;
+    }
+    if (message.degradedReason !== "") {
+      obj.degradedReason = message.degradedReason;
+    }
     return obj;
   },
 
@@ -630,6 +683,8 @@ export const NodeSummary: MessageFns<NodeSummary> = {
     message.subnets = object.subnets?.map((e) => e) || [];
     message.version = object.version ?? "";
     message.leader = object.leader ?? false;
+    message.degraded = object.degraded ?? false;
+    message.degradedReason = object.degradedReason ?? "";
     return message;
   },
 };

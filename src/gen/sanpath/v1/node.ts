@@ -191,6 +191,34 @@ export interface StatusResponse {
   targetDriver: string;
   /** "rbd" or "file". */
   imageStore: string;
+  /** What the data-path probe finds: is every served path really there, as an initiator needs it. */
+  dataPath: DataPathState | undefined;
+}
+
+/** The node's data path: the target daemon answers and each served path's IP and portal are there. */
+export interface DataPathState {
+  /** False once the data path has been in trouble for dataPath.degradeAfterMs. */
+  healthy: boolean;
+  /** Why it is not healthy ("" when it is). */
+  reason: string;
+  /** The target daemon and the network answered the last probe. */
+  answering: boolean;
+  /** IPs of served paths the last probe found not all there (repair asked). */
+  driftedIps: string[];
+  /** Probes that found drift and asked for a repair, since start. */
+  repairsAsked: number;
+  /** The last probe's error, when it got no answer. */
+  lastError: string;
+  /** When the last probe ended (unset before the first). */
+  checkedTime:
+    | Date
+    | undefined;
+  /** The node handed its paths off because its data path failed, and takes none until it recovers. */
+  degraded: boolean;
+  degradedSince: Date | undefined;
+  degradedReason: string;
+  /** How often the probe runs (0 = off). */
+  probeIntervalMs: number;
 }
 
 function createBaseAcquirePathRequest(): AcquirePathRequest {
@@ -1567,6 +1595,7 @@ function createBaseStatusResponse(): StatusResponse {
     highestEpoch: 0,
     targetDriver: "",
     imageStore: "",
+    dataPath: undefined,
   };
 }
 
@@ -1601,6 +1630,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.imageStore !== "") {
       writer.uint32(82).string(message.imageStore);
+    }
+    if (message.dataPath !== undefined) {
+      DataPathState.encode(message.dataPath, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1698,6 +1730,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.imageStore = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.dataPath = DataPathState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1734,6 +1774,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.image_store)
         ? globalThis.String(object.image_store)
         : "",
+      dataPath: isSet(object.dataPath)
+        ? DataPathState.fromJSON(object.dataPath)
+        : isSet(object.data_path)
+        ? DataPathState.fromJSON(object.data_path)
+        : undefined,
     };
   },
 
@@ -1769,6 +1814,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.imageStore !== "") {
       obj.imageStore = message.imageStore;
     }
+    if (message.dataPath !== undefined) {
+      obj.dataPath = DataPathState.toJSON(message.dataPath);
+    }
     return obj;
   },
 
@@ -1791,6 +1839,278 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.highestEpoch = object.highestEpoch ?? 0;
     message.targetDriver = object.targetDriver ?? "";
     message.imageStore = object.imageStore ?? "";
+    message.dataPath = (object.dataPath !== undefined && object.dataPath !== null)
+      ? DataPathState.fromPartial(object.dataPath)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDataPathState(): DataPathState {
+  return {
+    healthy: false,
+    reason: "",
+    answering: false,
+    driftedIps: [],
+    repairsAsked: 0,
+    lastError: "",
+    checkedTime: undefined,
+    degraded: false,
+    degradedSince: undefined,
+    degradedReason: "",
+    probeIntervalMs: 0,
+  };
+}
+
+export const DataPathState: MessageFns<DataPathState> = {
+  encode(message: DataPathState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.healthy !== false) {
+      writer.uint32(8).bool(message.healthy);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.answering !== false) {
+      writer.uint32(24).bool(message.answering);
+    }
+    for (const v of message.driftedIps) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.repairsAsked !== 0) {
+      writer.uint32(40).uint64(message.repairsAsked);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(50).string(message.lastError);
+    }
+    if (message.checkedTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedTime), writer.uint32(58).fork()).join();
+    }
+    if (message.degraded !== false) {
+      writer.uint32(64).bool(message.degraded);
+    }
+    if (message.degradedSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.degradedSince), writer.uint32(74).fork()).join();
+    }
+    if (message.degradedReason !== "") {
+      writer.uint32(82).string(message.degradedReason);
+    }
+    if (message.probeIntervalMs !== 0) {
+      writer.uint32(88).uint32(message.probeIntervalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataPathState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataPathState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.healthy = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.answering = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.driftedIps.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.repairsAsked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.checkedTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.degraded = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.degradedSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.degradedReason = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.probeIntervalMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataPathState {
+    return {
+      healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      answering: isSet(object.answering) ? globalThis.Boolean(object.answering) : false,
+      driftedIps: globalThis.Array.isArray(object?.driftedIps)
+        ? object.driftedIps.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.drifted_ips)
+        ? object.drifted_ips.map((e: any) => globalThis.String(e))
+        : [],
+      repairsAsked: isSet(object.repairsAsked)
+        ? globalThis.Number(object.repairsAsked)
+        : isSet(object.repairs_asked)
+        ? globalThis.Number(object.repairs_asked)
+        : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      checkedTime: isSet(object.checkedTime)
+        ? fromJsonTimestamp(object.checkedTime)
+        : isSet(object.checked_time)
+        ? fromJsonTimestamp(object.checked_time)
+        : undefined,
+      degraded: isSet(object.degraded) ? globalThis.Boolean(object.degraded) : false,
+      degradedSince: isSet(object.degradedSince)
+        ? fromJsonTimestamp(object.degradedSince)
+        : isSet(object.degraded_since)
+        ? fromJsonTimestamp(object.degraded_since)
+        : undefined,
+      degradedReason: isSet(object.degradedReason)
+        ? globalThis.String(object.degradedReason)
+        : isSet(object.degraded_reason)
+        ? globalThis.String(object.degraded_reason)
+        : "",
+      probeIntervalMs: isSet(object.probeIntervalMs)
+        ? globalThis.Number(object.probeIntervalMs)
+        : isSet(object.probe_interval_ms)
+        ? globalThis.Number(object.probe_interval_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: DataPathState): unknown {
+    const obj: any = {};
+    if (message.healthy !== false) {
+      obj.healthy = message.healthy;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.answering !== false) {
+      obj.answering = message.answering;
+    }
+    if (message.driftedIps?.length) {
+      obj.driftedIps = message.driftedIps;
+    }
+    if (message.repairsAsked !== 0) {
+      obj.repairsAsked = Math.round(message.repairsAsked);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.checkedTime !== undefined) {
+      obj.checkedTime = message.checkedTime.toISOString();
+    }
+    if (message.degraded !== false) {
+      obj.degraded = message.degraded;
+    }
+    if (message.degradedSince !== undefined) {
+      obj.degradedSince = message.degradedSince.toISOString();
+    }
+    if (message.degradedReason !== "") {
+      obj.degradedReason = message.degradedReason;
+    }
+    if (message.probeIntervalMs !== 0) {
+      obj.probeIntervalMs = Math.round(message.probeIntervalMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataPathState>): DataPathState {
+    return DataPathState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataPathState>): DataPathState {
+    const message = createBaseDataPathState();
+    message.healthy = object.healthy ?? false;
+    message.reason = object.reason ?? "";
+    message.answering = object.answering ?? false;
+    message.driftedIps = object.driftedIps?.map((e) => e) || [];
+    message.repairsAsked = object.repairsAsked ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.checkedTime = object.checkedTime ?? undefined;
+    message.degraded = object.degraded ?? false;
+    message.degradedSince = object.degradedSince ?? undefined;
+    message.degradedReason = object.degradedReason ?? "";
+    message.probeIntervalMs = object.probeIntervalMs ?? 0;
     return message;
   },
 };
