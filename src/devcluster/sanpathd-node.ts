@@ -6,6 +6,7 @@
  * both the management port and the admin socket (mutual TLS), and identifies it to other nodes.
  * The configuration is also what the test harness's cluster (test/harness/cluster-ns.ts) writes.
  */
+import type { DataPathConfig } from "../config/config.js";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -73,8 +74,8 @@ export interface SanpathdSettings {
   logLevel: string;
   /** Consul key root; sanpathd's default when unset. */
   consulRoot?: string | undefined;
-  /** dataPath.probeIntervalMs (0 = off); sanpathd's default when unset. */
-  dataPathProbeMs?: number | undefined;
+  /** dataPath settings (probe interval, degrade and recover bounds); sanpathd's defaults when unset. */
+  dataPath?: Partial<DataPathConfig> | undefined;
 }
 
 export function writeSanpathdConfig(settings: SanpathdSettings): void {
@@ -94,9 +95,7 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
     target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
     session: settings.session,
-    ...(settings.dataPathProbeMs === undefined
-      ? {}
-      : { dataPath: { probeIntervalMs: settings.dataPathProbeMs } }),
+    ...(settings.dataPath === undefined ? {} : { dataPath: settings.dataPath }),
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,
     ...(settings.parallelism === undefined ? {} : { reassignment: { parallelism: settings.parallelism } }),

@@ -34,6 +34,7 @@
  * NodeService through that socket. Consul's HTTP API reaches the test process through a port
  * forward (src/netns/port-forward.ts); Ceph is driven with the rbd CLI inside its namespace.
  */
+import type { DataPathConfig } from "../../src/config/config.js";
 import { until } from "../support/until.js";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -80,8 +81,8 @@ export interface NsClusterOptions {
   logLevel?: string;
   /** Start sanpathd on every node at once (default true). */
   startDaemons?: boolean;
-  /** dataPath.probeIntervalMs of every node (default sanpathd's). */
-  dataPathProbeMs?: number;
+  /** dataPath settings of every node (default sanpathd's). */
+  dataPath?: Partial<DataPathConfig>;
 }
 
 export interface ReadCapacityResult {
@@ -265,7 +266,7 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
         consulRoot: root,
         session,
         logLevel: options.logLevel ?? "debug",
-        dataPathProbeMs: options.dataPathProbeMs,
+        dataPath: options.dataPath,
       });
       cleanups.push(() => node.stop());
       nodes.push(node);

@@ -4,6 +4,7 @@
  * process so that kill/stop act on it by PID), NodeService calls over its admin socket, its
  * management cable, and the addresses on its interfaces.
  */
+import type { DataPathConfig } from "../../src/config/config.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -87,7 +88,7 @@ export interface NodeSetup {
   consulRoot: string;
   session: SessionTiming;
   logLevel: string;
-  dataPathProbeMs?: number | undefined;
+  dataPath?: Partial<DataPathConfig> | undefined;
 }
 
 /** The node's own address in a subnet: .11 for the first node, .12 for the second … */
@@ -112,7 +113,7 @@ export function makeNode(setup: NodeSetup): ClusterNode {
     pool: setup.ceph.pool,
     tgtControlPort: setup.tgtd.controlPort,
     session: setup.session,
-    dataPathProbeMs: setup.dataPathProbeMs,
+    dataPath: setup.dataPath,
     auth: undefined,
     // NodeService is reached over the admin socket from the test process, without certificates.
     tls: undefined,

@@ -44,7 +44,7 @@ describe("node agent: paths served by real nodes, read by a real initiator", () 
   beforeAll(async () => {
     // The drift test removes an IP and reads the drift before reconcile repairs it: no data-path
     // probe here (node-failover.test.ts has the probe putting an IP back by itself).
-    cluster = await startNsCluster({ name: "node-paths", dataPathProbeMs: 0 });
+    cluster = await startNsCluster({ name: "node-paths", dataPath: { probeIntervalMs: 0 } });
     a = cluster.node("a");
     b = cluster.node("b");
     await Promise.all(cluster.nodes.map((node) => node.waitForSession()));
