@@ -157,14 +157,10 @@ export class ClusterStateReader {
   }
 }
 
-/** What the coordinator needs to call one node. */
-export interface NodeRecordView {
-  readonly name: string;
+/** What the coordinator needs to call one node, and to know whether it may take paths (isEligible). */
+export interface NodeRecordView extends NodeInfo {
   readonly address: string;
-  readonly cordoned: boolean;
   readonly subnets: readonly SubnetNumber[];
-  /** The session its record names is one Consul holds. */
-  readonly online: boolean;
 }
 
 /** What the coordinator needs of a parsed node record, online when Consul holds its session. */
