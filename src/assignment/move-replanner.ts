@@ -29,30 +29,24 @@ export type Replanned =
 /**
  * Gives a move whose target can no longer take its path (offline, cordoned, no longer eligible) a
  * new target by the job's planner rule (replan-target.ts), over the cluster as it is now with the
- * job's other unfinished moves counted on their targets. One move at a time, so each sees the
- * targets chosen before it. The new target is in the path record in Consul (status unchanged)
- * before the move goes on, with a "queued" event saying why: a coordinator taking over later
- * moves the path there.
+ * job's other unfinished moves counted on their targets (those re-planned before included). The
+ * new target is in the path record in Consul (status unchanged) before the move goes on, with a
+ * "queued" event saying why: a coordinator taking over later moves the path there.
  */
 export class MoveReplanner {
   private readonly options: MoveReplannerOptions;
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: MoveReplannerOptions) {
     this.options = options;
   }
 
   /** `why`: what is wrong with the current target, for people. */
-  replan(record: JobPathRecord, why: string): Promise<Replanned> {
-    const next = this.queue.then(() => this.choose(record, why));
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  private async choose(planned: JobPathRecord, why: string): Promise<Replanned> {
+  async replan(planned: JobPathRecord, why: string): Promise<Replanned> {
     const { records, rule, signal, logger } = this.options;
-    const record = records.get(planned.ip) ?? planned;
     const state = await this.options.readState(signal);
+    // From here to records.set nothing awaits: re-plans running side by side each see the targets
+    // the others chose.
+    const record = records.get(planned.ip) ?? planned;
     const others = [...records.values()].filter(
       (other) => other.ip !== record.ip && !isFinalJobPathStatus(other.status),
     );
