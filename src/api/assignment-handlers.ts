@@ -163,7 +163,7 @@ export function toNodeSummary(node: NodeState, leader: string): NodeSummary {
     subnets: [...node.subnets],
     version: node.version,
     leader: node.name === leader,
-    degraded: node.degraded === true,
+    degraded: node.degraded,
     degradedReason: node.degradedReason,
   };
 }

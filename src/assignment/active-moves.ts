@@ -47,6 +47,11 @@ export class ActiveMoves {
     this.targets.delete(ip);
   }
 
+  /** The unfinished move of `ip` was re-planned to `node`. */
+  retarget(ip: string, node: string): void {
+    if (this.targets.has(ip)) this.targets.set(ip, node);
+  }
+
   isWorking(ip: string): boolean {
     return this.working.has(ip);
   }

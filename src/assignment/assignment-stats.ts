@@ -24,6 +24,7 @@ export interface NodeState extends NodeInfo {
   readonly version: string;
   /** Paths of running disks it serves. */
   readonly pathCount: number;
+  readonly degraded: boolean;
   /** Why the node is degraded ("" when it is not). */
   readonly degradedReason: string;
 }
@@ -163,15 +164,12 @@ export class ClusterStateReader {
   }
 }
 
-/** What the coordinator needs to call one node. */
-export interface NodeRecordView {
-  readonly name: string;
+/** What the coordinator needs to call one node, and to know whether it may take paths (isEligible). */
+export interface NodeRecordView extends NodeInfo {
   readonly address: string;
-  readonly cordoned: boolean;
+  /** Set from the record (NodeInfo has it optional): the mover must not miss a degraded node. */
   readonly degraded: boolean;
   readonly subnets: readonly SubnetNumber[];
-  /** The session its record names is one Consul holds. */
-  readonly online: boolean;
 }
 
 /** What the coordinator needs of a parsed node record, online when Consul holds its session. */

@@ -58,15 +58,8 @@ export function planAverage(
       ? undefined
       : new Set(resolveSelectedPaths(index, options.selectedIps).map((selection) => selection.path));
 
-  let eligibleNodes = 0;
-  let servedPaths = 0;
-  for (let node = 0; node < index.nodeCount; node++) {
-    if (!index.isEligible(node)) continue;
-    eligibleNodes++;
-    servedPaths += index.totalOf(node);
-  }
-  if (eligibleNodes === 0) return index.plan();
-  const target = Math.ceil(servedPaths / eligibleNodes);
+  const target = averageTarget(index);
+  if (target === undefined) return index.plan();
 
   const { donors, groups } = collectDonors(index, target, selected);
   const receivers = new CandidateNodes(index, { below: target });
@@ -82,6 +75,18 @@ export function planAverage(
     if (index.totalOf(donor.node) > target) donorOrder.push(donorKey(index, donor, slot, donors.length));
   }
   return index.plan();
+}
+
+/** Paths per node the average planner aims at: ceil(paths served by eligible nodes / eligible nodes). */
+export function averageTarget(index: ClusterIndex): number | undefined {
+  let eligibleNodes = 0;
+  let servedPaths = 0;
+  for (let node = 0; node < index.nodeCount; node++) {
+    if (!index.isEligible(node)) continue;
+    eligibleNodes++;
+    servedPaths += index.totalOf(node);
+  }
+  return eligibleNodes === 0 ? undefined : Math.ceil(servedPaths / eligibleNodes);
 }
 
 function collectDonors(
@@ -212,11 +217,12 @@ function moveFromGroup(
   }
   return false;
 }
+
 /**
  * Whether, once the path left its source, every eligible node with the path's subnet would still
  * serve a path of the disk: the only case in which a node may be given a second path of it.
  */
-function everyEligibleNodeKeepsDisk(
+export function everyEligibleNodeKeepsDisk(
   index: ClusterIndex,
   disk: number,
   path: number,

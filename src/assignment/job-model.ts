@@ -55,6 +55,11 @@ export interface JobHeader {
   readonly startedBy: string;
   /** Drain jobs: the node being drained; "" otherwise. */
   readonly drainNode: string;
+  /**
+   * Manual jobs: the node the request named, or "auto" (the planner chose the targets). Unset for
+   * other kinds and in manual jobs stored before it existed (taken as a named node).
+   */
+  readonly manualTarget?: string | undefined;
   /** The node whose API took the request. */
   readonly requestedOn: string;
   /** Set once the job has ended. */
@@ -101,7 +106,7 @@ export interface PathEvent {
   readonly phase: PathPhase;
   readonly sourceNode: string;
   readonly targetNode: string;
-  /** With "failed". */
+  /** With "failed"; with "queued" when the move was given another target, why. */
   readonly reason?: string | undefined;
 }
 
@@ -168,6 +173,7 @@ function headerJson(header: JobHeader): Record<string, unknown> {
     createTime: header.createTime.toISOString(),
     startedBy: header.startedBy,
     drainNode: header.drainNode,
+    ...(header.manualTarget === undefined ? {} : { manualTarget: header.manualTarget }),
     requestedOn: header.requestedOn,
     ...(header.finishTime === undefined ? {} : { finishTime: header.finishTime.toISOString() }),
     ...(header.error === undefined ? {} : { error: header.error }),
@@ -181,6 +187,7 @@ export function parseJobHeader(text: string, what = "reassignment job record"): 
 function headerFrom(read: FieldReader): JobHeader {
   const id = read.text("id", false);
   const error = read.optionalText("error");
+  const manualTarget = read.optionalText("manualTarget");
   return {
     id,
     kind: read.oneOf("kind", JOB_KINDS),
@@ -190,6 +197,7 @@ function headerFrom(read: FieldReader): JobHeader {
     createTime: read.time("createTime"),
     startedBy: read.text("startedBy"),
     drainNode: read.text("drainNode"),
+    ...(manualTarget === undefined ? {} : { manualTarget }),
     requestedOn: read.text("requestedOn"),
     finishTime: read.optionalTime("finishTime"),
     ...(error === undefined ? {} : { error }),

@@ -5,6 +5,7 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
+import { ClusterStateReader } from "./assignment-stats.js";
 import { readJobEvents } from "./job-events.js";
 import { JobJournal } from "./job-journal.js";
 import {
@@ -20,11 +21,13 @@ import {
 import { withJobPathStatus, type JobPathRecord } from "./job-record.js";
 import type { Fence, JobStore, RunningJob } from "./job-store.js";
 import { interleaveByDisk } from "./move-order.js";
+import { MoveReplanner } from "./move-replanner.js";
 import { MoveScheduler } from "./move-scheduler.js";
 import { NodeCallSlots } from "./node-call-slots.js";
 import { NodeDirectory } from "./node-directory.js";
 import type { NodeRpc } from "./node-rpc.js";
 import { pathEvent, PathMover } from "./path-move.js";
+import { replanRuleOf } from "./replan-target.js";
 
 /** What the runner needs of the coordinator's term. */
 export interface LeaderTerm {
@@ -44,6 +47,11 @@ export interface JobRunnerOptions {
   logger: Logger;
   /** The moves under way and their targets, shared with the placement loop. */
   moves: ActiveMoves;
+  /**
+   * The cluster's paths and nodes, read to re-plan a move whose target can no longer take its path
+   * (default: a ClusterStateReader over kv, sessions and keys).
+   */
+  reader?: Pick<ClusterStateReader, "read">;
   /**
    * Calls in flight per node, shared with the placement loop (default: a bound of its own,
    * DEFAULT_CALLS_PER_NODE). A move starts when its source and its target both have a free slot.
@@ -70,7 +78,9 @@ export type RunOutcome = "none" | "waiting" | "finished" | "stopped";
  * .process, without SSH and polling). Moves run in parallel up to the job's parallelism, and no
  * more at once on one node than its call slots allow (MoveScheduler); each is CleanPath on the
  * node holding the path, then AcquirePath on the target (PathMover, path-move.ts), every phase
- * written to the path record and the event log (JobJournal). A failed move ends "failed" with its
+ * written to the path record and the event log (JobJournal). A move whose target can no longer
+ * take the path when it starts (offline, cordoned, not eligible) is given another one by the job's
+ * planner rule first (MoveReplanner), or fails saying why not. A failed move ends "failed" with its
  * reason, and its path is either still served where it was (CleanPath refused it) or handed back
  * to placement (the placement loop is told at once and places it as soon as Consul shows it
  * free). A new coordinator calls run() again and continues where the records say: a "moving" path
@@ -85,6 +95,7 @@ export class JobRunner {
   private state: JobState = "pending";
   private cancelling = false;
   private journal: JobJournal | undefined;
+  private replanner: MoveReplanner | undefined;
   private scheduler: MoveScheduler<JobPathRecord> | undefined;
 
   constructor(options: JobRunnerOptions) {
@@ -108,6 +119,10 @@ export class JobRunner {
       nodeDirectory,
       records: this.moves,
       append: (entry) => this.append(entry),
+      replan: (record, why) => {
+        if (this.replanner === undefined) return Promise.reject(new Error("the job is not loaded"));
+        return this.replanner.replan(record, why);
+      },
       onMoveFailed: options.onMoveFailed,
       rpcTimeoutMs: options.rpcTimeoutMs,
       now: this.now,
@@ -179,6 +194,18 @@ export class JobRunner {
       signal: term.signal,
       logger,
       ...(this.options.now === undefined ? {} : { now: this.options.now }),
+    });
+    const reader =
+      this.options.reader ?? new ClusterStateReader({ kv, sessions: this.options.sessions, keys, logger });
+    this.replanner = new MoveReplanner({
+      readState: (signal) => reader.read({ signal }),
+      rule: replanRuleOf(header),
+      records: this.moves,
+      moves: this.options.moves,
+      append: (entry) => this.append(entry),
+      signal: term.signal,
+      logger,
+      now: this.now,
     });
     logger.info(
       { jobId: header.id, state: header.state, moves: running.moves.length, lastSequence, epoch: term.epoch },

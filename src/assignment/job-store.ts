@@ -46,6 +46,8 @@ export interface NewJob {
   readonly parallelism: number;
   readonly startedBy: string;
   readonly drainNode: string;
+  /** Manual jobs: the node the request named, or "auto". */
+  readonly manualTarget?: string | undefined;
   readonly requestedOn: string;
 }
 
@@ -122,6 +124,7 @@ export class JobStore {
       createTime,
       startedBy: job.startedBy,
       drainNode: job.drainNode,
+      ...(job.manualTarget === undefined ? {} : { manualTarget: job.manualTarget }),
       requestedOn: job.requestedOn,
     };
     if (job.moves.length === 0) return await this.createEmpty(header, options);

@@ -4,11 +4,14 @@ import { errorMessage } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
+import { isEligible } from "./assignment-model.js";
+import type { NodeRecordView } from "./assignment-stats.js";
 import type { JobEventBody, PathEvent, PathPhase } from "./job-model.js";
 import { withJobPathStatus, type JobPathRecord, type JobPathStatus } from "./job-record.js";
 import type { HeldSlots } from "./node-call-slots.js";
 import type { NodeDirectory } from "./node-directory.js";
 import type { NodeEndpoint, NodeRpc, PathRequest } from "./node-rpc.js";
+import type { Replanned } from "./move-replanner.js";
 
 export interface PathMoverOptions {
   kv: KvStore;
@@ -24,6 +27,8 @@ export interface PathMoverOptions {
   records: Map<string, JobPathRecord>;
   /** Writes records and events to the job's journal. */
   append: (entry: { records?: JobPathRecord[]; events: JobEventBody[] }) => Promise<void>;
+  /** A new target for a move whose target cannot take the path (MoveReplanner). */
+  replan: (record: JobPathRecord, why: string) => Promise<Replanned>;
   /** A move failed and its path may be free: place it now, on another node than `excluded` ("" = any). */
   onMoveFailed?: ((ip: string, excluded: string) => void) | undefined;
   /** Deadline of one CleanPath / AcquirePath call (default 20 s). */
@@ -46,7 +51,9 @@ class MoveFailure extends Error {
 
 /**
  * Moves one path of a reassignment job: CleanPath on the node holding it, then AcquirePath on the
- * target, every phase written to the path record and the event log. A "moving" path (a previous
+ * target, every phase written to the path record and the event log. A target that can no longer
+ * take the path (no record, offline, cordoned, not eligible) is replaced first (`replan`), and the
+ * move fails only when no node may take it by the job's rule. A "moving" path (a previous
  * coordinator started it) is checked where it is now and its move finished. A failed move ends
  * "failed" with its reason, and its path is either still served where it was (CleanPath refused
  * it) or handed back to placement (onMoveFailed).
@@ -67,10 +74,11 @@ export class PathMover {
     moves.begin(ip);
     const timings = new MoveTimings();
     try {
-      const [entry, target] = await Promise.all([
+      const [entry, planned] = await Promise.all([
         kv.get(keys.diskPath(record.diskId, record.index), { signal }),
         nodeDirectory.get(record.targetNode, { signal }),
       ]);
+      let target = planned;
       timings.mark("readMs");
       const holder = entry === undefined ? "" : (pathHolder(entry) ?? "");
       const request = { epoch: term.epoch, diskId: record.diskId, index: record.index, jobId: record.jobId };
@@ -86,17 +94,19 @@ export class PathMover {
         record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
         return;
       }
-      // The path is somewhere else than planned (or free): the source's call slot goes with it.
-      if (holder !== record.sourceNode) await held.exchange([holder, record.targetNode], signal);
-      if (target === undefined)
-        throw new MoveFailure(`target node ${record.targetNode} has no node record`, false);
-      if (target.cordoned) throw new MoveFailure(`target node ${record.targetNode} is cordoned`, false);
-      if (!target.online) {
-        throw new MoveFailure(
-          `target node ${record.targetNode} is offline (it holds no live session)`,
-          false,
-        );
+      if (target === undefined || !isEligible(target)) {
+        const why = whyNotEligible(record.targetNode, target);
+        const replanned = await this.options.replan(record, why);
+        if ("reason" in replanned) throw new MoveFailure(`${why}; ${replanned.reason}`, false);
+        ({ record, target } = replanned);
+        timings.mark("replanMs");
+        if (holder !== "" && holder === record.targetNode) {
+          record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
+          return;
+        }
       }
+      // The path is somewhere else than planned (or free), or goes elsewhere: the call slots follow.
+      await held.exchange([holder, record.targetNode], signal);
 
       record = await this.update(
         record,
@@ -194,6 +204,14 @@ export class PathMover {
     await this.options.append({ records: [next], events });
     return next;
   }
+}
+
+/** What keeps a node from taking a path, for the move's record. */
+function whyNotEligible(name: string, node: NodeRecordView | undefined): string {
+  if (node === undefined) return `target node ${name} has no node record`;
+  if (!node.online) return `target node ${name} is offline (it holds no live session)`;
+  if (node.cordoned) return `target node ${name} is cordoned`;
+  return `target node ${name} takes no paths (it is not eligible)`;
 }
 
 /** The event of one phase of a path's move. */

@@ -10,9 +10,9 @@ import { planAverage } from "./average-planner.js";
 import { planDrain } from "./drain-planner.js";
 import { jobNotFound, noLeader, planStale, reassignmentRunning } from "./job-errors.js";
 import { followJobEvents } from "./job-events.js";
-import type { Job, JobEvent, JobKind } from "./job-model.js";
+import type { Job, JobEvent } from "./job-model.js";
 import type { JobPathStatus } from "./job-record.js";
-import type { JobStore } from "./job-store.js";
+import type { JobStore, NewJob } from "./job-store.js";
 import { planManual } from "./manual-planner.js";
 
 export type ReassignmentSpec =
@@ -140,7 +140,18 @@ export class ReassignmentService {
       throw planStale(request.stateIndex, state.stateIndex);
     }
     const plan = planFor(request.spec, state);
-    return await this.createJob(request.spec.mode, plan.moves, parallelism, request.startedBy, "", options);
+    const { spec } = request;
+    return await this.createJob(
+      {
+        kind: spec.mode,
+        drainNode: "",
+        ...(spec.mode === "manual" ? { manualTarget: spec.targetNode } : {}),
+      },
+      plan.moves,
+      parallelism,
+      request.startedBy,
+      options,
+    );
   }
 
   /** Cordons the node and stores a job moving every path off it. */
@@ -159,20 +170,26 @@ export class ReassignmentService {
     for (const path of plan.unplaced) {
       this.options.logger.warn({ node, ip: path.ip, reason: path.reason }, "drain: a path has nowhere to go");
     }
-    return await this.createJob("drain", plan.moves, parallelism, startedBy, node, options);
+    return await this.createJob(
+      { kind: "drain", drainNode: node },
+      plan.moves,
+      parallelism,
+      startedBy,
+      options,
+    );
   }
 
   private async createJob(
-    kind: JobKind,
+    what: Pick<NewJob, "kind" | "drainNode" | "manualTarget">,
     moves: readonly PlannedMove[],
     parallelism: number,
     startedBy: string,
-    drainNode: string,
     options: CallOptions,
   ): Promise<Job> {
+    const { kind, drainNode } = what;
     if (moves.length > 0 && !(await this.options.hasLeader(options))) throw noLeader();
     const job = await this.options.store.create(
-      { kind, moves, parallelism, startedBy, drainNode, requestedOn: this.options.nodeName },
+      { ...what, moves, parallelism, startedBy, requestedOn: this.options.nodeName },
       options,
     );
     this.options.logger.info(

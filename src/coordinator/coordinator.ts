@@ -107,6 +107,7 @@ export class Coordinator {
           logger: log,
           moves: shared.moves,
           slots: shared.slots,
+          reader: this.options.reader,
           onMoveFailed: (ip, excluded) => placement.exclude(ip, excluded),
           ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
         });

@@ -45,6 +45,8 @@ const move = (ip: string, status: JobPathRecord["status"], error?: string): JobP
 describe("reassignment job records", () => {
   it("round-trips the root record, and names the field of a broken one", () => {
     expect(parseJobHeader(serializeJobHeader(header))).toEqual({ ...header, finishTime: undefined });
+    const manual = { ...header, kind: "manual" as const, drainNode: "", manualTarget: "auto" };
+    expect(parseJobHeader(serializeJobHeader(manual))).toEqual({ ...manual, finishTime: undefined });
     const finished = {
       ...header,
       state: "failed" as const,

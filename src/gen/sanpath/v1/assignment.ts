@@ -474,7 +474,10 @@ export interface PathEvent {
   phase: PathPhase;
   sourceNode: string;
   targetNode: string;
-  /** Set with PATH_PHASE_FAILED. */
+  /**
+   * Set with PATH_PHASE_FAILED; with PATH_PHASE_QUEUED when the move was given another target
+   * (its planned one could no longer take the path), why.
+   */
   reason: string;
 }
 
