@@ -91,7 +91,7 @@ export class RecordedCluster {
     this.locking ??= lockState(this.state.dir, LOCK_WAIT_MS)
       .then((lock) => {
         this.lock = lock;
-        this.refresh();
+        adoptSupervisorRecords(this.state, readState(this.state.dir));
       })
       .finally(() => (this.locking = undefined));
     try {
@@ -126,9 +126,12 @@ export class RecordedCluster {
     return write;
   }
 
-  /** Adopts what the supervisor recorded since this process read or wrote the state file. */
+  /**
+   * Adopts what the supervisor recorded since this process read or wrote the state file; nothing
+   * to adopt while this process holds the lock (and its own changes may not be written yet).
+   */
   refresh(): void {
-    adoptSupervisorRecords(this.state, readState(this.state.dir));
+    if (this.holders === 0) adoptSupervisorRecords(this.state, readState(this.state.dir));
   }
 
   /** Changes the state now and writes it in the background (a failed write is retried by the next). */
