@@ -35,9 +35,9 @@ export function isFinished(job: Reassignment): boolean {
   return FINISHED.has(job.state);
 }
 
-/** Runs `work` with a node admin client of the first live node (closed afterwards). */
+/** Runs `work` with a node admin client of the first node that can answer (closed afterwards). */
 export async function withAdmin<T>(cluster: DevCluster, work: (admin: NodeAdmin) => Promise<T>): Promise<T> {
-  const live = cluster.liveNodes()[0];
+  const live = cluster.answeringNodes()[0];
   if (live === undefined) throw new Error("no live node to ask");
   const admin = await cluster.admin(live);
   try {

@@ -1,7 +1,8 @@
 /**
  * Bringing a dev cluster up, step by step: the state it starts from (checked against what an
  * earlier cluster may have left), then the network, tokens and PKI, Ceph, the Consul servers and
- * tgtd in parallel, and finally sanpathd on every node. Every daemon is recorded in the state
+ * tgtd in parallel, then sanpathd on every node, and finally the supervisor that restarts dead
+ * tgtd and Consul agents (supervisor.ts). Every daemon is recorded in the state
  * file as soon as it runs, so that a failure halfway through leaves nothing `down` cannot find.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -21,6 +22,7 @@ import { CEPH_HOST, CEPH_IP, DEV_CLUSTER_SETTINGS, devClusterLayout } from "./la
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 import { DEV_SESSION_TIMING, sanpathdFiles, type SessionTiming } from "./sanpathd-node.js";
 import { readState, writeState, type DevClusterState } from "./state.js";
+import { startSupervisor } from "./supervisor-process.js";
 
 export const DEFAULT_PREFIX = "spdev";
 
@@ -48,6 +50,13 @@ export interface DevClusterUpOptions {
   progress?: (line: string) => void;
   /** Budget for the whole start-up; default 120 s. */
   timeoutMs?: number;
+  /**
+   * The supervisor restarts dead tgtd and Consul agents of running nodes (default true); false
+   * starts it idle (`deploy/dev-cluster supervise on`, DevCluster.setSupervision).
+   */
+  supervise?: boolean;
+  /** How long a daemon stays dead before the supervisor starts it again; default 1 s. */
+  restartDelayMs?: number;
 }
 
 /**
@@ -177,6 +186,14 @@ export async function bringUp(cluster: RecordedCluster, options: DevClusterUpOpt
   await Promise.all(state.nodes.map((node) => cluster.startNodeSanpathd(node, lifetime)));
   progress(
     `sanpathd: ${nodeCount} nodes SERVING on their admin sockets, ${tls === undefined ? "plaintext" : "mutual TLS"} (${elapsed(started)})`,
+  );
+
+  const supervise = options.supervise ?? true;
+  await startSupervisor(cluster, { enabled: supervise, restartDelayMs: options.restartDelayMs });
+  progress(
+    `supervisor: ${supervise ? "restarts" : "idle (supervise on: restarts)"} a dead tgtd or Consul agent after ${
+      state.supervision?.restartDelayMs ?? 0
+    } ms (pid ${state.supervision?.process?.pid ?? "?"})`,
   );
 }
 

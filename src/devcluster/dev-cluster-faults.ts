@@ -1,10 +1,12 @@
 /**
  * What a dev cluster can do to one of its nodes: kill it (a power-off), boot it again, cut all its
- * links (a partition) and repair them. Each change is recorded in the state file (the node's
- * condition), so that a later command knows what was done.
+ * links (a partition) and repair them, kill its tgtd or its Consul agent alone (the supervisor
+ * starts them again while supervision is on). Each change is recorded in the state file (the
+ * node's condition), so that a later command knows what was done, and made under the state lock,
+ * so that the supervisor never acts on a node halfway through a change.
  */
-import { consulServerFiles, startConsulServer, waitForConsulCluster, waitForVoter } from "./consul-server.js";
-import { killTrees } from "./detached-process.js";
+import { waitForConsulCluster, waitForVoter } from "./consul-server.js";
+import { killTrees, stopProcess } from "./detached-process.js";
 import { NODE_INTERFACES, nodeBridges } from "./layout.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 import type { NodeState } from "./state.js";
@@ -17,40 +19,42 @@ import { stopTgtd } from "./tgtd-daemon.js";
  * the IPs down: a daemon crash, not a node death.) Other processes in the namespace, such as an
  * `ip -n` sampler, are not the node's and are left alone.
  */
-export async function killNode(cluster: RecordedCluster, name: string): Promise<void> {
-  const node = cluster.node(name);
-  await killTrees(cluster.nodeProcesses(node));
-  await stopTgtd(undefined, node.tgtControlPort);
-  await flushPathAddresses(cluster, node);
-  await setLinks(cluster, name, "down");
-  node.condition = "killed";
-  await cluster.persist();
-}
-
-/** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
-export async function restartNode(cluster: RecordedCluster, name: string): Promise<void> {
-  const node = cluster.node(name);
-  if (node.condition === "running") await killNode(cluster, name);
-  else {
+export function killNode(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = cluster.node(name);
     await killTrees(cluster.nodeProcesses(node));
     await stopTgtd(undefined, node.tgtControlPort);
     await flushPathAddresses(cluster, node);
-  }
-  await setLinks(cluster, name, "up");
-  node.condition = "running";
-  const signal = AbortSignal.timeout(SERVICE_START_MS * 2);
-  const files = consulServerFiles(node.dir);
-  node.consul = startConsulServer(cluster.nodeLayout(node), cluster.layout.nodes, node.netns, files);
-  await cluster.persist();
-  const live = cluster.state.nodes.filter((other) => other.condition === "running");
-  await waitForConsulCluster(
-    cluster.consulAgents(live),
-    live.map((other) => other.name),
-    SERVICE_START_MS,
-  );
-  await cluster.startNodeTgtd(node, signal);
-  await cluster.startNodeSanpathd(node, signal);
-  await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
+    await setLinks(cluster, name, "down");
+    node.condition = "killed";
+    await cluster.persist();
+  });
+}
+
+/** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
+export function restartNode(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = cluster.node(name);
+    if (node.condition === "running") await killNode(cluster, name);
+    else {
+      await killTrees(cluster.nodeProcesses(node));
+      await stopTgtd(undefined, node.tgtControlPort);
+      await flushPathAddresses(cluster, node);
+    }
+    await setLinks(cluster, name, "up");
+    node.condition = "running";
+    const signal = AbortSignal.timeout(SERVICE_START_MS * 2);
+    await cluster.startNodeConsul(node);
+    const live = cluster.state.nodes.filter((other) => other.condition === "running");
+    await waitForConsulCluster(
+      cluster.consulAgents(live),
+      live.map((other) => other.name),
+      SERVICE_START_MS,
+    );
+    await cluster.startNodeTgtd(node, signal);
+    await cluster.startNodeSanpathd(node, signal);
+    await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
+  });
 }
 
 /**
@@ -58,21 +62,57 @@ export async function restartNode(cluster: RecordedCluster, name: string): Promi
  * systemd's Restart=always does in production): it starts empty, and the node's sanpathd must
  * re-create its targets.
  */
-export async function restartNodeTgtd(cluster: RecordedCluster, name: string, downMs: number): Promise<void> {
-  const node = cluster.node(name);
-  if (node.condition !== "running") throw new Error(`${name} is ${node.condition}: restart the node instead`);
-  await stopTgtd(node.tgtd, node.tgtControlPort);
-  await new Promise((resolve) => setTimeout(resolve, downMs));
-  await cluster.startNodeTgtd(node, AbortSignal.timeout(SERVICE_START_MS), { samePort: true });
+export function restartNodeTgtd(cluster: RecordedCluster, name: string, downMs: number): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = runningNode(cluster, name);
+    await stopTgtd(node.tgtd, node.tgtControlPort);
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await cluster.startNodeTgtd(node, AbortSignal.timeout(SERVICE_START_MS), { samePort: true });
+  });
+}
+
+/**
+ * `kill -9` of the node's tgtd alone (its control socket removed): the supervisor starts a new one
+ * on the same port after its delay, or, with supervision off, it stays dead.
+ */
+export function killNodeTgtd(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = runningNode(cluster, name);
+    await stopTgtd(node.tgtd, node.tgtControlPort);
+  });
+}
+
+/**
+ * `kill -9` of the node's Consul agent alone: its sanpathd loses its agent (and, once the other
+ * servers notice, its session) and must fence; the supervisor starts the agent again after its
+ * delay, or, with supervision off, it stays dead.
+ */
+export function killNodeConsul(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = runningNode(cluster, name);
+    if (node.consul !== undefined) await stopProcess(node.consul, { signal: "SIGKILL" });
+  });
+}
+
+/** Turns the supervisor's restarts on or off (the supervisor reads the switch every round). */
+export function setSupervision(cluster: RecordedCluster, enabled: boolean): Promise<void> {
+  return cluster.exclusive(async () => {
+    const supervision = cluster.state.supervision;
+    if (supervision === undefined) throw new Error("this dev cluster was started without a supervisor");
+    supervision.enabled = enabled;
+    await cluster.persist();
+  });
 }
 
 /** Cuts every link of the node (management and both iSCSI nets); its daemons keep running. */
-export async function partitionNode(cluster: RecordedCluster, name: string): Promise<void> {
-  const node = cluster.node(name);
-  if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
-  await setLinks(cluster, name, "down");
-  node.condition = "partitioned";
-  await cluster.persist();
+export function partitionNode(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = cluster.node(name);
+    if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
+    await setLinks(cluster, name, "down");
+    node.condition = "partitioned";
+    await cluster.persist();
+  });
 }
 
 /**
@@ -81,12 +121,21 @@ export async function partitionNode(cluster: RecordedCluster, name: string): Pro
  * comes back as a non-voter; until it is promoted, losing one more server loses the quorum.
  */
 export async function healNode(cluster: RecordedCluster, name: string): Promise<void> {
-  const node = cluster.node(name);
-  if (node.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
-  await setLinks(cluster, name, "up");
-  node.condition = "running";
-  await cluster.persist();
+  const node = await cluster.exclusive(async () => {
+    const healed = cluster.node(name);
+    if (healed.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
+    await setLinks(cluster, name, "up");
+    healed.condition = "running";
+    await cluster.persist();
+    return healed;
+  });
   await waitForVoter(node.consulSocket, name, SERVICE_START_MS);
+}
+
+function runningNode(cluster: RecordedCluster, name: string): NodeState {
+  const node = cluster.node(name);
+  if (node.condition !== "running") throw new Error(`${name} is ${node.condition}: restart the node instead`);
+  return node;
 }
 
 async function setLinks(cluster: RecordedCluster, name: string, state: "up" | "down"): Promise<void> {

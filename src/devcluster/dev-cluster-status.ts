@@ -1,7 +1,7 @@
 /**
- * A dev cluster's status as people and tests read it: which daemons run, the Consul cluster's
- * view (raft leader, serfHealth per node), and the coordinator's view (its node and epoch, paths
- * per node, cordons) from the first node that answers.
+ * A dev cluster's status as people and tests read it: which daemons run, the supervisor and its
+ * restarts, the Consul cluster's view (raft leader, serfHealth per node), and the coordinator's
+ * view (its node and epoch, paths per node, cordons) from the first node that answers.
  */
 import type { ServiceError } from "@grpc/grpc-js";
 import type { GetClusterInfoResponse } from "../gen/sanpath/v1/cluster.js";
@@ -10,7 +10,19 @@ import { consulLeader, consulNodeHealth } from "./consul-server.js";
 import { isRunning } from "./detached-process.js";
 import type { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
-import type { NodeState } from "./state.js";
+import type { DaemonRestarts, NodeState } from "./state.js";
+
+/**
+ * on: it restarts dead daemons; off: it runs but restarts nothing (`supervise off`); dead: it was
+ * started and is gone; none: the cluster was started without one.
+ */
+export type SupervisorState = "on" | "off" | "dead" | "none";
+
+export interface SupervisorStatus {
+  state: SupervisorState;
+  pid: number | undefined;
+  restartDelayMs: number | undefined;
+}
 
 export interface NodeStatus {
   name: string;
@@ -30,6 +42,8 @@ export interface NodeStatus {
   /** Why its data path failed and it handed its paths off; undefined when it is not degraded. */
   degraded: string | undefined;
   adminSocket: string;
+  /** Restarts of its tgtd and Consul agent by the supervisor. */
+  restarts: DaemonRestarts;
 }
 
 export interface DevClusterStatus {
@@ -40,6 +54,7 @@ export interface DevClusterStatus {
   /** Token authentication on (admin token file), or auth.mode none. */
   auth: { adminTokenFile: string } | undefined;
   ceph: boolean;
+  supervisor: SupervisorStatus;
   raftLeader: string | undefined;
   coordinator: { node: string; epoch: number } | undefined;
   /** Why the coordinator's view is missing, when it is. */
@@ -48,7 +63,23 @@ export interface DevClusterStatus {
   nodes: NodeStatus[];
 }
 
+/** The supervisor as the state file records it, and whether its process runs. */
+export function supervisorStatus(cluster: RecordedCluster): SupervisorStatus {
+  const supervision = cluster.state.supervision;
+  const record = supervision?.process;
+  const state: SupervisorState =
+    supervision === undefined || record === undefined
+      ? "none"
+      : !isRunning(record)
+        ? "dead"
+        : supervision.enabled
+          ? "on"
+          : "off";
+  return { state, pid: record?.pid, restartDelayMs: supervision?.restartDelayMs };
+}
+
 export async function clusterStatus(cluster: RecordedCluster): Promise<DevClusterStatus> {
+  cluster.refresh();
   const { state } = cluster;
   const reachable = state.nodes.filter(
     (node) => node.condition === "running" && node.consul !== undefined && isRunning(node.consul),
@@ -104,6 +135,7 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
         cordoned: summary?.cordoned ?? false,
         degraded: summary?.degraded === true ? summary.degradedReason : undefined,
         adminSocket: node.adminSocket,
+        restarts: node.restarts ?? { consul: 0, tgtd: 0 },
       };
     }),
   );
@@ -117,6 +149,7 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
       isRunning(state.ceph.mon) &&
       state.ceph.osd !== undefined &&
       isRunning(state.ceph.osd),
+    supervisor: supervisorStatus(cluster),
     raftLeader,
     coordinator:
       info?.leader === undefined ? undefined : { node: info.leader.node, epoch: info.leader.epoch },

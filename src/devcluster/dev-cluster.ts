@@ -8,12 +8,16 @@
  *   await cluster.kill("node2");      // power-off: daemons SIGKILLed, addresses gone, links cut
  *   await cluster.restart("node2");
  *   await cluster.partition("node3"); await cluster.heal("node3");
+ *   await cluster.killConsulAgent("node2");   // kill -9; the supervisor starts it again after ~1 s
+ *   await cluster.setSupervision(false);       // from now on a killed daemon stays dead
  *   await cluster.down();             // every process, namespace and the folder: gone
  *
  * Everything `up` starts is recorded in <dir>/state.json as soon as it runs, so `down` (from any
  * process) and a failure halfway through `up` both leave no process, namespace or folder behind.
  * The steps: dev-cluster-bring-up.ts; kill/restart/partition/heal: dev-cluster-faults.ts; status:
- * dev-cluster-status.ts; the recorded state and the node daemons' start: recorded-cluster.ts.
+ * dev-cluster-status.ts; the recorded state and the node daemons' start: recorded-cluster.ts; the
+ * supervisor that restarts dead tgtd and Consul agents (as systemd does in production):
+ * supervisor.ts.
  *
  * Security is on by default: tokens (an admin token in <dir>/admin.token) and mutual TLS from a
  * CA of its own (<dir>/pki, src/devcluster/cluster-pki.ts): node-to-node calls present node
@@ -26,15 +30,32 @@ import { NodeAdmin } from "./admin-client.js";
 import { stopCeph } from "./ceph-cluster.js";
 import { isRunning, killTrees } from "./detached-process.js";
 import { bringUp, newClusterState, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
-import { healNode, killNode, partitionNode, restartNode, restartNodeTgtd } from "./dev-cluster-faults.js";
-import { clusterStatus, type DevClusterStatus } from "./dev-cluster-status.js";
+import {
+  healNode,
+  killNode,
+  killNodeConsul,
+  killNodeTgtd,
+  partitionNode,
+  restartNode,
+  restartNodeTgtd,
+  setSupervision,
+} from "./dev-cluster-faults.js";
+import {
+  clusterStatus,
+  supervisorStatus,
+  type DevClusterStatus,
+  type SupervisorStatus,
+} from "./dev-cluster-status.js";
 import { CLIENT_HOST, DEV_CLUSTER_SETTINGS, type DevClusterLayout } from "./layout.js";
 import { RecordedCluster } from "./recorded-cluster.js";
+import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
+import type { SupervisedDaemon } from "./restart-planner.js";
 import { readState, type DevClusterState } from "./state.js";
+import { stopSupervisor } from "./supervisor-process.js";
 import { stopTgtd } from "./tgtd-daemon.js";
 
 export { DEFAULT_PREFIX, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
-export type { DevClusterStatus, NodeStatus } from "./dev-cluster-status.js";
+export type { DevClusterStatus, NodeStatus, SupervisorStatus } from "./dev-cluster-status.js";
 
 export class DevCluster {
   readonly layout: DevClusterLayout;
@@ -80,6 +101,11 @@ export class DevCluster {
         problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
       }
     };
+    // First, so that it restarts nothing of a cluster going down.
+    await attempt("supervisor", async () => {
+      await stopSupervisor(this.recorded);
+      this.recorded.refresh();
+    });
     await Promise.all(
       this.state.nodes.map((node) =>
         attempt(node.name, async () => {
@@ -113,6 +139,21 @@ export class DevCluster {
     return restartNodeTgtd(this.recorded, name, downMs);
   }
 
+  /** kill -9 of the node's tgtd alone (restarted by the supervisor while supervision is on). */
+  killTgtd(name: string): Promise<void> {
+    return killNodeTgtd(this.recorded, name);
+  }
+
+  /** kill -9 of the node's Consul agent alone (restarted by the supervisor while supervision is on). */
+  killConsulAgent(name: string): Promise<void> {
+    return killNodeConsul(this.recorded, name);
+  }
+
+  /** Turns the supervisor's restarts on or off. */
+  setSupervision(enabled: boolean): Promise<void> {
+    return setSupervision(this.recorded, enabled);
+  }
+
   /** Cuts every link of the node (management and both iSCSI nets); its daemons keep running. */
   partition(name: string): Promise<void> {
     return partitionNode(this.recorded, name);
@@ -140,6 +181,13 @@ export class DevCluster {
     return NodeAdmin.open(this.state, name, timeoutMs);
   }
 
+  /** grpc.health.v1 of a node's sanpathd (`service`: "" overall, or a service name); "" = no answer. */
+  async health(name: string, service = ""): Promise<string> {
+    const node = this.recorded.node(name);
+    const { channel } = await this.recorded.adminAuth();
+    return sanpathdHealth(sanpathdFiles(node.dir), channel, 1000, service);
+  }
+
   /** `unix:///…` of a node's admin socket, for `sanpath --server`. */
   serverAddress(name: string): string {
     return `unix://${this.recorded.node(name).adminSocket}`;
@@ -148,6 +196,21 @@ export class DevCluster {
   /** Names of the nodes neither killed nor partitioned. */
   liveNodes(): string[] {
     return this.state.nodes.filter((node) => node.condition === "running").map((node) => node.name);
+  }
+
+  /**
+   * Running nodes whose Consul agent and sanpathd run (a node whose agent was killed is running
+   * but answers cluster calls with UNAVAILABLE).
+   */
+  answeringNodes(): string[] {
+    this.recorded.refresh();
+    return this.state.nodes
+      .filter(
+        (node) =>
+          node.condition === "running" &&
+          [node.consul, node.sanpathd].every((record) => record !== undefined && isRunning(record)),
+      )
+      .map((node) => node.name);
   }
 
   nodeNs(name: string): string {
@@ -171,9 +234,38 @@ export class DevCluster {
     return clusterStatus(this.recorded);
   }
 
+  /**
+   * The node's recorded tgtd or Consul agent (as the supervisor last recorded it) and whether it
+   * runs; cheap (the state file and /proc), for polling.
+   */
+  daemon(
+    name: string,
+    daemon: SupervisedDaemon,
+  ): { pid: number | undefined; running: boolean; restarts: number } {
+    this.recorded.refresh();
+    const node = this.recorded.node(name);
+    const record = node[daemon];
+    return {
+      pid: record?.pid,
+      running: record !== undefined && isRunning(record),
+      restarts: node.restarts?.[daemon] ?? 0,
+    };
+  }
+
+  /** The supervisor: on, off, dead or none (see SupervisorStatus). */
+  supervisor(): SupervisorStatus {
+    this.recorded.refresh();
+    return supervisorStatus(this.recorded);
+  }
+
   /** Tests: whatever is still recorded when the process exits is killed, the namespaces deleted. */
   private killAtExit(): void {
     const hook = (): void => {
+      try {
+        this.recorded.refresh();
+      } catch {
+        // the recorded processes as this process knows them, then
+      }
       for (const record of this.recorded.recordedProcesses()) {
         if (isRunning(record)) {
           try {

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 /**
  * deploy/dev-cluster: a real multi-node sanpath cluster on this machine, in network namespaces.
- *   up [--nodes N] [--no-auth] [--no-tls] [--session safe|fast]   start it (3 nodes) and leave it running
+ *   up [--nodes N] [--no-auth] [--no-tls] [--session safe|fast] [--no-supervise] [--restart-delay MS]
+ *                                 start it (3 nodes) and leave it running, with a supervisor
  *   down                          stop every process, delete every namespace and the state folder
- *   status [--json]               nodes, their daemons and health, the raft leader, the coordinator
+ *   status [--json]               nodes, their daemons and health, restarts, the raft leader, the coordinator
  *   kill NODE [--reread S]        a node's death (power-off); optionally re-read its paths until they answer
+ *   kill-tgtd NODE | kill-consul NODE   kill -9 of one daemon (the supervisor restarts it unless off)
+ *   supervise on|off              the supervisor restarts dead tgtd / Consul agents of running nodes, or not
  *   restart NODE                  boot a killed (or running) node again
  *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running)
  *   init                          store the dev cluster's settings (as `sanpath cluster init`)
@@ -14,7 +17,7 @@
  * Security is on unless turned off: tokens and mutual TLS from the cluster's own CA (<dir>/pki).
  */
 import { join } from "node:path";
-import { Command, Option } from "commander";
+import { Argument, Command, Option } from "commander";
 import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { attachTopology, listNamespaces } from "../netns/topology.js";
 import { projectRoot } from "../util/project-root.js";
@@ -82,6 +85,11 @@ function renderStatus(status: DevClusterStatus): string {
       },
       { header: "tgtd", value: (node) => upDown(node.tgtd) },
       { header: "sanpathd", value: (node) => upDown(node.sanpathd) },
+      {
+        header: "restarts consul/tgtd",
+        value: (node) => `${node.restarts.consul}/${node.restarts.tgtd}`,
+        align: "right",
+      },
       { header: "health", value: (node) => (node.health === "" ? "-" : node.health) },
       {
         header: "paths",
@@ -115,9 +123,17 @@ function renderStatus(status: DevClusterStatus): string {
       ? "tokens OFF (auth.mode none)"
       : `tokens on (admin token ${status.auth.adminTokenFile})`,
   ].join("; ");
+  const { supervisor } = status;
+  const supervision = {
+    on: `on (pid ${supervisor.pid ?? "?"}): a dead tgtd or Consul agent of a running node is restarted after ${supervisor.restartDelayMs ?? "?"} ms`,
+    off: `off (pid ${supervisor.pid ?? "?"} idle; deploy/dev-cluster supervise on)`,
+    dead: `DEAD (pid ${supervisor.pid ?? "?"} is gone; see supervisor.log)`,
+    none: "none (started without one)",
+  }[supervisor.state];
   return [
     `dev cluster in ${status.dir} (namespaces ${status.prefix}-*), ceph ${status.ceph ? "up" : "DOWN"}`,
     `security: ${security}`,
+    `supervisor: ${supervision}`,
     `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${coordinator}${
       status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""
     }`,
@@ -200,6 +216,16 @@ Security (on unless up --no-tls / --no-auth):
       "tls.plaintext on every node (default: mutual TLS from a CA the cluster makes in <dir>/pki: node " +
         "certificates for node-to-node calls, an admin client certificate for the CLI)",
     )
+    .option(
+      "--no-supervise",
+      "start the supervisor idle: a dead tgtd or Consul agent stays dead (supervise on)",
+    )
+    .addOption(
+      new Option(
+        "--restart-delay <ms>",
+        "how long the supervisor waits before restarting a dead daemon",
+      ).default("1000"),
+    )
     .addOption(
       new Option(
         "--session <timing>",
@@ -209,11 +235,25 @@ Security (on unless up --no-tls / --no-auth):
         .default("safe"),
     )
     .action(
-      async (options: { nodes: string; auth: boolean; tls: boolean; session: string }, command: Command) => {
+      async (
+        options: {
+          nodes: string;
+          auth: boolean;
+          tls: boolean;
+          session: string;
+          supervise: boolean;
+          restartDelay: string;
+        },
+        command: Command,
+      ) => {
         const dir = stateDir(command);
         const nodes = Number(options.nodes);
         if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
           throw new Error(`--nodes must be 1..${MAX_NODES} (got ${options.nodes})`);
+        }
+        const restartDelayMs = Number(options.restartDelay);
+        if (!Number.isInteger(restartDelayMs) || restartDelayMs < 0) {
+          throw new Error(`--restart-delay must be a number of milliseconds (got ${options.restartDelay})`);
         }
         const cluster = await DevCluster.up({
           dir,
@@ -221,6 +261,8 @@ Security (on unless up --no-tls / --no-auth):
           auth: options.auth,
           tls: options.tls,
           session: options.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING,
+          supervise: options.supervise,
+          restartDelayMs,
           keepAfterExit: true,
           progress: (line) => process.stdout.write(`  ${line}\n`),
         });
@@ -323,6 +365,30 @@ Security (on unless up --no-tls / --no-auth):
           `${renderReads(report.paths, "after the kill")}\n`,
       );
       if (report.paths.some((read) => !read.read.ok)) process.exitCode = 1;
+    });
+  nodeCommand(
+    "kill-tgtd",
+    "kill -9 of the node's tgtd alone (the supervisor restarts it on the same port unless supervise off)",
+    (c, n) => c.killTgtd(n),
+    "tgtd killed",
+  );
+  nodeCommand(
+    "kill-consul",
+    "kill -9 of the node's Consul agent alone (the supervisor restarts it unless supervise off)",
+    (c, n) => c.killConsulAgent(n),
+    "Consul agent killed",
+  );
+  cli
+    .command("supervise")
+    .description("turn the supervisor's restarts of dead tgtd and Consul agents on or off")
+    .addArgument(new Argument("<switch>", "on or off").choices(["on", "off"]))
+    .action(async (value: string, _options: unknown, command: Command) => {
+      await DevCluster.open(stateDir(command)).setSupervision(value === "on");
+      process.stdout.write(
+        value === "on"
+          ? "supervision on: a dead tgtd or Consul agent of a running node is restarted\n"
+          : "supervision off: a killed tgtd or Consul agent stays dead\n",
+      );
     });
   nodeCommand(
     "restart",

@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import { withAdmin } from "./cluster-ops.js";
 import type { DevCluster } from "./dev-cluster.js";
 import {
   listPaths,
@@ -30,16 +31,9 @@ export interface FailoverReport {
   paths: (PathRead & { newNode: string })[];
 }
 
-/** The cluster's path list through the first live node. */
-export async function clusterPaths(cluster: DevCluster): Promise<PathView[]> {
-  const live = cluster.liveNodes()[0];
-  if (live === undefined) throw new Error("no live node to ask");
-  const admin = await cluster.admin(live);
-  try {
-    return await listPaths(admin);
-  } finally {
-    admin.close();
-  }
+/** The cluster's path list through the first node that can answer. */
+export function clusterPaths(cluster: DevCluster): Promise<PathView[]> {
+  return withAdmin(cluster, (admin) => listPaths(admin));
 }
 
 /**

@@ -27,6 +27,26 @@ export interface NodeState {
   tgtd?: ProcessRecord | undefined;
   sanpathd?: ProcessRecord | undefined;
   condition: NodeCondition;
+  /** How many restarts of the node's daemons the supervisor started (supervisor.ts writes it). */
+  restarts?: DaemonRestarts | undefined;
+}
+
+/** Restarts of a node's supervised daemons, by the supervisor. */
+export interface DaemonRestarts {
+  consul: number;
+  tgtd: number;
+}
+
+/**
+ * The node daemons' supervision (src/devcluster/supervisor.ts), as systemd's Restart=always in
+ * production: a dead tgtd or Consul agent of a running node is started again after
+ * `restartDelayMs`, while `enabled`.
+ */
+export interface SupervisionState {
+  enabled: boolean;
+  restartDelayMs: number;
+  /** The supervisor process (started by `up`, stopped by `down`). */
+  process?: ProcessRecord | undefined;
 }
 
 export interface AuthFiles {
@@ -59,6 +79,8 @@ export interface DevClusterState {
   ceph: { readonly dir: string; readonly confPath: string; mon?: ProcessRecord; osd?: ProcessRecord };
   /** The topology exists (namespaces to delete). */
   topology: boolean;
+  /** Absent in state files of clusters started without a supervisor. */
+  supervision?: SupervisionState | undefined;
   nodes: NodeState[];
 }
 

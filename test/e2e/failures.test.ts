@@ -8,10 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
-import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import type { PathView } from "../../src/devcluster/client-reads.js";
 import {
   addDisk,
-  coordinatorNode,
   getJob,
   manualMove,
   REBALANCE,
@@ -24,9 +23,13 @@ import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { killAndReread } from "../../src/devcluster/path-reads.js";
 import {
   addressesOn,
+  busiestFollower as busiestFollowerOf,
+  currentPaths,
+  electedCoordinator,
   expectEveryPathReads,
   expectSafeAndServed,
   expectSucceeded,
+  nodeStatus as nodeStatusOf,
   sampleAddresses,
   startE2eCluster,
 } from "./support.js";
@@ -43,45 +46,10 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
     if (cluster === undefined) throw new Error("the dev cluster did not start");
     return cluster;
   };
-  const current = (): Promise<PathView[]> => withAdmin(dev(), (admin) => listPaths(admin));
-  /** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
-  const coordinator = async (): Promise<string> => {
-    let leader = "";
-    await untilTrue(
-      "a coordinator is elected",
-      async () => {
-        leader = await withAdmin(dev(), (admin) => coordinatorNode(admin)).catch(() => "");
-        return leader !== "";
-      },
-      60_000,
-    );
-    return leader;
-  };
-  const nodeStatus = async (node: string): Promise<StatusResponse> => {
-    const admin = await dev().admin(node, 3000);
-    try {
-      return await admin.call<StatusResponse>((md, opts, done) =>
-        admin.node.status({ epoch: 0 }, md, opts, done),
-      );
-    } finally {
-      admin.close();
-    }
-  };
-  /**
-   * A node serving paths that is neither the coordinator nor the Consul raft leader (those two
-   * failures are the third scenario's: a raft election stalls every session for a moment).
-   */
-  const busiestFollower = async (): Promise<string> => {
-    const leader = await coordinator();
-    const raftLeader = (await dev().status()).raftLeader;
-    const paths = await current();
-    const counts = NODES.filter((node) => node !== leader && node !== raftLeader).map(
-      (node) => [node, paths.filter((path) => path.node === node).length] as const,
-    );
-    const [node, count] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["", 0];
-    if (count === 0) throw new Error("no follower serves paths");
-    return node;
-  };
+  const current = (): Promise<PathView[]> => currentPaths(dev());
+  const coordinator = (): Promise<string> => electedCoordinator(dev());
+  const busiestFollower = (): Promise<string> => busiestFollowerOf(dev());
+  const nodeStatus = (node: string): Promise<StatusResponse> => nodeStatusOf(dev(), node);
 
   beforeAll(async () => {
     cluster = await startE2eCluster("fail");

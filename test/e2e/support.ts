@@ -14,13 +14,16 @@ import {
   type AddressSampler,
   type SamplerReport,
 } from "../../src/devcluster/address-sampler.js";
-import type { PathView } from "../../src/devcluster/client-reads.js";
+import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import { coordinatorNode, withAdmin } from "../../src/devcluster/cluster-ops.js";
 import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
 import { sanpathdFiles } from "../../src/devcluster/sanpathd-node.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
+import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
+import { untilTrue } from "../support/until.js";
 
 export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
@@ -123,4 +126,52 @@ export async function bufCurlIn(
     cancelSignal: AbortSignal.timeout(31_000),
   });
   return { code: result.exitCode ?? -1, output: result.all };
+}
+
+/** The paths as the coordinator places them. */
+export function currentPaths(cluster: DevCluster): Promise<PathView[]> {
+  return withAdmin(cluster, (admin) => listPaths(admin));
+}
+
+/** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
+export async function electedCoordinator(cluster: DevCluster): Promise<string> {
+  let leader = "";
+  await untilTrue(
+    "a coordinator is elected",
+    async () => {
+      leader = await withAdmin(cluster, (admin) => coordinatorNode(admin)).catch(() => "");
+      return leader !== "";
+    },
+    60_000,
+  );
+  return leader;
+}
+
+/** NodeService Status of a node, over its admin socket. */
+export async function nodeStatus(cluster: DevCluster, node: string): Promise<StatusResponse> {
+  const admin = await cluster.admin(node, 3000);
+  try {
+    return await admin.call<StatusResponse>((md, opts, done) =>
+      admin.node.status({ epoch: 0 }, md, opts, done),
+    );
+  } finally {
+    admin.close();
+  }
+}
+
+/**
+ * The node serving the most paths that is neither the coordinator nor the Consul raft leader
+ * (failing either of those stalls more than the node: a raft election stalls every session).
+ */
+export async function busiestFollower(cluster: DevCluster): Promise<string> {
+  const leader = await electedCoordinator(cluster);
+  const raftLeader = (await cluster.status()).raftLeader;
+  const paths = await currentPaths(cluster);
+  const counts = cluster.state.nodes
+    .map((node) => node.name)
+    .filter((node) => node !== leader && node !== raftLeader)
+    .map((node) => [node, paths.filter((path) => path.node === node).length] as const);
+  const [node, count] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["", 0];
+  if (count === 0) throw new Error("no follower serves paths");
+  return node;
 }

@@ -1,0 +1,86 @@
+/**
+ * NodeSession when the node's Consul agent dies and comes back (a kill -9 that the supervisor or
+ * systemd undoes): the node fences, stays fenced while nothing answers, and once the agent answers
+ * again it creates a new session by itself and serves again, on the fakes of src/testing. The same
+ * on a real dev cluster: test/e2e/supervision.test.ts.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { PROCESS_SESSION, ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { until } from "../support/until.js";
+
+const signal = (): AbortSignal => AbortSignal.timeout(5000);
+
+describe("NodeSession across an outage of the node's Consul agent", () => {
+  let cluster: ProcessCluster;
+  let a: ProcessNode;
+  let diskId: string;
+
+  beforeEach(async () => {
+    cluster = await ProcessCluster.start();
+    a = await cluster.addNode("a");
+    diskId = await cluster.addDisk();
+  });
+  afterEach(async () => {
+    cluster.store.consul.faults.clear();
+    await cluster.close();
+  });
+
+  const pathIp = async (index: number): Promise<string> =>
+    (await cluster.disks.getDisk(diskId)).paths.find((path) => path.index === index)?.ip ?? "";
+  const ipUp = (ip: string): boolean => a.network.kernelAddresses().some((address) => address.ip === ip);
+
+  it("fences while the agent is gone, then creates a new session by itself and serves again", async () => {
+    await a.agent.acquirePath({ epoch: 1, diskId, index: 1, jobId: "" }, signal());
+    const ip1 = await pathIp(1);
+    expect(ipUp(ip1)).toBe(true);
+    const before = (await a.agent.status(0, signal())).session;
+    expect(before.healthy).toBe(true);
+
+    // kill -9 of the agent: nothing answers on it, and the servers declare the node failed.
+    const { consul } = cluster.store;
+    consul.faults.setUnreachable(true);
+    consul.invalidateNode(consul.nodeName);
+
+    await until(
+      "the node fences",
+      async () => ((await a.agent.status(0, signal())).session.fenced ? true : undefined),
+      { timeoutMs: PROCESS_SESSION.fenceDeadlineMs * 5 },
+    );
+    await until("its path IP goes", () => (ipUp(ip1) ? undefined : true));
+    // Longer than the create back-off's first steps: it keeps trying without serving.
+    await sleep(2000);
+    const away = (await a.agent.status(0, signal())).session;
+    expect({ fenced: away.fenced, healthy: away.healthy, fences: away.fences }).toEqual({
+      fenced: true,
+      healthy: false,
+      fences: 1,
+    });
+    await expect(a.agent.acquirePath({ epoch: 1, diskId, index: 2, jobId: "" }, signal())).rejects.toThrow();
+
+    // The agent is back (same node, same data).
+    consul.faults.setUnreachable(false);
+    const after = await until(
+      "a new, healthy session",
+      async () => {
+        const session = (await a.agent.status(0, signal())).session;
+        return session.healthy && !session.fenced && session.id !== before.id ? session : undefined;
+      },
+      { timeoutMs: 10_000 },
+    );
+    expect(after.fences).toBe(1);
+    // The fenced session is retired: destroyed in Consul.
+    await until("the old session is destroyed", async () =>
+      (await cluster.store.sessions.info(before.id ?? "")) === undefined ? true : undefined,
+    );
+
+    // It serves again: a free path at once, and its old path once that path's lock-delay is over.
+    await a.agent.acquirePath({ epoch: 1, diskId, index: 2, jobId: "" }, signal());
+    expect(ipUp(await pathIp(2))).toBe(true);
+    expect(await cluster.lockOf(diskId, 2)).toEqual({ holder: "a", session: after.id });
+    cluster.store.clock.advance(PROCESS_SESSION.lockDelaySeconds * 1000);
+    await a.agent.acquirePath({ epoch: 1, diskId, index: 1, jobId: "" }, signal());
+    expect(ipUp(ip1)).toBe(true);
+    expect(await cluster.lockOf(diskId, 1)).toEqual({ holder: "a", session: after.id });
+  }, 30_000);
+});
