@@ -2,14 +2,18 @@
 /**
  * The crash guard process (crash-guard.ts explains the design).
  *
- *   crash-guard-main.js --journal FILE [--target-driver tgt|lio] [--tgt-control-port N]
- *                       [--tgt-state-file FILE] [--log-level L]
- *     Guard mode (what sanpathd starts): waits for its stdin to close; without a "clean-exit" line
- *     first, tears down every path the journal lists, logs one JSON line of it, exits.
+ *   crash-guard-main.js --journal FILE [--handover FILE] [--target-driver tgt|lio]
+ *                       [--tgt-control-port N] [--tgt-state-file FILE] [--log-level L]
+ *     Guard mode (what sanpathd starts): waits for its stdin to close. After a "clean-exit" line it
+ *     just exits. After a "restart-exit" line (sanpathd left its paths up and handed its session
+ *     over) it waits until the next sanpathd claims the hand-over, or claims it itself once its time
+ *     is up and tears down. Without either line (a crash), it tears down every path the journal
+ *     lists at once, logs one JSON line of it, exits.
  *
  *   crash-guard-main.js --now (--config FILE | --journal FILE ...)
- *     Tears down at once and exits (systemd ExecStopPost). With --config, the files and the target
- *     driver come from sanpathd's configuration (file, then SANPATH_* variables).
+ *     Tears down at once and exits (systemd ExecStopPost), unless a restart's hand-over is still
+ *     within its time (the guard of the stopped daemon watches it). With --config, the files and
+ *     the target driver come from sanpathd's configuration (file, then SANPATH_* variables).
  *
  * Exit 0 = nothing left up (or a clean stop), 1 = an IP could not be removed, 2 = bad arguments.
  */
@@ -23,12 +27,16 @@ import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
 import { createLogger, type Logger, type LogLevel } from "../log/logger.js";
 import { IpDriver } from "../net/ip-driver.js";
-import { CLEAN_EXIT_LINE, type CrashGuardTarget } from "./crash-guard.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { SessionHandoverFile } from "../files/session-handover-file.js";
+import type { SessionHandover } from "../kv/session-handover.js";
+import { CLEAN_EXIT_LINE, RESTART_EXIT_LINE, type CrashGuardTarget } from "./crash-guard.js";
 import { tearDownJournalledPaths } from "./crash-guard-teardown.js";
 import { PathSetup } from "../node/path-setup.js";
 
 interface GuardSettings {
   journalFile: string;
+  handoverFile: string;
   target: CrashGuardTarget;
   logLevel: LogLevel;
   now: boolean;
@@ -43,6 +51,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     args: [...argv],
     options: {
       journal: { type: "string" },
+      handover: { type: "string" },
       config: { type: "string" },
       "target-driver": { type: "string" },
       "tgt-control-port": { type: "string" },
@@ -61,6 +70,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     const logLevel = level ?? config.logLevel;
     return {
       journalFile: join(config.dataDir, NODE_STATE_FILES.journal),
+      handoverFile: join(config.dataDir, NODE_STATE_FILES.handover),
       target: {
         driver: config.target.driver,
         tgtControlPort: config.target.tgtControlPort,
@@ -81,6 +91,8 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     throw new UsageError("--tgt-control-port must be an integer in 0..65535");
   return {
     journalFile,
+    handoverFile:
+      values.handover ?? join(journalFile, "..", (await stateFileNames()).NODE_STATE_FILES.handover),
     target: {
       driver,
       tgtControlPort: port,
@@ -123,18 +135,20 @@ async function tearDown(settings: GuardSettings, logger: Logger, why: string): P
   return report.failed.length > 0 ? 1 : 0;
 }
 
-/** Resolves when stdin closes: true when sanpathd wrote the clean-exit line first. */
-function parentGone(): Promise<boolean> {
+/** Resolves when stdin closes: how sanpathd said it stopped (nothing said: it crashed). */
+function parentGone(): Promise<"clean" | "restart" | "crash"> {
   return new Promise((resolve) => {
     let received = "";
-    let clean = false;
+    let said: "clean" | "restart" | "crash" = "crash";
     process.stdin.setEncoding("utf8");
     process.stdin.on("data", (chunk: string) => {
       received = (received + chunk).slice(-256);
-      if (received.split("\n").includes(CLEAN_EXIT_LINE)) clean = true;
+      const lines = received.split("\n");
+      if (lines.includes(CLEAN_EXIT_LINE)) said = "clean";
+      else if (lines.includes(RESTART_EXIT_LINE)) said = "restart";
     });
     const done = (): void => {
-      resolve(clean);
+      resolve(said);
     };
     process.stdin.once("end", done);
     process.stdin.once("close", done);
@@ -156,21 +170,64 @@ async function main(): Promise<number> {
     level: settings.logLevel,
     base: { component: "crash-guard", pid: process.pid },
   });
-  if (settings.now) return tearDown(settings, logger, "requested (--now)");
+  const handover = new SessionHandoverFile(settings.handoverFile);
+  if (settings.now) {
+    const pending = await handover.peek().catch(() => undefined);
+    if (pending !== undefined && pending.remainingMs > 0) {
+      logger.info(
+        { session: pending.sessionId, remainingMs: Math.round(pending.remainingMs) },
+        "a restart's hand-over is pending: the next sanpathd adopts it, or the stopped one's guard tears down",
+      );
+      return 0;
+    }
+    if (pending !== undefined) await handover.claim().catch(() => undefined);
+    return tearDown(settings, logger, "requested (--now)");
+  }
   // Only the pipe tells whether sanpathd stopped cleanly: a stop signal sent to the whole group
   // (systemd's control-group kill) must not end the guard before sanpathd has finished.
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR2"] as const) {
     process.on(signal, () => {
       logger.debug({ signal }, "crash guard ignores the signal; waiting for sanpathd");
     });
   }
   logger.debug({ journal: settings.journalFile, parent: process.ppid }, "crash guard armed");
-  if (await parentGone()) {
+  const said = await parentGone();
+  if (said === "clean") {
     logger.debug("sanpathd stopped cleanly; crash guard exits");
     return 0;
   }
+  if (said === "restart") {
+    if ((await awaitAdoption(handover)) === "adopted") {
+      logger.info("the next sanpathd took the session over; crash guard exits");
+      return 0;
+    }
+    return tearDown(settings, logger, "sanpathd restarted but no successor took its session over in time");
+  }
   return tearDown(settings, logger, "sanpathd exited without a clean stop");
 }
+
+/**
+ * Until the successor claims the hand-over ("adopted"), or its time is up and the guard claimed it
+ * ("expired"). A record that cannot be read counts as expired.
+ */
+async function awaitAdoption(handover: SessionHandover): Promise<"adopted" | "expired"> {
+  for (;;) {
+    let pending;
+    try {
+      pending = await handover.peek();
+    } catch {
+      pending = { sessionId: "", remainingMs: 0 };
+    }
+    if (pending === undefined) return "adopted";
+    if (pending.remainingMs <= 0) {
+      const claimed = await handover.claim().catch(() => pending);
+      return claimed === undefined ? "adopted" : "expired";
+    }
+    await sleep(Math.min(ADOPTION_POLL_MS, Math.max(1, pending.remainingMs)));
+  }
+}
+
+const ADOPTION_POLL_MS = 50;
 
 main().then(
   (code) => {

@@ -24,6 +24,12 @@ import { projectRoot } from "../util/project-root.js";
 
 /** What sanpathd writes to the guard's stdin when it stopped cleanly. */
 export const CLEAN_EXIT_LINE = "clean-exit";
+/**
+ * What sanpathd writes when it stopped to restart, leaving its paths up and its session handed over
+ * (src/kv/session-handover.ts): the guard then waits for the next daemon to adopt the session, and
+ * tears the paths down itself if nobody has when the hand-over's time is up.
+ */
+export const RESTART_EXIT_LINE = "restart-exit";
 
 export interface CrashGuardTarget {
   driver: TargetDriverKind;
@@ -35,6 +41,8 @@ export interface CrashGuardTarget {
 
 export interface CrashGuardOptions {
   journalFile: string;
+  /** Where a restarting sanpathd leaves its session (SessionHandoverFile). */
+  handoverFile: string;
   target: CrashGuardTarget;
   logLevel: string;
   logger: Logger;
@@ -48,15 +56,22 @@ export interface CrashGuard {
    * and waits (bounded) for it to exit. Idempotent.
    */
   disarm(): Promise<void>;
+  /**
+   * Tells the guard that sanpathd stopped to restart with its session handed over: the guard stays
+   * until the next daemon adopts it, or tears down when its time is up. Does not wait.
+   */
+  handOver(): Promise<void>;
 }
 
 /** The guard's command-line arguments (crash-guard-main.ts) for these settings. */
 export function crashGuardArgs(
-  options: Pick<CrashGuardOptions, "journalFile" | "target" | "logLevel">,
+  options: Pick<CrashGuardOptions, "journalFile" | "handoverFile" | "target" | "logLevel">,
 ): string[] {
   return [
     "--journal",
     options.journalFile,
+    "--handover",
+    options.handoverFile,
     "--target-driver",
     options.target.driver,
     "--tgt-control-port",
@@ -84,7 +99,7 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
   const entry = crashGuardEntry();
   if (entry === undefined) {
     logger.error("crash guard not started: crash-guard-main.js is not built");
-    return { pid: undefined, disarm: () => Promise.resolve() };
+    return { pid: undefined, disarm: () => Promise.resolve(), handOver: () => Promise.resolve() };
   }
   let child: ChildProcess;
   try {
@@ -94,7 +109,7 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
     });
   } catch (error) {
     logger.error({ err: errorMessage(error) }, "crash guard not started");
-    return { pid: undefined, disarm: () => Promise.resolve() };
+    return { pid: undefined, disarm: () => Promise.resolve(), handOver: () => Promise.resolve() };
   }
   let disarmed: Promise<void> | undefined;
   const exited = new Promise<void>((resolve) => {
@@ -129,6 +144,16 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
           child.unref();
         }
       })();
+      return disarmed;
+    },
+    handOver() {
+      disarmed ??= new Promise<void>((resolve) => {
+        if (stdin === null || stdin.writableEnded) {
+          resolve();
+          return;
+        }
+        stdin.end(`${RESTART_EXIT_LINE}\n`, () => resolve());
+      });
       return disarmed;
     },
   };

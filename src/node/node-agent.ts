@@ -19,10 +19,12 @@ import type { JobPathMarker } from "../assignment/job-path-marker.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage, invalidField } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
+import type { SessionHandover } from "../kv/session-handover.js";
 import type { SessionMemory } from "../kv/session-memory.js";
 import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
 import { isIPv4 } from "node:net";
+import { performance } from "node:perf_hooks";
 import { DataPathProbe, type DataPathHealth } from "./data-path-probe.js";
 import { DegradedMode } from "./degraded-mode.js";
 import type { DiskSource } from "./disk-source.js";
@@ -30,7 +32,13 @@ import { EpochGate } from "./epoch-gate.js";
 import { LocalTeardown } from "./local-teardown.js";
 import { nodeDegraded, nodeFenced } from "./node-errors.js";
 import { writeNodeRecord, type NodeDegradation } from "./node-record.js";
-import { NodeSession, type ActiveSession, type SessionSettings, type SessionStatus } from "./node-session.js";
+import {
+  NodeSession,
+  type ActiveSession,
+  type AdoptedSession,
+  type SessionSettings,
+  type SessionStatus,
+} from "./node-session.js";
 import {
   PathOperations,
   type AcquirePathInput,
@@ -79,6 +87,8 @@ export interface NodeAgentOptions {
   imageStoreKind: string;
   /** Where the session ids are remembered for the next daemon (default nowhere). */
   sessionMemory?: SessionMemory;
+  /** Where a restarting daemon leaves its session to the next one (default nowhere: no restart mode). */
+  handover?: SessionHandover;
   logger: Logger;
   /** The node may (true) or may not (false) take paths now: for the health service. */
   onServingChange?: (serving: boolean) => void;
@@ -257,6 +267,44 @@ export class NodeAgent {
     await this.options.journal.flush();
   }
 
+  /**
+   * Restart: stops without taking anything down. The targets, portals and IPs stay, the session
+   * is confirmed once more and left (SessionHandover) to the next daemon, which adopts it before
+   * the time this daemon would have fenced. True when the session was handed over; false when
+   * there was none to hand over (the caller's crash guard then tears the paths down).
+   */
+  async handOver(): Promise<boolean> {
+    this.lifetime.abort();
+    this.options.onServingChange?.(false);
+    await this.probe.stop();
+    await this.degraded.stop();
+    await this.reconciler.stop();
+    await this.lifecycle;
+    const kept = await this.session.handOver();
+    const deadline = kept === undefined ? 0 : performance.now() + kept.validForMs;
+    await this.queue.settle(2000);
+    await this.options.journal.flush();
+    await this.options.setup.close();
+    const handover = this.options.handover;
+    if (kept === undefined || handover === undefined) {
+      this.log.warn("no confirmed session to hand over: the next daemon starts from a clean node");
+      return false;
+    }
+    const validForMs = deadline - performance.now();
+    if (validForMs <= 0) return false;
+    try {
+      await handover.leave(kept.id, validForMs);
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, "session not handed over");
+      return false;
+    }
+    this.log.info(
+      { session: kept.id, validForMs: Math.round(validForMs), paths: this.servedCount() },
+      "restart: paths left up and the session handed over to the next daemon",
+    );
+    return true;
+  }
+
   async acquirePath(input: AcquirePathInput, signal: AbortSignal): Promise<AcquirePathResult> {
     const path = this.checkPathRef(input.diskId, input.index);
     this.checkJobId(input.jobId);
@@ -373,10 +421,69 @@ export class NodeAgent {
 
   private async run(): Promise<void> {
     const { journal, setup, disks, logger } = this.options;
-    if (!(await sweepUntilDone({ journal, setup, disks, logger }, this.lifetime.signal))) return;
+    const adopted = await this.adoptHandedOverSession();
+    if (
+      adopted === undefined &&
+      !(await sweepUntilDone({ journal, setup, disks, logger }, this.lifetime.signal))
+    )
+      return;
     this.reconciler.start();
-    this.session.start();
+    this.session.start(adopted);
     this.probe.start();
+  }
+
+  /**
+   * The session a predecessor handed over (handOver), when Consul still confirms it in time: the
+   * paths it left up stay served and nothing is swept. Claiming the hand-over keeps the
+   * predecessor's crash guard from tearing them down, so when adoption fails the sweep runs at
+   * once, before the predecessor's fence time (the renew's deadline is bounded by it).
+   */
+  private async adoptHandedOverSession(): Promise<AdoptedSession | undefined> {
+    const { handover, sessions } = this.options;
+    if (handover === undefined) return undefined;
+    let claimed;
+    try {
+      claimed = await handover.claim();
+    } catch (error) {
+      this.log.warn({ err: errorMessage(error) }, "hand-over not readable: starting from a clean node");
+      return undefined;
+    }
+    if (claimed === undefined) return undefined;
+    if (claimed.remainingMs <= 0) {
+      this.log.warn(
+        { session: claimed.sessionId },
+        "the previous daemon's hand-over expired: starting from a clean node",
+      );
+      return undefined;
+    }
+    const sentAt = performance.now();
+    try {
+      const signal = AbortSignal.any([
+        this.lifetime.signal,
+        AbortSignal.timeout(Math.max(1, Math.floor(Math.min(claimed.remainingMs, 3000)))),
+      ]);
+      if (await sessions.renew(claimed.sessionId, { signal })) {
+        this.log.info(
+          { session: claimed.sessionId, paths: this.servedCount() },
+          "took over the session the previous daemon handed over: its paths stay served",
+        );
+        return { id: claimed.sessionId, sentAt };
+      }
+      this.log.warn(
+        { session: claimed.sessionId },
+        "the handed-over session is gone: starting from a clean node",
+      );
+    } catch (error) {
+      this.log.warn(
+        { session: claimed.sessionId, err: errorMessage(error) },
+        "the handed-over session could not be confirmed in time: starting from a clean node",
+      );
+    }
+    return undefined;
+  }
+
+  private servedCount(): number {
+    return this.options.journal.values().filter((entry) => entry.state === "served").length;
   }
 
   private async sessionStarted(session: ActiveSession): Promise<void> {

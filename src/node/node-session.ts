@@ -53,6 +53,12 @@ export interface ActiveSession {
   readonly signal: AbortSignal;
 }
 
+/** A predecessor's session taken over, and when the renew that confirmed it was sent (monotonic ms). */
+export interface AdoptedSession {
+  readonly id: string;
+  readonly sentAt: number;
+}
+
 export type SessionPhase = "starting" | "active" | "fenced" | "stopped";
 
 export interface SessionStatus {
@@ -145,9 +151,13 @@ export class NodeSession {
     return { id: held.id, signal: held.generation.signal };
   }
 
-  /** Starts the life cycle: retire the previous daemon's session, create ours, keep it, fence, recover. */
-  start(): void {
-    this.loop ??= this.run();
+  /**
+   * Starts the life cycle: retire the previous daemon's session, create ours (or go on with the one
+   * `adopted` from a predecessor that handed it over, confirmed by a renew sent at `sentAt`), keep
+   * it, fence, recover.
+   */
+  start(adopted?: AdoptedSession): void {
+    this.loop ??= this.run(adopted);
   }
 
   /** Consul said the session is gone (e.g. an acquire answered "invalid session"): fence now. */
@@ -189,16 +199,48 @@ export class NodeSession {
   }
 
   /**
+   * Restart: stops renewing without ending the session (its locks stay held, the paths served) and
+   * confirms it once more, so that the successor has the whole fence deadline to take it over.
+   * Returns the session and how long it may still be used (until this daemon would have fenced);
+   * undefined when there is no confirmed session to hand over.
+   */
+  async handOver(timeoutMs = 2000): Promise<{ id: string; validForMs: number } | undefined> {
+    const held = this.held;
+    const wasActive = this.current() !== undefined;
+    this.phase = "stopped";
+    clearTimeout(this.fenceTimer);
+    this.stopping.abort();
+    held?.generation.abort(nodeFenced(this.options.nodeName, "sanpathd is restarting"));
+    held?.end();
+    await held?.keeper.stop();
+    await this.loop;
+    await this.teardown;
+    if (held === undefined || !wasActive || this.confirmedAt === undefined) return undefined;
+    const sentAt = this.now();
+    try {
+      if (await this.options.sessions.renew(held.id, { signal: AbortSignal.timeout(timeoutMs) }))
+        this.confirmedAt = Math.max(this.confirmedAt, sentAt);
+      else return undefined;
+    } catch (error) {
+      this.log.warn({ session: held.id, err: errorMessage(error) }, "last renew before the hand-over failed");
+    }
+    const validForMs = this.confirmedAt + this.options.settings.fenceDeadlineMs - this.now();
+    return validForMs > 0 ? { id: held.id, validForMs } : undefined;
+  }
+
+  /**
    * The old session is retired after the new one is active and announced (node record), not
    * before: releasing its locks frees its paths, and the coordinator must then already see this
    * node as alive, or it places them as if the node were dead. The state file lists the sessions
    * still to retire, so a crash in between leaves none behind.
    */
-  private async run(): Promise<void> {
-    this.toRetire = await this.memory.read().catch(() => []);
+  private async run(adopted: AdoptedSession | undefined): Promise<void> {
+    this.toRetire = (await this.memory.read().catch(() => [])).filter((id) => id !== adopted?.id);
+    let next = adopted;
     while (!this.stopping.signal.aborted) {
       const toRetire = this.toRetire;
-      const created = await this.create();
+      const created = next ?? (await this.create());
+      next = undefined;
       if (created === undefined) return;
       const held = this.activate(created.id, created.sentAt);
       await this.remember(created.id, toRetire);
@@ -255,7 +297,7 @@ export class NodeSession {
     keeper.start();
     this.log.info(
       { session: id, ttlSeconds: settings.ttlSeconds, lockDelaySeconds: settings.lockDelaySeconds },
-      "session created",
+      "session active",
     );
     return held;
   }

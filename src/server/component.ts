@@ -15,9 +15,15 @@ export interface DaemonContext {
   readonly advertiseAddress: string;
 }
 
+/**
+ * How sanpathd stops: "hand-off" (a stop: the node's paths go to other nodes) or "restart" (a new
+ * sanpathd follows at once: what serves paths stays up and is handed over to it).
+ */
+export type StopMode = "hand-off" | "restart";
+
 /** A running part of sanpathd; stopped after the gRPC server has closed, in reverse start order. */
 export interface RunningComponent {
-  stop(): Promise<void>;
+  stop(mode: StopMode): Promise<void>;
 }
 
 /**

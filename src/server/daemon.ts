@@ -7,7 +7,7 @@ import { formatHostPort, isWildcardHost, type HostPort } from "../config/host-po
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { startDaemonSecurity } from "../security/daemon-security.js";
-import type { DaemonComponent, DaemonContext, RunningComponent } from "./component.js";
+import type { DaemonComponent, DaemonContext, RunningComponent, StopMode } from "./component.js";
 import { bindServer, bindUnixSocket, createGrpcServer } from "./grpc-server.js";
 import { HealthReporter } from "./health.js";
 import { addReflection } from "./reflection.js";
@@ -28,7 +28,7 @@ export interface Daemon {
    * calls and waits up to config.shutdownGraceMs for the ones in flight before cutting connections;
    * then components stop in reverse order. Calling it again (a second signal) cuts at once.
    */
-  shutdown(why: string): Promise<ShutdownReport>;
+  shutdown(why: string, mode?: StopMode): Promise<ShutdownReport>;
 }
 
 export interface ShutdownReport {
@@ -83,7 +83,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     }
   } catch (error) {
     server.forceShutdown();
-    await stopComponents(running, logger);
+    await stopComponents(running, logger, "hand-off");
     await security.stop();
     throw error;
   }
@@ -96,14 +96,17 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     services,
     health,
     calls,
-    shutdown(why) {
+    shutdown(why, mode = "hand-off") {
       if (shutdown !== undefined) {
         logger.warn({ why }, "second stop request: cutting connections now");
         cutNow?.();
         return shutdown;
       }
       shutdown = (async () => {
-        logger.info({ why, graceMs: config.shutdownGraceMs, openCalls: calls.count() }, "shutting down");
+        logger.info(
+          { why, mode, graceMs: config.shutdownGraceMs, openCalls: calls.count() },
+          mode === "restart" ? "restarting: paths stay up for the next sanpathd" : "shutting down",
+        );
         health.shutdown();
         calls.endStreams();
         const closed = closeServer(server, calls, config.shutdownGraceMs, (cut) => (cutNow = cut));
@@ -115,7 +118,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
             logger.warn({ stillRunning: calls.count() }, "handlers ignored their abort signal");
           }
         }
-        await stopComponents(running, logger);
+        await stopComponents(running, logger, mode);
         await security.stop();
         logger.info({ cutCalls }, "stopped");
         return { cutCalls };
@@ -157,10 +160,11 @@ function closeServer(
 async function stopComponents(
   running: readonly { name: string; component: RunningComponent }[],
   logger: Logger,
+  mode: StopMode,
 ): Promise<void> {
   for (const { name, component } of [...running].reverse()) {
     try {
-      await component.stop();
+      await component.stop(mode);
     } catch (error) {
       logger.error({ component: name, err: errorMessage(error) }, "component failed to stop");
     }

@@ -4,6 +4,7 @@ import { packageVersion } from "../config/package-version.js";
 import { ConsulClient } from "../consul/consul-client.js";
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { ConsulSessionStore } from "../consul/consul-session-store.js";
+import { SessionHandoverFile } from "../files/session-handover-file.js";
 import { SessionStateFile } from "../files/session-state-file.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { ExecaCommandRunner } from "../exec/execa-runner.js";
@@ -35,6 +36,8 @@ export const NODE_STATE_FILES = {
   session: "node-session.json",
   /** The tgt driver's portal pairings. */
   tgtPortals: "tgt-portals.json",
+  /** A restarting daemon's session, left to the next one (src/kv/session-handover.ts). */
+  handover: "node-handover.json",
 } as const;
 
 /**
@@ -62,6 +65,7 @@ export function nodeComponent(): DaemonComponent {
       // Removes the journalled path IPs if this process dies without stopping (src/crash-guard/crash-guard.ts).
       const crashGuard = startCrashGuard({
         journalFile,
+        handoverFile: join(config.dataDir, NODE_STATE_FILES.handover),
         target: {
           driver: config.target.driver,
           tgtControlPort: config.target.tgtControlPort,
@@ -101,6 +105,7 @@ export function nodeComponent(): DaemonComponent {
         dataPathUnhealthyAfterMs: config.dataPath.degradeAfterMs,
         dataPathRecoverAfterMs: config.dataPath.recoverAfterMs,
         sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),
+        handover: new SessionHandoverFile(join(config.dataDir, NODE_STATE_FILES.handover)),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),
         onDataPathHealthChange: (healthy) =>
@@ -110,10 +115,14 @@ export function nodeComponent(): DaemonComponent {
       services.implement("node", nodeHandlers(agent));
       agent.start();
       return {
-        async stop() {
+        async stop(mode) {
           services.unimplement("node");
-          await agent.stop();
-          await crashGuard.disarm();
+          if (mode === "restart" && (await agent.handOver())) {
+            await crashGuard.handOver();
+          } else {
+            await agent.stop();
+            await crashGuard.disarm();
+          }
           lifetime.abort();
           await disks.close();
           client.close();

@@ -3,6 +3,7 @@ export { ConsulFaults, type ConsulOperation, type FailOptions } from "./consul-f
 export { InMemoryConsul, type InMemoryConsulOptions } from "./in-memory-consul.js";
 export { InMemoryKvStore } from "./in-memory-kv-store.js";
 export { InMemorySessionMemory } from "./in-memory-session-memory.js";
+export { InMemorySessionHandover } from "./in-memory-session-handover.js";
 export { InMemorySessionStore } from "./in-memory-session-store.js";
 export { ManualClock, SystemClock, settle, type FakeClock } from "./manual-clock.js";
 export { inMemoryCluster, type InMemoryCluster } from "./in-memory-cluster.js";

@@ -23,6 +23,7 @@ import { PathSetup } from "../../src/node/path-setup.js";
 import { openFileImageStore, type FileImageStore } from "../../src/storage/file-image-store.js";
 import { inMemoryCluster, type InMemoryCluster } from "../../src/testing/in-memory-cluster.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
+import { InMemorySessionHandover } from "../../src/testing/in-memory-session-handover.js";
 import { InMemorySessionMemory } from "../../src/testing/in-memory-session-memory.js";
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { InProcessNodeRpc } from "../../src/testing/in-process-node-rpc.js";
@@ -39,15 +40,19 @@ export interface ProcessNode {
   readonly network: InMemoryNetworkDriver;
   readonly journal: PathJournal;
   readonly memory: InMemorySessionMemory;
+  readonly handover: InMemorySessionHandover;
 }
 
 export interface ProcessNodeOptions {
   session?: SessionSettings;
   /** The node's iSCSI interfaces (default eth1 and eth2). */
   interfaces?: { subnet1?: string; subnet2?: string };
-  /** Reuse a journal and session memory (a restarted daemon on the same node). */
+  /** Reuse a journal, session memory, hand-over and drivers (a restarted daemon on the same node). */
   journal?: PathJournal;
   memory?: InMemorySessionMemory;
+  handover?: InMemorySessionHandover;
+  target?: InMemoryTargetDriver;
+  network?: InMemoryNetworkDriver;
   /** The data-path probe's interval (default 0: off, as reconcile alone would leave it). */
   dataPathProbeMs?: number;
   /** Trouble this long → degraded (default the agent's, 3 s). */
@@ -61,7 +66,7 @@ export interface ProcessNodeOptions {
 export class ProcessCluster {
   readonly nodes = new Map<string, ProcessNode>();
   readonly rpc: InProcessNodeRpc;
-  readonly logger: Logger = createLogger({ level: "silent" });
+  readonly logger: Logger = createLogger({ level: (process.env.PC_LOG as "info" | undefined) ?? "silent" });
 
   private constructor(
     readonly dir: string,
@@ -99,10 +104,11 @@ export class ProcessCluster {
   async addNode(name: string, options: ProcessNodeOptions = {}): Promise<ProcessNode> {
     const { kv, sessions } = this.store;
     const address = `${name}.test:7410`;
-    const target = new InMemoryTargetDriver();
-    const network = new InMemoryNetworkDriver({ interfaces: ["eth1", "eth2"] });
+    const target = options.target ?? new InMemoryTargetDriver();
+    const network = options.network ?? new InMemoryNetworkDriver({ interfaces: ["eth1", "eth2"] });
     const journal = options.journal ?? (await PathJournal.open(undefined));
     const memory = options.memory ?? new InMemorySessionMemory();
+    const handover = options.handover ?? new InMemorySessionHandover();
     const agent = new NodeAgent({
       nodeName: name,
       advertiseAddress: address,
@@ -126,6 +132,7 @@ export class ProcessCluster {
       interfaces: options.interfaces ?? { subnet1: "eth1", subnet2: "eth2" },
       imageStoreKind: "file",
       sessionMemory: memory,
+      handover,
       logger: this.logger,
       reconcilePeriodMs: 60_000,
       dataPathProbeMs: options.dataPathProbeMs ?? 0,
@@ -139,7 +146,7 @@ export class ProcessCluster {
         ? {}
         : { onDataPathHealthChange: options.onDataPathHealthChange }),
     });
-    const node = { name, address, agent, target, network, journal, memory };
+    const node = { name, address, agent, target, network, journal, memory, handover };
     this.nodes.set(name, node);
     this.rpc.serve(address, agent);
     agent.start();
@@ -161,6 +168,21 @@ export class ProcessCluster {
     this.rpc.unserve(node.address);
     this.nodes.delete(name);
     await node.agent.stop();
+  }
+
+  /**
+   * Restarts a node's daemon as `systemctl restart` does: the old one hands its session over
+   * (paths left up), a new one on the same node (journal, memory, hand-over, target daemon and
+   * network) starts. Resolves with whether the old one handed over, once the new one serves.
+   */
+  async restartNode(name: string, options: ProcessNodeOptions = {}): Promise<boolean> {
+    const node = this.node(name);
+    this.rpc.unserve(node.address);
+    this.nodes.delete(name);
+    const handedOver = await node.agent.handOver();
+    const { journal, memory, handover, target, network } = node;
+    await this.addNode(name, { journal, memory, handover, target, network, ...options });
+    return handedOver;
   }
 
   async addDisk(input: Partial<AddDiskInput> = {}): Promise<string> {
