@@ -15,12 +15,14 @@ import {
   type SamplerReport,
 } from "../../src/devcluster/address-sampler.js";
 import type { PathView } from "../../src/devcluster/client-reads.js";
+import { coordinatorNode, withAdmin } from "../../src/devcluster/cluster-ops.js";
 import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
 import { sanpathdFiles } from "../../src/devcluster/sanpathd-node.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
+import { until } from "../support/until.js";
 
 export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
@@ -40,6 +42,18 @@ export async function startE2eCluster(name: string, nodes = 3): Promise<DevClust
     throw error;
   }
   return cluster;
+}
+
+/** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
+export async function electedCoordinator(cluster: DevCluster): Promise<string> {
+  return await until(
+    "a coordinator is elected",
+    async () => {
+      const leader = await withAdmin(cluster, (admin) => coordinatorNode(admin)).catch(() => "");
+      return leader === "" ? undefined : leader;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 /** Samples `ip -j addr` in every node namespace every 5 ms (see src/devcluster/address-sampler.ts). */
