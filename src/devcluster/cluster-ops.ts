@@ -1,10 +1,10 @@
 /**
  * Operator actions on a dev cluster through a node's admin socket, for the end-to-end tests and
- * the benchmarks: add disks, start and wait for reassignment jobs, drain and cordon nodes, wait
- * until every path is placed.
+ * the benchmarks: add disks, start and wait for reassignment jobs, read their events, drain and
+ * cordon nodes, wait until every path is placed.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ServiceError } from "@grpc/grpc-js";
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   JobState,
   Planner,
@@ -12,8 +12,10 @@ import {
   type Reassignment,
   type ReassignmentSpec,
   type StartReassignmentResponse,
+  type WatchReassignmentResponse,
 } from "../gen/sanpath/v1/assignment.js";
 import type {
+  CordonNodeResponse,
   DrainNodeResponse,
   GetLeaderResponse,
   UncordonNodeResponse,
@@ -159,10 +161,39 @@ export async function drainNode(admin: NodeAdmin, node: string, parallelism = 0)
   return response.job;
 }
 
+export async function cordonNode(admin: NodeAdmin, node: string): Promise<void> {
+  await admin.call<CordonNodeResponse>((md, opts, done) =>
+    admin.cluster.cordonNode({ node }, md, opts, done),
+  );
+}
+
 export async function uncordonNode(admin: NodeAdmin, node: string): Promise<void> {
   await admin.call<UncordonNodeResponse>((md, opts, done) =>
     admin.cluster.uncordonNode({ node }, md, opts, done),
   );
+}
+
+/** Every event of a finished job, in order (WatchReassignment from sequence 0 to its finished event). */
+export async function jobEvents(
+  admin: NodeAdmin,
+  id: string,
+  timeoutMs = 30_000,
+): Promise<WatchReassignmentResponse[]> {
+  const call = admin.assignment.watchReassignment(
+    { id, afterSequence: 0, stopWhenDone: true },
+    new Metadata(),
+    { deadline: new Date(Date.now() + timeoutMs) },
+  );
+  const events: WatchReassignmentResponse[] = [];
+  try {
+    for await (const event of call as AsyncIterable<WatchReassignmentResponse>) {
+      events.push(event);
+      if (event.finished !== undefined) return events;
+    }
+  } finally {
+    call.cancel();
+  }
+  throw new Error(`the events of job ${id} ended before its finished event`);
 }
 
 /** The coordinator's node name ("" when none is elected). */

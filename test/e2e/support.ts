@@ -23,7 +23,7 @@ import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
-import { untilTrue } from "../support/until.js";
+import { until, untilTrue } from "../support/until.js";
 
 export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
@@ -43,6 +43,18 @@ export async function startE2eCluster(name: string, nodes = 3): Promise<DevClust
     throw error;
   }
   return cluster;
+}
+
+/** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
+export async function electedCoordinator(cluster: DevCluster): Promise<string> {
+  return await until(
+    "a coordinator is elected",
+    async () => {
+      const leader = await withAdmin(cluster, (admin) => coordinatorNode(admin)).catch(() => "");
+      return leader === "" ? undefined : leader;
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 /** Samples `ip -j addr` in every node namespace every 5 ms (see src/devcluster/address-sampler.ts). */
@@ -131,20 +143,6 @@ export async function bufCurlIn(
 /** The paths as the coordinator places them. */
 export function currentPaths(cluster: DevCluster): Promise<PathView[]> {
   return withAdmin(cluster, (admin) => listPaths(admin));
-}
-
-/** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
-export async function electedCoordinator(cluster: DevCluster): Promise<string> {
-  let leader = "";
-  await untilTrue(
-    "a coordinator is elected",
-    async () => {
-      leader = await withAdmin(cluster, (admin) => coordinatorNode(admin)).catch(() => "");
-      return leader !== "";
-    },
-    60_000,
-  );
-  return leader;
 }
 
 /** NodeService Status of a node, over its admin socket. */
