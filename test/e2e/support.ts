@@ -23,7 +23,7 @@ import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
-import { until, untilTrue } from "../support/until.js";
+import { until } from "../support/until.js";
 
 export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
