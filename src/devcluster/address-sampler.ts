@@ -74,6 +74,8 @@ export interface AddressSampler {
   forget(ips: Iterable<string>): void;
   /** Resolves after the next complete round. */
   nextRound(): Promise<void>;
+  /** The presence changes seen so far (a copy). */
+  changesSoFar(): PresenceChange[];
   stop(): Promise<SamplerReport>;
 }
 
@@ -185,6 +187,9 @@ export function startAddressSampler(options: SamplerOptions): AddressSampler {
       if (failure !== undefined)
         return Promise.reject(new Error("the address sampler failed", { cause: failure }));
       return new Promise((resolve) => roundWaiters.push(resolve));
+    },
+    changesSoFar() {
+      return [...changes];
     },
     stop() {
       stopped ??= (async () => {

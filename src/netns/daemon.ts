@@ -61,18 +61,21 @@ export function spawnDaemon(
   const pid: number = startedPid;
 
   let running = true;
-  const exited: Promise<DaemonExit> = subprocess.then(
-    (result) => {
+  // The process's own exit, not the end of its output: a child it leaves behind (sanpathd's crash
+  // guard after a restart) may hold the output pipe open for a while.
+  const exited = new Promise<DaemonExit>((resolve) => {
+    subprocess.once("exit", (exitCode, signal) => {
       running = false;
       process.removeListener("exit", killOnExit);
-      return { exitCode: result.exitCode, signal: result.signal };
-    },
-    () => {
+      resolve({ exitCode: exitCode ?? undefined, signal: signal ?? undefined });
+    });
+    subprocess.once("error", () => {
       running = false;
       process.removeListener("exit", killOnExit);
-      return { exitCode: undefined, signal: undefined };
-    },
-  );
+      resolve({ exitCode: undefined, signal: undefined });
+    });
+  });
+  subprocess.catch(() => undefined);
   function killOnExit(): void {
     if (running) signalPid(pid, "SIGKILL");
   }

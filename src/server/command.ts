@@ -135,7 +135,12 @@ Examples:
 
 Logs are JSON lines on stdout (secrets show as "[redacted]").
 SIGTERM or SIGINT stops gracefully: health turns NOT_SERVING, open streams end, calls in flight
-get shutdownGraceMs; a second signal stops at once.
+get shutdownGraceMs, then the node's paths are taken down and their locks released (the
+coordinator places them on other nodes); a second signal stops at once.
+SIGUSR2 stops for a restart (systemd's RestartKillSignal, deploy/dev-cluster restart-sanpathd):
+the node's targets, portals and IPs stay up and its session is left to the next sanpathd, which
+takes it over within session.fenceDeadlineMs: no path goes down. If none does, the crash guard
+takes the paths down then.
 Exit codes: 0 stopped, 1 failed while running, 2 bad configuration.
 `;
 }

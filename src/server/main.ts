@@ -51,8 +51,11 @@
  * printed once on its stderr banner.
  *
  * Logs are pino JSON lines on stdout. SIGTERM/SIGINT: health NOT_SERVING, open streams ended,
- * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop,
- * exit 0. Exit 1 = failed while starting or running.
+ * the server drains calls for shutdownGraceMs then cuts them, components and owned children stop
+ * (the node's paths are handed to other nodes), exit 0. SIGUSR2: the same, but to be restarted at
+ * once (systemd's RestartKillSignal): the node's targets, portals and IPs stay up and its session
+ * is left to the next sanpathd, which adopts it (docs/DEPLOY.md, "Restarts and upgrades").
+ * Exit 1 = failed while starting or running.
  */
 import type { SanpathdConfig } from "../config/config.js";
 import { formatHostPort } from "../config/host-port.js";
@@ -137,15 +140,18 @@ async function main(): Promise<number> {
   if (devEnvironment !== undefined) printDevBanner(daemon, devEnvironment, config, devTokens);
 
   const stopRequest = await signals.first;
-  const stopping = daemon.shutdown(stopRequest);
+  const stopping = daemon.shutdown(stopRequest, stopRequest === RESTART_SIGNAL ? "restart" : "hand-off");
   signals.onEvery((signal) => void daemon.shutdown(signal));
   await stopping;
   await devEnvironment?.stop();
   return EXIT_OK;
 }
 
+/** The signal that stops sanpathd to be restarted at once, leaving its paths up. */
+const RESTART_SIGNAL = "SIGUSR2";
+
 /**
- * SIGTERM/SIGINT handled from the very start: a signal during start-up (while the dev Consul agent
+ * SIGTERM/SIGINT (and SIGUSR2, a restart) handled from the very start: a signal during start-up (while the dev Consul agent
  * starts, say) is kept and acted on once the daemon runs, so no child is left behind.
  */
 function catchStopSignals(): {
@@ -166,6 +172,7 @@ function catchStopSignals(): {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  process.on(RESTART_SIGNAL, onSignal);
   return { first, onEvery: (next) => (handler = next) };
 }
 

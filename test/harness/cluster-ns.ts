@@ -101,6 +101,8 @@ export interface IpSamplerReport {
 
 export interface IpSampler {
   readonly samples: number;
+  /** The presence changes seen so far. */
+  changes(): PresenceChange[];
   stop(): Promise<IpSamplerReport>;
 }
 
@@ -342,6 +344,7 @@ export async function startNsCluster(options: NsClusterOptions): Promise<NsClust
           get samples() {
             return sampler.rounds;
           },
+          changes: () => sampler.changesSoFar(),
           stop,
         };
       },

@@ -50,6 +50,11 @@ export interface ClusterNode {
   kill(): Promise<void>;
   /** SIGTERM by PID: the daemon tears its paths down, releases its locks and exits. */
   stop(): Promise<void>;
+  /**
+   * SIGUSR2 by PID (a restart: paths left up, session handed over), then sanpathd started again
+   * (unless `startAgain` is false: a successor that never comes); resolves once the new one answers.
+   */
+  restart(startAgain?: boolean): Promise<void>;
   /** Until Status shows a healthy, unfenced session (different from `notSession` when given). */
   waitForSession(options?: { timeoutMs?: number; notSession?: string }): Promise<StatusResponse>;
   acquire(diskId: string, index: number, options?: CallOptions): Promise<AcquirePathResponse>;
@@ -195,6 +200,11 @@ export function makeNode(setup: NodeSetup): ClusterNode {
     async stop() {
       closeClient();
       await daemon?.stop({ signal: "SIGTERM", graceMs: 20_000 });
+    },
+    async restart(startAgain = true) {
+      closeClient();
+      await daemon?.stop({ signal: "SIGUSR2", graceMs: 20_000 });
+      if (startAgain) await node.start();
     },
     async waitForSession(waitOptions = {}) {
       const deadline = Date.now() + (waitOptions.timeoutMs ?? 30_000);

@@ -70,6 +70,10 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     if (cluster === undefined) throw new Error("the cluster did not start");
     return cluster;
   };
+  const sampling = (): IpSampler => {
+    if (sampler === undefined) throw new Error("the sampler did not start");
+    return sampler;
+  };
 
   beforeAll(async () => {
     // Degrade after 5 s (the default is 3 s): a tgtd restarted after 1 s is repaired in place even
@@ -224,6 +228,65 @@ describe("node agent failures: no IP is ever up on two nodes", () => {
     expect(after?.session).toBe(before?.session);
     expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
     expect((await a.status()).drift).toEqual([]);
+  });
+
+  it("a restart of A's sanpathd (SIGUSR2) keeps the path served: same session and lock, the IP never leaves A, every read succeeds", async () => {
+    expect(await a.addresses()).toContain(STOP_IP);
+    const before = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    const session = (await a.status()).session?.id;
+    const changesBefore = sampling().changes().length;
+    const reads: { ok: boolean; at: number }[] = [];
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const result = await running().readCapacity(STOP_IP, disk.iqn);
+        reads.push({ ok: result.bytes === disk.sizeBytes, at: Date.now() });
+      }
+    })();
+    try {
+      await sleep(500);
+      await a.restart();
+      const status = await a.waitForSession();
+      expect(status.session?.id).toBe(session);
+      await sleep(1000);
+    } finally {
+      reading = false;
+      await reader;
+    }
+    expect(reads.filter((read) => !read.ok)).toEqual([]);
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    const after = await running().consul.get(running().keys.diskPath(disk.id, 3));
+    expect([after?.session, after?.modifyIndex]).toEqual([before?.session, before?.modifyIndex]);
+    const changes = sampling().changes().slice(changesBefore);
+    expect(changes.filter((change) => change.ip === STOP_IP)).toEqual([]);
+    expect(a.log()).toContain("took over the session the previous daemon handed over");
+  });
+
+  it("a restart whose successor never comes: the old daemon's crash guard takes the path down at its fence time", async () => {
+    expect(await a.addresses()).toContain(STOP_IP);
+    const stoppedAt = Date.now();
+    await a.restart(false);
+    expect(await a.addresses()).toContain(STOP_IP);
+    await until(
+      "the IP gone from A",
+      async () => ((await a.addresses()).includes(STOP_IP) ? undefined : true),
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
+    // Not before the session's fence deadline (4 s) less what had passed since its last renew.
+    expect(Date.now() - stoppedAt).toBeGreaterThan(1000);
+    await a.start();
+    const status = await a.waitForSession();
+    expect(status.paths).toEqual([]);
+    await until(
+      "A's old lock released",
+      async () =>
+        (await running().consul.get(running().keys.diskPath(disk.id, 3)))?.session === undefined
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    await a.acquire(disk.id, 3);
+    expect((await running().readCapacity(STOP_IP, disk.iqn)).bytes).toBe(disk.sizeBytes);
   });
 
   it("a graceful stop of A tears its paths down and releases the locks at once (no lock-delay)", async () => {
