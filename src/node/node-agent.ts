@@ -32,13 +32,7 @@ import { EpochGate } from "./epoch-gate.js";
 import { LocalTeardown } from "./local-teardown.js";
 import { nodeDegraded, nodeFenced } from "./node-errors.js";
 import { writeNodeRecord, type NodeDegradation } from "./node-record.js";
-import {
-  NodeSession,
-  type ActiveSession,
-  type AdoptedSession,
-  type SessionSettings,
-  type SessionStatus,
-} from "./node-session.js";
+import { NodeSession, type ActiveSession, type SessionSettings, type SessionStatus } from "./node-session.js";
 import {
   PathOperations,
   type AcquirePathInput,
@@ -55,6 +49,7 @@ import { clusterViewOf, driftOf, type DriftItem } from "./reconcile-plan.js";
 import { Reconciler } from "./reconciler.js";
 import { servedPathView, type ServedPathView, type SubnetInterfaces } from "./served-path.js";
 import { sweepUntilDone } from "./startup-sweep.js";
+import { adoptHandedOverSession } from "./session-adoption.js";
 import { StepTimings } from "./step-timings.js";
 
 export type {
@@ -421,7 +416,17 @@ export class NodeAgent {
 
   private async run(): Promise<void> {
     const { journal, setup, disks, logger } = this.options;
-    const adopted = await this.adoptHandedOverSession();
+    const { handover, sessions } = this.options;
+    const adopted =
+      handover === undefined
+        ? undefined
+        : await adoptHandedOverSession({
+            handover,
+            sessions,
+            servedPaths: () => this.servedCount(),
+            logger,
+            signal: this.lifetime.signal,
+          });
     if (
       adopted === undefined &&
       !(await sweepUntilDone({ journal, setup, disks, logger }, this.lifetime.signal))
@@ -430,56 +435,6 @@ export class NodeAgent {
     this.reconciler.start();
     this.session.start(adopted);
     this.probe.start();
-  }
-
-  /**
-   * The session a predecessor handed over (handOver), when Consul still confirms it in time: the
-   * paths it left up stay served and nothing is swept. Claiming the hand-over keeps the
-   * predecessor's crash guard from tearing them down, so when adoption fails the sweep runs at
-   * once, before the predecessor's fence time (the renew's deadline is bounded by it).
-   */
-  private async adoptHandedOverSession(): Promise<AdoptedSession | undefined> {
-    const { handover, sessions } = this.options;
-    if (handover === undefined) return undefined;
-    let claimed;
-    try {
-      claimed = await handover.claim();
-    } catch (error) {
-      this.log.warn({ err: errorMessage(error) }, "hand-over not readable: starting from a clean node");
-      return undefined;
-    }
-    if (claimed === undefined) return undefined;
-    if (claimed.remainingMs <= 0) {
-      this.log.warn(
-        { session: claimed.sessionId },
-        "the previous daemon's hand-over expired: starting from a clean node",
-      );
-      return undefined;
-    }
-    const sentAt = performance.now();
-    try {
-      const signal = AbortSignal.any([
-        this.lifetime.signal,
-        AbortSignal.timeout(Math.max(1, Math.floor(Math.min(claimed.remainingMs, 3000)))),
-      ]);
-      if (await sessions.renew(claimed.sessionId, { signal })) {
-        this.log.info(
-          { session: claimed.sessionId, paths: this.servedCount() },
-          "took over the session the previous daemon handed over: its paths stay served",
-        );
-        return { id: claimed.sessionId, sentAt };
-      }
-      this.log.warn(
-        { session: claimed.sessionId },
-        "the handed-over session is gone: starting from a clean node",
-      );
-    } catch (error) {
-      this.log.warn(
-        { session: claimed.sessionId, err: errorMessage(error) },
-        "the handed-over session could not be confirmed in time: starting from a clean node",
-      );
-    }
-    return undefined;
   }
 
   private servedCount(): number {

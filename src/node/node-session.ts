@@ -27,6 +27,14 @@
  *     local-teardown.ts).
  *   - Clocks: both intervals are short and measured on monotonic clocks (ours and the Consul servers'),
  *     so only their rates matter, not their offsets.
+ *   - Restart (handOver, then the next process's adoption): the old process sends a last renew,
+ *     confirmed at t_c, stops renewing and leaves the paths up. Exactly one of the successor and the
+ *     old process's crash guard claims the hand-over (an atomic rename). The successor claims only
+ *     before t_c + fenceDeadline and bounds its renew by the time left: confirmed, the session was
+ *     alive (the locks still ours) and the argument goes on from that renew's send time; not
+ *     confirmed in time, it sweeps everything at once, no later than the fence would have started.
+ *     The guard claims at t_c + fenceDeadline and tears down as the fence would. Both measure on the
+ *     machine's CLOCK_MONOTONIC (kv/session-handover.ts).
  *   - Operations in flight when the fence comes (an AcquirePath adding an IP) run under the session's
  *     generation signal: the fence aborts it (killing the command), and the operation undoes what it
  *     did; the tear-down also sweeps again once they have settled.
