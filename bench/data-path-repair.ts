@@ -6,8 +6,12 @@
 // Second part: tgtd of a node is killed (-9) and started again on the same control port a second
 // later, as systemd's Restart=always does; time = kill → every path of that node reads again from
 // the client (the node re-creates its targets when its probe finds them gone).
+// Third part: tgtd of a node is killed for good (the dev cluster's supervision off); the node's
+// data path stays in trouble, it degrades after dataPath.degradeAfterMs (3 s), hands its paths off
+// and the coordinator places them on the others; time = kill → every path that was on the node
+// reads again from the client (now served elsewhere).
 // Run (root, after `npm run build`):
-//   node dist/bench/data-path-repair.js [--runs 20] [--tgtd-runs 6]
+//   node dist/bench/data-path-repair.js [--runs 20] [--tgtd-runs 6] [--down-runs 3]
 import { execFile } from "node:child_process";
 import { parseArgs, promisify } from "node:util";
 import { performance } from "node:perf_hooks";
@@ -18,10 +22,15 @@ import { clusterPaths, readPaths } from "../src/devcluster/path-reads.js";
 import { machineLine, ms, startBenchCluster, summary } from "./devcluster-support.js";
 
 const { values: args } = parseArgs({
-  options: { runs: { type: "string", default: "20" }, "tgtd-runs": { type: "string", default: "6" } },
+  options: {
+    runs: { type: "string", default: "20" },
+    "tgtd-runs": { type: "string", default: "6" },
+    "down-runs": { type: "string", default: "3" },
+  },
 });
 const runs = Number(args.runs);
 const tgtdRuns = Number(args["tgtd-runs"]);
+const downRuns = Number(args["down-runs"]);
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -107,6 +116,31 @@ try {
     await sleep(1000);
   }
   say(`tgtd kill -9, back after 1 s: every path of the node readable again: ${summary(allReadable)}`);
+
+  const handedOff: number[] = [];
+  for (let run = 0; run < downRuns; run++) {
+    const current = (await clusterPaths(cluster)).filter((path) => path.node !== "");
+    const counts = new Map<string, number>();
+    for (const path of current) counts.set(path.node, (counts.get(path.node) ?? 0) + 1);
+    const [node] = [...counts].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))[0] ?? [];
+    if (node === undefined) break;
+    const served = current.filter((path) => path.node === node);
+    await cluster.setSupervision(false);
+    const killedAt = performance.now();
+    await cluster.killTgtd(node);
+    const reads = await readPaths(cluster, served, { waitMs: 60_000 });
+    if (reads.some((read) => !read.read.ok))
+      throw new Error(`a path of ${node} does not read after its tgtd died for good`);
+    const slowest = performance.now() - killedAt;
+    const now = (await clusterPaths(cluster)).filter((path) => served.some((old) => old.ip === path.ip));
+    handedOff.push(slowest);
+    say(
+      `tgtd down run ${run + 1}: ${node} (${served.length} paths): every path readable ${ms(slowest)} after the kill, now on ${[...new Set(now.map((path) => path.node))].sort().join(",")}`,
+    );
+    await cluster.setSupervision(true);
+    await sleep(2000);
+  }
+  say(`tgtd kill -9 for good: every path of the node readable again elsewhere: ${summary(handedOff)}`);
 } finally {
   await cluster.down();
 }

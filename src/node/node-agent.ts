@@ -248,12 +248,7 @@ export class NodeAgent {
 
   /** Tears down every path served here, releases the locks and destroys the session. */
   async stop(): Promise<void> {
-    this.lifetime.abort();
-    this.options.onServingChange?.(false);
-    await this.probe.stop();
-    await this.degraded.stop();
-    await this.reconciler.stop();
-    await this.lifecycle;
+    await this.quiesce();
     await this.session.stop(async () => {
       await this.queue.settle(5000);
       await this.teardown.tearDownAll("sanpathd is stopping", "stop");
@@ -269,12 +264,7 @@ export class NodeAgent {
    * there was none to hand over (the caller's crash guard then tears the paths down).
    */
   async handOver(): Promise<boolean> {
-    this.lifetime.abort();
-    this.options.onServingChange?.(false);
-    await this.probe.stop();
-    await this.degraded.stop();
-    await this.reconciler.stop();
-    await this.lifecycle;
+    await this.quiesce();
     const kept = await this.session.handOver();
     const deadline = kept === undefined ? 0 : performance.now() + kept.validForMs;
     await this.queue.settle(2000);
@@ -298,6 +288,16 @@ export class NodeAgent {
       "restart: paths left up and the session handed over to the next daemon",
     );
     return true;
+  }
+
+  /** Stops everything that acts by itself (probe, degraded mode, reconcile, start-up). */
+  private async quiesce(): Promise<void> {
+    this.lifetime.abort();
+    this.options.onServingChange?.(false);
+    await this.probe.stop();
+    await this.degraded.stop();
+    await this.reconciler.stop();
+    await this.lifecycle;
   }
 
   async acquirePath(input: AcquirePathInput, signal: AbortSignal): Promise<AcquirePathResult> {

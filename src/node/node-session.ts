@@ -179,15 +179,7 @@ export class NodeSession {
    * at once. When Consul cannot be reached the session is left to expire (2 × TTL, then lock-delay).
    */
   async stop(tearDown: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-    const held = this.held;
-    this.phase = "stopped";
-    clearTimeout(this.fenceTimer);
-    this.stopping.abort();
-    held?.generation.abort(nodeFenced(this.options.nodeName, "sanpathd is stopping"));
-    held?.end();
-    await held?.keeper.stop();
-    await this.loop;
-    await this.teardown;
+    const held = await this.halt("sanpathd is stopping");
     await tearDown();
     if (held === undefined) return;
     const signal = AbortSignal.timeout(timeoutMs);
@@ -213,16 +205,8 @@ export class NodeSession {
    * undefined when there is no confirmed session to hand over.
    */
   async handOver(timeoutMs = 2000): Promise<{ id: string; validForMs: number } | undefined> {
-    const held = this.held;
     const wasActive = this.current() !== undefined;
-    this.phase = "stopped";
-    clearTimeout(this.fenceTimer);
-    this.stopping.abort();
-    held?.generation.abort(nodeFenced(this.options.nodeName, "sanpathd is restarting"));
-    held?.end();
-    await held?.keeper.stop();
-    await this.loop;
-    await this.teardown;
+    const held = await this.halt("sanpathd is restarting");
     if (held === undefined || !wasActive || this.confirmedAt === undefined) return undefined;
     const sentAt = this.now();
     try {
@@ -234,6 +218,20 @@ export class NodeSession {
     }
     const validForMs = this.confirmedAt + this.options.settings.fenceDeadlineMs - this.now();
     return validForMs > 0 ? { id: held.id, validForMs } : undefined;
+  }
+
+  /** Stops renewing, the life cycle and operations under the session; returns the session held. */
+  private async halt(why: string): Promise<Held | undefined> {
+    const held = this.held;
+    this.phase = "stopped";
+    clearTimeout(this.fenceTimer);
+    this.stopping.abort();
+    held?.generation.abort(nodeFenced(this.options.nodeName, why));
+    held?.end();
+    await held?.keeper.stop();
+    await this.loop;
+    await this.teardown;
+    return held;
   }
 
   /**

@@ -8,9 +8,9 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ListNodesResponse } from "../../src/gen/sanpath/v1/assignment.js";
-import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import type { PathView } from "../../src/devcluster/client-reads.js";
 import {
   addDisk,
   countByNode,
@@ -33,11 +33,12 @@ import {
   addressesOn,
   auditRecordsOf,
   bufCurlIn,
+  currentPaths,
   expectEveryPathReads,
   expectSafeAndServed,
   expectSucceeded,
   sampleAddresses,
-  startE2eCluster,
+  useE2eCluster,
 } from "./support.js";
 
 /**
@@ -59,21 +60,8 @@ function listNodes(cluster: DevCluster): Promise<ListNodesResponse> {
 }
 
 describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
-  let cluster: DevCluster | undefined;
-
-  beforeAll(async () => {
-    cluster = await startE2eCluster("assign");
-  }, 120_000);
-
-  afterAll(async () => {
-    await cluster?.down();
-  }, 60_000);
-
-  const dev = (): DevCluster => {
-    if (cluster === undefined) throw new Error("the dev cluster did not start");
-    return cluster;
-  };
-  const current = (): Promise<PathView[]> => withAdmin(dev(), (admin) => listPaths(admin));
+  const dev = useE2eCluster("assign");
+  const current = (): Promise<PathView[]> => currentPaths(dev());
 
   it("places every path of new disks on a node, and the client reads each one", async () => {
     const sampler = sampleAddresses(dev());

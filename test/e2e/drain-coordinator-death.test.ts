@@ -7,9 +7,9 @@
  * address sampler reads `ip -j addr` in every node namespace every 5 ms throughout: no IP may ever
  * be up on two nodes.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JobState, MoveStatus, PathPhase, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
-import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
+import type { PathView } from "../../src/devcluster/client-reads.js";
 import {
   addDisk,
   cordonNode,
@@ -21,15 +21,15 @@ import {
   waitUntilPlaced,
   withAdmin,
 } from "../../src/devcluster/cluster-ops.js";
-import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import {
   addressesOn,
+  currentPaths,
   electedCoordinator,
   expectEveryPathReads,
   expectSafeAndServed,
   expectSucceeded,
   sampleAddresses,
-  startE2eCluster,
+  useE2eCluster,
 } from "./support.js";
 import { until } from "../support/until.js";
 
@@ -43,21 +43,8 @@ const ipOf = (move: Reassignment["moves"][number]): string => move.move?.ip ?? "
 const targetOf = (move: Reassignment["moves"][number]): string => move.move?.targetNode ?? "";
 
 describe("the coordinator dies mid-drain with moves aimed at it (4-node dev cluster)", () => {
-  let cluster: DevCluster | undefined;
-
-  beforeAll(async () => {
-    cluster = await startE2eCluster("drain-kill", NODES.length);
-  }, 180_000);
-
-  afterAll(async () => {
-    await cluster?.down();
-  }, 60_000);
-
-  const dev = (): DevCluster => {
-    if (cluster === undefined) throw new Error("the dev cluster did not start");
-    return cluster;
-  };
-  const current = (): Promise<PathView[]> => withAdmin(dev(), (admin) => listPaths(admin));
+  const dev = useE2eCluster("drain-kill", { nodes: NODES.length });
+  const current = (): Promise<PathView[]> => currentPaths(dev());
 
   it("the new coordinator re-plans the moves aimed at the dead one, and the drain succeeds", async () => {
     const leader = await electedCoordinator(dev());

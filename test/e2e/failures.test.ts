@@ -6,7 +6,7 @@
  * 5 ms, the cut-off node's included: no IP may ever be up on two nodes, and no path may stay
  * unserved past its bound.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
 import type { PathView } from "../../src/devcluster/client-reads.js";
 import {
@@ -19,7 +19,6 @@ import {
   waitUntilPlaced,
   withAdmin,
 } from "../../src/devcluster/cluster-ops.js";
-import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { killAndReread } from "../../src/devcluster/path-reads.js";
 import {
   addressesOn,
@@ -31,7 +30,7 @@ import {
   expectSucceeded,
   nodeStatus as nodeStatusOf,
   sampleAddresses,
-  startE2eCluster,
+  useE2eCluster,
 } from "./support.js";
 import { untilTrue } from "../support/until.js";
 
@@ -40,31 +39,20 @@ const FAILOVER_BOUND_MS = 30_000;
 const NODES = ["node1", "node2", "node3"];
 
 describe("failures on a 3-node dev cluster (node death, partition, coordinator death mid-job)", () => {
-  let cluster: DevCluster | undefined;
-
-  const dev = (): DevCluster => {
-    if (cluster === undefined) throw new Error("the dev cluster did not start");
-    return cluster;
-  };
+  const dev = useE2eCluster("fail", {
+    setUp: (cluster) =>
+      withAdmin(cluster, async (admin) => {
+        await addDisk(admin, { name: "db", paths: 3, subnet: "both" });
+        await addDisk(admin, { name: "web", paths: 3, subnet: "both" });
+        for (const name of ["s1", "s2", "s3", "s4", "s5", "s6"])
+          await addDisk(admin, { name, paths: 1, subnet: "1" });
+        await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: 12 });
+      }),
+  });
   const current = (): Promise<PathView[]> => currentPaths(dev());
   const coordinator = (): Promise<string> => electedCoordinator(dev());
   const busiestFollower = (): Promise<string> => busiestFollowerOf(dev());
   const nodeStatus = (node: string): Promise<StatusResponse> => nodeStatusOf(dev(), node);
-
-  beforeAll(async () => {
-    cluster = await startE2eCluster("fail");
-    await withAdmin(cluster, async (admin) => {
-      await addDisk(admin, { name: "db", paths: 3, subnet: "both" });
-      await addDisk(admin, { name: "web", paths: 3, subnet: "both" });
-      for (const name of ["s1", "s2", "s3", "s4", "s5", "s6"])
-        await addDisk(admin, { name, paths: 1, subnet: "1" });
-      await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: 12 });
-    });
-  }, 180_000);
-
-  afterAll(async () => {
-    await cluster?.down();
-  }, 60_000);
 
   it("a node dies: each of its paths reads again from another node", async () => {
     const victim = await busiestFollower();

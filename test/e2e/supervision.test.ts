@@ -13,7 +13,7 @@
  * In each, every path is placed and reads afterwards, and no path IP is ever up on two nodes.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   addDisk,
   REBALANCE,
@@ -22,7 +22,6 @@ import {
   waitUntilPlaced,
   withAdmin,
 } from "../../src/devcluster/cluster-ops.js";
-import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { until, untilTrue } from "../support/until.js";
 import {
   busiestFollower,
@@ -32,7 +31,7 @@ import {
   expectSucceeded,
   nodeStatus,
   sampleAddresses,
-  startE2eCluster,
+  useE2eCluster,
 } from "./support.js";
 
 /** Lock-delay (5 s) + placement after the fence, with a wide margin for a busy CI machine. */
@@ -41,12 +40,14 @@ const PATHS = 6;
 const NODE_SERVICE = "sanpath.v1.NodeService";
 
 describe("supervision of tgtd and Consul on a 3-node dev cluster", () => {
-  let cluster: DevCluster | undefined;
-
-  const dev = (): DevCluster => {
-    if (cluster === undefined) throw new Error("the dev cluster did not start");
-    return cluster;
-  };
+  const dev = useE2eCluster("sup", {
+    setUp: (cluster) =>
+      withAdmin(cluster, async (admin) => {
+        await addDisk(admin, { name: "db", paths: 4, subnet: "both" });
+        await addDisk(admin, { name: "web", paths: 2, subnet: "both" });
+        await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: PATHS });
+      }),
+  });
   const nodeServiceHealth = (node: string): Promise<string> => dev().health(node, NODE_SERVICE);
   /** Every path has a node, and reads from the client. */
   const expectAllPlacedAndRead = async (): Promise<void> => {
@@ -55,19 +56,6 @@ describe("supervision of tgtd and Consul on a 3-node dev cluster", () => {
     );
     await expectEveryPathReads(dev(), await currentPaths(dev()), SERVED_AGAIN_MS);
   };
-
-  beforeAll(async () => {
-    cluster = await startE2eCluster("sup");
-    await withAdmin(cluster, async (admin) => {
-      await addDisk(admin, { name: "db", paths: 4, subnet: "both" });
-      await addDisk(admin, { name: "web", paths: 2, subnet: "both" });
-      await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: PATHS });
-    });
-  }, 180_000);
-
-  afterAll(async () => {
-    await cluster?.down();
-  }, 60_000);
 
   it("a Consul agent killed with kill -9 is back after ~1 s: the node keeps (or gets back) a healthy session and every path reads", async () => {
     expect(dev().supervisor()).toMatchObject({ state: "on", restartDelayMs: 1000 });

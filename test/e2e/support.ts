@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import {
   startAddressSampler,
   type AddressSampler,
@@ -43,6 +43,28 @@ export async function startE2eCluster(name: string, nodes = 3): Promise<DevClust
     throw error;
   }
   return cluster;
+}
+
+/**
+ * A dev cluster for one describe block: started (and set up) before its tests, taken down after
+ * them, also when they or the set-up fail. Returns the accessor the tests use.
+ */
+export function useE2eCluster(
+  name: string,
+  options: { nodes?: number; setUp?: (cluster: DevCluster) => Promise<void> } = {},
+): () => DevCluster {
+  let cluster: DevCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startE2eCluster(name, options.nodes);
+    await options.setUp?.(cluster);
+  }, 180_000);
+  afterAll(async () => {
+    await cluster?.down();
+  }, 60_000);
+  return () => {
+    if (cluster === undefined) throw new Error("the dev cluster did not start");
+    return cluster;
+  };
 }
 
 /** The coordinator, once one is elected (a Consul election may leave none for a few seconds). */
