@@ -95,6 +95,15 @@ export function sanpathCliEntry(): string {
  */
 const TEST_AUTH_DEFAULTS: Readonly<Record<string, string>> = { SANPATH_AUTH_MODE: "none" };
 
+/**
+ * These daemons have no tgtd of their own: with the data-path probe on, each would find its target
+ * daemon silent, degrade and report NodeService NOT_SERVING. Tests of the data path run whole
+ * namespace clusters (test/harness/cluster-ns.ts) instead.
+ */
+const TEST_DATA_PATH_DEFAULTS: Readonly<Record<string, string>> = {
+  SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "0",
+};
+
 const TLS_MATERIAL_ENV = ["SANPATH_TLS_CA", "SANPATH_TLS_CERT", "SANPATH_TLS_KEY"] as const;
 
 /**
@@ -134,6 +143,7 @@ export async function startSanpathd(options: SanpathdOptions): Promise<SanpathdP
     SANPATH_IMAGE_STORE: "file",
     SANPATH_SHUTDOWN_GRACE_MS: "3000",
     ...TEST_AUTH_DEFAULTS,
+    ...TEST_DATA_PATH_DEFAULTS,
     ...testTransportDefaults(options.env ?? {}, options.config, options.dev),
     ...(options.consulAddress === undefined ? {} : { SANPATH_CONSUL_ADDRESS: options.consulAddress }),
     ...options.env,
