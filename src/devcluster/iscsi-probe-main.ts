@@ -8,7 +8,7 @@
  * stdout, one JSON object per line (times are wall-clock ms, performance.timeOrigin + now()):
  *   {"type":"ready","ip":…,"at":…}                   first answer
  *   {"type":"gap","ip":…,"from":…,"to":…}            two answers more than max(100, 2 × intervalMs) ms apart
- *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…}   per path at stop
+ *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…,"probes":N,"failures":N}   per path at stop
  *   {"type":"stopped","probes":N,"failures":N}
  *
  * Each path keeps one iSCSI session and sends READ CAPACITY (16) every intervalMs, like an
@@ -52,6 +52,8 @@ class PathWatch {
   private attempts = 0;
   private lastOk: number | undefined;
   private maxGapMs = 0;
+  private probes = 0;
+  private failures = 0;
 
   constructor(
     readonly ip: string,
@@ -78,7 +80,14 @@ class PathWatch {
   finish(): void {
     this.session?.close();
     this.session = undefined;
-    emit({ type: "path", ip: this.ip, maxGapMs: this.maxGapMs, lastOk: this.lastOk ?? null });
+    emit({
+      type: "path",
+      ip: this.ip,
+      maxGapMs: this.maxGapMs,
+      lastOk: this.lastOk ?? null,
+      probes: this.probes,
+      failures: this.failures,
+    });
   }
 
   private probe(session: IscsiSession, now: number): void {
@@ -86,14 +95,13 @@ class PathWatch {
     this.lastProbeAt = now;
     session.readCapacity(COMMAND_TIMEOUT_MS).then(
       () => {
-        probes += 1;
+        this.counted(true);
         if (session !== this.session) return;
         this.probeStartedAt = undefined;
         this.answered(wall());
       },
       () => {
-        probes += 1;
-        failures += 1;
+        this.counted(false);
         session.close();
         if (session !== this.session) return;
         this.session = undefined;
@@ -108,7 +116,7 @@ class PathWatch {
       (fresh) => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        probes += 1;
+        this.counted(true);
         const at = wall();
         this.answered(at);
         if (stopping) {
@@ -128,10 +136,17 @@ class PathWatch {
       () => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        probes += 1;
-        failures += 1;
+        this.counted(false);
       },
     );
+  }
+
+  private counted(ok: boolean): void {
+    probes += 1;
+    this.probes += 1;
+    if (ok) return;
+    failures += 1;
+    this.failures += 1;
   }
 
   private answered(at: number): void {

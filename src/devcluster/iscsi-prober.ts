@@ -31,6 +31,9 @@ export interface PathProbeSummary {
   maxGapMs: number;
   /** Wall-clock ms of the last answer (undefined: it never answered). */
   lastOk: number | undefined;
+  /** READ CAPACITY commands and logins of this path, and how many of them failed. */
+  probes: number;
+  failures: number;
 }
 
 export interface ProberReport {
@@ -92,6 +95,8 @@ export async function startIscsiProber(
         ip,
         maxGapMs: Number(event.maxGapMs),
         lastOk: typeof event.lastOk === "number" ? event.lastOk : undefined,
+        probes: Number(event.probes ?? 0),
+        failures: Number(event.failures ?? 0),
       });
     }
     if (event.type === "stopped")
