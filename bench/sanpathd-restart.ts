@@ -5,8 +5,9 @@
 // restarted with DevCluster.restartSanpathd:
 //   restart mode:  SIGUSR2 (paths left up, the session handed over to the new daemon);
 //   hand-off mode: SIGTERM, a plain stop (paths go to other nodes), then start, for comparison.
-// Per run: failed reads (commands or logins that failed), the longest gap between two answers per
-// path, whether the node's session id and every path lock's session and ModifyIndex stayed the
+// Per run: failed reads (commands that failed on the open session; slow commands the prober gave
+// up on and re-sent over a new session, and failed logins, apart), the longest gap between two
+// answers per path, whether the node's session id and every path lock's session and ModifyIndex stayed the
 // same, and IPs that vanished from the node or were up on two nodes. Targets (issue #14, restart
 // mode): 0 reads lost, longest gap ≤ 200 ms, 0 IP overlaps. Figures only; nothing is asserted.
 // Run (root, after `npm run build`):
@@ -52,6 +53,9 @@ interface RunResult {
   paths: number;
   reads: number;
   failedReads: number;
+  /** Commands on a stuck session the prober replaced (slow answers), and failed logins. */
+  abandoned: number;
+  failedLogins: number;
   /** Longest gap between two answers, per path. */
   gaps: number[];
   sessionKept: boolean;
@@ -116,8 +120,10 @@ async function oneRun(cluster: DevCluster, mode: SanpathdStopMode): Promise<RunR
     mode,
     node,
     paths: paths.length,
-    reads: probed.paths.reduce((sum, path) => sum + path.probes, 0),
-    failedReads: probed.paths.reduce((sum, path) => sum + path.failures, 0),
+    reads: probed.paths.reduce((sum, path) => sum + path.reads, 0),
+    failedReads: probed.paths.reduce((sum, path) => sum + path.failedReads, 0),
+    abandoned: probed.paths.reduce((sum, path) => sum + path.abandoned, 0),
+    failedLogins: probed.paths.reduce((sum, path) => sum + path.failedLogins, 0),
     gaps: probed.paths.map((path) => path.maxGapMs),
     sessionKept: sessionBefore !== "" && sessionAfter === sessionBefore,
     locksKept: paths.filter((path) => {
@@ -146,10 +152,15 @@ async function rebalance(cluster: DevCluster): Promise<void> {
 function describeRun(run: number, result: RunResult): string {
   return (
     `${result.mode} run ${run}: ${result.node} (${result.paths} paths): serving again after ${ms(result.restartMs)}; ` +
-    `reads ${result.reads}, failed ${result.failedReads}; longest gap ${ms(Math.max(...result.gaps))}; ` +
+    `reads ${result.reads}, failed ${result.failedReads} (slow, re-sent on a new session: ${result.abandoned}; failed logins ${result.failedLogins}); longest gap ${ms(Math.max(...result.gaps))}; ` +
     `session ${result.sessionKept ? "same" : "NEW"}; locks kept ${result.locksKept}/${result.paths}; ` +
     `IPs vanished from the node ${result.vanished}; overlaps ${result.overlaps}`
   );
+}
+
+/** p50, p99 and max of a count. */
+function counts(values: readonly number[]): string {
+  return `n=${values.length} p50 ${percentile(values, 50)}, p99 ${percentile(values, 99)}, max ${Math.max(...values)}`;
 }
 
 function describeMode(mode: SanpathdStopMode, results: readonly RunResult[]): string[] {
@@ -158,8 +169,10 @@ function describeMode(mode: SanpathdStopMode, results: readonly RunResult[]): st
     `${results.filter(what).length}/${results.length}`;
   return [
     `${mode} (${results.length} runs, ${gaps.length} paths):`,
-    `  failed reads per run:          ${summary(results.map((result) => result.failedReads)).replaceAll(" ms", "")}`,
-    `  reads per run:                 ${summary(results.map((result) => result.reads)).replaceAll(" ms", "")}`,
+    `  failed reads per run:          ${counts(results.map((result) => result.failedReads))}`,
+    `  slow reads re-sent per run:    ${counts(results.map((result) => result.abandoned))}`,
+    `  failed logins per run:         ${counts(results.map((result) => result.failedLogins))}`,
+    `  reads per run:                 ${counts(results.map((result) => result.reads))}`,
     `  longest gap per path:          ${summary(gaps)}`,
     `  signal → healthy session:      ${summary(results.map((result) => result.restartMs))}`,
     `  session id kept:               ${count((result) => result.sessionKept)} runs`,

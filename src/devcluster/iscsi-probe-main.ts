@@ -8,7 +8,8 @@
  * stdout, one JSON object per line (times are wall-clock ms, performance.timeOrigin + now()):
  *   {"type":"ready","ip":…,"at":…}                   first answer
  *   {"type":"gap","ip":…,"from":…,"to":…}            two answers more than max(100, 2 × intervalMs) ms apart
- *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…,"probes":N,"failures":N}   per path at stop
+ *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…,"reads":N,"failedReads":N,"abandoned":N,"failedLogins":N}
+ *                                                    per path at stop (see PathCounts)
  *   {"type":"stopped","probes":N,"failures":N}
  *
  * Each path keeps one iSCSI session and sends READ CAPACITY (16) every intervalMs, like an
@@ -27,6 +28,19 @@ interface WatchCommand {
   watch: { ip: string; iqn: string }[];
   intervalMs: number;
   initiator: string;
+}
+
+/**
+ * Per path: answers (a command, or a new session's login with its first command); commands that
+ * failed on the session in use (an error, a timeout, the target closing the connection); commands
+ * left unanswered on a stuck session the prober replaced by a new one (slow, not refused); logins
+ * that failed.
+ */
+interface PathCounts {
+  reads: number;
+  failedReads: number;
+  abandoned: number;
+  failedLogins: number;
 }
 
 const HEDGE_AFTER_MS = 50;
@@ -52,8 +66,7 @@ class PathWatch {
   private attempts = 0;
   private lastOk: number | undefined;
   private maxGapMs = 0;
-  private probes = 0;
-  private failures = 0;
+  private readonly counts: PathCounts = { reads: 0, failedReads: 0, abandoned: 0, failedLogins: 0 };
 
   constructor(
     readonly ip: string,
@@ -85,8 +98,7 @@ class PathWatch {
       ip: this.ip,
       maxGapMs: this.maxGapMs,
       lastOk: this.lastOk ?? null,
-      probes: this.probes,
-      failures: this.failures,
+      ...this.counts,
     });
   }
 
@@ -95,13 +107,13 @@ class PathWatch {
     this.lastProbeAt = now;
     session.readCapacity(COMMAND_TIMEOUT_MS).then(
       () => {
-        this.counted(true);
+        this.counted("reads");
         if (session !== this.session) return;
         this.probeStartedAt = undefined;
         this.answered(wall());
       },
       () => {
-        this.counted(false);
+        this.counted(session === this.session ? "failedReads" : "abandoned");
         session.close();
         if (session !== this.session) return;
         this.session = undefined;
@@ -116,7 +128,7 @@ class PathWatch {
       (fresh) => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        this.counted(true);
+        this.counted("reads");
         const at = wall();
         this.answered(at);
         if (stopping) {
@@ -136,17 +148,15 @@ class PathWatch {
       () => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        this.counted(false);
+        this.counted("failedLogins");
       },
     );
   }
 
-  private counted(ok: boolean): void {
+  private counted(what: keyof PathCounts): void {
     probes += 1;
-    this.probes += 1;
-    if (ok) return;
-    failures += 1;
-    this.failures += 1;
+    if (what !== "reads") failures += 1;
+    this.counts[what] += 1;
   }
 
   private answered(at: number): void {
