@@ -3,10 +3,16 @@
  * (DevCluster.restartSanpathd: SIGUSR2, then a new sanpathd on the node) keeps everything in place:
  * the new daemon runs on the old session, every path of the node stays on it with its lock
  * untouched, no IP of it vanishes even for one sampler round (5 ms), and every path reads after.
+ *
+ * The new daemon must confirm the handed-over session within the fence deadline of the old one's
+ * last renew, or it starts from a clean node (its paths go elsewhere). With the dev cluster's 4 s,
+ * a machine busy with other suites was seen to take longer than that just to start Node and reach
+ * the adoption, so this cluster runs sanpathd's shipped session timing (fence after 10 s).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addDisk, waitUntilPlaced, withAdmin } from "../../src/devcluster/cluster-ops.js";
 import type { DevCluster } from "../../src/devcluster/dev-cluster.js";
+import type { SessionTiming } from "../../src/devcluster/sanpathd-node.js";
 import {
   busiestFollower,
   currentPaths,
@@ -17,12 +23,18 @@ import {
 } from "./support.js";
 
 const DISKS = 4;
+/** sanpathd's defaults (src/config/load-config.ts). */
+const SHIPPED_SESSION_TIMING: SessionTiming = {
+  ttlSeconds: 10,
+  lockDelaySeconds: 15,
+  fenceDeadlineMs: 10_000,
+};
 
 describe("a restart of sanpathd (SIGUSR2) on a serving node (3-node dev cluster)", () => {
   let cluster: DevCluster | undefined;
 
   beforeAll(async () => {
-    cluster = await startE2eCluster("sanpathd-restart");
+    cluster = await startE2eCluster("sanpathd-restart", 3, SHIPPED_SESSION_TIMING);
     await withAdmin(cluster, async (admin) => {
       for (let disk = 1; disk <= DISKS; disk++) await addDisk(admin, { name: `r${disk}`, paths: 2 });
       await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: DISKS * 2 });
