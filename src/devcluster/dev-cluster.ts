@@ -7,6 +7,7 @@
  *   await cluster.initCluster();
  *   await cluster.kill("node2");      // power-off: daemons SIGKILLed, addresses gone, links cut
  *   await cluster.restart("node2");
+ *   await cluster.restartSanpathd("node1");   // SIGUSR2: paths stay up, the session is handed over
  *   await cluster.partition("node3"); await cluster.heal("node3");
  *   await cluster.killConsulAgent("node2");   // kill -9; the supervisor starts it again after ~1 s
  *   await cluster.setSupervision(false);       // from now on a killed daemon stays dead
@@ -14,7 +15,8 @@
  *
  * Everything `up` starts is recorded in <dir>/state.json as soon as it runs, so `down` (from any
  * process) and a failure halfway through `up` both leave no process, namespace or folder behind.
- * The steps: dev-cluster-bring-up.ts; kill/restart/partition/heal: dev-cluster-faults.ts; status:
+ * The steps: dev-cluster-bring-up.ts; kill/restart/partition/heal: dev-cluster-faults.ts; a
+ * restart of sanpathd alone: sanpathd-restart.ts; status:
  * dev-cluster-status.ts; the recorded state and the node daemons' start: recorded-cluster.ts; the
  * supervisor that restarts dead tgtd and Consul agents (as systemd does in production):
  * supervisor.ts.
@@ -47,15 +49,19 @@ import {
   type SupervisorStatus,
 } from "./dev-cluster-status.js";
 import { CLIENT_HOST, DEV_CLUSTER_SETTINGS, type DevClusterLayout } from "./layout.js";
+import { readPathLocks, type PathLockRecord } from "./path-lock-records.js";
 import { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
 import type { SupervisedDaemon } from "./restart-planner.js";
+import { restartNodeSanpathd, type SanpathdRestart, type SanpathdStopMode } from "./sanpathd-restart.js";
 import { readState, type DevClusterState } from "./state.js";
 import { stopSupervisor } from "./supervisor-process.js";
 import { stopTgtd } from "./tgtd-daemon.js";
 
 export { DEFAULT_PREFIX, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
 export type { DevClusterStatus, NodeStatus, SupervisorStatus } from "./dev-cluster-status.js";
+export type { PathLockRecord } from "./path-lock-records.js";
+export type { SanpathdRestart, SanpathdStopMode } from "./sanpathd-restart.js";
 
 export class DevCluster {
   readonly layout: DevClusterLayout;
@@ -132,6 +138,26 @@ export class DevCluster {
   /** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
   restart(name: string): Promise<void> {
     return restartNode(this.recorded, name);
+  }
+
+  /**
+   * Restarts the node's sanpathd alone: SIGUSR2 to its recorded PID ("restart": its paths stay up
+   * and the new daemon adopts its session) or SIGTERM ("hand-off": its paths go to other nodes),
+   * waits for the old daemon's exit, starts it again and waits for a healthy session.
+   */
+  restartSanpathd(name: string, mode: SanpathdStopMode = "restart"): Promise<SanpathdRestart> {
+    return restartNodeSanpathd(this.recorded, name, mode);
+  }
+
+  /** The path locks in Consul (holder session, ModifyIndex), read through a running node's agent. */
+  pathLocks(): Promise<Map<string, PathLockRecord>> {
+    this.recorded.refresh();
+    const node = this.state.nodes.find(
+      (candidate) =>
+        candidate.condition === "running" && candidate.consul !== undefined && isRunning(candidate.consul),
+    );
+    if (node === undefined) throw new Error("no running node with a Consul agent");
+    return readPathLocks(node.consulSocket);
   }
 
   /** kill -9 of the node's tgtd, restarted on the same control port after `downMs` (see restartNodeTgtd). */

@@ -8,7 +8,8 @@
  * stdout, one JSON object per line (times are wall-clock ms, performance.timeOrigin + now()):
  *   {"type":"ready","ip":…,"at":…}                   first answer
  *   {"type":"gap","ip":…,"from":…,"to":…}            two answers more than max(100, 2 × intervalMs) ms apart
- *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…}   per path at stop
+ *   {"type":"path","ip":…,"maxGapMs":…,"lastOk":…,"reads":N,"failedReads":N,"abandoned":N,"failedLogins":N}
+ *                                                    per path at stop (see PathCounts)
  *   {"type":"stopped","probes":N,"failures":N}
  *
  * Each path keeps one iSCSI session and sends READ CAPACITY (16) every intervalMs, like an
@@ -27,6 +28,19 @@ interface WatchCommand {
   watch: { ip: string; iqn: string }[];
   intervalMs: number;
   initiator: string;
+}
+
+/**
+ * Per path: answers (a command, or a new session's login with its first command); commands that
+ * failed on the session in use (an error, a timeout, the target closing the connection); commands
+ * left unanswered on a stuck session the prober replaced by a new one (slow, not refused); logins
+ * that failed.
+ */
+interface PathCounts {
+  reads: number;
+  failedReads: number;
+  abandoned: number;
+  failedLogins: number;
 }
 
 const HEDGE_AFTER_MS = 50;
@@ -52,6 +66,7 @@ class PathWatch {
   private attempts = 0;
   private lastOk: number | undefined;
   private maxGapMs = 0;
+  private readonly counts: PathCounts = { reads: 0, failedReads: 0, abandoned: 0, failedLogins: 0 };
 
   constructor(
     readonly ip: string,
@@ -78,7 +93,13 @@ class PathWatch {
   finish(): void {
     this.session?.close();
     this.session = undefined;
-    emit({ type: "path", ip: this.ip, maxGapMs: this.maxGapMs, lastOk: this.lastOk ?? null });
+    emit({
+      type: "path",
+      ip: this.ip,
+      maxGapMs: this.maxGapMs,
+      lastOk: this.lastOk ?? null,
+      ...this.counts,
+    });
   }
 
   private probe(session: IscsiSession, now: number): void {
@@ -86,14 +107,13 @@ class PathWatch {
     this.lastProbeAt = now;
     session.readCapacity(COMMAND_TIMEOUT_MS).then(
       () => {
-        probes += 1;
+        this.counted("reads");
         if (session !== this.session) return;
         this.probeStartedAt = undefined;
         this.answered(wall());
       },
       () => {
-        probes += 1;
-        failures += 1;
+        this.counted(session === this.session ? "failedReads" : "abandoned");
         session.close();
         if (session !== this.session) return;
         this.session = undefined;
@@ -108,7 +128,7 @@ class PathWatch {
       (fresh) => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        probes += 1;
+        this.counted("reads");
         const at = wall();
         this.answered(at);
         if (stopping) {
@@ -128,10 +148,15 @@ class PathWatch {
       () => {
         this.attempts -= 1;
         this.lastAttemptEndedAt = wall();
-        probes += 1;
-        failures += 1;
+        this.counted("failedLogins");
       },
     );
+  }
+
+  private counted(what: keyof PathCounts): void {
+    probes += 1;
+    if (what !== "reads") failures += 1;
+    this.counts[what] += 1;
   }
 
   private answered(at: number): void {

@@ -31,6 +31,13 @@ export interface PathProbeSummary {
   maxGapMs: number;
   /** Wall-clock ms of the last answer (undefined: it never answered). */
   lastOk: number | undefined;
+  /** Answers: READ CAPACITY commands, and logins of new sessions (each with its first command). */
+  reads: number;
+  /** Commands that failed on the session in use (an error, a timeout, the connection closed). */
+  failedReads: number;
+  /** Commands still unanswered when the prober replaced their stuck session (slow, not refused). */
+  abandoned: number;
+  failedLogins: number;
 }
 
 export interface ProberReport {
@@ -92,6 +99,10 @@ export async function startIscsiProber(
         ip,
         maxGapMs: Number(event.maxGapMs),
         lastOk: typeof event.lastOk === "number" ? event.lastOk : undefined,
+        reads: Number(event.reads ?? 0),
+        failedReads: Number(event.failedReads ?? 0),
+        abandoned: Number(event.abandoned ?? 0),
+        failedLogins: Number(event.failedLogins ?? 0),
       });
     }
     if (event.type === "stopped")

@@ -9,6 +9,8 @@
  *   kill-tgtd NODE | kill-consul NODE   kill -9 of one daemon (the supervisor restarts it unless off)
  *   supervise on|off              the supervisor restarts dead tgtd / Consul agents of running nodes, or not
  *   restart NODE                  boot a killed (or running) node again
+ *   restart-sanpathd NODE [--hand-off]   restart its sanpathd alone: SIGUSR2, paths stay up and the
+ *                                 session is handed over (--hand-off: SIGTERM, paths go to other nodes)
  *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running)
  *   init                          store the dev cluster's settings (as `sanpath cluster init`)
  *   read [--node N] [--wait S]    read every path from the client namespace (iscsi-readcapacity16)
@@ -396,6 +398,22 @@ Security (on unless up --no-tls / --no-auth):
     (c, n) => c.restart(n),
     "restarted and SERVING",
   );
+  cli
+    .command("restart-sanpathd <node>")
+    .description(
+      "restart the node's sanpathd alone: SIGUSR2, its paths stay up and the new daemon takes over its session",
+    )
+    .option("--hand-off", "SIGTERM instead (a plain stop: its paths go to other nodes), then start again")
+    .action(async (node: string, options: { handOff?: boolean }, command: Command) => {
+      const cluster = DevCluster.open(stateDir(command));
+      const result = await cluster.restartSanpathd(node, options.handOff === true ? "hand-off" : "restart");
+      const how =
+        result.mode === "restart" ? "SIGUSR2, paths left up" : "SIGTERM, paths handed to other nodes";
+      process.stdout.write(
+        `${node}: sanpathd restarted (${how}): pid ${result.oldPid} exited after ${Math.round(result.stoppedAfterMs)} ms, ` +
+          `pid ${result.newPid} SERVING with session ${result.sessionId} after ${Math.round(result.servingAfterMs)} ms\n`,
+      );
+    });
   nodeCommand(
     "partition",
     "cut every link of a node (its daemons keep running)",

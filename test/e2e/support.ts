@@ -18,14 +18,15 @@ import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
 import { coordinatorNode, withAdmin } from "../../src/devcluster/cluster-ops.js";
 import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
-import { sanpathdFiles } from "../../src/devcluster/sanpathd-node.js";
+import { sanpathdFiles, type SessionTiming } from "../../src/devcluster/sanpathd-node.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
 import { JobState, MoveStatus, type Reassignment } from "../../src/gen/sanpath/v1/assignment.js";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
 import { until } from "../support/until.js";
 
-export async function startE2eCluster(name: string, nodes = 3): Promise<DevCluster> {
+/** `session`: the sanpathd session timing; default the dev cluster's (DEV_SESSION_TIMING). */
+export async function startE2eCluster(name: string, nodes = 3, session?: SessionTiming): Promise<DevCluster> {
   const main = join(projectRoot(), "dist", "src", "server", "main.js");
   if (!existsSync(main))
     throw new Error(`${main} is missing: run \`npm run build\` before the end-to-end tests`);
@@ -33,6 +34,7 @@ export async function startE2eCluster(name: string, nodes = 3): Promise<DevClust
     dir: mkdtempSync(join(tmpdir(), `sp-e2e-${name}-`)),
     prefix: uniquePrefix(),
     nodes,
+    ...(session === undefined ? {} : { session }),
     keepAfterExit: false,
     logLevel: "info",
   });
