@@ -47,8 +47,9 @@ export const layering = [
               message: "use the TargetDriver port (iscsi/target-driver.ts), not a driver",
             },
             {
-              group: ["**/net/*", "!**/net/network-driver.js"],
-              message: "use the NetworkDriver port (net/network-driver.ts), not a driver",
+              group: ["**/net/*", "!**/net/network-driver.js", "!**/net/address-watch.js"],
+              message:
+                "use the NetworkDriver and AddressWatch ports (net/network-driver.ts, net/address-watch.ts), not a driver",
             },
             {
               group: ["**/storage/*", "!**/storage/image-store.js"],

@@ -1,6 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import type { AddressWatch } from "../net/address-watch.js";
+import { isAborted } from "../util/abort.js";
 import { pause } from "../util/pause.js";
 import type { LocalPath, PathJournal } from "./path-journal.js";
 import { presenceOf, type PathSetup } from "./path-setup.js";
@@ -45,6 +47,8 @@ export interface DataPathProbeOptions {
   onHealthChange?: (healthy: boolean, reason: string) => void;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
+  /** Address changes (netlink): each wakes the probe at once instead of at its next interval. */
+  addressWatch?: AddressWatch;
 }
 
 /**
@@ -71,6 +75,8 @@ export class DataPathProbe {
   /** When the current trouble began (monotonic ms); undefined while the data path is fine. */
   private troubleSince: number | undefined;
   private readonly now: () => number;
+  /** Aborted to end the current wait early (an address changed). */
+  private wake = new AbortController();
 
   constructor(private readonly options: DataPathProbeOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -87,6 +93,7 @@ export class DataPathProbe {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    await this.options.addressWatch?.stop();
     await this.loop;
   }
 
@@ -166,7 +173,12 @@ export class DataPathProbe {
   }
 
   private async run(): Promise<void> {
-    while (await pause(this.options.intervalMs, this.stopping.signal)) {
+    this.options.addressWatch?.start(() => this.wake.abort());
+    while (!this.stopping.signal.aborted) {
+      await pause(this.options.intervalMs, AbortSignal.any([this.stopping.signal, this.wake.signal]));
+      if (isAborted(this.stopping.signal)) return;
+      // A change during the probe wakes the next wait at once: the probe may have read before it.
+      this.wake = new AbortController();
       await this.probe();
     }
   }

@@ -23,6 +23,7 @@ import type { SessionHandover } from "../kv/session-handover.js";
 import type { SessionMemory } from "../kv/session-memory.js";
 import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
+import type { AddressWatch } from "../net/address-watch.js";
 import { isIPv4 } from "node:net";
 import { performance } from "node:perf_hooks";
 import { DataPathProbe, type DataPathHealth } from "./data-path-probe.js";
@@ -90,6 +91,8 @@ export interface NodeAgentOptions {
   reconcilePeriodMs?: number;
   /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
   dataPathProbeMs?: number;
+  /** Address changes that wake the data-path probe at once (default none: it waits its interval). */
+  addressWatch?: AddressWatch;
   /**
    * How long the data path may be in trouble before the node hands its paths off and is degraded
    * (default 3 s; degraded-mode.ts).
@@ -230,6 +233,7 @@ export class NodeAgent {
       journal: options.journal,
       logger: options.logger,
       intervalMs: options.dataPathProbeMs ?? 0,
+      ...(options.addressWatch === undefined ? {} : { addressWatch: options.addressWatch }),
       onDrift: () => this.reconciler.kick(),
       ...(options.dataPathUnhealthyAfterMs === undefined
         ? {}

@@ -12,6 +12,7 @@ import { LioDriver } from "../iscsi/lio-driver.js";
 import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
 import { IpDriver } from "../net/ip-driver.js";
+import { IpMonitorAddressWatch } from "../net/ip-monitor-address-watch.js";
 import { DiskSource } from "../node/disk-source.js";
 import { startCrashGuard } from "../crash-guard/crash-guard.js";
 import { NodeAgent } from "../node/node-agent.js";
@@ -102,6 +103,7 @@ export function nodeComponent(): DaemonComponent {
         interfaces: config.interfaces,
         imageStoreKind: config.imageStore.kind,
         dataPathProbeMs: config.dataPath.probeIntervalMs,
+        addressWatch: new IpMonitorAddressWatch({ logger: log }),
         dataPathUnhealthyAfterMs: config.dataPath.degradeAfterMs,
         dataPathRecoverAfterMs: config.dataPath.recoverAfterMs,
         sessionMemory: new SessionStateFile(join(config.dataDir, NODE_STATE_FILES.session), config.nodeName),

@@ -52,7 +52,8 @@ export class InMemoryNetworkDriver implements NetworkDriver {
   /** Gratuitous ARPs sent, in order. */
   readonly arps: SentArp[] = [];
   /** The node as it really is. */
-  private kernel: ConfiguredAddress[];
+  private kernelAddressList: ConfiguredAddress[] = [];
+  private readonly changeListeners = new Set<() => void>();
   private readonly devices: Set<string>;
   private readonly pinned = new Set<string>();
   /** What the driver believes; undefined = read the kernel at next use. */
@@ -69,7 +70,8 @@ export class InMemoryNetworkDriver implements NetworkDriver {
   readonly external = {
     addAddress: (address: ConfiguredAddress): void => {
       this.devices.add(address.interface);
-      if (!this.kernel.some((known) => sameAddress(known, address))) this.kernel.push({ ...address });
+      if (!this.kernel.some((known) => sameAddress(known, address)))
+        this.kernel = [...this.kernel, { ...address }];
     },
     /** Removes the IP from every device (even a pinned one). */
     removeAddress: (ip: string): void => {
@@ -93,6 +95,21 @@ export class InMemoryNetworkDriver implements NetworkDriver {
   };
 
   /** The node's addresses as they really are (not as the driver believes). */
+  /** Calls `listener` after every change of the kernel's addresses; returns the unsubscribe. */
+  onAddressChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private get kernel(): ConfiguredAddress[] {
+    return this.kernelAddressList;
+  }
+
+  private set kernel(next: ConfiguredAddress[]) {
+    this.kernelAddressList = next;
+    for (const listener of [...this.changeListeners]) listener();
+  }
+
   kernelAddresses(): ConfiguredAddress[] {
     return this.kernel.map((address) => ({ ...address }));
   }
@@ -139,7 +156,7 @@ export class InMemoryNetworkDriver implements NetworkDriver {
       );
     }
     const added = { ip: spec.ip, prefixLength: spec.prefixLength, interface: device };
-    if (!this.kernel.some((address) => sameAddress(address, added))) this.kernel.push(added);
+    if (!this.kernel.some((address) => sameAddress(address, added))) this.kernel = [...this.kernel, added];
     this.remember(added);
   }
 

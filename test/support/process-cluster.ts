@@ -23,6 +23,7 @@ import { PathSetup } from "../../src/node/path-setup.js";
 import { openFileImageStore, type FileImageStore } from "../../src/storage/file-image-store.js";
 import { inMemoryCluster, type InMemoryCluster } from "../../src/testing/in-memory-cluster.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
+import { InMemoryAddressWatch } from "../../src/testing/in-memory-address-watch.js";
 import { InMemorySessionHandover } from "../../src/testing/in-memory-session-handover.js";
 import { InMemorySessionMemory } from "../../src/testing/in-memory-session-memory.js";
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
@@ -59,6 +60,8 @@ export interface ProcessNodeOptions {
   dataPathUnhealthyAfterMs?: number;
   /** Healthy this long → no longer degraded (default the agent's, 10 s). */
   dataPathRecoverAfterMs?: number;
+  /** Wake the data-path probe on address changes (the in-memory kernel's), as production does. */
+  addressWatch?: boolean;
   /** What the health service would be told of the data path. */
   onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
 }
@@ -136,6 +139,7 @@ export class ProcessCluster {
       logger: this.logger,
       reconcilePeriodMs: 60_000,
       dataPathProbeMs: options.dataPathProbeMs ?? 0,
+      ...(options.addressWatch === true ? { addressWatch: new InMemoryAddressWatch(network) } : {}),
       ...(options.dataPathUnhealthyAfterMs === undefined
         ? {}
         : { dataPathUnhealthyAfterMs: options.dataPathUnhealthyAfterMs }),

@@ -181,6 +181,21 @@ describe("NodeAgent with the data-path probe on", () => {
     expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
   });
 
+  it("with the address watch, a deleted IP is back long before the probe's interval", async () => {
+    const b = await cluster.addNode("b", { dataPathProbeMs: 60_000, addressWatch: true });
+    await b.agent.acquirePath({ epoch: 1, diskId, index: 2, jobId: "" }, AbortSignal.timeout(5000));
+    const bIp = b.journal.get(`${diskId}/2`)?.ip ?? "";
+    // The first probe has to see the path served before it can judge it.
+    b.network.external.addAddress({ ip: "198.51.100.250", prefixLength: 24, interface: "eth1" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    b.network.external.removeAddress(bIp);
+    await until(
+      "the IP back on B",
+      () => (b.network.kernelAddresses().some((address) => address.ip === bIp) ? true : undefined),
+      { timeoutMs: 5000, intervalMs: 20 },
+    );
+  });
+
   it("re-creates a target removed behind the driver's back, portal and all", async () => {
     a.target.external.deleteTarget(a.journal.get(`${diskId}/1`)?.iqn ?? "");
     await until("the portal back", () => (portalOn() ? true : undefined), {
