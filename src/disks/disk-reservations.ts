@@ -7,12 +7,14 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { AllocationDraft } from "./allocation-draft.js";
 import type { AllocationKeys } from "./allocation-keys.js";
+import type { ClusterDiskCensus, ClusterDisks } from "./cluster-disk-census.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import type { ClusterSettingsStore } from "./cluster-settings-store.js";
 import { retryOnConflict, type ConflictRetryPolicy } from "./conflict-retry.js";
 import type { DiskPath } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
-import { diskNameProblem } from "./disk-name.js";
+import type { Logger } from "../log/logger.js";
+import { diskNameKey, diskNameProblem } from "./disk-name.js";
 import {
   ensureManualIpsUnused,
   validateAddDisk,
@@ -80,6 +82,8 @@ type OperationRole = "settings" | "allocation" | "name" | "pending" | "disk" | "
  *
  * reserve:   check-index settings; cas id bitmap; cas each IP block touched; cas name key (absent);
  *            cas pending record (absent); check-not-exists disk key; check-not-exists disk record
+ *            (the bitmaps' writes also reserve whatever existing disks use that they missed: see
+ *            reserve)
  * register:  check-index pending; delete pending; cas disk record (absent); cas disk key (absent,
  *            "disk", Flags 0); cas each path key (absent, "")
  * release:   check-index pending; delete pending; cas id bitmap and IP blocks without its bits
@@ -96,6 +100,8 @@ export class DiskReservations {
     private readonly nodeName: string,
     private readonly retry: ConflictRetryPolicy,
     private readonly now: () => Date,
+    private readonly census: ClusterDiskCensus,
+    private readonly logger: Logger,
   ) {
     this.keys = allocationKeys.keys;
   }
@@ -103,6 +109,14 @@ export class DiskReservations {
   /**
    * Validates the request against the settings and reserves the lowest free id, the addresses and
    * the name. Nothing is reserved when it fails.
+   *
+   * The bitmaps are checked against what exists (ClusterDiskCensus: disk keys, images and their
+   * metadata, whoever made them) before anything is chosen: an id or address that a disk uses and
+   * the bitmaps miss (a disk made by PetaSAN) is taken into the same transaction, so it is reserved
+   * for everybody before any of it can be handed out, and a name some disk carries is refused. The
+   * census is read after the bitmaps: a disk given back in between (image removed first, then its
+   * bits) is either still in the bitmaps as read, or its bits' records changed and the CAS fails;
+   * so a census never brings back the bits of a disk already gone.
    */
   async reserve(input: AddDiskInput, options: CallOptions = {}): Promise<Reservation> {
     return await retryOnConflict("AddDisk reservation", this.retry, options.signal, async () => {
@@ -117,6 +131,10 @@ export class DiskReservations {
       ]);
       const spec = validateAddDisk(input, stored.settings);
       if (nameEntry !== undefined) throw diskNameExists(spec.name, nameEntry.value);
+      const existing = await this.census.read([stored.settings.defaultPool, spec.pool], options);
+      const namedLikeIt = existing.names.get(diskNameKey(spec.name));
+      if (namedLikeIt !== undefined) throw diskNameExists(spec.name, namedLikeIt);
+      this.reserveExisting(draft, existing);
       const id = draft.firstFreeId();
       let paths: readonly DiskPath[];
       if (spec.manualPaths !== undefined) {
@@ -177,6 +195,20 @@ export class DiskReservations {
         throw error;
       }
     });
+  }
+
+  /** Takes into `draft` every id and address that existing disks use and it misses. */
+  private reserveExisting(draft: AllocationDraft, existing: ClusterDisks): void {
+    const ids = [...existing.ids].filter((id) => !draft.isIdUsed(id));
+    const ips = [...existing.ips.keys()].filter((ip) => !draft.isIpUsed(ip));
+    for (const id of ids) draft.takeId(id);
+    for (const ip of ips) draft.takeIp(ip);
+    if (ids.length > 0 || ips.length > 0) {
+      this.logger.info(
+        { ids: ids.slice(0, 20), ips: ips.slice(0, 20), idCount: ids.length, ipCount: ips.length },
+        "disks exist that the allocation records missed (made outside sanpath): reserving what they use",
+      );
+    }
   }
 
   /** Makes the reserved disk known: its disk key (running), path keys and allocation record. */

@@ -4,6 +4,7 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage, invalidField, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { AllocationKeys } from "./allocation-keys.js";
+import { ClusterDiskCensus } from "./cluster-disk-census.js";
 import { ClusterSettingsStore } from "./cluster-settings-store.js";
 import { DEFAULT_CONFLICT_RETRY, type ConflictRetryPolicy } from "./conflict-retry.js";
 import { GIB, toPublicDisk, type Disk, type PublicDisk } from "./disk.js";
@@ -18,6 +19,7 @@ import type { AddDiskInput, UpdateDiskInput } from "./disk-request.js";
 import { DiskReservations, ReservationOutcomeUnknown, type Reservation } from "./disk-reservations.js";
 import { DiskUpdater } from "./disk-update.js";
 import { Mutex } from "../util/mutex.js";
+import { isMissingPool } from "./pool-name.js";
 import { ReservationCleaner } from "./reservation-cleaner.js";
 
 export { GIB } from "./disk.js";
@@ -81,6 +83,8 @@ export class DiskService {
       options.nodeName,
       retry,
       this.now,
+      new ClusterDiskCensus(kv, keys, this.images),
+      this.logger,
     );
     this.reader = new DiskReader(kv, keys, this.allocationKeys, this.images);
     this.cleaner = new ReservationCleaner(this.reservations, this.images, this.logger);
@@ -205,12 +209,7 @@ export class DiskService {
 
 /** A missing Ceph pool is the caller's mistake: INVALID_FIELD pool instead of FAILED_PRECONDITION. */
 function poolProblem(error: unknown, pool: string): unknown {
-  if (
-    error instanceof SanpathError &&
-    error.kind === "failed_precondition" &&
-    error.reason === undefined &&
-    /pool .*does not exist/i.test(error.message)
-  ) {
+  if (isMissingPool(error)) {
     return invalidField("pool", `the Ceph pool "${pool}" does not exist`, error);
   }
   return error;

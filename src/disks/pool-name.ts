@@ -1,4 +1,4 @@
-import { invalidField } from "../errors/sanpath-error.js";
+import { invalidField, SanpathError } from "../errors/sanpath-error.js";
 
 /**
  * Ceph pool names as sanpath accepts them: 1..64 characters of ASCII letters, digits, '_', '.',
@@ -24,4 +24,14 @@ export function validatePoolName(name: string, field: string): string {
   const problem = poolNameProblem(name);
   if (problem !== undefined) throw invalidField(field, problem);
   return name;
+}
+
+/** Whether an image store call failed because the Ceph pool does not exist. */
+export function isMissingPool(error: unknown): boolean {
+  return (
+    error instanceof SanpathError &&
+    error.kind === "failed_precondition" &&
+    error.reason === undefined &&
+    /pool .*does not exist/i.test(error.message)
+  );
 }

@@ -15,6 +15,7 @@ import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
 import { SubnetChoice } from "../../src/gen/sanpath/v1/common.js";
 import { DiskServiceClient, type AddDiskRequest, type Disk } from "../../src/gen/sanpath/v1/disk.js";
+import type { ImageStore, StoreCallOptions } from "../../src/storage/image-store.js";
 import { openRbdImageStore, type RbdImageStore } from "../../src/storage/rbd-image-store.js";
 import { startCephHarness, type CephHarness } from "../harness/ceph.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
@@ -171,11 +172,28 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
       connect: { confPath: ceph.confPath, osdOpTimeoutMs: 2000, monOpTimeoutMs: 2000 },
     });
     const root = freshRoot("ceph-down");
+    // Ceph stops answering once AddDisk has looked at what exists and reserved, as it makes the
+    // image: the outcome of that is unknown and the give-back waits for Ceph.
+    let freezeOnCreate = false;
     const fixture = await diskServiceFixture({
       root,
       client: kv,
       store: fast,
       settings: { ...SAMPLE_SETTINGS, defaultPool: "down" },
+      wrapStore: (store) => {
+        const wrapped = Object.create(store) as ImageStore;
+        Object.defineProperty(wrapped, "create", {
+          value: async (name: string, sizeBytes: number, options?: StoreCallOptions) => {
+            if (freezeOnCreate) {
+              process.kill(ceph.osdPid, "SIGSTOP");
+              process.kill(ceph.monPid, "SIGSTOP");
+            }
+            freezeOnCreate = false;
+            await store.create(name, sizeBytes, options);
+          },
+        });
+        return wrapped;
+      },
     });
     try {
       await expect(
@@ -199,8 +217,7 @@ describe("AddDisk on rbd: concurrency over 3 daemons, Ceph unreachable", () => {
         pool: "",
       });
       const imagesBefore = await fast.list();
-      process.kill(ceph.osdPid, "SIGSTOP");
-      process.kill(ceph.monPid, "SIGSTOP");
+      freezeOnCreate = true;
       try {
         await expect(
           fixture.service.addDisk({

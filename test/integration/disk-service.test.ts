@@ -13,6 +13,7 @@ import type { IscsiSubnetInput } from "../../src/disks/cluster-settings.js";
 import { DISK_METADATA_KEY } from "../../src/disks/disk-metadata.js";
 import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
+import type { ImageStore, StoreCallOptions } from "../../src/storage/image-store.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import {
   diskServiceFixture,
@@ -303,18 +304,35 @@ describe("DiskService on Consul + file store", () => {
       await service.deleteDisk("kept");
     });
 
-    it("an image that exists already is DISK_EXISTS and is left alone", async () => {
-      const { service, root, files } = await fixture("exists");
+    it("an image there before holds its id; one made after AddDisk looked is DISK_EXISTS and left alone", async () => {
+      let makeAfterListing: string | undefined;
+      const { service, root, files } = await fixture("exists", {
+        wrapStore: (store) => {
+          const wrapped = Object.create(store) as ImageStore;
+          Object.defineProperty(wrapped, "list", {
+            value: async (options?: StoreCallOptions) => {
+              const names = await store.list(options);
+              if (makeAfterListing !== undefined) await store.create(makeAfterListing, 4096);
+              makeAfterListing = undefined;
+              return names;
+            },
+          });
+          return wrapped;
+        },
+      });
       await files.store.create("image-00001", 4096);
       try {
+        expect((await service.addDisk(addInput("skips"))).id).toBe("00002");
+        makeAfterListing = "image-00003";
         await expect(service.addDisk(addInput("clash"))).rejects.toMatchObject({
           kind: "already_exists",
           reason: "DISK_EXISTS",
         });
-        expect(await diskTraces(client, root)).toEqual([]);
-        expect(await files.store.list()).toContain("image-00001");
+        expect((await diskTraces(client, root)).filter((key) => key.includes("00003"))).toEqual([]);
+        expect(await files.store.list()).toEqual(["image-00001", "image-00002", "image-00003"]);
       } finally {
         await files.store.remove("image-00001");
+        await files.store.remove("image-00003");
       }
     });
 

@@ -120,7 +120,7 @@ function recordedImages(store: ImageStore, plan: CallPlan): ImageStore {
         let failNow = false;
         return plan.run(
           {
-            what: `image ${property} ${String(args[0])}`,
+            what: typeof args[0] === "string" ? `image ${property} ${args[0]}` : `image ${property}`,
             names: `image ${property}`,
             write: IMAGE_WRITES.has(property),
           },
@@ -199,10 +199,11 @@ describe("AddDisk leaves nothing behind when any step fails", () => {
     return [...made.plan.calls];
   }
 
-  it("records the calls of a successful AddDisk: reserve, image, metadata, register", async () => {
+  it("records the calls of a successful AddDisk: census, reserve, image, metadata, register", async () => {
     const calls = await recordedCalls();
     const whats = calls.map((call) => call.what);
     expect(whats.filter((what) => what.startsWith("image "))).toEqual([
+      "image list",
       "image create image-00001",
       "image writeMetadata image-00001",
     ]);
@@ -263,7 +264,14 @@ describe("AddDisk leaves nothing behind when any step fails", () => {
 
   it("a definite refusal of the image (it exists already) leaves that image alone", async () => {
     const made = await world();
-    await made.files.create("image-00001", 4096);
+    // Somebody else makes the image after AddDisk looked at what exists (one already there holds
+    // its id: AddDisk would not pick it).
+    const list = made.files.list.bind(made.files);
+    vi.spyOn(made.files, "list").mockImplementationOnce(async (options) => {
+      const names = await list(options);
+      await made.files.create("image-00001", 4096);
+      return names;
+    });
     await expect(made.service.addDisk(INPUT)).rejects.toMatchObject({
       kind: "already_exists",
       reason: "DISK_EXISTS",
