@@ -18,6 +18,7 @@ import type { AddDiskInput, UpdateDiskInput } from "./disk-request.js";
 import { DiskReservations, ReservationOutcomeUnknown, type Reservation } from "./disk-reservations.js";
 import { DiskUpdater } from "./disk-update.js";
 import { Mutex } from "../util/mutex.js";
+import { refuseSizeAboveStore } from "./image-size-limit.js";
 import { ReservationCleaner } from "./reservation-cleaner.js";
 
 export { GIB } from "./disk.js";
@@ -106,6 +107,7 @@ export class DiskService {
   }
 
   async addDisk(input: AddDiskInput, options: CallOptions = {}): Promise<PublicDisk> {
+    refuseSizeAboveStore(input.sizeGib, this.images);
     const reservation = await this.reserveMutex
       .run(() => this.reservations.reserve(input, options))
       .catch(async (error: unknown) => {

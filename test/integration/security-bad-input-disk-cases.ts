@@ -69,6 +69,14 @@ export const DISK_CASES: Case[] = [
     field: "size_gib",
   },
   {
+    what: "size 16385 GiB, above what the file store's file system takes",
+    method: "AddDisk",
+    body: add({ sizeGib: 16_385 }),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: "the largest image the file image store can hold",
+  },
+  {
     what: "0 paths",
     method: "AddDisk",
     body: add({ pathCount: 0 }),
@@ -237,6 +245,14 @@ export const DISK_CASES: Case[] = [
     body: update({ sizeGib: Number.MAX_SAFE_INTEGER }),
     code: "INVALID_ARGUMENT",
     field: "size_gib",
+  },
+  {
+    what: "growing to 16385 GiB, above what the file store's file system takes",
+    method: "UpdateDisk",
+    body: update({ sizeGib: 16_385 }),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: "the largest image the file image store can hold",
   },
   {
     what: "path traversal rename",
