@@ -44,6 +44,9 @@ export type DiskRef =
 export function parseDiskRef(text: string, field = "disk"): DiskRef {
   if (text.length === 0) throw dataMissing(field, "the disk id or name");
   if (isDiskId(text)) return { kind: "id", id: text };
+  if (/^[0-9]{5}$/.test(text)) {
+    throw invalidField(field, `"${text}" is not a disk id: ids run from 00001 to 99999`);
+  }
   const problem = diskNameProblem(text);
   if (problem !== undefined) {
     throw invalidField(

@@ -184,6 +184,14 @@ export const DISK_CASES: Case[] = [
     reason: "DISK_NOT_FOUND",
   },
   {
+    what: "disk id 00000",
+    method: "GetDisk",
+    body: bytes(GetDiskRequest, { disk: "00000" }),
+    code: "INVALID_ARGUMENT",
+    field: "disk",
+    says: "is not a disk id: ids run from 00001 to 99999",
+  },
+  {
     what: "1 MB disk",
     method: "GetDisk",
     body: bytes(GetDiskRequest, { disk: MB }),

@@ -343,10 +343,9 @@ describe("disk names and references", () => {
       reason: "DATA_MISSING",
       field: "disk",
     });
-    expect(thrownAs(SanpathError, () => parseDiskRef("00000"))).toMatchObject({
-      reason: "INVALID_FIELD",
-      field: "disk",
-    });
+    const zero = thrownAs(SanpathError, () => parseDiskRef("00000"));
+    expect(zero).toMatchObject({ reason: "INVALID_FIELD", field: "disk" });
+    expect(zero.message).toBe('disk: "00000" is not a disk id: ids run from 00001 to 99999');
     expect(thrownAs(SanpathError, () => parseDiskRef("a/b"))).toMatchObject({
       reason: "INVALID_FIELD",
       field: "disk",
