@@ -69,6 +69,14 @@ export const CLUSTER_CASES: Case[] = [
     says: "loopback interface",
   },
   {
+    what: "a bell and an escape sequence in the interface, echoed escaped",
+    method: "InitCluster",
+    body: settings({ interface: "e\u0007\u001b[2J" }),
+    code: "INVALID_ARGUMENT",
+    field: "settings.subnet1.interface",
+    says: '"e\\u0007\\u001b[2J"',
+  },
+  {
     what: "subnets disks use",
     method: "InitCluster",
     body: settings({ network: "192.0.2.0/24", autoIpFrom: "192.0.2.10", autoIpTo: "192.0.2.20" }),
