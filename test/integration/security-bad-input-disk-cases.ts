@@ -55,6 +55,14 @@ export const DISK_CASES: Case[] = [
     field: "name",
   },
   {
+    what: "a name that reads as an option",
+    method: "AddDisk",
+    body: add({ name: "--help" }),
+    code: "INVALID_ARGUMENT",
+    field: "name",
+    says: "must not start with '-'",
+  },
+  {
     what: "size 0",
     method: "AddDisk",
     body: add({ sizeGib: 0 }),
@@ -268,6 +276,14 @@ export const DISK_CASES: Case[] = [
     body: update({ name: "../x" }),
     code: "INVALID_ARGUMENT",
     field: "name",
+  },
+  {
+    what: "a rename that reads as an option",
+    method: "UpdateDisk",
+    body: update({ name: "-x" }),
+    code: "INVALID_ARGUMENT",
+    field: "name",
+    says: "must not start with '-'",
   },
   {
     what: "CHAP set and cleared",

@@ -332,6 +332,16 @@ describe("disk names and references", () => {
     },
   );
 
+  it.each(["-x", "--help", "- db"])("refuses the new name %j: a leading '-' reads as an option", (name) => {
+    const error = thrownAs(SanpathError, () => validateDiskName(name));
+    expect(error).toMatchObject({ reason: "INVALID_FIELD", field: "name" });
+    expect(error.message).toContain("must not start with '-'");
+  });
+
+  it("still addresses a disk named with a leading '-' before the rule", () => {
+    expect(parseDiskRef("-old")).toEqual({ kind: "name", name: "-old" });
+  });
+
   it("compares names without regard to case", () => {
     expect(diskNameKey("Backup Disk")).toBe(diskNameKey("backup disk"));
   });
