@@ -120,8 +120,9 @@ install_npm() {
     return
   fi
   log "installing npm dependencies (and building the native addon)"
-  # Not `npm ci`: this npm writes lock files without other platforms' optional packages and then
-  # refuses them in `ci`. `npm install` installs the locked versions all the same.
+  # `npm install` installs the locked versions and leaves package-lock.json as it is, because the
+  # lock file lists every platform's optional packages (test/unit/deploy-package-lock.test.ts): a
+  # lock file without them is rewritten here, and a fresh clone is no longer clean after set-up.
   npm install --no-audit --no-fund
   sum=$(cat package.json package-lock.json native/binding.gyp native/src/* 2>/dev/null | sha256sum | cut -d' ' -f1)
   printf '%s' "$sum" >"$stamp"

@@ -1,5 +1,6 @@
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
 import { isSanpathError, type ErrorKind } from "../errors/sanpath-error.js";
+import { escapeControls } from "../util/escape-controls.js";
 
 /** Trailing metadata keys of a failed call (see proto/sanpath/v1/common.proto). */
 export const REASON_METADATA_KEY = "sanpath-reason";
@@ -66,11 +67,12 @@ export interface GrpcFailure {
  * - a Node network errno anywhere in the cause chain: UNAVAILABLE;
  * - AbortError / TimeoutError: CANCELLED / DEADLINE_EXCEEDED;
  * - anything else: INTERNAL with a generic message (its text may hold secrets), `errorId` in it.
- * Messages longer than MAX_DETAILS_LENGTH are cut.
+ * Control characters in messages (which may echo a request's text) are escaped ("\u0007"), and
+ * messages longer than MAX_DETAILS_LENGTH are cut.
  */
 export function toGrpcFailure(error: unknown, errorId?: string): GrpcFailure {
   const failure = mapFailure(error, errorId);
-  return { ...failure, details: boundedDetails(failure.details) };
+  return { ...failure, details: boundedDetails(escapeControls(failure.details)) };
 }
 
 /** The longest message a status carries: it travels in an HTTP/2 trailer, which peers cap at 8..16 KiB. */

@@ -1,3 +1,4 @@
+import { parseIpv4 } from "../disks/ipv4.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { ClusterIndex } from "./cluster-index.js";
 
@@ -8,11 +9,13 @@ export interface SelectedPath {
 }
 
 /**
- * The paths a request selected by IP, in request order without repeats. An IP no path has fails
- * with PATH_NOT_FOUND naming its field, `ips[i]`. One pass over the paths with a map of the
+ * The paths a request selected by IP, in request order without repeats. Text that is not an IPv4
+ * address fails with INVALID_FIELD, an IP no path has with PATH_NOT_FOUND, both naming the field,
+ * `ips[i]`. One pass over the paths with a map of the
  * selection, so that selecting a few paths among many costs no map of every IP.
  */
 export function resolveSelectedPaths(index: ClusterIndex, ips: readonly string[]): SelectedPath[] {
+  ips.forEach((ip, i) => parseIpv4(ip, `ips[${i}]`));
   const requestPosition = new Map<string, number>();
   ips.forEach((ip, i) => {
     if (!requestPosition.has(ip)) requestPosition.set(ip, i);

@@ -1,5 +1,6 @@
 import { Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
 import { FIELD_METADATA_KEY, REASON_METADATA_KEY } from "../api/grpc-status.js";
+import { escapeControls } from "../util/escape-controls.js";
 import type { OutputFormat } from "./client.js";
 
 export const EXIT_OK = 0;
@@ -52,12 +53,15 @@ export function describeFailure(error: unknown, server: string): PrintableFailur
   return { code: "ERROR", message: error instanceof Error ? error.message : String(error) };
 }
 
-/** `error: CODE: message` plus reason/field/hint lines, or one JSON object with --output json. */
+/**
+ * `error: CODE: message` plus reason/field/hint lines, or one JSON object with --output json. The
+ * text form escapes control characters: the message may echo what was typed or what a server sent.
+ */
 export function formatFailure(failure: PrintableFailure, output: OutputFormat): string {
   if (output === "json") return JSON.stringify({ error: failure });
-  const lines = [`error: ${failure.code}: ${failure.message}`];
-  if (failure.reason !== undefined) lines.push(`  reason: ${failure.reason}`);
-  if (failure.field !== undefined) lines.push(`  field:  ${failure.field}`);
+  const lines = [`error: ${failure.code}: ${escapeControls(failure.message)}`];
+  if (failure.reason !== undefined) lines.push(`  reason: ${escapeControls(failure.reason)}`);
+  if (failure.field !== undefined) lines.push(`  field:  ${escapeControls(failure.field)}`);
   if (failure.hint !== undefined) lines.push(`  hint:   ${failure.hint}`);
   return lines.join("\n");
 }

@@ -1,3 +1,5 @@
+import { escapeControls } from "../util/escape-controls.js";
+
 /** One column of a table: a header and how to print a row's cell. */
 export interface Column<Row> {
   header: string;
@@ -7,14 +9,15 @@ export interface Column<Row> {
 
 /**
  * A plain-text table for people: upper-case headers, columns two spaces apart, no trailing
- * spaces. `empty` is printed under the headers when there are no rows.
+ * spaces, control characters in cells escaped. `empty` is printed under the headers when there
+ * are no rows.
  */
 export function renderTable<Row>(
   columns: readonly Column<Row>[],
   rows: readonly Row[],
   empty = "(none)",
 ): string {
-  const cells = rows.map((row) => columns.map((column) => column.value(row)));
+  const cells = rows.map((row) => columns.map((column) => escapeControls(column.value(row))));
   const widths = columns.map((column, i) =>
     Math.max(column.header.length, ...cells.map((line) => (line[i] ?? "").length)),
   );
@@ -32,8 +35,10 @@ export function renderTable<Row>(
   return lines.join("\n");
 }
 
-/** "Label:  value" lines with the values aligned. */
+/** "Label:  value" lines with the values aligned, control characters in values escaped. */
 export function renderFields(fields: readonly (readonly [string, string])[]): string {
   const width = Math.max(0, ...fields.map(([label]) => label.length + 1));
-  return fields.map(([label, value]) => `${`${label}:`.padEnd(width)}  ${value}`.trimEnd()).join("\n");
+  return fields
+    .map(([label, value]) => `${`${label}:`.padEnd(width)}  ${escapeControls(value)}`.trimEnd())
+    .join("\n");
 }

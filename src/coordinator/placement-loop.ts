@@ -16,6 +16,7 @@ import {
   type Refusal,
   type RetryKind,
 } from "./placement-retry.js";
+import { UnplacedPathsLog } from "./unplaced-paths-log.js";
 
 export interface PlacementLoopOptions {
   reader: ClusterStateReader;
@@ -46,6 +47,8 @@ export interface PlacementLoopOptions {
   resyncMs?: number;
   /** Passes start at most this often however fast Consul changes (default 200 ms). */
   minIntervalMs?: number;
+  /** While free paths cannot be placed, a summary of them is logged this often (default 60 s). */
+  unplacedSummaryMs?: number;
   /** Every try of a free path, as it ends (for tests and logs). */
   onAttempt?: (attempt: PlacementAttempt) => void;
 }
@@ -82,6 +85,7 @@ export class PlacementLoop {
   private readonly fenced = new Map<string, Map<string, number>>();
   /** AcquirePath calls in flight: the node asked, and the call. */
   private readonly inFlight = new Map<string, { node: string; call: Promise<void> }>();
+  private readonly unplacedLog: UnplacedPathsLog;
   private wake: (() => void) | undefined;
   private poked = true;
   /** The last poke before the pass that is about to read (ms since epoch). */
@@ -89,6 +93,7 @@ export class PlacementLoop {
 
   constructor(options: PlacementLoopOptions) {
     this.options = options;
+    this.unplacedLog = new UnplacedPathsLog(options.logger, options.unplacedSummaryMs ?? 60_000);
   }
 
   /** Asks for a pass soon. */
@@ -184,7 +189,7 @@ export class PlacementLoop {
   }
 
   private async pass(noticedAt: number): Promise<void> {
-    const { reader, signal, logger } = this.options;
+    const { reader, signal } = this.options;
     const [state, job] = await Promise.all([reader.read({ signal }), this.jobView()]);
     const now = Date.now();
     const {
@@ -201,20 +206,21 @@ export class PlacementLoop {
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     for (const ip of this.freeSince.keys()) if (!stillFree.has(ip)) this.freeSince.delete(ip);
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
-    if (freeIps.size === 0) return;
+    if (freeIps.size === 0) {
+      this.unplacedLog.afterPass([], [], stillFree, now);
+      return;
+    }
 
     const exclude = this.activeExclusions(now);
     const { placements, unplaced } = placeFreePaths(paths, state.nodes, { exclude });
-    for (const path of unplaced) {
-      if (!freeIps.has(path.ip)) continue;
+    const notPlaced = unplaced.filter((path) => freeIps.has(path.ip));
+    for (const path of notPlaced) {
       // Every eligible node is excluded or none fits: start over with a clean slate after a pause.
       this.excluded.delete(path.ip);
       this.noteRetry(path.ip, "failed", now);
-      logger.warn(
-        { ip: path.ip, diskId: path.diskId, index: path.index, reason: path.reason },
-        "free path not placed",
-      );
     }
+    const placeable = placements.filter((placement) => freeIps.has(placement.ip)).map(({ ip }) => ip);
+    this.unplacedLog.afterPass(notPlaced, placeable, stillFree, now);
     const limit = this.options.parallelism ?? 16;
     for (const placement of placements) {
       if (!freeIps.has(placement.ip)) continue;

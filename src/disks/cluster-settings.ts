@@ -12,6 +12,7 @@ import {
   type Ipv4Network,
 } from "./ipv4.js";
 import { validatePoolName } from "./pool-name.js";
+import { loopbackInterfaceProblem, nonUnicastProblem } from "./unicast-network.js";
 
 export type SubnetNumber = 1 | 2;
 
@@ -105,6 +106,8 @@ function validateSubnet(input: IscsiSubnetInput, number: SubnetNumber, field: st
     `${field}.network`,
     SUBNET_PREFIX_BOUNDS,
   );
+  const unicastProblem = nonUnicastProblem(network);
+  if (unicastProblem !== undefined) throw invalidField(`${field}.network`, unicastProblem);
   const autoIpFrom = validateRangeEnd(input.autoIpFrom, network, `${field}.auto_ip_from`);
   const autoIpTo = validateRangeEnd(input.autoIpTo, network, `${field}.auto_ip_to`);
   if (autoIpFrom > autoIpTo) {
@@ -115,7 +118,7 @@ function validateSubnet(input: IscsiSubnetInput, number: SubnetNumber, field: st
   }
   const interfaceField = `${field}.interface`;
   const interfaceName = requireText(input.interface, interfaceField, "an interface name");
-  const interfaceProblem = interfaceNameProblem(interfaceName);
+  const interfaceProblem = interfaceNameProblem(interfaceName) ?? loopbackInterfaceProblem(interfaceName);
   if (interfaceProblem !== undefined) throw invalidField(interfaceField, interfaceProblem);
   const vlanId = validateVlanId(input.vlanId, `${field}.vlan_id`);
   if (vlanId !== 0 && interfaceNameProblem(`${interfaceName}.${vlanId}`) !== undefined) {

@@ -3,6 +3,8 @@ import type { ImageStore } from "../storage/image-store.js";
 /** Where the images of each pool live. */
 export interface DiskImages {
   readonly kind: ImageStore["kind"];
+  /** The largest image the store can hold, in bytes (the same in every pool). */
+  readonly maxSizeBytes: number;
   /** The store of `pool` (rbd: that Ceph pool on the shared connection; file: the one data folder). */
   forPool(pool: string): ImageStore;
 }
@@ -24,6 +26,7 @@ export function diskImagesOver(store: ImageStore): DiskImages {
   const byPool = new Map<string, ImageStore>();
   return {
     kind: store.kind,
+    maxSizeBytes: store.maxSizeBytes,
     forPool(pool) {
       if (!isPoolScoped(store) || pool === store.pool) return store;
       let scoped = byPool.get(pool);

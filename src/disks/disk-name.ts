@@ -5,7 +5,9 @@ import { dataMissing } from "./domain-errors.js";
 /**
  * Disk names: 1..64 ASCII letters, digits, '.', '_', '-' and spaces; no space or '.' first or
  * last, no "..", and not 5 digits (GetDisk takes "an id or a name", so a name must never read as
- * an id). Names are unique without regard to case: see diskNameKey.
+ * an id). Names are unique without regard to case: see diskNameKey. A new name (AddDisk, a
+ * rename) must not start with '-' either: the CLI would read it as an option. Disks named so
+ * before this rule can still be addressed by that name.
  */
 
 export const MAX_DISK_NAME_LENGTH = 64;
@@ -29,6 +31,9 @@ export function validateDiskName(name: string, field = "name"): string {
   if (name.length === 0) throw dataMissing(field, "the disk name");
   const problem = diskNameProblem(name);
   if (problem !== undefined) throw invalidField(field, problem);
+  if (name.startsWith("-")) {
+    throw invalidField(field, `"${name}" must not start with '-': command lines would read it as an option`);
+  }
   return name;
 }
 
@@ -44,6 +49,9 @@ export type DiskRef =
 export function parseDiskRef(text: string, field = "disk"): DiskRef {
   if (text.length === 0) throw dataMissing(field, "the disk id or name");
   if (isDiskId(text)) return { kind: "id", id: text };
+  if (/^[0-9]{5}$/.test(text)) {
+    throw invalidField(field, `"${text}" is not a disk id: ids run from 00001 to 99999`);
+  }
   const problem = diskNameProblem(text);
   if (problem !== undefined) {
     throw invalidField(

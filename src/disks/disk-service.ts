@@ -20,6 +20,7 @@ import { DiskReservations, ReservationOutcomeUnknown, type Reservation } from ".
 import { DiskUpdater } from "./disk-update.js";
 import { Mutex } from "../util/mutex.js";
 import { isMissingPool } from "./pool-name.js";
+import { refuseSizeAboveStore } from "./image-size-limit.js";
 import { ReservationCleaner } from "./reservation-cleaner.js";
 
 export { GIB } from "./disk.js";
@@ -110,6 +111,7 @@ export class DiskService {
   }
 
   async addDisk(input: AddDiskInput, options: CallOptions = {}): Promise<PublicDisk> {
+    refuseSizeAboveStore(input.sizeGib, this.images);
     const reservation = await this.reserveMutex
       .run(() => this.reservations.reserve(input, options))
       .catch(async (error: unknown) => {

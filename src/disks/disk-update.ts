@@ -13,6 +13,7 @@ import { activeRecord } from "./disk-preconditions.js";
 import { DiskReader, loadDisk } from "./disk-reader.js";
 import { applyDiskUpdate, validateUpdateDisk, type UpdateDiskInput } from "./disk-request.js";
 import { diskNameExists } from "./disk-reservations.js";
+import { refuseSizeAboveStore } from "./image-size-limit.js";
 
 /** How long an UpdateDisk holds its disk at most (a crashed update frees it after this). */
 export const UPDATE_LEASE_MS = 120_000;
@@ -44,6 +45,7 @@ export class DiskUpdater {
       );
     }
     const update = validateUpdateDisk(input, loaded.disk);
+    refuseSizeAboveStore(update.sizeGib, images);
     const next = applyDiskUpdate(loaded.disk, update);
     const renamed = diskNameKey(next.name) !== diskNameKey(loaded.disk.name);
     const leased: DiskAllocation = {

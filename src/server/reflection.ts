@@ -1,4 +1,4 @@
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { Server } from "@grpc/grpc-js";
 import {
   load,
@@ -9,16 +9,8 @@ import {
 } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
-import { projectRoot } from "../util/project-root.js";
-import { normalizeFileDescriptors } from "./reflection-descriptors.js";
-
-const SANPATH_PROTO_FILES = [
-  "sanpath/v1/assignment.proto",
-  "sanpath/v1/cluster.proto",
-  "sanpath/v1/common.proto",
-  "sanpath/v1/disk.proto",
-  "sanpath/v1/node.proto",
-];
+import { normalizeFileDescriptors } from "../api/reflection-descriptors.js";
+import { SANPATH_PROTO_FILES, sanpathProtoDir } from "../api/sanpath-protos.js";
 
 /**
  * Server reflection (grpc.reflection.v1 and v1alpha) over the sanpath.v1 protos and
@@ -29,7 +21,7 @@ export async function addReflection(server: Pick<Server, "addService">): Promise
   // grpc-health-check ships proto/health/v1/health.proto; its include root is two folders up.
   const healthRoot = resolve(dirname(healthProtoPath), "..", "..");
   const definition = await load([...SANPATH_PROTO_FILES, "health/v1/health.proto"], {
-    includeDirs: [join(projectRoot(), "proto"), healthRoot],
+    includeDirs: [sanpathProtoDir(), healthRoot],
     keepCase: true,
   });
   new ReflectionService(withNormalizedDescriptors(definition)).addToServer(server);

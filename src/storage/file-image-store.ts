@@ -18,15 +18,25 @@ import {
   validateMetadataKey,
   validateMetadataValue,
   validateSizeBytes,
+  validateStoreLimit,
 } from "./store-rules.js";
+import { probeMaxFileBytes } from "./file-size-limit.js";
 
 const IMAGE_SUFFIX = ".img";
 const METADATA_SUFFIX = ".meta.json";
 
-/** Creates `dir` if needed and returns a store of sparse image files in it. */
+/** Creates `dir` if needed and returns a store of sparse image files in it, as large as its file system takes. */
 export async function openFileImageStore(dir: string): Promise<FileImageStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  return new FileImageStore(dir);
+  return new FileImageStore(dir, await probeMaxFileBytes(dir));
+}
+
+/** What failed, without the paths Node puts in a file-system error ("EFBIG (ftruncate)"). */
+function withoutPaths(error: unknown): string {
+  const code = errnoCode(error);
+  if (code === undefined) return errorMessage(error);
+  const syscall = error instanceof Error && "syscall" in error ? String(error.syscall) : "";
+  return syscall === "" ? code : `${code} (${syscall})`;
 }
 
 function errnoCode(error: unknown): string | undefined {
@@ -37,25 +47,29 @@ function errnoCode(error: unknown): string | undefined {
 /**
  * Images are sparse files `<dir>/<name>.img`; an image's metadata is one JSON object of strings in
  * `<dir>/<name>.meta.json`, replaced atomically on every change. Changes to one image are
- * serialised within this process; one process owns a data directory.
+ * serialised within this process; one process owns a data directory. Error messages reach clients,
+ * so they never name a path on this server (the cause, logged here, does).
  */
 export class FileImageStore implements ImageStore {
   readonly kind = "file" as const;
   private readonly calls = new CallTracker("file");
   private readonly perImage = new KeyedQueue();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly maxSizeBytes: number = Number.MAX_SAFE_INTEGER,
+  ) {}
 
   async create(name: string, sizeBytes: number, options?: StoreCallOptions): Promise<void> {
     validateImageName(name);
-    validateSizeBytes(sizeBytes);
+    validateStoreLimit(this.kind, validateSizeBytes(sizeBytes), this.maxSizeBytes);
     await this.call(`create image ${name}`, name, options, async () => {
       let file;
       try {
         file = await open(this.imagePath(name), "wx", 0o600);
       } catch (error) {
         if (errnoCode(error) === "EEXIST") {
-          throw new SanpathError("already_exists", `image ${name} already exists in ${this.dir}`, {
+          throw new SanpathError("already_exists", `image ${name} already exists in the file image store`, {
             reason: "DISK_EXISTS",
             cause: error,
           });
@@ -86,7 +100,7 @@ export class FileImageStore implements ImageStore {
 
   async grow(name: string, newSizeBytes: number, options?: StoreCallOptions): Promise<void> {
     validateImageName(name);
-    validateSizeBytes(newSizeBytes, "size_gib");
+    validateStoreLimit(this.kind, validateSizeBytes(newSizeBytes, "size_gib"), this.maxSizeBytes, "size_gib");
     await this.call(`grow image ${name}`, name, options, async () => {
       const sizeBytes = await this.sizeOf(name);
       if (newSizeBytes < sizeBytes) throw shrinkRefused(name, sizeBytes, newSizeBytes);
@@ -184,7 +198,7 @@ export class FileImageStore implements ImageStore {
   }
 
   private notFound(name: string, cause: unknown): SanpathError {
-    return new SanpathError("not_found", `image ${name} does not exist in ${this.dir}`, {
+    return new SanpathError("not_found", `image ${name} does not exist in the file image store`, {
       reason: "DISK_NOT_FOUND",
       cause,
     });
@@ -194,7 +208,7 @@ export class FileImageStore implements ImageStore {
     try {
       const info = await stat(this.imagePath(name));
       if (!info.isFile()) {
-        throw new SanpathError("internal", `${this.imagePath(name)} is not a regular file`);
+        throw new SanpathError("internal", `image ${name} is not a regular file in the file image store`);
       }
       return info.size;
     } catch (error) {
@@ -216,20 +230,20 @@ export class FileImageStore implements ImageStore {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new SanpathError("data_loss", `metadata of image ${name} (${path}) is not JSON`, {
+      throw new SanpathError("data_loss", `metadata of image ${name} is not JSON`, {
         reason: "METADATA_UNREADABLE",
         cause: error,
       });
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new SanpathError("data_loss", `metadata of image ${name} (${path}) is not a JSON object`, {
+      throw new SanpathError("data_loss", `metadata of image ${name} is not a JSON object`, {
         reason: "METADATA_UNREADABLE",
       });
     }
     const record = new Map<string, string>();
     for (const [key, value] of Object.entries(parsed)) {
       if (typeof value !== "string") {
-        throw new SanpathError("data_loss", `metadata ${key} of image ${name} (${path}) is not a string`, {
+        throw new SanpathError("data_loss", `metadata ${key} of image ${name} is not a string`, {
           reason: "METADATA_UNREADABLE",
         });
       }
@@ -263,7 +277,7 @@ export class FileImageStore implements ImageStore {
       } catch (error) {
         if (error instanceof SanpathError) throw error;
         const kind = errnoCode(error) === "ENOSPC" ? "resource_exhausted" : "internal";
-        throw new SanpathError(kind, `${what} in ${this.dir} failed: ${errorMessage(error)}`, {
+        throw new SanpathError(kind, `${what} in the file image store failed: ${withoutPaths(error)}`, {
           cause: error,
         });
       }

@@ -39,6 +39,11 @@ export interface StoreCallOptions {
 
 export interface ImageStore {
   readonly kind: ImageStoreKind;
+  /**
+   * The largest image this store can hold, in bytes (the file store: what its file system takes;
+   * rbd: any size exact in a number). create and grow refuse more with invalid_argument.
+   */
+  readonly maxSizeBytes: number;
   /** A new image of `sizeBytes` (thin / sparse). Exists already → already_exists (DISK_EXISTS). */
   create(name: string, sizeBytes: number, options?: StoreCallOptions): Promise<void>;
   stat(name: string, options?: StoreCallOptions): Promise<ImageInfo>;

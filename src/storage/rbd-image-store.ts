@@ -37,6 +37,7 @@ interface ClientIdentity {
 /** Images are RBD images in one pool; metadata is RBD image metadata (rbd image-meta). */
 export class RbdImageStore implements ImageStore {
   readonly kind = "rbd" as const;
+  readonly maxSizeBytes = Number.MAX_SAFE_INTEGER;
   private readonly calls = new CallTracker("rbd");
 
   constructor(

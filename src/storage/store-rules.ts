@@ -66,6 +66,22 @@ export function validateSizeBytes(sizeBytes: number, field = "size_bytes"): numb
   return sizeBytes;
 }
 
+/** invalid_argument when `sizeBytes` is above what the store can hold (`maxSizeBytes`). */
+export function validateStoreLimit(
+  kind: string,
+  sizeBytes: number,
+  maxSizeBytes: number,
+  field = "size_bytes",
+): number {
+  if (sizeBytes > maxSizeBytes) {
+    throw invalidField(
+      field,
+      `${sizeBytes} bytes is above the largest image the ${kind} image store can hold, ${maxSizeBytes} bytes`,
+    );
+  }
+  return sizeBytes;
+}
+
 export function shrinkRefused(name: string, currentBytes: number, requestedBytes: number): SanpathError {
   return new SanpathError(
     "invalid_argument",

@@ -55,6 +55,14 @@ export const DISK_CASES: Case[] = [
     field: "name",
   },
   {
+    what: "a name that reads as an option",
+    method: "AddDisk",
+    body: add({ name: "--help" }),
+    code: "INVALID_ARGUMENT",
+    field: "name",
+    says: "must not start with '-'",
+  },
+  {
     what: "size 0",
     method: "AddDisk",
     body: add({ sizeGib: 0 }),
@@ -67,6 +75,14 @@ export const DISK_CASES: Case[] = [
     body: add({ sizeGib: Number.MAX_SAFE_INTEGER }),
     code: "INVALID_ARGUMENT",
     field: "size_gib",
+  },
+  {
+    what: "size 16385 GiB, above what the file store's file system takes",
+    method: "AddDisk",
+    body: add({ sizeGib: 16_385 }),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: "the largest image the file image store can hold",
   },
   {
     what: "0 paths",
@@ -176,6 +192,14 @@ export const DISK_CASES: Case[] = [
     reason: "DISK_NOT_FOUND",
   },
   {
+    what: "disk id 00000",
+    method: "GetDisk",
+    body: bytes(GetDiskRequest, { disk: "00000" }),
+    code: "INVALID_ARGUMENT",
+    field: "disk",
+    says: "is not a disk id: ids run from 00001 to 99999",
+  },
+  {
     what: "1 MB disk",
     method: "GetDisk",
     body: bytes(GetDiskRequest, { disk: MB }),
@@ -239,11 +263,27 @@ export const DISK_CASES: Case[] = [
     field: "size_gib",
   },
   {
+    what: "growing to 16385 GiB, above what the file store's file system takes",
+    method: "UpdateDisk",
+    body: update({ sizeGib: 16_385 }),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: "the largest image the file image store can hold",
+  },
+  {
     what: "path traversal rename",
     method: "UpdateDisk",
     body: update({ name: "../x" }),
     code: "INVALID_ARGUMENT",
     field: "name",
+  },
+  {
+    what: "a rename that reads as an option",
+    method: "UpdateDisk",
+    body: update({ name: "-x" }),
+    code: "INVALID_ARGUMENT",
+    field: "name",
+    says: "must not start with '-'",
   },
   {
     what: "CHAP set and cleared",

@@ -197,6 +197,8 @@ export function useBadInputDaemon(): BadInputDaemon {
           wrong.push(`${label}: expected field ${entry.field} named, got ${got}`);
         else if (entry.reason !== undefined && outcome.reason !== entry.reason)
           wrong.push(`${label}: expected reason ${entry.reason}, got ${got}`);
+        else if (entry.says !== undefined && !outcome.details.includes(entry.says))
+          wrong.push(`${label}: expected the message to say ${JSON.stringify(entry.says)}, got ${got}`);
         else if (entry.field === undefined && !FIELDLESS_CODES.has(entry.code))
           wrong.push(`${label}: case without a field`);
         if (outcome.details.length > 2000)

@@ -3,7 +3,7 @@
  * message over the 4 MiB limit.
  */
 import { MAX_REQUEST_BYTES } from "../../src/server/grpc-server.js";
-import { add, type Case } from "./security-bad-input-support.js";
+import { add, update, type Case } from "./security-bad-input-support.js";
 
 export const WIRE_CASES: Case[] = [
   {
@@ -26,6 +26,25 @@ export const WIRE_CASES: Case[] = [
     body: Buffer.concat([add({}).subarray(0, 8), Buffer.from([0x12, 0x03, 0x61, 0x62, 0x63])]),
     code: "INVALID_ARGUMENT",
     field: "size_gib",
+  },
+  {
+    what: "size 2^54 GiB, beyond a JavaScript number",
+    method: "AddDisk",
+    body: add({ sizeGib: 2 ** 54 }),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: String(Number.MAX_SAFE_INTEGER),
+  },
+  {
+    what: "size 2^64-1 GiB",
+    method: "UpdateDisk",
+    body: Buffer.concat([
+      update({}),
+      Buffer.from([0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+    ]),
+    code: "INVALID_ARGUMENT",
+    field: "size_gib",
+    says: "18446744073709551615",
   },
   {
     what: "random bytes",

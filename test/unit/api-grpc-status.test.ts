@@ -18,6 +18,15 @@ function fieldOf(metadata: Metadata): unknown {
 }
 
 describe("toGrpcFailure", () => {
+  it("escapes control characters a message echoes from the request", () => {
+    const failure = toGrpcFailure(
+      invalidField("settings.subnet1.interface", '"eth\u0007\u001b[2J\n" is not a valid interface name'),
+    );
+    expect(failure.details).toBe(
+      'settings.subnet1.interface: "eth\\u0007\\u001b[2J\\u000a" is not a valid interface name',
+    );
+  });
+
   const kinds: [ErrorKind, Status][] = [
     ["invalid_argument", Status.INVALID_ARGUMENT],
     ["not_found", Status.NOT_FOUND],

@@ -78,6 +78,17 @@ describe("planManual to a named node", () => {
     expect(error.message).toMatch(/198\.51\.100\.99/);
   });
 
+  it.each(["garbage", "../../etc", "198.51.100.256", "198.51.100.011", ""])(
+    "refuses %j with INVALID_ARGUMENT: not an IPv4 address, naming its field",
+    (ip) => {
+      const error = thrownAs(SanpathError, () =>
+        planManual(paths, nodes, { ips: ["198.51.100.11", ip], targetNode: "B" }),
+      );
+      expect(error).toMatchObject({ kind: "invalid_argument", reason: "INVALID_FIELD", field: "ips[1]" });
+      expect(error.message).toContain("is not an IPv4 address");
+    },
+  );
+
   it("refuses empty requests with DATA_MISSING", () => {
     expect(
       thrownAs(SanpathError, () => planManual(paths, nodes, { ips: [], targetNode: "B" })),

@@ -5,11 +5,17 @@
  * the path and another is chosen. The loop runs with short intervals so that each case takes
  * well under a second; the lock-delay itself is on the in-memory Consul's ManualClock.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
 import { NodeCallSlots } from "../../src/assignment/node-call-slots.js";
-import { PlacementLoop, type PlacementAttempt } from "../../src/coordinator/placement-loop.js";
+import {
+  PlacementLoop,
+  type PlacementAttempt,
+  type PlacementLoopOptions,
+} from "../../src/coordinator/placement-loop.js";
+import { createLogger } from "../../src/log/logger.js";
 import {
   ipsOn,
   jobServices,
@@ -47,7 +53,7 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
   });
 
   /** Starts the loop with short intervals; the lock-delay it assumes is short too (see the crash test). */
-  function startLoop(): PlacementLoop {
+  function startLoop(overrides: Partial<PlacementLoopOptions> = {}): PlacementLoop {
     const started = new PlacementLoop({
       reader,
       store: jobServices(cluster).store,
@@ -66,6 +72,7 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
         attempts.push(attempt);
         doubles.push(...servedTwice(cluster));
       },
+      ...overrides,
     });
     running = started.run();
     return started;
@@ -99,6 +106,30 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
       }
     }
   }
+
+  it("logs a path it cannot place once, a summary now and then, and once when a node can take it again", async () => {
+    const lines: { msg: string; ip?: string; count?: number }[] = [];
+    const logger = createLogger({
+      level: "info",
+      destination: { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    });
+    const count = (msg: string): number => lines.filter((line) => line.msg === msg).length;
+    startLoop({ logger, unplacedSummaryMs: 400 });
+    await cluster.addDisk({ name: "nowhere", pathCount: 2 });
+    // No node at all: every pass that retries the two paths (back-off 200 ms doubling) fails.
+    await sleep(2000);
+    expect(count("free path not placed")).toBe(2);
+    const summaries = lines.filter((line) => line.msg === "free paths still not placed");
+    expect(summaries.length).toBeGreaterThanOrEqual(1);
+    expect(summaries.length).toBeLessThanOrEqual(5);
+    expect(summaries.at(-1)).toMatchObject({ count: 2 });
+
+    await cluster.addNode("a");
+    await cluster.addNode("b");
+    await settled();
+    expect(count("free path can be placed again")).toBe(2);
+    expect(count("free path not placed")).toBe(2);
+  });
 
   it("places the free paths of new disks on live nodes, one path of a disk per node, with its epoch", async () => {
     const nodes = [await cluster.addNode("a"), await cluster.addNode("b"), await cluster.addNode("c")];

@@ -211,6 +211,30 @@ describe("validateClusterSettings", () => {
     expect(error.message.startsWith(`${field}: `)).toBe(true);
   });
 
+  it.each([
+    ["multicast", "224.0.0.0/24", "multicast (224.0.0.0/4)"],
+    ["loopback", "127.0.0.0/24", "loopback (127.0.0.0/8)"],
+    ["link-local", "169.254.1.0/24", "link-local (169.254.0.0/16)"],
+    ["'this network'", "0.0.0.0/24", '"this network" (0.0.0.0/8)'],
+    ["reserved", "240.0.0.0/24", "reserved and limited broadcast (240.0.0.0/4)"],
+    ["limited-broadcast", "255.255.255.0/24", "reserved and limited broadcast (240.0.0.0/4)"],
+    ["link-local-holding", "169.0.0.0/8", "link-local (169.254.0.0/16)"],
+  ])("refuses a %s subnet, naming the field and the rule", (_what, network, rule) => {
+    const first = network.replace(/0\/\d+$/, "10");
+    const error = thrownAs(SanpathError, () =>
+      validateClusterSettings(withSubnet1({ network, autoIpFrom: first, autoIpTo: first })),
+    );
+    expect(error).toMatchObject({ kind: "invalid_argument", field: "settings.subnet1.network" });
+    expect(error.message).toContain(rule);
+    expect(error.message).toContain("an iSCSI subnet must be unicast space");
+  });
+
+  it("refuses the loopback interface", () => {
+    const error = thrownAs(SanpathError, () => validateClusterSettings(withSubnet1({ interface: "lo" })));
+    expect(error).toMatchObject({ kind: "invalid_argument", field: "settings.subnet1.interface" });
+    expect(error.message).toContain("loopback interface");
+  });
+
   it("accepts the longest VLAN interface name that fits", () => {
     expect(
       validateClusterSettings(withSubnet1({ interface: "enp0s31f6a", vlanId: 4094 })).subnet1.interface,

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { validateClusterSettings, type ClusterSettings } from "../../src/disks/cluster-settings.js";
@@ -11,6 +13,7 @@ import {
   type AddDiskInput,
   type UpdateDiskInput,
 } from "../../src/disks/disk-request.js";
+import { projectRoot } from "../../src/util/project-root.js";
 import { thrownAs } from "../support/thrown.js";
 
 const settings: ClusterSettings = validateClusterSettings({
@@ -95,6 +98,18 @@ describe("validateAddDisk: a valid request", () => {
     expect(add({ subnet: 2, pathCount: 1, manualIps: ["203.0.113.9"] }).manualPaths).toEqual([
       { index: 1, ip: "203.0.113.9", prefixLength: 24, interface: "eth2", vlanId: 20, subnet: 2 },
     ]);
+  });
+
+  it("is what disk.proto promises for manual_ips: anywhere in the network, not only the range", () => {
+    const proto = readFileSync(join(projectRoot(), "proto", "sanpath", "v1", "disk.proto"), "utf8");
+    const comment = /((?:\s*\/\/.*\n)+)\s*repeated string manual_ips/.exec(proto)?.[1] ?? "";
+    expect(comment.replace(/\s*\/\/\s*/g, " ")).toContain(
+      "each anywhere in its subnet's network (as in PetaSAN, not only in the automatic range), not the network or broadcast address",
+    );
+    expect(add({ pathCount: 1, manualIps: ["198.51.100.254"] }).manualPaths?.[0]?.ip).toBe("198.51.100.254");
+    expect(thrownAs(SanpathError, () => add({ pathCount: 1, manualIps: ["198.51.100.255"] })).field).toBe(
+      "manual_ips[0]",
+    );
   });
 
   it("resolves manual addresses over both subnets in either order, keeping the order given", () => {
@@ -332,6 +347,16 @@ describe("disk names and references", () => {
     },
   );
 
+  it.each(["-x", "--help", "- db"])("refuses the new name %j: a leading '-' reads as an option", (name) => {
+    const error = thrownAs(SanpathError, () => validateDiskName(name));
+    expect(error).toMatchObject({ reason: "INVALID_FIELD", field: "name" });
+    expect(error.message).toContain("must not start with '-'");
+  });
+
+  it("still addresses a disk named with a leading '-' before the rule", () => {
+    expect(parseDiskRef("-old")).toEqual({ kind: "name", name: "-old" });
+  });
+
   it("compares names without regard to case", () => {
     expect(diskNameKey("Backup Disk")).toBe(diskNameKey("backup disk"));
   });
@@ -343,10 +368,9 @@ describe("disk names and references", () => {
       reason: "DATA_MISSING",
       field: "disk",
     });
-    expect(thrownAs(SanpathError, () => parseDiskRef("00000"))).toMatchObject({
-      reason: "INVALID_FIELD",
-      field: "disk",
-    });
+    const zero = thrownAs(SanpathError, () => parseDiskRef("00000"));
+    expect(zero).toMatchObject({ reason: "INVALID_FIELD", field: "disk" });
+    expect(zero.message).toBe('disk: "00000" is not a disk id: ids run from 00001 to 99999');
     expect(thrownAs(SanpathError, () => parseDiskRef("a/b"))).toMatchObject({
       reason: "INVALID_FIELD",
       field: "disk",

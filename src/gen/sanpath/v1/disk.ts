@@ -138,7 +138,11 @@ export interface AddDiskRequest {
   /** 1..8. */
   pathCount: number;
   subnet: SubnetChoice;
-  /** Empty: automatic addresses. Otherwise 1 or 2 addresses (one per path) in the chosen subnet's range. */
+  /**
+   * Empty: automatic addresses. Otherwise one address per path, for 1 or 2 paths: each anywhere in
+   * its subnet's network (as in PetaSAN, not only in the automatic range), not the network or
+   * broadcast address; with both subnets, one address in each.
+   */
   manualIps: string[];
   /** Unset: all initiators. */
   acl:
