@@ -119,7 +119,7 @@ describe("sanpathd against a real Consul", () => {
 
     const table = await runSanpathCli(["health"], { SANPATH_SERVER: daemon.address });
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^SERVICE\s+STATUS\n\(server\)\s+SERVING$/m);
+    expect(table.stdout).toMatch(/^SERVICE\s+STATUS\s+REASON\n\(server\)\s+SERVING$/m);
 
     const info = await runSanpathCli(["cluster", "info", "--server", daemon.address, "--timeout", "5s"]);
     expect(info.code).toBe(0);

@@ -11,8 +11,8 @@ import type { StatusResponse } from "../../gen/sanpath/v1/node.js";
 interface ServiceHealth {
   service: string;
   status: ServingStatusName;
-  /** Why NodeService is not serving, from the node's Status ("" when serving or unknown). */
-  reason: string;
+  /** Why NodeService is not serving, from the node's Status (absent when serving or unknown). */
+  reason?: string;
 }
 
 const NODE_SERVICE = "sanpath.v1.NodeService";
@@ -52,7 +52,7 @@ Examples:
                 value: (row: ServiceHealth) => (row.service === "" ? "(server)" : row.service),
               },
               { header: "status", value: (row: ServiceHealth) => row.status },
-              { header: "reason", value: (row: ServiceHealth) => row.reason },
+              { header: "reason", value: (row: ServiceHealth) => row.reason ?? "" },
             ],
             results,
           ),
@@ -69,11 +69,11 @@ async function checkOne(session: CliSession, service: string): Promise<ServiceHe
   } catch (error) {
     // The server answers NOT_FOUND for a service it does not know.
     if ((error as Partial<ServiceError>).code === GrpcStatus.NOT_FOUND)
-      return { service, status: "SERVICE_UNKNOWN", reason: "" };
+      return { service, status: "SERVICE_UNKNOWN" };
     throw error;
   }
   const reason = service === NODE_SERVICE && status !== "SERVING" ? await nodeReason(session) : "";
-  return { service, status, reason };
+  return reason === "" ? { service, status } : { service, status, reason };
 }
 
 /** Why the node's NodeService is not serving, as its Status tells (best effort). */
