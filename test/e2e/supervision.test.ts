@@ -114,7 +114,12 @@ describe("supervision of tgtd and Consul on a 3-node dev cluster", () => {
         20_000,
       );
       expect(await nodeServiceHealth(victim)).toBe("NOT_SERVING");
-      expect((await nodeStatus(dev(), victim)).paths).toEqual([]);
+      // The fence's tear-down runs on after the session is marked fenced.
+      await untilTrue(
+        `${victim} has taken its paths down`,
+        async () => (await nodeStatus(dev(), victim)).paths.length === 0,
+        10_000,
+      );
       // Its paths go to the other nodes meanwhile; its agent stays dead.
       await expectAllPlacedAndRead();
       const dead = dev().daemon(victim, "consul");
