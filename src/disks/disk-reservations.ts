@@ -107,6 +107,18 @@ export class DiskReservations {
   }
 
   /**
+   * The id of a disk with an image in `pools` named like `name`, whatever made it (a PetaSAN disk
+   * has no sanpath name key); undefined when there is none.
+   */
+  async diskNamedLike(
+    name: string,
+    pools: readonly string[],
+    options: CallOptions = {},
+  ): Promise<string | undefined> {
+    return (await this.census.read(pools, options)).names.get(diskNameKey(name));
+  }
+
+  /**
    * Validates the request against the settings and reserves the lowest free id, the addresses and
    * the name. Nothing is reserved when it fails.
    *

@@ -27,12 +27,12 @@ export class DiskUpdater {
   constructor(
     private readonly context: Pick<
       DiskContext,
-      "kv" | "allocationKeys" | "images" | "settings" | "reader" | "logger" | "now"
+      "kv" | "allocationKeys" | "images" | "settings" | "reader" | "reservations" | "logger" | "now"
     >,
   ) {}
 
   async updateDisk(input: UpdateDiskInput, options: CallOptions = {}): Promise<PublicDisk> {
-    const { kv, allocationKeys, images, settings, reader, logger, now } = this.context;
+    const { kv, allocationKeys, images, settings, reader, reservations, logger, now } = this.context;
     const id = await reader.resolve(input.disk, options);
     const loaded = await loadDisk(reader, settings, id, options);
     const record = activeRecord(loaded, id);
@@ -48,6 +48,11 @@ export class DiskUpdater {
     refuseSizeAboveStore(update.sizeGib, images);
     const next = applyDiskUpdate(loaded.disk, update);
     const renamed = diskNameKey(next.name) !== diskNameKey(loaded.disk.name);
+    if (renamed) {
+      // sanpath's own disks are caught by the name key in swapRecord; this finds the others.
+      const holder = await reservations.diskNamedLike(next.name, [loaded.disk.pool], options);
+      if (holder !== undefined && holder !== id) throw diskNameExists(next.name, holder);
+    }
     const leased: DiskAllocation = {
       ...record.allocation,
       name: next.name,

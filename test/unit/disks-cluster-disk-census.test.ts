@@ -93,6 +93,24 @@ describe("allocation beside disks made by PetaSAN", () => {
     expect(await cluster.images.list()).toEqual(["image-00001"]);
   });
 
+  it("refuses to rename a disk to a PetaSAN disk's name (any case); the disk keeps its name", async () => {
+    await petasan(PETASAN_1);
+    const mine = await cluster.disks.addDisk(input("mine"));
+    const refused = await rejection(
+      cluster.disks.updateDisk({ disk: mine.id, name: "PETASAN DISK", clearChap: false }),
+    );
+    expect(refused).toMatchObject({ kind: "already_exists", reason: "DISK_NAME_EXISTS", field: "name" });
+    expect(String(refused)).toContain("disk 00001");
+    expect((await cluster.disks.getDisk(mine.id)).name).toBe("mine");
+    // Renaming it to a free name, or changing only its case, still works.
+    expect((await cluster.disks.updateDisk({ disk: mine.id, name: "Mine", clearChap: false })).name).toBe(
+      "Mine",
+    );
+    expect((await cluster.disks.updateDisk({ disk: mine.id, name: "ours", clearChap: false })).name).toBe(
+      "ours",
+    );
+  });
+
   it("each trace of a disk holds its id: disk key, path key alone, image alone, image with metadata only", async () => {
     await petasan(PETASAN_1, { image: false });
     await cluster.kv.put(cluster.keys.diskPath("00002", 1), "");
