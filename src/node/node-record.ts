@@ -100,23 +100,22 @@ export async function writeNodeRecord(
   options: CallOptions = {},
 ): Promise<NodeRecord> {
   const key = keys.node(record.name);
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const current = await kv.get(key, options);
-    let cordoned = false;
-    if (current !== undefined) {
-      try {
-        cordoned = parseNodeRecord(current.value, key).cordoned;
-      } catch {
-        // An unreadable record is replaced; it carried no flag we could keep.
+  return await changeNodeRecord(
+    kv,
+    key,
+    (current): NodeRecord => {
+      let cordoned = false;
+      if (current !== undefined) {
+        try {
+          cordoned = parseNodeRecord(current, key).cordoned;
+        } catch {
+          // An unreadable record is replaced; it carried no flag we could keep.
+        }
       }
-    }
-    const next: NodeRecord = { ...record, cordoned };
-    if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
-      return next;
-  }
-  throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {
-    reason: "CAS_CONFLICT",
-  });
+      return { ...record, cordoned };
+    },
+    options,
+  );
 }
 
 /**
@@ -131,11 +130,31 @@ export async function setNodeDegraded(
   options: CallOptions = {},
 ): Promise<boolean> {
   const key = keys.node(name);
+  const written = await changeNodeRecord(
+    kv,
+    key,
+    (current) => (current === undefined ? undefined : { ...parseNodeRecord(current, key), degraded }),
+    options,
+  );
+  return written !== undefined;
+}
+
+/**
+ * Check-and-set of the record at `key`: `change` gets the stored text (undefined: none) and gives
+ * the record to write, or undefined to write nothing. Retried while other writers win the race.
+ */
+async function changeNodeRecord<R extends NodeRecord | undefined>(
+  kv: KvStore,
+  key: string,
+  change: (current: string | undefined) => R,
+  options: CallOptions,
+): Promise<R> {
   for (let attempt = 0; attempt < 10; attempt++) {
     const current = await kv.get(key, options);
-    if (current === undefined) return false;
-    const next: NodeRecord = { ...parseNodeRecord(current.value, key), degraded };
-    if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current.modifyIndex })) return true;
+    const next = change(current?.value);
+    if (next === undefined) return next;
+    if (await kv.put(key, serializeNodeRecord(next), { ...options, cas: current?.modifyIndex ?? 0 }))
+      return next;
   }
   throw new SanpathError("aborted", `node record ${key} kept changing; not written`, {
     reason: "CAS_CONFLICT",
