@@ -99,7 +99,7 @@ export class DataPathProbe {
 
   /** One probe now; resolves with what it found. */
   async probe(): Promise<DataPathHealth> {
-    const servedBefore = new Set(this.servedPaths());
+    const servedBefore = new Set(this.options.journal.served());
     const { intervalMs } = this.options;
     const timeoutMs = this.options.timeoutMs ?? Math.max(1000, 2 * intervalMs);
     try {
@@ -108,7 +108,7 @@ export class DataPathProbe {
         true,
       );
       // Only paths served all along: one set up or torn down meanwhile may be caught half-way.
-      const served = this.servedPaths().filter((entry) => servedBefore.has(entry));
+      const served = this.options.journal.served().filter((entry) => servedBefore.has(entry));
       const drifted = served.flatMap((entry) => driftOf(entry, presenceOf(entry, observed)));
       this.record(true, drifted, undefined);
     } catch (error) {
@@ -116,10 +116,6 @@ export class DataPathProbe {
       this.record(false, [], errorMessage(error));
     }
     return this.health;
-  }
-
-  private servedPaths(): LocalPath[] {
-    return this.options.journal.values().filter((entry) => entry.state === "served");
   }
 
   private record(answering: boolean, drifted: DataPathDrift[], lastError: string | undefined): void {

@@ -288,7 +288,7 @@ export class NodeAgent {
       return false;
     }
     this.log.info(
-      { session: kept.id, validForMs: Math.round(validForMs), paths: this.servedCount() },
+      { session: kept.id, validForMs: Math.round(validForMs), paths: this.options.journal.served().length },
       "restart: paths left up and the session handed over to the next daemon",
     );
     return true;
@@ -427,7 +427,7 @@ export class NodeAgent {
         : await adoptHandedOverSession({
             handover,
             sessions,
-            servedPaths: () => this.servedCount(),
+            servedPaths: () => journal.served().length,
             logger,
             signal: this.lifetime.signal,
           });
@@ -439,10 +439,6 @@ export class NodeAgent {
     this.reconciler.start();
     this.session.start(adopted);
     this.probe.start();
-  }
-
-  private servedCount(): number {
-    return this.options.journal.values().filter((entry) => entry.state === "served").length;
   }
 
   private async sessionStarted(session: ActiveSession): Promise<void> {

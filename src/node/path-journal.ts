@@ -89,6 +89,11 @@ export class PathJournal {
     return [...this.entries.values()];
   }
 
+  /** The paths fully set up here (state "served"). */
+  served(): LocalPath[] {
+    return this.values().filter((entry) => entry.state === "served");
+  }
+
   keys(): string[] {
     return [...this.entries.keys()];
   }
