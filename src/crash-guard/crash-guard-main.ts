@@ -91,18 +91,20 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     throw new UsageError("--tgt-control-port must be an integer in 0..65535");
   return {
     journalFile,
-    handoverFile:
-      values.handover ?? join(journalFile, "..", (await stateFileNames()).NODE_STATE_FILES.handover),
+    handoverFile: values.handover ?? (await besideJournal(journalFile, "handover")),
     target: {
       driver,
       tgtControlPort: port,
-      tgtStateFile:
-        values["tgt-state-file"] ??
-        join(journalFile, "..", (await stateFileNames()).NODE_STATE_FILES.tgtPortals),
+      tgtStateFile: values["tgt-state-file"] ?? (await besideJournal(journalFile, "tgtPortals")),
     },
     logLevel: logLevel as LogLevel,
     now: values.now,
   };
+}
+
+/** The state file named `file` in sanpathd's data folder, which holds the journal. */
+async function besideJournal(journalFile: string, file: "handover" | "tgtPortals"): Promise<string> {
+  return join(journalFile, "..", (await stateFileNames()).NODE_STATE_FILES[file]);
 }
 
 /** Loaded only when needed: the server module pulls in the whole daemon (slow for the guard's start). */

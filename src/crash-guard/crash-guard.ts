@@ -93,13 +93,20 @@ export function crashGuardEntry(): string | undefined {
 
 const DISARM_WAIT_MS = 3000;
 
+/** What sanpathd runs with when the guard could not be started: nothing to tell. */
+const NO_CRASH_GUARD: CrashGuard = {
+  pid: undefined,
+  disarm: () => Promise.resolve(),
+  handOver: () => Promise.resolve(),
+};
+
 /** Starts the guard. A guard that cannot start is logged (an error) and sanpathd runs without it. */
 export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
   const { logger } = options;
   const entry = crashGuardEntry();
   if (entry === undefined) {
     logger.error("crash guard not started: crash-guard-main.js is not built");
-    return { pid: undefined, disarm: () => Promise.resolve(), handOver: () => Promise.resolve() };
+    return NO_CRASH_GUARD;
   }
   let child: ChildProcess;
   try {
@@ -109,7 +116,7 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
     });
   } catch (error) {
     logger.error({ err: errorMessage(error) }, "crash guard not started");
-    return { pid: undefined, disarm: () => Promise.resolve(), handOver: () => Promise.resolve() };
+    return NO_CRASH_GUARD;
   }
   let disarmed: Promise<void> | undefined;
   const exited = new Promise<void>((resolve) => {
