@@ -5,7 +5,8 @@
  * another session (`takeOver`) gives the next term a higher epoch, as a new election would.
  */
 import { ClusterStateReader } from "../../src/assignment/assignment-stats.js";
-import type { LeaderTerm } from "../../src/assignment/job-runner.js";
+import { ActiveMoves } from "../../src/assignment/active-moves.js";
+import { JobRunner, type JobRunnerOptions, type LeaderTerm } from "../../src/assignment/job-runner.js";
 import { JobStore } from "../../src/assignment/job-store.js";
 import type { NodeEndpoint } from "../../src/assignment/node-rpc.js";
 import { ReassignmentService } from "../../src/assignment/reassignment-service.js";
@@ -75,6 +76,31 @@ export function jobServices(cluster: ProcessCluster): {
     logger: cluster.logger,
   });
   return { store, reader, service };
+}
+
+/**
+ * A JobRunner for `term` over the cluster's Consul and nodes, with the test defaults (5 s RPC
+ * deadline, node records read afresh each time); `extra` adds or overrides options.
+ */
+export function jobRunnerOf(
+  cluster: ProcessCluster,
+  store: JobStore,
+  term: LeaderTerm,
+  extra: Partial<JobRunnerOptions> = {},
+): JobRunner {
+  return new JobRunner({
+    kv: cluster.kv,
+    sessions: cluster.store.sessions,
+    keys: cluster.keys,
+    store,
+    nodes: cluster.rpc,
+    term,
+    logger: cluster.logger,
+    moves: new ActiveMoves(),
+    rpcTimeoutMs: 5000,
+    nodeViewMaxAgeMs: 0,
+    ...extra,
+  });
 }
 
 export function endpointOf(node: ProcessNode): NodeEndpoint {

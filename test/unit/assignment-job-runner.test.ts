@@ -17,6 +17,7 @@ import { SanpathError } from "../../src/errors/sanpath-error.js";
 import {
   endpointOf,
   ipsOn,
+  jobRunnerOf,
   jobServices,
   leaderTerm,
   portalsOn,
@@ -77,17 +78,8 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     moves = new ActiveMoves(),
     onMoveFailed?: (ip: string, excluded: string) => void,
   ): JobRunner {
-    return new JobRunner({
-      kv: cluster.kv,
-      sessions: cluster.store.sessions,
-      keys: cluster.keys,
-      store,
-      nodes: cluster.rpc,
-      term,
-      logger: cluster.logger,
+    return jobRunnerOf(cluster, store, term, {
       moves,
-      rpcTimeoutMs: 5000,
-      nodeViewMaxAgeMs: 0,
       ...(onMoveFailed === undefined ? {} : { onMoveFailed }),
     });
   }

@@ -16,7 +16,14 @@ import type { JobStore } from "../../src/assignment/job-store.js";
 import { MoveReplanner } from "../../src/assignment/move-replanner.js";
 import type { ReassignmentService } from "../../src/assignment/reassignment-service.js";
 import { createLogger } from "../../src/log/logger.js";
-import { ipsOn, jobServices, leaderTerm, servedTwice, takeOver } from "../support/coordinator-term.js";
+import {
+  ipsOn,
+  jobRunnerOf,
+  jobServices,
+  leaderTerm,
+  servedTwice,
+  takeOver,
+} from "../support/coordinator-term.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { node, path } from "../support/planner-fixtures.js";
 import { until } from "../support/until.js";
@@ -60,19 +67,7 @@ describe("JobRunner re-plans a move whose target can no longer take the path", (
   });
 
   function runner(term: LeaderTerm): JobRunner {
-    return new JobRunner({
-      kv: cluster.kv,
-      sessions: cluster.store.sessions,
-      keys: cluster.keys,
-      store,
-      nodes: cluster.rpc,
-      term,
-      logger: cluster.logger,
-      moves: new ActiveMoves(),
-      reader,
-      rpcTimeoutMs: 5000,
-      nodeViewMaxAgeMs: 0,
-    });
+    return jobRunnerOf(cluster, store, term, { reader });
   }
 
   const ipOf = (name: string): string => ips.get(name) ?? "";
