@@ -11,24 +11,16 @@ import {
   type DataPathDrift,
   type DataPathProbeOptions,
 } from "../../src/node/data-path-probe.js";
-import { PathJournal, type LocalPath } from "../../src/node/path-journal.js";
+import { PathJournal } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
+import { localPath } from "../support/local-path.js";
 import { until } from "../support/until.js";
 
 const logger = createLogger({ level: "silent" });
-const PATH: LocalPath = {
-  diskId: "00001",
-  index: 1,
-  ip: "198.51.100.21",
-  prefixLength: 24,
-  interface: "eth1",
-  vlanId: undefined,
-  iqn: "iqn.2016-05.com.example.sanpath:00001",
-  state: "served",
-};
+const PATH = localPath({ ip: "198.51.100.21", state: "served" });
 const SPEC = {
   iqn: PATH.iqn,
   backing: { kind: "file" as const, path: "/var/lib/sanpath/images/00001.img" },

@@ -4,6 +4,7 @@
  * deleted behind the drivers' back is in test/integration/iscsi-tgt.test.ts (real tgtd).
  */
 import { describe, expect, it } from "vitest";
+import { localPath, TEST_IQN } from "../support/local-path.js";
 import {
   CommandFailedError,
   renderCommand,
@@ -15,20 +16,10 @@ import {
 import { RecordingRunner } from "../../src/exec/recording-runner.js";
 import { TgtDriver } from "../../src/iscsi/tgt-driver.js";
 import { IpDriver } from "../../src/net/ip-driver.js";
-import type { LocalPath } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
 
-const IQN = "iqn.2016-05.org.sanpath:00001";
-const PATH: LocalPath = {
-  diskId: "00001",
-  index: 1,
-  ip: "198.51.100.50",
-  prefixLength: 24,
-  interface: "eth1",
-  vlanId: undefined,
-  iqn: IQN,
-  state: "configuring",
-};
+const IQN = TEST_IQN;
+const PATH = localPath();
 const SPEC = {
   iqn: IQN,
   backing: { kind: "file" as const, path: "/srv/disk" },

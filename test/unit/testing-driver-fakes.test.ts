@@ -4,30 +4,21 @@
  * PathSetup behaves over them (the use they are made for).
  */
 import { describe, expect, it } from "vitest";
+import { localPath, TEST_IQN } from "../support/local-path.js";
 import { isSanpathError, SanpathError } from "../../src/errors/sanpath-error.js";
 import type { TargetSpec } from "../../src/iscsi/target-driver.js";
-import type { LocalPath } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 
-const IQN = "iqn.2016-05.org.sanpath:00001";
+const IQN = TEST_IQN;
 const SPEC: TargetSpec = {
   iqn: IQN,
   backing: { kind: "file", path: "/srv/disk" },
   acl: { allInitiators: true, initiatorIqns: [] },
 };
 const PORTAL = { iqn: IQN, ip: "198.51.100.50" };
-const PATH: LocalPath = {
-  diskId: "00001",
-  index: 1,
-  ip: "198.51.100.50",
-  prefixLength: 24,
-  interface: "eth1",
-  vlanId: undefined,
-  iqn: IQN,
-  state: "configuring",
-};
+const PATH = localPath();
 
 describe("InMemoryTargetDriver faults", () => {
   it("fails the next N calls of a method, changing nothing, and records every call", async () => {
