@@ -48,6 +48,7 @@ const HAND_OFF_ROUNDS = 3;
  */
 export class DegradedMode {
   private state: NodeDegradation | undefined;
+  private entered = 0;
   private recoverTimer: NodeJS.Timeout | undefined;
   private work: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -58,6 +59,11 @@ export class DegradedMode {
 
   get current(): NodeDegradation | undefined {
     return this.state;
+  }
+
+  /** Times the node became degraded since start. */
+  get entries(): number {
+    return this.entered;
   }
 
   /** The data path's verdict changed (data-path-probe.ts). */
@@ -83,6 +89,7 @@ export class DegradedMode {
 
   private enter(reason: string): void {
     this.state = { since: new Date(), reason };
+    this.entered++;
     this.log.error({ reason }, "degraded: the data path failed; handing every path off");
     this.options.onChange?.(this.state);
     this.then(async () => {

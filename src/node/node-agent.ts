@@ -115,6 +115,8 @@ export interface NodeCounters {
   reconciles: number;
   fences: number;
   staleEpochsRefused: number;
+  /** Times the node became degraded (degraded-mode.ts) since start. */
+  degradations: number;
 }
 
 export interface DataPathStatus extends DataPathHealth {
@@ -411,6 +413,7 @@ export class NodeAgent {
         reconciles: this.reconciliation.passCount,
         fences: sessionStatus.fences,
         staleEpochsRefused: this.epochs.refusedCount,
+        degradations: this.degraded.entries,
       },
       highestEpoch: this.epochs.highest,
       targetDriver: this.options.setup.targetKind,

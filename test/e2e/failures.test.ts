@@ -138,6 +138,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       expectSucceeded(await waitForJob(dev(), job.id, 60_000));
     }
     const ips = singles.map((path) => path.ip);
+    const targetBefore = await nodeStatus(to);
     const sampler = sampleAddresses(dev());
     try {
       const job = await withAdmin(dev(), (admin) => startJob(admin, manualMove(ips, to), 1));
@@ -152,12 +153,31 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       expect(done.totals?.succeeded).toBe(ips.length);
       expect(await coordinator()).not.toBe(leader);
       const after = await current();
-      for (const ip of ips) expect(after.find((path) => path.ip === ip)?.node).toBe(to);
+      const targetAfter = await nodeStatus(to);
+      if (lostItsPaths(targetBefore, targetAfter)) {
+        // Killing a Consul server can leave raft leaderless past the fence deadline on a loaded
+        // machine: the target then rightly fenced (or its data path failed) and its paths went to
+        // the one other living node. The job still finished; where the paths are says no more.
+        for (const ip of ips) expect(after.find((path) => path.ip === ip)?.node).toBeOneOf([from, to]);
+      } else {
+        for (const ip of ips) expect(after.find((path) => path.ip === ip)?.node).toBe(to);
+      }
       // The dead coordinator's own paths were placed on the living nodes too.
       expect(after.filter((path) => path.node === leader || path.node === "")).toEqual([]);
       await expectEveryPathReads(dev(), after);
     } finally {
       expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
+      // A retry (CI) starts from three living nodes again.
+      await dev().restart(leader);
     }
   }, 180_000);
 });
+
+/** The node fenced, got a new session or became degraded between the two statuses. */
+function lostItsPaths(before: StatusResponse, after: StatusResponse): boolean {
+  return (
+    before.session?.id !== after.session?.id ||
+    (after.counters?.fences ?? 0) > (before.counters?.fences ?? 0) ||
+    (after.counters?.degradations ?? 0) > (before.counters?.degradations ?? 0)
+  );
+}

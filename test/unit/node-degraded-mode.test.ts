@@ -77,6 +77,7 @@ describe("a node whose data path fails", () => {
     const status = await a.agent.status(0, AbortSignal.timeout(5000));
     expect(status.dataPath).toMatchObject({ healthy: false, answering: false });
     expect(status.dataPath.degraded?.reason).toContain("does not answer");
+    expect(status.counters.degradations).toBe(1);
     expect(status.paths).toEqual([]);
     expect(healthReports.at(-1)?.[0]).toBe(false);
     expect(healthReports.at(-1)?.[1]).toMatch(/^degraded: /);
@@ -107,6 +108,8 @@ describe("a node whose data path fails", () => {
     );
     await new Promise((resolve) => setTimeout(resolve, RECOVER_AFTER_MS + 300));
     expect((await degraded(a))?.since).toEqual(since);
+    // One stretch of degraded mode, counted once.
+    expect((await a.agent.status(0, AbortSignal.timeout(5000))).counters.degradations).toBe(1);
     expect((await recordOfA()).degraded).toBeDefined();
 
     a.target.external.startService();

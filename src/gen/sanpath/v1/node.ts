@@ -173,6 +173,8 @@ export interface NodeCounters {
   reconciles: number;
   fences: number;
   staleEpochsRefused: number;
+  /** Times the node became degraded (its data path failed and it handed its paths off). */
+  degradations: number;
 }
 
 export interface StatusResponse {
@@ -1407,6 +1409,7 @@ function createBaseNodeCounters(): NodeCounters {
     reconciles: 0,
     fences: 0,
     staleEpochsRefused: 0,
+    degradations: 0,
   };
 }
 
@@ -1432,6 +1435,9 @@ export const NodeCounters: MessageFns<NodeCounters> = {
     }
     if (message.staleEpochsRefused !== 0) {
       writer.uint32(56).uint64(message.staleEpochsRefused);
+    }
+    if (message.degradations !== 0) {
+      writer.uint32(64).uint64(message.degradations);
     }
     return writer;
   },
@@ -1505,6 +1511,14 @@ export const NodeCounters: MessageFns<NodeCounters> = {
             message.staleEpochsRefused = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.degradations = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1538,6 +1552,7 @@ export const NodeCounters: MessageFns<NodeCounters> = {
         : isSet(object.stale_epochs_refused)
         ? globalThis.Number(object.stale_epochs_refused)
         : 0,
+      degradations: isSet(object.degradations) ? globalThis.Number(object.degradations) : 0,
     };
   },
 
@@ -1564,6 +1579,9 @@ export const NodeCounters: MessageFns<NodeCounters> = {
     if (message.staleEpochsRefused !== 0) {
       obj.staleEpochsRefused = Math.round(message.staleEpochsRefused);
     }
+    if (message.degradations !== 0) {
+      obj.degradations = Math.round(message.degradations);
+    }
     return obj;
   },
 
@@ -1579,6 +1597,7 @@ export const NodeCounters: MessageFns<NodeCounters> = {
     message.reconciles = object.reconciles ?? 0;
     message.fences = object.fences ?? 0;
     message.staleEpochsRefused = object.staleEpochsRefused ?? 0;
+    message.degradations = object.degradations ?? 0;
     return message;
   },
 };
