@@ -1,8 +1,12 @@
 import type { PublicDisk } from "../disks/disk.js";
 import type { DiskStatus as DomainDiskStatus } from "../disks/disk-status.js";
 import type { DiskService } from "../disks/disk-service.js";
-import type { AddDiskRequest, Disk, UpdateDiskRequest } from "../gen/sanpath/v1/disk.js";
-import { DiskStatus } from "../gen/sanpath/v1/disk.js";
+import type { AddDiskRequest, Disk, ImportedDisk, UpdateDiskRequest } from "../gen/sanpath/v1/disk.js";
+import { DiskStatus, ImportOutcome } from "../gen/sanpath/v1/disk.js";
+import type {
+  ImportedDisk as DomainImportedDisk,
+  ImportOutcome as DomainImportOutcome,
+} from "../disks/disk-import.js";
 import type { AddDiskInput, UpdateDiskInput } from "../disks/disk-request.js";
 import type { ServiceHandlers } from "./service-registry.js";
 
@@ -36,6 +40,28 @@ export function toProtoDisk(disk: PublicDisk): Disk {
     })),
     status: disk.status === undefined ? DiskStatus.DISK_STATUS_UNSPECIFIED : STATUS[disk.status],
     image: disk.image,
+  };
+}
+
+const IMPORT_OUTCOME: Readonly<Record<DomainImportOutcome, ImportOutcome>> = {
+  imported: ImportOutcome.IMPORT_OUTCOME_IMPORTED,
+  "would-import": ImportOutcome.IMPORT_OUTCOME_WOULD_IMPORT,
+  "already-registered": ImportOutcome.IMPORT_OUTCOME_ALREADY_REGISTERED,
+  skipped: ImportOutcome.IMPORT_OUTCOME_SKIPPED,
+};
+
+function toProtoImportedDisk(row: DomainImportedDisk): ImportedDisk {
+  return {
+    id: row.id,
+    name: row.name,
+    pool: row.pool,
+    ips: [...row.ips],
+    sizeGib: row.sizeGib,
+    outcome: IMPORT_OUTCOME[row.outcome],
+    added: [...row.added],
+    detail: row.detail,
+    field: row.field,
+    running: row.running,
   };
 }
 
@@ -89,5 +115,9 @@ export function diskHandlers(service: DiskService): ServiceHandlers<"disk"> {
       disk: toProtoDisk(await service.startDisk(request.disk, { signal })),
     }),
     deleteDisk: async (request, { signal }) => ({ id: await service.deleteDisk(request.disk, { signal }) }),
+    importDisks: async (request, { signal }) => {
+      const report = await service.importDisks({ pool: request.pool, dryRun: request.dryRun }, { signal });
+      return { pool: report.pool, dryRun: report.dryRun, disks: report.disks.map(toProtoImportedDisk) };
+    },
   };
 }

@@ -12,6 +12,7 @@ import type { DiskContext } from "./disk-context.js";
 import { diskImageName, diskIqn } from "./disk-id.js";
 import type { DiskImages } from "./disk-images.js";
 import { DiskLifeCycle } from "./disk-life-cycle.js";
+import { DiskImporter, type ImportReport, type ImportRequest } from "./disk-import.js";
 import { DiskLister, type DiskPage, type ListDisksQuery } from "./disk-listing.js";
 import { serializeDiskMetadata } from "./disk-metadata.js";
 import { DiskReader, loadDisk } from "./disk-reader.js";
@@ -53,7 +54,8 @@ export interface DiskServiceOptions {
  * AddDisk: reserve (one Consul transaction, CAS on the allocation records; reservations of this
  * process are serialised to keep CAS races between nodes only) → create the image → write its
  * metadata → register (one transaction). Any failure gives everything back (ReservationCleaner).
- * ListDisks is DiskLister's, UpdateDisk DiskUpdater's, Stop/Start/DeleteDisk DiskLifeCycle's.
+ * ListDisks is DiskLister's, UpdateDisk DiskUpdater's, Stop/Start/DeleteDisk DiskLifeCycle's,
+ * ImportDisks DiskImporter's.
  */
 export class DiskService {
   readonly settings: ClusterSettingsStore;
@@ -68,6 +70,7 @@ export class DiskService {
   private readonly lister: DiskLister;
   private readonly updater: DiskUpdater;
   private readonly lifeCycle: DiskLifeCycle;
+  private readonly importer: DiskImporter;
 
   constructor(options: DiskServiceOptions) {
     const { kv, keys } = options;
@@ -104,6 +107,7 @@ export class DiskService {
     this.lister = new DiskLister(context);
     this.updater = new DiskUpdater(context);
     this.lifeCycle = new DiskLifeCycle(context);
+    this.importer = new DiskImporter(context, options.nodeName);
   }
 
   async close(): Promise<void> {
@@ -183,6 +187,11 @@ export class DiskService {
    */
   async deleteDisk(reference: string, options: CallOptions = {}): Promise<string> {
     return await this.lifeCycle.deleteDisk(reference, options);
+  }
+
+  /** Registers the disks of a pool that sanpath has no record of (disk-import.ts). */
+  async importDisks(request: ImportRequest, options: CallOptions = {}): Promise<ImportReport> {
+    return await this.importer.importDisks(request, options);
   }
 
   /** Gives back reservations older than `olderThanMs` left by AddDisk calls that never finished. */

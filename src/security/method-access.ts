@@ -29,6 +29,8 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   "/sanpath.v1.DiskService/StopDisk": write(DISK_WRITERS),
   "/sanpath.v1.DiskService/StartDisk": write(DISK_WRITERS),
   "/sanpath.v1.DiskService/DeleteDisk": write(DISK_WRITERS),
+  // Also its dry run: it reads every disk record of a pool (no secrets leave the server).
+  "/sanpath.v1.DiskService/ImportDisks": write(DISK_WRITERS),
 
   "/sanpath.v1.AssignmentService/ListPaths": read(),
   "/sanpath.v1.AssignmentService/ListNodes": read(),

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsulClient } from "../../src/consul/consul-client.js";
 import { ConsulKvStore } from "../../src/consul/consul-kv-store.js";
+import { ConsulSessionStore } from "../../src/consul/consul-session-store.js";
 import { ConsulKeys } from "../../src/consul/keys.js";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
@@ -47,7 +48,7 @@ function input(name: string, extra: Partial<AddDiskInput> = {}): AddDiskInput {
   return { name, sizeGib: 1, pathCount: 2, subnet: 3, manualIps: [], pool: "", ...extra };
 }
 
-describe("AddDisk beside disks made by PetaSAN (Consul + Ceph)", () => {
+describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () => {
   let consul: ConsulHarness | undefined;
   let ceph: CephHarness | undefined;
   let client: ConsulClient | undefined;
@@ -101,12 +102,32 @@ describe("AddDisk beside disks made by PetaSAN (Consul + Ceph)", () => {
     return { root, pool, made };
   }
 
-  /** What PetaSAN's add_disk does: image, metadata, then the disk key and the path keys (CAS 0). */
-  async function petasanAddDisk(root: string, pool: string, disk: PetasanDisk): Promise<void> {
+  /**
+   * What PetaSAN's add_disk does: image, metadata, then the disk key and the path keys (CAS 0). The
+   * metadata goes where the seeds' code puts it, an xattr of the image's header object
+   * (`io_ctx.set_xattr(rbd_header.<id>, "petasan-metada", …)`), or into rbd image-meta as newer
+   * tools (and sanpath) write it.
+   */
+  async function petasanAddDisk(
+    root: string,
+    pool: string,
+    disk: PetasanDisk,
+    {
+      metadataIn = "header-xattr",
+      consulKeys = true,
+    }: { metadataIn?: "header-xattr" | "image-meta"; consulKeys?: boolean } = {},
+  ): Promise<void> {
     const { ceph, client } = set();
     const image = `${pool}/image-${disk.id}`;
+    const record = petasanMetadata({ ...disk, pool });
     await ceph.cli("rbd", ["create", "--size", "1024", "--image-format", "2", image]);
-    await ceph.cli("rbd", ["image-meta", "set", image, "petasan-metada", petasanMetadata({ ...disk, pool })]);
+    if (metadataIn === "image-meta") {
+      await ceph.cli("rbd", ["image-meta", "set", image, "petasan-metada", record]);
+    } else {
+      const { id } = JSON.parse(await ceph.cli("rbd", ["info", "--format", "json", image])) as { id: string };
+      await ceph.cli("rados", ["-p", pool, "setxattr", `rbd_header.${id}`, "petasan-metada", record]);
+    }
+    if (!consulKeys) return;
     const kv = new ConsulKvStore(client);
     const keys = new ConsulKeys(root);
     expect(await kv.put(keys.disk(disk.id), "disk", { cas: 0 })).toBe(true);
@@ -119,7 +140,9 @@ describe("AddDisk beside disks made by PetaSAN (Consul + Ceph)", () => {
     const { root, pool, made } = await services("petasan1", 1);
     const [fixture] = made;
     if (fixture === undefined) throw new Error("one service");
-    for (const disk of PETASAN_DISKS) await petasanAddDisk(root, pool, disk);
+    for (const [n, disk] of PETASAN_DISKS.entries()) {
+      await petasanAddDisk(root, pool, disk, { metadataIn: n === 0 ? "image-meta" : "header-xattr" });
+    }
     const keysBefore = await set().client.list(`${root}/Disks/`);
 
     const disk = await fixture.service.addDisk(input("sanpath-first"));
@@ -155,6 +178,71 @@ describe("AddDisk beside disks made by PetaSAN (Consul + Ceph)", () => {
     }
     const meta = await set().ceph.cli("rbd", ["image-meta", "get", `${pool}/image-00001`, "petasan-metada"]);
     expect(JSON.parse(meta)).toEqual(JSON.parse(petasanMetadata({ ...FIRST_PETASAN_DISK, pool })));
+  });
+
+  it("import registers the PetaSAN disks as they are, a second import changes nothing, and AddDisk beside it never duplicates", async () => {
+    const { root, pool, made } = await services("petasan3", 2);
+    const [importer, adder] = made;
+    if (importer === undefined || adder === undefined) throw new Error("two services");
+    for (const [n, disk] of PETASAN_DISKS.entries()) {
+      await petasanAddDisk(root, pool, disk, {
+        metadataIn: n === 1 ? "image-meta" : "header-xattr",
+        consulKeys: disk.id !== "00005",
+      });
+    }
+    // A PetaSAN node serves path 1 of the first disk: its lock must survive the import untouched.
+    const { client } = set();
+    const kv = new ConsulKvStore(client);
+    const keys = new ConsulKeys(root);
+    const sessions = new ConsulSessionStore(client);
+    const session = await sessions.create({ name: "petasan-node-1", ttlSeconds: 30, lockDelaySeconds: 0 });
+    expect(await kv.acquire(keys.diskPath("00001", 1), session, "petasan-node-1")).toBe(true);
+    const lockedBefore = await kv.get(keys.diskPath("00001", 1));
+
+    const dryRun = await importer.service.importDisks({ pool: "", dryRun: true });
+    expect(dryRun.disks.map((row) => [row.id, row.outcome])).toEqual([
+      ["00001", "would-import"],
+      ["00002", "would-import"],
+      ["00005", "would-import"],
+    ]);
+    const [report, ...added] = await Promise.all([
+      importer.service.importDisks({ pool: "", dryRun: false }),
+      ...Array.from({ length: 6 }, (_, n) =>
+        adder.service.addDisk(input(`beside-${n}`, { subnet: (n % 3) + 1 })),
+      ),
+    ]);
+    expect(report.disks.map((row) => [row.id, row.name, row.outcome, row.running])).toEqual([
+      ["00001", "PetaSAN Disk", "imported", true],
+      ["00002", "vm-store", "imported", true],
+      ["00005", "backup", "imported", false],
+    ]);
+    expect(report.disks.find((row) => row.id === "00005")?.added).toEqual([
+      "reservations",
+      "name",
+      "disk key (stopped)",
+      "path keys 1",
+    ]);
+    expect(await kv.get(keys.diskPath("00001", 1))).toEqual(lockedBefore);
+    const ips = added.flatMap((disk) => disk.paths.map((path) => path.ip));
+    expect(new Set([...ips, ...PETASAN_IPS]).size).toBe(ips.length + PETASAN_IPS.length);
+    for (const disk of added) expect(PETASAN_IDS).not.toContain(disk.id);
+
+    // The imported disks are sanpath's now: by name, with the node serving each path.
+    const shown = await adder.service.getDisk("petasan disk");
+    expect(shown.paths.map((path) => [path.ip, path.node])).toEqual([
+      ["198.51.100.10", "petasan-node-1"],
+      ["203.0.113.10", ""],
+    ]);
+    const before = await client.list(`${root}/`);
+    const again = await importer.service.importDisks({ pool: "", dryRun: false });
+    expect(again.disks.filter((row) => PETASAN_IDS.includes(row.id)).map((row) => row.outcome)).toEqual([
+      "already-registered",
+      "already-registered",
+      "already-registered",
+    ]);
+    expect(again.disks.every((row) => row.outcome === "already-registered")).toBe(true);
+    expect(await client.list(`${root}/`)).toEqual(before);
+    await sessions.destroy(session);
   });
 
   it("concurrent AddDisks on three services beside PetaSAN disks never duplicate an id or an address", async () => {

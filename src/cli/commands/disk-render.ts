@@ -1,5 +1,5 @@
-import type { Disk, DiskPath } from "../../gen/sanpath/v1/disk.js";
-import { DiskStatus } from "../../gen/sanpath/v1/disk.js";
+import type { Disk, DiskPath, ImportDisksResponse, ImportedDisk } from "../../gen/sanpath/v1/disk.js";
+import { DiskStatus, ImportOutcome } from "../../gen/sanpath/v1/disk.js";
 import { renderFields, renderTable } from "../table.js";
 import { formatSizeGib } from "./disk-size.js";
 
@@ -75,4 +75,44 @@ export function renderDisk(disk: Disk): string {
     "(no paths)",
   );
   return `${renderFields(fields)}\n\n${paths}`;
+}
+
+const IMPORT_OUTCOME_NAME: Readonly<Record<number, string>> = {
+  [ImportOutcome.IMPORT_OUTCOME_IMPORTED]: "imported",
+  [ImportOutcome.IMPORT_OUTCOME_WOULD_IMPORT]: "would import",
+  [ImportOutcome.IMPORT_OUTCOME_ALREADY_REGISTERED]: "already registered",
+  [ImportOutcome.IMPORT_OUTCOME_SKIPPED]: "skipped",
+};
+
+function importDetail(row: ImportedDisk): string {
+  if (row.outcome === ImportOutcome.IMPORT_OUTCOME_SKIPPED)
+    return row.field === "" ? row.detail : `${row.field}: ${row.detail}`;
+  const added = row.added.length === 0 ? "" : `added ${row.added.join(", ")}`;
+  return [added, row.detail].filter((part) => part !== "").join("; ");
+}
+
+/** `disk import`: one line per image of the pool, then a count of each outcome. */
+export function renderImport(response: ImportDisksResponse): string {
+  const table = renderTable(
+    [
+      { header: "id", value: (row: ImportedDisk) => row.id },
+      { header: "name", value: (row: ImportedDisk) => row.name },
+      { header: "paths", value: (row: ImportedDisk) => row.ips.join(", ") },
+      { header: "served", value: (row: ImportedDisk) => (row.running ? "yes" : "no") },
+      { header: "result", value: (row: ImportedDisk) => IMPORT_OUTCOME_NAME[row.outcome] ?? "unknown" },
+      { header: "detail", value: importDetail },
+    ],
+    response.disks,
+    `(no disk images in pool ${response.pool})`,
+  );
+  const counts = new Map<string, number>();
+  for (const row of response.disks) {
+    const name = IMPORT_OUTCOME_NAME[row.outcome] ?? "unknown";
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const summary = [...counts].map(([name, count]) => `${count} ${name}`).join(", ");
+  const tail = response.dryRun
+    ? "dry run: nothing was changed"
+    : "imported disks that had no disk key are stopped: `sanpath disk start <disk>` serves them";
+  return `pool ${response.pool}\n${table}\n\n${summary === "" ? "nothing found" : summary}; ${tail}`;
 }

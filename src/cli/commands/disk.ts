@@ -5,6 +5,7 @@ import {
   DeleteDiskResponse,
   Disk,
   GetDiskResponse,
+  ImportDisksResponse,
   ListDisksResponse,
   StartDiskResponse,
   StopDiskResponse,
@@ -17,7 +18,7 @@ import { SubnetChoice } from "../../gen/sanpath/v1/common.js";
 import { action, type ActionInput } from "../action.js";
 import type { CliSession } from "../client.js";
 import { UsageError } from "../errors.js";
-import { renderDisk, renderDiskList } from "./disk-render.js";
+import { renderDisk, renderDiskList, renderImport } from "./disk-render.js";
 import { parseSizeGib } from "./disk-size.js";
 
 /** Where `--chap-user` finds the secret when no --chap-secret-file is given. */
@@ -110,7 +111,7 @@ Examples:
         --chap-user vault --chap-secret-file /root/vault.secret
   $ SANPATH_CHAP_SECRET=$(cat /root/s) sanpath disk add vault2 --size 10G --chap-user vault2`;
 
-/** `sanpath disk …`: add, list, show, edit, stop, start, delete. */
+/** `sanpath disk …`: add, list, show, edit, stop, start, delete, import. */
 export function registerDiskCommands(program: Command): void {
   const disk = program
     .command("disk")
@@ -336,6 +337,41 @@ Example:
           session.disk.deleteDisk({ disk: reference }, metadata, callOptions, done),
         );
         session.print(DeleteDiskResponse.toJSON(response), () => `deleted disk ${response.id}`);
+        return undefined;
+      }),
+    );
+
+  disk
+    .command("import")
+    .description("register disks of a pool that sanpath has no record of (made by PetaSAN, or restored)")
+    .option("--pool <pool>", "the Ceph pool to scan (default: the cluster's default pool)")
+    .option("--dry-run", "only show what would be imported; change nothing")
+    .addHelpText(
+      "after",
+      `
+Every image image-<id> of the pool with a disk record (PetaSAN's petasan-metada) that sanpath
+has no record of is registered: its id, addresses and name are reserved, and its Consul keys are
+created where missing. Images are not touched, and no path lock changes: a disk PetaSAN serves
+goes on being served. A disk that had no disk key is imported stopped; start it with
+\`sanpath disk start\`. A broken record, a name another disk has or an address another disk
+uses is reported (with the field) and skipped. Running it again changes nothing.
+
+Examples:
+  $ sanpath disk import --dry-run
+  $ sanpath disk import
+  $ sanpath disk import --pool ssd --output json`,
+    )
+    .action(
+      action(async (session, { options }) => {
+        const response = await session.unary<ImportDisksResponse>((metadata, callOptions, done) =>
+          session.disk.importDisks(
+            { pool: text(options, "pool") ?? "", dryRun: options.dryRun === true },
+            metadata,
+            callOptions,
+            done,
+          ),
+        );
+        session.print(ImportDisksResponse.toJSON(response), () => renderImport(response));
         return undefined;
       }),
     );

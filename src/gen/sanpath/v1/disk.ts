@@ -80,6 +80,61 @@ export function diskStatusToJSON(object: DiskStatus): string {
   }
 }
 
+export enum ImportOutcome {
+  IMPORT_OUTCOME_UNSPECIFIED = 0,
+  /** IMPORT_OUTCOME_IMPORTED - Registered by this call. */
+  IMPORT_OUTCOME_IMPORTED = 1,
+  /** IMPORT_OUTCOME_WOULD_IMPORT - A dry run: it would be registered. */
+  IMPORT_OUTCOME_WOULD_IMPORT = 2,
+  /** IMPORT_OUTCOME_ALREADY_REGISTERED - sanpath has a record of it already; nothing changed. */
+  IMPORT_OUTCOME_ALREADY_REGISTERED = 3,
+  /** IMPORT_OUTCOME_SKIPPED - Not imported: `field` and `detail` say why. */
+  IMPORT_OUTCOME_SKIPPED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function importOutcomeFromJSON(object: any): ImportOutcome {
+  switch (object) {
+    case 0:
+    case "IMPORT_OUTCOME_UNSPECIFIED":
+      return ImportOutcome.IMPORT_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "IMPORT_OUTCOME_IMPORTED":
+      return ImportOutcome.IMPORT_OUTCOME_IMPORTED;
+    case 2:
+    case "IMPORT_OUTCOME_WOULD_IMPORT":
+      return ImportOutcome.IMPORT_OUTCOME_WOULD_IMPORT;
+    case 3:
+    case "IMPORT_OUTCOME_ALREADY_REGISTERED":
+      return ImportOutcome.IMPORT_OUTCOME_ALREADY_REGISTERED;
+    case 4:
+    case "IMPORT_OUTCOME_SKIPPED":
+      return ImportOutcome.IMPORT_OUTCOME_SKIPPED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ImportOutcome.UNRECOGNIZED;
+  }
+}
+
+export function importOutcomeToJSON(object: ImportOutcome): string {
+  switch (object) {
+    case ImportOutcome.IMPORT_OUTCOME_UNSPECIFIED:
+      return "IMPORT_OUTCOME_UNSPECIFIED";
+    case ImportOutcome.IMPORT_OUTCOME_IMPORTED:
+      return "IMPORT_OUTCOME_IMPORTED";
+    case ImportOutcome.IMPORT_OUTCOME_WOULD_IMPORT:
+      return "IMPORT_OUTCOME_WOULD_IMPORT";
+    case ImportOutcome.IMPORT_OUTCOME_ALREADY_REGISTERED:
+      return "IMPORT_OUTCOME_ALREADY_REGISTERED";
+    case ImportOutcome.IMPORT_OUTCOME_SKIPPED:
+      return "IMPORT_OUTCOME_SKIPPED";
+    case ImportOutcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Who may log in to the disk's target. */
 export interface Acl {
   /** Any initiator (the default when no IQN is listed). */
@@ -232,6 +287,38 @@ export interface DeleteDiskRequest {
 
 export interface DeleteDiskResponse {
   id: string;
+}
+
+export interface ImportDisksRequest {
+  /** The Ceph pool to scan; empty = the cluster's default pool. */
+  pool: string;
+  /** Only report what would be imported; change nothing. */
+  dryRun: boolean;
+}
+
+/** One image `image-<id>` of the pool and what the import did with it. */
+export interface ImportedDisk {
+  id: string;
+  name: string;
+  pool: string;
+  ips: string[];
+  sizeGib: number;
+  outcome: ImportOutcome;
+  /** What was (or would be) added: "reservations", "name", "disk key (stopped)", "path keys 1,2". */
+  added: string[];
+  /** Skipped: why, naming the field and the rule. Otherwise a note, or empty. */
+  detail: string;
+  /** Skipped: the field of the disk record that is wrong (e.g. "paths[1].ip"). */
+  field: string;
+  /** Its disk key says running: its paths are served (by PetaSAN or sanpath) and stay so. */
+  running: boolean;
+}
+
+export interface ImportDisksResponse {
+  pool: string;
+  dryRun: boolean;
+  /** By id. */
+  disks: ImportedDisk[];
 }
 
 function createBaseAcl(): Acl {
@@ -2083,6 +2170,428 @@ export const DeleteDiskResponse: MessageFns<DeleteDiskResponse> = {
   },
 };
 
+function createBaseImportDisksRequest(): ImportDisksRequest {
+  return { pool: "", dryRun: false };
+}
+
+export const ImportDisksRequest: MessageFns<ImportDisksRequest> = {
+  encode(message: ImportDisksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pool !== "") {
+      writer.uint32(10).string(message.pool);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportDisksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportDisksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pool = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportDisksRequest {
+    return {
+      pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: ImportDisksRequest): unknown {
+    const obj: any = {};
+    if (message.pool !== "") {
+      obj.pool = message.pool;
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportDisksRequest>): ImportDisksRequest {
+    return ImportDisksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportDisksRequest>): ImportDisksRequest {
+    const message = createBaseImportDisksRequest();
+    message.pool = object.pool ?? "";
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseImportedDisk(): ImportedDisk {
+  return {
+    id: "",
+    name: "",
+    pool: "",
+    ips: [],
+    sizeGib: 0,
+    outcome: 0,
+    added: [],
+    detail: "",
+    field: "",
+    running: false,
+  };
+}
+
+export const ImportedDisk: MessageFns<ImportedDisk> = {
+  encode(message: ImportedDisk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.pool !== "") {
+      writer.uint32(26).string(message.pool);
+    }
+    for (const v of message.ips) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.sizeGib !== 0) {
+      writer.uint32(40).uint64(message.sizeGib);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(48).int32(message.outcome);
+    }
+    for (const v of message.added) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.detail !== "") {
+      writer.uint32(66).string(message.detail);
+    }
+    if (message.field !== "") {
+      writer.uint32(74).string(message.field);
+    }
+    if (message.running !== false) {
+      writer.uint32(80).bool(message.running);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportedDisk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportedDisk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pool = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sizeGib = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.added.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.running = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportedDisk {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      ips: globalThis.Array.isArray(object?.ips) ? object.ips.map((e: any) => globalThis.String(e)) : [],
+      sizeGib: isSet(object.sizeGib)
+        ? globalThis.Number(object.sizeGib)
+        : isSet(object.size_gib)
+        ? globalThis.Number(object.size_gib)
+        : 0,
+      outcome: isSet(object.outcome) ? importOutcomeFromJSON(object.outcome) : 0,
+      added: globalThis.Array.isArray(object?.added) ? object.added.map((e: any) => globalThis.String(e)) : [],
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+      running: isSet(object.running) ? globalThis.Boolean(object.running) : false,
+    };
+  },
+
+  toJSON(message: ImportedDisk): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.pool !== "") {
+      obj.pool = message.pool;
+    }
+    if (message.ips?.length) {
+      obj.ips = message.ips;
+    }
+    if (message.sizeGib !== 0) {
+      obj.sizeGib = Math.round(message.sizeGib);
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = importOutcomeToJSON(message.outcome);
+    }
+    if (message.added?.length) {
+      obj.added = message.added;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    if (message.running !== false) {
+      obj.running = message.running;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportedDisk>): ImportedDisk {
+    return ImportedDisk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportedDisk>): ImportedDisk {
+    const message = createBaseImportedDisk();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.pool = object.pool ?? "";
+    message.ips = object.ips?.map((e) => e) || [];
+    message.sizeGib = object.sizeGib ?? 0;
+    message.outcome = object.outcome ?? 0;
+    message.added = object.added?.map((e) => e) || [];
+    message.detail = object.detail ?? "";
+    message.field = object.field ?? "";
+    message.running = object.running ?? false;
+    return message;
+  },
+};
+
+function createBaseImportDisksResponse(): ImportDisksResponse {
+  return { pool: "", dryRun: false, disks: [] };
+}
+
+export const ImportDisksResponse: MessageFns<ImportDisksResponse> = {
+  encode(message: ImportDisksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pool !== "") {
+      writer.uint32(10).string(message.pool);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    for (const v of message.disks) {
+      ImportedDisk.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportDisksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportDisksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pool = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.disks.push(ImportedDisk.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportDisksResponse {
+    return {
+      pool: isSet(object.pool) ? globalThis.String(object.pool) : "",
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+      disks: globalThis.Array.isArray(object?.disks) ? object.disks.map((e: any) => ImportedDisk.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ImportDisksResponse): unknown {
+    const obj: any = {};
+    if (message.pool !== "") {
+      obj.pool = message.pool;
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    if (message.disks?.length) {
+      obj.disks = message.disks.map((e) => ImportedDisk.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ImportDisksResponse>): ImportDisksResponse {
+    return ImportDisksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportDisksResponse>): ImportDisksResponse {
+    const message = createBaseImportDisksResponse();
+    message.pool = object.pool ?? "";
+    message.dryRun = object.dryRun ?? false;
+    message.disks = object.disks?.map((e) => ImportedDisk.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Disks: RBD images with their iSCSI paths. Every write goes through Consul, so any node answers. */
 export type DiskServiceService = typeof DiskServiceService;
 export const DiskServiceService = {
@@ -2159,6 +2668,21 @@ export const DiskServiceService = {
     responseSerialize: (value: DeleteDiskResponse): Buffer => Buffer.from(DeleteDiskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteDiskResponse => DeleteDiskResponse.decode(value),
   },
+  /**
+   * Registers the disks of a pool that sanpath has no record of (made by PetaSAN, or images restored
+   * from a backup) without touching their images or any path lock: reservations, name, and the
+   * Consul keys that are missing (a new disk key says stopped). A broken record is reported and
+   * skipped. Running it again changes nothing.
+   */
+  importDisks: {
+    path: "/sanpath.v1.DiskService/ImportDisks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportDisksRequest): Buffer => Buffer.from(ImportDisksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportDisksRequest => ImportDisksRequest.decode(value),
+    responseSerialize: (value: ImportDisksResponse): Buffer => Buffer.from(ImportDisksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportDisksResponse => ImportDisksResponse.decode(value),
+  },
 } as const;
 
 export interface DiskServiceServer extends UntypedServiceImplementation {
@@ -2179,6 +2703,13 @@ export interface DiskServiceServer extends UntypedServiceImplementation {
   startDisk: handleUnaryCall<StartDiskRequest, StartDiskResponse>;
   /** Removes a stopped disk: its image, keys and reservations. */
   deleteDisk: handleUnaryCall<DeleteDiskRequest, DeleteDiskResponse>;
+  /**
+   * Registers the disks of a pool that sanpath has no record of (made by PetaSAN, or images restored
+   * from a backup) without touching their images or any path lock: reservations, name, and the
+   * Consul keys that are missing (a new disk key says stopped). A broken record is reported and
+   * skipped. Running it again changes nothing.
+   */
+  importDisks: handleUnaryCall<ImportDisksRequest, ImportDisksResponse>;
 }
 
 export interface DiskServiceClient extends Client {
@@ -2296,6 +2827,27 @@ export interface DiskServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteDiskResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Registers the disks of a pool that sanpath has no record of (made by PetaSAN, or images restored
+   * from a backup) without touching their images or any path lock: reservations, name, and the
+   * Consul keys that are missing (a new disk key says stopped). A broken record is reported and
+   * skipped. Running it again changes nothing.
+   */
+  importDisks(
+    request: ImportDisksRequest,
+    callback: (error: ServiceError | null, response: ImportDisksResponse) => void,
+  ): ClientUnaryCall;
+  importDisks(
+    request: ImportDisksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportDisksResponse) => void,
+  ): ClientUnaryCall;
+  importDisks(
+    request: ImportDisksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportDisksResponse) => void,
   ): ClientUnaryCall;
 }
 
