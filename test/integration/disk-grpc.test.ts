@@ -16,11 +16,14 @@ import { SubnetChoice } from "../../src/gen/sanpath/v1/common.js";
 import {
   DiskServiceClient,
   DiskStatus,
+  ImportOutcome,
   type AddDiskRequest,
   type Disk,
   type UpdateDiskRequest,
 } from "../../src/gen/sanpath/v1/disk.js";
 import { openFileImageStore } from "../../src/storage/file-image-store.js";
+import { ConsulKeys } from "../../src/consul/keys.js";
+import { makePetasanDisk } from "../support/petasan-disk.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import { bufCurl, startSanpathd, type SanpathdProcess } from "../harness/sanpathd.js";
 import { invoke, must, SAMPLE_SETTINGS, type CallFailure } from "./disk-support.js";
@@ -587,6 +590,61 @@ describe("DiskService over gRPC (sanpathd, Consul, file store)", () => {
       await consul.restart();
     }
   });
+  it("imports a PetaSAN disk: a dry run with buf curl, then ImportDisks; a second run changes nothing", async () => {
+    await invoke(cluster.initCluster.bind(cluster), { settings: SETTINGS });
+    const listed = await must(disks.listDisks.bind(disks), { nameFilter: "", pageSize: 0, pageToken: "" });
+    const id = String(Math.max(0, ...listed.disks.map((disk) => Number(disk.id))) + 50).padStart(5, "0");
+    const imageStore = await openFileImageStore(join(daemon.dir, "images"));
+    const petasanDisk = {
+      id,
+      name: "From PetaSAN",
+      paths: [{ ip: "198.51.100.77", eth: "eth1" }],
+      pool: "rbd",
+    };
+    await makePetasanDisk(kvOf(kv), new ConsulKeys(ROOT), imageStore, petasanDisk);
+    try {
+      const dryRun = await bufCurl([
+        "-d",
+        JSON.stringify({ dryRun: true }),
+        `http://${daemon.address}/sanpath.v1.DiskService/ImportDisks`,
+      ]);
+      expect(dryRun.stderr).toBe("");
+      const planned = JSON.parse(dryRun.stdout) as {
+        dryRun: boolean;
+        disks: { id: string; outcome: string }[];
+      };
+      expect(planned.dryRun).toBe(true);
+      expect(planned.disks.find((row) => row.id === id)?.outcome).toBe("IMPORT_OUTCOME_WOULD_IMPORT");
+      expect(await kv.get(new ConsulKeys(ROOT).diskName("From PetaSAN"))).toBeUndefined();
+
+      const imported = await must(disks.importDisks.bind(disks), { pool: "", dryRun: false });
+      expect(imported.disks.find((row) => row.id === id)).toMatchObject({
+        name: "From PetaSAN",
+        ips: ["198.51.100.77"],
+        outcome: ImportOutcome.IMPORT_OUTCOME_IMPORTED,
+        added: ["reservations", "name"],
+        running: true,
+      });
+      expect((await must(disks.getDisk.bind(disks), { disk: "from petasan" })).disk?.id).toBe(id);
+      const again = await must(disks.importDisks.bind(disks), { pool: "", dryRun: false });
+      expect(again.disks.map((row) => row.outcome)).toEqual(
+        again.disks.map(() => ImportOutcome.IMPORT_OUTCOME_ALREADY_REGISTERED),
+      );
+      expect(failure(await invoke(disks.importDisks.bind(disks), { pool: "no/such", dryRun: true }))).toEqual(
+        {
+          code: "INVALID_ARGUMENT",
+          reason: "INVALID_FIELD",
+          field: "pool",
+        },
+      );
+      expect(daemon.stdout()).toContain("disk imported");
+      await stop(id);
+      expect((await remove(id)).ok).toBe(true);
+    } finally {
+      await imageStore.close();
+    }
+  });
+
   // Last: the id it makes the allocation skip stays held (the foreign disk may come back).
   it("never hands out the id of a disk key sanpath did not make (a PetaSAN disk)", async () => {
     // An earlier test ends with the settings removed; store them again if so.

@@ -5,6 +5,7 @@
 import {
   DeleteDiskRequest,
   GetDiskRequest,
+  ImportDisksRequest,
   ListDisksRequest,
   StartDiskRequest,
   StopDiskRequest,
@@ -326,5 +327,26 @@ export const DISK_CASES: Case[] = [
     body: bytes(DeleteDiskRequest, { disk: "../../etc" }),
     code: "INVALID_ARGUMENT",
     field: "disk",
+  },
+  {
+    what: "path traversal pool",
+    method: "ImportDisks",
+    body: bytes(ImportDisksRequest, { pool: "../../etc", dryRun: false }),
+    code: "INVALID_ARGUMENT",
+    field: "pool",
+  },
+  {
+    what: "NUL in pool",
+    method: "ImportDisks",
+    body: bytes(ImportDisksRequest, { pool: "rbd\u0000x", dryRun: false }),
+    code: "INVALID_ARGUMENT",
+    field: "pool",
+  },
+  {
+    what: "1 MB pool",
+    method: "ImportDisks",
+    body: bytes(ImportDisksRequest, { pool: MB, dryRun: true }),
+    code: "INVALID_ARGUMENT",
+    field: "pool",
   },
 ];
