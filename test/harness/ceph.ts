@@ -53,8 +53,12 @@ export interface CephHarness {
   readonly dir: string;
   readonly monPid: number;
   readonly osdPid: number;
-  /** Runs the `ceph` or `rbd` CLI against this cluster (inside its namespace) and returns stdout. */
-  cli(command: "ceph" | "rbd", args: readonly string[], options?: { timeoutMs?: number }): Promise<string>;
+  /** Runs the `ceph`, `rbd` or `rados` CLI against this cluster (inside its namespace) and returns stdout. */
+  cli(
+    command: "ceph" | "rbd" | "rados",
+    args: readonly string[],
+    options?: { timeoutMs?: number },
+  ): Promise<string>;
   /** Stops the OSD, then the mon, by PID, and deletes the dir. Idempotent. */
   stop(): Promise<void>;
 }
