@@ -57,6 +57,13 @@ export interface NativeCluster {
   removeMetadata(pool: string, image: string, key: string): Promise<boolean>;
   /** [key, value] pairs in key order. */
   listMetadata(pool: string, image: string): Promise<[string, string][]>;
+  /**
+   * An xattr of the image's header object (`rbd_header.<id>`; format 1: `<image>.rbd`), where
+   * PetaSAN 1.x keeps the disk record. null when the image exists but the attribute does not.
+   */
+  getHeaderXattr(pool: string, image: string, key: string): Promise<string | null>;
+  /** Sets an xattr of the image's header object; the header must exist (never creates it). */
+  setHeaderXattr(pool: string, image: string, key: string, value: string): Promise<void>;
 }
 
 export interface NativeBinding {
@@ -73,7 +80,9 @@ export type NativeOp =
   | "metadata_get"
   | "metadata_set"
   | "metadata_remove"
-  | "metadata_list";
+  | "metadata_list"
+  | "xattr_get"
+  | "xattr_set";
 
 /** The properties the addon puts on every Error it rejects with (native/src/op_error.cc). */
 export interface NativeOpError extends Error {
@@ -272,6 +281,13 @@ export interface RbdCluster {
   /** Whether the key existed. */
   removeMetadata(pool: string, image: string, key: string): Promise<boolean>;
   listMetadata(pool: string, image: string): Promise<Map<string, string>>;
+  /**
+   * An xattr of the image's header object (rados getxattr on `rbd_header.<id>`), where PetaSAN 1.x
+   * keeps the disk record; undefined when the image exists without it. Missing image → not_found.
+   */
+  getHeaderXattr(pool: string, image: string, key: string): Promise<string | undefined>;
+  /** rados setxattr on the image's header object. Missing image → not_found (nothing is created). */
+  setHeaderXattr(pool: string, image: string, key: string, value: string): Promise<void>;
   /** Waits for running calls, then disconnects. Idempotent. */
   close(): Promise<void>;
 }
@@ -341,6 +357,9 @@ export async function connectRbd(options: RbdConnectOptions): Promise<RbdCluster
     setMetadata: (pool, image, key, value) => call(() => cluster.setMetadata(pool, image, key, value)),
     removeMetadata: (pool, image, key) => call(() => cluster.removeMetadata(pool, image, key)),
     listMetadata: (pool, image) => call(async () => new Map(await cluster.listMetadata(pool, image))),
+    getHeaderXattr: (pool, image, key) =>
+      call(async () => (await cluster.getHeaderXattr(pool, image, key)) ?? undefined),
+    setHeaderXattr: (pool, image, key, value) => call(() => cluster.setHeaderXattr(pool, image, key, value)),
     close: () => call(() => cluster.close()),
   };
 }

@@ -48,6 +48,8 @@ Napi::Function Cluster::DefineClass(Napi::Env env) {
                                               InstanceMethod("setMetadata", &Cluster::SetMetadata),
                                               InstanceMethod("removeMetadata", &Cluster::RemoveMetadata),
                                               InstanceMethod("listMetadata", &Cluster::ListMetadata),
+                                              InstanceMethod("getHeaderXattr", &Cluster::GetHeaderXattr),
+                                              InstanceMethod("setHeaderXattr", &Cluster::SetHeaderXattr),
                                           });
 }
 
@@ -177,6 +179,24 @@ Napi::Value Cluster::ListMetadata(const Napi::CallbackInfo& info) {
   std::string image = StringArgument(info, 1, "image");
   if (closing_) return RejectClosed(info.Env(), "metadata_list", pool, image);
   return Start(new ListMetadataWorker(info.Env(), this, pool, image));
+}
+
+Napi::Value Cluster::GetHeaderXattr(const Napi::CallbackInfo& info) {
+  std::string pool = StringArgument(info, 0, "pool");
+  std::string image = StringArgument(info, 1, "image");
+  std::string key = StringArgument(info, 2, "key");
+  if (closing_) return RejectClosed(info.Env(), "xattr_get", pool, image);
+  return Start(new GetHeaderXattrWorker(info.Env(), this, pool, image, key));
+}
+
+Napi::Value Cluster::SetHeaderXattr(const Napi::CallbackInfo& info) {
+  std::string pool = StringArgument(info, 0, "pool");
+  std::string image = StringArgument(info, 1, "image");
+  std::string key = StringArgument(info, 2, "key");
+  if (info.Length() <= 3 || !info[3].IsString()) throw Napi::TypeError::New(info.Env(), "value must be a string");
+  std::string value = info[3].As<Napi::String>().Utf8Value();
+  if (closing_) return RejectClosed(info.Env(), "xattr_set", pool, image);
+  return Start(new SetHeaderXattrWorker(info.Env(), this, pool, image, key, value));
 }
 
 }  // namespace sanpath

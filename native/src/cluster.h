@@ -39,6 +39,8 @@ class Cluster : public Napi::ObjectWrap<Cluster> {
   Napi::Value SetMetadata(const Napi::CallbackInfo& info);
   Napi::Value RemoveMetadata(const Napi::CallbackInfo& info);
   Napi::Value ListMetadata(const Napi::CallbackInfo& info);
+  Napi::Value GetHeaderXattr(const Napi::CallbackInfo& info);
+  Napi::Value SetHeaderXattr(const Napi::CallbackInfo& info);
 
   // A promise rejected with ESHUTDOWN: the cluster is closing or closed.
   Napi::Value RejectClosed(Napi::Env env, const char* op, const std::string& pool, const std::string& image);

@@ -47,6 +47,38 @@ std::vector<std::string> SplitNulTerminated(const std::vector<char>& buffer, siz
   return parts;
 }
 
+// The largest xattr value read: PetaSAN's records are a few KiB; OSDs refuse far less than this.
+constexpr size_t kMaxXattrBytes = 64 * 1024 * 1024;
+
+// The name of the image's header object: "rbd_header.<id>" (format 2) or "<name>.rbd" (format 1,
+// where rbd_get_id answers EINVAL). On failure returns a negative errno and sets *step.
+int HeaderObjectOf(rados_ioctx_t ioctx, const std::string& name, std::string* object, const char** step) {
+  OpenImage image;
+  int result = image.OpenReadOnly(ioctx, name);
+  if (result < 0) {
+    *step = "rbd_open_read_only";
+    return result;
+  }
+  std::vector<char> id(64);
+  while (true) {
+    result = rbd_get_id(image.get(), id.data(), id.size());
+    if (result == -ERANGE && id.size() < 4096) {
+      id.resize(id.size() * 2);
+      continue;
+    }
+    if (result == -EINVAL) {
+      *object = name + ".rbd";
+      return 0;
+    }
+    if (result < 0) {
+      *step = "rbd_get_id";
+      return result;
+    }
+    *object = std::string("rbd_header.") + std::string(id.data(), strnlen(id.data(), id.size()));
+    return 0;
+  }
+}
+
 }  // namespace
 
 ClusterOpWorker::ClusterOpWorker(Napi::Env env, Cluster* cluster, const char* op, std::string pool,
@@ -287,6 +319,58 @@ Napi::Value ListMetadataWorker::Result(Napi::Env env) {
     entries.Set(static_cast<uint32_t>(i), pair);
   }
   return entries;
+}
+
+GetHeaderXattrWorker::GetHeaderXattrWorker(Napi::Env env, Cluster* cluster, std::string pool,
+                                           std::string image, std::string key)
+    : ClusterOpWorker(env, cluster, "xattr_get", std::move(pool), std::move(image)), key_(std::move(key)) {}
+
+void GetHeaderXattrWorker::Run(rados_ioctx_t ioctx) {
+  std::string object;
+  const char* step = "";
+  int result = HeaderObjectOf(ioctx, image_, &object, &step);
+  if (result < 0) return Fail(step, result);
+  std::vector<char> buffer(4096);
+  while (true) {
+    // A value larger than the buffer is -ERANGE, without its size: try again with twice as much.
+    result = rados_getxattr(ioctx, object.c_str(), key_.c_str(), buffer.data(), buffer.size());
+    if (result == -ERANGE && buffer.size() < kMaxXattrBytes) {
+      buffer.resize(buffer.size() * 2);
+      continue;
+    }
+    if (result == -ENODATA) return;  // the image exists, the attribute does not
+    if (result < 0) return Fail("rados_getxattr", result, "object " + object + ", attribute " + key_);
+    found_ = true;
+    value_.assign(buffer.data(), static_cast<size_t>(result));
+    return;
+  }
+}
+
+Napi::Value GetHeaderXattrWorker::Result(Napi::Env env) {
+  if (!found_) return env.Null();
+  return Napi::String::New(env, value_);
+}
+
+SetHeaderXattrWorker::SetHeaderXattrWorker(Napi::Env env, Cluster* cluster, std::string pool,
+                                           std::string image, std::string key, std::string value)
+    : ClusterOpWorker(env, cluster, "xattr_set", std::move(pool), std::move(image)),
+      key_(std::move(key)),
+      value_(std::move(value)) {}
+
+void SetHeaderXattrWorker::Run(rados_ioctx_t ioctx) {
+  std::string object;
+  const char* step = "";
+  int result = HeaderObjectOf(ioctx, image_, &object, &step);
+  if (result < 0) return Fail(step, result);
+  // rados_setxattr alone would create the object should the image be removed meanwhile: assert
+  // that the header still exists in the same operation (-ENOENT otherwise).
+  rados_write_op_t op = rados_create_write_op();
+  if (op == nullptr) return Fail("rados_create_write_op", -ENOMEM);
+  rados_write_op_assert_exists(op);
+  rados_write_op_setxattr(op, key_.c_str(), value_.data(), value_.size());
+  result = rados_write_op_operate(op, ioctx, object.c_str(), nullptr, LIBRADOS_OPERATION_NOFLAG);
+  rados_release_write_op(op);
+  if (result < 0) return Fail("rados_write_op_operate", result, "object " + object + ", attribute " + key_);
 }
 
 ShutdownWorker::ShutdownWorker(Napi::Env env, std::shared_ptr<ClusterState> state,

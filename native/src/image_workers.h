@@ -145,6 +145,32 @@ class ListMetadataWorker : public ClusterOpWorker {
   std::vector<std::pair<std::string, std::string>> entries_;
 };
 
+// The header object of an RBD image holds PetaSAN's disk record as an xattr (PetaSAN 1.x writes
+// it there with rados setxattr, not as image-meta). Format 2: "rbd_header.<id>"; format 1:
+// "<name>.rbd". Both workers open the image read-only first (no watch) to find it.
+class GetHeaderXattrWorker : public ClusterOpWorker {
+ public:
+  GetHeaderXattrWorker(Napi::Env env, Cluster* cluster, std::string pool, std::string image, std::string key);
+
+ private:
+  void Run(rados_ioctx_t ioctx) override;
+  Napi::Value Result(Napi::Env env) override;
+  const std::string key_;
+  bool found_ = false;
+  std::string value_;
+};
+
+class SetHeaderXattrWorker : public ClusterOpWorker {
+ public:
+  SetHeaderXattrWorker(Napi::Env env, Cluster* cluster, std::string pool, std::string image, std::string key,
+                       std::string value);
+
+ private:
+  void Run(rados_ioctx_t ioctx) override;
+  const std::string key_;
+  const std::string value_;
+};
+
 // Shuts librados down (queued once no operation runs), then resolves the close() promise.
 class ShutdownWorker : public Napi::AsyncWorker {
  public:

@@ -26,6 +26,8 @@ const char* ErrnoName(int positive) {
     case ECONNREFUSED: return "ECONNREFUSED";
     case EHOSTUNREACH: return "EHOSTUNREACH";
     case EDQUOT: return "EDQUOT";
+    case ENODATA: return "ENODATA";
+    case ENOMEM: return "ENOMEM";
     default: return "EUNKNOWN";
   }
 }

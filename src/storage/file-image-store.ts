@@ -44,9 +44,22 @@ function errnoCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** An image's metadata file: its image-meta and, apart from it, its "header xattrs". */
+interface ImageRecord {
+  meta: Map<string, string>;
+  headerXattrs: Map<string, string>;
+}
+
+/** The two maps of a metadata file that has header xattrs (no other file has a non-string value). */
+const IMAGE_META_FIELD = "imageMeta";
+const HEADER_XATTRS_FIELD = "headerXattrs";
+
 /**
- * Images are sparse files `<dir>/<name>.img`; an image's metadata is one JSON object of strings in
- * `<dir>/<name>.meta.json`, replaced atomically on every change. Changes to one image are
+ * Images are sparse files `<dir>/<name>.img`; an image's metadata is in `<dir>/<name>.meta.json`,
+ * replaced atomically on every change: one JSON object of strings (its image-meta), or, once the
+ * image has header xattrs (the rbd header object's xattrs, where PetaSAN 1.x keeps its disk
+ * record), `{"imageMeta": {...}, "headerXattrs": {...}}`, so that the two never mix and a file
+ * without header xattrs stays as earlier versions wrote and read it. Changes to one image are
  * serialised within this process; one process owns a data directory. Error messages reach clients,
  * so they never name a path on this server (the cause, logged here, does).
  */
@@ -132,7 +145,12 @@ export class FileImageStore implements ImageStore {
   }
 
   async readMetadata(name: string, options?: StoreCallOptions): Promise<string | undefined> {
-    return await this.getMeta(name, DISK_RECORD_METADATA_KEY, options);
+    validateImageName(name);
+    return await this.call(`read metadata of ${name}`, undefined, options, async () => {
+      await this.sizeOf(name);
+      const record = await this.readRecord(name);
+      return record.meta.get(DISK_RECORD_METADATA_KEY) ?? record.headerXattrs.get(DISK_RECORD_METADATA_KEY);
+    });
   }
 
   async writeMetadata(name: string, json: string, options?: StoreCallOptions): Promise<void> {
@@ -144,7 +162,7 @@ export class FileImageStore implements ImageStore {
     validateMetadataKey(key);
     return await this.call(`read metadata ${key} of ${name}`, undefined, options, async () => {
       await this.sizeOf(name);
-      return (await this.readRecord(name)).get(key);
+      return (await this.readRecord(name)).meta.get(key);
     });
   }
 
@@ -155,7 +173,7 @@ export class FileImageStore implements ImageStore {
     await this.call(`write metadata ${key} of ${name}`, name, options, async () => {
       await this.sizeOf(name);
       const record = await this.readRecord(name);
-      record.set(key, value);
+      record.meta.set(key, value);
       await this.writeRecord(name, record);
     });
   }
@@ -166,7 +184,7 @@ export class FileImageStore implements ImageStore {
     return await this.call(`remove metadata ${key} of ${name}`, name, options, async () => {
       await this.sizeOf(name);
       const record = await this.readRecord(name);
-      if (!record.delete(key)) return false;
+      if (!record.meta.delete(key)) return false;
       await this.writeRecord(name, record);
       return true;
     });
@@ -176,7 +194,33 @@ export class FileImageStore implements ImageStore {
     validateImageName(name);
     return await this.call(`list metadata of ${name}`, undefined, options, async () => {
       await this.sizeOf(name);
-      return Object.fromEntries(await this.readRecord(name));
+      return Object.fromEntries((await this.readRecord(name)).meta);
+    });
+  }
+
+  async readHeaderXattr(name: string, key: string, options?: StoreCallOptions): Promise<string | undefined> {
+    validateImageName(name);
+    validateMetadataKey(key);
+    return await this.call(`read header xattr ${key} of ${name}`, undefined, options, async () => {
+      await this.sizeOf(name);
+      return (await this.readRecord(name)).headerXattrs.get(key);
+    });
+  }
+
+  async writeHeaderXattr(
+    name: string,
+    key: string,
+    value: string,
+    options?: StoreCallOptions,
+  ): Promise<void> {
+    validateImageName(name);
+    validateMetadataKey(key);
+    validateMetadataValue(value);
+    await this.call(`write header xattr ${key} of ${name}`, name, options, async () => {
+      await this.sizeOf(name);
+      const record = await this.readRecord(name);
+      record.headerXattrs.set(key, value);
+      await this.writeRecord(name, record);
     });
   }
 
@@ -217,13 +261,13 @@ export class FileImageStore implements ImageStore {
     }
   }
 
-  private async readRecord(name: string): Promise<Map<string, string>> {
+  private async readRecord(name: string): Promise<ImageRecord> {
     const path = this.metadataPath(name);
     let text: string;
     try {
       text = await readFile(path, "utf8");
     } catch (error) {
-      if (errnoCode(error) === "ENOENT") return new Map();
+      if (errnoCode(error) === "ENOENT") return { meta: new Map(), headerXattrs: new Map() };
       throw error;
     }
     let parsed: unknown;
@@ -235,29 +279,34 @@ export class FileImageStore implements ImageStore {
         cause: error,
       });
     }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new SanpathError("data_loss", `metadata of image ${name} is not a JSON object`, {
-        reason: "METADATA_UNREADABLE",
-      });
+    const object = jsonObject(parsed, () => `metadata of image ${name} is not a JSON object`);
+    const values = Object.values(object);
+    if (values.every((value) => typeof value === "string")) {
+      return { meta: stringMap(object, name, "metadata"), headerXattrs: new Map() };
     }
-    const record = new Map<string, string>();
-    for (const [key, value] of Object.entries(parsed)) {
-      if (typeof value !== "string") {
-        throw new SanpathError("data_loss", `metadata ${key} of image ${name} is not a string`, {
+    // The form with header xattrs: exactly the two maps.
+    for (const field of Object.keys(object)) {
+      if (field !== IMAGE_META_FIELD && field !== HEADER_XATTRS_FIELD) {
+        throw new SanpathError("data_loss", `metadata ${field} of image ${name} is not a string`, {
           reason: "METADATA_UNREADABLE",
         });
       }
-      record.set(key, value);
     }
-    return record;
+    const part = (field: string): Record<string, unknown> =>
+      jsonObject(object[field] ?? {}, () => `${field} of image ${name} is not a JSON object`);
+    return {
+      meta: stringMap(part(IMAGE_META_FIELD), name, "metadata"),
+      headerXattrs: stringMap(part(HEADER_XATTRS_FIELD), name, "header xattr"),
+    };
   }
 
-  private async writeRecord(name: string, record: Map<string, string>): Promise<void> {
-    const sorted = [...record.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    await writeFileAtomically(
-      this.metadataPath(name),
-      `${JSON.stringify(Object.fromEntries(sorted), null, 2)}\n`,
-    );
+  private async writeRecord(name: string, record: ImageRecord): Promise<void> {
+    const meta = sortedObject(record.meta);
+    const content =
+      record.headerXattrs.size === 0
+        ? meta
+        : { [IMAGE_META_FIELD]: meta, [HEADER_XATTRS_FIELD]: sortedObject(record.headerXattrs) };
+    await writeFileAtomically(this.metadataPath(name), `${JSON.stringify(content, null, 2)}\n`);
   }
 
   /**
@@ -284,4 +333,28 @@ export class FileImageStore implements ImageStore {
     };
     return this.calls.run(what, () => (image === undefined ? guarded() : this.perImage.run(image, guarded)));
   }
+}
+
+function jsonObject(value: unknown, message: () => string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SanpathError("data_loss", message(), { reason: "METADATA_UNREADABLE" });
+  }
+  return value as Record<string, unknown>;
+}
+
+function stringMap(object: Record<string, unknown>, image: string, what: string): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [key, value] of Object.entries(object)) {
+    if (typeof value !== "string") {
+      throw new SanpathError("data_loss", `${what} ${key} of image ${image} is not a string`, {
+        reason: "METADATA_UNREADABLE",
+      });
+    }
+    map.set(key, value);
+  }
+  return map;
+}
+
+function sortedObject(map: Map<string, string>): Record<string, string> {
+  return Object.fromEntries([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

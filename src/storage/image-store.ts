@@ -6,7 +6,11 @@
  * data_loss (METADATA_UNREADABLE), cancelled, internal.
  */
 
-/** PetaSAN's image metadata key for the disk record (sic: "metada"). */
+/**
+ * PetaSAN's key for the disk record (sic: "metada"): the name of the rbd image-meta entry sanpath
+ * writes, and of the xattr of the image's RBD header object where PetaSAN 1.x writes it
+ * (`io_ctx.set_xattr(rbd_header.<id>, "petasan-metada", ...)`).
+ */
 export const DISK_RECORD_METADATA_KEY = "petasan-metada";
 
 export type ImageStoreKind = "rbd" | "file";
@@ -56,14 +60,27 @@ export interface ImageStore {
   remove(name: string, options?: StoreCallOptions): Promise<void>;
   /** Every image name in the store (not only sanpath's), sorted. */
   list(options?: StoreCallOptions): Promise<string[]>;
-  /** The disk record JSON under `petasan-metada`; undefined when the image has none. */
+  /**
+   * The disk record JSON under `petasan-metada`: the image-meta entry when there is one (image-meta
+   * wins: sanpath writes it there), otherwise the header xattr of that name (where PetaSAN 1.x
+   * writes it); undefined when the image has neither.
+   */
   readMetadata(name: string, options?: StoreCallOptions): Promise<string | undefined>;
+  /** Writes the disk record as the image-meta entry `petasan-metada` (never the header xattr). */
   writeMetadata(name: string, json: string, options?: StoreCallOptions): Promise<void>;
   getMeta(name: string, key: string, options?: StoreCallOptions): Promise<string | undefined>;
   setMeta(name: string, key: string, value: string, options?: StoreCallOptions): Promise<void>;
   /** Whether the key existed. */
   removeMeta(name: string, key: string, options?: StoreCallOptions): Promise<boolean>;
   listMeta(name: string, options?: StoreCallOptions): Promise<Record<string, string>>;
+  /**
+   * An xattr of the image's header object, apart from image-meta: PetaSAN's place for the disk
+   * record (rbd: `rados getxattr rbd_header.<id> <key>`; file: a map of its own in the image's
+   * metadata file). undefined when the image has no such attribute; missing image → not_found.
+   */
+  readHeaderXattr(name: string, key: string, options?: StoreCallOptions): Promise<string | undefined>;
+  /** Sets an xattr of the image's header object (see readHeaderXattr). Missing image → not_found. */
+  writeHeaderXattr(name: string, key: string, value: string, options?: StoreCallOptions): Promise<void>;
   /** How a target backs a LUN with this image (no I/O; the image need not exist). */
   backingFor(name: string): ImageBacking;
   /** Waits for calls in flight, then releases the store; later calls fail with `unavailable`. */

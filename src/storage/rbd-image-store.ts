@@ -34,7 +34,10 @@ interface ClientIdentity {
   confPath: string | undefined;
 }
 
-/** Images are RBD images in one pool; metadata is RBD image metadata (rbd image-meta). */
+/**
+ * Images are RBD images in one pool; metadata is RBD image metadata (rbd image-meta); header
+ * xattrs are xattrs of the image's header object `rbd_header.<id>` (PetaSAN 1.x's disk record).
+ */
 export class RbdImageStore implements ImageStore {
   readonly kind = "rbd" as const;
   readonly maxSizeBytes = Number.MAX_SAFE_INTEGER;
@@ -92,7 +95,10 @@ export class RbdImageStore implements ImageStore {
   }
 
   async readMetadata(name: string, options?: StoreCallOptions): Promise<string | undefined> {
-    return await this.getMeta(name, DISK_RECORD_METADATA_KEY, options);
+    return (
+      (await this.getMeta(name, DISK_RECORD_METADATA_KEY, options)) ??
+      (await this.readHeaderXattr(name, DISK_RECORD_METADATA_KEY, options))
+    );
   }
 
   async writeMetadata(name: string, json: string, options?: StoreCallOptions): Promise<void> {
@@ -128,6 +134,28 @@ export class RbdImageStore implements ImageStore {
     validateImageName(name);
     return await this.call(`list metadata of ${name}`, options, async () =>
       Object.fromEntries(await this.cluster.listMetadata(this.pool, name)),
+    );
+  }
+
+  async readHeaderXattr(name: string, key: string, options?: StoreCallOptions): Promise<string | undefined> {
+    validateImageName(name);
+    validateMetadataKey(key);
+    return await this.call(`read header xattr ${key} of ${name}`, options, () =>
+      this.cluster.getHeaderXattr(this.pool, name, key),
+    );
+  }
+
+  async writeHeaderXattr(
+    name: string,
+    key: string,
+    value: string,
+    options?: StoreCallOptions,
+  ): Promise<void> {
+    validateImageName(name);
+    validateMetadataKey(key);
+    validateMetadataValue(value);
+    return await this.call(`write header xattr ${key} of ${name}`, options, () =>
+      this.cluster.setHeaderXattr(this.pool, name, key, value),
     );
   }
 

@@ -53,7 +53,7 @@ export interface CephHarness {
   readonly dir: string;
   readonly monPid: number;
   readonly osdPid: number;
-  /** Runs the `ceph` or `rbd` CLI against this cluster (inside its namespace) and returns stdout. */
+  /** Runs the `ceph`, `rbd` or `rados` CLI against this cluster (inside its namespace) and returns stdout. */
   cli(
     command: "ceph" | "rbd" | "rados",
     args: readonly string[],

@@ -1,7 +1,8 @@
 /**
  * AddDisk on a cluster where PetaSAN made disks first, on a real Consul agent and real Ceph: each
  * PetaSAN disk is made as PetaSAN's ManageDisk.add_disk makes it (an `rbd` image `image-<id>`, its
- * `petasan-metada` image metadata as PetaSAN writes it, then `<root>/Disks/<id>` = "disk" and one
+ * `petasan-metada` record as PetaSAN writes it: with `rados setxattr` on the image's header object
+ * `rbd_header.<id>`, as PetaSAN 1.x does (one disk as rbd image-meta, as newer tools do), then `<root>/Disks/<id>` = "disk" and one
  * empty path key per path, created only if absent), with no sanpath reservation for it.
  * AddDisk afterwards takes a new id and new addresses, refuses the PetaSAN disk's name and its
  * addresses as manual ones, and concurrent AddDisks on several services never duplicate anything.
@@ -40,6 +41,8 @@ const PETASAN_DISKS: readonly PetasanDisk[] = [
   },
   { id: "00005", name: "backup", paths: [{ ip: "203.0.113.14", eth: "eth2" }] },
 ];
+/** The disk whose record newer tools wrote, as rbd image-meta; the others' is in the header xattr. */
+const IMAGE_META_DISK = "00005";
 const [FIRST_PETASAN_DISK] = PETASAN_DISKS as [PetasanDisk, ...PetasanDisk[]];
 const PETASAN_IPS = PETASAN_DISKS.flatMap((disk) => disk.paths.map((path) => path.ip));
 const PETASAN_IDS = PETASAN_DISKS.map((disk) => disk.id);
@@ -102,18 +105,28 @@ describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () =
     return { root, pool, made };
   }
 
+  /** The header object of an image, where PetaSAN 1.x keeps the record as an xattr. */
+  async function headerObject(pool: string, image: string): Promise<string> {
+    const info = JSON.parse(
+      await set().ceph.cli("rbd", ["info", "--format", "json", `${pool}/${image}`]),
+    ) as {
+      id: string;
+    };
+    return `rbd_header.${info.id}`;
+  }
+
   /**
    * What PetaSAN's add_disk does: image, metadata, then the disk key and the path keys (CAS 0). The
    * metadata goes where the seeds' code puts it, an xattr of the image's header object
    * (`io_ctx.set_xattr(rbd_header.<id>, "petasan-metada", …)`), or into rbd image-meta as newer
-   * tools (and sanpath) write it.
+   * tools (and sanpath) write it (IMAGE_META_DISK by default).
    */
   async function petasanAddDisk(
     root: string,
     pool: string,
     disk: PetasanDisk,
     {
-      metadataIn = "header-xattr",
+      metadataIn = disk.id === IMAGE_META_DISK ? "image-meta" : "header-xattr",
       consulKeys = true,
     }: { metadataIn?: "header-xattr" | "image-meta"; consulKeys?: boolean } = {},
   ): Promise<void> {
@@ -124,8 +137,9 @@ describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () =
     if (metadataIn === "image-meta") {
       await ceph.cli("rbd", ["image-meta", "set", image, "petasan-metada", record]);
     } else {
-      const { id } = JSON.parse(await ceph.cli("rbd", ["info", "--format", "json", image])) as { id: string };
-      await ceph.cli("rados", ["-p", pool, "setxattr", `rbd_header.${id}`, "petasan-metada", record]);
+      // io_ctx.set_xattr(rbd_header.<id>, "petasan-metada", disk.write_json())
+      const header = await headerObject(pool, `image-${disk.id}`);
+      await ceph.cli("rados", ["-p", pool, "setxattr", header, "petasan-metada", record]);
     }
     if (!consulKeys) return;
     const kv = new ConsulKvStore(client);
@@ -140,9 +154,7 @@ describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () =
     const { root, pool, made } = await services("petasan1", 1);
     const [fixture] = made;
     if (fixture === undefined) throw new Error("one service");
-    for (const [n, disk] of PETASAN_DISKS.entries()) {
-      await petasanAddDisk(root, pool, disk, { metadataIn: n === 0 ? "image-meta" : "header-xattr" });
-    }
+    for (const disk of PETASAN_DISKS) await petasanAddDisk(root, pool, disk);
     const keysBefore = await set().client.list(`${root}/Disks/`);
 
     const disk = await fixture.service.addDisk(input("sanpath-first"));
@@ -176,8 +188,13 @@ describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () =
         modifyIndex: before.modifyIndex,
       });
     }
-    const meta = await set().ceph.cli("rbd", ["image-meta", "get", `${pool}/image-00001`, "petasan-metada"]);
+    const header = await headerObject(pool, "image-00001");
+    const meta = await set().ceph.cli("rados", ["-p", pool, "getxattr", header, "petasan-metada"]);
     expect(JSON.parse(meta)).toEqual(JSON.parse(petasanMetadata({ ...FIRST_PETASAN_DISK, pool })));
+    // sanpath wrote no image-meta record of its own beside PetaSAN's.
+    expect(await set().ceph.cli("rbd", ["image-meta", "list", `${pool}/image-00001`])).not.toContain(
+      "petasan-metada",
+    );
   });
 
   it("import registers the PetaSAN disks as they are, a second import changes nothing, and AddDisk beside it never duplicates", async () => {
@@ -186,7 +203,7 @@ describe("AddDisk and import beside disks made by PetaSAN (Consul + Ceph)", () =
     if (importer === undefined || adder === undefined) throw new Error("two services");
     for (const [n, disk] of PETASAN_DISKS.entries()) {
       await petasanAddDisk(root, pool, disk, {
-        metadataIn: n === 1 ? "image-meta" : "header-xattr",
+        metadataIn: n === 0 ? "header-xattr" : "image-meta",
         consulKeys: disk.id !== "00005",
       });
     }

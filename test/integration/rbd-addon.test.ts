@@ -81,6 +81,46 @@ describe("rbd addon against a real Ceph", () => {
     expect((await cluster.listMetadata(ceph.pool, "big-meta")).get("big")).toBe(big);
   });
 
+  it("reads and writes xattrs of the image's header object, the place PetaSAN 1.x keeps its record", async () => {
+    await cluster.createImage(ceph.pool, "xattr-probe", MiB);
+    const { id } = JSON.parse(await ceph.cli("rbd", ["info", "--format", "json", "xattr-probe"])) as {
+      id: string;
+    };
+    const header = `rbd_header.${id}`;
+    const record = '{"disk_name": "Datenträger-数据", "id": "00001"}';
+    // What the addon writes is what `rados getxattr` on the header object reads ...
+    await cluster.setHeaderXattr(ceph.pool, "xattr-probe", "petasan-metada", record);
+    expect(await ceph.cli("rados", ["-p", ceph.pool, "getxattr", header, "petasan-metada"])).toBe(record);
+    // ... and what PetaSAN's io_ctx.set_xattr (here `rados setxattr`) writes, the addon reads.
+    const fromCli = '{"disk_name": "set by rados", "paths": ["198.51.100.10"]}';
+    await ceph.cli("rados", ["-p", ceph.pool, "setxattr", header, "petasan-metada", fromCli]);
+    expect(await cluster.getHeaderXattr(ceph.pool, "xattr-probe", "petasan-metada")).toBe(fromCli);
+    // Not image-meta: the two places are separate.
+    expect(await cluster.getMetadata(ceph.pool, "xattr-probe", "petasan-metada")).toBeUndefined();
+    expect(await cluster.getHeaderXattr(ceph.pool, "xattr-probe", "never-set")).toBeUndefined();
+  });
+
+  it("reads header xattrs larger than its first buffer (64 KiB)", async () => {
+    await cluster.createImage(ceph.pool, "big-xattr", MiB);
+    const big = `{"description":"${"ü".repeat(32 * 1024)}"}`;
+    await cluster.setHeaderXattr(ceph.pool, "big-xattr", "petasan-metada", big);
+    expect(await cluster.getHeaderXattr(ceph.pool, "big-xattr", "petasan-metada")).toBe(big);
+  });
+
+  it("header xattrs of a missing image are not_found, and setting one creates no object", async () => {
+    const read = await rejectionAs(SanpathError, cluster.getHeaderXattr(ceph.pool, "no-such-image", "k"));
+    expect(read.kind).toBe("not_found");
+    expect(read.reason).toBe("DISK_NOT_FOUND");
+    expect(read.cause).toMatchObject({ op: "xattr_get", image: "no-such-image", errno: -2 });
+    const write = await rejectionAs(
+      SanpathError,
+      cluster.setHeaderXattr(ceph.pool, "no-such-image", "k", "v"),
+    );
+    expect(write.kind).toBe("not_found");
+    expect(write.cause).toMatchObject({ op: "xattr_set", step: "rbd_open_read_only", errno: -2 });
+    expect(await ceph.cli("rados", ["-p", ceph.pool, "ls"])).not.toMatch(/no-such-image/);
+  });
+
   it("refuses to remove an image that has a watcher: failed_precondition, then removes it", async () => {
     await cluster.createImage(ceph.pool, "watched", MiB);
     const watcher = execa("rbd", ["--conf", ceph.confPath, "watch", "watched"], {

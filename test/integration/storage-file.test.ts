@@ -48,6 +48,32 @@ describe("file image store: what only the file adapter promises", () => {
     expect(readdirSync(dir).filter((name) => name.endsWith(".tmp"))).toEqual([]);
   });
 
+  it("keeps header xattrs in a map of their own: the file stays flat until the image has one", async () => {
+    await store.create("xattrs", GiB);
+    await store.writeMetadata("xattrs", '{"disk_name":"sanpath"}');
+    const path = join(dir, "xattrs.meta.json");
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ "petasan-metada": '{"disk_name":"sanpath"}' });
+    await store.writeHeaderXattr("xattrs", "petasan-metada", '{"disk_name":"PetaSAN"}');
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({
+      imageMeta: { "petasan-metada": '{"disk_name":"sanpath"}' },
+      headerXattrs: { "petasan-metada": '{"disk_name":"PetaSAN"}' },
+    });
+    expect(await store.listMeta("xattrs")).toEqual({ "petasan-metada": '{"disk_name":"sanpath"}' });
+    await store.setMeta("xattrs", "other", "x");
+    expect(await store.readHeaderXattr("xattrs", "petasan-metada")).toBe('{"disk_name":"PetaSAN"}');
+    // A file with any other non-string entry is damaged, not guessed at.
+    writeFileSync(path, JSON.stringify({ imageMeta: {}, headerXattrs: {}, extra: {} }));
+    expect(await rejection(store.readMetadata("xattrs"))).toMatchObject({
+      kind: "data_loss",
+      reason: "METADATA_UNREADABLE",
+    });
+    writeFileSync(path, JSON.stringify({ imageMeta: {}, headerXattrs: { k: 1 } }));
+    expect(await rejection(store.readHeaderXattr("xattrs", "k"))).toMatchObject({
+      kind: "data_loss",
+      reason: "METADATA_UNREADABLE",
+    });
+  });
+
   it("serialises concurrent metadata writes to one image: none is lost", async () => {
     await store.create("busy", GiB);
     const keys = Array.from({ length: 25 }, (_, index) => `key-${index}`);

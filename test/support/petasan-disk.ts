@@ -1,7 +1,9 @@
 /**
  * A disk made the way PetaSAN's ManageDisk.add_disk makes one (see the seeds): the image
  * `image-<id>` of the size, its `petasan-metada` record as DiskMeta.write_json writes it (sorted
- * keys, 4-space indent, no sanpath fields), then `<root>/Disks/<id>` = "disk" and one empty key
+ * keys, 4-space indent, no sanpath fields) into the xattr `petasan-metada` of the image's header
+ * object (`io_ctx.set_xattr(rbd_header.<id>, ...)`; or as rbd image-meta, as newer tools do, with
+ * `recordAs: "image-meta"`), then `<root>/Disks/<id>` = "disk" and one empty key
  * `<root>/Disks/<id>/<n>` per path, each created only if absent. No sanpath allocation record,
  * bitmap bit or name key.
  */
@@ -48,18 +50,34 @@ export function petasanMetadata(disk: PetasanDisk): string {
   return JSON.stringify(record, null, 4);
 }
 
+/** What makePetasanDisk makes: everything by default. */
+export interface PetasanDiskParts {
+  image?: boolean;
+  metadata?: boolean;
+  consulKeys?: boolean;
+  /**
+   * Where the record goes: "header-xattr" (default), where PetaSAN 1.x's add_disk puts it, or
+   * "image-meta", where newer tools (and sanpath) put it.
+   */
+  recordAs?: "header-xattr" | "image-meta";
+}
+
 /** Makes the image (with its metadata) and then the Consul keys, as PetaSAN does. */
 export async function makePetasanDisk(
   kv: KvStore,
   keys: ConsulKeys,
   store: ImageStore,
   disk: PetasanDisk,
-  what: { image?: boolean; metadata?: boolean; consulKeys?: boolean } = {},
+  what: PetasanDiskParts = {},
 ): Promise<void> {
   const image = `image-${disk.id}`;
   if (what.image !== false) await store.create(image, (disk.sizeGib ?? 1) * 1024 ** 3);
   if (what.image !== false && what.metadata !== false) {
-    await store.setMeta(image, DISK_RECORD_METADATA_KEY, petasanMetadata(disk));
+    if (what.recordAs === "image-meta") {
+      await store.setMeta(image, DISK_RECORD_METADATA_KEY, petasanMetadata(disk));
+    } else {
+      await store.writeHeaderXattr(image, DISK_RECORD_METADATA_KEY, petasanMetadata(disk));
+    }
   }
   if (what.consulKeys === false) return;
   if (!(await kv.put(keys.disk(disk.id), "disk", { cas: 0 }))) throw new Error(`disk ${disk.id} exists`);

@@ -54,8 +54,9 @@ describe("allocation beside disks made by PetaSAN", () => {
   const ipsOf = (disk: { paths: readonly { ip: string }[] }) => disk.paths.map((path) => path.ip);
 
   it("AddDisk gets a new id and new addresses, and reserves what the PetaSAN disks use", async () => {
+    // The record where PetaSAN 1.x writes it (the header xattr), and where newer tools write it.
     await petasan(PETASAN_1);
-    await petasan(PETASAN_2);
+    await petasan(PETASAN_2, { recordAs: "image-meta" });
     const disk = await cluster.disks.addDisk(input("sanpath-1"));
     expect(disk.id).toBe("00003");
     // Lockstep steps 0..2 hold PetaSAN's addresses: the first free step pair is 13.

@@ -51,7 +51,15 @@ const KV_OPERATIONS: Record<keyof KvStore, ConsulOperation> = {
   release: "lock.release",
 };
 const KV_WRITES = new Set<keyof KvStore>(["put", "delete", "transaction", "acquire", "release"]);
-const IMAGE_WRITES = new Set(["create", "grow", "remove", "writeMetadata", "setMeta", "removeMeta"]);
+const IMAGE_WRITES = new Set([
+  "create",
+  "grow",
+  "remove",
+  "writeMetadata",
+  "setMeta",
+  "removeMeta",
+  "writeHeaderXattr",
+]);
 
 interface Call {
   /** "kv.get <key>", "txn [cas Allocations/Pending/00001, ...]", "image create image-00001". */

@@ -1,12 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+/**
+ * The ImageStore contract: what every ImageStore adapter (rbd over a real Ceph, the file store)
+ * must do. Register it from a test file with a factory:
+ *   imageStoreContract("file", () => Promise.resolve({ config, stop }));
+ * The factory runs once per suite; each test uses image names of its own.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SanpathdConfig } from "../../src/config/config.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
 import { createImageStore } from "../../src/storage/create-image-store.js";
 import { DISK_RECORD_METADATA_KEY, type ImageStore } from "../../src/storage/image-store.js";
-import { startCephHarness } from "../harness/ceph.js";
 import { rejectionAs } from "../support/thrown.js";
 
 const MiB = 1024 * 1024;
@@ -14,7 +16,7 @@ const GiB = 1024 * MiB;
 
 type StoreConfig = Pick<SanpathdConfig, "dataDir" | "imageStore">;
 
-interface StoreUnderTest {
+export interface StoreUnderTest {
   config: StoreConfig;
   /** Stops whatever the store runs against (the Ceph cluster, the temp dir). */
   stop(): Promise<void>;
@@ -34,7 +36,7 @@ async function expectSanpathError(
 }
 
 /** What every ImageStore adapter must do; run once per adapter. */
-function imageStoreContract(label: string, start: () => Promise<StoreUnderTest>): void {
+export function imageStoreContract(label: string, start: () => Promise<StoreUnderTest>): void {
   describe(`ImageStore contract: ${label}`, () => {
     let underTest: StoreUnderTest | undefined;
     let store: ImageStore;
@@ -185,6 +187,125 @@ function imageStoreContract(label: string, start: () => Promise<StoreUnderTest>)
       expect(await store.list()).not.toContain("image-00007");
     });
 
+    describe("metadata: image-meta and the header xattr (PetaSAN 1.x's place for the disk record)", () => {
+      /** ~20 KiB of JSON, non-ASCII throughout: a record with many paths and a long description. */
+      const bigRecord = (label: string): string =>
+        JSON.stringify({
+          disk_name: `Datenträger-数据 ${label}`,
+          description: "Ünïcödé ✓ 🚀 ".repeat(1200),
+          paths: Array.from({ length: 40 }, (_, n) => ({ ip: `198.51.100.${n}`, eth: "eth1" })),
+        });
+
+      it("round-trips image-meta, non-ASCII and ~20 KiB values included", async () => {
+        await store.create("meta-00001", MiB);
+        const record = bigRecord("image-meta");
+        expect(Buffer.byteLength(record, "utf8")).toBeGreaterThan(20 * 1024);
+        await store.writeMetadata("meta-00001", record);
+        expect(await store.readMetadata("meta-00001")).toBe(record);
+        expect(await store.getMeta("meta-00001", DISK_RECORD_METADATA_KEY)).toBe(record);
+        await store.setMeta("meta-00001", "schlüssel-键", "wert-值");
+        expect(await store.getMeta("meta-00001", "schlüssel-键")).toBe("wert-值");
+        // Image-meta is not the header xattr.
+        expect(await store.readHeaderXattr("meta-00001", DISK_RECORD_METADATA_KEY)).toBeUndefined();
+      });
+
+      it("round-trips header xattrs, non-ASCII and ~20 KiB values included, apart from image-meta", async () => {
+        await store.create("xattr-00001", MiB);
+        const record = bigRecord("xattr");
+        await store.writeHeaderXattr("xattr-00001", DISK_RECORD_METADATA_KEY, record);
+        expect(await store.readHeaderXattr("xattr-00001", DISK_RECORD_METADATA_KEY)).toBe(record);
+        await store.writeHeaderXattr("xattr-00001", "schlüssel-键", "wert-值");
+        expect(await store.readHeaderXattr("xattr-00001", "schlüssel-键")).toBe("wert-值");
+        const replaced = '{"disk_name":"Speicher-存储"}';
+        await store.writeHeaderXattr("xattr-00001", DISK_RECORD_METADATA_KEY, replaced);
+        expect(await store.readHeaderXattr("xattr-00001", DISK_RECORD_METADATA_KEY)).toBe(replaced);
+        expect(await store.readHeaderXattr("xattr-00001", "never-set")).toBeUndefined();
+        // Header xattrs are not image-meta.
+        expect(await store.getMeta("xattr-00001", DISK_RECORD_METADATA_KEY)).toBeUndefined();
+        expect(await store.listMeta("xattr-00001")).toEqual({});
+      });
+
+      it("readMetadata: the header xattr when there is no image-meta record", async () => {
+        await store.create("xattr-00002", MiB);
+        const record = '{"disk_name":"made by PetaSAN 1.x","id":"00002"}';
+        await store.writeHeaderXattr("xattr-00002", DISK_RECORD_METADATA_KEY, record);
+        expect(await store.readMetadata("xattr-00002")).toBe(record);
+      });
+
+      it("readMetadata: image-meta wins over the header xattr; writeMetadata leaves the xattr alone", async () => {
+        await store.create("xattr-00003", MiB);
+        const old = '{"disk_name":"old, in the header xattr"}';
+        await store.writeHeaderXattr("xattr-00003", DISK_RECORD_METADATA_KEY, old);
+        const current = '{"disk_name":"current, in image-meta"}';
+        await store.writeMetadata("xattr-00003", current);
+        expect(await store.readMetadata("xattr-00003")).toBe(current);
+        expect(await store.readHeaderXattr("xattr-00003", DISK_RECORD_METADATA_KEY)).toBe(old);
+        // Image-meta written first, the xattr after: image-meta still wins.
+        await store.create("xattr-00004", MiB);
+        await store.writeMetadata("xattr-00004", current);
+        await store.writeHeaderXattr("xattr-00004", DISK_RECORD_METADATA_KEY, old);
+        expect(await store.readMetadata("xattr-00004")).toBe(current);
+      });
+
+      it("readMetadata: undefined when the image has neither, also with other xattrs and keys", async () => {
+        await store.create("xattr-00005", MiB);
+        expect(await store.readMetadata("xattr-00005")).toBeUndefined();
+        await store.writeHeaderXattr("xattr-00005", "other-xattr", "x");
+        await store.setMeta("xattr-00005", "other-key", "y");
+        expect(await store.readMetadata("xattr-00005")).toBeUndefined();
+      });
+
+      it("header xattrs of a missing image: not_found, DISK_NOT_FOUND, and no image appears", async () => {
+        await expectSanpathError(store.readHeaderXattr("xattr-99999", DISK_RECORD_METADATA_KEY), {
+          kind: "not_found",
+          reason: "DISK_NOT_FOUND",
+          message: /xattr-99999/,
+        });
+        await expectSanpathError(store.writeHeaderXattr("xattr-99999", DISK_RECORD_METADATA_KEY, "{}"), {
+          kind: "not_found",
+          reason: "DISK_NOT_FOUND",
+          message: /xattr-99999/,
+        });
+        expect(await store.list()).not.toContain("xattr-99999");
+        await expectSanpathError(store.readMetadata("xattr-99999"), {
+          kind: "not_found",
+          reason: "DISK_NOT_FOUND",
+        });
+      });
+
+      it("a removed image's header xattrs go with it: a new image of the name has none", async () => {
+        await store.create("xattr-00006", MiB);
+        await store.writeHeaderXattr("xattr-00006", DISK_RECORD_METADATA_KEY, '{"id":"00006"}');
+        await store.remove("xattr-00006");
+        await store.create("xattr-00006", MiB);
+        expect(await store.readHeaderXattr("xattr-00006", DISK_RECORD_METADATA_KEY)).toBeUndefined();
+        expect(await store.readMetadata("xattr-00006")).toBeUndefined();
+      });
+
+      it("header xattrs take the keys and values image-meta takes; cancelled before the start writes nothing", async () => {
+        await store.create("xattr-00007", MiB);
+        await expectSanpathError(store.writeHeaderXattr("xattr-00007", "", "v"), {
+          kind: "invalid_argument",
+          field: "metadata_key",
+        });
+        await expectSanpathError(store.writeHeaderXattr("xattr-00007", "k", "nul\u0000byte"), {
+          kind: "invalid_argument",
+          field: "metadata_value",
+        });
+        await expectSanpathError(store.readHeaderXattr("../escape", "k"), {
+          kind: "invalid_argument",
+          field: "image_name",
+        });
+        const controller = new AbortController();
+        controller.abort(new Error("the RPC deadline passed"));
+        await expectSanpathError(
+          store.writeHeaderXattr("xattr-00007", "k", "v", { signal: controller.signal }),
+          { kind: "cancelled" },
+        );
+        expect(await store.readHeaderXattr("xattr-00007", "k")).toBeUndefined();
+      });
+    });
+
     it("a closed store refuses calls with unavailable", async () => {
       const other = await createImageStore(underTest?.config ?? expect.fail("no store config"));
       expect(await other.list()).toContain("image-00001");
@@ -195,28 +316,3 @@ function imageStoreContract(label: string, start: () => Promise<StoreUnderTest>)
     });
   });
 }
-
-imageStoreContract("file", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), `sanpath-storage-file-${process.pid}-`));
-  return Promise.resolve({
-    config: {
-      dataDir,
-      imageStore: { kind: "file", pool: "rbd", cephConf: "/nonexistent", cephUser: "admin" },
-    },
-    stop: () => {
-      rmSync(dataDir, { recursive: true, force: true });
-      return Promise.resolve();
-    },
-  });
-});
-
-imageStoreContract("rbd (real Ceph: one mon, one memstore OSD)", async () => {
-  const ceph = await startCephHarness({ name: "storage-contract" });
-  return {
-    config: {
-      dataDir: ceph.dir,
-      imageStore: { kind: "rbd", pool: ceph.pool, cephConf: ceph.confPath, cephUser: "admin" },
-    },
-    stop: () => ceph.stop(),
-  };
-});
