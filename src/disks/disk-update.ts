@@ -14,6 +14,7 @@ import { DiskReader, loadDisk } from "./disk-reader.js";
 import { applyDiskUpdate, validateUpdateDisk, type UpdateDiskInput } from "./disk-request.js";
 import { diskNameExists } from "./disk-reservations.js";
 import { refuseSizeAboveStore } from "./image-size-limit.js";
+import { DISK_RECORD_METADATA_KEY } from "../storage/image-store.js";
 
 /** How long an UpdateDisk holds its disk at most (a crashed update frees it after this). */
 export const UPDATE_LEASE_MS = 120_000;
@@ -73,9 +74,13 @@ export class DiskUpdater {
       if (next.sizeGib > loaded.disk.sizeGib) {
         await images.forPool(loaded.disk.pool).grow(diskImageName(id), next.sizeGib * GIB, options);
       }
-      await images
-        .forPool(loaded.disk.pool)
-        .writeMetadata(diskImageName(id), serializeDiskMetadata(next, loaded.preserved), options);
+      const store = images.forPool(loaded.disk.pool);
+      const metadata = serializeDiskMetadata(next, loaded.preserved);
+      await store.writeMetadata(diskImageName(id), metadata, options);
+      // A disk PetaSAN 1.x made keeps its record in the header xattr, which PetaSAN reads: keep it in step.
+      if ((await store.readHeaderXattr(diskImageName(id), DISK_RECORD_METADATA_KEY, options)) !== undefined) {
+        await store.writeHeaderXattr(diskImageName(id), DISK_RECORD_METADATA_KEY, metadata, options);
+      }
     } catch (error) {
       await this.revertUpdate(record.allocation, leaseIndex, next.name, loaded.disk.name).catch(
         (revertError: unknown) => {

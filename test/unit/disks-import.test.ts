@@ -256,6 +256,17 @@ describe("disk import: registering disks made by PetaSAN", () => {
     }
   });
 
+  it("an edit of an imported PetaSAN 1.x disk updates its header xattr too, so PetaSAN sees it", async () => {
+    await petasan(PETASAN_2);
+    expect(await cluster.images.listMeta("image-00002")).toEqual({});
+    await importDisks();
+    await cluster.disks.updateDisk({ disk: "vm-store", name: "vm-store-2", sizeGib: 2, clearChap: false });
+    const xattr = await cluster.images.readHeaderXattr("image-00002", DISK_RECORD_METADATA_KEY);
+    const imageMeta = await cluster.images.getMeta("image-00002", DISK_RECORD_METADATA_KEY);
+    expect(xattr).toBe(imageMeta);
+    expect(JSON.parse(xattr ?? "{}")).toMatchObject({ disk_name: "vm-store-2", size: 2, id: "00002" });
+  });
+
   it("an imported disk is deleted like any other: its id, addresses and name are free again", async () => {
     await petasan(PETASAN_2);
     await importDisks();
