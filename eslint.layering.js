@@ -15,10 +15,12 @@ export const layering = [
         "error",
         {
           paths: [
-            ...["consul", "@grpc/grpc-js", "execa", "node:child_process", "child_process"].map((name) => ({
-              name,
-              message: "the core uses ports; adapters live outside src/{node,coordinator,assignment,disks}",
-            })),
+            ...["consul", "@grpc/grpc-js", "execa", "prom-client", "node:child_process", "child_process"].map(
+              (name) => ({
+                name,
+                message: "the core uses ports; adapters live outside src/{node,coordinator,assignment,disks}",
+              }),
+            ),
             ...["node:fs", "node:fs/promises", "fs", "fs/promises"].map((name) => ({
               name,
               message: "the core does no file I/O of its own: use a port (kv/session-memory) or src/util",
@@ -54,6 +56,11 @@ export const layering = [
             {
               group: ["**/storage/*", "!**/storage/image-store.js"],
               message: "use the ImageStore port (storage/image-store.ts), not a store",
+            },
+            {
+              group: ["**/metrics/*", "!**/metrics/metrics-recorder.js"],
+              message:
+                "tell the MetricsRecorder port (metrics/metrics-recorder.ts); the Prometheus adapter is wired in by src/server",
             },
           ],
         },

@@ -42,7 +42,11 @@ export interface HandlerOptions {
   logger?: Logger;
   /** Authentication, authorization and audit before every handler; none = every call is let in. */
   gate?: CallGate;
+  /** Told of every call that ended: method, status code name, seconds (metrics). */
+  observe?: CallObserver;
 }
+
+export type CallObserver = (method: string, code: string, seconds: number) => void;
 
 /** Longest delay setTimeout honours; later deadlines need no timer during a process's life. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -55,7 +59,7 @@ export function unary<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call, callback) => {
-    const opened = openCall(call, "unary", calls, options.gate);
+    const opened = openCall(call, "unary", calls, options.gate, options.observe);
     void Promise.resolve()
       .then(() => {
         if (opened.refusal !== undefined) throw opened.refusal;
@@ -88,7 +92,7 @@ export function serverStream<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call) => {
-    const opened = openCall(call, "server-stream", calls, options.gate);
+    const opened = openCall(call, "server-stream", calls, options.gate, options.observe);
     void pumpStream(call, handler, opened, logger).finally(opened.close);
   };
 }
@@ -175,7 +179,9 @@ function openCall(
   kind: CallKind,
   calls: ActiveCalls,
   gate: CallGate | undefined,
+  observe: CallObserver | undefined,
 ): OpenedCall {
+  const started = performance.now();
   const controller = new AbortController();
   const method = call.getPath();
   const deadline = deadlineOf(call.getDeadline());
@@ -217,6 +223,7 @@ function openCall(
       call.off("cancelled", onCancelled);
       unregister();
       pass?.end(opened.outcome);
+      observe?.(method, Status[opened.outcome.code], (performance.now() - started) / 1000);
     },
   };
   return opened;

@@ -10,6 +10,7 @@ import {
   serverStream,
   unary,
   type CallContext,
+  type CallObserver,
   type ServerStreamHandler,
   type UnaryHandler,
 } from "./call-handlers.js";
@@ -78,8 +79,13 @@ interface MethodSlot {
 export class ServiceRegistry {
   private readonly slots = new Map<SanpathServiceKey, Map<string, MethodSlot>>();
 
-  /** `gate` (src/security) authenticates, authorizes and audits every call before its handler. */
-  constructor(private readonly options: { calls: ActiveCalls; logger: Logger; gate?: CallGate }) {
+  /**
+   * `gate` (src/security) authenticates, authorizes and audits every call before its handler;
+   * `observe` is told how each call ended (metrics).
+   */
+  constructor(
+    private readonly options: { calls: ActiveCalls; logger: Logger; gate?: CallGate; observe?: CallObserver },
+  ) {
     for (const [key, service] of serviceEntries()) {
       const methods = new Map<string, MethodSlot>();
       const definition: Readonly<Record<string, { path: string; responseStream: boolean }>> =

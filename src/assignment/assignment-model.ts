@@ -12,6 +12,11 @@ export interface PathAssignment {
   readonly subnet: SubnetNumber;
   /** The serving node; "" when nobody serves the path. */
   readonly node: string;
+  /**
+   * Nobody serves it: the node that held it last (a released lock keeps its holder's name), if
+   * any. Tells a path freed by a node's loss (placement's failover metrics) from a new one.
+   */
+  readonly lastHolder?: string;
 }
 
 /** A storage node as the planners see it. */

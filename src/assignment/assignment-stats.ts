@@ -104,13 +104,16 @@ export class ClusterStateReader {
       for (const index of [...diskKeys.paths.keys()].sort((a, b) => a - b)) {
         const ip = described.ips[index - 1];
         if (ip === undefined) continue;
+        const entry = diskKeys.paths.get(index);
+        const node = pathHolder(entry) ?? "";
         paths.push({
           diskId: id,
           diskName: described.name,
           index,
           ip,
           subnet: subnetOf(settings, ip),
-          node: pathHolder(diskKeys.paths.get(index)) ?? "",
+          node,
+          ...(node === "" && entry !== undefined && entry.value !== "" ? { lastHolder: entry.value } : {}),
         });
       }
     }

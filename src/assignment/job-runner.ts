@@ -3,6 +3,7 @@ import type { LiveSessions } from "../kv/session-store.js";
 import { isAborted } from "../util/abort.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { SanpathError } from "../errors/sanpath-error.js";
+import type { MetricsRecorder } from "../metrics/metrics-recorder.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
 import { ClusterStateReader } from "./assignment-stats.js";
@@ -45,6 +46,8 @@ export interface JobRunnerOptions {
   nodes: NodeRpc;
   term: LeaderTerm;
   logger: Logger;
+  /** Moves are counted and timed here (default: nowhere). */
+  metrics?: MetricsRecorder | undefined;
   /** The moves under way and their targets, shared with the placement loop. */
   moves: ActiveMoves;
   /**
@@ -124,6 +127,7 @@ export class JobRunner {
         return this.replanner.replan(record, why);
       },
       onMoveFailed: options.onMoveFailed,
+      metrics: options.metrics,
       rpcTimeoutMs: options.rpcTimeoutMs,
       now: this.now,
     });

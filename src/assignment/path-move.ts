@@ -2,6 +2,7 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { pathHolder } from "../disks/disk-reader.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
+import type { MetricsRecorder } from "../metrics/metrics-recorder.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveMoves } from "./active-moves.js";
 import { isEligible } from "./assignment-model.js";
@@ -33,6 +34,8 @@ export interface PathMoverOptions {
   onMoveFailed?: ((ip: string, excluded: string) => void) | undefined;
   /** Deadline of one CleanPath / AcquirePath call (default 20 s). */
   rpcTimeoutMs?: number | undefined;
+  /** Each move's result and step times (default: nowhere). */
+  metrics?: MetricsRecorder | undefined;
   now: () => Date;
 }
 
@@ -71,6 +74,7 @@ export class PathMover {
     const { ip } = planned;
     let record = this.options.records.get(ip) ?? planned;
     let failure: MoveFailure | undefined;
+    let moved = false;
     moves.begin(ip);
     const timings = new MoveTimings();
     try {
@@ -146,6 +150,7 @@ export class PathMover {
       timings.mark("acquireMs");
       record = await this.update(record, "succeeded", [pathEvent(record, "serving", holder)]);
       timings.mark("succeededWriteMs");
+      moved = true;
       logger.debug({ jobId: record.jobId, ip, ...timings.taken }, "path moved");
     } catch (error) {
       if (signal.aborted) return;
@@ -168,6 +173,10 @@ export class PathMover {
       // Ended either way: the placement loop may place the path again (it follows this, not the
       // records in Consul, so a failed move whose record could not be written is not left stuck).
       if (!signal.aborted) moves.end(ip);
+      // Moves that did not run (already where they should be) or were cut by the term are not timed.
+      if (moved || failure !== undefined) {
+        this.options.metrics?.moveEnded(moved ? "succeeded" : "failed", timings.taken, timings.totalMs);
+      }
       if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, failure.failedNode);
     }
   }
@@ -236,7 +245,12 @@ export function pathEvent(
 /** Milliseconds each step of a move took, for the "path moved" log line. */
 class MoveTimings {
   readonly taken: Record<string, number> = {};
-  private last = performance.now();
+  private readonly start = performance.now();
+  private last = this.start;
+
+  get totalMs(): number {
+    return performance.now() - this.start;
+  }
 
   mark(step: string): void {
     const now = performance.now();

@@ -38,6 +38,15 @@ export interface SanpathdConfig {
    */
   tls: TlsConfig | undefined;
   audit: AuditConfig;
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  /**
+   * host:port of the Prometheus listener (GET /metrics; HTTPS with the node's certificate when TLS
+   * is on); undefined = no metrics listener.
+   */
+  listen: string | undefined;
 }
 
 /** "required": every sanpath.v1 call needs a token or a client certificate; "none": tests and --dev. */

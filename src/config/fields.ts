@@ -206,6 +206,13 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     flag: "audit-file",
     description: "append-only JSON lines, one per write call (default: the daemon log)",
   },
+  {
+    path: "metrics.listen",
+    env: "SANPATH_METRICS_LISTEN",
+    flag: "metrics-listen",
+    description:
+      "host:port of the Prometheus metrics listener, GET /metrics (HTTPS with the node certificate when TLS is on; default: none)",
+  },
 ];
 
 export const SECRET_FIELD_PATHS: ReadonlySet<string> = new Set(

@@ -204,6 +204,7 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     },
     tls: readTls(read),
     audit: { file: read.optionalText("audit.file", absolutePathRule) },
+    metrics: { listen: read.optionalText("metrics.listen", hostPortRule(true)) },
   };
   if (read.problems.length === 0) checkCrossFieldRules(config, read);
   if (read.problems.length > 0) throw new ConfigError(read.problems);

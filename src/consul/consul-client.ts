@@ -21,7 +21,15 @@ export interface ConsulClientOptions {
   token?: string;
   /** Deadline of every non-blocking call, in ms (default 5000). */
   timeoutMs?: number;
+  /** Told of every request that ended: its operation, "ok" / "rejected" / "error" / "cancelled", seconds. */
+  observe?: ConsulObserver;
 }
+
+export type ConsulObserver = (
+  operation: string,
+  result: "ok" | "rejected" | "error" | "cancelled",
+  seconds: number,
+) => void;
 
 /** Extra slack on top of Consul's own jitter (wait/16) for a blocking call's deadline. */
 const BLOCKING_FACTOR = 1.07;
@@ -88,6 +96,7 @@ export class ConsulClient {
   readonly address: string;
   readonly timeoutMs: number;
   private readonly raw: RawConsul;
+  private readonly observe: ConsulObserver | undefined;
 
   constructor(options: ConsulClientOptions) {
     const match = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(options.address);
@@ -102,6 +111,7 @@ export class ConsulClient {
     }
     this.address = options.address;
     this.timeoutMs = timeoutMs;
+    this.observe = options.observe;
     const defaults = options.token === undefined || options.token === "" ? {} : { token: options.token };
     this.raw = new Consul({ host, port, defaults }) as unknown as RawConsul;
   }
@@ -247,15 +257,26 @@ export class ConsulClient {
       ctx.emit("cancel");
     };
     signal?.addEventListener("abort", cancel, { once: true });
+    const started = performance.now();
+    let result: "ok" | "rejected" | "error" | "cancelled" = "error";
     try {
-      return { ok: true, value: await run(this.raw, { ctx, timeout: timeoutMs }) };
+      const value = await run(this.raw, { ctx, timeout: timeoutMs });
+      result = "ok";
+      return { ok: true, value };
     } catch (error) {
-      if (isAborted(signal)) throw cancelled(operation, signal, error);
+      if (isAborted(signal)) {
+        result = "cancelled";
+        throw cancelled(operation, signal, error);
+      }
       const rejection = asRejection(error);
-      if (rejection !== undefined && accepted.includes(rejection.status)) return { ok: false, rejection };
+      if (rejection !== undefined && accepted.includes(rejection.status)) {
+        result = "rejected";
+        return { ok: false, rejection };
+      }
       throw consulFailure(operation, error, rejection, timeoutMs);
     } finally {
       signal?.removeEventListener("abort", cancel);
+      this.observe?.(operation, result, (performance.now() - started) / 1000);
     }
   }
 

@@ -11,6 +11,7 @@ import { DEFAULT_CALLS_PER_NODE, NodeCallSlots } from "../assignment/node-call-s
 import type { NodeRpc } from "../assignment/node-rpc.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
+import { NO_METRICS, type MetricsRecorder } from "../metrics/metrics-recorder.js";
 import type { Logger } from "../log/logger.js";
 import type { Term } from "./election.js";
 import { PlacementLoop } from "./placement-loop.js";
@@ -33,6 +34,8 @@ export interface CoordinatorOptions {
   callsPerNode?: number;
   /** Lock-delay of the node sessions (ms; default: the term's, the cluster's session setting). */
   lockDelayMs?: number;
+  /** Moves and placements are counted and timed here (default: nowhere). */
+  metrics?: MetricsRecorder;
 }
 
 /**
@@ -41,7 +44,15 @@ export interface CoordinatorOptions {
  * the moment the term ends; whatever they were doing is in Consul for the next coordinator.
  */
 export class Coordinator {
+  private placement: PlacementLoop | undefined;
+
   constructor(private readonly options: CoordinatorOptions) {}
+
+  /** While this node leads: the paths nobody serves as of the last placement pass (metrics). */
+  get leading(): { readonly unservedPaths: number | undefined } | undefined {
+    const placement = this.placement;
+    return placement === undefined ? undefined : { unservedPaths: placement.unservedPaths };
+  }
 
   async lead(term: Term): Promise<void> {
     const { kv, keys, logger } = this.options;
@@ -62,6 +73,7 @@ export class Coordinator {
       logger: log,
       moves,
       slots,
+      metrics: this.options.metrics ?? NO_METRICS,
       lockDelayMs: this.options.lockDelayMs ?? term.lockDelayMs,
       ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
     });
@@ -74,12 +86,17 @@ export class Coordinator {
         placement.poke();
       }
     };
-    await Promise.all([
-      placement.run(),
-      poke(keys.disks()),
-      poke(keys.nodes()),
-      this.runJobs(leaderTerm, { moves, slots }, placement, log),
-    ]);
+    this.placement = placement;
+    try {
+      await Promise.all([
+        placement.run(),
+        poke(keys.disks()),
+        poke(keys.nodes()),
+        this.runJobs(leaderTerm, { moves, slots }, placement, log),
+      ]);
+    } finally {
+      if (this.placement === placement) this.placement = undefined;
+    }
   }
 
   /** Runs the stored job whenever there is one, one after the other. */
@@ -109,6 +126,7 @@ export class Coordinator {
           slots: shared.slots,
           reader: this.options.reader,
           onMoveFailed: (ip, excluded) => placement.exclude(ip, excluded),
+          metrics: this.options.metrics ?? NO_METRICS,
           ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
         });
         const outcome = await runner.run();

@@ -8,6 +8,7 @@ import type { NodeRpc } from "../assignment/node-rpc.js";
 import { placeFreePaths } from "../assignment/placement.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import type { MetricsRecorder, PlacementCause } from "../metrics/metrics-recorder.js";
 import { placementView } from "./placement-view.js";
 import {
   DEFAULT_RETRY_TUNING,
@@ -19,6 +20,8 @@ import {
 import { UnplacedPathsLog } from "./unplaced-paths-log.js";
 
 export interface PlacementLoopOptions {
+  /** Placements are counted and timed here (default: nowhere). */
+  metrics?: MetricsRecorder;
   reader: ClusterStateReader;
   store: JobStore;
   nodes: NodeRpc;
@@ -81,6 +84,10 @@ export class PlacementLoop {
   private readonly retries = new Map<string, PathRetry>();
   /** When the loop first noticed each free path free (ms since epoch). */
   private readonly freeSince = new Map<string, number>();
+  /** Why each free path was free when first noticed (metrics). */
+  private readonly freeCause = new Map<string, PlacementCause>();
+  /** Paths a failed move left free, until they are noticed free. */
+  private readonly moveFailed = new Set<string>();
   /** NODE_FENCED answers per path, per node, since the path was last placed. */
   private readonly fenced = new Map<string, Map<string, number>>();
   /** AcquirePath calls in flight: the node asked, and the call. */
@@ -88,12 +95,18 @@ export class PlacementLoop {
   private readonly unplacedLog: UnplacedPathsLog;
   private wake: (() => void) | undefined;
   private poked = true;
+  private freeCount: number | undefined;
   /** The last poke before the pass that is about to read (ms since epoch). */
   private lastPoke: number | undefined;
 
   constructor(options: PlacementLoopOptions) {
     this.options = options;
     this.unplacedLog = new UnplacedPathsLog(options.logger, options.unplacedSummaryMs ?? 60_000);
+  }
+
+  /** Paths of running disks nobody served at the last pass; undefined before the first. */
+  get unservedPaths(): number | undefined {
+    return this.freeCount;
   }
 
   /** Asks for a pass soon. */
@@ -112,6 +125,7 @@ export class PlacementLoop {
   /** A move of `ip` failed on `node`: do not choose that node for it for a while, and place it now. */
   exclude(ip: string, node: string): void {
     if (node !== "") this.addExclusion(ip, node);
+    this.moveFailed.add(ip);
     this.passAgain();
   }
 
@@ -202,9 +216,15 @@ export class PlacementLoop {
       acquiringOn: (ip) => this.inFlight.get(ip)?.node,
       isWaiting: (ip) => (this.retries.get(ip)?.retryAt ?? 0) > now,
     });
-    for (const ip of stillFree) if (!this.freeSince.has(ip)) this.freeSince.set(ip, noticedAt);
+    this.freeCount = stillFree.size;
+    for (const ip of stillFree) {
+      if (this.freeSince.has(ip)) continue;
+      this.freeSince.set(ip, noticedAt);
+      this.freeCause.set(ip, this.causeOf(ip, state));
+    }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     for (const ip of this.freeSince.keys()) if (!stillFree.has(ip)) this.freeSince.delete(ip);
+    for (const ip of this.freeCause.keys()) if (!stillFree.has(ip)) this.freeCause.delete(ip);
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
     if (freeIps.size === 0) {
       this.unplacedLog.afterPass([], [], stillFree, now);
@@ -256,6 +276,12 @@ export class PlacementLoop {
       this.excluded.delete(ip);
       this.fenced.delete(ip);
       this.options.onAttempt?.({ ip, node, placed: true });
+      const since = this.freeSince.get(ip);
+      if (since !== undefined) {
+        this.options.metrics?.pathPlaced(this.freeCause.get(ip) ?? "new", Date.now() - since);
+        this.freeSince.delete(ip);
+        this.freeCause.delete(ip);
+      }
       logger.info({ ip, diskId, index, node }, "free path placed");
     } catch (error) {
       if (signal.aborted) return;
@@ -279,6 +305,15 @@ export class PlacementLoop {
     } finally {
       slots.release(node);
     }
+  }
+
+  /** "failover" when the path's last holder has lost its session, "move-failed" after a failed move. */
+  private causeOf(ip: string, state: ClusterState): PlacementCause {
+    if (this.moveFailed.delete(ip)) return "move-failed";
+    const lastHolder = state.paths.find((path) => path.ip === ip)?.lastHolder;
+    if (lastHolder === undefined) return "new";
+    const holder = state.nodes.find((node) => node.name === lastHolder);
+    return holder?.online === true ? "handed-off" : "failover";
   }
 
   /**

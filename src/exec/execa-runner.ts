@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { execa } from "execa";
 import type { Logger } from "../log/logger.js";
 import {
@@ -23,7 +24,11 @@ export interface ExecaRunnerOptions {
   signal?: AbortSignal;
   /** Each command is logged at debug level, with secrets masked. */
   logger?: Logger;
+  /** Told of every command that ended: its program (no arguments), whether it succeeded, seconds. */
+  observe?: CommandObserver;
 }
+
+export type CommandObserver = (program: string, ok: boolean, seconds: number) => void;
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 
@@ -33,12 +38,14 @@ export class ExecaCommandRunner implements CommandRunner {
   private readonly defaultTimeoutMs: number;
   private readonly lifetime: AbortSignal;
   private readonly logger: Logger | undefined;
+  private readonly observe: CommandObserver | undefined;
 
   constructor(options: ExecaRunnerOptions = {}) {
     this.netns = options.netns;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.lifetime = options.signal ?? new AbortController().signal;
     this.logger = options.logger;
+    this.observe = options.observe;
   }
 
   /** A runner with the same settings that runs inside `netns`. */
@@ -48,6 +55,7 @@ export class ExecaCommandRunner implements CommandRunner {
       defaultTimeoutMs: this.defaultTimeoutMs,
       signal: this.lifetime,
       ...(this.logger === undefined ? {} : { logger: this.logger }),
+      ...(this.observe === undefined ? {} : { observe: this.observe }),
     });
   }
 
@@ -81,9 +89,9 @@ export class ExecaCommandRunner implements CommandRunner {
 
     const accepted =
       exitCode !== undefined && (exitCode === 0 || options.acceptExitCodes?.includes(exitCode));
-    if (!result.failed || (accepted === true && !result.timedOut && !result.isCanceled)) {
-      return { stdout, stderr, exitCode: exitCode ?? 0 };
-    }
+    const ok = !result.failed || (accepted === true && !result.timedOut && !result.isCanceled);
+    this.observe?.(basename(file), ok, (performance.now() - started) / 1000);
+    if (ok) return { stdout, stderr, exitCode: exitCode ?? 0 };
 
     const base = { command, exitCode, stdout, stderr: stderr.trim() };
     if (result.timedOut) throw new CommandFailedError({ ...base, failure: "timeout", timeoutMs });

@@ -139,6 +139,19 @@ export interface NodeStatus {
   imageStore: string;
 }
 
+/** What metrics read of the node at each scrape: no Consul or driver call behind it. */
+export interface NodeMetricsView {
+  /** Paths served here, by disk and iSCSI subnet (0 when the interface is in no configured subnet). */
+  served: { diskId: string; subnet: number; count: number }[];
+  state: "serving" | "fenced" | "degraded" | "starting";
+  session: SessionStatus;
+  fenceDeadlineMs: number;
+  dataPathHealthy: boolean;
+  repairsAsked: number;
+  counters: NodeCounters;
+  highestEpoch: number;
+}
+
 const STATUS_CONSUL_TIMEOUT_MS = 2000;
 const STATUS_LOCAL_TIMEOUT_MS = 3000;
 
@@ -360,6 +373,45 @@ export class NodeAgent {
       this.counters.cleanFailures += 1;
       throw error;
     }
+  }
+
+  metricsView(): NodeMetricsView {
+    const { interfaces } = this.options;
+    const served = new Map<string, { diskId: string; subnet: number; count: number }>();
+    for (const path of this.options.journal.served()) {
+      const subnet =
+        path.interface === interfaces.subnet1 ? 1 : path.interface === interfaces.subnet2 ? 2 : 0;
+      const key = `${path.diskId}/${subnet}`;
+      const row = served.get(key) ?? { diskId: path.diskId, subnet, count: 0 };
+      row.count += 1;
+      served.set(key, row);
+    }
+    const session = this.session.status();
+    const health = this.probe.current;
+    const state =
+      this.degraded.current !== undefined
+        ? "degraded"
+        : session.fenced
+          ? "fenced"
+          : session.healthy
+            ? "serving"
+            : "starting";
+    return {
+      served: [...served.values()],
+      state,
+      session,
+      fenceDeadlineMs: this.options.session.fenceDeadlineMs,
+      dataPathHealthy: health.healthy,
+      repairsAsked: health.repairsAsked,
+      counters: {
+        ...this.counters,
+        reconciles: this.reconciliation.passCount,
+        fences: session.fences,
+        staleEpochsRefused: this.epochs.refusedCount,
+        degradations: this.degraded.entries,
+      },
+      highestEpoch: this.epochs.highest,
+    };
   }
 
   async status(epoch: number, signal: AbortSignal): Promise<NodeStatus> {

@@ -78,8 +78,14 @@ export interface SessionStatus {
   lastConfirmedAt: Date | undefined;
   fenced: boolean;
   fences: number;
+  /** Fences by cause: Consul said the session is gone, or it was not confirmed in time. */
+  fencesByCause: Readonly<Record<FenceCause, number>>;
   lastFenceReason: string | undefined;
+  /** Renews Consul confirmed, since start. */
+  confirmations: number;
 }
+
+export type FenceCause = "session-gone" | "unconfirmed";
 
 export interface NodeSessionOptions {
   sessions: SessionStore;
@@ -118,6 +124,8 @@ export class NodeSession {
   private confirmedWall: Date | undefined;
   private fenceTimer: NodeJS.Timeout | undefined;
   private fenceCount = 0;
+  private readonly fencesByCause: Record<FenceCause, number> = { "session-gone": 0, unconfirmed: 0 };
+  private confirmations = 0;
   private lastFenceReason: string | undefined;
   private teardown: Promise<void> = Promise.resolve();
   private loop: Promise<void> | undefined;
@@ -146,7 +154,9 @@ export class NodeSession {
       lastConfirmedAt: this.confirmedWall,
       fenced: this.phase === "fenced",
       fences: this.fenceCount,
+      fencesByCause: { ...this.fencesByCause },
       lastFenceReason: this.lastFenceReason,
+      confirmations: this.confirmations,
     };
   }
 
@@ -170,7 +180,7 @@ export class NodeSession {
 
   /** Consul said the session is gone (e.g. an acquire answered "invalid session"): fence now. */
   reportLost(why: string): void {
-    this.fence(`Consul says the session is gone (${why})`);
+    this.fence(`Consul says the session is gone (${why})`, "session-gone");
   }
 
   /**
@@ -293,7 +303,7 @@ export class NodeSession {
           this.log.warn({ session: id, failures, err: error.message }, "session renew failed");
         }
       },
-      onLost: () => this.fence("Consul says the session no longer exists"),
+      onLost: () => this.fence("Consul says the session no longer exists", "session-gone"),
     });
     const held: Held = { id, keeper, generation: new AbortController(), ended, end };
     this.held = held;
@@ -311,6 +321,7 @@ export class NodeSession {
   private confirmed(id: string, at: number): void {
     if (this.phase !== "active" || this.held?.id !== id) return;
     if (this.confirmedAt !== undefined && at <= this.confirmedAt) return;
+    this.confirmations += 1;
     this.confirmedAt = at;
     this.confirmedWall = new Date(Date.now() - (this.now() - at));
     this.armFenceTimer();
@@ -322,17 +333,21 @@ export class NodeSession {
     const deadline = this.confirmedAt + this.options.settings.fenceDeadlineMs;
     const delay = deadline - this.now();
     if (delay <= 0) {
-      this.fence(`the session was not confirmed within ${this.options.settings.fenceDeadlineMs} ms`);
+      this.fence(
+        `the session was not confirmed within ${this.options.settings.fenceDeadlineMs} ms`,
+        "unconfirmed",
+      );
       return;
     }
     this.fenceTimer = setTimeout(() => this.armFenceTimer(), delay);
   }
 
-  private fence(reason: string): void {
+  private fence(reason: string, cause: FenceCause): void {
     const held = this.held;
     if (this.phase !== "active" || held === undefined) return;
     this.phase = "fenced";
     this.fenceCount += 1;
+    this.fencesByCause[cause] += 1;
     this.lastFenceReason = reason;
     clearTimeout(this.fenceTimer);
     held.generation.abort(nodeFenced(this.options.nodeName, reason));

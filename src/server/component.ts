@@ -1,6 +1,7 @@
 import type { ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
 import type { Logger } from "../log/logger.js";
+import type { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import type { HealthReporter } from "./health.js";
 
 /** What a component gets from the daemon when it starts. */
@@ -13,6 +14,8 @@ export interface DaemonContext {
   readonly health: HealthReporter;
   /** host:port other nodes reach this daemon at. */
   readonly advertiseAddress: string;
+  /** Prometheus metrics: components tell it where to read their state, and adapters report to it. */
+  readonly metrics: PrometheusMetrics;
 }
 
 /**

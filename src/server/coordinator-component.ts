@@ -32,10 +32,14 @@ export interface CoordinatorComponentOptions {
 export function coordinatorComponent(options: CoordinatorComponentOptions = {}): DaemonComponent {
   return {
     name: "coordinator",
-    async start({ config, logger, services, advertiseAddress }): Promise<RunningComponent> {
+    async start({ config, logger, services, advertiseAddress, metrics }): Promise<RunningComponent> {
       const log = logger.child({ component: "coordinator" });
       const auth = await nodeClientAuth(config);
-      const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const client = new ConsulClient({
+        address: config.consul.address,
+        token: config.consul.token,
+        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
+      });
       const keys = new ConsulKeys(config.consul.root);
       const kv = new ConsulKvStore(client);
       const sessions = new ConsulSessionStore(client);
@@ -64,6 +68,11 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         logger: log,
         rpcTimeoutMs,
         callsPerNode: config.reassignment.callsPerNode,
+        metrics,
+      });
+      metrics.observeCoordinator(() => {
+        const leading = coordinator.leading;
+        return { leader: leading !== undefined, unservedPaths: leading?.unservedPaths };
       });
       const election = new Election({
         kv,

@@ -3,7 +3,10 @@ import type { Server } from "@grpc/grpc-js";
 import { ActiveCalls, shuttingDownError } from "../api/active-calls.js";
 import { SANPATH_SERVICE_NAMES, ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
-import { formatHostPort, isWildcardHost, type HostPort } from "../config/host-port.js";
+import { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from "../config/host-port.js";
+import { packageVersion } from "../config/package-version.js";
+import { startMetricsServer, type MetricsServer } from "../metrics/metrics-server.js";
+import { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { startDaemonSecurity } from "../security/daemon-security.js";
@@ -23,6 +26,9 @@ export interface Daemon {
   readonly services: ServiceRegistry;
   readonly health: HealthReporter;
   readonly calls: ActiveCalls;
+  readonly metrics: PrometheusMetrics;
+  /** Where GET /metrics is served (metrics.listen); undefined when it is not. */
+  readonly metricsAddress: HostPort | undefined;
   /**
    * Two-phase shutdown: health NOT_SERVING and open streams ended; then the server stops taking
    * calls and waits up to config.shutdownGraceMs for the ones in flight before cutting connections;
@@ -46,7 +52,13 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   const { logger } = options;
   const calls = new ActiveCalls();
   const security = await startDaemonSecurity(config, logger);
-  const services = new ServiceRegistry({ calls, logger, gate: security.gate });
+  const metrics = new PrometheusMetrics({ version: packageVersion(), node: config.nodeName });
+  const services = new ServiceRegistry({
+    calls,
+    logger,
+    gate: security.gate,
+    observe: (method, code, seconds) => metrics.grpcCallEnded(method, code, seconds),
+  });
   const health = new HealthReporter(SANPATH_SERVICE_NAMES, logger);
   const server = createGrpcServer();
   services.addToServer(server);
@@ -74,12 +86,18 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     "gRPC server listening",
   );
 
-  const context: DaemonContext = { config, logger, services, health, advertiseAddress };
+  const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics };
   const running: { name: string; component: RunningComponent }[] = [];
+  let metricsServer: MetricsServer | undefined;
   try {
     for (const component of options.components) {
       running.push({ name: component.name, component: await component.start(context) });
       logger.debug({ component: component.name }, "component started");
+    }
+    const metricsListen =
+      config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen);
+    if (metricsListen !== undefined) {
+      metricsServer = await startMetricsServer({ listen: metricsListen, metrics, tls: config.tls, logger });
     }
   } catch (error) {
     server.forceShutdown();
@@ -96,6 +114,8 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     services,
     health,
     calls,
+    metrics,
+    metricsAddress: metricsServer?.address,
     shutdown(why, mode = "hand-off") {
       if (shutdown !== undefined) {
         logger.warn({ why }, "second stop request: cutting connections now");
@@ -119,6 +139,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
           }
         }
         await stopComponents(running, logger, mode);
+        await metricsServer?.close();
         await security.stop();
         logger.info({ cutCalls }, "stopped");
         return { cutCalls };

@@ -53,9 +53,13 @@ const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 export function diskComponent(options: DiskComponentOptions = {}): DaemonComponent {
   return {
     name: "disk-service",
-    async start({ config, logger, services }): Promise<RunningComponent> {
+    async start({ config, logger, services, metrics }): Promise<RunningComponent> {
       const log = logger.child({ component: "disks" });
-      const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const client = new ConsulClient({
+        address: config.consul.address,
+        token: config.consul.token,
+        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
+      });
       const store = await createImageStore(config).catch((error: unknown) => {
         client.close();
         throw error;

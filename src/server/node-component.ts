@@ -49,10 +49,14 @@ export const NODE_STATE_FILES = {
 export function nodeComponent(): DaemonComponent {
   return {
     name: "node-agent",
-    async start({ config, logger, services, health, advertiseAddress }): Promise<RunningComponent> {
+    async start({ config, logger, services, health, advertiseAddress, metrics }): Promise<RunningComponent> {
       const log = logger.child({ component: "node" });
       const lifetime = new AbortController();
-      const runner = new ExecaCommandRunner({ signal: lifetime.signal, logger: log });
+      const runner = new ExecaCommandRunner({
+        signal: lifetime.signal,
+        logger: log,
+        observe: (program, ok, seconds) => metrics.commandEnded(program, ok, seconds),
+      });
       const target: TargetDriver =
         config.target.driver === "lio"
           ? new LioDriver({ runner, logger: log })
@@ -75,7 +79,11 @@ export function nodeComponent(): DaemonComponent {
         logLevel: config.logLevel,
         logger: log,
       });
-      const client = new ConsulClient({ address: config.consul.address, token: config.consul.token });
+      const client = new ConsulClient({
+        address: config.consul.address,
+        token: config.consul.token,
+        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
+      });
       const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
       const disks = new DiskSource({
@@ -116,6 +124,34 @@ export function nodeComponent(): DaemonComponent {
       health.setCondition(NODE_SESSION_CONDITION, false, [NODE_SERVICE]);
       services.implement("node", nodeHandlers(agent));
       agent.start();
+      metrics.observeNode(
+        () => {
+          const view = agent.metricsView();
+          const confirmed = view.session.lastConfirmedAt;
+          return {
+            served: view.served,
+            state: view.state,
+            sessionAgeSeconds:
+              confirmed === undefined ? undefined : (Date.now() - confirmed.getTime()) / 1000,
+            fenceDeadlineSeconds: view.fenceDeadlineMs / 1000,
+            dataPathHealthy: view.dataPathHealthy,
+            highestEpoch: view.highestEpoch,
+          };
+        },
+        () => {
+          const view = agent.metricsView();
+          return {
+            confirmations: view.session.confirmations,
+            fences: view.session.fencesByCause,
+            degradations: view.counters.degradations,
+            acquires: view.counters.acquires,
+            acquireFailures: view.counters.acquireFailures,
+            cleans: view.counters.cleans,
+            cleanFailures: view.counters.cleanFailures,
+            repairsAsked: view.repairsAsked,
+          };
+        },
+      );
       return {
         async stop(mode) {
           services.unimplement("node");

@@ -1,0 +1,340 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MetricsRecorder, MoveResult, PlacementCause } from "./metrics-recorder.js";
+
+/** Seconds buckets for things that take milliseconds to a minute (moves, placements, calls). */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Seconds buckets for a failover (target: under 3 s; today up to ~11 s). */
+const FAILOVER_BUCKETS = [0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60];
+
+/** What the node agent reports at scrape time (from NodeAgent.status). */
+export interface NodeSnapshot {
+  /** Paths served here, by disk id and subnet. */
+  readonly served: readonly { readonly diskId: string; readonly subnet: number; readonly count: number }[];
+  readonly state: NodeStateName;
+  /** Seconds since Consul last confirmed the session; undefined without one. */
+  readonly sessionAgeSeconds: number | undefined;
+  readonly fenceDeadlineSeconds: number;
+  readonly dataPathHealthy: boolean;
+  /** The highest coordinator epoch the node has seen (a NodeService call carries it). */
+  readonly highestEpoch: number;
+}
+
+export type NodeStateName = "serving" | "fenced" | "degraded" | "starting";
+const NODE_STATES: readonly NodeStateName[] = ["serving", "fenced", "degraded", "starting"];
+
+/** Counters kept by the node agent, read at scrape time (they only grow). */
+export interface NodeCounterSnapshot {
+  readonly confirmations: number;
+  readonly fences: Readonly<Record<string, number>>;
+  readonly degradations: number;
+  readonly acquires: number;
+  readonly acquireFailures: number;
+  readonly cleans: number;
+  readonly cleanFailures: number;
+  readonly repairsAsked: number;
+}
+
+/** What the coordinator side reports at scrape time. */
+export interface CoordinatorSnapshot {
+  readonly leader: boolean;
+  /** Leader only: paths of running disks nobody serves, as of its last placement pass. */
+  readonly unservedPaths: number | undefined;
+}
+
+type Snapshot<T> = () => Promise<T | undefined> | T | undefined;
+
+/**
+ * Every sanpath_* metric of one sanpathd, on a registry of its own (with the Node.js process
+ * metrics), following Prometheus naming: base units (seconds), `_total` counters. Labels are
+ * bounded: method names, command names, disk ids (not addresses), phases, causes.
+ */
+export class PrometheusMetrics implements MetricsRecorder {
+  readonly registry = new Registry();
+  private nodeSnapshot: Snapshot<NodeSnapshot> = () => undefined;
+  private nodeCounters: Snapshot<NodeCounterSnapshot> = () => undefined;
+  private coordinatorSnapshot: Snapshot<CoordinatorSnapshot> = () => undefined;
+
+  private readonly moves: Counter<"result">;
+  private readonly moveSeconds: Histogram<"phase">;
+  private readonly placementSeconds: Histogram<"cause">;
+  private readonly failoverSeconds: Histogram;
+  private readonly grpcHandled: Counter<"method" | "code">;
+  private readonly grpcSeconds: Histogram<"method">;
+  private readonly commandSeconds: Histogram<"command" | "result">;
+  private readonly consulSeconds: Histogram<"operation" | "result">;
+
+  constructor(info: { version: string; node: string }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "sanpath_build_info",
+      help: "Always 1: the sanpathd version and node name as labels.",
+      labelNames: ["version", "node"],
+      registers,
+    }).set({ version: info.version, node: info.node }, 1);
+
+    const readNode = async (): Promise<NodeSnapshot | undefined> => this.nodeSnapshot();
+    const readCounters = async (): Promise<NodeCounterSnapshot | undefined> => this.nodeCounters();
+    const readCoordinator = async (): Promise<CoordinatorSnapshot | undefined> => this.coordinatorSnapshot();
+    new Gauge({
+      name: "sanpath_node_paths_served",
+      help: "Paths this node serves, by disk id and iSCSI subnet.",
+      labelNames: ["disk", "subnet"],
+      registers,
+      async collect() {
+        this.reset();
+        const node = await readNode();
+        for (const row of node?.served ?? []) {
+          this.set({ disk: row.diskId, subnet: String(row.subnet) }, row.count);
+        }
+      },
+    });
+    new Gauge({
+      name: "sanpath_node_state",
+      help: "1 for the state this node is in (serving, fenced, degraded, starting), 0 for the others.",
+      labelNames: ["state"],
+      registers,
+      async collect() {
+        const node = await readNode();
+        for (const state of NODE_STATES) this.set({ state }, node?.state === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "sanpath_session_confirmed_age_seconds",
+      help: "Seconds since Consul last confirmed this node's session (it fences at sanpath_session_fence_deadline_seconds); NaN while it holds none.",
+      registers,
+      async collect() {
+        this.set((await readNode())?.sessionAgeSeconds ?? Number.NaN);
+      },
+    });
+    new Gauge({
+      name: "sanpath_session_fence_deadline_seconds",
+      help: "The fence deadline: a node whose session is not confirmed for this long tears its paths down.",
+      registers,
+      async collect() {
+        this.reset();
+        const node = await readNode();
+        if (node !== undefined) this.set(node.fenceDeadlineSeconds);
+      },
+    });
+    new Gauge({
+      name: "sanpath_data_path_healthy",
+      help: "1 while the data-path probe finds every served path really there (target, portal, IP).",
+      registers,
+      async collect() {
+        this.reset();
+        const node = await readNode();
+        if (node !== undefined) this.set(node.dataPathHealthy ? 1 : 0);
+      },
+    });
+    counterFromSnapshot(
+      registers,
+      "sanpath_session_confirmations_total",
+      "Session renews Consul confirmed.",
+      [],
+      async () => {
+        const counters = await readCounters();
+        return counters === undefined ? [] : [[{}, counters.confirmations]];
+      },
+    );
+    counterFromSnapshot(
+      registers,
+      "sanpath_fences_total",
+      "Times this node fenced itself (tore every path down), by cause: session-gone or unconfirmed.",
+      ["cause"],
+      async () =>
+        Object.entries((await readCounters())?.fences ?? {}).map(([cause, count]) => [{ cause }, count]),
+    );
+    counterFromSnapshot(
+      registers,
+      "sanpath_degradations_total",
+      "Times this node became degraded (its data path failed and it handed its paths off).",
+      [],
+      async () => {
+        const counters = await readCounters();
+        return counters === undefined ? [] : [[{}, counters.degradations]];
+      },
+    );
+    counterFromSnapshot(
+      registers,
+      "sanpath_path_operations_total",
+      "AcquirePath and CleanPath calls this node ran, by operation and result.",
+      ["operation", "result"],
+      async () => {
+        const c = await readCounters();
+        if (c === undefined) return [];
+        return [
+          [{ operation: "acquire", result: "ok" }, c.acquires],
+          [{ operation: "acquire", result: "error" }, c.acquireFailures],
+          [{ operation: "clean", result: "ok" }, c.cleans],
+          [{ operation: "clean", result: "error" }, c.cleanFailures],
+        ];
+      },
+    );
+    counterFromSnapshot(
+      registers,
+      "sanpath_data_path_repairs_total",
+      "Probes that found a served path not all there and asked for a repair.",
+      [],
+      async () => {
+        const counters = await readCounters();
+        return counters === undefined ? [] : [[{}, counters.repairsAsked]];
+      },
+    );
+    new Gauge({
+      name: "sanpath_coordinator_leader",
+      help: "1 while this node is the elected coordinator.",
+      registers,
+      async collect() {
+        this.set((await readCoordinator())?.leader === true ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "sanpath_coordinator_epoch",
+      help: "The highest coordinator epoch (the coordinator lock's LockIndex) this node has seen.",
+      registers,
+      async collect() {
+        this.reset();
+        const node = await readNode();
+        if (node !== undefined) this.set(node.highestEpoch);
+      },
+    });
+    new Gauge({
+      name: "sanpath_cluster_paths_unserved",
+      help: "Paths of running disks that no node serves, as of the coordinator's last placement pass (only the coordinator exports it, labelled with its name).",
+      labelNames: ["coordinator"],
+      registers,
+      async collect() {
+        this.reset();
+        const unserved = (await readCoordinator())?.unservedPaths;
+        if (unserved !== undefined) this.set({ coordinator: info.node }, unserved);
+      },
+    });
+
+    this.moves = new Counter({
+      name: "sanpath_job_moves_total",
+      help: "Path moves of reassignment jobs run by this node as coordinator, by result.",
+      labelNames: ["result"],
+      registers,
+    });
+    this.moveSeconds = new Histogram({
+      name: "sanpath_job_move_duration_seconds",
+      help: "How long path moves took, whole (phase total) and by step (clean, acquire, record writes, re-plan).",
+      labelNames: ["phase"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.placementSeconds = new Histogram({
+      name: "sanpath_placement_duration_seconds",
+      help: "From the coordinator seeing a path free to the path served again, by why it was free.",
+      labelNames: ["cause"],
+      buckets: FAILOVER_BUCKETS,
+      registers,
+    });
+    this.failoverSeconds = new Histogram({
+      name: "sanpath_failover_duration_seconds",
+      help: "For each path of a lost node: from the coordinator seeing it free (the node's session ended) to served on another node.",
+      buckets: FAILOVER_BUCKETS,
+      registers,
+    });
+    this.grpcHandled = new Counter({
+      name: "sanpath_grpc_server_handled_total",
+      help: "gRPC calls this server ended, by method and status code.",
+      labelNames: ["method", "code"],
+      registers,
+    });
+    this.grpcSeconds = new Histogram({
+      name: "sanpath_grpc_server_handling_seconds",
+      help: "How long gRPC calls took on this server (streams: how long they stayed open), by method.",
+      labelNames: ["method"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.commandSeconds = new Histogram({
+      name: "sanpath_command_duration_seconds",
+      help: "External commands this node ran (ip, tgtadm, arping, ...), by command and result.",
+      labelNames: ["command", "result"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.consulSeconds = new Histogram({
+      name: "sanpath_consul_request_duration_seconds",
+      help: "Consul HTTP API requests, by operation and result (ok, rejected, error, cancelled).",
+      labelNames: ["operation", "result"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+  }
+
+  /** Where scrapes read the node agent's state and counters. */
+  observeNode(snapshot: Snapshot<NodeSnapshot>, counters: Snapshot<NodeCounterSnapshot>): void {
+    this.nodeSnapshot = snapshot;
+    this.nodeCounters = counters;
+  }
+
+  /** Where scrapes read the coordinator's state. */
+  observeCoordinator(snapshot: Snapshot<CoordinatorSnapshot>): void {
+    this.coordinatorSnapshot = snapshot;
+  }
+
+  moveEnded(result: MoveResult, phasesMs: Readonly<Record<string, number>>, totalMs: number): void {
+    this.moves.inc({ result });
+    this.moveSeconds.observe({ phase: "total" }, totalMs / 1000);
+    for (const [phase, ms] of Object.entries(phasesMs)) {
+      this.moveSeconds.observe({ phase: phase.replace(/Ms$/, "") }, ms / 1000);
+    }
+  }
+
+  pathPlaced(cause: PlacementCause, freeForMs: number): void {
+    this.placementSeconds.observe({ cause }, freeForMs / 1000);
+    if (cause === "failover") this.failoverSeconds.observe(freeForMs / 1000);
+  }
+
+  grpcCallEnded(method: string, code: string, seconds: number): void {
+    this.grpcHandled.inc({ method, code });
+    this.grpcSeconds.observe({ method }, seconds);
+  }
+
+  commandEnded(command: string, ok: boolean, seconds: number): void {
+    this.commandSeconds.observe({ command, result: ok ? "ok" : "error" }, seconds);
+  }
+
+  consulRequestEnded(operation: string, result: string, seconds: number): void {
+    this.consulSeconds.observe({ operation, result }, seconds);
+  }
+
+  /** The exposition text of every metric, and its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * A counter whose values live elsewhere and only grow (the node agent's counters): read at
+ * scrape time. prom-client counters cannot be set, so each scrape adds what grew since the last.
+ */
+function counterFromSnapshot<Label extends string>(
+  registers: Registry[],
+  name: string,
+  help: string,
+  labelNames: readonly Label[],
+  read: () => Promise<[Partial<Record<Label, string>>, number][]>,
+): void {
+  const seen = new Map<string, number>();
+  new Counter<Label>({
+    name,
+    help,
+    labelNames,
+    registers,
+    async collect() {
+      for (const [labels, value] of await read()) {
+        const key = JSON.stringify(labels);
+        const before = seen.get(key) ?? 0;
+        // A restarted agent (new process: never here) or a reset reads lower: count from there.
+        const grew = value >= before ? value - before : value;
+        if (grew > 0 || !seen.has(key)) this.inc(labels, grew);
+        seen.set(key, value);
+      }
+    },
+  });
+}

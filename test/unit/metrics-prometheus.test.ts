@@ -1,0 +1,157 @@
+/**
+ * The Prometheus adapter: every sanpath_* metric with its labels, values read from the node and
+ * coordinator at scrape time, counters that only grow, histograms of moves, placements and
+ * failovers. test/integration/metrics-server.test.ts scrapes a real sanpathd (and runs promtool).
+ */
+import { describe, expect, it } from "vitest";
+import {
+  PrometheusMetrics,
+  type NodeCounterSnapshot,
+  type NodeSnapshot,
+} from "../../src/metrics/prometheus-metrics.js";
+
+/** The value of one sample line `name{labels} value` of the exposition text; undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels)
+    .map(([key, value]) => `${key}="${value}"`)
+    .sort();
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (match === null || match[1] !== name) continue;
+    const have = (match[2] ?? "")
+      .split(",")
+      .filter((part) => part !== "")
+      .sort();
+    if (wanted.every((label) => have.includes(label)) && have.length === wanted.length)
+      return Number(match[3]);
+  }
+  return undefined;
+}
+
+const NODE: NodeSnapshot = {
+  served: [
+    { diskId: "00001", subnet: 1, count: 2 },
+    { diskId: "00002", subnet: 2, count: 1 },
+  ],
+  state: "serving",
+  sessionAgeSeconds: 1.5,
+  fenceDeadlineSeconds: 4,
+  dataPathHealthy: true,
+  highestEpoch: 17,
+};
+
+const COUNTERS: NodeCounterSnapshot = {
+  confirmations: 40,
+  fences: { "session-gone": 1, unconfirmed: 2 },
+  degradations: 0,
+  acquires: 5,
+  acquireFailures: 1,
+  cleans: 3,
+  cleanFailures: 0,
+  repairsAsked: 2,
+};
+
+describe("Prometheus metrics", () => {
+  it("exports build info and the node's state, paths and session as read at scrape time", async () => {
+    const metrics = new PrometheusMetrics({ version: "1.2.3", node: "node1" });
+    let node: NodeSnapshot = NODE;
+    metrics.observeNode(
+      () => node,
+      () => COUNTERS,
+    );
+    metrics.observeCoordinator(() => ({ leader: true, unservedPaths: 3 }));
+    const first = (await metrics.render()).body;
+    expect(sample(first, "sanpath_build_info", { version: "1.2.3", node: "node1" })).toBe(1);
+    expect(sample(first, "sanpath_node_paths_served", { disk: "00001", subnet: "1" })).toBe(2);
+    expect(sample(first, "sanpath_node_paths_served", { disk: "00002", subnet: "2" })).toBe(1);
+    expect(sample(first, "sanpath_node_state", { state: "serving" })).toBe(1);
+    expect(sample(first, "sanpath_node_state", { state: "fenced" })).toBe(0);
+    expect(sample(first, "sanpath_session_confirmed_age_seconds")).toBe(1.5);
+    expect(sample(first, "sanpath_session_fence_deadline_seconds")).toBe(4);
+    expect(sample(first, "sanpath_data_path_healthy")).toBe(1);
+    expect(sample(first, "sanpath_coordinator_leader")).toBe(1);
+    expect(sample(first, "sanpath_coordinator_epoch")).toBe(17);
+    expect(sample(first, "sanpath_cluster_paths_unserved", { coordinator: "node1" })).toBe(3);
+    expect(sample(first, "sanpath_fences_total", { cause: "unconfirmed" })).toBe(2);
+    expect(sample(first, "sanpath_path_operations_total", { operation: "acquire", result: "error" })).toBe(1);
+    expect(first).toContain("process_cpu_seconds_total");
+
+    // The node fenced and gave its paths up: the next scrape says so, no stale disk series left.
+    node = { ...NODE, served: [], state: "fenced", dataPathHealthy: false };
+    const second = (await metrics.render()).body;
+    expect(sample(second, "sanpath_node_paths_served", { disk: "00001", subnet: "1" })).toBeUndefined();
+    expect(sample(second, "sanpath_node_state", { state: "fenced" })).toBe(1);
+    expect(sample(second, "sanpath_node_state", { state: "serving" })).toBe(0);
+    expect(sample(second, "sanpath_data_path_healthy")).toBe(0);
+  });
+
+  it("counts what the node counted, adding only what grew between scrapes", async () => {
+    const metrics = new PrometheusMetrics({ version: "1", node: "n" });
+    let counters: NodeCounterSnapshot = COUNTERS;
+    metrics.observeNode(
+      () => NODE,
+      () => counters,
+    );
+    expect(sample((await metrics.render()).body, "sanpath_session_confirmations_total")).toBe(40);
+    counters = { ...COUNTERS, confirmations: 43, fences: { "session-gone": 2, unconfirmed: 2 } };
+    const text = (await metrics.render()).body;
+    expect(sample(text, "sanpath_session_confirmations_total")).toBe(43);
+    expect(sample(text, "sanpath_fences_total", { cause: "session-gone" })).toBe(2);
+    expect(sample((await metrics.render()).body, "sanpath_session_confirmations_total")).toBe(43);
+  });
+
+  it("exports nothing for the node and coordinator before they report, and no unserved count off the leader", async () => {
+    const metrics = new PrometheusMetrics({ version: "1", node: "n" });
+    const before = (await metrics.render()).body;
+    expect(sample(before, "sanpath_session_confirmed_age_seconds")).toBeNaN();
+    expect(sample(before, "sanpath_coordinator_leader")).toBe(0);
+    metrics.observeCoordinator(() => ({ leader: false, unservedPaths: undefined }));
+    expect((await metrics.render()).body).not.toMatch(/^sanpath_cluster_paths_unserved/m);
+  });
+
+  it("times moves by phase, placements by cause, and failovers on their own", async () => {
+    const metrics = new PrometheusMetrics({ version: "1", node: "n" });
+    metrics.moveEnded("succeeded", { cleanMs: 120, acquireMs: 300 }, 450);
+    metrics.moveEnded("failed", { cleanMs: 20_000 }, 20_010);
+    metrics.pathPlaced("failover", 2_400);
+    metrics.pathPlaced("failover", 900);
+    metrics.pathPlaced("new", 50);
+    const text = (await metrics.render()).body;
+    expect(sample(text, "sanpath_job_moves_total", { result: "succeeded" })).toBe(1);
+    expect(sample(text, "sanpath_job_moves_total", { result: "failed" })).toBe(1);
+    expect(sample(text, "sanpath_job_move_duration_seconds_count", { phase: "total" })).toBe(2);
+    expect(sample(text, "sanpath_job_move_duration_seconds_sum", { phase: "acquire" })).toBeCloseTo(0.3);
+    expect(sample(text, "sanpath_job_move_duration_seconds_bucket", { phase: "clean", le: "0.25" })).toBe(1);
+    expect(sample(text, "sanpath_failover_duration_seconds_count")).toBe(2);
+    expect(sample(text, "sanpath_failover_duration_seconds_bucket", { le: "1" })).toBe(1);
+    expect(sample(text, "sanpath_failover_duration_seconds_bucket", { le: "3" })).toBe(2);
+    expect(sample(text, "sanpath_placement_duration_seconds_count", { cause: "new" })).toBe(1);
+    expect(sample(text, "sanpath_placement_duration_seconds_count", { cause: "failover" })).toBe(2);
+  });
+
+  it("counts gRPC calls by method and code, commands and Consul requests by name and result", async () => {
+    const metrics = new PrometheusMetrics({ version: "1", node: "n" });
+    metrics.grpcCallEnded("/sanpath.v1.DiskService/AddDisk", "OK", 0.02);
+    metrics.grpcCallEnded("/sanpath.v1.DiskService/AddDisk", "INVALID_ARGUMENT", 0.001);
+    metrics.commandEnded("tgtadm", true, 0.004);
+    metrics.consulRequestEnded("kv.get", "error", 5);
+    const text = (await metrics.render()).body;
+    expect(
+      sample(text, "sanpath_grpc_server_handled_total", {
+        method: "/sanpath.v1.DiskService/AddDisk",
+        code: "INVALID_ARGUMENT",
+      }),
+    ).toBe(1);
+    expect(
+      sample(text, "sanpath_grpc_server_handling_seconds_count", {
+        method: "/sanpath.v1.DiskService/AddDisk",
+      }),
+    ).toBe(2);
+    expect(sample(text, "sanpath_command_duration_seconds_count", { command: "tgtadm", result: "ok" })).toBe(
+      1,
+    );
+    expect(
+      sample(text, "sanpath_consul_request_duration_seconds_count", { operation: "kv.get", result: "error" }),
+    ).toBe(1);
+  });
+});
