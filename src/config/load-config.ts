@@ -251,6 +251,15 @@ function readTls(read: ConfigReader): TlsConfig | undefined {
 }
 
 function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void {
+  const metricsPort =
+    config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen)?.port;
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === parseHostPort(config.listen)?.port) {
+    read.addProblem({
+      field: "metrics.listen",
+      rule: "must use another port than listen (the metrics have a listener of their own)",
+      got: config.metrics.listen,
+    });
+  }
   const probeMs = config.dataPath.probeIntervalMs;
   if (probeMs > 0 && probeMs < 100) {
     read.addProblem({

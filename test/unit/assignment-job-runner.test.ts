@@ -7,6 +7,7 @@
  * case takes milliseconds.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { NO_METRICS, type MetricsRecorder, type MoveResult } from "../../src/metrics/metrics-recorder.js";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
 import { readJobEvents } from "../../src/assignment/job-events.js";
 import { JobRunner, type LeaderTerm, type RunOutcome } from "../../src/assignment/job-runner.js";
@@ -73,13 +74,23 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     return job;
   }
 
+  /** The moves each runner told its metrics of: result and the steps timed. */
+  let metered: { result: MoveResult; phases: string[]; totalMs: number }[] = [];
+  const metrics: MetricsRecorder = {
+    ...NO_METRICS,
+    moveEnded: (result, phasesMs, totalMs) =>
+      metered.push({ result, phases: Object.keys(phasesMs), totalMs }),
+  };
+
   function runner(
     term: LeaderTerm,
     moves = new ActiveMoves(),
     onMoveFailed?: (ip: string, excluded: string) => void,
   ): JobRunner {
+    metered = [];
     return jobRunnerOf(cluster, store, term, {
       moves,
+      metrics,
       ...(onMoveFailed === undefined ? {} : { onMoveFailed }),
     });
   }
@@ -134,6 +145,14 @@ describe("JobRunner on in-memory Consul and node agents", () => {
       ]);
     }
     expect(servedTwice(cluster)).toEqual([]);
+    // Both moves timed, step by step.
+    expect(metered.map((move) => move.result)).toEqual(["succeeded", "succeeded"]);
+    for (const move of metered) {
+      expect(move.phases).toEqual(
+        expect.arrayContaining(["readMs", "cleanMs", "acquireMs", "succeededWriteMs"]),
+      );
+      expect(move.totalMs).toBeGreaterThan(0);
+    }
   });
 
   it("a move whose target fails its set-up ends failed; the path is handed back to placement, served nowhere", async () => {
@@ -155,6 +174,7 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     expect(finished.moves).toHaveLength(1);
     expect(finished.moves[0]).toMatchObject({ ip, status: "failed", sourceNode: "a", targetNode: "b" });
     expect(finished.moves[0]?.error).toContain("AcquirePath on b");
+    expect(metered.map((move) => move.result)).toEqual(["failed"]);
     // Cleaned on a, undone on b: free for placement, and up nowhere.
     expect((await cluster.lockOf(one, 1))?.session).toBeUndefined();
     expect(ipsOn(a)).not.toContain(ip);

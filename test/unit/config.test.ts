@@ -30,6 +30,7 @@ describe("config defaults", () => {
     expect(config.dataPath).toEqual({ probeIntervalMs: 500, degradeAfterMs: 3000, recoverAfterMs: 10_000 });
     expect(config.advertiseAddress).toBeUndefined();
     expect(config.interfaces).toEqual({ subnet1: undefined, subnet2: undefined });
+    expect(config.metrics).toEqual({ listen: undefined });
   });
 });
 
@@ -123,6 +124,11 @@ describe("config rules", () => {
     { env: { SANPATH_LISTEN: "127.0.0.1" }, message: "config: listen must be host:port" },
     { env: { SANPATH_LISTEN: "127.0.0.1:70000" }, message: "config: listen must be host:port" },
     { env: { SANPATH_LISTEN: "bad host:1" }, message: "config: listen must be host:port" },
+    { env: { SANPATH_METRICS_LISTEN: "9100" }, message: "config: metrics.listen must be host:port" },
+    {
+      env: { SANPATH_METRICS_LISTEN: "127.0.0.1:7410" },
+      message: "config: metrics.listen must use another port than listen",
+    },
     {
       env: { SANPATH_ADVERTISE_ADDRESS: "0.0.0.0:7410" },
       message: "config: advertiseAddress must be an address others",

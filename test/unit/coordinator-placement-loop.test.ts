@@ -16,6 +16,7 @@ import {
   type PlacementLoopOptions,
 } from "../../src/coordinator/placement-loop.js";
 import { createLogger } from "../../src/log/logger.js";
+import { NO_METRICS, type PlacementCause } from "../../src/metrics/metrics-recorder.js";
 import {
   ipsOn,
   jobServices,
@@ -133,7 +134,10 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
 
   it("places the free paths of new disks on live nodes, one path of a disk per node, with its epoch", async () => {
     const nodes = [await cluster.addNode("a"), await cluster.addNode("b"), await cluster.addNode("c")];
-    startLoop();
+    const placed: { cause: PlacementCause; freeForMs: number }[] = [];
+    startLoop({
+      metrics: { ...NO_METRICS, pathPlaced: (cause, freeForMs) => placed.push({ cause, freeForMs }) },
+    });
     const one = await cluster.addDisk({ name: "one", pathCount: 3 });
     const two = await cluster.addDisk({ name: "two", pathCount: 2 });
     const state = await settled();
@@ -154,6 +158,9 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     }
     expect(attempts.filter((attempt) => !attempt.placed)).toEqual([]);
     expect(attempts.map((attempt) => attempt.ip).sort()).toEqual(state.paths.map((path) => path.ip).sort());
+    // Each placement timed once, as a new path (nobody held it before).
+    expect(placed.map((entry) => entry.cause)).toEqual(["new", "new", "new", "new", "new"]);
+    for (const entry of placed) expect(entry.freeForMs).toBeGreaterThanOrEqual(0);
     expect(new Set(cluster.rpc.callLog.map((call) => [call.method, call.request.epoch].join(" ")))).toEqual(
       new Set([`AcquirePath ${term.epoch}`]),
     );
@@ -162,7 +169,10 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
 
   it("re-places a crashed node's paths on the survivors once their lock-delay is over, never on two nodes", async () => {
     for (const name of ["a", "b", "c"]) await cluster.addNode(name);
-    startLoop();
+    const placed: { cause: PlacementCause; freeForMs: number }[] = [];
+    startLoop({
+      metrics: { ...NO_METRICS, pathPlaced: (cause, freeForMs) => placed.push({ cause, freeForMs }) },
+    });
     const one = await cluster.addDisk({ name: "one", pathCount: 2 });
     await cluster.addDisk({ name: "two", pathCount: 2 });
     const before = await settled();
@@ -173,6 +183,7 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     const orphaned = before.paths.filter((path) => path.node === victim);
     const session = (await dead.agent.status(0, signal())).session.id ?? "";
     const callsAtCrash = cluster.rpc.callLog.length;
+    const placedAtCrash = placed.length;
     cluster.store.consul.invalidateSession(session);
     await cluster.stopNode(victim);
     expect(ipsOn(dead)).toEqual([]);
@@ -206,6 +217,10 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     }
     expectServedByHolders(after, survivors);
     expect(ipsOn(dead)).toEqual([]);
+    // Timed as failovers: their last holder had lost its session; free for at least the lock-delay wait.
+    const failovers = placed.slice(placedAtCrash);
+    expect(failovers.map((entry) => entry.cause)).toEqual(orphaned.map(() => "failover"));
+    for (const entry of failovers) expect(entry.freeForMs).toBeGreaterThan(0);
     // Offline (its record names a session Consul no longer has): never asked again.
     expect(cluster.rpc.callLog.slice(callsAtCrash).filter((call) => call.node === victim)).toEqual([]);
     expect(doubles).toEqual([]);
@@ -250,13 +265,15 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
   it("a node whose target daemon dies hands its paths off; they go to the others at once and none comes back to it", async () => {
     const a = await cluster.addNode("a", { dataPathProbeMs: 50, dataPathUnhealthyAfterMs: 300 });
     const others = [await cluster.addNode("b"), await cluster.addNode("c")];
-    startLoop();
+    const placed: PlacementCause[] = [];
+    startLoop({ metrics: { ...NO_METRICS, pathPlaced: (cause) => placed.push(cause) } });
     await cluster.addDisk({ name: "one", pathCount: 3 });
     await cluster.addDisk({ name: "two", pathCount: 3 });
     const before = await settled();
     const onA = before.paths.filter((path) => path.node === "a").map((path) => path.ip);
     expect(onA.length).toBeGreaterThan(0);
     const attemptsBefore = attempts.length;
+    const placedBefore = placed.length;
     a.target.external.stopService();
     const after = await until(
       "A's paths served by the others",
@@ -280,6 +297,8 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
         .sort(),
     ).toEqual([...onA].sort());
     expect(handedOff.filter((attempt) => attempt.node === "a")).toEqual([]);
+    // Timed as handed off (its holder is alive and let them go), not as failovers.
+    expect(placed.slice(placedBefore)).toEqual(onA.map(() => "handed-off"));
     expect(doubles).toEqual([]);
   });
 });
