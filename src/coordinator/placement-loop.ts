@@ -223,8 +223,10 @@ export class PlacementLoop {
       this.freeCause.set(ip, this.causeOf(ip, state));
     }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
-    for (const ip of this.freeSince.keys()) if (!stillFree.has(ip)) this.freeSince.delete(ip);
-    for (const ip of this.freeCause.keys()) if (!stillFree.has(ip)) this.freeCause.delete(ip);
+    // A path locked by the node an AcquirePath is still configuring reads as held: keep its timing.
+    const settled = (ip: string): boolean => !stillFree.has(ip) && !this.inFlight.has(ip);
+    for (const ip of this.freeSince.keys()) if (settled(ip)) this.freeSince.delete(ip);
+    for (const ip of this.freeCause.keys()) if (settled(ip)) this.freeCause.delete(ip);
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
     if (freeIps.size === 0) {
       this.unplacedLog.afterPass([], [], stillFree, now);

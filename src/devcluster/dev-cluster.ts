@@ -48,7 +48,7 @@ import {
   type DevClusterStatus,
   type SupervisorStatus,
 } from "./dev-cluster-status.js";
-import { CLIENT_HOST, DEV_CLUSTER_SETTINGS, type DevClusterLayout } from "./layout.js";
+import { CEPH_HOST, CLIENT_HOST, DEV_CLUSTER_SETTINGS, type DevClusterLayout } from "./layout.js";
 import { readPathLocks, type PathLockRecord } from "./path-lock-records.js";
 import { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
@@ -245,6 +245,11 @@ export class DevCluster {
 
   clientNs(): string {
     return `${this.state.prefix}-${CLIENT_HOST}`;
+  }
+
+  /** The namespace of the Ceph host (on the management network, beside the nodes). */
+  cephNs(): string {
+    return `${this.state.prefix}-${CEPH_HOST}`;
   }
 
   /** Runs commands in the client namespace (iscsi-readcapacity16 …). */

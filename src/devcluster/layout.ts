@@ -16,6 +16,8 @@ import type { HostSpec, TopologySpec } from "../netns/topology.js";
 
 export const MAX_NODES = 9;
 export const SANPATHD_PORT = 7410;
+/** Each node's Prometheus metrics listener, on its management address. */
+export const METRICS_PORT = 9410;
 export const CONSUL_HTTP_PORT = 8500;
 export const ISCSI_PORT = 3260;
 

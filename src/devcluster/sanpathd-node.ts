@@ -14,7 +14,7 @@ import { Client, type ChannelCredentials } from "@grpc/grpc-js";
 import { HealthClient } from "../cli/health-client.js";
 import { projectRoot } from "../util/project-root.js";
 import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process.js";
-import { CONSUL_HTTP_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
+import { CONSUL_HTTP_PORT, METRICS_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
 
 export interface SessionTiming {
   ttlSeconds: number;
@@ -98,6 +98,7 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     ...(settings.dataPath === undefined ? {} : { dataPath: settings.dataPath }),
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,
+    metrics: { listen: `${node.mgmtIp}:${METRICS_PORT}` },
     ...(settings.parallelism === undefined ? {} : { reassignment: { parallelism: settings.parallelism } }),
     auth:
       settings.auth === undefined

@@ -6,7 +6,7 @@
  * 5 ms, the cut-off node's included: no IP may ever be up on two nodes, and no path may stay
  * unserved past its bound.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusResponse } from "../../src/gen/sanpath/v1/node.js";
 import type { PathView } from "../../src/devcluster/client-reads.js";
 import {
@@ -32,7 +32,8 @@ import {
   sampleAddresses,
   useE2eCluster,
 } from "./support.js";
-import { untilTrue } from "../support/until.js";
+import { until, untilTrue } from "../support/until.js";
+import { startPrometheus, type PrometheusServer } from "../support/prometheus-server.js";
 
 /** Failure detection (~1.5 s) + lock-delay (5 s) + placement, with a wide margin for a busy CI machine. */
 const FAILOVER_BOUND_MS = 30_000;
@@ -48,6 +49,14 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
           await addDisk(admin, { name, paths: 1, subnet: "1" });
         await waitUntilPlaced(admin, { timeoutMs: 60_000, expectCount: 12 });
       }),
+  });
+  // A real Prometheus scrapes every node's metrics listener once a second (HTTPS, cluster CA).
+  let prometheus: PrometheusServer | undefined;
+  beforeAll(async () => {
+    prometheus = await startPrometheus(dev());
+  }, 60_000);
+  afterAll(async () => {
+    await prometheus?.stop();
   });
   const current = (): Promise<PathView[]> => currentPaths(dev());
   const coordinator = (): Promise<string> => electedCoordinator(dev());
@@ -73,6 +82,25 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       await sampler.nextRound();
       expect(addressesOn(sampler, victim)).toEqual([]);
       await expectEveryPathReads(dev(), await current());
+      // Prometheus has the failover: one histogram sample per path of the dead node, from the
+      // coordinator (a survivor), each served again within the bound.
+      const moved = report.paths.length;
+      const samples = await until(
+        "Prometheus has scraped the failover histogram",
+        async () => {
+          const answer = await prometheus?.query("sum(sanpath_failover_duration_seconds_count)");
+          const count = answer?.[0]?.value ?? 0;
+          return count >= moved ? count : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      expect(samples).toBe(moved);
+      const within = await prometheus?.query(
+        `sum(sanpath_failover_duration_seconds_bucket{le="${FAILOVER_BOUND_MS / 1000}"})`,
+      );
+      expect(within?.[0]?.value).toBe(moved);
+      const leaders = await prometheus?.query("sanpath_coordinator_leader == 1");
+      expect(leaders?.map((sample) => sample.labels.instance)).toHaveLength(1);
     } finally {
       const report = await sampler.stop();
       expectSafeAndServed(report, FAILOVER_BOUND_MS);

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
 import { NodeCallSlots } from "../../src/assignment/node-call-slots.js";
+import type { NodeRpc } from "../../src/assignment/node-rpc.js";
 import {
   PlacementLoop,
   type PlacementAttempt,
@@ -165,6 +166,24 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
       new Set([`AcquirePath ${term.epoch}`]),
     );
     expect(doubles).toEqual([]);
+  });
+
+  it("times a placement whose AcquirePath answers after later passes already read the path as held", async () => {
+    for (const name of ["a", "b"]) await cluster.addNode(name);
+    const placed: PlacementCause[] = [];
+    // The lock is taken early in AcquirePath; its answer comes 400 ms later (a slow set-up), while
+    // passes run every ~100 ms and read the path as held.
+    const slow: NodeRpc = {
+      acquirePath: async (node, request, callSignal) => {
+        await cluster.rpc.acquirePath(node, request, callSignal);
+        await sleep(400);
+      },
+      cleanPath: (node, request, callSignal) => cluster.rpc.cleanPath(node, request, callSignal),
+    };
+    startLoop({ nodes: slow, metrics: { ...NO_METRICS, pathPlaced: (cause) => placed.push(cause) } });
+    await cluster.addDisk({ name: "one", pathCount: 2 });
+    await until("both placements timed", () => (placed.length === 2 ? true : undefined), 5000);
+    expect(placed).toEqual(["new", "new"]);
   });
 
   it("re-places a crashed node's paths on the survivors once their lock-delay is over, never on two nodes", async () => {
