@@ -21,6 +21,7 @@ export interface NodeSnapshot {
 
 export type NodeStateName = "serving" | "fenced" | "degraded" | "starting";
 const NODE_STATES: readonly NodeStateName[] = ["serving", "fenced", "degraded", "starting"];
+const MOVE_RESULTS: readonly MoveResult[] = ["succeeded", "failed"];
 
 /** Counters kept by the node agent, read at scrape time (they only grow). */
 export interface NodeCounterSnapshot {
@@ -217,6 +218,9 @@ export class PrometheusMetrics implements MetricsRecorder {
       labelNames: ["result"],
       registers,
     });
+    // Exported at 0 from the start: increase() cannot see the first move of a series that appears
+    // with it (deploy/monitoring/alerts.yml: SanpathJobMovesFailing).
+    for (const result of MOVE_RESULTS) this.moves.inc({ result }, 0);
     this.moveSeconds = new Histogram({
       name: "sanpath_job_move_duration_seconds",
       help: "How long path moves took, whole (phase total) and by step (clean, acquire, record writes, re-plan).",

@@ -105,6 +105,9 @@ describe("Prometheus metrics", () => {
     const before = (await metrics.render()).body;
     expect(sample(before, "sanpath_session_confirmed_age_seconds")).toBeNaN();
     expect(sample(before, "sanpath_coordinator_leader")).toBe(0);
+    // Move results start at 0, so that increase() sees the first failed move (alerts.yml).
+    expect(sample(before, "sanpath_job_moves_total", { result: "failed" })).toBe(0);
+    expect(sample(before, "sanpath_job_moves_total", { result: "succeeded" })).toBe(0);
     metrics.observeCoordinator(() => ({ leader: false, unservedPaths: undefined }));
     expect((await metrics.render()).body).not.toMatch(/^sanpath_cluster_paths_unserved/m);
   });
