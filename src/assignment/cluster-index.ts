@@ -192,6 +192,10 @@ export class ClusterIndex {
     return this.nodeNames.length;
   }
 
+  get diskCount(): number {
+    return this.diskIds.length;
+  }
+
   /** The rank of a node name, or NO_NODE when no node or path carries it. */
   rankOf(name: string): number {
     return this.rankByNode.get(name) ?? NO_NODE;
@@ -241,6 +245,17 @@ export class ClusterIndex {
     return 0;
   }
 
+  /** The disk's spread: the most paths of it that one eligible node serves (0 when none serves one). */
+  spreadOf(disk: number): number {
+    const start = this.diskStart[disk] ?? 0;
+    const end = start + (this.holderLength[disk] ?? 0);
+    let most = 0;
+    for (let h = start; h < end; h++) {
+      if (this.isEligible(this.holderNode[h] ?? NO_NODE)) most = Math.max(most, this.holderCount[h] ?? 0);
+    }
+    return most;
+  }
+
   /** Eligible nodes with the subnet that serve none of the disk's paths. */
   eligibleNodesWithout(disk: number, subnet: SubnetNumber): number {
     const eligible = subnet === 1 ? this.eligibleWithSubnet[0] : this.eligibleWithSubnet[1];
@@ -251,6 +266,15 @@ export class ClusterIndex {
   movePath(path: number, target: number): void {
     const source = this.nodeOf(path);
     this.setNode(path, target);
+    this.recordMove(path, source);
+  }
+
+  /**
+   * Records the move of a path from `source` to the node it is on now (given to it by setNode(), by
+   * a planner that settles its moves before it records them).
+   */
+  recordMove(path: number, source: number): void {
+    const target = this.nodeOf(path);
     const moved = this.pathAt(path);
     this.moves.push({
       diskId: moved.diskId,

@@ -1,0 +1,83 @@
+import { NO_NODE, type ClusterIndex } from "./cluster-index.js";
+import type { DonorGroups } from "./donor-groups.js";
+
+/**
+ * The moves the average planner has settled on so far, revisable until they are recorded: each
+ * planned path is on its receiver in the index (setNode), listed among the receiver's incoming
+ * paths, and counted off its group. A path may be given to another receiver or taken back to its
+ * donor (the augmenting step does both); record() writes the moves into the index's plan, in the
+ * order in which the paths were first given.
+ */
+export class PlannedMoves {
+  /** Per receiver node: the paths planned onto it. */
+  private readonly incoming = new Map<number, number[]>();
+  /** Paths in the order they were first given (a path taken back and given again keeps its place). */
+  private readonly order: number[] = [];
+  private readonly listed: Uint8Array;
+
+  constructor(
+    private readonly index: ClusterIndex,
+    private readonly groups: DonorGroups,
+  ) {
+    this.listed = new Uint8Array(index.paths.length);
+  }
+
+  /** The paths planned onto the receiver (do not change the array). */
+  incomingOf(receiver: number): readonly number[] {
+    return this.incoming.get(receiver) ?? [];
+  }
+
+  /** Whether the path is planned off its donor. */
+  isPlanned(path: number): boolean {
+    return this.index.nodeOf(path) !== this.donorNodeOf(path);
+  }
+
+  /** Plans the path, now on its donor, onto the receiver. */
+  give(path: number, receiver: number): void {
+    const g = this.groups.groupOfPath[path] ?? -1;
+    this.groups.count(g, this.index.subnetOf(path), 1);
+    this.land(path, receiver);
+    if (this.listed[path] === 0) {
+      this.listed[path] = 1;
+      this.order.push(path);
+    }
+  }
+
+  /** Plans the path, now on a receiver, onto another receiver. */
+  reroute(path: number, receiver: number): void {
+    this.lift(path);
+    this.land(path, receiver);
+  }
+
+  /** Takes the planned path back to its donor. */
+  takeBack(path: number): void {
+    this.lift(path);
+    this.index.setNode(path, this.donorNodeOf(path));
+    this.groups.count(this.groups.groupOfPath[path] ?? -1, this.index.subnetOf(path), -1);
+  }
+
+  /** Records the planned moves in the index's plan. */
+  record(): void {
+    for (const path of this.order) {
+      if (this.isPlanned(path)) this.index.recordMove(path, this.donorNodeOf(path));
+    }
+  }
+
+  private donorNodeOf(path: number): number {
+    const g = this.groups.groupOfPath[path] ?? -1;
+    return g < 0 ? NO_NODE : (this.groups.donorNode[this.groups.groupDonor[g] ?? 0] ?? NO_NODE);
+  }
+
+  private land(path: number, receiver: number): void {
+    this.index.setNode(path, receiver);
+    const paths = this.incoming.get(receiver);
+    if (paths === undefined) this.incoming.set(receiver, [path]);
+    else paths.push(path);
+  }
+
+  private lift(path: number): void {
+    const paths = this.incoming.get(this.index.nodeOf(path)) ?? [];
+    const at = paths.indexOf(path);
+    if (at >= 0) paths.splice(at, 1);
+  }
+}
