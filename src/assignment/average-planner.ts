@@ -2,11 +2,12 @@ import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "./assignment-
 import { augmentMoves } from "./augmenting-moves.js";
 import { ClusterIndex, NO_NODE } from "./cluster-index.js";
 import { DonorGroups } from "./donor-groups.js";
+import { GroupOrder } from "./group-order.js";
 import { NumberMinHeap } from "../util/number-heap.js";
 import { resolveSelectedPaths } from "./path-selection.js";
 import { PlannedMoves } from "./planned-moves.js";
 import { ReceiverPool } from "./receiver-pool.js";
-import { BOTH_SUBNETS, ONLY_SUBNET_1, ONLY_SUBNET_2, SubnetFlow } from "./subnet-flow.js";
+import { BOTH_SUBNETS, ONLY_SUBNET_1, ONLY_SUBNET_2, SubnetFlow, type ReceiverKind } from "./subnet-flow.js";
 
 export interface AveragePlanOptions {
   /**
@@ -97,7 +98,7 @@ export function averageTarget(index: ClusterIndex): number | undefined {
 /** Pass 1 of planAverage: PetaSAN's greedy order, within the spread caps and the subnet flow. */
 class GreedyPass {
   /** Per donor slot: its groups by most paths of the disk on the donor, then disk rank. */
-  private readonly order: NumberMinHeap[];
+  private readonly order: GroupOrder[];
   private readonly skipped: number[] = [];
 
   constructor(
@@ -108,11 +109,10 @@ class GreedyPass {
     private readonly planned: PlannedMoves,
   ) {
     this.order = Array.from({ length: groups.donorCount }, (_, slot) => {
-      const keys: number[] = [];
-      for (let g = groups.firstGroup[slot] ?? 0; g < (groups.firstGroup[slot + 1] ?? 0); g++) {
-        keys.push(this.groupKey(slot, g));
-      }
-      return new NumberMinHeap(keys);
+      const first = groups.firstGroup[slot] ?? 0;
+      const keys = new Float64Array((groups.firstGroup[slot + 1] ?? 0) - first);
+      for (let at = 0; at < keys.length; at++) keys[at] = this.groupKey(slot, first + at);
+      return new GroupOrder(keys);
     });
   }
 
@@ -197,22 +197,27 @@ class GreedyPass {
     const { groups, index } = this;
     const disk = groups.groupDisk[g] ?? 0;
     const cap = groups.spreadCap[disk] ?? 0;
+    const donor = groups.donorNode[slot] ?? 0;
     let triedSubnets = 0;
     for (let at = groups.pathStart[g] ?? 0; at < (groups.pathStart[g + 1] ?? 0); at++) {
       const path = groups.movable[at] ?? 0;
-      if (this.planned.isPlanned(path)) continue;
+      if (index.nodeOf(path) !== donor) continue;
       const subnet: SubnetNumber = index.subnetOf(path);
       if (triedSubnets & subnet) continue;
       triedSubnets |= subnet;
       const only = subnet === 1 ? ONLY_SUBNET_1 : ONLY_SUBNET_2;
-      const stacks =
-        !petasanRule || everyEligibleNodeKeepsDisk(index, disk, path, groups.donorNode[slot] ?? 0);
-      const receiver = this.pool.best(
-        disk,
-        stacks ? cap : 1,
-        this.flow.keepsFlow(slot, subnet, only) ? only : undefined,
-        this.flow.keepsFlow(slot, subnet, BOTH_SUBNETS) ? BOTH_SUBNETS : undefined,
-      );
+      const first = this.allows(slot, subnet, only) ? only : undefined;
+      const second = this.allows(slot, subnet, BOTH_SUBNETS) ? BOTH_SUBNETS : undefined;
+      if (first === undefined && second === undefined) continue;
+      // A receiver without a path of the disk is the best one under either rule, when there is one.
+      let receiver = this.pool.best(disk, 1, first, second);
+      if (
+        receiver === NO_NODE &&
+        cap > 1 &&
+        (!petasanRule || everyEligibleNodeKeepsDisk(index, disk, path, donor))
+      ) {
+        receiver = this.pool.best(disk, cap, first, second);
+      }
       if (receiver === NO_NODE) continue;
       this.flow.moved(slot, subnet, this.pool.kindOf(receiver) ?? BOTH_SUBNETS);
       this.planned.give(path, receiver);
@@ -220,6 +225,11 @@ class GreedyPass {
       return true;
     }
     return false;
+  }
+
+  /** Whether a receiver of the kind may take a path of the subnet off the donor now. */
+  private allows(slot: number, subnet: SubnetNumber, kind: ReceiverKind): boolean {
+    return this.pool.hasAny(kind) && this.flow.keepsFlow(slot, subnet, kind);
   }
 }
 

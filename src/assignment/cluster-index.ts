@@ -46,6 +46,8 @@ export class ClusterIndex {
   private readonly diskStart: Int32Array;
   private readonly pathDisk: Int32Array;
   private readonly pathNode: Int32Array;
+  /** Per path: 1 or 2. */
+  private readonly pathSubnet: Uint8Array;
   /** Per disk, holderNode/holderCount[diskStart[d] .. + holderLength[d]) are its nodes and their counts. */
   private readonly holderNode: Int32Array;
   private readonly holderCount: Int32Array;
@@ -163,6 +165,7 @@ export class ClusterIndex {
     const ordered: PathAssignment[] = new Array<PathAssignment>(paths.length);
     this.pathDisk = new Int32Array(paths.length);
     this.pathNode = new Int32Array(paths.length);
+    this.pathSubnet = new Uint8Array(paths.length);
     this.holderNode = new Int32Array(paths.length);
     this.holderCount = new Int32Array(paths.length);
     this.holderLength = new Int32Array(diskCount);
@@ -178,6 +181,7 @@ export class ClusterIndex {
         ordered[next] = paths[position] as PathAssignment;
         this.pathDisk[next] = disk;
         this.pathNode[next] = node;
+        this.pathSubnet[next] = (ordered[next] as PathAssignment).subnet;
         if (node !== NO_NODE) {
           this.total[node] = (this.total[node] ?? 0) + 1;
           this.addHolding(node, disk);
@@ -214,7 +218,7 @@ export class ClusterIndex {
   }
 
   subnetOf(path: number): SubnetNumber {
-    return this.pathAt(path).subnet;
+    return this.pathSubnet[path] === 2 ? 2 : 1;
   }
 
   pathAt(path: number): PathAssignment {
@@ -344,10 +348,10 @@ export class ClusterIndex {
 
   private countEligibleHolder(node: number, disk: number, delta: 1 | -1): void {
     if (!this.isEligible(node)) return;
-    for (const subnet of [1, 2] as const) {
-      if (!this.hasSubnet(node, subnet)) continue;
-      const at = disk * 2 + subnet - 1;
-      this.eligibleHolders[at] = (this.eligibleHolders[at] ?? 0) + delta;
+    const bits = this.subnetBits[node] ?? 0;
+    if (bits & SUBNET_BITS[1]) this.eligibleHolders[disk * 2] = (this.eligibleHolders[disk * 2] ?? 0) + delta;
+    if (bits & SUBNET_BITS[2]) {
+      this.eligibleHolders[disk * 2 + 1] = (this.eligibleHolders[disk * 2 + 1] ?? 0) + delta;
     }
   }
 }

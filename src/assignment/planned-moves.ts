@@ -6,11 +6,12 @@ import type { DonorGroups } from "./donor-groups.js";
  * planned path is on its receiver in the index (setNode), listed among the receiver's incoming
  * paths, and counted off its group. A path may be given to another receiver or taken back to its
  * donor (the augmenting step does both); record() writes the moves into the index's plan, in the
- * order in which the paths were first given.
+ * order in which the paths were first given. The lists of incoming paths per receiver are only
+ * built when first asked for (the greedy pass never revises, so it does without them).
  */
 export class PlannedMoves {
-  /** Per receiver node: the paths planned onto it. */
-  private readonly incoming = new Map<number, number[]>();
+  /** Per receiver node: the paths planned onto it, in the order they landed there. */
+  private incoming: Map<number, number[]> | undefined;
   /** Paths in the order they were first given (a path taken back and given again keeps its place). */
   private readonly order: number[] = [];
   private readonly listed: Uint8Array;
@@ -24,6 +25,10 @@ export class PlannedMoves {
 
   /** The paths planned onto the receiver (do not change the array). */
   incomingOf(receiver: number): readonly number[] {
+    if (this.incoming === undefined) {
+      this.incoming = new Map();
+      for (const path of this.order) if (this.isPlanned(path)) this.listIncoming(path);
+    }
     return this.incoming.get(receiver) ?? [];
   }
 
@@ -70,14 +75,19 @@ export class PlannedMoves {
 
   private land(path: number, receiver: number): void {
     this.index.setNode(path, receiver);
-    const paths = this.incoming.get(receiver);
-    if (paths === undefined) this.incoming.set(receiver, [path]);
+    if (this.incoming !== undefined) this.listIncoming(path);
+  }
+
+  private listIncoming(path: number): void {
+    const receiver = this.index.nodeOf(path);
+    const paths = this.incoming?.get(receiver);
+    if (paths === undefined) this.incoming?.set(receiver, [path]);
     else paths.push(path);
   }
 
   private lift(path: number): void {
-    const paths = this.incoming.get(this.index.nodeOf(path)) ?? [];
-    const at = paths.indexOf(path);
-    if (at >= 0) paths.splice(at, 1);
+    const paths = this.incoming?.get(this.index.nodeOf(path));
+    const at = paths?.indexOf(path) ?? -1;
+    if (at >= 0) paths?.splice(at, 1);
   }
 }

@@ -71,6 +71,11 @@ export class ReceiverPool {
     return this.kinds[node];
   }
 
+  /** Whether a receiver of the kind has room left. */
+  hasAny(kind: ReceiverKind): boolean {
+    return this.heaps[kind].size > 0;
+  }
+
   /** Room left under the target. */
   spareOf(node: number): number {
     return this.target - this.index.totalOf(node);

@@ -36,9 +36,11 @@ export class SubnetFlow {
   private readonly excess: Int32Array;
   private readonly movable: [Int32Array, Int32Array];
   /** M1, M2, M12: the donors' ranks summed. */
-  private ranks: [number, number, number] = [0, 0, 0];
+  private readonly ranks: [number, number, number] = [0, 0, 0];
   /** Spare room per receiver kind. */
   private readonly spare: [number, number, number] = [0, 0, 0];
+  /** The flow, kept up to date. */
+  private current = 0;
 
   constructor(donorSlots: number) {
     this.excess = new Int32Array(donorSlots);
@@ -50,20 +52,21 @@ export class SubnetFlow {
     this.movable[0][slot] = movable1;
     this.movable[1][slot] = movable2;
     this.addRanks(slot, 1);
+    this.current = this.flow();
   }
 
   addReceiver(kind: ReceiverKind, spare: number): void {
     this.spare[kind] += spare;
+    this.current = this.flow();
   }
 
   /** Paths that could still move, subnets alone considered. */
   get value(): number {
-    return flowOf(this.ranks[0], this.ranks[1], this.ranks[2], this.spare);
+    return this.current;
   }
 
   /** Whether moving a path of the subnet off the donor onto a receiver of the kind keeps the rest reachable. */
   keepsFlow(slot: number, subnet: SubnetNumber, kind: ReceiverKind): boolean {
-    const before = this.value;
     const [m1, m2, m12] = this.ranks;
     const e = this.excess[slot] ?? 0;
     const a = this.movable[0][slot] ?? 0;
@@ -76,7 +79,7 @@ export class SubnetFlow {
     this.spare[kind]--;
     const after = flowOf(m1 + d1, m2 + d2, m12 + d12, this.spare);
     this.spare[kind]++;
-    return after === before - 1;
+    return after === this.current - 1;
   }
 
   /** Accounts for a move of a path of the subnet off the donor onto a receiver of the kind. */
@@ -87,6 +90,11 @@ export class SubnetFlow {
     movable[slot] = (movable[slot] ?? 0) - 1;
     this.addRanks(slot, 1);
     this.spare[kind]--;
+    this.current = this.flow();
+  }
+
+  private flow(): number {
+    return flowOf(this.ranks[0], this.ranks[1], this.ranks[2], this.spare);
   }
 
   private addRanks(slot: number, sign: 1 | -1): void {
