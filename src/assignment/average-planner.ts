@@ -99,7 +99,15 @@ export function averageTarget(index: ClusterIndex): number | undefined {
 class GreedyPass {
   /** Per donor slot: its groups by most paths of the disk on the donor, then disk rank. */
   private readonly order: GroupOrder[];
-  private readonly skipped: number[] = [];
+  /**
+   * Per donor slot, keys of groups set aside for the rest of the round: those PetaSAN's rule let
+   * nothing move from (still tried under the spread rule alone, in order, from `asideFrom`), and
+   * those nothing could move from at all. A group is tried once per round and rule, so that a
+   * donor whose groups are mostly blocked does not scan them again for every path it gives.
+   */
+  private readonly asidePetasan: number[][];
+  private readonly asideFrom: Int32Array;
+  private readonly asideAll: number[][];
 
   constructor(
     private readonly index: ClusterIndex,
@@ -114,11 +122,15 @@ class GreedyPass {
       for (let at = 0; at < keys.length; at++) keys[at] = this.groupKey(slot, first + at);
       return new GroupOrder(keys);
     });
+    this.asidePetasan = Array.from({ length: groups.donorCount }, () => []);
+    this.asideFrom = new Int32Array(groups.donorCount);
+    this.asideAll = Array.from({ length: groups.donorCount }, () => []);
   }
 
   /**
-   * Rounds of "the most loaded donor gives one path" until no donor can; donors that could not
-   * give in a round are tried again in the next as long as the previous one moved a path.
+   * Rounds of "the most loaded donor gives one path" until no donor can. Donors that could not
+   * give in a round, and groups set aside, are tried again in the next round as long as the
+   * previous one moved a path (other donors' moves may have made room for them under the rules).
    */
   run(): void {
     const slots = this.groups.donorCount;
@@ -138,8 +150,21 @@ class GreedyPass {
         if (this.groups.owedBy(slot) > 0) donorOrder.push(this.donorKey(slot));
       }
       if (!moved) return;
+      for (let slot = 0; slot < slots; slot++) this.restoreAside(slot);
       waiting = stuck;
     }
+  }
+
+  /** Puts the groups set aside back in the donor's order for the next round. */
+  private restoreAside(slot: number): void {
+    const order = this.order[slot];
+    const petasan = this.asidePetasan[slot] ?? [];
+    const all = this.asideAll[slot] ?? [];
+    for (let at = this.asideFrom[slot] ?? 0; at < petasan.length; at++) order?.push(petasan[at] ?? 0);
+    for (const key of all) order?.push(key);
+    petasan.length = 0;
+    all.length = 0;
+    this.asideFrom[slot] = 0;
   }
 
   /** Most paths first, then lowest node rank (slots are in rank order). */
@@ -162,30 +187,45 @@ class GreedyPass {
    * only when that leaves the donor nothing to give, the spread rule alone.
    */
   private giveOnePath(slot: number): boolean {
-    return this.giveOnePathWithin(slot, true) || this.giveOnePathWithin(slot, false);
+    const order = this.order[slot];
+    const petasan = this.asidePetasan[slot];
+    const all = this.asideAll[slot];
+    if (order === undefined || petasan === undefined || all === undefined) return false;
+    for (let key = order.pop(); key !== undefined; key = order.pop()) {
+      const g = this.liveGroup(slot, key);
+      if (g === undefined) continue;
+      if (this.moveFromGroup(slot, g, true)) {
+        this.keepGroup(slot, g);
+        return true;
+      }
+      petasan.push(key);
+    }
+    for (let at = this.asideFrom[slot] ?? 0; at < petasan.length; at++) {
+      const key = petasan[at] ?? 0;
+      this.asideFrom[slot] = at + 1;
+      const g = this.liveGroup(slot, key);
+      if (g === undefined) continue;
+      if (this.moveFromGroup(slot, g, false)) {
+        this.keepGroup(slot, g);
+        return true;
+      }
+      all.push(key);
+    }
+    return false;
   }
 
-  private giveOnePathWithin(slot: number, petasanRule: boolean): boolean {
-    const order = this.order[slot];
-    if (order === undefined) return false;
+  /** The group a key names, unless it has no path left to give or the key is stale. */
+  private liveGroup(slot: number, key: number): number | undefined {
     const first = this.groups.firstGroup[slot] ?? 0;
-    const count = (this.groups.firstGroup[slot + 1] ?? 0) - first;
-    const skipped = this.skipped;
-    skipped.length = 0;
-    let moved = false;
-    for (let key = order.pop(); key !== undefined; key = order.pop()) {
-      const g = first + (key % count);
-      const left = this.groups.unmoved(g, 1) + this.groups.unmoved(g, 2);
-      if (left === 0 || key !== this.groupKey(slot, g)) continue;
-      if (this.moveFromGroup(slot, g, petasanRule)) {
-        if (left > 1) order.push(this.groupKey(slot, g));
-        moved = true;
-        break;
-      }
-      skipped.push(key);
-    }
-    for (const key of skipped) order.push(key);
-    return moved;
+    const g = first + (key % ((this.groups.firstGroup[slot + 1] ?? 0) - first));
+    if (this.groups.unmoved(g, 1) + this.groups.unmoved(g, 2) === 0) return undefined;
+    return key === this.groupKey(slot, g) ? g : undefined;
+  }
+
+  /** After the group gave a path: back in the donor's order under its new key, if it has more. */
+  private keepGroup(slot: number, g: number): void {
+    if (this.groups.unmoved(g, 1) + this.groups.unmoved(g, 2) > 0)
+      this.order[slot]?.push(this.groupKey(slot, g));
   }
 
   /**

@@ -260,6 +260,15 @@ export class ClusterIndex {
     return most;
   }
 
+  /** How many nodes serve paths of the disk; holderOf(disk, 0 .. that - 1) are they, in no order. */
+  holderCountOf(disk: number): number {
+    return this.holderLength[disk] ?? 0;
+  }
+
+  holderOf(disk: number, at: number): number {
+    return this.holderNode[(this.diskStart[disk] ?? 0) + at] ?? NO_NODE;
+  }
+
   /** Eligible nodes with the subnet that serve none of the disk's paths. */
   eligibleNodesWithout(disk: number, subnet: SubnetNumber): number {
     const eligible = subnet === 1 ? this.eligibleWithSubnet[0] : this.eligibleWithSubnet[1];

@@ -10,8 +10,9 @@ import type { DonorGroups } from "./donor-groups.js";
  * built when first asked for (the greedy pass never revises, so it does without them).
  */
 export class PlannedMoves {
-  /** Per receiver node: the paths planned onto it, in the order they landed there. */
+  /** Per receiver node, and per receiver node and disk: the paths planned onto it, in the order they landed. */
   private incoming: Map<number, number[]> | undefined;
+  private incomingOfDisk: Map<number, number[]> | undefined;
   /** Paths in the order they were first given (a path taken back and given again keeps its place). */
   private readonly order: number[] = [];
   private readonly listed: Uint8Array;
@@ -25,11 +26,13 @@ export class PlannedMoves {
 
   /** The paths planned onto the receiver (do not change the array). */
   incomingOf(receiver: number): readonly number[] {
-    if (this.incoming === undefined) {
-      this.incoming = new Map();
-      for (const path of this.order) if (this.isPlanned(path)) this.listIncoming(path);
-    }
-    return this.incoming.get(receiver) ?? [];
+    return this.lists().get(receiver) ?? [];
+  }
+
+  /** The paths of the disk planned onto the receiver (do not change the array). */
+  incomingOfDiskOn(receiver: number, disk: number): readonly number[] {
+    this.lists();
+    return this.incomingOfDisk?.get(receiver * this.index.diskCount + disk) ?? [];
   }
 
   /** Whether the path is planned off its donor. */
@@ -78,16 +81,36 @@ export class PlannedMoves {
     if (this.incoming !== undefined) this.listIncoming(path);
   }
 
+  private lists(): Map<number, number[]> {
+    if (this.incoming === undefined) {
+      this.incoming = new Map();
+      this.incomingOfDisk = new Map();
+      for (const path of this.order) if (this.isPlanned(path)) this.listIncoming(path);
+    }
+    return this.incoming;
+  }
+
   private listIncoming(path: number): void {
     const receiver = this.index.nodeOf(path);
-    const paths = this.incoming?.get(receiver);
-    if (paths === undefined) this.incoming?.set(receiver, [path]);
-    else paths.push(path);
+    append(this.incoming, receiver, path);
+    append(this.incomingOfDisk, receiver * this.index.diskCount + this.index.diskOf(path), path);
   }
 
   private lift(path: number): void {
-    const paths = this.incoming?.get(this.index.nodeOf(path));
-    const at = paths?.indexOf(path) ?? -1;
-    if (at >= 0) paths?.splice(at, 1);
+    const receiver = this.index.nodeOf(path);
+    remove(this.incoming, receiver, path);
+    remove(this.incomingOfDisk, receiver * this.index.diskCount + this.index.diskOf(path), path);
   }
+}
+
+function append(lists: Map<number, number[]> | undefined, key: number, path: number): void {
+  const paths = lists?.get(key);
+  if (paths === undefined) lists?.set(key, [path]);
+  else paths.push(path);
+}
+
+function remove(lists: Map<number, number[]> | undefined, key: number, path: number): void {
+  const paths = lists?.get(key);
+  const at = paths?.indexOf(path) ?? -1;
+  if (at >= 0) paths?.splice(at, 1);
 }
