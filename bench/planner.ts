@@ -108,6 +108,38 @@ function weightedPaths(seed: number, weight: (n: number) => number): PathAssignm
   return paths;
 }
 
+/**
+ * A cluster where the spread rule binds: node a (both subnets) serves 5,000 single-path disks, then
+ * 15,000 disks whose other path is on r2 (subnet 1 only), then 25,000 subnet-2 paths; r1 (both)
+ * and r2 are 10,000 below the target of 25,000. PetaSAN's order fills r1 and r2 with the first
+ * disks, and the rest of r2's room can only take paths of those: the augmenting step moves them
+ * over, one search per path (2,500).
+ */
+function spreadBound(): { paths: PathAssignment[]; nodes: NodeInfo[] } {
+  const paths: PathAssignment[] = [];
+  const add = (node: string, subnet: SubnetNumber, disk: number, index = 1): void => {
+    const p = paths.length;
+    const ip = `10.${p >> 16}.${(p >> 8) & 255}.${p & 255}`;
+    paths.push({ diskId: String(disk).padStart(6, "0"), diskName: `disk-${disk}`, index, ip, subnet, node });
+  };
+  let disk = 0;
+  for (let i = 0; i < 5_000; i++) add("a", 1, ++disk);
+  for (let i = 0; i < 15_000; i++) {
+    add("a", 1, ++disk);
+    add("r2", 1, disk, 2);
+  }
+  for (let i = 0; i < 25_000; i++) add("a", 2, ++disk);
+  for (let i = 0; i < 15_000; i++) add("r1", 1, ++disk);
+  for (let i = 0; i < 25_000; i++) add("f", 2, ++disk);
+  const nodes: NodeInfo[] = ["a", "f", "r1", "r2"].map((name) => ({
+    name,
+    online: true,
+    cordoned: false,
+    subnets: name === "r2" ? [1] : [1, 2],
+  }));
+  return { paths, nodes };
+}
+
 function median(values: number[]): number {
   const sorted = values.slice().sort((a, b) => a - b);
   return sorted[sorted.length >> 1] ?? Number.NaN;
@@ -161,6 +193,11 @@ const averageOf = (paths: PathAssignment[]) => (): string => {
 time("average: uniform, mixed subnets", averageOf(uniform));
 time("average: skewed, mixed subnets", averageOf(skewed));
 time("average: ten hot nodes, mixed subnets", averageOf(hot));
+const bound = spreadBound();
+time("average: spread rule binds, 4 nodes", () => {
+  const plan = planAverage(bound.paths, bound.nodes);
+  return `${plan.moves.length} moves, ${plan.after.map((count) => count.paths).join("/")} paths`;
+});
 time("average: already balanced", () => `${planAverage(spread, nodes).moves.length} moves`);
 time("average over a selection of 10,000 IPs", () => {
   return `${planAverage(crowded, nodes, { selectedIps: selection }).moves.length} moves`;
