@@ -37,18 +37,26 @@ export interface AveragePlanOptions {
  * The plan removes as much excess as any plan keeping these rules can: when some plan brings every
  * eligible node to T or below, this one does, and it moves exactly Σ(paths − T) over the donors,
  * the fewest moves that can (every move takes one path off a donor's excess; none cancels
- * another). It is found in two passes:
+ * another). When no plan can, it still moves as many paths as any plan can (a maximum flow). It
+ * is found in two passes:
  *
  * 1. Greedy, PetaSAN's order: the most loaded donor first (ties: node name) gives a path of the
  *    disk it serves most paths of (ties: disk id; within the disk, path index) to the receiver
- *    that holds the fewest paths of that disk, then the fewest in total, then by name. Unlike
- *    PetaSAN, a receiver already at the disk's spread is skipped, and a choice is only made when it
- *    keeps the subnet-level flow reachable (subnet-flow.ts): a path does not take the room of a
- *    two-subnet receiver that the other subnet's paths need, and a donor gives the subnet its
- *    receivers can take. A donor none of whose paths may move now is tried again after the others.
- * 2. When the greedy pass leaves paths that subnets alone would let move (the spread rule got in
- *    the way), augmenting paths (augmenting-moves.ts) revise earlier choices until no more can
- *    move: the result is a maximum flow.
+ *    that holds the fewest paths of that disk, then the fewest in total, then by name, keeping
+ *    PetaSAN's rule (no second path of a disk on a node while another eligible node with the
+ *    subnet holds none). Unlike PetaSAN:
+ *    - when that rule leaves the donor nothing to give, the spread rule alone decides (a receiver
+ *      takes another path of the disk if it stays within the disk's spread);
+ *    - a choice is only made when it keeps the subnet-level max-flow reachable (subnet-flow.ts): a
+ *      path does not take the room of a two-subnet receiver that the other subnet's paths need,
+ *      and a donor gives the subnet its receivers can take;
+ *    - a donor (or a group of its paths) that may give nothing now is tried again in a next round
+ *      after the others moved.
+ * 2. When the greedy pass leaves paths that subnets alone would let move (only the spread rule can
+ *    stop it: every greedy choice keeps the subnet-level flow), augmenting paths
+ *    (augmenting-moves.ts) revise earlier choices until no more can move.
+ *
+ * docs/ARCHITECTURE.md ("The average planner") lists each difference from PetaSAN's plugin.
  *
  * Deterministic: ties break on node names, disk ids and path indices only, so the plan does not
  * depend on the order of the input.
