@@ -1,8 +1,13 @@
-import type { NodeInfo, PathAssignment, Plan } from "./assignment-model.js";
-import { CandidateNodes } from "./candidate-nodes.js";
+import type { NodeInfo, PathAssignment, Plan, SubnetNumber } from "./assignment-model.js";
+import { augmentMoves } from "./augmenting-moves.js";
 import { ClusterIndex, NO_NODE } from "./cluster-index.js";
+import { DonorGroups } from "./donor-groups.js";
+import { GroupOrder } from "./group-order.js";
 import { NumberMinHeap } from "../util/number-heap.js";
 import { resolveSelectedPaths } from "./path-selection.js";
+import { PlannedMoves } from "./planned-moves.js";
+import { ReceiverPool } from "./receiver-pool.js";
+import { BOTH_SUBNETS, ONLY_SUBNET_1, ONLY_SUBNET_2, SubnetFlow, type ReceiverKind } from "./subnet-flow.js";
 
 export interface AveragePlanOptions {
   /**
@@ -12,40 +17,49 @@ export interface AveragePlanOptions {
   readonly selectedIps?: readonly string[];
 }
 
-/** A node above the target and the order in which it gives its disks away. */
-interface Donor {
-  readonly node: number;
-  /** Its groups are firstGroup .. firstGroup + groupCount - 1 in the Groups arrays, in disk order. */
-  readonly firstGroup: number;
-  readonly groupCount: number;
-  /** Groups by most paths of the disk on the node, then disk id. */
-  readonly order: NumberMinHeap;
-}
-
 /**
- * The movable paths of one disk on one donor node are a group: movable[start .. end), in path
- * order. Kept in flat arrays, as a crowded cluster has one group per path.
- */
-interface Groups {
-  readonly movable: Int32Array;
-  readonly disk: Int32Array;
-  readonly start: Int32Array;
-  readonly end: Int32Array;
-  readonly remaining: Int32Array;
-}
-
-/**
- * PetaSAN's "average" planner (plugin id 1). Eligible nodes are online and not cordoned; the target
- * per node is ceil(paths served by eligible nodes / eligible nodes). While a node is above the
- * target, the most loaded one (ties: node name) gives a path of the disk it serves most paths of
- * (ties: disk id; within the disk, path index) to the node below the target that has the path's
- * subnet and holds the fewest paths of that disk (ties: fewest paths in total, then node name).
- * When that disk cannot move, its next disk is tried; a node none of whose paths can move stays
- * above the target.
+ * PetaSAN's "average" planner (plugin id 1), made to reach its own target whenever a plan can.
  *
- * A move never puts a second path of a disk on a node while another eligible node with the subnet
- * would hold none of the disk's paths. Paths on cordoned, offline or unknown nodes and free paths
- * neither count nor move (drain and placement handle them). A balanced cluster yields no move.
+ * Definitions:
+ * - Eligible nodes are online, not cordoned and not degraded. P = paths served by eligible nodes,
+ *   N = eligible nodes, the target T = ceil(P / N) (no eligible node: no plan). Free paths and
+ *   paths on ineligible or unknown nodes neither count nor move (placement and drain handle them).
+ * - A donor is an eligible node above T; only its paths move (with `selectedIps`, only the selected
+ *   ones), each at most once, and it gives at most (paths − T): it never ends below T. A receiver
+ *   is an eligible node below T with the path's subnet; it never ends above T. A node that starts
+ *   at or below T never loses a path, and a node at T takes none. A balanced cluster (no eligible
+ *   node above T) yields no move.
+ * - A disk's spread is the most paths of it that one eligible node serves. No move makes it worse:
+ *   a receiver ends with at most the disk's spread before the plan. (Over eligible nodes, as only
+ *   they serve paths for good and only their counts change; ineligible nodes' counts stay as they
+ *   are, so the spread over all nodes never gets worse either.)
+ *
+ * The plan removes as much excess as any plan keeping these rules can: when some plan brings every
+ * eligible node to T or below, this one does, and it moves exactly Σ(paths − T) over the donors,
+ * the fewest moves that can (every move takes one path off a donor's excess; none cancels
+ * another). When no plan can, it still moves as many paths as any plan can (a maximum flow). It
+ * is found in two passes:
+ *
+ * 1. Greedy, PetaSAN's order: the most loaded donor first (ties: node name) gives a path of the
+ *    disk it serves most paths of (ties: disk id; within the disk, path index) to the receiver
+ *    that holds the fewest paths of that disk, then the fewest in total, then by name, keeping
+ *    PetaSAN's rule (no second path of a disk on a node while another eligible node with the
+ *    subnet holds none). Unlike PetaSAN:
+ *    - when that rule leaves the donor nothing to give, the spread rule alone decides (a receiver
+ *      takes another path of the disk if it stays within the disk's spread);
+ *    - a choice is only made when it keeps the subnet-level max-flow reachable (subnet-flow.ts): a
+ *      path does not take the room of a two-subnet receiver that the other subnet's paths need,
+ *      and a donor gives the subnet its receivers can take;
+ *    - a donor (or a group of its paths) that may give nothing now is tried again in a next round
+ *      after the others moved.
+ * 2. When the greedy pass leaves paths that subnets alone would let move (only the spread rule can
+ *    stop it: every greedy choice keeps the subnet-level flow), augmenting paths
+ *    (augmenting-moves.ts) revise earlier choices until no more can move.
+ *
+ * docs/ARCHITECTURE.md ("The average planner") lists each difference from PetaSAN's plugin.
+ *
+ * Deterministic: ties break on node names, disk ids and path indices only, so the plan does not
+ * depend on the order of the input.
  */
 export function planAverage(
   paths: readonly PathAssignment[],
@@ -60,20 +74,20 @@ export function planAverage(
 
   const target = averageTarget(index);
   if (target === undefined) return index.plan();
+  const groups = new DonorGroups(index, target, selected);
+  if (groups.donorCount === 0) return index.plan();
 
-  const { donors, groups } = collectDonors(index, target, selected);
-  const receivers = new CandidateNodes(index, { below: target });
-  const donorOrder = new NumberMinHeap(
-    donors.map((donor, slot) => donorKey(index, donor, slot, donors.length)),
-  );
-  const scratch: number[] = [];
-  for (let key = donorOrder.pop(); key !== undefined; key = donorOrder.pop()) {
-    const slot = key % donors.length;
-    const donor = donors[slot];
-    if (donor === undefined) continue;
-    if (!giveOnePath(index, receivers, donor, groups, scratch)) continue;
-    if (index.totalOf(donor.node) > target) donorOrder.push(donorKey(index, donor, slot, donors.length));
+  const pool = new ReceiverPool(index, target);
+  const flow = new SubnetFlow(groups.donorCount);
+  for (let slot = 0; slot < groups.donorCount; slot++) {
+    flow.addDonor(slot, groups.excess[slot] ?? 0, groups.movableOf(slot, 1), groups.movableOf(slot, 2));
   }
+  for (const node of pool.nodes) flow.addReceiver(pool.kindOf(node) ?? BOTH_SUBNETS, pool.spareOf(node));
+
+  const planned = new PlannedMoves(index, groups);
+  new GreedyPass(index, groups, pool, flow, planned).run();
+  if (flow.value > 0) augmentMoves(index, groups, pool, planned);
+  planned.record();
   return index.plan();
 }
 
@@ -89,138 +103,187 @@ export function averageTarget(index: ClusterIndex): number | undefined {
   return eligibleNodes === 0 ? undefined : Math.ceil(servedPaths / eligibleNodes);
 }
 
-function collectDonors(
-  index: ClusterIndex,
-  target: number,
-  selected: ReadonlySet<number> | undefined,
-): { donors: Donor[]; groups: Groups } {
-  const isMovable = (path: number): boolean => {
-    const node = index.nodeOf(path);
-    if (node === NO_NODE || !index.isEligible(node) || index.totalOf(node) <= target) return false;
-    return selected === undefined || selected.has(path);
-  };
-  // Movable paths bucketed by node (counting sort), each bucket in path order, i.e. by disk.
-  const offsets = new Int32Array(index.nodeCount + 1);
-  let movableCount = 0;
-  for (let path = 0; path < index.paths.length; path++) {
-    if (!isMovable(path)) continue;
-    const node = index.nodeOf(path);
-    offsets[node + 1] = (offsets[node + 1] ?? 0) + 1;
-    movableCount++;
-  }
-  for (let node = 0; node < index.nodeCount; node++) {
-    offsets[node + 1] = (offsets[node + 1] ?? 0) + (offsets[node] ?? 0);
-  }
-  const fill = offsets.slice(0, index.nodeCount);
-  const movable = new Int32Array(movableCount);
-  for (let path = 0; path < index.paths.length; path++) {
-    if (!isMovable(path)) continue;
-    const node = index.nodeOf(path);
-    const at = fill[node] ?? 0;
-    movable[at] = path;
-    fill[node] = at + 1;
+/** Pass 1 of planAverage: PetaSAN's greedy order, within the spread caps and the subnet flow. */
+class GreedyPass {
+  /** Per donor slot: its groups by most paths of the disk on the donor, then disk rank. */
+  private readonly order: GroupOrder[];
+  /**
+   * Per donor slot, keys of groups set aside for the rest of the round: those PetaSAN's rule let
+   * nothing move from (still tried under the spread rule alone, in order, from `asideFrom`), and
+   * those nothing could move from at all. A group is tried once per round and rule, so that a
+   * donor whose groups are mostly blocked does not scan them again for every path it gives.
+   */
+  private readonly asidePetasan: number[][];
+  private readonly asideFrom: Int32Array;
+  private readonly asideAll: number[][];
+
+  constructor(
+    private readonly index: ClusterIndex,
+    private readonly groups: DonorGroups,
+    private readonly pool: ReceiverPool,
+    private readonly flow: SubnetFlow,
+    private readonly planned: PlannedMoves,
+  ) {
+    this.order = Array.from({ length: groups.donorCount }, (_, slot) => {
+      const first = groups.firstGroup[slot] ?? 0;
+      const keys = new Float64Array((groups.firstGroup[slot + 1] ?? 0) - first);
+      for (let at = 0; at < keys.length; at++) keys[at] = this.groupKey(slot, first + at);
+      return new GroupOrder(keys);
+    });
+    this.asidePetasan = Array.from({ length: groups.donorCount }, () => []);
+    this.asideFrom = new Int32Array(groups.donorCount);
+    this.asideAll = Array.from({ length: groups.donorCount }, () => []);
   }
 
-  const groups: Groups = {
-    movable,
-    disk: new Int32Array(movableCount),
-    start: new Int32Array(movableCount),
-    end: new Int32Array(movableCount),
-    remaining: new Int32Array(movableCount),
-  };
-  const donors: Donor[] = [];
-  let groupCount = 0;
-  for (let node = 0; node < index.nodeCount; node++) {
-    const from = offsets[node] ?? 0;
-    const to = offsets[node + 1] ?? 0;
-    if (from === to) continue;
-    const firstGroup = groupCount;
-    for (let at = from; at < to; at++) {
-      const disk = index.diskOf(movable[at] ?? 0);
-      const last = groupCount - 1;
-      if (groupCount > firstGroup && groups.disk[last] === disk) {
-        groups.end[last] = at + 1;
-        groups.remaining[last] = (groups.remaining[last] ?? 0) + 1;
-        continue;
+  /**
+   * Rounds of "the most loaded donor gives one path" until no donor can. Donors that could not
+   * give in a round, and groups set aside, are tried again in the next round as long as the
+   * previous one moved a path (other donors' moves may have made room for them under the rules).
+   */
+  run(): void {
+    const slots = this.groups.donorCount;
+    let waiting = Array.from({ length: slots }, (_, slot) => slot);
+    while (waiting.length > 0 && this.flow.value > 0) {
+      const donorOrder = new NumberMinHeap(waiting.map((slot) => this.donorKey(slot)));
+      const stuck: number[] = [];
+      let moved = false;
+      for (let key = donorOrder.pop(); key !== undefined; key = donorOrder.pop()) {
+        const slot = key % slots;
+        if (this.groups.owedBy(slot) <= 0) continue;
+        if (!this.giveOnePath(slot)) {
+          stuck.push(slot);
+          continue;
+        }
+        moved = true;
+        if (this.groups.owedBy(slot) > 0) donorOrder.push(this.donorKey(slot));
       }
-      groups.disk[groupCount] = disk;
-      groups.start[groupCount] = at;
-      groups.end[groupCount] = at + 1;
-      groups.remaining[groupCount] = 1;
-      groupCount++;
+      if (!moved) return;
+      for (let slot = 0; slot < slots; slot++) this.restoreAside(slot);
+      waiting = stuck;
     }
-    const donor = { node, firstGroup, groupCount: groupCount - firstGroup, order: new NumberMinHeap() };
-    for (let g = firstGroup; g < groupCount; g++) donor.order.push(groupKey(index, donor, groups, g));
-    donors.push(donor);
   }
-  return { donors, groups };
-}
 
-/** Most paths first, then lowest node rank; `slot` is the donor's place in the donors array. */
-function donorKey(index: ClusterIndex, donor: Donor, slot: number, slots: number): number {
-  return (index.paths.length - index.totalOf(donor.node)) * slots + slot;
-}
+  /** Puts the groups set aside back in the donor's order for the next round. */
+  private restoreAside(slot: number): void {
+    const order = this.order[slot];
+    const petasan = this.asidePetasan[slot] ?? [];
+    const all = this.asideAll[slot] ?? [];
+    for (let at = this.asideFrom[slot] ?? 0; at < petasan.length; at++) order?.push(petasan[at] ?? 0);
+    for (const key of all) order?.push(key);
+    petasan.length = 0;
+    all.length = 0;
+    this.asideFrom[slot] = 0;
+  }
 
-/** Most paths of the disk on the node first, then lowest disk rank (groups are in disk order). */
-function groupKey(index: ClusterIndex, donor: Donor, groups: Groups, g: number): number {
-  const onNode = index.countOf(donor.node, groups.disk[g] ?? 0);
-  return (index.paths.length - onNode) * donor.groupCount + (g - donor.firstGroup);
-}
+  /** Most paths first, then lowest node rank (slots are in rank order). */
+  private donorKey(slot: number): number {
+    const node = this.groups.donorNode[slot] ?? 0;
+    return (this.index.paths.length - this.index.totalOf(node)) * this.groups.donorCount + slot;
+  }
 
-/** Moves one path off the donor; false when none of its paths can move anywhere. */
-function giveOnePath(
-  index: ClusterIndex,
-  receivers: CandidateNodes,
-  donor: Donor,
-  groups: Groups,
-  skipped: number[],
-): boolean {
-  if (skipped.length > 0) skipped.length = 0;
-  let moved = false;
-  for (let key = donor.order.pop(); key !== undefined; key = donor.order.pop()) {
-    const g = donor.firstGroup + (key % donor.groupCount);
-    if (groups.remaining[g] === 0 || key !== groupKey(index, donor, groups, g)) continue;
-    if (moveFromGroup(index, receivers, donor.node, groups, g)) {
-      if (groups.remaining[g] !== 0) donor.order.push(groupKey(index, donor, groups, g));
-      moved = true;
-      break;
+  /** Most paths of the disk on the donor first, then lowest disk rank (groups are in disk order). */
+  private groupKey(slot: number, g: number): number {
+    const first = this.groups.firstGroup[slot] ?? 0;
+    const count = (this.groups.firstGroup[slot + 1] ?? 0) - first;
+    const onNode = this.index.countOf(this.groups.donorNode[slot] ?? 0, this.groups.groupDisk[g] ?? 0);
+    return (this.index.paths.length - onNode) * count + (g - first);
+  }
+
+  /**
+   * Plans one path off the donor; false when none of its paths may move now. PetaSAN's rule first:
+   * no second path of a disk on a node while another eligible node with the subnet holds none;
+   * only when that leaves the donor nothing to give, the spread rule alone.
+   */
+  private giveOnePath(slot: number): boolean {
+    const order = this.order[slot];
+    const petasan = this.asidePetasan[slot];
+    const all = this.asideAll[slot];
+    if (order === undefined || petasan === undefined || all === undefined) return false;
+    for (let key = order.pop(); key !== undefined; key = order.pop()) {
+      const g = this.liveGroup(slot, key);
+      if (g === undefined) continue;
+      if (this.moveFromGroup(slot, g, true)) {
+        this.keepGroup(slot, g);
+        return true;
+      }
+      petasan.push(key);
     }
-    skipped.push(key);
+    for (let at = this.asideFrom[slot] ?? 0; at < petasan.length; at++) {
+      const key = petasan[at] ?? 0;
+      this.asideFrom[slot] = at + 1;
+      const g = this.liveGroup(slot, key);
+      if (g === undefined) continue;
+      if (this.moveFromGroup(slot, g, false)) {
+        this.keepGroup(slot, g);
+        return true;
+      }
+      all.push(key);
+    }
+    return false;
   }
-  for (const key of skipped) donor.order.push(key);
-  return moved;
-}
 
-function moveFromGroup(
-  index: ClusterIndex,
-  receivers: CandidateNodes,
-  source: number,
-  groups: Groups,
-  g: number,
-): boolean {
-  const disk = groups.disk[g] ?? 0;
-  const end = groups.end[g] ?? 0;
-  let triedSubnets = 0;
-  for (let at = groups.start[g] ?? 0; at < end; at++) {
-    const path = groups.movable[at] ?? 0;
-    if (index.nodeOf(path) !== source) continue;
-    const subnet = index.subnetOf(path);
-    if (triedSubnets & subnet) continue;
-    triedSubnets |= subnet;
-    const receiver = receivers.best(disk, subnet);
-    if (receiver === NO_NODE) continue;
-    if (index.countOf(receiver, disk) > 0 && !everyEligibleNodeKeepsDisk(index, disk, path, source)) continue;
-    index.movePath(path, receiver);
-    receivers.received(receiver);
-    groups.remaining[g] = (groups.remaining[g] ?? 0) - 1;
-    return true;
+  /** The group a key names, unless it has no path left to give or the key is stale. */
+  private liveGroup(slot: number, key: number): number | undefined {
+    const first = this.groups.firstGroup[slot] ?? 0;
+    const g = first + (key % ((this.groups.firstGroup[slot + 1] ?? 0) - first));
+    if (this.groups.unmoved(g, 1) + this.groups.unmoved(g, 2) === 0) return undefined;
+    return key === this.groupKey(slot, g) ? g : undefined;
   }
-  return false;
+
+  /** After the group gave a path: back in the donor's order under its new key, if it has more. */
+  private keepGroup(slot: number, g: number): void {
+    if (this.groups.unmoved(g, 1) + this.groups.unmoved(g, 2) > 0)
+      this.order[slot]?.push(this.groupKey(slot, g));
+  }
+
+  /**
+   * Plans the group's first path (of a subnet) that may move to its best receiver: one that holds
+   * fewer paths of the disk than its spread, and with `petasanRule` none of them unless every
+   * eligible node with the subnet would still hold one.
+   */
+  private moveFromGroup(slot: number, g: number, petasanRule: boolean): boolean {
+    const { groups, index } = this;
+    const disk = groups.groupDisk[g] ?? 0;
+    const cap = groups.spreadCap[disk] ?? 0;
+    const donor = groups.donorNode[slot] ?? 0;
+    let triedSubnets = 0;
+    for (let at = groups.pathStart[g] ?? 0; at < (groups.pathStart[g + 1] ?? 0); at++) {
+      const path = groups.movable[at] ?? 0;
+      if (index.nodeOf(path) !== donor) continue;
+      const subnet: SubnetNumber = index.subnetOf(path);
+      if (triedSubnets & subnet) continue;
+      triedSubnets |= subnet;
+      const only = subnet === 1 ? ONLY_SUBNET_1 : ONLY_SUBNET_2;
+      const first = this.allows(slot, subnet, only) ? only : undefined;
+      const second = this.allows(slot, subnet, BOTH_SUBNETS) ? BOTH_SUBNETS : undefined;
+      if (first === undefined && second === undefined) continue;
+      // A receiver without a path of the disk is the best one under either rule, when there is one.
+      let receiver = this.pool.best(disk, 1, first, second);
+      if (
+        receiver === NO_NODE &&
+        cap > 1 &&
+        (!petasanRule || everyEligibleNodeKeepsDisk(index, disk, path, donor))
+      ) {
+        receiver = this.pool.best(disk, cap, first, second);
+      }
+      if (receiver === NO_NODE) continue;
+      this.flow.moved(slot, subnet, this.pool.kindOf(receiver) ?? BOTH_SUBNETS);
+      this.planned.give(path, receiver);
+      this.pool.received(receiver);
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether a receiver of the kind may take a path of the subnet off the donor now. */
+  private allows(slot: number, subnet: SubnetNumber, kind: ReceiverKind): boolean {
+    return this.pool.hasAny(kind) && this.flow.keepsFlow(slot, subnet, kind);
+  }
 }
 
 /**
  * Whether, once the path left its source, every eligible node with the path's subnet would still
- * serve a path of the disk: the only case in which a node may be given a second path of it.
+ * serve a path of the disk: PetaSAN's only case in which a node may be given a second path of it.
  */
 export function everyEligibleNodeKeepsDisk(
   index: ClusterIndex,

@@ -46,6 +46,8 @@ export class ClusterIndex {
   private readonly diskStart: Int32Array;
   private readonly pathDisk: Int32Array;
   private readonly pathNode: Int32Array;
+  /** Per path: 1 or 2. */
+  private readonly pathSubnet: Uint8Array;
   /** Per disk, holderNode/holderCount[diskStart[d] .. + holderLength[d]) are its nodes and their counts. */
   private readonly holderNode: Int32Array;
   private readonly holderCount: Int32Array;
@@ -163,6 +165,7 @@ export class ClusterIndex {
     const ordered: PathAssignment[] = new Array<PathAssignment>(paths.length);
     this.pathDisk = new Int32Array(paths.length);
     this.pathNode = new Int32Array(paths.length);
+    this.pathSubnet = new Uint8Array(paths.length);
     this.holderNode = new Int32Array(paths.length);
     this.holderCount = new Int32Array(paths.length);
     this.holderLength = new Int32Array(diskCount);
@@ -178,6 +181,7 @@ export class ClusterIndex {
         ordered[next] = paths[position] as PathAssignment;
         this.pathDisk[next] = disk;
         this.pathNode[next] = node;
+        this.pathSubnet[next] = (ordered[next] as PathAssignment).subnet;
         if (node !== NO_NODE) {
           this.total[node] = (this.total[node] ?? 0) + 1;
           this.addHolding(node, disk);
@@ -190,6 +194,10 @@ export class ClusterIndex {
 
   get nodeCount(): number {
     return this.nodeNames.length;
+  }
+
+  get diskCount(): number {
+    return this.diskIds.length;
   }
 
   /** The rank of a node name, or NO_NODE when no node or path carries it. */
@@ -210,7 +218,7 @@ export class ClusterIndex {
   }
 
   subnetOf(path: number): SubnetNumber {
-    return this.pathAt(path).subnet;
+    return this.pathSubnet[path] === 2 ? 2 : 1;
   }
 
   pathAt(path: number): PathAssignment {
@@ -241,6 +249,26 @@ export class ClusterIndex {
     return 0;
   }
 
+  /** The disk's spread: the most paths of it that one eligible node serves (0 when none serves one). */
+  spreadOf(disk: number): number {
+    const start = this.diskStart[disk] ?? 0;
+    const end = start + (this.holderLength[disk] ?? 0);
+    let most = 0;
+    for (let h = start; h < end; h++) {
+      if (this.isEligible(this.holderNode[h] ?? NO_NODE)) most = Math.max(most, this.holderCount[h] ?? 0);
+    }
+    return most;
+  }
+
+  /** How many nodes serve paths of the disk; holderOf(disk, 0 .. that - 1) are they, in no order. */
+  holderCountOf(disk: number): number {
+    return this.holderLength[disk] ?? 0;
+  }
+
+  holderOf(disk: number, at: number): number {
+    return this.holderNode[(this.diskStart[disk] ?? 0) + at] ?? NO_NODE;
+  }
+
   /** Eligible nodes with the subnet that serve none of the disk's paths. */
   eligibleNodesWithout(disk: number, subnet: SubnetNumber): number {
     const eligible = subnet === 1 ? this.eligibleWithSubnet[0] : this.eligibleWithSubnet[1];
@@ -251,6 +279,15 @@ export class ClusterIndex {
   movePath(path: number, target: number): void {
     const source = this.nodeOf(path);
     this.setNode(path, target);
+    this.recordMove(path, source);
+  }
+
+  /**
+   * Records the move of a path from `source` to the node it is on now (given to it by setNode(), by
+   * a planner that settles its moves before it records them).
+   */
+  recordMove(path: number, source: number): void {
+    const target = this.nodeOf(path);
     const moved = this.pathAt(path);
     this.moves.push({
       diskId: moved.diskId,
@@ -320,10 +357,10 @@ export class ClusterIndex {
 
   private countEligibleHolder(node: number, disk: number, delta: 1 | -1): void {
     if (!this.isEligible(node)) return;
-    for (const subnet of [1, 2] as const) {
-      if (!this.hasSubnet(node, subnet)) continue;
-      const at = disk * 2 + subnet - 1;
-      this.eligibleHolders[at] = (this.eligibleHolders[at] ?? 0) + delta;
+    const bits = this.subnetBits[node] ?? 0;
+    if (bits & SUBNET_BITS[1]) this.eligibleHolders[disk * 2] = (this.eligibleHolders[disk * 2] ?? 0) + delta;
+    if (bits & SUBNET_BITS[2]) {
+      this.eligibleHolders[disk * 2 + 1] = (this.eligibleHolders[disk * 2 + 1] ?? 0) + delta;
     }
   }
 }

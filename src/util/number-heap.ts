@@ -34,6 +34,11 @@ export class NumberMinHeap {
     items[i] = value;
   }
 
+  /** The smallest value, left in place; undefined when empty. */
+  peek(): number | undefined {
+    return this.count === 0 ? undefined : this.items[0];
+  }
+
   /** The smallest value, removed; undefined when empty. */
   pop(): number | undefined {
     if (this.count === 0) return undefined;

@@ -68,6 +68,61 @@ describe("planAverage (PetaSAN plugin 1)", () => {
     expect(movesOf(planAverage(paths, [node("A"), node("B")]))).toEqual(["d1/1 A→B"]);
   });
 
+  it("leaves a two-subnet receiver's room to the subnet only it can take (#15)", () => {
+    const nodes = [node("A"), node("B"), node("C", { subnets: [1] })];
+    const paths = [
+      path(1, 1, "A", 1),
+      ...[2, 3, 4].map((disk) => path(disk, 1, "A", 2)),
+      path(5, 1, "B"),
+      path(6, 1, "C"),
+    ];
+    // Target 2: A gives 2, B and C take one each. PetaSAN's greedy choice gives d1 (subnet 1) to B
+    // (name), and then A's subnet-2 paths have nowhere to go: A would stay at 3.
+    const plan = planAverage(paths, nodes);
+    expect(movesOf(plan)).toEqual(["d1/1 A→C", "d2/1 A→B"]);
+    expect(countsOf(plan.after)).toEqual({ A: 2, B: 2, C: 2 });
+  });
+
+  it("puts a second path of a disk on a node when PetaSAN's rule would leave the donor above the target and the spread does not grow (#15)", () => {
+    const paths = [
+      path(1, 1, "A"),
+      path(1, 2, "A"),
+      path(1, 3, "A"),
+      path(1, 4, "B"),
+      path(2, 1, "C"),
+      path(3, 1, "C"),
+    ];
+    // Target 2; only B is below it and holds d1 while C holds none: PetaSAN's rule refuses, so A
+    // would stay at 3. d1's spread is 3 (on A); B ends with 2 of it, so the spread only shrinks.
+    const plan = planAverage(paths, threeNodes);
+    expect(movesOf(plan)).toEqual(["d1/1 A→B"]);
+    expect(countsOf(plan.after)).toEqual({ A: 2, B: 2, C: 2 });
+  });
+
+  it("revises earlier choices when the greedy order leaves a node above the target (#15)", () => {
+    const nodes = [node("a"), node("f"), node("r1"), node("r2", { subnets: [1] })];
+    const range = (from: number, to: number): number[] =>
+      Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    const paths = [
+      ...range(1, 2).map((disk) => path(disk, 1, "a")),
+      ...range(3, 8).flatMap((disk) => [path(disk, 1, "a"), path(disk, 2, "r2")]),
+      ...range(9, 18).map((disk) => path(disk, 1, "a", 2)),
+      ...range(19, 20).map((disk) => path(disk, 1, "r2")),
+      ...range(21, 24).map((disk) => path(disk, 1, "r1")),
+      ...range(25, 34).map((disk) => path(disk, 1, "f", 2)),
+    ];
+    // Target 10: a gives 8, r1 takes 6 and r2 (subnet 1 only) 2. In PetaSAN's order d1 and d2
+    // go to r1 (fewer paths), then d3..d6 fill r1; r2 could only take d7 or d8, whose other path
+    // it holds. The augmenting step gives d7 and d8 to r1 and moves d1 and d2 on to r2.
+    const plan = planAverage(paths, nodes);
+    expect(countsOf(plan.after)).toEqual({ a: 10, f: 10, r1: 10, r2: 10 });
+    expect(movesOf(plan)).toEqual([
+      "d1/1 a→r2",
+      "d2/1 a→r2",
+      ...range(3, 8).map((disk) => `d${disk}/1 a→r1`),
+    ]);
+  });
+
   it("skips cordoned nodes, offline nodes and nodes without the path's subnet", () => {
     const nodes = [
       node("A"),

@@ -140,21 +140,33 @@ function averageTarget(paths: readonly PathAssignment[], nodes: readonly NodeInf
 }
 
 /**
+ * How a planner may give a node a second path of a disk: placement and drain ("anti-affine") only
+ * when every other eligible node with the subnet (but `never` and the nodes excluded for the path)
+ * holds one; the average planner ("spread") only up to the most paths of the disk one eligible
+ * node held before the plan.
+ */
+type Stacking = "anti-affine" | "spread";
+
+/**
  * Replays the moves one by one and checks the rules every planner keeps: each path moves at most
- * once from where it is to an eligible node with its subnet; a node is only given a second path
- * of a disk when every other eligible node with the subnet (but `never` and the nodes excluded for
- * the path) holds one.
+ * once from where it is to an eligible node with its subnet; a node is given a second path of a
+ * disk only as `stacking` allows.
  */
 function checkMoves(
   cluster: Cluster,
   plan: Plan,
   never?: string,
   excluded: ReadonlyMap<string, readonly string[]> = new Map(),
+  stacking: Stacking = "anti-affine",
 ): PathAssignment[] {
   const { nodes, paths } = cluster;
   const nodeByName = new Map(nodes.map((node) => [node.name, node]));
   const byIp = new Map(paths.map((path) => [path.ip, path]));
   const tally = new Tally(paths);
+  const eligibleNames = nodes.filter(isEligible).map((node) => node.name);
+  const spreadBefore = (diskId: string): number =>
+    Math.max(0, ...eligibleNames.map((name) => tally.of(name, diskId)));
+  const spreads = new Map(paths.map((path) => [path.diskId, spreadBefore(path.diskId)]));
   const moved = new Set<string>();
   for (const move of plan.moves) {
     const path = byIp.get(move.ip);
@@ -168,7 +180,12 @@ function checkMoves(
     expect(move.targetNode).not.toBe(never);
     tally.add(path.node, path.diskId, -1);
     tally.add(move.targetNode, path.diskId, 1);
-    if (tally.of(move.targetNode, path.diskId) >= 2) {
+    if (stacking === "spread") {
+      expect(
+        tally.of(move.targetNode, path.diskId),
+        `${path.diskId} on ${move.targetNode}`,
+      ).toBeLessThanOrEqual(spreads.get(path.diskId) ?? 0);
+    } else if (tally.of(move.targetNode, path.diskId) >= 2) {
       const idle = nodes.filter(
         (node) =>
           node.name !== never &&
@@ -217,7 +234,7 @@ describe("planAverage properties", () => {
       const selectedIps =
         random() < 0.5 ? undefined : cluster.paths.filter(() => random() < 0.4).map((p) => p.ip);
       const plan = planAverage(cluster.paths, cluster.nodes, { selectedIps });
-      const after = checkMoves(cluster, plan);
+      const after = checkMoves(cluster, plan, undefined, undefined, "spread");
 
       const target = averageTarget(cluster.paths, cluster.nodes);
       const before = new Tally(cluster.paths);
