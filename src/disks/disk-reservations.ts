@@ -13,6 +13,7 @@ import type { ClusterSettingsStore } from "./cluster-settings-store.js";
 import { retryOnConflict, type ConflictRetryPolicy } from "./conflict-retry.js";
 import type { DiskPath } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
+import { formatDiskId, MAX_DISK_NUMBER } from "./disk-id.js";
 import type { Logger } from "../log/logger.js";
 import { diskNameKey, diskNameProblem } from "./disk-name.js";
 import {
@@ -206,6 +207,48 @@ export class DiskReservations {
         }
         throw error;
       }
+    });
+  }
+
+  /**
+   * Frees the ids and addresses the bitmaps hold for nobody: no allocation record, no pending
+   * reservation, and no disk that exists (census of `pools` plus the pools of every record). They
+   * are what AddDisk reserved for disks made outside sanpath (PetaSAN's) that have been deleted
+   * since. The bitmaps are read first: anything reserved before that read has its pending record
+   * or allocation record (written in the same transaction) by the time those are read (pending
+   * records before allocation records: a registration moves one to the other atomically), and
+   * anything reserved or released after it fails the CAS, and the pass starts over.
+   */
+  async releaseOrphans(
+    pools: readonly string[],
+    options: CallOptions = {},
+  ): Promise<{ ids: string[]; ips: string[] }> {
+    return await retryOnConflict("release of orphan reservations", this.retry, options.signal, async () => {
+      const draft = await AllocationDraft.read(this.kv, this.allocationKeys, options);
+      const pendings = await this.listPending(options);
+      const records = (await this.kv.list(this.allocationKeys.records(), options)).map((entry) =>
+        parseDiskAllocation(entry.value, entry.key),
+      );
+      const owned = [...pendings, ...records];
+      const scanned = [...new Set([...pools, ...owned.map((allocation) => allocation.pool)])];
+      const existing = await this.census.read(scanned, options);
+      const ownedIds = new Set([...owned.map((allocation) => allocation.id), ...existing.ids]);
+      const ownedIps = new Set([...owned.flatMap((allocation) => allocation.ips), ...existing.ips.keys()]);
+      const ids: string[] = [];
+      for (let number = 1; number <= MAX_DISK_NUMBER; number++) {
+        const id = formatDiskId(number);
+        if (draft.isIdUsed(id) && !ownedIds.has(id)) ids.push(id);
+      }
+      const ips = [...draft.usedIps()].filter((ip) => !ownedIps.has(ip));
+      if (ids.length === 0 && ips.length === 0) return { ids, ips };
+      for (const id of ids) draft.releaseId(id);
+      for (const ip of ips) draft.releaseIp(ip);
+      await this.kv.transaction(draft.writeOperations(), options);
+      this.logger.info(
+        { ids: ids.slice(0, 20), ips: ips.slice(0, 20), idCount: ids.length, ipCount: ips.length },
+        "reservations of disks that no longer exist released (made outside sanpath, since deleted)",
+      );
+      return { ids, ips };
     });
   }
 

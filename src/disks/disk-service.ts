@@ -199,6 +199,18 @@ export class DiskService {
     return await this.cleaner.sweep(olderThanMs, this.now());
   }
 
+  /**
+   * Frees the ids and addresses reserved for disks that no longer exist (made by PetaSAN, since
+   * deleted): DiskReservations.releaseOrphans over the default pool and every disk's pool.
+   */
+  async releaseOrphanReservations(options: CallOptions = {}): Promise<{ ids: string[]; ips: string[] }> {
+    const stored = await this.settings.read(options);
+    return await this.reservations.releaseOrphans(
+      stored === undefined ? [] : [stored.settings.defaultPool],
+      options,
+    );
+  }
+
   private async undoAddDisk(
     reservation: Reservation,
     imageMayExist: boolean,

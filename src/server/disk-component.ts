@@ -94,6 +94,10 @@ export function diskComponent(options: DiskComponentOptions = {}): DaemonCompone
               .catch((error: unknown) => {
                 log.warn({ err: errorMessage(error) }, "sweep of stale disk reservations failed");
               })
+              .then(() => service.releaseOrphanReservations())
+              .catch((error: unknown) => {
+                log.warn({ err: errorMessage(error) }, "release of orphan disk reservations failed");
+              })
               .finally(scheduleSweep);
           },
           interval * (0.8 + Math.random() * 0.4),

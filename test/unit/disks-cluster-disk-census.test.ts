@@ -154,6 +154,36 @@ describe("allocation beside disks made by PetaSAN", () => {
     expect(reads.mock.calls.map(([image]) => image).sort()).toEqual(["image-00002", "image-00004"]);
   });
 
+  it("frees what it reserved for a PetaSAN disk once PetaSAN deleted it, and nothing any disk still uses", async () => {
+    await petasan(PETASAN_1);
+    await petasan(PETASAN_2);
+    const mine = await cluster.disks.addDisk(input("sanpath-1"));
+    // Nothing is an orphan while every disk exists.
+    expect(await cluster.disks.releaseOrphanReservations()).toEqual({ ids: [], ips: [] });
+    await removePetasanDisk(cluster.kv, cluster.keys, cluster.images, PETASAN_2.id);
+
+    expect(await cluster.disks.releaseOrphanReservations()).toEqual({
+      ids: [PETASAN_2.id],
+      ips: ipsOf(PETASAN_2),
+    });
+    const after = await draft();
+    expect(after.isIdUsed(PETASAN_2.id)).toBe(false);
+    expect(after.isIdUsed(PETASAN_1.id) && after.isIdUsed(mine.id)).toBe(true);
+    expect([...after.usedIps()].sort()).toEqual([...ipsOf(PETASAN_1), ...ipsOf(mine)].sort());
+    // The freed id and addresses are handed out again; a second pass finds nothing.
+    expect(await cluster.disks.releaseOrphanReservations()).toEqual({ ids: [], ips: [] });
+    const next = await cluster.disks.addDisk(input("sanpath-2", { pathCount: 1, subnet: 1 }));
+    expect(next.id).toBe(PETASAN_2.id);
+  });
+
+  it("never frees a reservation whose AddDisk is still making the disk (pending record)", async () => {
+    const reservation = await cluster.disks.reservations.reserve(input("in-flight"));
+    expect(await cluster.disks.releaseOrphanReservations()).toEqual({ ids: [], ips: [] });
+    const held = await draft();
+    expect(held.isIdUsed(reservation.allocation.id)).toBe(true);
+    for (const ip of reservation.allocation.ips) expect(held.isIpUsed(ip)).toBe(true);
+  });
+
   it("concurrent AddDisks on two services beside PetaSAN disks never duplicate an id or an address", async () => {
     await petasan(PETASAN_1);
     await petasan(PETASAN_2);
