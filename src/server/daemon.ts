@@ -15,6 +15,9 @@ import { bindServer, bindUnixSocket, createGrpcServer } from "./grpc-server.js";
 import { HealthReporter } from "./health.js";
 import { addReflection } from "./reflection.js";
 
+/** Health condition of every service: every component has started. */
+const STARTED_CONDITION = "started";
+
 /** How long cut handlers get to return after their abort, before components stop. */
 const HANDLER_SETTLE_MS = 1000;
 
@@ -89,6 +92,8 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics };
   const running: { name: string; component: RunningComponent }[] = [];
   let metricsServer: MetricsServer | undefined;
+  // Nothing is SERVING before every component has plugged its handlers in (UNIMPLEMENTED meanwhile).
+  health.setCondition(STARTED_CONDITION, false);
   try {
     for (const component of options.components) {
       running.push({ name: component.name, component: await component.start(context) });
@@ -99,6 +104,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     if (metricsListen !== undefined) {
       metricsServer = await startMetricsServer({ listen: metricsListen, metrics, tls: config.tls, logger });
     }
+    health.setCondition(STARTED_CONDITION, true);
   } catch (error) {
     server.forceShutdown();
     await stopComponents(running, logger, "hand-off");

@@ -88,6 +88,34 @@ describe("sanpathd two-phase shutdown (in process)", () => {
     await daemon?.shutdown("test over");
   });
 
+  it("is NOT_SERVING until every component has started (their handlers are in)", async () => {
+    let finishStart: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (finishStart = resolve));
+    let seenWhileStarting: string | undefined;
+    const component: DaemonComponent = {
+      name: "slow-start",
+      async start({ health }) {
+        seenWhileStarting = health.status("");
+        await started;
+        return { stop: () => Promise.resolve() };
+      },
+    };
+    // The first component's condition is met at once (as the Consul monitor's is).
+    const ready: DaemonComponent = {
+      name: "ready",
+      start({ health }) {
+        health.setCondition("ready", true);
+        return Promise.resolve({ stop: () => Promise.resolve() });
+      },
+    };
+    const starting = startDaemon(config(1000), { logger, components: [ready, component] });
+    await sleep(100);
+    finishStart();
+    daemon = await starting;
+    expect(seenWhileStarting).toBe("NOT_SERVING");
+    expect(daemon.health.status("")).toBe("SERVING");
+  });
+
   it("lets a call in flight finish within the grace, refuses new ones, then stops components", async () => {
     const events: string[] = [];
     const slow = slowClusterInfo(events);
