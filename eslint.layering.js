@@ -58,6 +58,11 @@ export const layering = [
               message: "use the ImageStore port (storage/image-store.ts), not a store",
             },
             {
+              group: ["**/events/*", "!**/events/event-log.js"],
+              message:
+                "tell the EventLog port (events/event-log.ts); the Consul store is wired in by src/server",
+            },
+            {
               group: ["**/metrics/*", "!**/metrics/metrics-recorder.js"],
               message:
                 "tell the MetricsRecorder port (metrics/metrics-recorder.ts); the Prometheus adapter is wired in by src/server",

@@ -2,6 +2,7 @@ import type { ReassignmentService } from "../assignment/reassignment-service.js"
 import type { Leader } from "../coordinator/leader-record.js";
 import type { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
 import { SanpathError } from "../errors/sanpath-error.js";
+import type { EventLog } from "../events/event-log.js";
 import { callerName, toNodeSummary, toProtoJob } from "./assignment-handlers.js";
 import { toProtoSettings } from "./cluster-settings-handlers.js";
 import type { ServiceHandlers } from "./service-registry.js";
@@ -12,6 +13,8 @@ export interface ClusterHandlerDeps {
   /** The elected coordinator now, read from Consul; undefined when none. */
   leader: (signal: AbortSignal) => Promise<Leader | undefined>;
   consulRoot: string;
+  /** Cordons, uncordons and drains are recorded here, with the caller (default: nowhere). */
+  events?: EventLog | undefined;
 }
 
 function requireNode(node: string): string {
@@ -61,23 +64,34 @@ export function clusterHandlers(
       }
       return { leader: { node: leader.node, address: leader.address, epoch: leader.epoch } };
     },
-    cordonNode: async (request, { signal }) => {
+    cordonNode: async (request, context) => {
+      const { signal } = context;
       const [node, leader] = await Promise.all([
         service.setCordoned(requireNode(request.node), true, { signal }),
         deps.leader(signal),
       ]);
+      deps.events?.record({ kind: "cordon", node: node.name, actor: callerName(context) });
       return { node: toNodeSummary(node, leader?.node ?? "") };
     },
-    uncordonNode: async (request, { signal }) => {
+    uncordonNode: async (request, context) => {
+      const { signal } = context;
       const [node, leader] = await Promise.all([
         service.setCordoned(requireNode(request.node), false, { signal }),
         deps.leader(signal),
       ]);
+      deps.events?.record({ kind: "uncordon", node: node.name, actor: callerName(context) });
       return { node: toNodeSummary(node, leader?.node ?? "") };
     },
     drainNode: async (request, context) => {
-      const job = await service.drain(requireNode(request.node), request.parallelism, callerName(context), {
-        signal: context.signal,
+      const name = requireNode(request.node);
+      const actor = callerName(context);
+      const job = await service.drain(name, request.parallelism, actor, { signal: context.signal });
+      deps.events?.record({
+        kind: "drain",
+        node: name,
+        actor,
+        jobId: job.header.id,
+        reason: `${job.moves.length} paths to move off the node (it is cordoned)`,
       });
       return { job: toProtoJob(job) };
     },

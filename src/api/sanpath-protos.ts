@@ -21,6 +21,7 @@ export const SANPATH_PROTO_FILES = [
   "sanpath/v1/cluster.proto",
   "sanpath/v1/common.proto",
   "sanpath/v1/disk.proto",
+  "sanpath/v1/event.proto",
   "sanpath/v1/node.proto",
 ];
 

@@ -2,6 +2,7 @@ import type { Server, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { AssignmentServiceService } from "../gen/sanpath/v1/assignment.js";
 import { ClusterServiceService } from "../gen/sanpath/v1/cluster.js";
 import { DiskServiceService } from "../gen/sanpath/v1/disk.js";
+import { EventServiceService } from "../gen/sanpath/v1/event.js";
 import { NodeServiceService } from "../gen/sanpath/v1/node.js";
 import type { Logger } from "../log/logger.js";
 import type { ActiveCalls } from "./active-calls.js";
@@ -17,12 +18,13 @@ import {
 import { NotBuiltYetError } from "./grpc-status.js";
 import { tolerantDefinition, UndecodableRequest, undecodableError } from "./undecodable-request.js";
 
-/** The four sanpath.v1 services, by the key `ServiceRegistry.implement` takes. */
+/** The sanpath.v1 services, by the key `ServiceRegistry.implement` takes. */
 export const SANPATH_SERVICES = {
   disk: { name: "sanpath.v1.DiskService", definition: DiskServiceService },
   assignment: { name: "sanpath.v1.AssignmentService", definition: AssignmentServiceService },
   node: { name: "sanpath.v1.NodeService", definition: NodeServiceService },
   cluster: { name: "sanpath.v1.ClusterService", definition: ClusterServiceService },
+  event: { name: "sanpath.v1.EventService", definition: EventServiceService },
 } as const;
 
 export type SanpathServiceKey = keyof typeof SANPATH_SERVICES;

@@ -1,4 +1,5 @@
 import type { KvStore } from "../kv/kv-store.js";
+import type { EventLog } from "../events/event-log.js";
 import type { LiveSessions } from "../kv/session-store.js";
 import { isAborted } from "../util/abort.js";
 import type { ConsulKeys } from "../consul/keys.js";
@@ -48,6 +49,8 @@ export interface JobRunnerOptions {
   logger: Logger;
   /** Moves are counted and timed here (default: nowhere). */
   metrics?: MetricsRecorder | undefined;
+  /** Job starts and ends, and every move, are recorded here (default: nowhere). */
+  events?: EventLog | undefined;
   /** The moves under way and their targets, shared with the placement loop. */
   moves: ActiveMoves;
   /**
@@ -100,6 +103,7 @@ export class JobRunner {
   private journal: JobJournal | undefined;
   private replanner: MoveReplanner | undefined;
   private scheduler: MoveScheduler<JobPathRecord> | undefined;
+  private owner: string | undefined;
 
   constructor(options: JobRunnerOptions) {
     this.options = options;
@@ -128,6 +132,8 @@ export class JobRunner {
       },
       onMoveFailed: options.onMoveFailed,
       metrics: options.metrics,
+      events: options.events,
+      owner: () => this.owner,
       rpcTimeoutMs: options.rpcTimeoutMs,
       now: this.now,
     });
@@ -179,6 +185,7 @@ export class JobRunner {
   private async start(running: RunningJob): Promise<void> {
     const { kv, keys, term, logger } = this.options;
     const { header } = running;
+    this.owner = header.startedBy;
     this.state = header.state === "creating" ? "pending" : header.state;
     this.cancelling = header.state === "cancelling";
     for (const move of running.moves) this.moves.set(move.ip, move);
@@ -238,6 +245,17 @@ export class JobRunner {
         { signal: term.signal },
       );
       this.state = "running";
+      const { header } = running;
+      this.options.events?.record({
+        kind: "job-started",
+        jobId: header.id,
+        actor: header.startedBy,
+        node: header.drainNode === "" ? undefined : header.drainNode,
+        reason:
+          `${header.kind} job of ${header.moveCount} moves, parallelism ${header.parallelism}` +
+          (header.drainNode === "" ? "" : `, draining ${header.drainNode}`) +
+          `, requested on ${header.requestedOn}`,
+      });
     } catch (error) {
       if (!(error instanceof SanpathError) || error.reason !== "CAS_CONFLICT") throw error;
       // Changed meanwhile: a cancel.
@@ -362,6 +380,19 @@ export class JobRunner {
       ],
     );
     logger.info({ jobId: header.id, state: finalState, totals }, "reassignment job finished");
+    this.options.events?.record({
+      kind: "job-finished",
+      time: finishTime,
+      jobId: header.id,
+      actor: header.startedBy,
+      node: header.drainNode === "" ? undefined : header.drainNode,
+      result: finalState,
+      durationMs: finishTime.getTime() - header.createTime.getTime(),
+      reason:
+        `${header.kind} job: ${totals.succeeded} of ${totals.total} moved, ${totals.failed} failed, ` +
+        `${totals.cancelled} cancelled` +
+        (header.error === undefined ? "" : ` (${header.error})`),
+    });
     return finished;
   }
 }

@@ -1,4 +1,5 @@
 import type { ConsulKeys } from "../consul/keys.js";
+import type { EventLog } from "../events/event-log.js";
 import { pathHolder } from "../disks/disk-reader.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
@@ -36,6 +37,10 @@ export interface PathMoverOptions {
   rpcTimeoutMs?: number | undefined;
   /** Each move's result and step times (default: nowhere). */
   metrics?: MetricsRecorder | undefined;
+  /** Each move's end is recorded here (default: nowhere). */
+  events?: EventLog | undefined;
+  /** Who owns the job (its started_by), for the move events. */
+  owner?: (() => string | undefined) | undefined;
   now: () => Date;
 }
 
@@ -176,6 +181,20 @@ export class PathMover {
       // Moves that did not run (already where they should be) or were cut by the term are not timed.
       if (moved || failure !== undefined) {
         this.options.metrics?.moveEnded(moved ? "succeeded" : "failed", timings.taken, timings.totalMs);
+        this.options.events?.record({
+          kind: "move",
+          node: record.targetNode,
+          diskId: record.diskId,
+          pathIndex: record.index,
+          ip,
+          from: record.sourceNode,
+          to: record.targetNode,
+          durationMs: timings.totalMs,
+          result: moved ? "succeeded" : "failed",
+          reason: failure?.message,
+          jobId: record.jobId,
+          actor: this.options.owner?.(),
+        });
       }
       if (failure?.freed === true && !signal.aborted) this.options.onMoveFailed?.(ip, failure.failedNode);
     }

@@ -11,6 +11,7 @@ import {
 import { AssignmentServiceClient } from "../gen/sanpath/v1/assignment.js";
 import { ClusterServiceClient } from "../gen/sanpath/v1/cluster.js";
 import { DiskServiceClient } from "../gen/sanpath/v1/disk.js";
+import { EventServiceClient } from "../gen/sanpath/v1/event.js";
 import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
 import type { ClientAuth, ClientCredentialSources } from "../security/client-credentials.js";
 import { HealthClient } from "./health-client.js";
@@ -61,6 +62,7 @@ export class CliSession {
   private diskClient: DiskServiceClient | undefined;
   private assignmentClient: AssignmentServiceClient | undefined;
   private nodeClient: NodeServiceClient | undefined;
+  private eventClient: EventServiceClient | undefined;
   private healthClient: HealthClient | undefined;
 
   /** `auth`: TLS channel credentials and the bearer token interceptor (src/security/client-credentials.ts). */
@@ -96,6 +98,13 @@ export class CliSession {
       new NodeServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
     );
     return this.nodeClient;
+  }
+
+  get events(): EventServiceClient {
+    this.eventClient ??= this.track(
+      new EventServiceClient(this.options.server, this.auth.channel, this.clientOptions()),
+    );
+    return this.eventClient;
   }
 
   get health(): HealthClient {

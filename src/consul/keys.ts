@@ -29,6 +29,8 @@ export interface DiskPathRef {
  *   <root>/Assignment/<ip>                 one record per moving path of that job
  *   <root>/JobHistory/<job>                finished jobs
  *   <root>/JobEvents/<job>/<seq>           progress events of a job, seq zero-padded
+ *   <root>/Events/Segments/<segment>       the event history: many events per key (events/event-segment.ts)
+ *   <root>/Events/Head                     the newest segment's name: followers block on it
  * No other key starts with "<root>/Assignment", so a recursive delete of assignmentRoot() removes
  * exactly the running job (root record and per-path records) in one call.
  *   <root>/Services/Coordinator            coordinator lock (LockIndex = epoch)
@@ -132,6 +134,28 @@ export class ConsulKeys {
   parseAssignmentEvent(jobId: string, key: string): number | undefined {
     const rest = this.under(key, this.assignmentEvents(jobId));
     return rest !== undefined && /^[0-9]{10}$/.test(rest) ? Number(rest) : undefined;
+  }
+
+  /** Prefix of the event history's segments (src/events). */
+  eventSegments(): string {
+    return `${this.root}/Events/Segments/`;
+  }
+
+  /** One segment of the event history; `name` is one key segment (events/event-segment.ts). */
+  eventSegment(name: string): string {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw invalidField("segment", "must be one key segment");
+    return `${this.eventSegments()}${name}`;
+  }
+
+  /** The segment name of an event segment key, undefined for any other key. */
+  parseEventSegment(key: string): string | undefined {
+    const rest = this.under(key, this.eventSegments());
+    return rest !== undefined && /^[A-Za-z0-9_.-]+$/.test(rest) ? rest : undefined;
+  }
+
+  /** Rewritten with every segment written: what followers of the history block on. */
+  eventsHead(): string {
+    return `${this.root}/Events/Head`;
   }
 
   services(): string {

@@ -1,4 +1,5 @@
 import type { KvStore } from "../kv/kv-store.js";
+import type { EventLog } from "../events/event-log.js";
 import type { LiveSessions } from "../kv/session-store.js";
 import { watchPrefix } from "../kv/watch.js";
 import { isAborted } from "../util/abort.js";
@@ -36,6 +37,10 @@ export interface CoordinatorOptions {
   lockDelayMs?: number;
   /** Moves and placements are counted and timed here (default: nowhere). */
   metrics?: MetricsRecorder;
+  /** Placements, failovers, moves and jobs are recorded here (default: nowhere). */
+  events?: EventLog | undefined;
+  /** This node's name: the actor of its placements. */
+  nodeName?: string | undefined;
 }
 
 /**
@@ -74,6 +79,8 @@ export class Coordinator {
       moves,
       slots,
       metrics: this.options.metrics ?? NO_METRICS,
+      events: this.options.events,
+      nodeName: this.options.nodeName,
       lockDelayMs: this.options.lockDelayMs ?? term.lockDelayMs,
       ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
     });
@@ -127,6 +134,7 @@ export class Coordinator {
           reader: this.options.reader,
           onMoveFailed: (ip, excluded) => placement.exclude(ip, excluded),
           metrics: this.options.metrics ?? NO_METRICS,
+          events: this.options.events,
           ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
         });
         const outcome = await runner.run();

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import type { EventLog } from "../events/event-log.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
@@ -59,6 +60,8 @@ export interface ElectionOptions {
    * leader); default none.
    */
   sessionMemory?: SessionMemory;
+  /** Elections won and terms ended are recorded here (default: nowhere). */
+  events?: EventLog | undefined;
 }
 
 type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "stopping";
@@ -207,6 +210,9 @@ export class Election {
     };
     this.current = term;
     logger.info({ epoch: term.epoch, session: session.id }, "elected coordinator");
+    const node = this.options.record.node;
+    const electedAt = Date.now();
+    this.options.events?.record({ kind: "coordinator-elected", node, actor: node, epoch: term.epoch });
     const leading = Promise.resolve()
       .then(() => this.options.lead(term))
       .catch((error: unknown) => {
@@ -214,6 +220,14 @@ export class Election {
       });
     const reason = await this.holdUntilLost(session);
     ended.abort(new Error(`coordinator stepped down: ${reason}`));
+    this.options.events?.record({
+      kind: "coordinator-stepped-down",
+      node,
+      actor: node,
+      epoch: term.epoch,
+      reason,
+      durationMs: Date.now() - electedAt,
+    });
     this.current = undefined;
     await leading;
     if (reason === "stopping") {

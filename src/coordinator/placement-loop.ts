@@ -1,4 +1,5 @@
 import { isAborted } from "../util/abort.js";
+import type { EventLog } from "../events/event-log.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActiveMoves } from "../assignment/active-moves.js";
 import type { ClusterState, ClusterStateReader } from "../assignment/assignment-stats.js";
@@ -19,9 +20,21 @@ import {
 } from "./placement-retry.js";
 import { UnplacedPathsLog } from "./unplaced-paths-log.js";
 
+/** Why a placed path was free, for its event. */
+const PLACEMENT_REASONS: Readonly<Record<PlacementCause, string>> = {
+  failover: "its node lost its session",
+  "handed-off": "its node let it go",
+  new: "never served (a new or started disk)",
+  "move-failed": "a job's move left it free",
+};
+
 export interface PlacementLoopOptions {
   /** Placements are counted and timed here (default: nowhere). */
   metrics?: MetricsRecorder;
+  /** Each placement (a failover when the last holder lost its session) is recorded here. */
+  events?: EventLog | undefined;
+  /** The coordinator's node name: the actor of its placements. */
+  nodeName?: string | undefined;
   reader: ClusterStateReader;
   store: JobStore;
   nodes: NodeRpc;
@@ -86,6 +99,8 @@ export class PlacementLoop {
   private readonly freeSince = new Map<string, number>();
   /** Why each free path was free when first noticed (metrics). */
   private readonly freeCause = new Map<string, PlacementCause>();
+  /** The node that held each free path last, when first noticed (events). */
+  private readonly freeFrom = new Map<string, string>();
   /** Paths a failed move left free, until they are noticed free. */
   private readonly moveFailed = new Set<string>();
   /** NODE_FENCED answers per path, per node, since the path was last placed. */
@@ -221,12 +236,15 @@ export class PlacementLoop {
       if (this.freeSince.has(ip)) continue;
       this.freeSince.set(ip, noticedAt);
       this.freeCause.set(ip, this.causeOf(ip, state));
+      const lastHolder = state.paths.find((path) => path.ip === ip)?.lastHolder;
+      if (lastHolder !== undefined) this.freeFrom.set(ip, lastHolder);
     }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     // A path locked by the node an AcquirePath is still configuring reads as held: keep its timing.
     const settled = (ip: string): boolean => !stillFree.has(ip) && !this.inFlight.has(ip);
     for (const ip of this.freeSince.keys()) if (settled(ip)) this.freeSince.delete(ip);
     for (const ip of this.freeCause.keys()) if (settled(ip)) this.freeCause.delete(ip);
+    for (const ip of this.freeFrom.keys()) if (settled(ip)) this.freeFrom.delete(ip);
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
     if (freeIps.size === 0) {
       this.unplacedLog.afterPass([], [], stillFree, now);
@@ -279,11 +297,27 @@ export class PlacementLoop {
       this.fenced.delete(ip);
       this.options.onAttempt?.({ ip, node, placed: true });
       const since = this.freeSince.get(ip);
+      const cause = this.freeCause.get(ip) ?? "new";
+      const from = this.freeFrom.get(ip);
       if (since !== undefined) {
-        this.options.metrics?.pathPlaced(this.freeCause.get(ip) ?? "new", Date.now() - since);
+        this.options.metrics?.pathPlaced(cause, Date.now() - since);
         this.freeSince.delete(ip);
         this.freeCause.delete(ip);
       }
+      this.freeFrom.delete(ip);
+      this.options.events?.record({
+        kind: cause === "failover" ? "failover" : "placement",
+        node,
+        diskId,
+        pathIndex: index,
+        ip,
+        from,
+        to: node,
+        durationMs: since === undefined ? undefined : Date.now() - since,
+        reason: PLACEMENT_REASONS[cause],
+        actor: this.options.nodeName,
+        epoch,
+      });
       logger.info({ ip, diskId, index, node }, "free path placed");
     } catch (error) {
       if (signal.aborted) return;

@@ -1,4 +1,5 @@
 import type { ConsulKeys } from "../consul/keys.js";
+import type { EventLog } from "../events/event-log.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
 import type { Logger } from "../log/logger.js";
@@ -24,6 +25,8 @@ export interface DegradedModeOptions {
   logger: Logger;
   /** Entered (with why) or left (undefined): for health and Status. */
   onChange?: (degraded: NodeDegradation | undefined) => void;
+  /** Entering and leaving are recorded here (default: nowhere). */
+  events?: EventLog | undefined;
 }
 
 /** How long one write of the node record may take. */
@@ -91,6 +94,8 @@ export class DegradedMode {
     this.state = { since: new Date(), reason };
     this.entered++;
     this.log.error({ reason }, "degraded: the data path failed; handing every path off");
+    const node = this.options.nodeName;
+    this.options.events?.record({ kind: "degraded", node, actor: node, reason });
     this.options.onChange?.(this.state);
     this.then(async () => {
       await this.publish();
@@ -101,7 +106,16 @@ export class DegradedMode {
   private leave(): void {
     this.recoverTimer = undefined;
     if (this.state === undefined) return;
+    const since = this.state.since;
     this.state = undefined;
+    const node = this.options.nodeName;
+    this.options.events?.record({
+      kind: "recovered",
+      node,
+      actor: node,
+      durationMs: Date.now() - since.getTime(),
+      reason: `the data path stayed healthy for ${this.options.recoverAfterMs} ms`,
+    });
     this.log.info(
       { recoverAfterMs: this.options.recoverAfterMs },
       "no longer degraded: the data path stayed healthy; the node takes paths again",

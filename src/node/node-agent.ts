@@ -16,6 +16,7 @@
  * Acquire, clean and reconcile of one path never interleave (a queue per path).
  */
 import type { JobPathMarker } from "../assignment/job-path-marker.js";
+import type { EventLog } from "../events/event-log.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage, invalidField } from "../errors/sanpath-error.js";
 import type { KvStore } from "../kv/kv-store.js";
@@ -64,6 +65,8 @@ export type { ServedPathView } from "./served-path.js";
 
 export interface NodeAgentOptions {
   nodeName: string;
+  /** Fences and degradations are recorded here (default: nowhere). */
+  events?: EventLog | undefined;
   /** host:port of this sanpathd, for the node record. */
   advertiseAddress: string;
   version: string;
@@ -221,6 +224,7 @@ export class NodeAgent {
         return this.teardown.fence(reason);
       },
       onSession: (session) => this.sessionStarted(session),
+      events: options.events,
       releaseLocksOf: (sessionId, signal) => this.operations.releaseLocksOf(sessionId, signal),
     });
     this.reconciler = new Reconciler({
@@ -242,6 +246,7 @@ export class NodeAgent {
       recoverAfterMs: options.dataPathRecoverAfterMs ?? 10_000,
       logger: options.logger,
       onChange: () => this.reportDataPath(),
+      events: options.events,
     });
     this.probe = new DataPathProbe({
       setup: options.setup,

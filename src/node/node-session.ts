@@ -47,6 +47,7 @@ import type { SessionStore } from "../kv/session-store.js";
 import type { Logger } from "../log/logger.js";
 import { isAborted } from "../util/abort.js";
 import { jitteredBackoffMs, pause } from "../util/pause.js";
+import type { EventLog } from "../events/event-log.js";
 import { nodeFenced } from "./node-errors.js";
 
 export interface SessionSettings {
@@ -102,6 +103,8 @@ export interface NodeSessionOptions {
   releaseLocksOf: (sessionId: string, signal: AbortSignal) => Promise<number>;
   /** Monotonic clock in ms; default performance.now. */
   now?: () => number;
+  /** Each fence is recorded here (default: nowhere). */
+  events?: EventLog | undefined;
 }
 
 const MIN_BACKOFF_MS = 250;
@@ -353,6 +356,12 @@ export class NodeSession {
     held.generation.abort(nodeFenced(this.options.nodeName, reason));
     void held.keeper.stop();
     this.log.error({ session: held.id, reason }, "fencing: tearing down every path served here");
+    this.options.events?.record({
+      kind: "fence",
+      node: this.options.nodeName,
+      actor: this.options.nodeName,
+      reason: `${cause}: ${reason}`,
+    });
     this.teardown = this.options.onFence(reason).catch((error: unknown) => {
       this.log.error({ err: errorMessage(error) }, "fence tear-down failed");
     });

@@ -50,6 +50,9 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   "/sanpath.v1.ClusterService/UncordonNode": write(PATH_WRITERS),
   "/sanpath.v1.ClusterService/DrainNode": write(PATH_WRITERS),
 
+  "/sanpath.v1.EventService/ListEvents": read(),
+  "/sanpath.v1.EventService/WatchEvents": read(),
+
   // Fenced by the coordinator epoch; only cluster members may move paths on a node.
   "/sanpath.v1.NodeService/AcquirePath": write(MEMBERS),
   "/sanpath.v1.NodeService/CleanPath": write(MEMBERS),

@@ -1,5 +1,6 @@
 import type { ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
+import type { SwitchableEventLog } from "../events/event-log.js";
 import type { Logger } from "../log/logger.js";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import type { HealthReporter } from "./health.js";
@@ -16,6 +17,11 @@ export interface DaemonContext {
   readonly advertiseAddress: string;
   /** Prometheus metrics: components tell it where to read their state, and adapters report to it. */
   readonly metrics: PrometheusMetrics;
+  /**
+   * The event history: components record to it (and pass it to the core); the events component
+   * attaches the Consul store when it starts, and until then nothing is recorded.
+   */
+  readonly events: SwitchableEventLog;
 }
 
 /**

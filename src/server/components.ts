@@ -2,6 +2,7 @@ import type { DaemonComponent } from "./component.js";
 import { consulMonitor } from "./consul-monitor.js";
 import { coordinatorComponent } from "./coordinator-component.js";
 import { DEV_CLUSTER_SETTINGS, diskComponent } from "./disk-component.js";
+import { eventsComponent } from "./events-component.js";
 import { nodeComponent } from "./node-component.js";
 
 export interface ComponentOptions {
@@ -17,6 +18,8 @@ export interface ComponentOptions {
 export function defaultComponents(options: ComponentOptions = {}): DaemonComponent[] {
   return [
     consulMonitor(),
+    // Before the parts that record events, so that it stops after them and writes their last ones.
+    eventsComponent(),
     diskComponent(options.dev === true ? { initialSettings: DEV_CLUSTER_SETTINGS } : {}),
     nodeComponent(),
     coordinatorComponent(),

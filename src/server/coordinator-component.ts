@@ -32,7 +32,7 @@ export interface CoordinatorComponentOptions {
 export function coordinatorComponent(options: CoordinatorComponentOptions = {}): DaemonComponent {
   return {
     name: "coordinator",
-    async start({ config, logger, services, advertiseAddress, metrics }): Promise<RunningComponent> {
+    async start({ config, logger, services, advertiseAddress, metrics, events }): Promise<RunningComponent> {
       const log = logger.child({ component: "coordinator" });
       const auth = await nodeClientAuth(config);
       const client = new ConsulClient({
@@ -69,6 +69,8 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         rpcTimeoutMs,
         callsPerNode: config.reassignment.callsPerNode,
         metrics,
+        events,
+        nodeName: config.nodeName,
       });
       metrics.observeCoordinator(() => {
         const leading = coordinator.leading;
@@ -84,6 +86,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         fenceDeadlineMs: config.session.fenceDeadlineMs,
         logger: log,
         lead: (term) => coordinator.lead(term),
+        events,
         sessionMemory: new SessionStateFile(
           join(config.dataDir, "coordinator-session.json"),
           config.nodeName,
@@ -100,6 +103,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
           settings: new ClusterSettingsStore(kv, new AllocationKeys(keys)),
           leader,
           consulRoot: config.consul.root,
+          events,
         }),
       );
       // With no coordinator elected for a while, this node takes free paths itself (its own

@@ -8,6 +8,7 @@ import { packageVersion } from "../config/package-version.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/metrics-server.js";
 import { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import { errorMessage } from "../errors/sanpath-error.js";
+import { SwitchableEventLog } from "../events/event-log.js";
 import type { Logger } from "../log/logger.js";
 import { startDaemonSecurity } from "../security/daemon-security.js";
 import type { DaemonComponent, DaemonContext, RunningComponent, StopMode } from "./component.js";
@@ -89,7 +90,8 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     "gRPC server listening",
   );
 
-  const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics };
+  const events = new SwitchableEventLog();
+  const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics, events };
   const running: { name: string; component: RunningComponent }[] = [];
   let metricsServer: MetricsServer | undefined;
   // Nothing is SERVING before every component has plugged its handlers in (UNIMPLEMENTED meanwhile).

@@ -49,7 +49,15 @@ export const NODE_STATE_FILES = {
 export function nodeComponent(): DaemonComponent {
   return {
     name: "node-agent",
-    async start({ config, logger, services, health, advertiseAddress, metrics }): Promise<RunningComponent> {
+    async start({
+      config,
+      logger,
+      services,
+      health,
+      advertiseAddress,
+      metrics,
+      events,
+    }): Promise<RunningComponent> {
       const log = logger.child({ component: "node" });
       const lifetime = new AbortController();
       const runner = new ExecaCommandRunner({
@@ -97,6 +105,7 @@ export function nodeComponent(): DaemonComponent {
       });
       const agent = new NodeAgent({
         nodeName: config.nodeName,
+        events,
         advertiseAddress,
         version: packageVersion(),
         kv,

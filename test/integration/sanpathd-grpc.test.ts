@@ -65,6 +65,7 @@ describe("sanpathd against a real Consul", () => {
       "sanpath.v1.AssignmentService",
       "sanpath.v1.NodeService",
       "sanpath.v1.ClusterService",
+      "sanpath.v1.EventService",
       "grpc.health.v1.Health",
     ]) {
       expect(serviceNames).toContain(name);
@@ -82,6 +83,7 @@ describe("sanpathd against a real Consul", () => {
       "sanpath.v1.NodeService/CleanPath",
       "sanpath.v1.ClusterService/GetClusterInfo",
       "sanpath.v1.ClusterService/DrainNode",
+      "sanpath.v1.EventService/WatchEvents",
       "grpc.health.v1.Health/Check",
     ]) {
       expect(methodNames).toContain(name);
@@ -114,6 +116,7 @@ describe("sanpathd against a real Consul", () => {
       "sanpath.v1.AssignmentService",
       "sanpath.v1.NodeService",
       "sanpath.v1.ClusterService",
+      "sanpath.v1.EventService",
     ]);
     expect(report.services.every((s) => s.status === "SERVING")).toBe(true);
 

@@ -22,7 +22,7 @@ export interface ContractMethod {
   readonly streaming: boolean;
 }
 
-/** Every RPC of the four services. */
+/** Every RPC of the sanpath.v1 services. */
 export function contractMethods(): ContractMethod[] {
   return Object.values(SANPATH_SERVICES).flatMap((service) =>
     Object.values(

@@ -7,6 +7,7 @@
  * case takes milliseconds.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { EventInput } from "../../src/events/event-log.js";
 import { NO_METRICS, type MetricsRecorder, type MoveResult } from "../../src/metrics/metrics-recorder.js";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
 import { readJobEvents } from "../../src/assignment/job-events.js";
@@ -82,15 +83,20 @@ describe("JobRunner on in-memory Consul and node agents", () => {
       metered.push({ result, phases: Object.keys(phasesMs), totalMs }),
   };
 
+  /** What each runner recorded in the event history. */
+  let recorded: EventInput[] = [];
+
   function runner(
     term: LeaderTerm,
     moves = new ActiveMoves(),
     onMoveFailed?: (ip: string, excluded: string) => void,
   ): JobRunner {
     metered = [];
+    recorded = [];
     return jobRunnerOf(cluster, store, term, {
       moves,
       metrics,
+      events: { record: (event) => recorded.push(event) },
       ...(onMoveFailed === undefined ? {} : { onMoveFailed }),
     });
   }
@@ -118,6 +124,29 @@ describe("JobRunner on in-memory Consul and node agents", () => {
     const finished = await store.get(job.header.id);
     expect(finished.header.state).toBe("succeeded");
     expect(finished.totals).toMatchObject({ total: 2, succeeded: 2, failed: 0 });
+    // The history: the job's start, each move from a to b with its owner, the job's end.
+    const id = job.header.id;
+    expect(recorded.map((event) => event.kind)).toEqual(["job-started", "move", "move", "job-finished"]);
+    expect(recorded[0]).toMatchObject({ jobId: id, actor: "test" });
+    expect(recorded[3]).toMatchObject({ jobId: id, actor: "test", result: "succeeded" });
+    expect(recorded[3]?.reason).toContain("2 of 2 moved");
+    expect(
+      recorded
+        .filter((event) => event.kind === "move")
+        .map((event) => event.ip)
+        .sort(),
+    ).toEqual([ipOf(one, 1), ipOf(two, 1)].sort());
+    for (const move of recorded.filter((event) => event.kind === "move")) {
+      expect(move).toMatchObject({
+        from: "a",
+        to: "b",
+        node: "b",
+        result: "succeeded",
+        jobId: id,
+        actor: "test",
+      });
+      expect(move.durationMs).toBeGreaterThanOrEqual(0);
+    }
     expect(finished.moves.map((move) => [move.ip, move.status])).toEqual([
       [ipOf(one, 1), "succeeded"],
       [ipOf(two, 1), "succeeded"],

@@ -6,6 +6,7 @@
  * well under a second; the lock-delay itself is on the in-memory Consul's ManualClock.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { EventInput } from "../../src/events/event-log.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
 import type { ClusterState, ClusterStateReader } from "../../src/assignment/assignment-stats.js";
@@ -189,8 +190,11 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
   it("re-places a crashed node's paths on the survivors once their lock-delay is over, never on two nodes", async () => {
     for (const name of ["a", "b", "c"]) await cluster.addNode(name);
     const placed: { cause: PlacementCause; freeForMs: number }[] = [];
+    const events: EventInput[] = [];
     startLoop({
       metrics: { ...NO_METRICS, pathPlaced: (cause, freeForMs) => placed.push({ cause, freeForMs }) },
+      events: { record: (event) => events.push(event) },
+      nodeName: "coordinator-node",
     });
     const one = await cluster.addDisk({ name: "one", pathCount: 2 });
     await cluster.addDisk({ name: "two", pathCount: 2 });
@@ -203,6 +207,7 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     const session = (await dead.agent.status(0, signal())).session.id ?? "";
     const callsAtCrash = cluster.rpc.callLog.length;
     const placedAtCrash = placed.length;
+    const eventsAtCrash = events.length;
     cluster.store.consul.invalidateSession(session);
     await cluster.stopNode(victim);
     expect(ipsOn(dead)).toEqual([]);
@@ -240,6 +245,23 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
     const failovers = placed.slice(placedAtCrash);
     expect(failovers.map((entry) => entry.cause)).toEqual(orphaned.map(() => "failover"));
     for (const entry of failovers) expect(entry.freeForMs).toBeGreaterThan(0);
+    // Recorded as failovers from the dead node to the new holder, by the coordinator, with the epoch.
+    expect(events.slice(0, eventsAtCrash).every((event) => event.kind === "placement")).toBe(true);
+    const recorded = events.slice(eventsAtCrash);
+    expect(recorded.map((event) => [event.kind, event.ip, event.from]).sort()).toEqual(
+      orphaned.map((path) => ["failover", path.ip, victim]).sort(),
+    );
+    for (const event of recorded) {
+      const now = after.paths.find((path) => path.ip === event.ip);
+      expect(event).toMatchObject({
+        to: now?.node,
+        node: now?.node,
+        diskId: now?.diskId,
+        pathIndex: now?.index,
+      });
+      expect(event).toMatchObject({ actor: "coordinator-node", epoch: term.epoch });
+      expect(event.durationMs).toBeGreaterThan(0);
+    }
     // Offline (its record names a session Consul no longer has): never asked again.
     expect(cluster.rpc.callLog.slice(callsAtCrash).filter((call) => call.node === victim)).toEqual([]);
     expect(doubles).toEqual([]);

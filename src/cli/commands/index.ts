@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerClusterCommands } from "./cluster.js";
 import { registerClusterSettingsCommands } from "./cluster-settings.js";
 import { registerDiskCommands } from "./disk.js";
+import { registerEventCommands } from "./events.js";
 import { registerHealthCommands } from "./health.js";
 import { registerJobCommands } from "./job.js";
 import { registerNodeCommands } from "./nodes.js";
@@ -23,6 +24,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   registerPathsCommands,
   registerJobCommands,
   registerNodeCommands,
+  registerEventCommands,
   registerTokenCommands,
   registerCertCommands,
 ];

@@ -1,0 +1,48 @@
+import { eventHandlers } from "../api/event-handlers.js";
+import { ConsulClient } from "../consul/consul-client.js";
+import { ConsulKeys } from "../consul/keys.js";
+import { ConsulKvStore } from "../consul/consul-kv-store.js";
+import { DEFAULT_RETENTION, KvEventLog } from "../events/kv-event-log.js";
+import type { DaemonComponent, RunningComponent } from "./component.js";
+
+/**
+ * The event history on every sanpathd: attaches the Consul store (src/events/kv-event-log.ts) to
+ * the daemon's EventLog, so what this node's parts record is written under <root>/Events, and
+ * serves EventService (ListEvents, WatchEvents) from Consul. Retention: DEFAULT_RETENTION (20,000
+ * events, 7 days; docs/DEPLOY.md "Events").
+ */
+export function eventsComponent(): DaemonComponent {
+  return {
+    name: "events",
+    async start({ config, logger, services, metrics, events }): Promise<RunningComponent> {
+      const log = logger.child({ component: "events" });
+      const client = new ConsulClient({
+        address: config.consul.address,
+        token: config.consul.token,
+        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
+      });
+      const keys = new ConsulKeys(config.consul.root);
+      const kv = new ConsulKvStore(client);
+      const store = new KvEventLog({
+        kv,
+        keys,
+        nodeName: config.nodeName,
+        logger: log,
+        retention: DEFAULT_RETENTION,
+      });
+      events.attach(store);
+      services.implement(
+        "event",
+        eventHandlers({ kv, keys, logger: log, maxAgeMs: DEFAULT_RETENTION.maxAgeMs }),
+      );
+      return Promise.resolve({
+        async stop() {
+          services.unimplement("event");
+          events.detach();
+          await store.close();
+          client.close();
+        },
+      });
+    },
+  };
+}
