@@ -15,7 +15,7 @@ import { errorMessage } from "../errors/sanpath-error.js";
 import { NO_METRICS, type MetricsRecorder } from "../metrics/metrics-recorder.js";
 import type { Logger } from "../log/logger.js";
 import type { Term } from "./election.js";
-import { PlacementLoop } from "./placement-loop.js";
+import { PlacementLoop, type NodeCounts } from "./placement-loop.js";
 
 export interface CoordinatorOptions {
   kv: KvStore;
@@ -54,9 +54,12 @@ export class Coordinator {
   constructor(private readonly options: CoordinatorOptions) {}
 
   /** While this node leads: the paths nobody serves as of the last placement pass (metrics). */
-  get leading(): { readonly unservedPaths: number | undefined } | undefined {
+  get leading():
+    { readonly unservedPaths: number | undefined; readonly nodes: NodeCounts | undefined } | undefined {
     const placement = this.placement;
-    return placement === undefined ? undefined : { unservedPaths: placement.unservedPaths };
+    return placement === undefined
+      ? undefined
+      : { unservedPaths: placement.unservedPaths, nodes: placement.nodesByState };
   }
 
   async lead(term: Term): Promise<void> {

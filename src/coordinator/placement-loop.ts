@@ -111,6 +111,7 @@ export class PlacementLoop {
   private wake: (() => void) | undefined;
   private poked = true;
   private freeCount: number | undefined;
+  private nodeCounts: NodeCounts | undefined;
   /** The last poke before the pass that is about to read (ms since epoch). */
   private lastPoke: number | undefined;
 
@@ -122,6 +123,11 @@ export class PlacementLoop {
   /** Paths of running disks nobody served at the last pass; undefined before the first. */
   get unservedPaths(): number | undefined {
     return this.freeCount;
+  }
+
+  /** The nodes by state at the last pass (a node may be counted in several); undefined before the first. */
+  get nodesByState(): NodeCounts | undefined {
+    return this.nodeCounts;
   }
 
   /** Asks for a pass soon. */
@@ -232,6 +238,7 @@ export class PlacementLoop {
       isWaiting: (ip) => (this.retries.get(ip)?.retryAt ?? 0) > now,
     });
     this.freeCount = stillFree.size;
+    this.nodeCounts = countNodes(state.nodes);
     for (const ip of stillFree) {
       if (this.freeSince.has(ip)) continue;
       this.freeSince.set(ip, noticedAt);
@@ -395,4 +402,24 @@ export class PlacementLoop {
     }
     return active;
   }
+}
+
+/** Nodes by state: online or offline, and cordoned and degraded among them. */
+export interface NodeCounts {
+  readonly online: number;
+  readonly offline: number;
+  readonly cordoned: number;
+  readonly degraded: number;
+}
+
+function countNodes(nodes: ClusterState["nodes"]): NodeCounts {
+  let online = 0;
+  let cordoned = 0;
+  let degraded = 0;
+  for (const node of nodes) {
+    if (node.online) online++;
+    if (node.cordoned) cordoned++;
+    if (node.degraded) degraded++;
+  }
+  return { online, offline: nodes.length - online, cordoned, degraded };
 }

@@ -12,6 +12,7 @@ import { Metadata, type CallOptions, type ChannelOptions, type ServiceError } fr
 import { AssignmentServiceClient } from "../gen/sanpath/v1/assignment.js";
 import { ClusterServiceClient } from "../gen/sanpath/v1/cluster.js";
 import { DiskServiceClient } from "../gen/sanpath/v1/disk.js";
+import { EventServiceClient } from "../gen/sanpath/v1/event.js";
 import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
 import { loadClientAuth, type ClientAuth } from "../security/client-credentials.js";
 import type { DevClusterState } from "./state.js";
@@ -43,6 +44,7 @@ export class NodeAdmin {
   readonly disk: DiskServiceClient;
   readonly assignment: AssignmentServiceClient;
   readonly node: NodeServiceClient;
+  readonly events: EventServiceClient;
 
   private constructor(
     readonly nodeName: string,
@@ -55,6 +57,7 @@ export class NodeAdmin {
     this.disk = new DiskServiceClient(target, auth.channel, options);
     this.assignment = new AssignmentServiceClient(target, auth.channel, options);
     this.node = new NodeServiceClient(target, auth.channel, options);
+    this.events = new EventServiceClient(target, auth.channel, options);
   }
 
   static async open(state: DevClusterState, nodeName: string, timeoutMs = 10_000): Promise<NodeAdmin> {
@@ -79,5 +82,6 @@ export class NodeAdmin {
     this.disk.close();
     this.assignment.close();
     this.node.close();
+    this.events.close();
   }
 }

@@ -20,6 +20,8 @@ export interface NodeSnapshot {
 }
 
 export type NodeStateName = "serving" | "fenced" | "degraded" | "starting";
+export type ClusterNodeState = "online" | "offline" | "cordoned" | "degraded";
+const CLUSTER_NODE_STATES: readonly ClusterNodeState[] = ["online", "offline", "cordoned", "degraded"];
 const NODE_STATES: readonly NodeStateName[] = ["serving", "fenced", "degraded", "starting"];
 const MOVE_RESULTS: readonly MoveResult[] = ["succeeded", "failed"];
 
@@ -40,6 +42,8 @@ export interface CoordinatorSnapshot {
   readonly leader: boolean;
   /** Leader only: paths of running disks nobody serves, as of its last placement pass. */
   readonly unservedPaths: number | undefined;
+  /** Leader only: the cluster's nodes by state, as of its last placement pass. */
+  readonly nodes?: Readonly<Record<ClusterNodeState, number>> | undefined;
 }
 
 type Snapshot<T> = () => Promise<T | undefined> | T | undefined;
@@ -209,6 +213,19 @@ export class PrometheusMetrics implements MetricsRecorder {
         this.reset();
         const unserved = (await readCoordinator())?.unservedPaths;
         if (unserved !== undefined) this.set({ coordinator: info.node }, unserved);
+      },
+    });
+
+    new Gauge({
+      name: "sanpath_cluster_nodes",
+      help: "The cluster's nodes by state (online, offline, and cordoned or degraded among them), as the coordinator last read them (only the coordinator exports it).",
+      labelNames: ["state", "coordinator"],
+      registers,
+      async collect() {
+        this.reset();
+        const nodes = (await readCoordinator())?.nodes;
+        if (nodes === undefined) return;
+        for (const state of CLUSTER_NODE_STATES) this.set({ state, coordinator: info.node }, nodes[state]);
       },
     });
 

@@ -74,7 +74,11 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
       });
       metrics.observeCoordinator(() => {
         const leading = coordinator.leading;
-        return { leader: leading !== undefined, unservedPaths: leading?.unservedPaths };
+        return {
+          leader: leading !== undefined,
+          unservedPaths: leading?.unservedPaths,
+          nodes: leading?.nodes,
+        };
       });
       const election = new Election({
         kv,

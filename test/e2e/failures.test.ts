@@ -33,6 +33,7 @@ import {
   useE2eCluster,
 } from "./support.js";
 import { until, untilTrue } from "../support/until.js";
+import { EventKind, type Event, type ListEventsResponse } from "../../src/gen/sanpath/v1/event.js";
 import { startPrometheus, type PrometheusServer } from "../support/prometheus-server.js";
 
 /** Failure detection (~1.5 s) + lock-delay (5 s) + placement, with a wide margin for a busy CI machine. */
@@ -64,6 +65,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
   const nodeStatus = (node: string): Promise<StatusResponse> => nodeStatusOf(dev(), node);
 
   it("a node dies: each of its paths reads again from another node", async () => {
+    const startedAt = new Date();
     const victim = await busiestFollower();
     const before = await current();
     const sampler = sampleAddresses(dev());
@@ -101,6 +103,22 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       expect(within?.[0]?.value).toBe(moved);
       const leaders = await prometheus?.query("sanpath_coordinator_leader == 1");
       expect(leaders?.map((sample) => sample.labels.instance)).toHaveLength(1);
+      // The event history has one failover per path: from the dead node to the one serving it now.
+      const failovers = await until(
+        "the failovers are in the event history",
+        async () => {
+          const events = await listEvents(dev(), {
+            kinds: [EventKind.EVENT_KIND_FAILOVER],
+            since: startedAt,
+          });
+          return events.length >= moved ? events : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 500 },
+      );
+      expect(failovers.map((event) => [event.ip, event.fromNode, event.toNode]).sort()).toEqual(
+        report.paths.map((read) => [read.path.ip, victim, read.newNode]).sort(),
+      );
+      for (const event of failovers) expect(event.durationMs).toBeGreaterThan(0);
     } finally {
       const report = await sampler.stop();
       expectSafeAndServed(report, FAILOVER_BOUND_MS);
@@ -127,6 +145,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
     try {
       await sampler.nextRound();
       expect(addressesOn(sampler, cut).sort()).toEqual(its.map((path) => path.ip).sort());
+      const partitionedAt = new Date();
       await dev().partition(cut);
       // Fence deadline 4 s: its path IPs go away although its daemons run on.
       await untilTrue(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
@@ -147,6 +166,14 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
         `${cut} holds a healthy session again`,
         async () => (await nodeStatus(cut)).session?.healthy === true,
         60_000,
+      );
+      // Its fence, written while it could not reach Consul, reaches the history once it can.
+      await untilTrue(
+        `${cut}'s fence is in the event history`,
+        async () =>
+          (await listEvents(dev(), { kinds: [EventKind.EVENT_KIND_FENCE], since: partitionedAt, node: cut }))
+            .length > 0,
+        30_000,
       );
     } finally {
       expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
@@ -200,6 +227,32 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
     }
   }, 180_000);
 });
+
+/** Events of the cluster's history (first page, up to 1,000). */
+async function listEvents(
+  cluster: Parameters<typeof withAdmin>[0],
+  filter: { kinds: EventKind[]; since: Date; node?: string },
+): Promise<Event[]> {
+  const response = await withAdmin(cluster, (admin) =>
+    admin.call<ListEventsResponse>((md, opts, done) =>
+      admin.events.listEvents(
+        {
+          node: filter.node ?? "",
+          diskId: "",
+          kinds: filter.kinds,
+          since: filter.since,
+          until: undefined,
+          pageSize: 1000,
+          pageToken: "",
+        },
+        md,
+        opts,
+        done,
+      ),
+    ),
+  );
+  return response.events;
+}
 
 /** The node fenced, got a new session or became degraded between the two statuses. */
 function lostItsPaths(before: StatusResponse, after: StatusResponse): boolean {

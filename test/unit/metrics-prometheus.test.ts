@@ -59,7 +59,11 @@ describe("Prometheus metrics", () => {
       () => node,
       () => COUNTERS,
     );
-    metrics.observeCoordinator(() => ({ leader: true, unservedPaths: 3 }));
+    metrics.observeCoordinator(() => ({
+      leader: true,
+      unservedPaths: 3,
+      nodes: { online: 2, offline: 1, cordoned: 1, degraded: 0 },
+    }));
     const first = (await metrics.render()).body;
     expect(sample(first, "sanpath_build_info", { version: "1.2.3", node: "node1" })).toBe(1);
     expect(sample(first, "sanpath_node_paths_served", { disk: "00001", subnet: "1" })).toBe(2);
@@ -72,6 +76,8 @@ describe("Prometheus metrics", () => {
     expect(sample(first, "sanpath_coordinator_leader")).toBe(1);
     expect(sample(first, "sanpath_coordinator_epoch")).toBe(17);
     expect(sample(first, "sanpath_cluster_paths_unserved", { coordinator: "node1" })).toBe(3);
+    expect(sample(first, "sanpath_cluster_nodes", { state: "offline", coordinator: "node1" })).toBe(1);
+    expect(sample(first, "sanpath_cluster_nodes", { state: "cordoned", coordinator: "node1" })).toBe(1);
     expect(sample(first, "sanpath_fences_total", { cause: "unconfirmed" })).toBe(2);
     expect(sample(first, "sanpath_path_operations_total", { operation: "acquire", result: "error" })).toBe(1);
     expect(first).toContain("process_cpu_seconds_total");
