@@ -7,6 +7,7 @@ import type { NodeInfo, PathAssignment, SubnetNumber } from "../src/assignment/a
 import { planAverage } from "../src/assignment/average-planner.js";
 import { planDrain } from "../src/assignment/drain-planner.js";
 import { placeFreePaths } from "../src/assignment/placement.js";
+import { seededRandom } from "../src/util/seeded-random.js";
 
 const NODES = 1_000;
 const DISKS = 25_000;
@@ -41,18 +42,6 @@ function pathsOn(crowded: number | undefined): PathAssignment[] {
   return paths;
 }
 
-/** mulberry32: a tiny seeded PRNG, so that every run plans the same clusters. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Node n has subnet 1 only when n % 10 === 3, subnet 2 only when n % 10 === 7, else both. */
 const mixedNodes: NodeInfo[] = nodes.map((node, n) => ({
   ...node,
@@ -64,7 +53,7 @@ const mixedNodes: NodeInfo[] = nodes.map((node, n) => ({
  * paths of a disk on distinct nodes.
  */
 function weightedPaths(seed: number, weight: (n: number) => number): PathAssignment[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const bySubnet = ([1, 2] as const).map((subnet) => {
     const members = mixedNodes.flatMap((node, n) =>
       (node.subnets as SubnetNumber[]).includes(subnet) ? [n] : [],

@@ -9,6 +9,7 @@
  */
 import type { ConsulKeys } from "../../src/consul/keys.js";
 import type { KvStore } from "../../src/kv/kv-store.js";
+import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { DISK_RECORD_METADATA_KEY, type ImageStore } from "../../src/storage/image-store.js";
 
 export interface PetasanPath {
@@ -95,4 +96,29 @@ export async function removePetasanDisk(
 ): Promise<void> {
   for (const key of await kv.keys(keys.disk(id))) await kv.delete(key);
   await store.remove(`image-${id}`);
+}
+
+/** PetaSAN's first disk on the dev settings: the first automatic address of each subnet. */
+export const PETASAN_1: PetasanDisk = {
+  id: "00001",
+  name: "PetaSAN Disk",
+  paths: [
+    { ip: "198.51.100.10", eth: "eth1" },
+    { ip: "203.0.113.10", eth: "eth2" },
+  ],
+};
+
+/** A second PetaSAN disk, both paths in subnet 1. */
+export const PETASAN_2: PetasanDisk = {
+  id: "00002",
+  name: "vm-store",
+  paths: [
+    { ip: "198.51.100.11", eth: "eth1" },
+    { ip: "198.51.100.12", eth: "eth1" },
+  ],
+};
+
+/** A sanpath AddDisk request: 1 GiB, two paths over both subnets, unless `extra` says otherwise. */
+export function addDiskInput(name: string, extra: Partial<AddDiskInput> = {}): AddDiskInput {
+  return { name, sizeGib: 1, pathCount: 2, subnet: 3, manualIps: [], pool: "", ...extra };
 }

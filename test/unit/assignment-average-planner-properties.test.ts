@@ -7,6 +7,7 @@ import { DonorGroups } from "../../src/assignment/donor-groups.js";
 import { resolveSelectedPaths } from "../../src/assignment/path-selection.js";
 import { PlannedMoves } from "../../src/assignment/planned-moves.js";
 import { ReceiverPool } from "../../src/assignment/receiver-pool.js";
+import { below, seededRandom, shuffled, type Random } from "../../src/util/seeded-random.js";
 
 // The average planner's invariants (issue #15) over thousands of seeded random clusters, checked as
 // an outsider would: from the input and the plan only, with a max-flow of its own for "could the
@@ -20,30 +21,6 @@ import { ReceiverPool } from "../../src/assignment/receiver-pool.js";
 
 const RUNS = Number(process.env.PLANNER_PROPERTY_RUNS ?? "2000");
 const TALLY = process.env.PLANNER_PROPERTY_TALLY === "1";
-
-/** mulberry32: a tiny, well-distributed 32-bit PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Random = () => number;
-const below = (random: Random, n: number): number => Math.floor(random() * n);
-
-function shuffled<T>(random: Random, items: readonly T[]): T[] {
-  const out = items.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = below(random, i + 1);
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 interface Cluster {
   readonly nodes: NodeInfo[];
@@ -388,7 +365,7 @@ describe("planAverage invariants over seeded random clusters", () => {
     let spreadWorse = 0;
     let moves = 0;
     for (let seed = 1; seed <= RUNS; seed++) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const cluster = randomCluster(random);
       const options = { selectedIps: cluster.selectedIps };
       const plan = planAverage(cluster.paths, cluster.nodes, options);
@@ -452,7 +429,7 @@ describe("planAverage invariants over seeded random clusters", () => {
   it(`reaches the same maximum with the augmenting step alone, from no move (${RUNS / 4} clusters)`, () => {
     const verdicts = new Verdicts();
     for (let seed = 1; seed <= RUNS / 4; seed++) {
-      const cluster = randomCluster(prng(seed));
+      const cluster = randomCluster(seededRandom(seed));
       const facts = factsOf(cluster);
       checkPlan(seed, cluster, augmentedOnly(cluster), facts, verdicts);
     }

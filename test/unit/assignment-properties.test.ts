@@ -12,36 +12,9 @@ import {
 import { planAverage } from "../../src/assignment/average-planner.js";
 import { planDrain } from "../../src/assignment/drain-planner.js";
 import { placeFreePaths } from "../../src/assignment/placement.js";
+import { below, pick, seededRandom, shuffled, type Random } from "../../src/util/seeded-random.js";
 
 // Property tests over clusters drawn from a seeded PRNG; a failure names its seed so it can be replayed.
-
-/** mulberry32: a tiny, well-distributed 32-bit PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-type Random = () => number;
-const below = (random: Random, n: number): number => Math.floor(random() * n);
-const pick = <T>(random: Random, items: readonly T[]): T => {
-  const item = items[below(random, items.length)];
-  if (item === undefined) throw new Error("pick from an empty list");
-  return item;
-};
-function shuffled<T>(random: Random, items: readonly T[]): T[] {
-  const out = items.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = below(random, i + 1);
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 interface Cluster {
   readonly nodes: NodeInfo[];
@@ -229,7 +202,7 @@ const SEEDS = Array.from({ length: 200 }, (_, i) => 1000 + i);
 describe("planAverage properties", () => {
   it("keeps every rule on arbitrary clusters, whole or over a selection, deterministically", () => {
     for (const seed of SEEDS) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const cluster = randomCluster(random, { bothSubnets: false, antiAffine: false });
       const selectedIps =
         random() < 0.5 ? undefined : cluster.paths.filter(() => random() < 0.4).map((p) => p.ip);
@@ -262,7 +235,7 @@ describe("planAverage properties", () => {
   it("reaches the target on every node and keeps disks spread when subnets do not constrain", () => {
     let moved = 0;
     for (const seed of SEEDS) {
-      const cluster = randomCluster(prng(seed), { bothSubnets: true, antiAffine: true });
+      const cluster = randomCluster(seededRandom(seed), { bothSubnets: true, antiAffine: true });
       expect(antiAffinityViolations(cluster.paths, cluster.nodes), `seed ${seed} input`).toEqual([]);
       const plan = planAverage(cluster.paths, cluster.nodes);
       const after = checkMoves(cluster, plan);
@@ -285,7 +258,7 @@ describe("planAverage properties", () => {
 describe("planDrain properties", () => {
   it("empties the node onto the best eligible node each time, or says why not", () => {
     for (const seed of SEEDS) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const cluster = randomCluster(random, { bothSubnets: random() < 0.5, antiAffine: false });
       const drained = pick(random, cluster.nodes).name;
       const plan = planDrain(cluster.paths, cluster.nodes, drained);
@@ -333,7 +306,7 @@ function checkGreedyChoices(
 describe("placeFreePaths properties", () => {
   it("places every free path it can on the best eligible, non-excluded node", () => {
     for (const seed of SEEDS) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const cluster = randomCluster(random, { bothSubnets: random() < 0.5, antiAffine: random() < 0.5 });
       const exclude = new Map<string, string[]>();
       for (const path of cluster.paths) {

@@ -8,32 +8,17 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AllocationDraft } from "../../src/disks/allocation-draft.js";
 import type { ImportedDisk } from "../../src/disks/disk-import.js";
-import type { AddDiskInput } from "../../src/disks/disk-request.js";
 import { DISK_RECORD_METADATA_KEY } from "../../src/storage/image-store.js";
-import { makePetasanDisk, petasanMetadata, type PetasanDisk } from "../support/petasan-disk.js";
+import {
+  makePetasanDisk,
+  petasanMetadata,
+  type PetasanDisk,
+  PETASAN_1,
+  PETASAN_2,
+  addDiskInput as input,
+} from "../support/petasan-disk.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { rejection } from "../support/thrown.js";
-
-const PETASAN_1: PetasanDisk = {
-  id: "00001",
-  name: "PetaSAN Disk",
-  paths: [
-    { ip: "198.51.100.10", eth: "eth1" },
-    { ip: "203.0.113.10", eth: "eth2" },
-  ],
-};
-const PETASAN_2: PetasanDisk = {
-  id: "00002",
-  name: "vm-store",
-  paths: [
-    { ip: "198.51.100.11", eth: "eth1" },
-    { ip: "198.51.100.12", eth: "eth1" },
-  ],
-};
-
-function input(name: string, extra: Partial<AddDiskInput> = {}): AddDiskInput {
-  return { name, sizeGib: 1, pathCount: 2, subnet: 3, manualIps: [], pool: "", ...extra };
-}
 
 describe("disk import: registering disks made by PetaSAN", () => {
   let cluster: ProcessCluster;
