@@ -4,7 +4,7 @@ import { clusterHandlers } from "../api/cluster-handlers.js";
 import { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { JobStore } from "../assignment/job-store.js";
 import { ReassignmentService } from "../assignment/reassignment-service.js";
-import { ConsulClient } from "../consul/consul-client.js";
+import { consulClientOf } from "./consul-client-of.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { SessionStateFile } from "../files/session-state-file.js";
@@ -35,11 +35,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
     async start({ config, logger, services, advertiseAddress, metrics, events }): Promise<RunningComponent> {
       const log = logger.child({ component: "coordinator" });
       const auth = await nodeClientAuth(config);
-      const client = new ConsulClient({
-        address: config.consul.address,
-        token: config.consul.token,
-        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
-      });
+      const client = consulClientOf(config, metrics);
       const keys = new ConsulKeys(config.consul.root);
       const kv = new ConsulKvStore(client);
       const sessions = new ConsulSessionStore(client);

@@ -1,7 +1,7 @@
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { clusterSettingsHandlers } from "../api/cluster-settings-handlers.js";
 import { diskHandlers } from "../api/disk-handlers.js";
-import { ConsulClient } from "../consul/consul-client.js";
+import { consulClientOf } from "./consul-client-of.js";
 import { ConsulKeys } from "../consul/keys.js";
 import type { ClusterSettingsInput } from "../disks/cluster-settings.js";
 import { diskImagesOver } from "../disks/disk-images.js";
@@ -55,11 +55,7 @@ export function diskComponent(options: DiskComponentOptions = {}): DaemonCompone
     name: "disk-service",
     async start({ config, logger, services, metrics }): Promise<RunningComponent> {
       const log = logger.child({ component: "disks" });
-      const client = new ConsulClient({
-        address: config.consul.address,
-        token: config.consul.token,
-        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
-      });
+      const client = consulClientOf(config, metrics);
       const store = await createImageStore(config).catch((error: unknown) => {
         client.close();
         throw error;

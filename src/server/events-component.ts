@@ -1,5 +1,5 @@
 import { eventHandlers } from "../api/event-handlers.js";
-import { ConsulClient } from "../consul/consul-client.js";
+import { consulClientOf } from "./consul-client-of.js";
 import { ConsulKeys } from "../consul/keys.js";
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { DEFAULT_RETENTION, KvEventLog } from "../events/kv-event-log.js";
@@ -16,11 +16,7 @@ export function eventsComponent(): DaemonComponent {
     name: "events",
     async start({ config, logger, services, metrics, events }): Promise<RunningComponent> {
       const log = logger.child({ component: "events" });
-      const client = new ConsulClient({
-        address: config.consul.address,
-        token: config.consul.token,
-        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
-      });
+      const client = consulClientOf(config, metrics);
       const keys = new ConsulKeys(config.consul.root);
       const kv = new ConsulKvStore(client);
       const store = new KvEventLog({

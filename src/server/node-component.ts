@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { nodeHandlers } from "../api/node-handlers.js";
 import { packageVersion } from "../config/package-version.js";
-import { ConsulClient } from "../consul/consul-client.js";
+import { consulClientOf } from "./consul-client-of.js";
 import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { ConsulSessionStore } from "../consul/consul-session-store.js";
 import { SessionHandoverFile } from "../files/session-handover-file.js";
@@ -87,11 +87,7 @@ export function nodeComponent(): DaemonComponent {
         logLevel: config.logLevel,
         logger: log,
       });
-      const client = new ConsulClient({
-        address: config.consul.address,
-        token: config.consul.token,
-        observe: (operation, result, seconds) => metrics.consulRequestEnded(operation, result, seconds),
-      });
+      const client = consulClientOf(config, metrics);
       const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
       const disks = new DiskSource({

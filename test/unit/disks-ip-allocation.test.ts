@@ -10,6 +10,7 @@ import { allocateAutomaticIps } from "../../src/disks/ip-allocation.js";
 import { formatIpv4, tryParseIpv4 } from "../../src/disks/ipv4.js";
 import type { SubnetChoice } from "../../src/disks/subnet-choice.js";
 import { thrownAs } from "../support/thrown.js";
+import { seededRandom } from "../../src/util/seeded-random.js";
 
 function settingsWith(range1: [string, string], range2?: [string, string]): ClusterSettings {
   return validateClusterSettings({
@@ -148,18 +149,6 @@ describe("allocateAutomaticIps: worked examples", () => {
   });
 });
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed from its seed. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The expected block, by brute force over every start: the addresses, or undefined when none fits. */
 function firstBlockByBruteForce(
   subnets: IscsiSubnet[],
@@ -193,7 +182,7 @@ describe("allocateAutomaticIps: property (random used sets)", () => {
     let allocated = 0;
     let exhausted = 0;
     for (let seed = 1; seed <= 600; seed++) {
-      const random = randomSource(seed);
+      const random = seededRandom(seed);
       const pick = (n: number): number => Math.floor(random() * n);
       const from1 = 1 + pick(100);
       const from2 = 1 + pick(100);
