@@ -11,6 +11,7 @@ import { isRunning } from "./detached-process.js";
 import type { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
 import type { DaemonRestarts, NodeState } from "./state.js";
+import { METRICS_PORT } from "./layout.js";
 
 /**
  * on: it restarts dead daemons; off: it runs but restarts nothing (`supervise off`); dead: it was
@@ -26,6 +27,8 @@ export interface SupervisorStatus {
 
 export interface NodeStatus {
   name: string;
+  /** Its Prometheus endpoint, on its management address (reachable from the cluster's namespaces). */
+  metricsUrl: string;
   condition: NodeState["condition"];
   consul: boolean;
   tgtd: boolean;
@@ -50,7 +53,7 @@ export interface DevClusterStatus {
   dir: string;
   prefix: string;
   /** The CA of the nodes' mutual TLS (port and admin socket); undefined = plaintext. */
-  tls: { ca: string } | undefined;
+  tls: { ca: string; adminCert: string; adminKey: string } | undefined;
   /** Token authentication on (admin token file), or auth.mode none. */
   auth: { adminTokenFile: string } | undefined;
   ceph: boolean;
@@ -121,8 +124,10 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
     state.nodes.map(async (node): Promise<NodeStatus> => {
       const summary = info?.nodes.find((candidate) => candidate.name === node.name);
       const sanpathdRunning = node.sanpathd !== undefined && isRunning(node.sanpathd);
+      const mgmtIp = cluster.layout.nodes.find((candidate) => candidate.name === node.name)?.mgmtIp ?? "?";
       return {
         name: node.name,
+        metricsUrl: `${state.tls === undefined ? "http" : "https"}://${mgmtIp}:${METRICS_PORT}/metrics`,
         condition: node.condition,
         consul: node.consul !== undefined && isRunning(node.consul),
         tgtd: node.tgtd !== undefined && isRunning(node.tgtd),
@@ -142,7 +147,10 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
   return {
     dir: state.dir,
     prefix: state.prefix,
-    tls: state.tls === undefined ? undefined : { ca: state.tls.ca },
+    tls:
+      state.tls === undefined
+        ? undefined
+        : { ca: state.tls.ca, adminCert: state.tls.adminCert, adminKey: state.tls.adminKey },
     auth: state.auth === undefined ? undefined : { adminTokenFile: state.auth.adminTokenFile },
     ceph:
       state.ceph.mon !== undefined &&

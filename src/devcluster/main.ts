@@ -139,11 +139,26 @@ function renderStatus(status: DevClusterStatus): string {
     `raft leader: ${status.raftLeader ?? "none"}; coordinator: ${coordinator}${
       status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""
     }`,
+    metricsLine(status),
     "",
     table,
     ...status.nodes.flatMap((node) =>
       node.degraded === undefined ? [] : [`${node.name} is degraded: ${node.degraded}`],
     ),
+  ].join("\n");
+}
+
+/** Where the nodes' Prometheus metrics are, and how to read them from the root namespace. */
+function metricsLine(status: DevClusterStatus): string {
+  const [first] = status.nodes;
+  if (first === undefined) return "metrics: no nodes";
+  const credentials =
+    status.tls === undefined
+      ? ""
+      : ` --cacert ${status.tls.ca} --cert ${status.tls.adminCert} --key ${status.tls.adminKey}`;
+  return [
+    `metrics: ${status.nodes.map((node) => node.metricsUrl).join(" ")}`,
+    `  read one: ip netns exec ${status.prefix}-ceph curl -s${credentials} ${first.metricsUrl}`,
   ].join("\n");
 }
 

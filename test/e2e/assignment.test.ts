@@ -307,6 +307,13 @@ describe("paths on a 3-node dev cluster (add, move, drain, rebalance)", () => {
     });
     expect(withoutCertificate.code).toBe(1);
     expect(withoutCertificate.stderr).toContain("UNAVAILABLE");
-    expect(await devCluster(["status"])).toContain(`TLS on: mutual, CA ${pki.ca}`);
+    const statusText = await devCluster(["status"]);
+    expect(statusText).toContain(`TLS on: mutual, CA ${pki.ca}`);
+    // The metrics line's command reads a node's Prometheus endpoint from the root namespace.
+    const readOne = /^ {2}read one: (.+)$/m.exec(statusText)?.[1] ?? "";
+    expect(readOne).toContain("curl -s --cacert");
+    const [program = "", ...programArgs] = readOne.split(" ");
+    const scraped = await execa(program, programArgs, { timeout: 20_000 });
+    expect(scraped.stdout).toMatch(/^sanpath_build_info\{version="[^"]+",node="node1"\} 1$/m);
   }, 120_000);
 });
