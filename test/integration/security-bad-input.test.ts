@@ -19,6 +19,7 @@ import { nodeCases } from "./security-bad-input-node-cases.js";
 import type { Case } from "./security-bad-input-support.js";
 import { contractMethods } from "./security-support.js";
 import { WIRE_CASES } from "./security-bad-input-wire-cases.js";
+import { EVENT_CASES } from "./security-bad-input-event-cases.js";
 
 describe("bad-input corpus", () => {
   const methods = contractMethods();
@@ -27,6 +28,7 @@ describe("bad-input corpus", () => {
     ...CLUSTER_CASES,
     ...ASSIGNMENT_CASES,
     ...nodeCases(() => 0),
+    ...EVENT_CASES,
     ...WIRE_CASES,
   ];
 
@@ -41,6 +43,7 @@ describe("bad-input corpus", () => {
       "sanpath.v1.AssignmentService",
       "sanpath.v1.ClusterService",
       "sanpath.v1.DiskService",
+      "sanpath.v1.EventService",
       "sanpath.v1.NodeService",
     ]);
   });
