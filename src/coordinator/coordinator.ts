@@ -50,16 +50,22 @@ export interface CoordinatorOptions {
  */
 export class Coordinator {
   private placement: PlacementLoop | undefined;
+  private epoch = 0;
 
   constructor(private readonly options: CoordinatorOptions) {}
 
   /** While this node leads: the paths nobody serves as of the last placement pass (metrics). */
   get leading():
-    { readonly unservedPaths: number | undefined; readonly nodes: NodeCounts | undefined } | undefined {
+    | {
+        readonly epoch: number;
+        readonly unservedPaths: number | undefined;
+        readonly nodes: NodeCounts | undefined;
+      }
+    | undefined {
     const placement = this.placement;
     return placement === undefined
       ? undefined
-      : { unservedPaths: placement.unservedPaths, nodes: placement.nodesByState };
+      : { epoch: this.epoch, unservedPaths: placement.unservedPaths, nodes: placement.nodesByState };
   }
 
   async lead(term: Term): Promise<void> {
@@ -97,6 +103,7 @@ export class Coordinator {
       }
     };
     this.placement = placement;
+    this.epoch = term.epoch;
     try {
       await Promise.all([
         placement.run(),

@@ -40,6 +40,8 @@ export interface NodeCounterSnapshot {
 /** What the coordinator side reports at scrape time. */
 export interface CoordinatorSnapshot {
   readonly leader: boolean;
+  /** Leader only: its own epoch. */
+  readonly epoch?: number | undefined;
   /** Leader only: paths of running disks nobody serves, as of its last placement pass. */
   readonly unservedPaths: number | undefined;
   /** Leader only: the cluster's nodes by state, as of its last placement pass. */
@@ -196,12 +198,13 @@ export class PrometheusMetrics implements MetricsRecorder {
     });
     new Gauge({
       name: "sanpath_coordinator_epoch",
-      help: "The highest coordinator epoch (the coordinator lock's LockIndex) this node has seen.",
+      help: "The highest coordinator epoch (the coordinator lock's LockIndex) this node has seen, its own while it leads.",
       registers,
       async collect() {
         this.reset();
-        const node = await readNode();
-        if (node !== undefined) this.set(node.highestEpoch);
+        const [node, coordinator] = await Promise.all([readNode(), readCoordinator()]);
+        const epoch = Math.max(node?.highestEpoch ?? 0, coordinator?.epoch ?? 0);
+        if (node !== undefined || coordinator?.epoch !== undefined) this.set(epoch);
       },
     });
     new Gauge({

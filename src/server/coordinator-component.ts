@@ -72,6 +72,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         const leading = coordinator.leading;
         return {
           leader: leading !== undefined,
+          epoch: leading?.epoch,
           unservedPaths: leading?.unservedPaths,
           nodes: leading?.nodes,
         };

@@ -115,7 +115,16 @@ describe("Prometheus metrics", () => {
     expect(sample(before, "sanpath_job_moves_total", { result: "failed" })).toBe(0);
     expect(sample(before, "sanpath_job_moves_total", { result: "succeeded" })).toBe(0);
     metrics.observeCoordinator(() => ({ leader: false, unservedPaths: undefined }));
-    expect((await metrics.render()).body).not.toMatch(/^sanpath_cluster_paths_unserved/m);
+    metrics.observeNode(
+      () => ({ ...NODE, highestEpoch: 0 }),
+      () => COUNTERS,
+    );
+    const follower = (await metrics.render()).body;
+    expect(sample(follower, "sanpath_coordinator_epoch")).toBe(0);
+    expect(follower).not.toMatch(/^sanpath_cluster_paths_unserved/m);
+    // A new leader that has called no node yet shows its own epoch.
+    metrics.observeCoordinator(() => ({ leader: true, epoch: 42, unservedPaths: 0 }));
+    expect(sample((await metrics.render()).body, "sanpath_coordinator_epoch")).toBe(42);
   });
 
   it("times moves by phase, placements by cause, and failovers on their own", async () => {
