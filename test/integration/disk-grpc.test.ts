@@ -30,12 +30,16 @@ import { invoke, must, SAMPLE_SETTINGS, type CallFailure } from "./disk-support.
 
 const ROOT = "DiskGrpc";
 
-/** Keys that disks and their reservations make; the settings, node records and the coordinator lock are not. */
+/**
+ * Keys that disks and their reservations make; the settings, node records, the coordinator lock
+ * and the event history (the election is an event) are not.
+ */
 function isDiskState(key: string): boolean {
   return (
     !key.endsWith("/Config/cluster") &&
     !key.startsWith(`${ROOT}/Nodes/`) &&
-    !key.startsWith(`${ROOT}/Services/`)
+    !key.startsWith(`${ROOT}/Services/`) &&
+    !key.startsWith(`${ROOT}/Events/`)
   );
 }
 const SECRET = "Zq7-secret-Xw9k"; // 15 characters
