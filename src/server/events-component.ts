@@ -5,6 +5,10 @@ import { ConsulKvStore } from "../consul/consul-kv-store.js";
 import { DEFAULT_RETENTION, KvEventLog } from "../events/kv-event-log.js";
 import type { DaemonComponent, RunningComponent } from "./component.js";
 
+/** How long a stop waits for the last events to reach Consul. */
+const STOP_FLUSH_MS = 3000;
+const RESTART_FLUSH_MS = 500;
+
 /**
  * The event history on every sanpathd: attaches the Consul store (src/events/kv-event-log.ts) to
  * the daemon's EventLog, so what this node's parts record is written under <root>/Events, and
@@ -32,10 +36,12 @@ export function eventsComponent(): DaemonComponent {
         eventHandlers({ kv, keys, logger: log, maxAgeMs: DEFAULT_RETENTION.maxAgeMs }),
       );
       return Promise.resolve({
-        async stop() {
+        async stop(mode) {
           services.unimplement("event");
           events.detach();
-          await store.close();
+          // A restart handed the node's session over with a deadline: the next sanpathd must start
+          // soon, so the last events get a short grace.
+          await store.close(mode === "restart" ? RESTART_FLUSH_MS : STOP_FLUSH_MS);
           client.close();
         },
       });
