@@ -171,7 +171,9 @@ export function currentPaths(cluster: DevCluster): Promise<PathView[]> {
 
 /** NodeService Status of a node, over its admin socket. */
 export async function nodeStatus(cluster: DevCluster, node: string): Promise<StatusResponse> {
-  const admin = await cluster.admin(node, 3000);
+  // Status waits up to 2 s for Consul (a cut-off node's agent does not answer) and up to 3 s for
+  // the local target daemon: on a loaded machine it takes longer than 3 s now and then.
+  const admin = await cluster.admin(node, 10_000);
   try {
     return await admin.call<StatusResponse>((md, opts, done) =>
       admin.node.status({ epoch: 0 }, md, opts, done),
