@@ -140,6 +140,8 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
 
   it("a node cut off from the network fences itself, and the others take its paths", async () => {
     const cut = await busiestFollower();
+    let partitioned = false;
+    let healed = false;
     const its = (await current()).filter((path) => path.node === cut);
     const sampler = sampleAddresses(dev());
     try {
@@ -147,6 +149,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       expect(addressesOn(sampler, cut).sort()).toEqual(its.map((path) => path.ip).sort());
       const partitionedAt = new Date();
       await dev().partition(cut);
+      partitioned = true;
       // Fence deadline 4 s: its path IPs go away although its daemons run on.
       await untilTrue(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
       // The admin socket is a file: the test reaches the node although its cables are cut.
@@ -160,6 +163,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       const moved = await current();
       for (const path of its) expect(moved.find((candidate) => candidate.ip === path.ip)?.node).not.toBe(cut);
       await dev().heal(cut);
+      healed = true;
       // Its Consul server rejoins with a higher raft term and forces an election (Consul 1.8 has no
       // pre-vote): the cluster may be leaderless for several seconds before the node is back.
       await untilTrue(
@@ -176,6 +180,11 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
         30_000,
       );
     } finally {
+      // A failure while cut off must not leave the node cut off for the tests after it.
+      if (partitioned && !healed)
+        await dev()
+          .heal(cut)
+          .catch(() => undefined);
       expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
     }
   }, 120_000);
