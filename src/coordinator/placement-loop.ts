@@ -2,6 +2,7 @@ import { isAborted } from "../util/abort.js";
 import type { EventLog } from "../events/event-log.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActiveMoves } from "../assignment/active-moves.js";
+import type { PathAssignment } from "../assignment/assignment-model.js";
 import type { ClusterState, ClusterStateReader } from "../assignment/assignment-stats.js";
 import type { JobStore } from "../assignment/job-store.js";
 import type { NodeCallSlots } from "../assignment/node-call-slots.js";
@@ -95,12 +96,8 @@ export class PlacementLoop {
   private readonly options: PlacementLoopOptions;
   private readonly excluded = new Map<string, Map<string, number>>();
   private readonly retries = new Map<string, PathRetry>();
-  /** When the loop first noticed each free path free (ms since epoch). */
-  private readonly freeSince = new Map<string, number>();
-  /** Why each free path was free when first noticed (metrics). */
-  private readonly freeCause = new Map<string, PlacementCause>();
-  /** The node that held each free path last, when first noticed (events). */
-  private readonly freeFrom = new Map<string, string>();
+  /** Each free path as the loop first noticed it free: when, why, and who held it last. */
+  private readonly freed = new Map<string, FreedPath>();
   /** Paths a failed move left free, until they are noticed free. */
   private readonly moveFailed = new Set<string>();
   /** NODE_FENCED answers per path, per node, since the path was last placed. */
@@ -239,19 +236,18 @@ export class PlacementLoop {
     });
     this.freeCount = stillFree.size;
     this.nodeCounts = countNodes(state.nodes);
+    let pathsByIp: Map<string, PathAssignment> | undefined;
     for (const ip of stillFree) {
-      if (this.freeSince.has(ip)) continue;
-      this.freeSince.set(ip, noticedAt);
-      this.freeCause.set(ip, this.causeOf(ip, state));
-      const lastHolder = state.paths.find((path) => path.ip === ip)?.lastHolder;
-      if (lastHolder !== undefined) this.freeFrom.set(ip, lastHolder);
+      if (this.freed.has(ip)) continue;
+      pathsByIp ??= new Map(state.paths.map((path) => [path.ip, path]));
+      const lastHolder = pathsByIp.get(ip)?.lastHolder;
+      this.freed.set(ip, { since: noticedAt, cause: this.causeOf(ip, lastHolder, state), lastHolder });
     }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     // A path locked by the node an AcquirePath is still configuring reads as held: keep its timing.
-    const settled = (ip: string): boolean => !stillFree.has(ip) && !this.inFlight.has(ip);
-    for (const ip of this.freeSince.keys()) if (settled(ip)) this.freeSince.delete(ip);
-    for (const ip of this.freeCause.keys()) if (settled(ip)) this.freeCause.delete(ip);
-    for (const ip of this.freeFrom.keys()) if (settled(ip)) this.freeFrom.delete(ip);
+    for (const ip of this.freed.keys()) {
+      if (!stillFree.has(ip) && !this.inFlight.has(ip)) this.freed.delete(ip);
+    }
     for (const ip of this.fenced.keys()) if (!stillFree.has(ip)) this.fenced.delete(ip);
     if (freeIps.size === 0) {
       this.unplacedLog.afterPass([], [], stillFree, now);
@@ -303,22 +299,18 @@ export class PlacementLoop {
       this.excluded.delete(ip);
       this.fenced.delete(ip);
       this.options.onAttempt?.({ ip, node, placed: true });
-      const since = this.freeSince.get(ip);
-      const cause = this.freeCause.get(ip) ?? "new";
-      const from = this.freeFrom.get(ip);
-      if (since !== undefined) {
-        this.options.metrics?.pathPlaced(cause, Date.now() - since);
-        this.freeSince.delete(ip);
-        this.freeCause.delete(ip);
-      }
-      this.freeFrom.delete(ip);
+      const freed = this.freed.get(ip);
+      this.freed.delete(ip);
+      const since = freed?.since;
+      const cause = freed?.cause ?? "new";
+      if (since !== undefined) this.options.metrics?.pathPlaced(cause, Date.now() - since);
       this.options.events?.record({
         kind: cause === "failover" ? "failover" : "placement",
         node,
         diskId,
         pathIndex: index,
         ip,
-        from,
+        from: freed?.lastHolder,
         to: node,
         durationMs: since === undefined ? undefined : Date.now() - since,
         reason: PLACEMENT_REASONS[cause],
@@ -351,9 +343,8 @@ export class PlacementLoop {
   }
 
   /** "failover" when the path's last holder has lost its session, "move-failed" after a failed move. */
-  private causeOf(ip: string, state: ClusterState): PlacementCause {
+  private causeOf(ip: string, lastHolder: string | undefined, state: ClusterState): PlacementCause {
     if (this.moveFailed.delete(ip)) return "move-failed";
-    const lastHolder = state.paths.find((path) => path.ip === ip)?.lastHolder;
     if (lastHolder === undefined) return "new";
     const holder = state.nodes.find((node) => node.name === lastHolder);
     return holder?.online === true ? "handed-off" : "failover";
@@ -376,7 +367,7 @@ export class PlacementLoop {
   }
 
   private noteRetry(ip: string, refusal: Refusal, now: number): PathRetry {
-    const retry = nextRetry(this.retries.get(ip), refusal, now, this.freeSince.get(ip) ?? now, {
+    const retry = nextRetry(this.retries.get(ip), refusal, now, this.freed.get(ip)?.since ?? now, {
       ...DEFAULT_RETRY_TUNING,
       lockDelayMs: this.options.lockDelayMs,
     });
@@ -422,4 +413,14 @@ function countNodes(nodes: ClusterState["nodes"]): NodeCounts {
     if (node.degraded) degraded++;
   }
   return { online, offline: nodes.length - online, cordoned, degraded };
+}
+
+/** A free path as the placement loop first noticed it. */
+interface FreedPath {
+  /** When (ms since epoch). */
+  readonly since: number;
+  /** Why it was free (metrics and events). */
+  readonly cause: PlacementCause;
+  /** The node that held it last, if any (events: where it came from). */
+  readonly lastHolder: string | undefined;
 }
