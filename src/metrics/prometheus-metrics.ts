@@ -37,6 +37,12 @@ export interface NodeCounterSnapshot {
   readonly repairsAsked: number;
 }
 
+/** What the node agent reports at scrape time: its state and its counters. */
+export interface NodeReport {
+  readonly node: NodeSnapshot;
+  readonly counters: NodeCounterSnapshot;
+}
+
 /** What the coordinator side reports at scrape time. */
 export interface CoordinatorSnapshot {
   readonly leader: boolean;
@@ -57,9 +63,10 @@ type Snapshot<T> = () => Promise<T | undefined> | T | undefined;
  */
 export class PrometheusMetrics implements MetricsRecorder {
   readonly registry = new Registry();
-  private nodeSnapshot: Snapshot<NodeSnapshot> = () => undefined;
-  private nodeCounters: Snapshot<NodeCounterSnapshot> = () => undefined;
-  private coordinatorSnapshot: Snapshot<CoordinatorSnapshot> = () => undefined;
+  private nodeSource: Snapshot<NodeReport> = () => undefined;
+  private coordinatorSource: Snapshot<CoordinatorSnapshot> = () => undefined;
+  /** What the scrape under way read, once, for every collector. */
+  private scrape: { node?: NodeReport | undefined; coordinator?: CoordinatorSnapshot | undefined } = {};
 
   private readonly moves: Counter<"result">;
   private readonly moveSeconds: Histogram<"phase">;
@@ -80,9 +87,11 @@ export class PrometheusMetrics implements MetricsRecorder {
       registers,
     }).set({ version: info.version, node: info.node }, 1);
 
-    const readNode = async (): Promise<NodeSnapshot | undefined> => this.nodeSnapshot();
-    const readCounters = async (): Promise<NodeCounterSnapshot | undefined> => this.nodeCounters();
-    const readCoordinator = async (): Promise<CoordinatorSnapshot | undefined> => this.coordinatorSnapshot();
+    const readNode = (): Promise<NodeSnapshot | undefined> => Promise.resolve(this.scrape.node?.node);
+    const readCounters = (): Promise<NodeCounterSnapshot | undefined> =>
+      Promise.resolve(this.scrape.node?.counters);
+    const readCoordinator = (): Promise<CoordinatorSnapshot | undefined> =>
+      Promise.resolve(this.scrape.coordinator);
     new Gauge({
       name: "sanpath_node_paths_served",
       help: "Paths this node serves, by disk id and iSCSI subnet.",
@@ -290,15 +299,14 @@ export class PrometheusMetrics implements MetricsRecorder {
     });
   }
 
-  /** Where scrapes read the node agent's state and counters. */
-  observeNode(snapshot: Snapshot<NodeSnapshot>, counters: Snapshot<NodeCounterSnapshot>): void {
-    this.nodeSnapshot = snapshot;
-    this.nodeCounters = counters;
+  /** Where scrapes read the node agent's state and counters (once per scrape). */
+  observeNode(source: Snapshot<NodeReport>): void {
+    this.nodeSource = source;
   }
 
-  /** Where scrapes read the coordinator's state. */
-  observeCoordinator(snapshot: Snapshot<CoordinatorSnapshot>): void {
-    this.coordinatorSnapshot = snapshot;
+  /** Where scrapes read the coordinator's state (once per scrape). */
+  observeCoordinator(source: Snapshot<CoordinatorSnapshot>): void {
+    this.coordinatorSource = source;
   }
 
   moveEnded(result: MoveResult, phasesMs: Readonly<Record<string, number>>, totalMs: number): void {
@@ -329,6 +337,8 @@ export class PrometheusMetrics implements MetricsRecorder {
 
   /** The exposition text of every metric, and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
+    const [node, coordinator] = await Promise.all([this.nodeSource(), this.coordinatorSource()]);
+    this.scrape = { node, coordinator };
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

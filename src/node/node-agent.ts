@@ -380,6 +380,17 @@ export class NodeAgent {
     }
   }
 
+  /** The node's counters, the session's fences among them. */
+  private countersWith(session: SessionStatus): NodeCounters {
+    return {
+      ...this.counters,
+      reconciles: this.reconciliation.passCount,
+      fences: session.fences,
+      staleEpochsRefused: this.epochs.refusedCount,
+      degradations: this.degraded.entries,
+    };
+  }
+
   metricsView(): NodeMetricsView {
     const { interfaces } = this.options;
     const served = new Map<string, { diskId: string; subnet: number; count: number }>();
@@ -408,13 +419,7 @@ export class NodeAgent {
       fenceDeadlineMs: this.options.session.fenceDeadlineMs,
       dataPathHealthy: health.healthy,
       repairsAsked: health.repairsAsked,
-      counters: {
-        ...this.counters,
-        reconciles: this.reconciliation.passCount,
-        fences: session.fences,
-        staleEpochsRefused: this.epochs.refusedCount,
-        degradations: this.degraded.entries,
-      },
+      counters: this.countersWith(session),
       highestEpoch: this.epochs.highest,
     };
   }
@@ -465,13 +470,7 @@ export class NodeAgent {
         degraded: this.degraded.current,
         probeIntervalMs: this.options.dataPathProbeMs ?? 0,
       },
-      counters: {
-        ...this.counters,
-        reconciles: this.reconciliation.passCount,
-        fences: sessionStatus.fences,
-        staleEpochsRefused: this.epochs.refusedCount,
-        degradations: this.degraded.entries,
-      },
+      counters: this.countersWith(sessionStatus),
       highestEpoch: this.epochs.highest,
       targetDriver: this.options.setup.targetKind,
       imageStore: this.options.imageStoreKind,

@@ -129,11 +129,11 @@ export function nodeComponent(): DaemonComponent {
       health.setCondition(NODE_SESSION_CONDITION, false, [NODE_SERVICE]);
       services.implement("node", nodeHandlers(agent));
       agent.start();
-      metrics.observeNode(
-        () => {
-          const view = agent.metricsView();
-          const confirmed = view.session.lastConfirmedAt;
-          return {
+      metrics.observeNode(() => {
+        const view = agent.metricsView();
+        const confirmed = view.session.lastConfirmedAt;
+        return {
+          node: {
             served: view.served,
             state: view.state,
             sessionAgeSeconds:
@@ -141,11 +141,8 @@ export function nodeComponent(): DaemonComponent {
             fenceDeadlineSeconds: view.fenceDeadlineMs / 1000,
             dataPathHealthy: view.dataPathHealthy,
             highestEpoch: view.highestEpoch,
-          };
-        },
-        () => {
-          const view = agent.metricsView();
-          return {
+          },
+          counters: {
             confirmations: view.session.confirmations,
             fences: view.session.fencesByCause,
             degradations: view.counters.degradations,
@@ -154,9 +151,9 @@ export function nodeComponent(): DaemonComponent {
             cleans: view.counters.cleans,
             cleanFailures: view.counters.cleanFailures,
             repairsAsked: view.repairsAsked,
-          };
-        },
-      );
+          },
+        };
+      });
       return {
         async stop(mode) {
           services.unimplement("node");

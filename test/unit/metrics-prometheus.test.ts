@@ -55,10 +55,7 @@ describe("Prometheus metrics", () => {
   it("exports build info and the node's state, paths and session as read at scrape time", async () => {
     const metrics = new PrometheusMetrics({ version: "1.2.3", node: "node1" });
     let node: NodeSnapshot = NODE;
-    metrics.observeNode(
-      () => node,
-      () => COUNTERS,
-    );
+    metrics.observeNode(() => ({ node, counters: COUNTERS }));
     metrics.observeCoordinator(() => ({
       leader: true,
       unservedPaths: 3,
@@ -94,10 +91,7 @@ describe("Prometheus metrics", () => {
   it("counts what the node counted, adding only what grew between scrapes", async () => {
     const metrics = new PrometheusMetrics({ version: "1", node: "n" });
     let counters: NodeCounterSnapshot = COUNTERS;
-    metrics.observeNode(
-      () => NODE,
-      () => counters,
-    );
+    metrics.observeNode(() => ({ node: NODE, counters }));
     expect(sample((await metrics.render()).body, "sanpath_session_confirmations_total")).toBe(40);
     counters = { ...COUNTERS, confirmations: 43, fences: { "session-gone": 2, unconfirmed: 2 } };
     const text = (await metrics.render()).body;
@@ -115,10 +109,7 @@ describe("Prometheus metrics", () => {
     expect(sample(before, "sanpath_job_moves_total", { result: "failed" })).toBe(0);
     expect(sample(before, "sanpath_job_moves_total", { result: "succeeded" })).toBe(0);
     metrics.observeCoordinator(() => ({ leader: false, unservedPaths: undefined }));
-    metrics.observeNode(
-      () => ({ ...NODE, highestEpoch: 0 }),
-      () => COUNTERS,
-    );
+    metrics.observeNode(() => ({ node: { ...NODE, highestEpoch: 0 }, counters: COUNTERS }));
     const follower = (await metrics.render()).body;
     expect(sample(follower, "sanpath_coordinator_epoch")).toBe(0);
     expect(follower).not.toMatch(/^sanpath_cluster_paths_unserved/m);
