@@ -119,6 +119,11 @@ export class AllocationDraft {
     block.changed = true;
   }
 
+  /** Every used disk id, ascending. */
+  *usedIds(): Generator<string, void, undefined> {
+    for (const bit of this.ids.bitmap.members()) yield formatDiskId(bit + 1);
+  }
+
   /** Every used address, ascending (for checks and tests). */
   *usedIps(): Generator<string, void, undefined> {
     for (const base of [...this.blocks.keys()].sort((a, b) => a - b)) {

@@ -13,7 +13,6 @@ import type { ClusterSettingsStore } from "./cluster-settings-store.js";
 import { retryOnConflict, type ConflictRetryPolicy } from "./conflict-retry.js";
 import type { DiskPath } from "./disk.js";
 import { parseDiskAllocation, serializeDiskAllocation, type DiskAllocation } from "./disk-allocation.js";
-import { formatDiskId, MAX_DISK_NUMBER } from "./disk-id.js";
 import type { Logger } from "../log/logger.js";
 import { diskNameKey, diskNameProblem } from "./disk-name.js";
 import {
@@ -234,11 +233,7 @@ export class DiskReservations {
       const existing = await this.census.read(scanned, options);
       const ownedIds = new Set([...owned.map((allocation) => allocation.id), ...existing.ids]);
       const ownedIps = new Set([...owned.flatMap((allocation) => allocation.ips), ...existing.ips.keys()]);
-      const ids: string[] = [];
-      for (let number = 1; number <= MAX_DISK_NUMBER; number++) {
-        const id = formatDiskId(number);
-        if (draft.isIdUsed(id) && !ownedIds.has(id)) ids.push(id);
-      }
+      const ids = [...draft.usedIds()].filter((id) => !ownedIds.has(id));
       const ips = [...draft.usedIps()].filter((ip) => !ownedIps.has(ip));
       if (ids.length === 0 && ips.length === 0) return { ids, ips };
       for (const id of ids) draft.releaseId(id);
