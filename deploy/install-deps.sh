@@ -35,7 +35,7 @@ as_root() {
 }
 
 debian_packages=(tgt tgt-rbd libiscsi-bin iproute2 iputils-arping ceph-mon ceph-osd ceph-common
-  librbd-dev librados-dev openssh-server openssh-client prometheus)
+  librbd-dev librados-dev openssh-server openssh-client prometheus chromium)
 
 missing_debian_packages() {
   local pkg
