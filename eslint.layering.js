@@ -36,6 +36,7 @@ export const layering = [
               group: [
                 "**/server/*",
                 "**/api/*",
+                "**/console/*",
                 "**/cli/*",
                 "**/devcluster/*",
                 "**/crash-guard/*",

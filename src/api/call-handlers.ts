@@ -7,12 +7,13 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { PeerCertificate } from "node:tls";
 import { SanpathError } from "../errors/sanpath-error.js";
 import { createLogger, type Logger } from "../log/logger.js";
 import { ANONYMOUS_CALLER, type Caller } from "../security/caller.js";
 import { ActiveCalls, type CallKind } from "./active-calls.js";
 import type { CallGate, CallOutcome } from "./call-gate.js";
-import { toGrpcFailure, toServiceErrorObject } from "./grpc-status.js";
+import { FIELD_METADATA_KEY, toGrpcFailure, toServiceErrorObject } from "./grpc-status.js";
 
 /** What a handler knows about its call besides the request. */
 export interface CallContext {
@@ -59,7 +60,7 @@ export function unary<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call, callback) => {
-    const opened = openCall(call, "unary", calls, options.gate, options.observe);
+    const opened = openCall(grpcCallSource(call), "unary", calls, options.gate, options.observe);
     void Promise.resolve()
       .then(() => {
         if (opened.refusal !== undefined) throw opened.refusal;
@@ -92,9 +93,130 @@ export function serverStream<Request, Response>(
   const calls = options.calls ?? new ActiveCalls();
   const logger = options.logger ?? silentLogger();
   return (call) => {
-    const opened = openCall(call, "server-stream", calls, options.gate, options.observe);
+    const opened = openCall(grpcCallSource(call), "server-stream", calls, options.gate, options.observe);
     void pumpStream(call, handler, opened, logger).finally(opened.close);
   };
+}
+
+/**
+ * A call made inside sanpathd on behalf of an outside caller (the web console's user): it passes
+ * the same gate (authentication, roles, audit), metrics and shutdown registry as a gRPC call.
+ */
+export interface InProcessCall {
+  /** "/package.Service/Method". */
+  readonly method: string;
+  /** The caller's credentials as gRPC metadata (authorization: Bearer …), possibly empty. */
+  readonly metadata: Metadata;
+  /** The caller's verified client certificate, if any. */
+  readonly certificate: PeerCertificate | undefined;
+  /** Who is on the other end, for the audit log ("console:<address>"). */
+  readonly peer: string;
+  readonly request: unknown;
+  /** Aborted when the caller goes away. */
+  readonly signal: AbortSignal;
+  readonly deadline: Date | undefined;
+}
+
+/** A failed in-process call: the gRPC status the same failure would have had on the wire. */
+export class InProcessCallError extends Error {
+  constructor(
+    readonly code: Status,
+    readonly details: string,
+    readonly field: string | undefined,
+  ) {
+    super(details);
+    this.name = "InProcessCallError";
+  }
+
+  /** "PERMISSION_DENIED", … */
+  get codeName(): string {
+    const name: unknown = Status[this.code];
+    return typeof name === "string" ? name : String(this.code);
+  }
+}
+
+/** Runs a unary handler for an in-process call; rejects with an InProcessCallError. */
+export async function invokeUnary<Request, Response>(
+  handler: UnaryHandler<Request, Response>,
+  call: InProcessCall,
+  options: HandlerOptions = {},
+): Promise<Response> {
+  const calls = options.calls ?? new ActiveCalls();
+  const logger = options.logger ?? silentLogger();
+  const opened = openCall(inProcessCallSource(call), "unary", calls, options.gate, options.observe);
+  try {
+    if (opened.refusal !== undefined) throw opened.refusal;
+    const response = await handler(call.request as Request, opened.context);
+    opened.outcome = OK_OUTCOME;
+    return response;
+  } catch (error) {
+    const failure = failureOf(error, opened.context, logger);
+    opened.outcome = failure;
+    throw inProcessError(failure);
+  } finally {
+    opened.close();
+  }
+}
+
+/**
+ * Runs a server-streaming handler for an in-process call: yields its messages until it ends,
+ * the call's signal aborts (then it returns quietly) or it fails (InProcessCallError).
+ */
+export async function* invokeStream<Request, Response>(
+  handler: ServerStreamHandler<Request, Response>,
+  call: InProcessCall,
+  options: HandlerOptions = {},
+): AsyncGenerator<Response, void, undefined> {
+  const calls = options.calls ?? new ActiveCalls();
+  const logger = options.logger ?? silentLogger();
+  const opened = openCall(inProcessCallSource(call), "server-stream", calls, options.gate, options.observe);
+  const { signal } = opened.context;
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    if (signal.aborted) resolve(ABORTED);
+    else signal.addEventListener("abort", () => resolve(ABORTED), { once: true });
+  });
+  let iterator: AsyncIterator<Response> | undefined;
+  let handlerDone = false;
+  try {
+    if (opened.refusal !== undefined) throw opened.refusal;
+    iterator = handler(call.request as Request, opened.context)[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === ABORTED) break;
+      if (next.done === true) {
+        handlerDone = true;
+        opened.outcome = OK_OUTCOME;
+        return;
+      }
+      yield next.value;
+    }
+    if (call.signal.aborted) return;
+    const pendingReturn = iterator.return?.();
+    if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
+    handlerDone = true;
+    // Aborted by a deadline or by shutdown, not by the caller: that is the stream's failure.
+    const failure = failureOf(signal.reason, opened.context, logger);
+    opened.outcome = failure;
+    throw inProcessError(failure);
+  } catch (error) {
+    handlerDone = true;
+    if (error instanceof InProcessCallError) throw error;
+    const failure = failureOf(error, opened.context, logger);
+    opened.outcome = failure;
+    throw inProcessError(failure);
+  } finally {
+    // Stopped early (aborted, or the consumer left the loop): let the handler's generator clean up.
+    if (!handlerDone && iterator !== undefined) {
+      const pendingReturn = iterator.return?.();
+      if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
+    }
+    opened.close();
+  }
+}
+
+function inProcessError(failure: ReturnType<typeof toGrpcFailure>): InProcessCallError {
+  const field = failure.metadata.get(FIELD_METADATA_KEY)[0];
+  return new InProcessCallError(failure.code, failure.details, typeof field === "string" ? field : undefined);
 }
 
 const ABORTED = Symbol("aborted");
@@ -174,8 +296,56 @@ interface OpenedCall {
   close: () => void;
 }
 
-function openCall(
+/** What openCall needs of a call, whether grpc-js or the web console (in process) made it. */
+interface CallSource {
+  readonly method: string;
+  readonly deadline: Date | undefined;
+  readonly metadata: Metadata;
+  readonly peer: string;
+  readonly certificate: PeerCertificate | undefined;
+  readonly request: unknown;
+  /** Calls `listener` once when the client goes away; returns how to stop listening. */
+  onCancelled(listener: () => void): () => void;
+}
+
+function grpcCallSource(
   call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+): CallSource {
+  return {
+    method: call.getPath(),
+    deadline: deadlineOf(call.getDeadline()),
+    metadata: call.metadata,
+    peer: call.getPeer(),
+    certificate: call.getAuthContext().sslPeerCertificate,
+    request: call.request,
+    onCancelled: (listener) => {
+      call.once("cancelled", listener);
+      return () => call.off("cancelled", listener);
+    },
+  };
+}
+
+function inProcessCallSource(call: InProcessCall): CallSource {
+  return {
+    method: call.method,
+    deadline: call.deadline,
+    metadata: call.metadata,
+    peer: call.peer,
+    certificate: call.certificate,
+    request: call.request,
+    onCancelled: (listener) => {
+      if (call.signal.aborted) {
+        queueMicrotask(listener);
+        return () => undefined;
+      }
+      call.signal.addEventListener("abort", listener, { once: true });
+      return () => call.signal.removeEventListener("abort", listener);
+    },
+  };
+}
+
+function openCall(
+  source: CallSource,
   kind: CallKind,
   calls: ActiveCalls,
   gate: CallGate | undefined,
@@ -183,8 +353,7 @@ function openCall(
 ): OpenedCall {
   const started = performance.now();
   const controller = new AbortController();
-  const method = call.getPath();
-  const deadline = deadlineOf(call.getDeadline());
+  const { method, deadline, peer } = source;
   let timer: NodeJS.Timeout | undefined;
   if (deadline !== undefined) {
     const delay = Math.max(0, deadline.getTime() - Date.now());
@@ -194,23 +363,21 @@ function openCall(
       }, delay);
     }
   }
-  const onCancelled = (): void => {
+  const stopListening = source.onCancelled(() => {
     controller.abort(new SanpathError("cancelled", `the client cancelled ${method}`));
-  };
-  call.once("cancelled", onCancelled);
+  });
   const unregister = calls.register({ kind, method, abort: (reason) => controller.abort(reason) });
-  const peer = call.getPeer();
   const pass = gate?.open({
     method,
-    metadata: call.metadata,
+    metadata: source.metadata,
     peer,
-    certificate: call.getAuthContext().sslPeerCertificate,
-    request: call.request,
+    certificate: source.certificate,
+    request: source.request,
   });
   const opened: OpenedCall = {
     context: {
       signal: controller.signal,
-      metadata: call.metadata,
+      metadata: source.metadata,
       peer,
       deadline,
       method,
@@ -220,7 +387,7 @@ function openCall(
     outcome: CANCELLED_OUTCOME,
     close: () => {
       clearTimeout(timer);
-      call.off("cancelled", onCancelled);
+      stopListening();
       unregister();
       pass?.end(opened.outcome);
       observe?.(method, Status[opened.outcome.code], (performance.now() - started) / 1000);

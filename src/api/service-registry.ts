@@ -8,8 +8,11 @@ import type { Logger } from "../log/logger.js";
 import type { ActiveCalls } from "./active-calls.js";
 import type { CallGate } from "./call-gate.js";
 import {
+  invokeStream,
+  invokeUnary,
   serverStream,
   unary,
+  type InProcessCall,
   type CallContext,
   type CallObserver,
   type ServerStreamHandler,
@@ -116,6 +119,38 @@ export class ServiceRegistry {
     }
   }
 
+  /**
+   * Calls a unary method inside sanpathd for an outside caller (the web console): the same gate
+   * (credentials, roles, audit), metrics and shutdown registry as over gRPC. Rejects with an
+   * InProcessCallError.
+   */
+  callInProcess(call: InProcessCall): Promise<unknown> {
+    const slot = this.slotOf(call.method, false);
+    return invokeUnary(
+      (request: unknown, context: CallContext) => {
+        const handler = slot.handler as AnyUnary | undefined;
+        if (handler === undefined) return Promise.reject(new NotBuiltYetError(slot.path.slice(1)));
+        return handler(request, context);
+      },
+      call,
+      this.options,
+    );
+  }
+
+  /** A server-streaming method called in process (see callInProcess); ends when `call.signal` aborts. */
+  streamInProcess(call: InProcessCall): AsyncGenerator<unknown, void, undefined> {
+    const slot = this.slotOf(call.method, true);
+    return invokeStream(
+      (request: unknown, context: CallContext) => {
+        const handler = slot.handler as AnyStream | undefined;
+        if (handler === undefined) return failingIterable(new NotBuiltYetError(slot.path.slice(1)));
+        return handler(request, context);
+      },
+      call,
+      this.options,
+    );
+  }
+
   isImplemented(service: SanpathServiceKey, methodName: string): boolean {
     return this.methodsOf(service).get(methodName)?.handler !== undefined;
   }
@@ -146,6 +181,15 @@ export class ServiceRegistry {
       if (handler === undefined) return failingIterable(new NotBuiltYetError(slot.path.slice(1)));
       return handler(request, context);
     }, this.options);
+  }
+
+  private slotOf(path: string, streaming: boolean): MethodSlot {
+    for (const methods of this.slots.values()) {
+      for (const slot of methods.values()) {
+        if (slot.path === path && slot.streaming === streaming) return slot;
+      }
+    }
+    throw new Error(`${path} is not a ${streaming ? "server-streaming" : "unary"} sanpath.v1 method`);
   }
 
   private methodsOf(service: SanpathServiceKey): Map<string, MethodSlot> {

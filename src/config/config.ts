@@ -39,6 +39,17 @@ export interface SanpathdConfig {
   tls: TlsConfig | undefined;
   audit: AuditConfig;
   metrics: MetricsConfig;
+  console: ConsoleConfig;
+}
+
+export interface ConsoleConfig {
+  /**
+   * host:port of the web console (HTTPS with the node's certificate when TLS is on); undefined = no
+   * console, the production default.
+   */
+  listen: string | undefined;
+  /** A unix socket the console also listens on (a local reverse proxy, the dev cluster's forwarder). */
+  socket: string | undefined;
 }
 
 export interface MetricsConfig {

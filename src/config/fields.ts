@@ -213,6 +213,19 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     description:
       "host:port of the Prometheus metrics listener, GET /metrics (HTTPS with the node certificate when TLS is on; default: none)",
   },
+  {
+    path: "console.listen",
+    env: "SANPATH_CONSOLE_LISTEN",
+    flag: "console-listen",
+    description:
+      "host:port of the web console (HTTPS with the node certificate when TLS is on; sign in with a token or a client certificate; default: none)",
+  },
+  {
+    path: "console.socket",
+    env: "SANPATH_CONSOLE_SOCKET",
+    flag: "console-socket",
+    description: "absolute path of a unix socket the web console also listens on (default: none)",
+  },
 ];
 
 export const SECRET_FIELD_PATHS: ReadonlySet<string> = new Set(

@@ -205,6 +205,10 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     tls: readTls(read),
     audit: { file: read.optionalText("audit.file", absolutePathRule) },
     metrics: { listen: read.optionalText("metrics.listen", hostPortRule(true)) },
+    console: {
+      listen: read.optionalText("console.listen", hostPortRule(true)),
+      socket: read.optionalText("console.socket", absolutePathRule),
+    },
   };
   if (read.problems.length === 0) checkCrossFieldRules(config, read);
   if (read.problems.length > 0) throw new ConfigError(read.problems);
@@ -258,6 +262,19 @@ function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void 
       field: "metrics.listen",
       rule: "must use another port than listen (the metrics have a listener of their own)",
       got: config.metrics.listen,
+    });
+  }
+  const consolePort =
+    config.console.listen === undefined ? undefined : parseHostPort(config.console.listen)?.port;
+  if (
+    consolePort !== undefined &&
+    consolePort !== 0 &&
+    (consolePort === parseHostPort(config.listen)?.port || consolePort === metricsPort)
+  ) {
+    read.addProblem({
+      field: "console.listen",
+      rule: "must use another port than listen and metrics.listen (the console has a listener of its own)",
+      got: config.console.listen,
     });
   }
   const probeMs = config.dataPath.probeIntervalMs;

@@ -5,7 +5,8 @@ import type { SanpathdConfig, TlsConfig } from "../config/config.js";
 import { SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { loggerAuditLog, openFileAuditLog, type AuditLog } from "./audit-log.js";
-import { Authorizer } from "./authorizer.js";
+import { Authorizer, type Credentials } from "./authorizer.js";
+import { ANONYMOUS_CALLER, type Caller } from "./caller.js";
 import { loadClientAuth, type ClientAuth } from "./client-credentials.js";
 import { SecurityGate } from "./security-gate.js";
 import { TokenStore } from "./token-store.js";
@@ -18,6 +19,12 @@ export interface DaemonSecurity {
    * server's listeners: the TCP port and the admin unix socket.
    */
   readonly serverCredentials: ServerCredentials;
+  /**
+   * Who presents these credentials (a token, else a client certificate), as the gate would decide;
+   * "anonymous" (role admin) when auth.mode is none. Throws UNAUTHENTICATED or PERMISSION_DENIED.
+   * The web console signs its users in with it; every call it then makes passes the gate.
+   */
+  identify(credentials: Credentials): Caller;
   /** Stops watching the token file and flushes the audit log. */
   stop(): Promise<void>;
 }
@@ -80,6 +87,7 @@ export async function startDaemonSecurity(config: SanpathdConfig, logger: Logger
   return {
     gate: new SecurityGate(authorizer, audit),
     serverCredentials,
+    identify: (credentials) => authorizer?.authenticate(credentials) ?? ANONYMOUS_CALLER,
     async stop() {
       tokens?.close();
       await audit.close();

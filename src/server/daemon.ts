@@ -5,6 +5,7 @@ import { SANPATH_SERVICE_NAMES, ServiceRegistry } from "../api/service-registry.
 import type { SanpathdConfig } from "../config/config.js";
 import { formatHostPort, isWildcardHost, parseHostPort, type HostPort } from "../config/host-port.js";
 import { packageVersion } from "../config/package-version.js";
+import { startConsoleServer, type ConsoleServer } from "../console/console-server.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/metrics-server.js";
 import { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import { errorMessage } from "../errors/sanpath-error.js";
@@ -33,6 +34,8 @@ export interface Daemon {
   readonly metrics: PrometheusMetrics;
   /** Where GET /metrics is served (metrics.listen); undefined when it is not. */
   readonly metricsAddress: HostPort | undefined;
+  /** Where the web console is served (console.listen); undefined when it is not. */
+  readonly consoleAddress: HostPort | undefined;
   /**
    * Two-phase shutdown: health NOT_SERVING and open streams ended; then the server stops taking
    * calls and waits up to config.shutdownGraceMs for the ones in flight before cutting connections;
@@ -94,6 +97,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics, events };
   const running: { name: string; component: RunningComponent }[] = [];
   let metricsServer: MetricsServer | undefined;
+  let consoleServer: ConsoleServer | undefined;
   // Nothing is SERVING before every component has plugged its handlers in (UNIMPLEMENTED meanwhile).
   health.setCondition(STARTED_CONDITION, false);
   try {
@@ -106,9 +110,21 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     if (metricsListen !== undefined) {
       metricsServer = await startMetricsServer({ listen: metricsListen, metrics, tls: config.tls, logger });
     }
+    if (config.console.listen !== undefined || config.console.socket !== undefined) {
+      consoleServer = await startConsoleServer({
+        listen: config.console.listen === undefined ? undefined : parseHostPort(config.console.listen),
+        socket: config.console.socket,
+        services,
+        identify: (credentials) => security.identify(credentials),
+        tls: config.tls,
+        logger,
+      });
+    }
     health.setCondition(STARTED_CONDITION, true);
   } catch (error) {
     server.forceShutdown();
+    await metricsServer?.close();
+    await consoleServer?.close();
     await stopComponents(running, logger, "hand-off");
     await security.stop();
     throw error;
@@ -124,6 +140,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     calls,
     metrics,
     metricsAddress: metricsServer?.address,
+    consoleAddress: consoleServer?.address,
     shutdown(why, mode = "hand-off") {
       if (shutdown !== undefined) {
         logger.warn({ why }, "second stop request: cutting connections now");
@@ -139,6 +156,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
         calls.endStreams();
         const closed = closeServer(server, calls, config.shutdownGraceMs, (cut) => (cutNow = cut));
         const cutCalls = await closed;
+        await consoleServer?.close();
         if (cutCalls > 0) {
           logger.warn({ cutCalls }, "grace period over: calls in flight were cut");
           // Give aborted handlers a moment to return before the components they use stop.

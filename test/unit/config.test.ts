@@ -31,6 +31,8 @@ describe("config defaults", () => {
     expect(config.advertiseAddress).toBeUndefined();
     expect(config.interfaces).toEqual({ subnet1: undefined, subnet2: undefined });
     expect(config.metrics).toEqual({ listen: undefined });
+    // The web console is off unless asked for.
+    expect(config.console).toEqual({ listen: undefined, socket: undefined });
   });
 });
 
@@ -128,6 +130,19 @@ describe("config rules", () => {
     {
       env: { SANPATH_METRICS_LISTEN: "127.0.0.1:7410" },
       message: "config: metrics.listen must use another port than listen",
+    },
+    { env: { SANPATH_CONSOLE_LISTEN: "9480" }, message: "config: console.listen must be host:port" },
+    {
+      env: { SANPATH_CONSOLE_LISTEN: "127.0.0.1:7410" },
+      message: "config: console.listen must use another port than listen and metrics.listen",
+    },
+    {
+      env: { SANPATH_CONSOLE_LISTEN: "127.0.0.1:9410", SANPATH_METRICS_LISTEN: "127.0.0.1:9410" },
+      message: "config: console.listen must use another port than listen and metrics.listen",
+    },
+    {
+      env: { SANPATH_CONSOLE_SOCKET: "console.sock" },
+      message: "config: console.socket must be an absolute path",
     },
     {
       env: { SANPATH_ADVERTISE_ADDRESS: "0.0.0.0:7410" },
