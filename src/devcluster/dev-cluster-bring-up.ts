@@ -18,7 +18,15 @@ import {
   waitForConsulCluster,
   writeConsulConfig,
 } from "./consul-server.js";
-import { CEPH_HOST, CEPH_IP, DEV_CLUSTER_SETTINGS, devClusterLayout } from "./layout.js";
+import { consoleUrl, startConsoleForward } from "./console-forward-process.js";
+import {
+  CEPH_HOST,
+  CEPH_IP,
+  CONSOLE_PORT,
+  DEFAULT_CONSOLE_FORWARD_PORT,
+  DEV_CLUSTER_SETTINGS,
+  devClusterLayout,
+} from "./layout.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 import { DEV_SESSION_TIMING, sanpathdFiles, type SessionTiming } from "./sanpathd-node.js";
 import { readState, writeState, type DevClusterState } from "./state.js";
@@ -57,6 +65,8 @@ export interface DevClusterUpOptions {
   supervise?: boolean;
   /** How long a daemon stays dead before the supervisor starts it again; default 1 s. */
   restartDelayMs?: number;
+  /** Root-namespace loopback port the web console is forwarded to (default 9480; 0: any free one). */
+  consolePort?: number;
 }
 
 /**
@@ -90,6 +100,7 @@ export async function newClusterState(options: DevClusterUpOptions): Promise<Dev
       : {
           tokenFile: join(options.dir, "tokens.json"),
           adminTokenFile: join(options.dir, "admin.token"),
+          viewerTokenFile: join(options.dir, "viewer.token"),
           // With TLS, nodes are known by their certificates (and role-node tokens are refused).
           ...(tls === undefined ? { nodeTokenFile: join(options.dir, "node.token") } : {}),
         };
@@ -188,6 +199,11 @@ export async function bringUp(cluster: RecordedCluster, options: DevClusterUpOpt
     `sanpathd: ${nodeCount} nodes SERVING on their admin sockets, ${tls === undefined ? "plaintext" : "mutual TLS"} (${elapsed(started)})`,
   );
 
+  await startConsoleForward(cluster, options.consolePort ?? DEFAULT_CONSOLE_FORWARD_PORT);
+  progress(
+    `console: ${consoleUrl(cluster) ?? "?"} (forwarded from each node's console socket; on the nodes' network: ${tls === undefined ? "http" : "https"}://${layout.nodes[0]?.mgmtIp ?? "?"}:${CONSOLE_PORT}/) (${elapsed(started)})`,
+  );
+
   const supervise = options.supervise ?? true;
   await startSupervisor(cluster, { enabled: supervise, restartDelayMs: options.restartDelayMs });
   progress(
@@ -199,7 +215,9 @@ export async function bringUp(cluster: RecordedCluster, options: DevClusterUpOpt
 
 function writeTokens(auth: NonNullable<DevClusterState["auth"]>): void {
   const admin = generateToken();
-  const entries = [tokenEntry("dev-admin", "admin", admin)];
+  const viewer = generateToken();
+  const entries = [tokenEntry("dev-admin", "admin", admin), tokenEntry("dev-viewer", "viewer", viewer)];
+  if (auth.viewerTokenFile !== undefined) writeFileSync(auth.viewerTokenFile, `${viewer}\n`, { mode: 0o600 });
   if (auth.nodeTokenFile !== undefined) {
     const node = generateToken();
     entries.push(tokenEntry("dev-cluster-node", "node", node));

@@ -11,7 +11,8 @@ import { isRunning } from "./detached-process.js";
 import type { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
 import type { DaemonRestarts, NodeState } from "./state.js";
-import { METRICS_PORT } from "./layout.js";
+import { consoleUrl } from "./console-forward-process.js";
+import { CONSOLE_PORT, METRICS_PORT } from "./layout.js";
 
 /**
  * on: it restarts dead daemons; off: it runs but restarts nothing (`supervise off`); dead: it was
@@ -54,8 +55,10 @@ export interface DevClusterStatus {
   prefix: string;
   /** The CA of the nodes' mutual TLS (port and admin socket); undefined = plaintext. */
   tls: { ca: string; adminCert: string; adminKey: string } | undefined;
-  /** Token authentication on (admin token file), or auth.mode none. */
-  auth: { adminTokenFile: string } | undefined;
+  /** Token authentication on (admin and viewer token files), or auth.mode none. */
+  auth: { adminTokenFile: string; viewerTokenFile: string | undefined } | undefined;
+  /** The web console from the root namespace (forwarded), and on the nodes' management network. */
+  console: { url: string | undefined; nodeUrls: string[] };
   ceph: boolean;
   supervisor: SupervisorStatus;
   raftLeader: string | undefined;
@@ -151,7 +154,16 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
       state.tls === undefined
         ? undefined
         : { ca: state.tls.ca, adminCert: state.tls.adminCert, adminKey: state.tls.adminKey },
-    auth: state.auth === undefined ? undefined : { adminTokenFile: state.auth.adminTokenFile },
+    auth:
+      state.auth === undefined
+        ? undefined
+        : { adminTokenFile: state.auth.adminTokenFile, viewerTokenFile: state.auth.viewerTokenFile },
+    console: {
+      url: consoleUrl(cluster),
+      nodeUrls: cluster.layout.nodes.map(
+        (node) => `${state.tls === undefined ? "http" : "https"}://${node.mgmtIp}:${CONSOLE_PORT}/`,
+      ),
+    },
     ceph:
       state.ceph.mon !== undefined &&
       isRunning(state.ceph.mon) &&

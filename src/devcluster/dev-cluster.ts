@@ -56,6 +56,7 @@ import type { SupervisedDaemon } from "./restart-planner.js";
 import { restartNodeSanpathd, type SanpathdRestart, type SanpathdStopMode } from "./sanpathd-restart.js";
 import { readState, type DevClusterState } from "./state.js";
 import { stopSupervisor } from "./supervisor-process.js";
+import { consoleUrl, stopConsoleForward } from "./console-forward-process.js";
 import { stopTgtd } from "./tgtd-daemon.js";
 
 export { DEFAULT_PREFIX, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
@@ -112,6 +113,7 @@ export class DevCluster {
       await stopSupervisor(this.recorded);
       this.recorded.refresh();
     });
+    await attempt("console forwarder", () => stopConsoleForward(this.recorded));
     await Promise.all(
       this.state.nodes.map((node) =>
         attempt(node.name, async () => {
@@ -217,6 +219,14 @@ export class DevCluster {
   /** `unix:///…` of a node's admin socket, for `sanpath --server`. */
   serverAddress(name: string): string {
     return `unix://${this.recorded.node(name).adminSocket}`;
+  }
+
+  /**
+   * The web console on the root namespace's loopback (the forwarder picks the first node whose
+   * console answers); undefined when the cluster runs none.
+   */
+  consoleUrl(): string | undefined {
+    return consoleUrl(this.recorded);
   }
 
   /** Names of the nodes neither killed nor partitioned. */

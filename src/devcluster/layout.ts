@@ -18,6 +18,10 @@ export const MAX_NODES = 9;
 export const SANPATHD_PORT = 7410;
 /** Each node's Prometheus metrics listener, on its management address. */
 export const METRICS_PORT = 9410;
+/** Each node's web console, on its management address (and on a unix socket in its folder). */
+export const CONSOLE_PORT = 9480;
+/** Where `up` forwards the console to on the root namespace's loopback (console-forwarder.ts). */
+export const DEFAULT_CONSOLE_FORWARD_PORT = 9480;
 export const CONSUL_HTTP_PORT = 8500;
 export const ISCSI_PORT = 3260;
 

@@ -14,7 +14,7 @@ import { Client, type ChannelCredentials } from "@grpc/grpc-js";
 import { HealthClient } from "../cli/health-client.js";
 import { projectRoot } from "../util/project-root.js";
 import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process.js";
-import { CONSUL_HTTP_PORT, METRICS_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
+import { CONSOLE_PORT, CONSUL_HTTP_PORT, METRICS_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
 
 export interface SessionTiming {
   ttlSeconds: number;
@@ -46,6 +46,8 @@ export interface SanpathdFiles {
   readonly dataDir: string;
   readonly configFile: string;
   readonly adminSocket: string;
+  /** The web console's unix socket (the root namespace reaches it through console-forwarder.ts). */
+  readonly consoleSocket: string;
   readonly logFile: string;
 }
 
@@ -54,6 +56,7 @@ export function sanpathdFiles(nodeDir: string): SanpathdFiles {
     dataDir: join(nodeDir, "sanpathd-data"),
     configFile: join(nodeDir, "sanpathd.json"),
     adminSocket: join(nodeDir, "sanpathd.sock"),
+    consoleSocket: join(nodeDir, "console.sock"),
     logFile: join(nodeDir, "sanpathd.log"),
   };
 }
@@ -99,6 +102,7 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,
     metrics: { listen: `${node.mgmtIp}:${METRICS_PORT}` },
+    console: { listen: `${node.mgmtIp}:${CONSOLE_PORT}`, socket: files.consoleSocket },
     ...(settings.parallelism === undefined ? {} : { reassignment: { parallelism: settings.parallelism } }),
     auth:
       settings.auth === undefined

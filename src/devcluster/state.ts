@@ -59,6 +59,16 @@ export interface AuthFiles {
    * with its node certificate and sanpathd refuses role-node tokens.
    */
   readonly nodeTokenFile?: string | undefined;
+  /** A viewer token (role viewer), to see the console and the CLI as a read-only operator. */
+  readonly viewerTokenFile?: string | undefined;
+}
+
+/** The web console's forwarder to the root namespace's loopback (console-forwarder.ts). */
+export interface ConsoleForwardState {
+  readonly host: string;
+  /** The bound port (known once the forwarder listens). */
+  port?: number | undefined;
+  process?: ProcessRecord | undefined;
 }
 
 export interface DevClusterState {
@@ -81,6 +91,8 @@ export interface DevClusterState {
   topology: boolean;
   /** Absent in state files of clusters started without a supervisor. */
   supervision?: SupervisionState | undefined;
+  /** Absent in state files of clusters started without one. */
+  console?: ConsoleForwardState | undefined;
   nodes: NodeState[];
 }
 
