@@ -103,5 +103,8 @@ describe("console web: the event list", () => {
     );
     expect(eventWhy(event("m", "", { reason: "session gone" }))).toBe("session gone");
     expect(eventWhy(event("m", ""))).toBe("");
+    expect(
+      eventWhy(event("j", "", { kind: "EVENT_KIND_JOB_FINISHED", result: "JOB_STATE_PARTIALLY_FAILED" })),
+    ).toBe("partially failed");
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Job, JobTotals, JobWatchMessage } from "../../web/src/api-model.js";
-import { applyJobMessage, jobProgress, jobViewOf, phaseLabel } from "../../web/src/job-progress.js";
+import {
+  applyJobMessage,
+  jobProgress,
+  jobViewOf,
+  mergeFinalState,
+  phaseLabel,
+} from "../../web/src/job-progress.js";
 
 const zero: JobTotals = { total: 3, pending: 3, moving: 0, succeeded: 0, failed: 0, cancelled: 0 };
 
@@ -144,6 +150,42 @@ describe("console web: the live job view's model", () => {
     // A later message's state does not overwrite the final one.
     view = applyJobMessage(view, message({ sequence: 13, state: "JOB_STATE_RUNNING" }));
     expect(view.state).toBe("JOB_STATE_PARTIALLY_FAILED");
+  });
+
+  it("takes the stored job's final state and times when the watch ends, keeping the rows the events wrote", () => {
+    const retargeted = applyJobMessage(
+      jobViewOf(job),
+      message({
+        sequence: 11,
+        path: {
+          diskId: "00001",
+          index: 1,
+          ip: "198.51.100.10",
+          phase: "PATH_PHASE_SERVING",
+          sourceNode: "node1",
+          targetNode: "node3",
+          reason: "node2 is cordoned",
+        },
+      }),
+    );
+    const totals = { total: 3, pending: 0, moving: 0, succeeded: 2, failed: 1, cancelled: 0 };
+    const stored = jobViewOf({
+      ...job,
+      state: "JOB_STATE_PARTIALLY_FAILED",
+      finishTime: "2026-12-07T02:52:00.000Z",
+      totals,
+      lastSequence: 14,
+    });
+    const final = mergeFinalState(retargeted, stored);
+    expect(final).toMatchObject({
+      state: "JOB_STATE_PARTIALLY_FAILED",
+      finished: true,
+      finishTime: "2026-12-07T02:52:00.000Z",
+      totals,
+      lastSequence: 14,
+    });
+    expect(final.rows).toBe(retargeted.rows);
+    expect(final.rows[0]?.reason).toBe("node2 is cordoned");
   });
 
   it("counts succeeded, failed and cancelled moves as done", () => {

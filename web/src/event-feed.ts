@@ -1,5 +1,6 @@
 /** The event history list: newest first, without duplicates, filtered like ListEvents. */
 import type { ClusterEvent } from "./api-model.js";
+import { jobStateLabel } from "./labels.js";
 
 export interface EventFilter {
   /** "" any; else events about this node (its node, from node or to node), as the server filters. */
@@ -78,5 +79,7 @@ export class SeenIds {
 
 /** The "why" column: the result and the reason, e.g. "failed: AcquirePath on node2: fenced". */
 export function eventWhy(event: ClusterEvent): string {
-  return [event.result, event.reason].filter((s) => s !== "").join(": ");
+  // A job's result is its final JobState name.
+  const result = event.result.startsWith("JOB_STATE_") ? jobStateLabel(event.result) : event.result;
+  return [result, event.reason].filter((s) => s !== "").join(": ");
 }

@@ -12,6 +12,7 @@ import {
   applyJobMessage,
   jobProgress,
   jobViewOf,
+  mergeFinalState,
   phaseLabel,
   type JobPathRow,
   type JobView,
@@ -158,8 +159,9 @@ export function mountJobPage(context: PageContext, id: string): Page {
           view = applyJobMessage(view, parseJobWatchMessage(data));
           scheduleRender();
         },
-        // The stream ends after the job's last event; read the stored job for its final times.
-        onEnd: () => void load(false),
+        // The stream ends after the job's last event; the stored job has its final state and
+        // times (the rows keep what the events said, e.g. the reason of a new target).
+        onEnd: () => void finish(),
         onServerError: (error) => {
           context.showError(new ApiError(0, error.code, error.message));
           if (isTransient(error.code)) retryLater();
@@ -173,6 +175,17 @@ export function mountJobPage(context: PageContext, id: string): Page {
     if (disposed) return;
     retry = setTimeout(() => void load(true), RECONNECT_MS);
   }
+
+  const finish = async (): Promise<void> => {
+    try {
+      const job = await getJob(id);
+      if (disposed || view === undefined) return;
+      view = mergeFinalState(view, jobViewOf(job));
+      render();
+    } catch (error) {
+      context.showError(error);
+    }
+  };
 
   const load = async (thenWatch: boolean): Promise<void> => {
     try {

@@ -130,6 +130,21 @@ export function applyJobMessage(view: JobView, message: JobWatchMessage): JobVie
   return next;
 }
 
+/**
+ * The view once the watch ended, with the stored job's state, totals and finish time; the rows
+ * stay as the events left them (they carry reasons a snapshot does not).
+ */
+export function mergeFinalState(view: JobView, stored: JobView): JobView {
+  return {
+    ...view,
+    state: stored.state === "JOB_STATE_UNSPECIFIED" ? view.state : stored.state,
+    totals: stored.totals,
+    finishTime: stored.finishTime || view.finishTime,
+    finished: view.finished || stored.finished,
+    lastSequence: Math.max(view.lastSequence, stored.lastSequence),
+  };
+}
+
 /** Moves that ended (succeeded, failed or cancelled) and all moves, for a progress bar. */
 export function jobProgress(totals: JobTotals): { done: number; total: number } {
   const done = totals.succeeded + totals.failed + totals.cancelled;
