@@ -20,17 +20,18 @@ let session: Session | undefined;
 let page: Page | undefined;
 /** Where to go after signing in (the route that needed a session). */
 let afterLogin: Route = DEFAULT_ROUTE;
+/** An error to show on the next page (a route change clears the banner). */
+let carriedError: unknown;
 
 const live = new LiveEvents(
-  () => sessionEnded(),
+  () => sessionEnded(new ApiError(401, "UNAUTHENTICATED", "the session ended: sign in again")),
   (error) => showError(new ApiError(0, error.code, error.message)),
 );
 live.onStateChange((state) => shell.setLiveState(state));
 
 function showError(error: unknown): void {
   if (error instanceof ApiError && error.unauthenticated && session !== undefined) {
-    sessionEnded();
-    banner.show(error);
+    sessionEnded(error);
     return;
   }
   banner.show(error);
@@ -50,7 +51,9 @@ function signedIn(next: Session): void {
 }
 
 /** The session is gone (signed out, expired or revoked): back to the login page. */
-function sessionEnded(): void {
+function sessionEnded(reason?: unknown): void {
+  if (session !== undefined) afterLogin = parseRoute(location.hash);
+  carriedError = reason;
   session = undefined;
   live.stop();
   shell.setSession(undefined);
@@ -63,8 +66,8 @@ async function signOut(): Promise<void> {
   } catch (error) {
     banner.show(error);
   }
-  afterLogin = DEFAULT_ROUTE;
   sessionEnded();
+  afterLogin = DEFAULT_ROUTE;
 }
 
 function render(): void {
@@ -72,6 +75,10 @@ function render(): void {
   page?.dispose();
   page = undefined;
   banner.clear();
+  if (carriedError !== undefined) {
+    banner.show(carriedError);
+    carriedError = undefined;
+  }
   if (session === undefined) {
     if (route.page !== "login") {
       afterLogin = route;
