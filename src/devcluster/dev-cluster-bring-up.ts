@@ -23,7 +23,6 @@ import {
   CEPH_HOST,
   CEPH_IP,
   CONSOLE_PORT,
-  DEFAULT_CONSOLE_FORWARD_PORT,
   DEV_CLUSTER_SETTINGS,
   devClusterLayout,
 } from "./layout.js";
@@ -65,7 +64,10 @@ export interface DevClusterUpOptions {
   supervise?: boolean;
   /** How long a daemon stays dead before the supervisor starts it again; default 1 s. */
   restartDelayMs?: number;
-  /** Root-namespace loopback port the web console is forwarded to (default 9480; 0: any free one). */
+  /**
+   * Root-namespace loopback port the web console is forwarded to; default 0, any free one (tests
+   * run clusters side by side); `deploy/dev-cluster up` asks for 9480.
+   */
   consolePort?: number;
 }
 
@@ -199,7 +201,7 @@ export async function bringUp(cluster: RecordedCluster, options: DevClusterUpOpt
     `sanpathd: ${nodeCount} nodes SERVING on their admin sockets, ${tls === undefined ? "plaintext" : "mutual TLS"} (${elapsed(started)})`,
   );
 
-  await startConsoleForward(cluster, options.consolePort ?? DEFAULT_CONSOLE_FORWARD_PORT);
+  await startConsoleForward(cluster, options.consolePort ?? 0);
   progress(
     `console: ${consoleUrl(cluster) ?? "?"} (forwarded from each node's console socket; on the nodes' network: ${tls === undefined ? "http" : "https"}://${layout.nodes[0]?.mgmtIp ?? "?"}:${CONSOLE_PORT}/) (${elapsed(started)})`,
   );

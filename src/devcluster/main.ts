@@ -24,7 +24,7 @@ import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { attachTopology, listNamespaces } from "../netns/topology.js";
 import { projectRoot } from "../util/project-root.js";
 import { DEFAULT_PREFIX, DevCluster, type DevClusterStatus } from "./dev-cluster.js";
-import { clusterInitArgs, devClusterLayout, MAX_NODES } from "./layout.js";
+import { clusterInitArgs, DEFAULT_CONSOLE_FORWARD_PORT, devClusterLayout, MAX_NODES } from "./layout.js";
 import { renderTable } from "../cli/table.js";
 import { killAndReread, placedPaths, readPaths, type PathRead } from "./path-reads.js";
 import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "./sanpathd-node.js";
@@ -65,6 +65,8 @@ function envLines(cluster: DevCluster): string[] {
 
 function usageLines(cluster: DevCluster): string[] {
   return [
+    ...consoleLines(cluster.consoleUrl(), cluster.state),
+    "",
     "Point the sanpath CLI at it:",
     '  eval "$(deploy/dev-cluster env)"   # or:',
     ...envLines(cluster).map((line) => `  ${line}`),
@@ -140,12 +142,44 @@ function renderStatus(status: DevClusterStatus): string {
       status.initialised === false ? "; cluster settings not stored yet (sanpath cluster init)" : ""
     }`,
     metricsLine(status),
+    ...consoleStatusLines(status),
     "",
     table,
     ...status.nodes.flatMap((node) =>
       node.degraded === undefined ? [] : [`${node.name} is degraded: ${node.degraded}`],
     ),
   ].join("\n");
+}
+
+/** Where the web console is, from the root namespace, and how to sign in. */
+function consoleLines(url: string | undefined, state: DevCluster["state"]): string[] {
+  if (url === undefined) return ["console: none (this cluster was started without a console forwarder)"];
+  const auth = state.auth;
+  return [
+    `console: ${url}  (from this machine's root namespace; forwarded to the first node whose console answers)`,
+    ...(auth === undefined
+      ? ["  no sign-in: auth is off"]
+      : [
+          `  sign in with the admin token: cat ${auth.adminTokenFile}`,
+          ...(auth.viewerTokenFile === undefined
+            ? []
+            : [`  or as a viewer (sees everything, changes nothing): cat ${auth.viewerTokenFile}`]),
+        ]),
+    ...(state.tls === undefined
+      ? []
+      : [
+          `  TLS: the cluster CA is ${state.tls.ca} (trust it, or accept the warning); a browser with the`,
+          `  admin client certificate (${state.tls.adminCert}) is signed in by it`,
+        ]),
+    `  headless: chromium --headless --screenshot ${url}   or   npm run -s console:screenshots`,
+  ];
+}
+
+function consoleStatusLines(status: DevClusterStatus): string[] {
+  const { url, nodeUrls } = status.console;
+  return [
+    `console: ${url ?? "no forwarder"}${nodeUrls.length === 0 ? "" : `; on the nodes' network: ${nodeUrls.join(" ")}`}`,
+  ];
 }
 
 /** Where the nodes' Prometheus metrics are, and how to read them from the root namespace. */
@@ -245,6 +279,12 @@ Security (on unless up --no-tls / --no-auth):
     )
     .addOption(
       new Option(
+        "--console-port <port>",
+        "loopback port of the root namespace the web console is forwarded to (0: any free port)",
+      ).default(String(DEFAULT_CONSOLE_FORWARD_PORT)),
+    )
+    .addOption(
+      new Option(
         "--session <timing>",
         "safe: fence after 4 s, lock-delay 5 s (outlasts a raft election); fast: 1.5 s / 2 s (faster failover, but a raft election fences every node)",
       )
@@ -260,6 +300,7 @@ Security (on unless up --no-tls / --no-auth):
           session: string;
           supervise: boolean;
           restartDelay: string;
+          consolePort: string;
         },
         command: Command,
       ) => {
@@ -272,7 +313,12 @@ Security (on unless up --no-tls / --no-auth):
         if (!Number.isInteger(restartDelayMs) || restartDelayMs < 0) {
           throw new Error(`--restart-delay must be a number of milliseconds (got ${options.restartDelay})`);
         }
+        const consolePort = Number(options.consolePort);
+        if (!Number.isInteger(consolePort) || consolePort < 0 || consolePort > 65_535) {
+          throw new Error(`--console-port must be 0..65535 (got ${options.consolePort})`);
+        }
         const cluster = await DevCluster.up({
+          consolePort,
           dir,
           nodes,
           auth: options.auth,
