@@ -137,6 +137,11 @@ async function answer(
     const method = request.method ?? "GET";
     if (method === "GET" || method === "HEAD") {
       if (await serveAsset(path, assets, response, method === "HEAD")) return;
+      if (path === "/favicon.ico") {
+        response.writeHead(204, SECURITY_HEADERS);
+        response.end();
+        return;
+      }
     }
     response.writeHead(404, { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8" });
     response.end("not found: the console is at /\n");
