@@ -19,13 +19,7 @@ import {
   writeConsulConfig,
 } from "./consul-server.js";
 import { consoleUrl, startConsoleForward } from "./console-forward-process.js";
-import {
-  CEPH_HOST,
-  CEPH_IP,
-  CONSOLE_PORT,
-  DEV_CLUSTER_SETTINGS,
-  devClusterLayout,
-} from "./layout.js";
+import { CEPH_HOST, CEPH_IP, CONSOLE_PORT, DEV_CLUSTER_SETTINGS, devClusterLayout } from "./layout.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 import { DEV_SESSION_TIMING, sanpathdFiles, type SessionTiming } from "./sanpathd-node.js";
 import { readState, writeState, type DevClusterState } from "./state.js";

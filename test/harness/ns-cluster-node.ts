@@ -111,7 +111,13 @@ export function makeNode(setup: NodeSetup): ClusterNode {
   const configFile = join(dir, "sanpathd.json");
   writeSanpathdConfig({
     node: { name, index: position + 1, mgmtIp, grpcAddress: `${mgmtIp}:${SANPATHD_PORT}` },
-    files: { dataDir, configFile, adminSocket: socketPath, consoleSocket: join(dir, "console.sock"), logFile },
+    files: {
+      dataDir,
+      configFile,
+      adminSocket: socketPath,
+      consoleSocket: join(dir, "console.sock"),
+      logFile,
+    },
     consulRoot: setup.consulRoot,
     logLevel: setup.logLevel,
     cephConf: setup.ceph.confPath,
