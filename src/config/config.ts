@@ -40,6 +40,15 @@ export interface SanpathdConfig {
   audit: AuditConfig;
   metrics: MetricsConfig;
   console: ConsoleConfig;
+  events: EventsConfig;
+}
+
+/** Retention of the event history (docs/DEPLOY.md "Events"); the same on every node, ideally. */
+export interface EventsConfig {
+  /** The newest this many events are kept at least (100..1,000,000). */
+  maxEvents: number;
+  /** Events older than this are deleted and never served (1..8760 hours). */
+  maxAgeHours: number;
 }
 
 export interface ConsoleConfig {

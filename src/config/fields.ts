@@ -214,6 +214,16 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "host:port of the Prometheus metrics listener, GET /metrics (HTTPS with the node certificate when TLS is on; default: none)",
   },
   {
+    path: "events.maxEvents",
+    env: "SANPATH_EVENTS_MAX_EVENTS",
+    description: "the event history keeps at least the newest this many events (100..1000000; default 20000)",
+  },
+  {
+    path: "events.maxAgeHours",
+    env: "SANPATH_EVENTS_MAX_AGE_HOURS",
+    description: "events older than this are deleted and never served (1..8760 hours; default 168, 7 days)",
+  },
+  {
     path: "console.listen",
     env: "SANPATH_CONSOLE_LISTEN",
     flag: "console-listen",

@@ -67,6 +67,8 @@ export function defaultSettings(): Record<string, unknown> {
     "reassignment.parallelism": 16,
     "reassignment.callsPerNode": DEFAULT_CALLS_PER_NODE,
     "reassignment.leaderlessGraceMs": 30_000,
+    "events.maxEvents": 20_000,
+    "events.maxAgeHours": 168,
     "auth.mode": "required",
     "tls.plaintext": false,
     "tls.requireClientCert": true,
@@ -205,6 +207,10 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     tls: readTls(read),
     audit: { file: read.optionalText("audit.file", absolutePathRule) },
     metrics: { listen: read.optionalText("metrics.listen", hostPortRule(true)) },
+    events: {
+      maxEvents: read.integer("events.maxEvents", 100, 1_000_000),
+      maxAgeHours: read.integer("events.maxAgeHours", 1, 8760),
+    },
     console: {
       listen: read.optionalText("console.listen", hostPortRule(true)),
       socket: read.optionalText("console.socket", absolutePathRule),

@@ -43,6 +43,16 @@ export interface KvEventLogOptions {
    */
   compactEveryMs?: number;
   now?: () => Date;
+  /** Told how many events were written, and how many were given up and why (metrics). */
+  observer?: EventWriteObserver;
+}
+
+/** Why events were given up: too many waiting (Consul down long), or still queued at stop. */
+export type EventDropReason = "overflow" | "stop";
+
+export interface EventWriteObserver {
+  written(count: number): void;
+  dropped(reason: EventDropReason, count: number): void;
 }
 
 interface Pending {
@@ -89,13 +99,20 @@ export class KvEventLog implements EventLog {
       this.queue.push({ event, time: event.time ?? this.now() });
       const max = this.options.maxBuffered ?? 10_000;
       if (this.queue.length > max) {
-        this.dropped += this.queue.length - max;
-        this.queue.splice(0, this.queue.length - max);
+        const overflow = this.queue.length - max;
+        this.dropped += overflow;
+        this.queue.splice(0, overflow);
+        this.options.observer?.dropped("overflow", overflow);
       }
       this.startWriting();
     } catch {
       // Never the caller's problem.
     }
+  }
+
+  /** Events waiting to be written. */
+  get queued(): number {
+    return this.queue.length;
   }
 
   /** Resolves once every event recorded so far is written (or given up at close). */
@@ -115,6 +132,7 @@ export class KvEventLog implements EventLog {
     }
     if (this.queue.length > 0) {
       this.options.logger.warn({ events: this.queue.length }, "events not written before stop: dropped");
+      this.options.observer?.dropped("stop", this.queue.length);
       this.queue.splice(0);
     }
   }
@@ -147,6 +165,7 @@ export class KvEventLog implements EventLog {
         let taken = 0;
         while (taken < this.queue.length && written.has(this.queue[taken] as Pending)) taken++;
         this.queue.splice(0, taken);
+        this.options.observer?.written(batch.length);
         failures = 0;
       } catch (error) {
         if (isAborted(signal)) return;

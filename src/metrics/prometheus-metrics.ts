@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { EventDropReason } from "../events/kv-event-log.js";
 import type { MetricsRecorder, MoveResult, PlacementCause } from "./metrics-recorder.js";
 
 /** Seconds buckets for things that take milliseconds to a minute (moves, placements, calls). */
@@ -24,6 +25,7 @@ export type ClusterNodeState = "online" | "offline" | "cordoned" | "degraded";
 const CLUSTER_NODE_STATES: readonly ClusterNodeState[] = ["online", "offline", "cordoned", "degraded"];
 const NODE_STATES: readonly NodeStateName[] = ["serving", "fenced", "degraded", "starting"];
 const MOVE_RESULTS: readonly MoveResult[] = ["succeeded", "failed"];
+const EVENT_DROP_REASONS: readonly EventDropReason[] = ["overflow", "stop"];
 
 /** Counters kept by the node agent, read at scrape time (they only grow). */
 export interface NodeCounterSnapshot {
@@ -76,6 +78,9 @@ export class PrometheusMetrics implements MetricsRecorder {
   private readonly grpcSeconds: Histogram<"method">;
   private readonly commandSeconds: Histogram<"command" | "result">;
   private readonly consulSeconds: Histogram<"operation" | "result">;
+  private readonly eventsWrittenTotal: Counter;
+  private readonly eventsDroppedTotal: Counter<"reason">;
+  private eventQueueSource: () => number = () => 0;
 
   constructor(info: { version: string; node: string }) {
     const registers = [this.registry];
@@ -297,6 +302,27 @@ export class PrometheusMetrics implements MetricsRecorder {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.eventsWrittenTotal = new Counter({
+      name: "sanpath_events_written_total",
+      help: "Events this node wrote to the event history in Consul.",
+      registers,
+    });
+    this.eventsDroppedTotal = new Counter({
+      name: "sanpath_events_dropped_total",
+      help: "Events this node gave up without writing them: overflow (too many waiting while Consul did not answer) or stop (still queued when sanpathd stopped).",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of EVENT_DROP_REASONS) this.eventsDroppedTotal.inc({ reason }, 0);
+    const queueSource = (): number => this.eventQueueSource();
+    new Gauge({
+      name: "sanpath_events_queued",
+      help: "Events waiting to be written to the event history.",
+      registers,
+      collect() {
+        this.set(queueSource());
+      },
+    });
   }
 
   /** Where scrapes read the node agent's state and counters (once per scrape). */
@@ -320,6 +346,19 @@ export class PrometheusMetrics implements MetricsRecorder {
   pathPlaced(cause: PlacementCause, freeForMs: number): void {
     this.placementSeconds.observe({ cause }, freeForMs / 1000);
     if (cause === "failover") this.failoverSeconds.observe(freeForMs / 1000);
+  }
+
+  eventsWritten(count: number): void {
+    this.eventsWrittenTotal.inc(count);
+  }
+
+  eventsDropped(reason: EventDropReason, count: number): void {
+    this.eventsDroppedTotal.inc({ reason }, count);
+  }
+
+  /** How many events wait to be written, read at each scrape. */
+  observeEventQueue(read: () => number): void {
+    this.eventQueueSource = read;
   }
 
   grpcCallEnded(method: string, code: string, seconds: number): void {

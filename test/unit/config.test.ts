@@ -33,6 +33,7 @@ describe("config defaults", () => {
     expect(config.metrics).toEqual({ listen: undefined });
     // The web console is off unless asked for.
     expect(config.console).toEqual({ listen: undefined, socket: undefined });
+    expect(config.events).toEqual({ maxEvents: 20_000, maxAgeHours: 168 });
   });
 });
 
@@ -132,6 +133,8 @@ describe("config rules", () => {
       message: "config: metrics.listen must use another port than listen",
     },
     { env: { SANPATH_CONSOLE_LISTEN: "9480" }, message: "config: console.listen must be host:port" },
+    { env: { SANPATH_EVENTS_MAX_EVENTS: "10" }, message: "config: events.maxEvents must be" },
+    { env: { SANPATH_EVENTS_MAX_AGE_HOURS: "0" }, message: "config: events.maxAgeHours must be" },
     {
       env: { SANPATH_CONSOLE_LISTEN: "127.0.0.1:7410" },
       message: "config: console.listen must use another port than listen and metrics.listen",

@@ -136,12 +136,28 @@ describe("event history in Consul (KvEventLog, listEvents)", () => {
   it("record never throws and never waits, even with Consul down; too many waiting drop the oldest", async () => {
     const { consul, kv } = store();
     consul.faults.setUnreachable(true);
-    const log = writer(kv, "node-a", { maxBuffered: 10 });
+    const counts = { written: 0, overflow: 0, stop: 0 };
+    const log = writer(kv, "node-a", {
+      maxBuffered: 10,
+      observer: {
+        written: (count) => (counts.written += count),
+        dropped: (reason, count) => (counts[reason] += count),
+      },
+    });
     for (let i = 0; i < 25; i++) expect(log.record({ kind: "fence", reason: String(i) })).toBeUndefined();
+    expect(log.queued).toBe(10);
+    expect(counts).toEqual({ written: 0, overflow: 15, stop: 0 });
     consul.faults.setUnreachable(false);
     await log.flushed();
     const reasons = (await all(kv)).map((event) => event.reason);
     expect(reasons).toEqual([...Array(10).keys()].map((i) => String(15 + i)));
+    // Every event is either written or counted as dropped.
+    expect(counts).toEqual({ written: 10, overflow: 15, stop: 0 });
+    expect(log.queued).toBe(0);
+    consul.faults.setUnreachable(true);
+    log.record({ kind: "fence", reason: "at stop" });
+    await log.close(50);
+    expect(counts.stop).toBe(1);
   });
 
   it("filters: node (node, from or to), disk, kinds, since and until", async () => {

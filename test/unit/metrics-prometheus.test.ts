@@ -118,6 +118,26 @@ describe("Prometheus metrics", () => {
     expect(sample((await metrics.render()).body, "sanpath_coordinator_epoch")).toBe(42);
   });
 
+  it("counts events written and dropped (by reason, from 0) and reads the queue at scrape time", async () => {
+    const metrics = new PrometheusMetrics({ version: "1", node: "n" });
+    const before = (await metrics.render()).body;
+    expect(sample(before, "sanpath_events_dropped_total", { reason: "overflow" })).toBe(0);
+    expect(sample(before, "sanpath_events_dropped_total", { reason: "stop" })).toBe(0);
+    expect(sample(before, "sanpath_events_queued")).toBe(0);
+    let queued = 7;
+    metrics.observeEventQueue(() => queued);
+    metrics.eventsWritten(200);
+    metrics.eventsWritten(3);
+    metrics.eventsDropped("overflow", 15);
+    const text = (await metrics.render()).body;
+    expect(sample(text, "sanpath_events_written_total")).toBe(203);
+    expect(sample(text, "sanpath_events_dropped_total", { reason: "overflow" })).toBe(15);
+    expect(sample(text, "sanpath_events_dropped_total", { reason: "stop" })).toBe(0);
+    expect(sample(text, "sanpath_events_queued")).toBe(7);
+    queued = 0;
+    expect(sample((await metrics.render()).body, "sanpath_events_queued")).toBe(0);
+  });
+
   it("times moves by phase, placements by cause, and failovers on their own", async () => {
     const metrics = new PrometheusMetrics({ version: "1", node: "n" });
     metrics.moveEnded("succeeded", { cleanMs: 120, acquireMs: 300 }, 450);
