@@ -4,9 +4,21 @@
  * explicitly, so another node takes it at once), says so in its node record, Status and health,
  * refuses paths, and takes paths again only once its data path has stayed healthy for a while.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ConsulKeys } from "../../src/consul/keys.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
+import type { EventInput } from "../../src/events/event-log.js";
+import { createLogger } from "../../src/log/logger.js";
+import { DegradedMode } from "../../src/node/degraded-mode.js";
+import { KvPathLocks } from "../../src/node/kv-path-locks.js";
+import { LocalTeardown } from "../../src/node/local-teardown.js";
 import { parseNodeRecord } from "../../src/node/node-record.js";
+import { PathJournal } from "../../src/node/path-journal.js";
+import { PathQueue } from "../../src/node/path-queue.js";
+import { PathSetup } from "../../src/node/path-setup.js";
+import { inMemoryCluster } from "../../src/testing/in-memory-cluster.js";
+import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
+import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
@@ -180,5 +192,117 @@ describe("a node whose data path fails", () => {
       { timeoutMs: 10_000, intervalMs: 50 },
     );
     expect((await recordOfA()).degraded).toBeDefined();
+  });
+});
+
+/**
+ * What DegradedMode tells the event history: `degraded` (node, actor, why) the moment it enters,
+ * `recovered` (node, actor, how long it was degraded) only once the data path has stayed healthy
+ * for the whole recover interval. Its timers and `since` run on setTimeout and Date, faked here.
+ */
+describe("DegradedMode's events", () => {
+  const RECOVER_MS = 1500;
+  let events: EventInput[];
+  let mode: DegradedMode;
+  let entered: number;
+
+  beforeEach(async () => {
+    vi.useFakeTimers({
+      toFake: ["setTimeout", "clearTimeout", "Date"],
+      now: new Date("2026-03-01T10:00:00Z"),
+    });
+    const { kv } = inMemoryCluster();
+    const keys = new ConsulKeys("DegradedEvents");
+    const logger = createLogger({ level: "silent" });
+    const journal = await PathJournal.open(undefined);
+    const queue = new PathQueue();
+    events = [];
+    mode = new DegradedMode({
+      nodeName: "node-a",
+      kv,
+      keys,
+      journal,
+      locks: new KvPathLocks(kv, keys),
+      queue,
+      teardown: new LocalTeardown({
+        journal,
+        setup: new PathSetup(new InMemoryTargetDriver(), new InMemoryNetworkDriver({ interfaces: ["eth1"] })),
+        queue,
+        session: { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 900 },
+        logger,
+      }),
+      currentSession: () => undefined,
+      recoverAfterMs: RECOVER_MS,
+      logger,
+      events: { record: (event) => events.push(event) },
+    });
+    entered = Date.now();
+  });
+  afterEach(async () => {
+    await mode.stop();
+    vi.useRealTimers();
+  });
+
+  it("records degraded once when the data path fails, with the node as actor and the probe's reason", () => {
+    mode.dataPathChanged(true, "");
+    expect(events).toEqual([]);
+    mode.dataPathChanged(false, "the target daemon does not answer");
+    expect(events).toEqual([
+      { kind: "degraded", node: "node-a", actor: "node-a", reason: "the target daemon does not answer" },
+    ]);
+    // Still failing, for another reason: the same stretch of degraded mode, not a new event.
+    vi.advanceTimersByTime(5000);
+    mode.dataPathChanged(false, "portal missing");
+    expect(events).toHaveLength(1);
+    expect(mode.entries).toBe(1);
+  });
+
+  it("records recovered only once the data path stayed healthy for the recover interval, with how long it was degraded", () => {
+    mode.dataPathChanged(false, "the target daemon does not answer");
+    vi.advanceTimersByTime(4000);
+    mode.dataPathChanged(true, "");
+    vi.advanceTimersByTime(RECOVER_MS / 2);
+    // A second healthy verdict does not restart the wait.
+    mode.dataPathChanged(true, "");
+    vi.advanceTimersByTime(RECOVER_MS / 2 - 1);
+    expect(events.map((event) => event.kind)).toEqual(["degraded"]);
+    expect(mode.current).toBeDefined();
+
+    vi.advanceTimersByTime(1);
+    expect(mode.current).toBeUndefined();
+    expect(events).toEqual([
+      { kind: "degraded", node: "node-a", actor: "node-a", reason: "the target daemon does not answer" },
+      {
+        kind: "recovered",
+        node: "node-a",
+        actor: "node-a",
+        durationMs: 4000 + RECOVER_MS,
+        reason: `the data path stayed healthy for ${RECOVER_MS} ms`,
+      },
+    ]);
+    expect(Date.now() - entered).toBe(4000 + RECOVER_MS);
+    // Healthy from then on: nothing more.
+    mode.dataPathChanged(true, "");
+    vi.advanceTimersByTime(RECOVER_MS * 4);
+    expect(events).toHaveLength(2);
+  });
+
+  it("a relapse within the recover interval records nothing and restarts the wait; a later failure is a new degraded", () => {
+    mode.dataPathChanged(false, "the target daemon does not answer");
+    mode.dataPathChanged(true, "");
+    vi.advanceTimersByTime(RECOVER_MS - 100);
+    mode.dataPathChanged(false, "the target daemon does not answer again");
+    // Past where the first wait would have ended: still degraded, no event.
+    vi.advanceTimersByTime(RECOVER_MS);
+    expect(events.map((event) => event.kind)).toEqual(["degraded"]);
+
+    mode.dataPathChanged(true, "");
+    vi.advanceTimersByTime(RECOVER_MS);
+    expect(events.map((event) => event.kind)).toEqual(["degraded", "recovered"]);
+    expect(events[1]?.durationMs).toBe(RECOVER_MS - 100 + RECOVER_MS + RECOVER_MS);
+
+    mode.dataPathChanged(false, "tgtd exited");
+    expect(events[2]).toEqual({ kind: "degraded", node: "node-a", actor: "node-a", reason: "tgtd exited" });
+    expect(mode.entries).toBe(2);
   });
 });

@@ -6,6 +6,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { EventInput } from "../../src/events/event-log.js";
+import { createLogger } from "../../src/log/logger.js";
+import { NodeSession } from "../../src/node/node-session.js";
+import { inMemoryCluster, type InMemoryCluster } from "../../src/testing/in-memory-cluster.js";
 import { PROCESS_SESSION, ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
 import { until } from "../support/until.js";
 
@@ -83,4 +87,112 @@ describe("NodeSession across an outage of the node's Consul agent", () => {
     expect(ipUp(ip1)).toBe(true);
     expect(await cluster.lockOf(diskId, 1)).toEqual({ holder: "a", session: after.id });
   }, 30_000);
+});
+
+/**
+ * What NodeSession tells the event history when it fences: one `fence` per fence, about this node,
+ * by this node, its reason "<cause>: <detail>"; nothing while it serves or when it stops gracefully.
+ */
+describe("NodeSession's fence events", () => {
+  const SETTINGS = { ...PROCESS_SESSION, fenceDeadlineMs: 900 };
+  let store: InMemoryCluster;
+  let events: EventInput[];
+  let tornDown: string[];
+  let session: NodeSession;
+
+  beforeEach(async () => {
+    store = inMemoryCluster();
+    events = [];
+    tornDown = [];
+    session = new NodeSession({
+      sessions: store.sessions,
+      nodeName: "node-a",
+      settings: SETTINGS,
+      logger: createLogger({ level: "silent" }),
+      onFence: (reason) => {
+        tornDown.push(reason);
+        return Promise.resolve();
+      },
+      onSession: () => Promise.resolve(),
+      releaseLocksOf: () => Promise.resolve(0),
+      events: { record: (event) => events.push(event) },
+    });
+    session.start();
+    await healthy();
+  });
+  afterEach(async () => {
+    store.consul.faults.clear();
+    await session.stop(() => Promise.resolve(), 2000);
+  });
+
+  /** The session's id once it is active and confirmed, other than `not`. */
+  const healthy = (not?: string): Promise<string> =>
+    until(
+      "an active session",
+      () => {
+        const status = session.status();
+        return status.healthy && status.id !== undefined && status.id !== not ? status.id : undefined;
+      },
+      { timeoutMs: 5000, intervalMs: 10 },
+    );
+
+  it("records one fence when Consul ends the session, and one when a caller reports it gone", async () => {
+    const first = session.status().id ?? "";
+    // Serving and renewing: nothing to record.
+    await sleep(SETTINGS.fenceDeadlineMs + 200);
+    expect(events).toEqual([]);
+
+    store.consul.invalidateSession(first);
+    await until("a fence event", () => events[0], { timeoutMs: 5000, intervalMs: 10 });
+    expect(events).toEqual([
+      {
+        kind: "fence",
+        node: "node-a",
+        actor: "node-a",
+        reason: "session-gone: Consul says the session no longer exists",
+      },
+    ]);
+    expect(tornDown).toEqual(["Consul says the session no longer exists"]);
+
+    // It recovers with a new session (not a fence), then an acquire is answered "invalid session".
+    const second = await healthy(first);
+    expect(events).toHaveLength(1);
+    session.reportLost("acquire answered: invalid session");
+    // Already fenced: a second report is the same fence.
+    session.reportLost("acquire answered: invalid session");
+    expect(events).toHaveLength(2);
+    expect(events[1]).toEqual({
+      kind: "fence",
+      node: "node-a",
+      actor: "node-a",
+      reason: "session-gone: Consul says the session is gone (acquire answered: invalid session)",
+    });
+    expect(session.status().fencesByCause).toEqual({ "session-gone": 2, unconfirmed: 0 });
+    await healthy(second);
+    expect(events).toHaveLength(2);
+  });
+
+  it("records an unconfirmed fence once Consul has not answered within the fence deadline", async () => {
+    const confirmed = session.status().lastConfirmedAt?.getTime() ?? Number.NaN;
+    store.consul.faults.setUnreachable(true);
+    const fence = await until("a fence event", () => events[0], { timeoutMs: 5000, intervalMs: 10 });
+    // Not before the deadline after the last confirmation (a renew confirmed after the cut only delays it).
+    expect(Date.now()).toBeGreaterThanOrEqual(confirmed + SETTINGS.fenceDeadlineMs - 20);
+    expect(fence).toEqual({
+      kind: "fence",
+      node: "node-a",
+      actor: "node-a",
+      reason: `unconfirmed: the session was not confirmed within ${SETTINGS.fenceDeadlineMs} ms`,
+    });
+    // Fenced while Consul stays away: no new session, no further event.
+    await sleep(SETTINGS.fenceDeadlineMs * 2);
+    expect(events).toHaveLength(1);
+    expect(session.status()).toMatchObject({ fenced: true, fences: 1 });
+  });
+
+  it("records nothing when it stops gracefully", async () => {
+    await session.stop(() => Promise.resolve(), 2000);
+    expect(session.status().phase).toBe("stopped");
+    expect(events).toEqual([]);
+  });
 });
