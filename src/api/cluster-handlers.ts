@@ -1,7 +1,7 @@
 import type { ReassignmentService } from "../assignment/reassignment-service.js";
 import type { Leader } from "../coordinator/leader-record.js";
 import type { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
-import { SanpathError } from "../errors/sanpath-error.js";
+import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { EventLog } from "../events/event-log.js";
 import { callerName, toNodeSummary, toProtoJob } from "./assignment-handlers.js";
 import { toProtoSettings } from "./cluster-settings-handlers.js";
@@ -85,7 +85,25 @@ export function clusterHandlers(
     drainNode: async (request, context) => {
       const name = requireNode(request.node);
       const actor = callerName(context);
-      const job = await service.drain(name, request.parallelism, actor, { signal: context.signal });
+      const drain = { cordoned: false };
+      let job;
+      try {
+        job = await service.drain(name, request.parallelism, actor, {
+          signal: context.signal,
+          onCordoned: () => (drain.cordoned = true),
+        });
+      } catch (error) {
+        // The node is cordoned although no drain job exists: the history says so.
+        if (drain.cordoned) {
+          deps.events?.record({
+            kind: "cordon",
+            node: name,
+            actor,
+            reason: `the drain failed after cordoning the node, which stays cordoned: ${errorMessage(error)}`,
+          });
+        }
+        throw error;
+      }
       deps.events?.record({
         kind: "drain",
         node: name,

@@ -159,12 +159,13 @@ export class ReassignmentService {
     node: string,
     parallelismRequest: number,
     startedBy: string,
-    options: CallOptions = {},
+    options: CallOptions & { onCordoned?: () => void } = {},
   ): Promise<Job> {
     const parallelism = this.parallelism(parallelismRequest);
     const running = await this.options.store.readRunning(options);
     if (running !== undefined) throw reassignmentRunning(running.header.id);
     await this.setCordoned(node, true, options);
+    options.onCordoned?.();
     const state = await this.options.reader.read(options);
     const plan = planDrain(state.paths, state.nodes, node);
     for (const path of plan.unplaced) {

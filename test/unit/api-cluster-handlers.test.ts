@@ -9,6 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CallContext } from "../../src/api/call-handlers.js";
 import { clusterHandlers } from "../../src/api/cluster-handlers.js";
 import type { JobStore } from "../../src/assignment/job-store.js";
+import { ReassignmentService } from "../../src/assignment/reassignment-service.js";
+import { ClusterStateReader } from "../../src/assignment/assignment-stats.js";
 import { AllocationKeys } from "../../src/disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../../src/disks/cluster-settings-store.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
@@ -136,5 +138,35 @@ describe("ClusterService's cordon, uncordon and drain events", () => {
     expect(running.reason).toBe("REASSIGNMENT_RUNNING");
     expect(await cordonedInConsul("b")).toBeFalsy();
     expect(events.map((event) => [event.kind, event.node, event.actor])).toEqual([["drain", "a", "alice"]]);
+  });
+
+  it("a drain that fails after cordoning the node records the cordon, saying the node stays cordoned", async () => {
+    const { kv, sessions } = cluster.store;
+    const leaderless = clusterHandlers({
+      service: new ReassignmentService({
+        kv,
+        keys: cluster.keys,
+        reader: new ClusterStateReader({ kv, sessions, keys: cluster.keys, logger: cluster.logger }),
+        store,
+        hasLeader: () => Promise.resolve(false),
+        nodeName: "admin",
+        defaultParallelism: 4,
+        logger: cluster.logger,
+      }),
+      settings: new ClusterSettingsStore(cluster.kv, new AllocationKeys(cluster.keys)),
+      leader: () => Promise.resolve(undefined),
+      consulRoot: "ClusterHandlers",
+      events: { record: (event) => events.push(event) },
+    });
+    const refused = await rejectionAs(
+      SanpathError,
+      leaderless.drainNode({ node: "a", parallelism: 1 }, contextOf(alice, "DrainNode")),
+    );
+    expect(refused.kind).toBe("unavailable");
+    expect(await cordonedInConsul("a")).toBe(true);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ kind: "cordon", node: "a", actor: "alice" });
+    expect(events[0]?.reason).toMatch(/^the drain failed after cordoning the node, which stays cordoned: /);
+    expect(events[0]?.jobId).toBeUndefined();
   });
 });
