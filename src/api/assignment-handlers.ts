@@ -73,6 +73,16 @@ export function callerName(context: CallContext): string {
 
 /** The domain spec of a request's spec; INVALID_ARGUMENT naming the field when it is missing. */
 export function toDomainSpec(spec: ReassignmentSpec | undefined): DomainSpec {
+  if (spec?.drain !== undefined) {
+    const node = spec.drain.node.trim();
+    if (node === "") {
+      throw new SanpathError("invalid_argument", "spec.drain.node: name the node to drain", {
+        field: "spec.drain.node",
+        reason: "DATA_MISSING",
+      });
+    }
+    return { mode: "drain", node };
+  }
   if (spec?.manual !== undefined) {
     return { mode: "manual", ips: spec.manual.ips, targetNode: spec.manual.targetNode };
   }
@@ -92,7 +102,7 @@ export function toDomainSpec(spec: ReassignmentSpec | undefined): DomainSpec {
   }
   throw new SanpathError(
     "invalid_argument",
-    "spec: choose auto (a planner) or manual (ips and target_node)",
+    "spec: choose auto (a planner), manual (ips and target_node) or, to plan only, drain (a node)",
     {
       reason: "DATA_MISSING",
       field: "spec",

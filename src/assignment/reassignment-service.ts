@@ -17,7 +17,9 @@ import { planManual } from "./manual-planner.js";
 
 export type ReassignmentSpec =
   | { readonly mode: "auto"; readonly planner: "average" }
-  | { readonly mode: "manual"; readonly ips: readonly string[]; readonly targetNode: string };
+  | { readonly mode: "manual"; readonly ips: readonly string[]; readonly targetNode: string }
+  /** Only for plan(): what drain() would move off the node. */
+  | { readonly mode: "drain"; readonly node: string };
 
 export interface PathFilter {
   /** Case-insensitive substring of the disk name; "" = any. */
@@ -139,8 +141,15 @@ export class ReassignmentService {
     if (request.stateIndex !== 0 && request.stateIndex !== state.stateIndex) {
       throw planStale(request.stateIndex, state.stateIndex);
     }
-    const plan = planFor(request.spec, state);
     const { spec } = request;
+    if (spec.mode === "drain") {
+      throw new SanpathError(
+        "invalid_argument",
+        "spec.drain: StartReassignment does not drain a node; call DrainNode, which cordons it first",
+        { field: "spec.drain", reason: "INVALID_FIELD" },
+      );
+    }
+    const plan = planFor(spec, state);
     return await this.createJob(
       {
         kind: spec.mode,
@@ -305,5 +314,6 @@ function nodeNotFound(node: string): SanpathError {
 /** The plan of a spec over the cluster's running paths and nodes. */
 export function planFor(spec: ReassignmentSpec, state: ClusterState): Plan {
   if (spec.mode === "auto") return planAverage(state.paths, state.nodes);
+  if (spec.mode === "drain") return planDrain(state.paths, state.nodes, spec.node);
   return planManual(state.paths, state.nodes, { ips: spec.ips, targetNode: spec.targetNode });
 }

@@ -95,6 +95,21 @@ describe("the web console in chromium, on a 3-node dev cluster", () => {
       );
       expect(await page.getByTestId("unserved-total").textContent()).toContain("0");
       await screenshot(page, "overview");
+      // Drain shows its dry-run plan first; closing it changes nothing.
+      await page.locator('[data-testid="node-row"][data-node="node1"] [data-action="drain"]').click();
+      const drainPlan = page.getByTestId("plan-view");
+      await drainPlan.waitFor();
+      expect(await drainPlan.textContent()).toContain("Drain node1");
+      const node1Paths = (await currentPaths(dev())).filter((path) => path.node === "node1");
+      expect(await drainPlan.locator("tbody tr[data-ip]").count()).toBe(node1Paths.length);
+      await drainPlan.getByRole("button", { name: "Cancel" }).click();
+      await expect.poll(() => page.getByTestId("plan-view").count()).toBe(0);
+      const nodes = await withAdmin(dev(), (admin) =>
+        admin.call<{ nodes: { name: string; cordoned: boolean }[] }>((md, opts, done) =>
+          admin.assignment.listNodes({}, md, opts, done),
+        ),
+      );
+      expect(nodes.nodes.find((node) => node.name === "node1")?.cordoned).toBe(false);
 
       await page.goto(`${url()}#/paths`);
       await expect.poll(() => page.getByTestId("path-row").count()).toBe(PATHS);

@@ -115,6 +115,16 @@ describe("coordinator election between real sanpathd processes", () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain("reason: NODE_NOT_FOUND");
 
+    // The dry run of a drain: no moves for a node without paths, and no job.
+    const drainPlan = await cli(daemon, "-o", "json", "node", "drain", "node-c", "--dry-run");
+    expect(drainPlan.code).toBe(0);
+    expect((JSON.parse(drainPlan.stdout) as { moves?: unknown[] }).moves ?? []).toEqual([]);
+    const noJob = await cli(daemon, "-o", "json", "job", "list");
+    expect(noJob.stdout).not.toContain("JOB_KIND_DRAIN");
+    const drainUnknown = await cli(daemon, "node", "drain", "node-x", "--dry-run");
+    expect(drainUnknown.code).toBe(1);
+    expect(drainUnknown.stderr).toContain("reason: NODE_NOT_FOUND");
+
     // Draining a node without paths is a job with nothing to do: it has succeeded at once.
     const drain = await cli(daemon, "node", "drain", "node-c");
     expect(drain.code).toBe(0);

@@ -9,13 +9,21 @@ import {
   pathsPerSubnetByNode,
   sortNodes,
 } from "./cluster-overview.js";
-import { confirmAction } from "./confirm-dialog.js";
 import { badge, button, cell, h, replaceChildren, table } from "./dom.js";
 import { liveRefresh } from "./live-refresh.js";
 import type { Page, PageContext } from "./page-context.js";
 import { canManagePaths } from "./roles.js";
 import { routeHash } from "./route.js";
-import { cordonNode, drainNode, getClusterInfo, listJobs, listPaths, uncordonNode } from "./sanpath-api.js";
+import { renderPlanView } from "./plan-view.js";
+import {
+  cordonNode,
+  drainNode,
+  getClusterInfo,
+  listJobs,
+  listPaths,
+  planReassignment,
+  uncordonNode,
+} from "./sanpath-api.js";
 
 interface OverviewData {
   cluster: ClusterInfo;
@@ -28,6 +36,7 @@ export function mountOverviewPage(context: PageContext): Page {
   const manage = canManagePaths(session.role);
   const coordinator = h("div", { class: "coordinator" });
   const jobBanner = h("div", { class: "job-banner", hidden: true });
+  const planArea = h("div");
   const totals = h("div", { class: "totals" });
   const headers = ["Node", "State", "Paths", "Paths per subnet", "Address", "Version"];
   const nodes = table(manage ? [...headers, "Actions"] : headers, {
@@ -39,6 +48,7 @@ export function mountOverviewPage(context: PageContext): Page {
     coordinator,
     jobBanner,
     totals,
+    planArea,
     h("section", { class: "panel" }, h("h2", {}, "Nodes"), nodes.table),
   );
 
@@ -73,22 +83,32 @@ export function mountOverviewPage(context: PageContext): Page {
       button(
         "Drain…",
         () => {
-          void confirmAction({
-            title: `Drain ${node.name}?`,
-            body: `${node.name} is cordoned and a job moves each of its ${node.pathCount} paths to other nodes.`,
-            confirmLabel: `Drain ${node.name}`,
-            danger: true,
-          }).then(async (yes) => {
-            if (!yes) return;
-            try {
-              context.clearError();
-              const job = await drainNode(node.name);
-              context.navigate({ page: "job", id: job.id });
-            } catch (error) {
-              context.showError(error);
-              refresh.now();
-            }
-          });
+          // The dry-run plan first; Confirm cordons the node and starts the drain.
+          context.clearError();
+          planReassignment({ drain: { node: node.name } })
+            .then((plan) => {
+              replaceChildren(
+                planArea,
+                renderPlanView({
+                  title: `Drain ${node.name} (it is cordoned first)`,
+                  plan,
+                  onDismiss: () => planArea.replaceChildren(),
+                  onConfirm: (confirm) => {
+                    confirm.disabled = true;
+                    context.clearError();
+                    drainNode(node.name).then(
+                      (job) => context.navigate({ page: "job", id: job.id }),
+                      (error: unknown) => {
+                        confirm.disabled = false;
+                        context.showError(error);
+                        refresh.now();
+                      },
+                    );
+                  },
+                }),
+              );
+            })
+            .catch((error: unknown) => context.showError(error));
         },
         { "data-action": "drain", "aria-label": `drain ${node.name}` },
       ),

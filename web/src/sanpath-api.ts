@@ -17,7 +17,10 @@ import {
 } from "./api-model.js";
 
 export type ReassignmentSpec =
-  { auto: { planner: "PLANNER_AVERAGE" } } | { manual: { ips: string[]; targetNode: string } };
+  | { auto: { planner: "PLANNER_AVERAGE" } }
+  | { manual: { ips: string[]; targetNode: string } }
+  /** PlanReassignment only: what DrainNode would move (DrainNode starts it, cordoning first). */
+  | { drain: { node: string } };
 
 /** The target of a manual move that lets the planner place the selection. */
 export const AUTO_TARGET = "auto";

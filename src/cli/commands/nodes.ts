@@ -1,11 +1,12 @@
 import type { Command } from "commander";
-import { ListNodesResponse } from "../../gen/sanpath/v1/assignment.js";
+import { ListNodesResponse, PlanReassignmentResponse } from "../../gen/sanpath/v1/assignment.js";
 import { CordonNodeResponse, DrainNodeResponse, UncordonNodeResponse } from "../../gen/sanpath/v1/cluster.js";
 import type { NodeSummary } from "../../gen/sanpath/v1/common.js";
 import { action, type ActionInput } from "../action.js";
 import { EXIT_OK, UsageError } from "../errors.js";
 import { renderTable } from "../table.js";
 import { followJob } from "./job-progress.js";
+import { renderPlan } from "./paths.js";
 
 function yesNo(value: boolean): string {
   return value ? "yes" : "no";
@@ -93,11 +94,13 @@ export function registerNodeCommands(program: Command): void {
     .description("cordon the node and move every path off it, then follow the job")
     .argument("<node>", "node name")
     .option("--detach", "start the job and return at once (follow it with sanpath job watch)")
+    .option("--dry-run", "print the moves a drain would make; cordon nothing, move nothing")
     .option("--parallelism <n>", "moves in flight at once, 1..64 (default: the cluster's setting)")
     .addHelpText(
       "after",
       `
 Examples:
+  $ sanpath node drain node-2 --dry-run
   $ sanpath node drain node-2
   $ sanpath node drain node-2 --detach && sanpath job watch`,
     )
@@ -107,6 +110,18 @@ Examples:
         const parallelism = typeof value === "string" ? Number(value) : 0;
         if (!Number.isInteger(parallelism) || parallelism < 0 || parallelism > 64) {
           throw new UsageError(`--parallelism must be 1..64, got ${JSON.stringify(value)}`);
+        }
+        if (input.options.dryRun === true) {
+          const plan = await session.unary<PlanReassignmentResponse>((metadata, options, done) =>
+            session.assignment.planReassignment(
+              { spec: { drain: { node: nodeArgument(input) } } },
+              metadata,
+              options,
+              done,
+            ),
+          );
+          session.print(PlanReassignmentResponse.toJSON(plan), () => renderPlan(plan));
+          return EXIT_OK;
         }
         const answer = await session.unary<DrainNodeResponse>((metadata, options, done) =>
           session.cluster.drainNode({ node: nodeArgument(input), parallelism }, metadata, options, done),

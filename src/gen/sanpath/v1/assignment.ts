@@ -355,9 +355,18 @@ export interface ManualReassignment {
   targetNode: string;
 }
 
+/**
+ * Move every path off a node: the plan DrainNode would store. For PlanReassignment only (its dry
+ * run); StartReassignment refuses it, since a drain must cordon the node first: call DrainNode.
+ */
+export interface DrainReassignment {
+  node: string;
+}
+
 export interface ReassignmentSpec {
   auto?: AutoReassignment | undefined;
   manual?: ManualReassignment | undefined;
+  drain?: DrainReassignment | undefined;
 }
 
 export interface Move {
@@ -1201,8 +1210,75 @@ export const ManualReassignment: MessageFns<ManualReassignment> = {
   },
 };
 
+function createBaseDrainReassignment(): DrainReassignment {
+  return { node: "" };
+}
+
+export const DrainReassignment: MessageFns<DrainReassignment> = {
+  encode(message: DrainReassignment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainReassignment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainReassignment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainReassignment {
+    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+  },
+
+  toJSON(message: DrainReassignment): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainReassignment>): DrainReassignment {
+    return DrainReassignment.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainReassignment>): DrainReassignment {
+    const message = createBaseDrainReassignment();
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
 function createBaseReassignmentSpec(): ReassignmentSpec {
-  return { auto: undefined, manual: undefined };
+  return { auto: undefined, manual: undefined, drain: undefined };
 }
 
 export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
@@ -1212,6 +1288,9 @@ export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
     }
     if (message.manual !== undefined) {
       ManualReassignment.encode(message.manual, writer.uint32(18).fork()).join();
+    }
+    if (message.drain !== undefined) {
+      DrainReassignment.encode(message.drain, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1245,6 +1324,14 @@ export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
             message.manual = ManualReassignment.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.drain = DrainReassignment.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1261,6 +1348,7 @@ export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
     return {
       auto: isSet(object.auto) ? AutoReassignment.fromJSON(object.auto) : undefined,
       manual: isSet(object.manual) ? ManualReassignment.fromJSON(object.manual) : undefined,
+      drain: isSet(object.drain) ? DrainReassignment.fromJSON(object.drain) : undefined,
     };
   },
 
@@ -1271,6 +1359,9 @@ export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
     }
     if (message.manual !== undefined) {
       obj.manual = ManualReassignment.toJSON(message.manual);
+    }
+    if (message.drain !== undefined) {
+      obj.drain = DrainReassignment.toJSON(message.drain);
     }
     return obj;
   },
@@ -1285,6 +1376,9 @@ export const ReassignmentSpec: MessageFns<ReassignmentSpec> = {
       : undefined;
     message.manual = (object.manual !== undefined && object.manual !== null)
       ? ManualReassignment.fromPartial(object.manual)
+      : undefined;
+    message.drain = (object.drain !== undefined && object.drain !== null)
+      ? DrainReassignment.fromPartial(object.drain)
       : undefined;
     return message;
   },
