@@ -1,10 +1,13 @@
-// Failover on a real 3-node dev cluster: a node is killed (power-off: daemons SIGKILLed, links
-// cut) and each of its paths is probed from the client namespace (one iSCSI session per path,
-// READ CAPACITY every 20 ms) until it answers again from another node. Time = kill → first
-// answer. Runs cycle through the victim's role (follower, coordinator, Consul raft leader); the
-// node is restarted and the paths rebalanced before the next run.
+// Failover on a real 3-node dev cluster: a node dies and each of its paths is probed from the
+// client namespace (one iSCSI session per path, READ CAPACITY every 20 ms) until it answers again
+// from another node. Per path it prints detection (a live Consul agent sees the node not passing),
+// takeover (Consul records another node serving the path) and client read (kill → first answer).
+// Each role of the victim (follower, coordinator, Consul raft leader, coordinator + raft leader)
+// dies each way (power-off: every daemon SIGKILLed and links cut; kill-9: sanpathd alone SIGKILLed,
+// a daemon crash), --runs times; the node is booted again and the paths rebalanced between runs.
 // Run (root, after `npm run build`):
-//   node dist/bench/failover.js [--runs 6] [--session safe|fast]
+//   node dist/bench/failover.js [--runs 6] [--session safe|fast] [--roles follower,coordinator,...]
+//     [--modes power-off,kill-9]
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { consulNodeHealth } from "../src/devcluster/consul-server.js";
@@ -27,9 +30,15 @@ const { values: args } = parseArgs({
   options: {
     runs: { type: "string", default: "6" },
     session: { type: "string", default: "safe" },
+    roles: { type: "string", default: "follower,coordinator,raft-leader,coordinator+raft-leader" },
+    modes: { type: "string", default: "power-off,kill-9" },
   },
 });
 const runs = Number(args.runs);
+const ROLES = args.roles.split(",").filter((role) => role !== "");
+const MODES = args.modes.split(",").filter((mode) => mode !== "");
+for (const mode of MODES)
+  if (mode !== "power-off" && mode !== "kill-9") throw new Error(`--modes: unknown mode ${mode}`);
 const timing = args.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING;
 const NODES = ["node1", "node2", "node3"];
 const wall = (): number => performance.timeOrigin + performance.now();
@@ -38,10 +47,15 @@ const say = (line: string): void => {
 };
 
 /** Wall-clock ms at which a live agent first sees `victim` as not passing (gone or critical). */
-async function detection(cluster: DevCluster, victim: string, deadline: number): Promise<number | undefined> {
+async function detection(
+  cluster: DevCluster,
+  victim: string,
+  deadline: number,
+  done: () => boolean,
+): Promise<number | undefined> {
   const witness = cluster.state.nodes.find((node) => node.name !== victim && node.condition === "running");
   if (witness === undefined) return undefined;
-  while (wall() < deadline) {
+  while (wall() < deadline && !done()) {
     const health = await consulNodeHealth(witness.consulSocket).catch(() => undefined);
     if (health !== undefined && health.get(victim) !== "passing") return wall();
     await sleep(25);
@@ -64,73 +78,136 @@ try {
     throw new Error("not every path reads before the first run");
   }
 
-  const times: { role: string; ms: number }[] = [];
-  for (let run = 1; run <= runs; run++) {
-    // Runs cycle through the roles a dying node can have: a plain follower, the coordinator, the
-    // Consul raft leader (the restarts move these around, so the victim is picked by role).
+  interface PathTime {
+    readonly role: string;
+    readonly mode: string;
+    readonly detectMs: number;
+    readonly takeoverMs: number;
+    readonly readMs: number;
+  }
+  const times: PathTime[] = [];
+  const roleOf = async (node: string): Promise<string> => {
     const status = await cluster.status();
-    const roleOf = (node: string): string =>
+    return (
       [
         status.coordinator?.node === node ? "coordinator" : "",
         status.raftLeader === node ? "raft-leader" : "",
       ]
         .filter((part) => part !== "")
-        .join("+") || "follower";
-    const wanted = ["follower", "coordinator", "raft-leader"][(run - 1) % 3] ?? "follower";
-    const victim =
-      NODES.find((node) => roleOf(node) === wanted) ??
-      NODES.find((node) => roleOf(node).includes(wanted)) ??
-      NODES[(run - 1) % NODES.length] ??
-      "node1";
-    const role = roleOf(victim);
-    const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
-    const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
-    const killedAt = wall();
-    const detected = detection(cluster, victim, killedAt + 60_000);
-    await cluster.kill(victim);
-    const back = new Map<string, number>();
-    while (back.size < paths.length && wall() < killedAt + 60_000) {
-      for (const outage of prober.outages())
-        if (outage.to > killedAt && !back.has(outage.ip)) back.set(outage.ip, outage.to);
-      await sleep(50);
-    }
-    const report = await prober.stop();
-    const detectedAt = await detected;
-    const perPath = paths.map((path) => (back.get(path.ip) ?? Number.NaN) - killedAt);
-    for (const value of perPath) times.push({ role, ms: value });
-    say(
-      `run ${run}: killed ${victim} (${role}) with ${paths.length} paths; detected by Consul after ${
-        detectedAt === undefined ? "?" : ms(detectedAt - killedAt)
-      }; back: ${summary(perPath.filter((value) => !Number.isNaN(value)))}; never back within 60 s: ${
-        report.stillDown.length
-      }`,
+        .join("+") || "follower"
     );
-    await cluster.restart(victim);
+  };
+  /** A node whose role is exactly `wanted`, moving the coordinator (hand-off restarts) when needed. */
+  const victimFor = async (wanted: string): Promise<string | undefined> => {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      for (const node of NODES) if ((await roleOf(node)) === wanted) return node;
+      const status = await cluster.status();
+      const coordinator = status.coordinator?.node;
+      if (coordinator === undefined) {
+        await sleep(1000);
+        continue;
+      }
+      // The coordinator moves to another node when its sanpathd restarts with a hand-off.
+      await cluster.restartSanpathd(coordinator, "hand-off");
+      await sleep(1500);
+    }
+    return undefined;
+  };
+  const rebalance = async (): Promise<void> => {
     // With the fast session timing a node can fence itself while the restarted Consul server is
     // promoted to voter (a raft configuration change); a rebalance planned then leaves it out.
     for (let attempt = 1; ; attempt++) {
       const job = await withAdmin(cluster, (admin) => startJob(admin, REBALANCE));
       await waitForJob(cluster, job.id, 120_000);
       const counts = countByNode(await clusterPaths(cluster));
-      if (NODES.every((node) => (counts.get(node) ?? 0) > 0)) break;
+      if (NODES.every((node) => (counts.get(node) ?? 0) > 0)) return;
       if (attempt === 3) throw new Error(`rebalance left a node empty: ${JSON.stringify([...counts])}`);
       say(`  (rebalance ${job.id} left a node empty: ${JSON.stringify([...counts])}; again in 2 s)`);
       await sleep(2000);
     }
+  };
+
+  let run = 0;
+  for (let round = 1; round <= runs; round++) {
+    for (const mode of MODES) {
+      for (const wanted of ROLES) {
+        run++;
+        const victim = await victimFor(wanted);
+        if (victim === undefined) {
+          say(`run ${run}: no node could be made ${wanted}; skipped`);
+          continue;
+        }
+        await rebalance();
+        const role = await roleOf(victim);
+        const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
+        const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
+        const killedAt = wall();
+        let finished = false;
+        // A kill -9 of sanpathd leaves the node's Consul agent passing: its session ends by TTL.
+        const detected =
+          mode === "power-off"
+            ? detection(cluster, victim, killedAt + 60_000, () => finished)
+            : Promise.resolve(undefined);
+        if (mode === "power-off") await cluster.kill(victim);
+        else await cluster.killSanpathd(victim);
+        const back = new Map<string, number>();
+        const takenOver = new Map<string, number>();
+        while ((back.size < paths.length || takenOver.size < paths.length) && wall() < killedAt + 60_000) {
+          for (const outage of prober.outages())
+            if (outage.to > killedAt && !back.has(outage.ip)) back.set(outage.ip, outage.to);
+          if (takenOver.size < paths.length) {
+            const now = await clusterPaths(cluster).catch(() => []);
+            const seenAt = wall();
+            for (const path of now)
+              if (path.node !== "" && path.node !== victim && !takenOver.has(path.ip))
+                takenOver.set(path.ip, seenAt);
+          }
+          await sleep(50);
+        }
+        finished = true;
+        const report = await prober.stop();
+        const detectedAt = await detected;
+        for (const path of paths) {
+          times.push({
+            role,
+            mode,
+            detectMs: detectedAt === undefined ? Number.NaN : detectedAt - killedAt,
+            takeoverMs: (takenOver.get(path.ip) ?? Number.NaN) - killedAt,
+            readMs: (back.get(path.ip) ?? Number.NaN) - killedAt,
+          });
+        }
+        const reads = paths.map((path) => (back.get(path.ip) ?? Number.NaN) - killedAt);
+        const takeovers = paths.map((path) => (takenOver.get(path.ip) ?? Number.NaN) - killedAt);
+        say(
+          `run ${run}: ${mode} of ${victim} (${role}) with ${paths.length} paths; detected by Consul after ${
+            detectedAt === undefined ? "?" : ms(detectedAt - killedAt)
+          }; takeover ${summary(takeovers.filter((value) => !Number.isNaN(value)))}; read: ${summary(
+            reads.filter((value) => !Number.isNaN(value)),
+          )}; never back within 60 s: ${report.stillDown.length}`,
+        );
+        await cluster.restart(victim);
+      }
+    }
   }
 
-  const values = times.map((time) => time.ms).filter((value) => !Number.isNaN(value));
+  const finite = (values: readonly number[]): number[] => values.filter((value) => !Number.isNaN(value));
   say("");
-  say(
-    `failover over ${runs} runs, ${times.length} paths (kill → first READ CAPACITY answer from the new node):`,
-  );
-  say(`  all:        ${summary(values)}`);
-  for (const role of [...new Set(times.map((time) => time.role))]) {
-    say(
-      `  ${`${role}:`.padEnd(11)} ${summary(times.filter((time) => time.role === role).map((time) => time.ms))}`,
-    );
+  say(`failover over ${run} runs, ${times.length} paths (times from the kill, per path):`);
+  say(`  ${"mode / role".padEnd(34)} ${"detection".padEnd(40)} ${"takeover".padEnd(40)} client read`);
+  for (const mode of MODES) {
+    for (const role of [...new Set(times.map((time) => time.role))]) {
+      const group = times.filter((time) => time.role === role && time.mode === mode);
+      if (group.length === 0) continue;
+      say(
+        `  ${`${mode} / ${role}:`.padEnd(34)} ${summary(finite(group.map((time) => time.detectMs))).padEnd(40)} ${summary(
+          finite(group.map((time) => time.takeoverMs)),
+        ).padEnd(40)} ${summary(finite(group.map((time) => time.readMs)))}`,
+      );
+    }
   }
-  say(`  target p99 ≤ 3000 ms: ${percentile(values, 99) <= 3000 ? "met" : "missed"}`);
+  const reads = finite(times.map((time) => time.readMs));
+  say(`  all client reads: ${summary(reads)}`);
+  say(`  target p99 ≤ 3000 ms: ${percentile(reads, 99) <= 3000 ? "met" : "missed"}`);
 } finally {
   await cluster.down();
 }

@@ -94,6 +94,18 @@ export function killNodeConsul(cluster: RecordedCluster, name: string): Promise<
   });
 }
 
+/**
+ * `kill -9` of the node's sanpathd alone (a daemon crash): its crash guard, Consul agent and tgtd
+ * live on, so its paths stay configured until the crash guard tears them down at the moment the
+ * daemon would have fenced, and its session ends by TTL. `restart` boots the node again.
+ */
+export function killNodeSanpathd(cluster: RecordedCluster, name: string): Promise<void> {
+  return cluster.exclusive(async () => {
+    const node = runningNode(cluster, name);
+    if (node.sanpathd !== undefined) await stopProcess(node.sanpathd, { signal: "SIGKILL" });
+  });
+}
+
 /** Turns the supervisor's restarts on or off (the supervisor reads the switch every round). */
 export function setSupervision(cluster: RecordedCluster, enabled: boolean): Promise<void> {
   return cluster.exclusive(async () => {

@@ -36,6 +36,7 @@ import {
   healNode,
   killNode,
   killNodeConsul,
+  killNodeSanpathd,
   killNodeTgtd,
   partitionNode,
   restartNode,
@@ -135,6 +136,11 @@ export class DevCluster {
   /** A node's death, as a power-off (see killNode). */
   kill(name: string): Promise<void> {
     return killNode(this.recorded, name);
+  }
+
+  /** kill -9 of the node's sanpathd alone: a daemon crash (see killNodeSanpathd). */
+  killSanpathd(name: string): Promise<void> {
+    return killNodeSanpathd(this.recorded, name);
   }
 
   /** Boots a node again: clean interfaces, links up, Consul, tgtd, sanpathd; waits until SERVING. */
