@@ -140,6 +140,7 @@ try {
         await rebalance();
         const role = await roleOf(victim);
         const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
+        const victimIps = new Set(paths.map((path) => path.ip));
         const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
         const killedAt = wall();
         let finished = false;
@@ -159,7 +160,12 @@ try {
             const now = await clusterPaths(cluster).catch(() => []);
             const seenAt = wall();
             for (const path of now)
-              if (path.node !== "" && path.node !== victim && !takenOver.has(path.ip))
+              if (
+                victimIps.has(path.ip) &&
+                path.node !== "" &&
+                path.node !== victim &&
+                !takenOver.has(path.ip)
+              )
                 takenOver.set(path.ip, seenAt);
           }
           await sleep(50);
