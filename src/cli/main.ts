@@ -65,7 +65,19 @@ Examples:
   return program;
 }
 
+/**
+ * A reader that went away (`sanpath --help | head`) ends the output, as SIGPIPE ends a C
+ * program: exit quietly instead of an unhandled EPIPE stack trace.
+ */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 async function main(): Promise<void> {
+  exitQuietlyOnClosedPipe(process.stdout);
   // grpc-js sets the TLS server name to the IP of --server, which Node reports as deprecated
   // (DEP0123) on every TLS run; the certificate is still checked against the IP.
   process.noDeprecation = true;
