@@ -22,7 +22,7 @@ import {
 } from "../src/devcluster/cluster-ops.js";
 import type { DevCluster } from "../src/devcluster/dev-cluster.js";
 import { startIscsiProber } from "../src/devcluster/iscsi-prober.js";
-import { clusterPaths, readPaths } from "../src/devcluster/path-reads.js";
+import { clusterPaths, placedPaths, readPaths } from "../src/devcluster/path-reads.js";
 import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "../src/devcluster/sanpathd-node.js";
 import { machineLine, ms, percentile, startBenchCluster, summary } from "./devcluster-support.js";
 
@@ -117,6 +117,9 @@ try {
     // With the fast session timing a node can fence itself while the restarted Consul server is
     // promoted to voter (a raft configuration change); a rebalance planned then leaves it out.
     for (let attempt = 1; ; attempt++) {
+      // After a restart every path may be free for a while (a node fenced while its Consul server
+      // rejoined): let placement finish first.
+      await placedPaths(cluster, 60_000);
       const job = await withAdmin(cluster, (admin) => startJob(admin, REBALANCE));
       await waitForJob(cluster, job.id, 120_000);
       const counts = countByNode(await clusterPaths(cluster));
