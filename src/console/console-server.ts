@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { readFile, rm } from "node:fs/promises";
 import {
   createServer as createHttpServer,
@@ -11,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { ServiceRegistry } from "../api/service-registry.js";
 import type { TlsConfig } from "../config/config.js";
 import { formatHostPort, type HostPort } from "../config/host-port.js";
-import { errorMessage } from "../errors/sanpath-error.js";
+import { closeHttpServer, listenOn } from "../util/http-listener.js";
 import type { Logger } from "../log/logger.js";
 import type { Credentials } from "../security/authorizer.js";
 import type { Caller } from "../security/caller.js";
@@ -72,7 +71,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     if (options.listen !== undefined) {
       const server = await make();
       servers.push(server);
-      await listen(server, `console.listen ${formatHostPort(options.listen)}`, () =>
+      await listenOn(server, `console.listen ${formatHostPort(options.listen)}`, () =>
         server.listen(options.listen?.port, options.listen?.host),
       );
       address = { host: options.listen.host, port: (server.address() as AddressInfo).port };
@@ -82,10 +81,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       await rm(socketPath, { force: true });
       const server = await make();
       servers.push(server);
-      await listen(server, `console.socket ${socketPath}`, () => server.listen(socketPath));
+      await listenOn(server, `console.socket ${socketPath}`, () => server.listen(socketPath));
     }
   } catch (error) {
-    await Promise.all(servers.map(closeServer));
+    await Promise.all(servers.map(closeHttpServer));
     throw error;
   }
   const scheme = tls === undefined ? "http" : "https";
@@ -98,27 +97,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     socket: options.socket,
     scheme,
     close: async () => {
-      await Promise.all(servers.map(closeServer));
+      await Promise.all(servers.map(closeHttpServer));
       if (options.socket !== undefined) await rm(options.socket, { force: true });
     },
   };
-}
-
-async function listen(server: Server, what: string, start: () => void): Promise<void> {
-  start();
-  await Promise.race([
-    once(server, "listening"),
-    once(server, "error").then(([error]: unknown[]) => {
-      throw new Error(`${what}: ${errorMessage(error)}`, { cause: error });
-    }),
-  ]);
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 async function answer(

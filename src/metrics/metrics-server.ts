@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import {
   createServer as createHttpServer,
@@ -10,6 +9,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TlsConfig } from "../config/config.js";
 import { formatHostPort, type HostPort } from "../config/host-port.js";
+import { closeHttpServer, listenOn } from "../util/http-listener.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { PrometheusMetrics } from "./prometheus-metrics.js";
@@ -48,15 +48,9 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       handle,
     );
   }
-  server.listen(options.listen.port, options.listen.host);
-  await Promise.race([
-    once(server, "listening"),
-    once(server, "error").then(([error]: unknown[]) => {
-      throw new Error(`metrics.listen ${formatHostPort(options.listen)}: ${errorMessage(error)}`, {
-        cause: error,
-      });
-    }),
-  ]);
+  await listenOn(server, `metrics.listen ${formatHostPort(options.listen)}`, () =>
+    server.listen(options.listen.port, options.listen.host),
+  );
   const bound = server.address() as AddressInfo;
   const address = { host: options.listen.host, port: bound.port };
   const scheme = tls === undefined ? "http" : "https";
@@ -64,11 +58,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   return {
     address,
     scheme,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeHttpServer(server),
   };
 }
 
