@@ -171,10 +171,7 @@ export async function* invokeStream<Request, Response>(
   const logger = options.logger ?? silentLogger();
   const opened = openCall(inProcessCallSource(call), "server-stream", calls, options.gate, options.observe);
   const { signal } = opened.context;
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    if (signal.aborted) resolve(ABORTED);
-    else signal.addEventListener("abort", () => resolve(ABORTED), { once: true });
-  });
+  const aborted = abortedOf(signal);
   let iterator: AsyncIterator<Response> | undefined;
   let handlerDone = false;
   try {
@@ -191,25 +188,20 @@ export async function* invokeStream<Request, Response>(
       yield next.value;
     }
     if (call.signal.aborted) return;
-    const pendingReturn = iterator.return?.();
-    if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
-    handlerDone = true;
     // Aborted by a deadline or by shutdown, not by the caller: that is the stream's failure.
     const failure = failureOf(signal.reason, opened.context, logger);
     opened.outcome = failure;
     throw inProcessError(failure);
   } catch (error) {
-    handlerDone = true;
+    // Thrown just above: the handler's iterator is still open (finally returns it).
     if (error instanceof InProcessCallError) throw error;
+    handlerDone = true;
     const failure = failureOf(error, opened.context, logger);
     opened.outcome = failure;
     throw inProcessError(failure);
   } finally {
     // Stopped early (aborted, or the consumer left the loop): let the handler's generator clean up.
-    if (!handlerDone && iterator !== undefined) {
-      const pendingReturn = iterator.return?.();
-      if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
-    }
+    if (!handlerDone && iterator !== undefined) returnQuietly(iterator);
     opened.close();
   }
 }
@@ -221,6 +213,20 @@ function inProcessError(failure: ReturnType<typeof toGrpcFailure>): InProcessCal
 
 const ABORTED = Symbol("aborted");
 
+/** Resolves to ABORTED once `signal` aborts (at once when it has). */
+function abortedOf(signal: AbortSignal): Promise<typeof ABORTED> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(ABORTED);
+    else signal.addEventListener("abort", () => resolve(ABORTED), { once: true });
+  });
+}
+
+/** Lets a handler's iterator clean up (its generator's finally blocks) without waiting for it. */
+function returnQuietly(iterator: AsyncIterator<unknown>): void {
+  const pending = iterator.return?.();
+  if (pending !== undefined) pending.catch(() => undefined);
+}
+
 async function pumpStream<Request, Response>(
   call: ServerWritableStream<Request, Response>,
   handler: ServerStreamHandler<Request, Response>,
@@ -229,10 +235,7 @@ async function pumpStream<Request, Response>(
 ): Promise<void> {
   const { context } = opened;
   const { signal } = context;
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    if (signal.aborted) resolve(ABORTED);
-    else signal.addEventListener("abort", () => resolve(ABORTED), { once: true });
-  });
+  const aborted = abortedOf(signal);
   let iterator: AsyncIterator<Response> | undefined;
   try {
     if (opened.refusal !== undefined) throw opened.refusal;
@@ -254,8 +257,7 @@ async function pumpStream<Request, Response>(
       }
     }
     // Aborted: let the generator clean up without waiting for it, then end the call.
-    const pendingReturn = iterator.return?.();
-    if (pendingReturn !== undefined) pendingReturn.catch(() => undefined);
+    returnQuietly(iterator);
     endWithFailure(call, signal.reason, opened, logger);
   } catch (error) {
     endWithFailure(call, error, opened, logger);
