@@ -1,7 +1,8 @@
-import { Metadata } from "@grpc/grpc-js";
+import { Metadata, status as Status } from "@grpc/grpc-js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { InProcessCallError, type InProcessCall } from "../api/call-handlers.js";
+import { toGrpcFailure } from "../api/grpc-status.js";
 import type { ServiceRegistry } from "../api/service-registry.js";
 import { errorMessage, isSanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
@@ -283,9 +284,9 @@ export function toHttpError(error: unknown): HttpError {
   if (error instanceof InProcessCallError)
     return new HttpError(httpStatusOf(error.code), error.codeName, error.details, error.field);
   if (isSanpathError(error)) {
-    const code = error.kind.toUpperCase();
-    const status = code === "UNAUTHENTICATED" ? 401 : code === "PERMISSION_DENIED" ? 403 : 400;
-    return new HttpError(status, code, error.message, error.field);
+    // Refused before any call (sign-in): the same status the call would have had.
+    const failure = toGrpcFailure(error);
+    return new HttpError(httpStatusOf(failure.code), Status[failure.code], failure.details, error.field);
   }
   return new HttpError(500, "INTERNAL", "the console failed; see the sanpathd log");
 }
