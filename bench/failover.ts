@@ -86,23 +86,25 @@ try {
     readonly readMs: number;
   }
   const times: PathTime[] = [];
-  const roleOf = async (node: string): Promise<string> => {
+  /** Every node's role, from one status read. */
+  const roles = async (): Promise<Map<string, string>> => {
     const status = await cluster.status();
-    return (
+    const roleOf = (node: string): string =>
       [
         status.coordinator?.node === node ? "coordinator" : "",
         status.raftLeader === node ? "raft-leader" : "",
       ]
         .filter((part) => part !== "")
-        .join("+") || "follower"
-    );
+        .join("+") || "follower";
+    return new Map(NODES.map((node) => [node, roleOf(node)]));
   };
   /** A node whose role is exactly `wanted`, moving the coordinator (hand-off restarts) when needed. */
   const victimFor = async (wanted: string): Promise<string | undefined> => {
     for (let attempt = 0; attempt < 8; attempt++) {
-      for (const node of NODES) if ((await roleOf(node)) === wanted) return node;
-      const status = await cluster.status();
-      const coordinator = status.coordinator?.node;
+      const now = await roles();
+      const found = NODES.find((node) => now.get(node) === wanted);
+      if (found !== undefined) return found;
+      const coordinator = NODES.find((node) => now.get(node)?.includes("coordinator") === true);
       if (coordinator === undefined) {
         await sleep(1000);
         continue;
@@ -141,7 +143,7 @@ try {
           continue;
         }
         await rebalance();
-        const role = await roleOf(victim);
+        const role = (await roles()).get(victim) ?? "follower";
         const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
         const victimIps = new Set(paths.map((path) => path.ip));
         const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
