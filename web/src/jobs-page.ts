@@ -6,7 +6,7 @@ import { formatJobTotals, formatTime } from "./format.js";
 import { jobKindLabel, jobStateLabel, toneOf } from "./labels.js";
 import { liveRefresh } from "./live-refresh.js";
 import type { Page, PageContext } from "./page-context.js";
-import { renderPlanView } from "./plan-view.js";
+import { renderPlanView, startJobOnConfirm } from "./plan-view.js";
 import { canManagePaths } from "./roles.js";
 import { routeHash } from "./route.js";
 import { AUTO_REBALANCE, listJobs, planReassignment, startReassignment } from "./sanpath-api.js";
@@ -41,17 +41,7 @@ export function mountJobsPage(context: PageContext): Page {
               title: "Rebalance (average planner)",
               plan,
               onDismiss: () => planArea.replaceChildren(),
-              onConfirm: (confirm) => {
-                confirm.disabled = true;
-                context.clearError();
-                startReassignment(AUTO_REBALANCE, plan.stateIndex).then(
-                  (job) => context.navigate({ page: "job", id: job.id }),
-                  (error: unknown) => {
-                    confirm.disabled = false;
-                    context.showError(error);
-                  },
-                );
-              },
+              onConfirm: startJobOnConfirm(context, () => startReassignment(AUTO_REBALANCE, plan.stateIndex)),
             }),
           );
         })

@@ -14,7 +14,7 @@ import { liveRefresh } from "./live-refresh.js";
 import type { Page, PageContext } from "./page-context.js";
 import { canManagePaths } from "./roles.js";
 import { routeHash } from "./route.js";
-import { renderPlanView } from "./plan-view.js";
+import { renderPlanView, startJobOnConfirm } from "./plan-view.js";
 import {
   cordonNode,
   drainNode,
@@ -93,18 +93,11 @@ export function mountOverviewPage(context: PageContext): Page {
                   title: `Drain ${node.name} (it is cordoned first)`,
                   plan,
                   onDismiss: () => planArea.replaceChildren(),
-                  onConfirm: (confirm) => {
-                    confirm.disabled = true;
-                    context.clearError();
-                    drainNode(node.name).then(
-                      (job) => context.navigate({ page: "job", id: job.id }),
-                      (error: unknown) => {
-                        confirm.disabled = false;
-                        context.showError(error);
-                        refresh.now();
-                      },
-                    );
-                  },
+                  onConfirm: startJobOnConfirm(
+                    context,
+                    () => drainNode(node.name),
+                    () => refresh.now(),
+                  ),
                 }),
               );
             })

@@ -16,7 +16,7 @@ import {
   UNSERVED,
   type PathFilter,
 } from "./path-filter.js";
-import { renderPlanView } from "./plan-view.js";
+import { renderPlanView, startJobOnConfirm } from "./plan-view.js";
 import { canManagePaths } from "./roles.js";
 import {
   AUTO_TARGET,
@@ -180,17 +180,7 @@ export function mountPathsPage(context: PageContext): Page {
           title: `Move ${ips.length} ${ips.length === 1 ? "path" : "paths"} to ${target.value}`,
           plan: result,
           onDismiss: closeMovePanel,
-          onConfirm: (confirm) => {
-            confirm.disabled = true;
-            context.clearError();
-            startReassignment(spec, result.stateIndex).then(
-              (job) => context.navigate({ page: "job", id: job.id }),
-              (error: unknown) => {
-                confirm.disabled = false;
-                context.showError(error);
-              },
-            );
-          },
+          onConfirm: startJobOnConfirm(context, () => startReassignment(spec, result.stateIndex)),
         }),
       );
     };

@@ -1,7 +1,8 @@
 /** A dry-run plan shown before a job starts: moves (source → target), path counts per node, Confirm. */
-import type { Plan } from "./api-model.js";
+import type { Job, Plan } from "./api-model.js";
 import { badge, button, cell, h, table } from "./dom.js";
 import { formatFromTo, formatPathRef } from "./format.js";
+import type { PageContext } from "./page-context.js";
 import { formatChange, isEmptyPlan, nodeCountRows, planHeadline } from "./plan-summary.js";
 
 export interface PlanViewOptions {
@@ -9,6 +10,29 @@ export interface PlanViewOptions {
   plan: Plan;
   onConfirm(button: HTMLButtonElement): void;
   onDismiss(): void;
+}
+
+/**
+ * The Confirm of a plan that starts a job: starts it, then opens the job's live view. A refusal is
+ * shown, Confirm is offered again, and `afterRefusal` runs (a refresh, say).
+ */
+export function startJobOnConfirm(
+  context: Pick<PageContext, "clearError" | "showError" | "navigate">,
+  start: () => Promise<Job>,
+  afterRefusal?: () => void,
+): (confirm: HTMLButtonElement) => void {
+  return (confirm) => {
+    confirm.disabled = true;
+    context.clearError();
+    start().then(
+      (job) => context.navigate({ page: "job", id: job.id }),
+      (error: unknown) => {
+        confirm.disabled = false;
+        context.showError(error);
+        afterRefusal?.();
+      },
+    );
+  };
 }
 
 export function renderPlanView(options: PlanViewOptions): HTMLElement {
