@@ -10,11 +10,16 @@
  *   - A granter P received that renew at or after the send (real time) and reports N silent for
  *     `d` only when its own clock shows d since its newest grant to N: at least d / (1 + ε) of real
  *     time since that receive.
- *   - An expiry proof needs a majority of the cluster reporting silence of at least
- *     provenSilenceMs = leaseMs × (1 + ε) / (1 − ε) + marginMs, so each reporter's newest grant
- *     is more than leaseMs / (1 − ε) of real time old. Any lease of N rests on grants from a
- *     majority, and two majorities share a node: that node's newest grant to N, and with it N's
- *     lease, has ended before the proof exists.
+ *   - An expiry proof needs a majority of the cluster whose silences all cover one common stretch
+ *     [T − W, T] of the observer's clock, W = provenSilenceMs = leaseMs × (1 + ε) / (1 − ε) +
+ *     marginMs: more than leaseMs / (1 − ε) of real time in which none of them granted N. Any lease
+ *     of N held at T rests on grants from a majority made in that stretch, and two majorities share a
+ *     node: N held no lease at T, so its fence had torn everything down by T (SilenceEvidence).
+ *   - Silences reported at different instants are only combined through that common stretch: a
+ *     node whose grants came from alternating peers was never silent to a majority at once.
+ *   - N may win a lease again after T, but a fenced node never serves under its old locks again
+ *     (node-session.ts); so the proof is used only for locks seen before the reports were asked
+ *     for (`notBefore`).
  *   - A granter that restarted has no table: it reports silence since its own start, which is
  *     later than any grant it gave before (so never longer than the truth).
  *   - ε bounds every clock's rate error (monotonic clocks; only rates matter, never offsets).
@@ -101,17 +106,100 @@ export class GrantTable {
 }
 
 /**
- * Whether `reports` (reporter → how long it has granted the node nothing, as it measured) prove
- * that node's lease over in a cluster of `clusterSize`: a majority of distinct reporters, each
- * silent for at least provenSilenceMs.
+ * One granter's answer about one node: how long it had granted that node nothing when it answered
+ * (its own clock), and when, on the observer's clock, the question was sent and the answer came back.
+ * The silence was measured somewhere in between.
  */
-export function expiryProven(
-  reports: ReadonlyMap<string, number>,
-  clusterSize: number,
+export interface SilenceReport {
+  readonly silentForMs: number;
+  readonly askedAt: number;
+  readonly answeredAt: number;
+}
+
+/**
+ * What an observer (the coordinator, or a node placing paths without one) has heard about each node's
+ * grants, and the expiry proofs it makes of them.
+ *
+ * A report says: the reporter granted the subject nothing during a stretch that began no later than
+ * `answeredAt − silentForMs × (1 − ε) / (1 + ε)` and ended no earlier than `askedAt` (observer's
+ * clock, stretched both ways by ε). A proof needs a majority of the cluster whose stretches all cover
+ * one common interval [T − W, T] with W = provenSilenceMs: a lease held at T rests on grants made
+ * within W before T by a majority, and that majority shares a reporter with this one. So the subject
+ * held no lease at T, and T is not earlier than `notBefore` (every report was asked for after it).
+ *
+ * Reports taken at different instants are not combined otherwise: a node whose grants came from
+ * alternating peers (first one link down, then the other) may never have been silent to a majority
+ * at once, though each peer was silent for a while.
+ */
+export class SilenceEvidence {
+  private readonly reports = new Map<string, Map<string, SilenceReport>>();
+
+  constructor(private readonly settings: PeerLeaseSettings) {}
+
+  /** The newest answer of `reporter` about `subject` (an older one than held is ignored). */
+  record(reporter: string, subject: string, report: SilenceReport): void {
+    let bySubject = this.reports.get(subject);
+    if (bySubject === undefined) this.reports.set(subject, (bySubject = new Map<string, SilenceReport>()));
+    const before = bySubject.get(reporter);
+    if (before === undefined || report.askedAt >= before.askedAt) bySubject.set(reporter, report);
+  }
+
+  /** Forgets a node: as a subject and as a reporter. */
+  forget(node: string): void {
+    this.reports.delete(node);
+    for (const bySubject of this.reports.values()) bySubject.delete(node);
+  }
+
+  /** The reports held about `subject`, by reporter. */
+  about(subject: string): ReadonlyMap<string, SilenceReport> {
+    return this.reports.get(subject) ?? new Map<string, SilenceReport>();
+  }
+
+  /**
+   * Whether `subject` provably held no lease at some instant at or after `notBefore` (observer's
+   * clock), in a cluster of `clusterSize`. `extra` adds reports not recorded (the observer's own
+   * grant table, read now).
+   */
+  proven(
+    subject: string,
+    clusterSize: number,
+    notBefore: number,
+    extra: ReadonlyMap<string, SilenceReport> = new Map<string, SilenceReport>(),
+  ): boolean {
+    const merged = new Map(this.about(subject));
+    for (const [reporter, report] of extra) merged.set(reporter, report);
+    merged.delete(subject);
+    return coversCommonWindow([...merged.values()], majorityOf(clusterSize), notBefore, this.settings);
+  }
+}
+
+/**
+ * Whether `count` of `reports`, each asked for at or after `notBefore`, have silence stretches that
+ * all cover one interval of provenSilenceMs (observer's clock).
+ */
+export function coversCommonWindow(
+  reports: readonly SilenceReport[],
+  count: number,
+  notBefore: number,
   settings: PeerLeaseSettings,
 ): boolean {
+  const { clockRateError: e } = settings;
   const needed = provenSilenceMs(settings);
-  let silent = 0;
-  for (const silence of reports.values()) if (silence >= needed) silent++;
-  return silent >= majorityOf(clusterSize);
+  const stretches = reports
+    .filter((report) => report.askedAt >= notBefore)
+    .map((report) => ({
+      end: report.askedAt,
+      start: report.answeredAt - (report.silentForMs * (1 - e)) / (1 + e),
+    }));
+  // Try each report's end as the common end T: among the stretches reaching T, the `count` that
+  // began earliest decide.
+  for (const { end: commonEnd } of stretches) {
+    const starts = stretches
+      .filter((stretch) => stretch.end >= commonEnd)
+      .map((stretch) => stretch.start)
+      .sort((a, b) => a - b);
+    const latestStart = starts[count - 1];
+    if (latestStart !== undefined && commonEnd - latestStart >= needed) return true;
+  }
+  return false;
 }
