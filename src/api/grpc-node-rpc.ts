@@ -6,10 +6,10 @@ import {
   type ClientOptions,
   type ServiceError,
 } from "@grpc/grpc-js";
-import type { NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
+import type { LeaseGrant, LeaseRenewal, NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
 import { REASON_METADATA_KEY } from "./grpc-status.js";
 import { SanpathError, type ErrorKind, type ErrorReason } from "../errors/sanpath-error.js";
-import { NodeServiceClient } from "../gen/sanpath/v1/node.js";
+import { NodeServiceClient, type RenewLeaseResponse } from "../gen/sanpath/v1/node.js";
 
 const KIND_OF_CODE: ReadonlyMap<number, ErrorKind> = new Map([
   [Status.INVALID_ARGUMENT, "invalid_argument"],
@@ -76,6 +76,32 @@ export class GrpcNodeRpc implements NodeRpc {
     );
   }
 
+  async renewLease(
+    node: NodeEndpoint,
+    renewal: LeaseRenewal,
+    signal: AbortSignal,
+    deadlineMs = this.deadlineMs,
+  ): Promise<LeaseGrant> {
+    const client = this.clientFor(node);
+    const response = await this.call<RenewLeaseResponse>(
+      node,
+      "RenewLease",
+      signal,
+      (metadata, _deadline, done) =>
+        client.renewLease(
+          { node: renewal.node },
+          metadata,
+          { deadline: new Date(Date.now() + deadlineMs) },
+          done,
+        ),
+    );
+    return {
+      node: response.node,
+      granted: response.granted,
+      silences: new Map(response.silences.map((silence) => [silence.node, silence.silentForMs])),
+    };
+  }
+
   close(): void {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
@@ -93,25 +119,27 @@ export class GrpcNodeRpc implements NodeRpc {
     return client;
   }
 
-  private call(
+  private call<Response = unknown>(
     node: NodeEndpoint,
     method: string,
     signal: AbortSignal,
     start: (
       metadata: Metadata,
       deadline: Date,
-      done: (error: ServiceError | null) => void,
+      done: (error: ServiceError | null, response?: Response) => void,
     ) => { cancel(): void },
-  ): Promise<void> {
+  ): Promise<Response> {
     if (signal.aborted) {
       return Promise.reject(new SanpathError("cancelled", `${method} on ${node.name}: cancelled`));
     }
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + this.deadlineMs);
-      const call = start(new Metadata(), deadline, (error) => {
+      const call = start(new Metadata(), deadline, (error, response) => {
         signal.removeEventListener("abort", cancel);
-        if (error === null) resolve();
-        else reject(fromServiceError(node, method, error));
+        if (error !== null) reject(fromServiceError(node, method, error));
+        else if (response === undefined)
+          reject(new SanpathError("internal", `${method} on ${node.name}: no answer`));
+        else resolve(response);
       });
       const cancel = (): void => call.cancel();
       signal.addEventListener("abort", cancel, { once: true });

@@ -1,7 +1,9 @@
-import { invalidField } from "../errors/sanpath-error.js";
+import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import type { LeaseStatus } from "../node/peer-lease-keeper.js";
 import {
   DriftKind,
   type DataPathState,
+  type LeaseState,
   type ServedPath,
   type StatusResponse,
 } from "../gen/sanpath/v1/node.js";
@@ -58,6 +60,23 @@ export function toProtoStatus(status: NodeStatus): StatusResponse {
     targetDriver: status.targetDriver,
     imageStore: status.imageStore,
     dataPath: toProtoDataPath(status.dataPath),
+    lease: status.lease === undefined ? undefined : toProtoLease(status.lease),
+  };
+}
+
+function toProtoLease(lease: LeaseStatus): LeaseState {
+  return {
+    holds: lease.holds,
+    validForMs: lease.validForMs,
+    clusterSize: lease.clusterSize ?? 0,
+    peers: lease.peers.map((peer) => ({
+      node: peer.node,
+      grantedAgoMs: peer.grantedAgoMs,
+      lastError: peer.lastError ?? "",
+    })),
+    renewals: lease.renewals,
+    leaseMs: lease.leaseMs,
+    heartbeatMs: lease.heartbeatMs,
   };
 }
 
@@ -96,5 +115,21 @@ export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
       return agent.cleanPath({ epoch: request.epoch, target, jobId: request.jobId }, signal);
     },
     status: async (request, { signal }) => toProtoStatus(await agent.status(request.epoch, signal)),
+    renewLease: async (request, { caller }) => {
+      // A node certificate renews only its own lease: a member must not keep another one alive.
+      if (caller.credential === "certificate" && caller.role === "node" && caller.name !== request.node) {
+        throw new SanpathError(
+          "permission_denied",
+          `node ${caller.name} may renew only its own lease, not ${request.node}'s`,
+          { reason: "PERMISSION_DENIED" },
+        );
+      }
+      const grant = await agent.renewLease({ node: request.node });
+      return {
+        node: grant.node,
+        granted: grant.granted,
+        silences: [...grant.silences].map(([node, silentForMs]) => ({ node, silentForMs })),
+      };
+    },
   };
 }

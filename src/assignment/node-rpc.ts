@@ -14,6 +14,19 @@ export interface PathRequest {
   readonly jobId?: string | undefined;
 }
 
+/** A node renewing its peer lease with another (NodeService.RenewLease). */
+export interface LeaseRenewal {
+  /** The renewing node's name. */
+  readonly node: string;
+}
+
+/** What the other node answered: whether it granted, and its silences (node → ms it granted nothing). */
+export interface LeaseGrant {
+  readonly node: string;
+  readonly granted: boolean;
+  readonly silences: ReadonlyMap<string, number>;
+}
+
 /**
  * The NodeService calls the coordinator makes (src/coordinator/node-client.ts over gRPC, each with
  * a deadline). Failures are SanpathErrors carrying the node's reason (PATH_HELD_ELSEWHERE,
@@ -22,4 +35,11 @@ export interface PathRequest {
 export interface NodeRpc {
   acquirePath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void>;
   cleanPath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void>;
+  /** Peer lease renewal, every node to every other; `deadlineMs` replaces the usual deadline. */
+  renewLease(
+    node: NodeEndpoint,
+    renewal: LeaseRenewal,
+    signal: AbortSignal,
+    deadlineMs?: number,
+  ): Promise<LeaseGrant>;
 }

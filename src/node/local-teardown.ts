@@ -10,6 +10,8 @@ export interface LocalTeardownOptions {
   setup: PathSetup;
   queue: PathQueue;
   session: SessionSettings;
+  /** A fence's whole tear-down budget (ms); default lockDelay − fenceDeadline (Consul fencing). */
+  budgetMs?: number;
   logger: Logger;
 }
 
@@ -70,10 +72,13 @@ export class LocalTeardown {
     const { journal, setup, session } = this.options;
     const entries = only ?? journal.values();
     if (entries.length === 0) return [];
-    const budgetMs = session.lockDelaySeconds * 1000 - session.fenceDeadlineMs;
+    const leaseBudgetMs = this.options.budgetMs;
+    const budgetMs = leaseBudgetMs ?? session.lockDelaySeconds * 1000 - session.fenceDeadlineMs;
     const [portalBudgetMs, ipBudgetMs] =
       mode === "fence"
-        ? [Math.max(500, budgetMs / 2), Math.max(1000, budgetMs / 2)]
+        ? leaseBudgetMs !== undefined
+          ? [leaseBudgetMs / 2, leaseBudgetMs / 2]
+          : [Math.max(500, budgetMs / 2), Math.max(1000, budgetMs / 2)]
         : mode === "hand-off"
           ? [HAND_OFF_PORTAL_MS, HAND_OFF_IP_MS]
           : [STOP_STEP_MS, STOP_STEP_MS];

@@ -53,6 +53,8 @@ import { servedPathView, type ServedPathView, type SubnetInterfaces } from "./se
 import { sweepUntilDone } from "./startup-sweep.js";
 import { adoptHandedOverSession } from "./session-adoption.js";
 import { StepTimings } from "./step-timings.js";
+import type { LeaseStatus, PeerLeaseKeeper } from "./peer-lease-keeper.js";
+import type { LeaseGrant, LeaseRenewal } from "../assignment/node-rpc.js";
 
 export type {
   AcquirePathInput,
@@ -108,6 +110,12 @@ export interface NodeAgentOptions {
    * again: for the health service.
    */
   onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
+  /**
+   * The node's peer lease (peer-lease-keeper.ts): with it, the lease decides when to fence, the
+   * node answers RenewLease, and a fence's tear-down has the lease's budget. Without it, Consul
+   * confirmations decide and RenewLease is refused (granted false).
+   */
+  lease?: PeerLeaseKeeper | undefined;
 }
 
 export interface NodeCounters {
@@ -129,6 +137,8 @@ export interface DataPathStatus extends DataPathHealth {
 }
 
 export interface NodeStatus {
+  /** The peer lease; undefined when the node fences on Consul confirmations instead. */
+  lease: LeaseStatus | undefined;
   node: string;
   address: string;
   version: string;
@@ -211,9 +221,11 @@ export class NodeAgent {
       setup: options.setup,
       queue: this.queue,
       session: options.session,
+      ...(options.lease === undefined ? {} : { budgetMs: options.lease.timing.teardownBudgetMs }),
       logger: options.logger,
     });
     this.session = new NodeSession({
+      lease: options.lease,
       sessions: options.sessions,
       nodeName: options.nodeName,
       settings: options.session,
@@ -277,6 +289,7 @@ export class NodeAgent {
       await this.queue.settle(5000);
       await this.teardown.tearDownAll("sanpathd is stopping", "stop");
     });
+    this.options.lease?.stop();
     await this.options.setup.close();
     await this.options.journal.flush();
   }
@@ -290,6 +303,7 @@ export class NodeAgent {
   async handOver(): Promise<boolean> {
     await this.quiesce();
     const kept = await this.session.handOver();
+    this.options.lease?.stop();
     const deadline = kept === undefined ? 0 : performance.now() + kept.validForMs;
     await this.queue.settle(2000);
     await this.options.journal.flush();
@@ -342,6 +356,16 @@ export class NodeAgent {
       this.counters.acquireFailures += 1;
       throw error;
     }
+  }
+
+  /** Another node renews its peer lease here (NodeService.RenewLease). */
+  renewLease(renewal: LeaseRenewal): Promise<LeaseGrant> {
+    const lease = this.options.lease;
+    if (renewal.node === "") throw invalidField("node", "must name the renewing node");
+    if (lease === undefined) {
+      return Promise.resolve({ node: this.options.nodeName, granted: false, silences: new Map() });
+    }
+    return Promise.resolve(lease.answer(renewal.node));
   }
 
   async cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<CleanPathResult> {
@@ -459,6 +483,7 @@ export class NodeAgent {
         });
       });
     return {
+      lease: this.options.lease?.status(),
       node: this.options.nodeName,
       address: this.options.advertiseAddress,
       version: this.options.version,

@@ -66,6 +66,8 @@ export interface ActiveSession {
 export interface AdoptedSession {
   readonly id: string;
   readonly sentAt: number;
+  /** With peer leases: when the predecessor would have started its tear-down (monotonic ms). */
+  readonly fenceBy?: number | undefined;
 }
 
 export type SessionPhase = "starting" | "active" | "fenced" | "stopped";
@@ -86,7 +88,18 @@ export interface SessionStatus {
   confirmations: number;
 }
 
-export type FenceCause = "session-gone" | "unconfirmed";
+export type FenceCause = "session-gone" | "unconfirmed" | "lease-lost";
+
+/**
+ * The node's peer lease as the session sees it (peer-lease-keeper.ts). With one, the lease decides
+ * when the node fences, not Consul's confirmations (see "Peer leases" above).
+ */
+export interface LeaseView {
+  /** When the tear-down must start for the lease held now (this clock); undefined without one. */
+  fenceAt(): number | undefined;
+  /** Calls `listener` whenever fenceAt may have moved; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
 
 export interface NodeSessionOptions {
   sessions: SessionStore;
@@ -105,9 +118,12 @@ export interface NodeSessionOptions {
   now?: () => number;
   /** Each fence is recorded here (default: nowhere). */
   events?: EventLog | undefined;
+  /** Peer leases decide when to fence (default: Consul confirmations do). */
+  lease?: LeaseView | undefined;
 }
 
 const MIN_BACKOFF_MS = 250;
+const LEASE_RECHECK_MS = 1000;
 const MAX_BACKOFF_MS = 5000;
 
 interface Held {
@@ -127,7 +143,15 @@ export class NodeSession {
   private confirmedWall: Date | undefined;
   private fenceTimer: NodeJS.Timeout | undefined;
   private fenceCount = 0;
-  private readonly fencesByCause: Record<FenceCause, number> = { "session-gone": 0, unconfirmed: 0 };
+  private readonly fencesByCause: Record<FenceCause, number> = {
+    "session-gone": 0,
+    unconfirmed: 0,
+    "lease-lost": 0,
+  };
+  /** With peer leases: the predecessor's lease end this generation inherited (adoption). */
+  private adoptedFenceBy: number | undefined;
+  /** With peer leases: this generation has held a lease (or inherited one), so losing it fences. */
+  private leaseHeld = false;
   private confirmations = 0;
   private lastFenceReason: string | undefined;
   private teardown: Promise<void> = Promise.resolve();
@@ -141,6 +165,7 @@ export class NodeSession {
     this.now = options.now ?? (() => performance.now());
     this.log = options.logger;
     this.memory = options.memory ?? NO_SESSION_MEMORY;
+    options.lease?.onChange(() => this.armFenceTimer());
   }
 
   /** Renew period: three renews fit in the fence deadline (and in the TTL). */
@@ -167,6 +192,12 @@ export class NodeSession {
   current(): ActiveSession | undefined {
     const held = this.held;
     if (this.phase !== "active" || held === undefined || held.generation.signal.aborted) return undefined;
+    if (this.options.lease !== undefined) {
+      const until = this.leaseDeadline();
+      return until !== undefined && this.now() < until
+        ? { id: held.id, signal: held.generation.signal }
+        : undefined;
+    }
     if (this.confirmedAt === undefined) return undefined;
     if (this.now() - this.confirmedAt >= this.options.settings.fenceDeadlineMs) return undefined;
     return { id: held.id, signal: held.generation.signal };
@@ -219,6 +250,7 @@ export class NodeSession {
    */
   async handOver(timeoutMs = 2000): Promise<{ id: string; validForMs: number } | undefined> {
     const wasActive = this.current() !== undefined;
+    const leaseUntil = this.leaseDeadline();
     const held = await this.halt("sanpathd is restarting");
     if (held === undefined || !wasActive || this.confirmedAt === undefined) return undefined;
     const sentAt = this.now();
@@ -229,7 +261,11 @@ export class NodeSession {
     } catch (error) {
       this.log.warn({ session: held.id, err: errorMessage(error) }, "last renew before the hand-over failed");
     }
-    const validForMs = this.confirmedAt + this.options.settings.fenceDeadlineMs - this.now();
+    const until =
+      this.options.lease === undefined
+        ? this.confirmedAt + this.options.settings.fenceDeadlineMs
+        : (leaseUntil ?? Number.NEGATIVE_INFINITY);
+    const validForMs = until - this.now();
     return validForMs > 0 ? { id: held.id, validForMs } : undefined;
   }
 
@@ -261,7 +297,7 @@ export class NodeSession {
       const created = next ?? (await this.create());
       next = undefined;
       if (created === undefined) return;
-      const held = this.activate(created.id, created.sentAt);
+      const held = this.activate(created.id, created.sentAt, created.fenceBy);
       await this.remember(created.id, toRetire);
       try {
         await this.options.onSession({ id: held.id, signal: held.generation.signal });
@@ -282,7 +318,7 @@ export class NodeSession {
     }
   }
 
-  private activate(id: string, sentAt: number): Held {
+  private activate(id: string, sentAt: number, fenceBy?: number): Held {
     let end = (): void => undefined;
     const ended = new Promise<void>((resolve) => (end = resolve));
     const { settings, sessions } = this.options;
@@ -312,7 +348,10 @@ export class NodeSession {
     this.held = held;
     this.phase = "active";
     this.confirmedAt = undefined;
+    this.adoptedFenceBy = fenceBy;
+    this.leaseHeld = false;
     this.confirmed(id, sentAt);
+    if (this.options.lease !== undefined) this.armFenceTimer();
     keeper.start();
     this.log.info(
       { session: id, ttlSeconds: settings.ttlSeconds, lockDelaySeconds: settings.lockDelaySeconds },
@@ -327,10 +366,14 @@ export class NodeSession {
     this.confirmations += 1;
     this.confirmedAt = at;
     this.confirmedWall = new Date(Date.now() - (this.now() - at));
-    this.armFenceTimer();
+    if (this.options.lease === undefined) this.armFenceTimer();
   }
 
   private armFenceTimer(): void {
+    if (this.options.lease !== undefined) {
+      this.armLeaseTimer();
+      return;
+    }
     clearTimeout(this.fenceTimer);
     if (this.confirmedAt === undefined) return;
     const deadline = this.confirmedAt + this.options.settings.fenceDeadlineMs;
@@ -343,6 +386,34 @@ export class NodeSession {
       return;
     }
     this.fenceTimer = setTimeout(() => this.armFenceTimer(), delay);
+  }
+
+  /** The end of what this generation may serve under: its lease, or the lease it inherited. */
+  private leaseDeadline(): number | undefined {
+    const own = this.options.lease?.fenceAt();
+    if (own === undefined) return this.adoptedFenceBy;
+    return this.adoptedFenceBy === undefined ? own : Math.max(own, this.adoptedFenceBy);
+  }
+
+  /**
+   * Peer leases: fences when the lease this generation held (or inherited) ends without a renewal
+   * a majority granted. A generation that never held one has served nothing, so it waits.
+   */
+  private armLeaseTimer(): void {
+    clearTimeout(this.fenceTimer);
+    if (this.phase !== "active") return;
+    const until = this.leaseDeadline();
+    if (until === undefined) return;
+    const delay = until - this.now();
+    if (delay > 0) {
+      this.leaseHeld = true;
+      // Looked at again at least every second: the cluster's size may change what the lease is.
+      this.fenceTimer = setTimeout(() => this.armLeaseTimer(), Math.min(delay, LEASE_RECHECK_MS));
+      return;
+    }
+    if (this.leaseHeld || this.adoptedFenceBy !== undefined) {
+      this.fence("the peer lease was not renewed by a majority of the cluster in time", "lease-lost");
+    }
   }
 
   private fence(reason: string, cause: FenceCause): void {
@@ -391,7 +462,7 @@ export class NodeSession {
     return false;
   }
 
-  private async create(): Promise<{ id: string; sentAt: number } | undefined> {
+  private async create(): Promise<{ id: string; sentAt: number; fenceBy?: number } | undefined> {
     const { sessions, settings, nodeName } = this.options;
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       const sentAt = this.now();

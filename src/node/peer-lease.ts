@@ -99,6 +99,11 @@ export class GrantTable {
     this.lastGrant.set(node, now);
   }
 
+  /** Every node granted at least once. */
+  nodes(): IterableIterator<string> {
+    return this.lastGrant.keys();
+  }
+
   /** How long this node has granted `node` nothing (since its start, when never). */
   silentFor(node: string, now: number): number {
     return now - (this.lastGrant.get(node) ?? this.startedAt);

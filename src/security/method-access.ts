@@ -58,6 +58,8 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   "/sanpath.v1.NodeService/CleanPath": write(MEMBERS),
   // Read-only node state: members, and operators (node.proto: "and by operators for Status").
   "/sanpath.v1.NodeService/Status": read([...MEMBERS, ...READERS]),
+  // Peer leases, every few hundred ms between members: not audited (it changes no cluster state).
+  "/sanpath.v1.NodeService/RenewLease": read(MEMBERS),
 };
 
 /** The access rule of `method`, undefined when the table has none (the call is then refused). */

@@ -1,4 +1,4 @@
-import type { NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
+import type { LeaseGrant, LeaseRenewal, NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { AcquirePathInput, CleanPathInput } from "../node/path-operations.js";
 import { isAborted } from "../util/abort.js";
@@ -7,6 +7,7 @@ import { isAborted } from "../util/abort.js";
 export interface NodeServiceTarget {
   acquirePath(input: AcquirePathInput, signal: AbortSignal): Promise<unknown>;
   cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<unknown>;
+  renewLease(renewal: LeaseRenewal, signal: AbortSignal): Promise<LeaseGrant>;
 }
 
 /**
@@ -15,9 +16,13 @@ export interface NodeServiceTarget {
  * it, the node's own SanpathError (kind and reason kept, message prefixed with the call and node),
  * DEADLINE_EXCEEDED after the deadline, CANCELLED when the caller's signal aborts.
  */
+/** RenewLease calls kept in the log at most (a long test renews thousands of times). */
+const MAX_RENEWS_LOGGED = 10_000;
+
 export class InProcessNodeRpc implements NodeRpc {
   private readonly served = new Map<string, NodeServiceTarget>();
   private readonly calls: { method: string; node: string; request: PathRequest }[] = [];
+  private renews: { node: string; renewal: LeaseRenewal }[] = [];
 
   constructor(private readonly deadlineMs = 20_000) {}
 
@@ -36,13 +41,18 @@ export class InProcessNodeRpc implements NodeRpc {
     return this.calls;
   }
 
+  /** The newest RenewLease calls, in order (kept apart and capped: they run every few hundred ms). */
+  get renewLog(): readonly { node: string; renewal: LeaseRenewal }[] {
+    return this.renews;
+  }
+
   acquirePath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void> {
     return this.call(node, "AcquirePath", request, signal, (target, callSignal) =>
       target.acquirePath(
         { epoch: request.epoch, diskId: request.diskId, index: request.index, jobId: request.jobId ?? "" },
         callSignal,
       ),
-    );
+    ).then(() => undefined);
   }
 
   cleanPath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void> {
@@ -55,17 +65,36 @@ export class InProcessNodeRpc implements NodeRpc {
         },
         callSignal,
       ),
+    ).then(() => undefined);
+  }
+
+  renewLease(
+    node: NodeEndpoint,
+    renewal: LeaseRenewal,
+    signal: AbortSignal,
+    deadlineMs = this.deadlineMs,
+  ): Promise<LeaseGrant> {
+    if (this.renews.length >= MAX_RENEWS_LOGGED) this.renews = this.renews.slice(MAX_RENEWS_LOGGED / 2);
+    this.renews.push({ node: node.name, renewal });
+    return this.call(
+      node,
+      "RenewLease",
+      undefined,
+      signal,
+      (target, callSignal) => target.renewLease(renewal, callSignal),
+      deadlineMs,
     );
   }
 
-  private async call(
+  private async call<Result>(
     node: NodeEndpoint,
     method: string,
-    request: PathRequest,
+    request: PathRequest | undefined,
     signal: AbortSignal,
-    run: (target: NodeServiceTarget, signal: AbortSignal) => Promise<unknown>,
-  ): Promise<void> {
-    this.calls.push({ method, node: node.name, request });
+    run: (target: NodeServiceTarget, signal: AbortSignal) => Promise<Result>,
+    deadlineMs = this.deadlineMs,
+  ): Promise<Result> {
+    if (request !== undefined) this.calls.push({ method, node: node.name, request });
     if (node.address === "") {
       throw new SanpathError("unavailable", `node ${node.name} has no gRPC address in its node record`);
     }
@@ -73,17 +102,19 @@ export class InProcessNodeRpc implements NodeRpc {
     const target = this.served.get(node.address);
     const where = `${method} on ${node.name} (${node.address})`;
     if (target === undefined) throw new SanpathError("unavailable", `${where}: no connection`);
-    const deadline = AbortSignal.timeout(this.deadlineMs);
+    const deadline = AbortSignal.timeout(deadlineMs);
     const callSignal = AbortSignal.any([signal, deadline]);
     // Like a gRPC call, the caller stops waiting the moment its signal or the deadline aborts.
-    const outcome = await new Promise<{ failed: boolean; error?: unknown }>((resolve) => {
-      callSignal.addEventListener("abort", () => resolve({ failed: true }), { once: true });
-      run(target, callSignal).then(
-        () => resolve({ failed: false }),
-        (error: unknown) => resolve({ failed: true, error }),
-      );
-    });
-    if (!outcome.failed) return;
+    const outcome = await new Promise<{ failed: true; error?: unknown } | { failed: false; result: Result }>(
+      (resolve) => {
+        callSignal.addEventListener("abort", () => resolve({ failed: true }), { once: true });
+        run(target, callSignal).then(
+          (result) => resolve({ failed: false, result }),
+          (error: unknown) => resolve({ failed: true, error }),
+        );
+      },
+    );
+    if (!outcome.failed) return outcome.result;
     const error = outcome.error;
     if (isAborted(deadline)) throw new SanpathError("deadline_exceeded", `${where}: deadline exceeded`);
     if (isAborted(signal)) throw new SanpathError("cancelled", `${where}: cancelled`);

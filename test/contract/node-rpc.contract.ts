@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { NodeEndpoint, NodeRpc } from "../../src/assignment/node-rpc.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
+import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
@@ -20,6 +21,15 @@ export interface NodeRpcFixture {
   stopAnswering(name: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Peer leases of the contract's nodes: renewed in process, often enough for a slow machine. */
+const CONTRACT_LEASE: LeaseTiming = {
+  heartbeatMs: 100,
+  leaseMs: 3000,
+  teardownBudgetMs: 500,
+  clockRateError: 0.01,
+  marginMs: 50,
+};
 
 /** Deadline every fixture must give its calls, short enough for the deadline case. */
 export const CONTRACT_DEADLINE_MS = 400;
@@ -35,8 +45,9 @@ export function nodeRpcContract(
 
     beforeEach(async () => {
       cluster = await ProcessCluster.start("NodeRpcContract", { rpcDeadlineMs: CONTRACT_DEADLINE_MS });
-      await cluster.addNode("a");
-      await cluster.addNode("b");
+      // With peer leases, renewing with each other in process: RenewLease has grants to carry.
+      await cluster.addNode("a", { lease: CONTRACT_LEASE });
+      await cluster.addNode("b", { lease: CONTRACT_LEASE });
       diskId = await cluster.addDisk();
       fixture = await makeFixture(cluster);
     });
@@ -54,6 +65,24 @@ export function nodeRpcContract(
       await fixture.rpc.cleanPath(fixture.endpoint("a"), { epoch: 1, diskId, index: 1 }, signal());
       expect((await cluster.lockOf(diskId, 1))?.session).toBeUndefined();
       expect(cluster.node("a").journal.get(`${diskId}/1`)).toBeUndefined();
+    });
+
+    it("RenewLease carries the node's grant and its silences, by node", async () => {
+      const grant = await fixture.rpc.renewLease(fixture.endpoint("b"), { node: "a" }, signal(), 1000);
+      expect(grant.node).toBe("b");
+      expect(grant.granted).toBe(true);
+      expect([...grant.silences.keys()]).toEqual(["a"]);
+      expect(grant.silences.get("a")).toBe(0);
+      // A node that never renewed here: silent since b started, and granted now.
+      const stranger = await fixture.rpc.renewLease(fixture.endpoint("a"), { node: "z" }, signal(), 1000);
+      expect(stranger.granted).toBe(true);
+      expect(stranger.silences.get("b")).toBeLessThan(CONTRACT_LEASE.leaseMs);
+      await expect(
+        rejectionAs(
+          SanpathError,
+          fixture.rpc.renewLease(fixture.endpoint("a"), { node: "" }, signal(), 1000),
+        ),
+      ).resolves.toMatchObject({ kind: "invalid_argument" });
     });
 
     it("a refusal keeps the node's kind and reason, and names the call and the node", async () => {

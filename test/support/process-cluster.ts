@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "../../src/log/logger.js";
 import { DiskSource } from "../../src/node/disk-source.js";
 import { KvPathLocks } from "../../src/node/kv-path-locks.js";
 import { NodeAgent } from "../../src/node/node-agent.js";
+import { PeerLeaseKeeper, type LeaseTiming } from "../../src/node/peer-lease-keeper.js";
 import type { SessionSettings } from "../../src/node/node-session.js";
 import { PathJournal } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
@@ -29,6 +30,7 @@ import { InMemorySessionMemory } from "../../src/testing/in-memory-session-memor
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { InProcessNodeRpc } from "../../src/testing/in-process-node-rpc.js";
 import { until } from "./until.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
 
 /** Short enough for tests, within the rules the config enforces (fence deadline < lock-delay). */
 export const PROCESS_SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 3, fenceDeadlineMs: 900 };
@@ -42,10 +44,13 @@ export interface ProcessNode {
   readonly journal: PathJournal;
   readonly memory: InMemorySessionMemory;
   readonly handover: InMemorySessionHandover;
+  readonly lease: PeerLeaseKeeper | undefined;
 }
 
 export interface ProcessNodeOptions {
   session?: SessionSettings;
+  /** Peer leases with these settings (renewing with every other node of the cluster); default off. */
+  lease?: LeaseTiming;
   /** The node's iSCSI interfaces (default eth1 and eth2). */
   interfaces?: { subnet1?: string; subnet2?: string };
   /** Reuse a journal, session memory, hand-over and drivers (a restarted daemon on the same node). */
@@ -68,6 +73,7 @@ export interface ProcessNodeOptions {
 
 export class ProcessCluster {
   readonly nodes = new Map<string, ProcessNode>();
+  private readonly leaseCut = new Set<string>();
   readonly rpc: InProcessNodeRpc;
   readonly logger: Logger = createLogger({ level: (process.env.PC_LOG as "info" | undefined) ?? "silent" });
 
@@ -103,6 +109,11 @@ export class ProcessCluster {
     return this.store.kv;
   }
 
+  /** Injected outages of the in-memory Consul. */
+  get kvFaults(): InMemoryCluster["consul"]["faults"] {
+    return this.store.consul.faults;
+  }
+
   /** Starts a node agent and waits until it may serve (its session confirmed). */
   async addNode(name: string, options: ProcessNodeOptions = {}): Promise<ProcessNode> {
     const { kv, sessions } = this.store;
@@ -112,7 +123,30 @@ export class ProcessCluster {
     const journal = options.journal ?? (await PathJournal.open(undefined));
     const memory = options.memory ?? new InMemorySessionMemory();
     const handover = options.handover ?? new InMemorySessionHandover();
+    const lease =
+      options.lease === undefined
+        ? undefined
+        : new PeerLeaseKeeper({
+            self: name,
+            timing: options.lease,
+            rpc: {
+              renewLease: (peer, renewal, signal, deadlineMs) =>
+                this.leaseCut.has(name) || this.leaseCut.has(peer.name)
+                  ? Promise.reject(
+                      new SanpathError("unavailable", `RenewLease on ${peer.name}: cut off (test)`),
+                    )
+                  : this.rpc.renewLease(peer, renewal, signal, deadlineMs),
+            },
+            members: () => ({
+              peers: [...this.nodes.values()]
+                .filter((other) => other.name !== name)
+                .map((other) => ({ name: other.name, address: other.address })),
+              size: new Set([name, ...this.nodes.keys()]).size,
+            }),
+            logger: this.logger,
+          });
     const agent = new NodeAgent({
+      lease,
       nodeName: name,
       advertiseAddress: address,
       version: "test",
@@ -150,14 +184,24 @@ export class ProcessCluster {
         ? {}
         : { onDataPathHealthChange: options.onDataPathHealthChange }),
     });
-    const node = { name, address, agent, target, network, journal, memory, handover };
+    const node = { name, address, agent, target, network, journal, memory, handover, lease };
     this.nodes.set(name, node);
     this.rpc.serve(address, agent);
+    lease?.start();
     agent.start();
     await until(`node ${name} serving`, async () =>
       (await agent.status(0, AbortSignal.timeout(1000))).session.healthy ? true : undefined,
     );
     return node;
+  }
+
+  /** The node's peer-lease renewals, both ways, fail from now on (a node cut off from its peers). */
+  cutLeases(name: string): void {
+    this.leaseCut.add(name);
+  }
+
+  healLeases(name: string): void {
+    this.leaseCut.delete(name);
   }
 
   node(name: string): ProcessNode {

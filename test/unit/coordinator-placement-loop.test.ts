@@ -180,6 +180,8 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
         await sleep(400);
       },
       cleanPath: (node, request, callSignal) => cluster.rpc.cleanPath(node, request, callSignal),
+      renewLease: (node, renewal, callSignal, deadlineMs) =>
+        cluster.rpc.renewLease(node, renewal, callSignal, deadlineMs),
     };
     startLoop({ nodes: slow, metrics: { ...NO_METRICS, pathPlaced: (cause) => placed.push(cause) } });
     await cluster.addDisk({ name: "one", pathCount: 2 });

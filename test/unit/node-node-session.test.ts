@@ -167,7 +167,7 @@ describe("NodeSession's fence events", () => {
       actor: "node-a",
       reason: "session-gone: Consul says the session is gone (acquire answered: invalid session)",
     });
-    expect(session.status().fencesByCause).toEqual({ "session-gone": 2, unconfirmed: 0 });
+    expect(session.status().fencesByCause).toEqual({ "session-gone": 2, unconfirmed: 0, "lease-lost": 0 });
     await healthy(second);
     expect(events).toHaveLength(2);
   });

@@ -79,6 +79,28 @@ export function driftKindToJSON(object: DriftKind): string {
   }
 }
 
+export interface RenewLeaseRequest {
+  /** The renewing node's name, as in its node record. */
+  node: string;
+}
+
+export interface RenewLeaseResponse {
+  /** The answering node's name. */
+  node: string;
+  /** False when this node grants nothing (it is stopping, or peer leases are off here). */
+  granted: boolean;
+  /**
+   * How long this node has granted each node it knows nothing, in ms of its own monotonic clock
+   * (since its start for a node it never granted), measured when it answered.
+   */
+  silences: NodeSilence[];
+}
+
+export interface NodeSilence {
+  node: string;
+  silentForMs: number;
+}
+
 export interface AcquirePathRequest {
   /** Coordinator epoch; 0 for a node acting without a coordinator (then not epoch-fenced). */
   epoch: number;
@@ -194,7 +216,39 @@ export interface StatusResponse {
   /** "rbd" or "file". */
   imageStore: string;
   /** What the data-path probe finds: is every served path really there, as an initiator needs it. */
-  dataPath: DataPathState | undefined;
+  dataPath:
+    | DataPathState
+    | undefined;
+  /** The node's peer lease; unset when the node fences on Consul confirmations (liveness.mode consul). */
+  lease: LeaseState | undefined;
+}
+
+/**
+ * A node's peer lease (docs/design/peer-leases.md): it serves while a majority granted a renew it
+ * sent within lease_ms.
+ */
+export interface LeaseState {
+  /** The lease holds for longer than the tear-down budget: the node may serve. */
+  holds: boolean;
+  /** How long the lease still holds, in ms (0 without one). */
+  validForMs: number;
+  /** Nodes in the cluster as the node records say, this one included (0 while unknown). */
+  clusterSize: number;
+  peers: LeasePeer[];
+  /** Renews granted since start. */
+  renewals: number;
+  leaseMs: number;
+  heartbeatMs: number;
+}
+
+export interface LeasePeer {
+  node: string;
+  /** How long ago the peer last granted a renew this node sent, in ms; unset when it never did. */
+  grantedAgoMs?:
+    | number
+    | undefined;
+  /** Why the last renew to it failed ("" when it was granted). */
+  lastError: string;
 }
 
 /** The node's data path: the target daemon answers and each served path's IP and portal are there. */
@@ -222,6 +276,265 @@ export interface DataPathState {
   /** How often the probe runs (0 = off). */
   probeIntervalMs: number;
 }
+
+function createBaseRenewLeaseRequest(): RenewLeaseRequest {
+  return { node: "" };
+}
+
+export const RenewLeaseRequest: MessageFns<RenewLeaseRequest> = {
+  encode(message: RenewLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewLeaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewLeaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewLeaseRequest {
+    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+  },
+
+  toJSON(message: RenewLeaseRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewLeaseRequest>): RenewLeaseRequest {
+    return RenewLeaseRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RenewLeaseRequest>): RenewLeaseRequest {
+    const message = createBaseRenewLeaseRequest();
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
+function createBaseRenewLeaseResponse(): RenewLeaseResponse {
+  return { node: "", granted: false, silences: [] };
+}
+
+export const RenewLeaseResponse: MessageFns<RenewLeaseResponse> = {
+  encode(message: RenewLeaseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.granted !== false) {
+      writer.uint32(16).bool(message.granted);
+    }
+    for (const v of message.silences) {
+      NodeSilence.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewLeaseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewLeaseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.granted = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.silences.push(NodeSilence.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewLeaseResponse {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      granted: isSet(object.granted) ? globalThis.Boolean(object.granted) : false,
+      silences: globalThis.Array.isArray(object?.silences)
+        ? object.silences.map((e: any) => NodeSilence.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RenewLeaseResponse): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.granted !== false) {
+      obj.granted = message.granted;
+    }
+    if (message.silences?.length) {
+      obj.silences = message.silences.map((e) => NodeSilence.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewLeaseResponse>): RenewLeaseResponse {
+    return RenewLeaseResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RenewLeaseResponse>): RenewLeaseResponse {
+    const message = createBaseRenewLeaseResponse();
+    message.node = object.node ?? "";
+    message.granted = object.granted ?? false;
+    message.silences = object.silences?.map((e) => NodeSilence.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeSilence(): NodeSilence {
+  return { node: "", silentForMs: 0 };
+}
+
+export const NodeSilence: MessageFns<NodeSilence> = {
+  encode(message: NodeSilence, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.silentForMs !== 0) {
+      writer.uint32(16).uint64(message.silentForMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeSilence {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeSilence();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.silentForMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeSilence {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      silentForMs: isSet(object.silentForMs)
+        ? globalThis.Number(object.silentForMs)
+        : isSet(object.silent_for_ms)
+        ? globalThis.Number(object.silent_for_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeSilence): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.silentForMs !== 0) {
+      obj.silentForMs = Math.round(message.silentForMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeSilence>): NodeSilence {
+    return NodeSilence.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeSilence>): NodeSilence {
+    const message = createBaseNodeSilence();
+    message.node = object.node ?? "";
+    message.silentForMs = object.silentForMs ?? 0;
+    return message;
+  },
+};
 
 function createBaseAcquirePathRequest(): AcquirePathRequest {
   return { epoch: 0, diskId: "", index: 0, jobId: "" };
@@ -1615,6 +1928,7 @@ function createBaseStatusResponse(): StatusResponse {
     targetDriver: "",
     imageStore: "",
     dataPath: undefined,
+    lease: undefined,
   };
 }
 
@@ -1652,6 +1966,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.dataPath !== undefined) {
       DataPathState.encode(message.dataPath, writer.uint32(90).fork()).join();
+    }
+    if (message.lease !== undefined) {
+      LeaseState.encode(message.lease, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1757,6 +2074,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.dataPath = DataPathState.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.lease = LeaseState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1798,6 +2123,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.data_path)
         ? DataPathState.fromJSON(object.data_path)
         : undefined,
+      lease: isSet(object.lease) ? LeaseState.fromJSON(object.lease) : undefined,
     };
   },
 
@@ -1836,6 +2162,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.dataPath !== undefined) {
       obj.dataPath = DataPathState.toJSON(message.dataPath);
     }
+    if (message.lease !== undefined) {
+      obj.lease = LeaseState.toJSON(message.lease);
+    }
     return obj;
   },
 
@@ -1861,6 +2190,299 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.dataPath = (object.dataPath !== undefined && object.dataPath !== null)
       ? DataPathState.fromPartial(object.dataPath)
       : undefined;
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? LeaseState.fromPartial(object.lease)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLeaseState(): LeaseState {
+  return { holds: false, validForMs: 0, clusterSize: 0, peers: [], renewals: 0, leaseMs: 0, heartbeatMs: 0 };
+}
+
+export const LeaseState: MessageFns<LeaseState> = {
+  encode(message: LeaseState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holds !== false) {
+      writer.uint32(8).bool(message.holds);
+    }
+    if (message.validForMs !== 0) {
+      writer.uint32(16).uint32(message.validForMs);
+    }
+    if (message.clusterSize !== 0) {
+      writer.uint32(24).uint32(message.clusterSize);
+    }
+    for (const v of message.peers) {
+      LeasePeer.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.renewals !== 0) {
+      writer.uint32(40).uint64(message.renewals);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(48).uint32(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      writer.uint32(56).uint32(message.heartbeatMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.holds = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.validForMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.clusterSize = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peers.push(LeasePeer.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.renewals = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.heartbeatMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseState {
+    return {
+      holds: isSet(object.holds) ? globalThis.Boolean(object.holds) : false,
+      validForMs: isSet(object.validForMs)
+        ? globalThis.Number(object.validForMs)
+        : isSet(object.valid_for_ms)
+        ? globalThis.Number(object.valid_for_ms)
+        : 0,
+      clusterSize: isSet(object.clusterSize)
+        ? globalThis.Number(object.clusterSize)
+        : isSet(object.cluster_size)
+        ? globalThis.Number(object.cluster_size)
+        : 0,
+      peers: globalThis.Array.isArray(object?.peers) ? object.peers.map((e: any) => LeasePeer.fromJSON(e)) : [],
+      renewals: isSet(object.renewals) ? globalThis.Number(object.renewals) : 0,
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      heartbeatMs: isSet(object.heartbeatMs)
+        ? globalThis.Number(object.heartbeatMs)
+        : isSet(object.heartbeat_ms)
+        ? globalThis.Number(object.heartbeat_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: LeaseState): unknown {
+    const obj: any = {};
+    if (message.holds !== false) {
+      obj.holds = message.holds;
+    }
+    if (message.validForMs !== 0) {
+      obj.validForMs = Math.round(message.validForMs);
+    }
+    if (message.clusterSize !== 0) {
+      obj.clusterSize = Math.round(message.clusterSize);
+    }
+    if (message.peers?.length) {
+      obj.peers = message.peers.map((e) => LeasePeer.toJSON(e));
+    }
+    if (message.renewals !== 0) {
+      obj.renewals = Math.round(message.renewals);
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      obj.heartbeatMs = Math.round(message.heartbeatMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseState>): LeaseState {
+    return LeaseState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseState>): LeaseState {
+    const message = createBaseLeaseState();
+    message.holds = object.holds ?? false;
+    message.validForMs = object.validForMs ?? 0;
+    message.clusterSize = object.clusterSize ?? 0;
+    message.peers = object.peers?.map((e) => LeasePeer.fromPartial(e)) || [];
+    message.renewals = object.renewals ?? 0;
+    message.leaseMs = object.leaseMs ?? 0;
+    message.heartbeatMs = object.heartbeatMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeasePeer(): LeasePeer {
+  return { node: "", grantedAgoMs: undefined, lastError: "" };
+}
+
+export const LeasePeer: MessageFns<LeasePeer> = {
+  encode(message: LeasePeer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.grantedAgoMs !== undefined) {
+      writer.uint32(16).uint32(message.grantedAgoMs);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(26).string(message.lastError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeasePeer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeasePeer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.grantedAgoMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeasePeer {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      grantedAgoMs: isSet(object.grantedAgoMs)
+        ? globalThis.Number(object.grantedAgoMs)
+        : isSet(object.granted_ago_ms)
+        ? globalThis.Number(object.granted_ago_ms)
+        : undefined,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+    };
+  },
+
+  toJSON(message: LeasePeer): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.grantedAgoMs !== undefined) {
+      obj.grantedAgoMs = Math.round(message.grantedAgoMs);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeasePeer>): LeasePeer {
+    return LeasePeer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeasePeer>): LeasePeer {
+    const message = createBaseLeasePeer();
+    message.node = object.node ?? "";
+    message.grantedAgoMs = object.grantedAgoMs ?? undefined;
+    message.lastError = object.lastError ?? "";
     return message;
   },
 };
@@ -2179,6 +2801,22 @@ export const NodeServiceService = {
     responseSerialize: (value: StatusResponse): Buffer => Buffer.from(StatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatusResponse => StatusResponse.decode(value),
   },
+  /**
+   * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
+   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
+   * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
+   * on the coordinator.
+   */
+  renewLease: {
+    path: "/sanpath.v1.NodeService/RenewLease" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewLeaseRequest): Buffer => Buffer.from(RenewLeaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewLeaseRequest => RenewLeaseRequest.decode(value),
+    responseSerialize: (value: RenewLeaseResponse): Buffer => Buffer.from(RenewLeaseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenewLeaseResponse => RenewLeaseResponse.decode(value),
+  },
 } as const;
 
 export interface NodeServiceServer extends UntypedServiceImplementation {
@@ -2195,6 +2833,14 @@ export interface NodeServiceServer extends UntypedServiceImplementation {
   cleanPath: handleUnaryCall<CleanPathRequest, CleanPathResponse>;
   /** The node's session, served paths, drift between Consul and local state, counters. */
   status: handleUnaryCall<StatusRequest, StatusResponse>;
+  /**
+   * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
+   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
+   * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
+   * on the coordinator.
+   */
+  renewLease: handleUnaryCall<RenewLeaseRequest, RenewLeaseResponse>;
 }
 
 export interface NodeServiceClient extends Client {
@@ -2252,6 +2898,28 @@ export interface NodeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
+   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
+   * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
+   * on the coordinator.
+   */
+  renewLease(
+    request: RenewLeaseRequest,
+    callback: (error: ServiceError | null, response: RenewLeaseResponse) => void,
+  ): ClientUnaryCall;
+  renewLease(
+    request: RenewLeaseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenewLeaseResponse) => void,
+  ): ClientUnaryCall;
+  renewLease(
+    request: RenewLeaseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenewLeaseResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,251 @@
+import { performance } from "node:perf_hooks";
+import type { LeaseGrant, NodeEndpoint, NodeRpc } from "../assignment/node-rpc.js";
+import { errorMessage } from "../errors/sanpath-error.js";
+import type { Logger } from "../log/logger.js";
+import {
+  GrantTable,
+  LeaseHolder,
+  SilenceEvidence,
+  type PeerLeaseSettings,
+  type SilenceReport,
+} from "./peer-lease.js";
+
+/** The peer-lease settings of a running node (config `lease.*`). */
+export interface LeaseTiming extends PeerLeaseSettings {
+  /** A renew to every peer this often, each with this deadline. */
+  readonly heartbeatMs: number;
+  /** The tear-down starts this long before the lease ends (it must be done by then). */
+  readonly teardownBudgetMs: number;
+}
+
+/** Who is in the cluster, as the node records say. */
+export interface LeaseMembers {
+  /** Every other node, with the address its sanpathd answers at. */
+  readonly peers: readonly NodeEndpoint[];
+  /** Nodes in the cluster, this one included; undefined while unknown (then no lease is held). */
+  readonly size: number | undefined;
+}
+
+export interface PeerLeaseKeeperOptions {
+  readonly self: string;
+  readonly timing: LeaseTiming;
+  readonly rpc: Pick<NodeRpc, "renewLease">;
+  readonly members: () => LeaseMembers;
+  readonly logger: Logger;
+  /** Monotonic clock in ms; default performance.now. */
+  readonly now?: () => number;
+}
+
+/** A peer's side of this node's lease, for Status. */
+export interface LeasePeerStatus {
+  readonly node: string;
+  /** How long ago (ms) the peer last granted a renew this node sent; undefined when it never did. */
+  readonly grantedAgoMs: number | undefined;
+  /** The last renew to it failed (no answer in time, or refused), with why. */
+  readonly lastError: string | undefined;
+}
+
+export interface LeaseStatus {
+  readonly holds: boolean;
+  /** How long the lease still holds (ms); 0 without one. */
+  readonly validForMs: number;
+  readonly clusterSize: number | undefined;
+  readonly peers: readonly LeasePeerStatus[];
+  readonly renewals: number;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+}
+
+/**
+ * This node's peer lease and its part in the others' (docs/design/peer-leases.md; the rules and
+ * their safety argument are in peer-lease.ts). Every heartbeat it renews with every peer (RenewLease,
+ * deadline = heartbeat) and records, from each answer, the grant (its lease) and the peer's silences
+ * (evidence for expiry proofs). It answers the peers' renews the same way (`answer`).
+ *
+ * Listeners hear of every change of `fenceAt`, the instant (this node's clock) by which its tear-down
+ * must have started: the lease's end minus the tear-down budget.
+ */
+export class PeerLeaseKeeper {
+  readonly startedAt: number;
+  private readonly now: () => number;
+  private readonly grants: GrantTable;
+  private readonly holder: LeaseHolder;
+  private readonly evidence: SilenceEvidence;
+  private readonly listeners = new Set<() => void>();
+  private readonly inFlight = new Set<string>();
+  private readonly lastGrantSent = new Map<string, number>();
+  private readonly lastErrors = new Map<string, string>();
+  private readonly stopping = new AbortController();
+  private granting = true;
+  private renewals = 0;
+  private lastFenceAt: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: PeerLeaseKeeperOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.startedAt = this.now();
+    this.grants = new GrantTable(this.startedAt);
+    this.holder = new LeaseHolder(options.timing, options.self);
+    this.evidence = new SilenceEvidence(options.timing);
+  }
+
+  get timing(): LeaseTiming {
+    return this.options.timing;
+  }
+
+  /** Renews every heartbeat until stop(). */
+  start(): void {
+    if (this.timer !== undefined || this.stopping.signal.aborted) return;
+    const tick = (): void => {
+      void this.renewRound();
+      this.timer = setTimeout(tick, this.options.timing.heartbeatMs);
+    };
+    tick();
+  }
+
+  /** Stops renewing and granting (a stopping node must not keep others' leases alive). */
+  stop(): void {
+    this.granting = false;
+    this.stopping.abort();
+    clearTimeout(this.timer);
+  }
+
+  /** Calls `listener` whenever fenceAt() may have moved. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A peer's renew: granted (remembered now) unless this node stopped, with this node's silences. */
+  answer(node: string): LeaseGrant {
+    const now = this.now();
+    if (this.granting && node !== this.options.self) this.grants.grant(node, now);
+    const silences = new Map<string, number>();
+    for (const name of this.knownNodes()) {
+      if (name !== this.options.self) silences.set(name, Math.floor(this.grants.silentFor(name, now)));
+    }
+    return { node: this.options.self, granted: this.granting, silences };
+  }
+
+  /** When the lease ends (this node's clock); undefined without one. */
+  validUntil(): number | undefined {
+    const size = this.options.members().size;
+    return size === undefined ? undefined : this.holder.validUntil(size);
+  }
+
+  /** When the tear-down must start for the lease held now; undefined without one. */
+  fenceAt(): number | undefined {
+    const until = this.validUntil();
+    return until === undefined ? undefined : until - this.options.timing.teardownBudgetMs;
+  }
+
+  /** Whether this node may serve now: its lease holds for longer than the tear-down takes. */
+  holds(now = this.now()): boolean {
+    const fenceAt = this.fenceAt();
+    return fenceAt !== undefined && now < fenceAt;
+  }
+
+  /**
+   * Whether `subject` provably held no lease at some instant at or after `notBefore` (this node's
+   * clock): this node's own grant table read now, and the newest silences its peers reported.
+   */
+  expiryProven(subject: string, notBefore: number): boolean {
+    const size = this.options.members().size;
+    if (size === undefined || subject === this.options.self) return false;
+    const now = this.now();
+    const own: SilenceReport = {
+      silentForMs: this.grants.silentFor(subject, now),
+      askedAt: now,
+      answeredAt: now,
+    };
+    return this.evidence.proven(subject, size, notBefore, new Map([[this.options.self, own]]));
+  }
+
+  /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */
+  renewedWithin(subject: string, withinMs: number): boolean {
+    return this.grants.silentFor(subject, this.now()) < withinMs;
+  }
+
+  /** Current time on the keeper's clock (the `notBefore` of an expiry proof is read from it). */
+  clock(): number {
+    return this.now();
+  }
+
+  status(): LeaseStatus {
+    const now = this.now();
+    const until = this.validUntil();
+    return {
+      holds: this.holds(now),
+      validForMs: until === undefined ? 0 : Math.max(0, Math.floor(until - now)),
+      clusterSize: this.options.members().size,
+      peers: this.options.members().peers.map((peer) => {
+        const sentAt = this.lastGrantSent.get(peer.name);
+        return {
+          node: peer.name,
+          grantedAgoMs: sentAt === undefined ? undefined : Math.floor(now - sentAt),
+          lastError: this.lastErrors.get(peer.name),
+        };
+      }),
+      renewals: this.renewals,
+      leaseMs: this.options.timing.leaseMs,
+      heartbeatMs: this.options.timing.heartbeatMs,
+    };
+  }
+
+  /** One renew to every peer whose previous renew has ended; resolves when all have. */
+  async renewRound(): Promise<void> {
+    const { peers } = this.options.members();
+    await Promise.all(peers.filter((peer) => !this.inFlight.has(peer.name)).map((peer) => this.renew(peer)));
+  }
+
+  private async renew(peer: NodeEndpoint): Promise<void> {
+    const { heartbeatMs } = this.options.timing;
+    this.inFlight.add(peer.name);
+    const askedAt = this.now();
+    try {
+      const grant = await this.options.rpc.renewLease(
+        peer,
+        { node: this.options.self },
+        this.stopping.signal,
+        heartbeatMs,
+      );
+      const answeredAt = this.now();
+      for (const [subject, silentForMs] of grant.silences) {
+        if (subject !== peer.name)
+          this.evidence.record(peer.name, subject, { silentForMs, askedAt, answeredAt });
+      }
+      if (!grant.granted) {
+        this.noteError(peer.name, "refused (the node is stopping)");
+        return;
+      }
+      this.lastErrors.delete(peer.name);
+      this.lastGrantSent.set(peer.name, Math.max(askedAt, this.lastGrantSent.get(peer.name) ?? askedAt));
+      this.holder.granted(peer.name, askedAt);
+      this.renewals += 1;
+      this.notifyIfMoved();
+    } catch (error) {
+      if (!this.stopping.signal.aborted) this.noteError(peer.name, errorMessage(error));
+    } finally {
+      this.inFlight.delete(peer.name);
+    }
+  }
+
+  private noteError(peer: string, message: string): void {
+    const before = this.lastErrors.get(peer);
+    this.lastErrors.set(peer, message);
+    if (before === undefined) this.options.logger.warn({ peer, err: message }, "peer lease renew failed");
+  }
+
+  private notifyIfMoved(): void {
+    const fenceAt = this.fenceAt();
+    if (fenceAt === this.lastFenceAt) return;
+    this.lastFenceAt = fenceAt;
+    for (const listener of this.listeners) listener();
+  }
+
+  private knownNodes(): Set<string> {
+    const names = new Set(this.options.members().peers.map((peer) => peer.name));
+    for (const name of this.grants.nodes()) names.add(name);
+    return names;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Peer leases in node agents (peer-lease-keeper.ts, node-session.ts with a lease): nodes renew with
+ * each other and serve while a majority grants; a node cut off from its peers fences on its own,
+ * while a Consul that answers nothing fences nobody; the others prove the cut node's lease over.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
+import { provenSilenceMs } from "../../src/node/peer-lease.js";
+import { ProcessCluster } from "../support/process-cluster.js";
+import { until } from "../support/until.js";
+
+const TIMING: LeaseTiming = {
+  heartbeatMs: 50,
+  leaseMs: 400,
+  teardownBudgetMs: 100,
+  clockRateError: 0.01,
+  marginMs: 20,
+};
+
+describe("peer leases between node agents", () => {
+  let cluster: ProcessCluster;
+
+  beforeEach(async () => {
+    cluster = await ProcessCluster.start("PeerLease");
+    for (const name of ["a", "b", "c"]) await cluster.addNode(name, { lease: TIMING });
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  const status = (name: string) => cluster.node(name).agent.status(0, AbortSignal.timeout(2000));
+
+  it("every node holds its lease from its peers' grants and answers their renews with its silences", async () => {
+    await until("every lease held", async () => {
+      for (const name of ["a", "b", "c"]) if ((await status(name)).lease?.holds !== true) return undefined;
+      return true;
+    });
+    const lease = (await status("a")).lease;
+    expect(lease?.clusterSize).toBe(3);
+    expect(lease?.peers.map((peer) => peer.node).sort()).toEqual(["b", "c"]);
+    expect(
+      lease?.peers.every((peer) => peer.grantedAgoMs !== undefined && peer.lastError === undefined),
+    ).toBe(true);
+    const grant = await cluster.node("b").agent.renewLease({ node: "a" });
+    expect(grant).toMatchObject({ node: "b", granted: true });
+    expect(grant.silences.get("a")).toBe(0);
+    expect(grant.silences.get("c")).toBeLessThan(TIMING.leaseMs);
+  });
+
+  it("a node cut off from its peers fences by itself, and the others prove its lease over", async () => {
+    const disk = await cluster.addDisk({ pathCount: 1 });
+    const a = cluster.node("a");
+    await a.agent.acquirePath({ epoch: 0, diskId: disk, index: 1, jobId: "" }, AbortSignal.timeout(5000));
+    const ip = a.journal.served()[0]?.ip;
+    expect(ip).toBeDefined();
+    expect(await a.network.hasAddress(ip ?? "")).toBe(true);
+    const b = cluster.node("b").lease;
+    if (b === undefined) throw new Error("no lease keeper on b");
+    const cutAt = b.clock();
+    expect(b.expiryProven("a", cutAt)).toBe(false);
+
+    cluster.cutLeases("a");
+    await until(
+      "a fenced",
+      async () => ((await status("a")).session.fencesByCause["lease-lost"] === 1 ? true : undefined),
+      5000,
+    );
+    expect(await a.network.hasAddress(ip ?? "")).toBe(false);
+    // Without its lease it takes nothing, though Consul answers.
+    expect((await status("a")).session.healthy).toBe(false);
+    await until("b proves a's lease over", () => (b.expiryProven("a", cutAt) ? true : undefined), 5000);
+    expect(b.clock() - cutAt).toBeGreaterThanOrEqual(provenSilenceMs(TIMING) - TIMING.leaseMs);
+    // b and c still hold theirs: each has the other.
+    expect((await status("b")).lease?.holds).toBe(true);
+    expect((await status("c")).lease?.holds).toBe(true);
+
+    cluster.healLeases("a");
+    await until("a serves again", async () => ((await status("a")).session.healthy ? true : undefined), 5000);
+    // A proof is never made from silences asked for before `notBefore`.
+    expect(b.expiryProven("a", b.clock())).toBe(false);
+  });
+
+  it("Consul answering nothing for longer than the fence deadline fences nobody", async () => {
+    const disk = await cluster.addDisk({ pathCount: 1 });
+    const a = cluster.node("a");
+    await a.agent.acquirePath({ epoch: 0, diskId: disk, index: 1, jobId: "" }, AbortSignal.timeout(5000));
+    const ip = a.journal.served()[0]?.ip ?? "";
+    cluster.kvFaults.setUnreachable(true);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const during = await status("a");
+    cluster.kvFaults.setUnreachable(false);
+    expect(during.session.fenced).toBe(false);
+    expect(during.counters.fences).toBe(0);
+    expect(during.lease?.holds).toBe(true);
+    expect(await a.network.hasAddress(ip)).toBe(true);
+  });
+});
