@@ -62,6 +62,11 @@ export interface JobHeader {
   readonly manualTarget?: string | undefined;
   /** The node whose API took the request. */
   readonly requestedOn: string;
+  /**
+   * Why the job was started, when not by a person's request (auto failback: "auto failback of
+   * node-b: …"); said in its job-started and job-finished events. Unset otherwise.
+   */
+  readonly reason?: string | undefined;
   /** Set once the job has ended. */
   readonly finishTime?: Date | undefined;
   /** Why the job as a whole failed (not set for failures of single moves). */
@@ -175,6 +180,7 @@ function headerJson(header: JobHeader): Record<string, unknown> {
     drainNode: header.drainNode,
     ...(header.manualTarget === undefined ? {} : { manualTarget: header.manualTarget }),
     requestedOn: header.requestedOn,
+    ...(header.reason === undefined ? {} : { reason: header.reason }),
     ...(header.finishTime === undefined ? {} : { finishTime: header.finishTime.toISOString() }),
     ...(header.error === undefined ? {} : { error: header.error }),
   };
@@ -188,6 +194,7 @@ function headerFrom(read: FieldReader): JobHeader {
   const id = read.text("id", false);
   const error = read.optionalText("error");
   const manualTarget = read.optionalText("manualTarget");
+  const reason = read.optionalText("reason");
   return {
     id,
     kind: read.oneOf("kind", JOB_KINDS),
@@ -199,6 +206,7 @@ function headerFrom(read: FieldReader): JobHeader {
     drainNode: read.text("drainNode"),
     ...(manualTarget === undefined ? {} : { manualTarget }),
     requestedOn: read.text("requestedOn"),
+    ...(reason === undefined ? {} : { reason }),
     finishTime: read.optionalTime("finishTime"),
     ...(error === undefined ? {} : { error }),
   };

@@ -254,7 +254,8 @@ export class JobRunner {
         reason:
           `${header.kind} job of ${header.moveCount} moves, parallelism ${header.parallelism}` +
           (header.drainNode === "" ? "" : `, draining ${header.drainNode}`) +
-          `, requested on ${header.requestedOn}`,
+          `, requested on ${header.requestedOn}` +
+          (header.reason === undefined ? "" : `: ${header.reason}`),
       });
     } catch (error) {
       if (!(error instanceof SanpathError) || error.reason !== "CAS_CONFLICT") throw error;
@@ -391,7 +392,8 @@ export class JobRunner {
       reason:
         `${header.kind} job: ${totals.succeeded} of ${totals.total} moved, ${totals.failed} failed, ` +
         `${totals.cancelled} cancelled` +
-        (header.error === undefined ? "" : ` (${header.error})`),
+        (header.error === undefined ? "" : ` (${header.error})`) +
+        (header.reason === undefined ? "" : `; ${header.reason}`),
     });
     return finished;
   }

@@ -49,6 +49,8 @@ export interface NewJob {
   /** Manual jobs: the node the request named, or "auto". */
   readonly manualTarget?: string | undefined;
   readonly requestedOn: string;
+  /** Why the job is started, when not by a person's request (JobHeader.reason). */
+  readonly reason?: string | undefined;
 }
 
 export interface JobStoreOptions {
@@ -126,6 +128,7 @@ export class JobStore {
       drainNode: job.drainNode,
       ...(job.manualTarget === undefined ? {} : { manualTarget: job.manualTarget }),
       requestedOn: job.requestedOn,
+      ...(job.reason === undefined ? {} : { reason: job.reason }),
     };
     if (job.moves.length === 0) return await this.createEmpty(header, options);
 

@@ -41,6 +41,22 @@ export interface SanpathdConfig {
   metrics: MetricsConfig;
   console: ConsoleConfig;
   events: EventsConfig;
+  failback: FailbackConfig;
+}
+
+/**
+ * Auto failback (docs/DEPLOY.md "Auto failback"): the coordinator moves paths back to a node that
+ * returned once it has stayed eligible for a while, as an ordinary average-planner job.
+ */
+export interface FailbackConfig {
+  /** Off by default: paths come back only with a rebalance someone starts. */
+  enabled: boolean;
+  /** How long a returned node must stay online, uncordoned and not degraded first. */
+  healthyForMs: number;
+  /** The failback job's parallelism (moves in flight at once). */
+  maxConcurrentMoves: number;
+  /** The least time between the end of one failback job and the start of the next. */
+  minIntervalMs: number;
 }
 
 /** Retention of the event history (docs/DEPLOY.md "Events"); the same on every node, ideally. */

@@ -156,6 +156,28 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "with no coordinator elected this long, node agents take free paths themselves (1000..600000)",
   },
   {
+    path: "failback.enabled",
+    env: "SANPATH_FAILBACK_ENABLED",
+    description:
+      "true: the coordinator moves paths back to a node that returned (online, not cordoned, not degraded again) once it has stayed so for failback.healthyForMs, as an ordinary average-planner job (default false)",
+  },
+  {
+    path: "failback.healthyForMs",
+    env: "SANPATH_FAILBACK_HEALTHY_FOR_MS",
+    description:
+      "how long a returned node must stay eligible before its failback job, in ms (1000..86400000); going away again restarts the wait",
+  },
+  {
+    path: "failback.maxConcurrentMoves",
+    env: "SANPATH_FAILBACK_MAX_CONCURRENT_MOVES",
+    description: "paths a failback job moves at once (1..64)",
+  },
+  {
+    path: "failback.minIntervalMs",
+    env: "SANPATH_FAILBACK_MIN_INTERVAL_MS",
+    description: "a failback job starts at least this long after the previous one ended, in ms (0..86400000)",
+  },
+  {
     path: "auth.mode",
     env: "SANPATH_AUTH_MODE",
     flag: "auth-mode",

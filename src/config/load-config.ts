@@ -69,6 +69,10 @@ export function defaultSettings(): Record<string, unknown> {
     "reassignment.leaderlessGraceMs": 30_000,
     "events.maxEvents": 20_000,
     "events.maxAgeHours": 168,
+    "failback.enabled": false,
+    "failback.healthyForMs": 60_000,
+    "failback.maxConcurrentMoves": 2,
+    "failback.minIntervalMs": 300_000,
     "auth.mode": "required",
     "tls.plaintext": false,
     "tls.requireClientCert": true,
@@ -210,6 +214,12 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     events: {
       maxEvents: read.integer("events.maxEvents", 100, 1_000_000),
       maxAgeHours: read.integer("events.maxAgeHours", 1, 8760),
+    },
+    failback: {
+      enabled: read.boolean("failback.enabled"),
+      healthyForMs: read.integer("failback.healthyForMs", 1000, 86_400_000),
+      maxConcurrentMoves: read.integer("failback.maxConcurrentMoves", 1, 64),
+      minIntervalMs: read.integer("failback.minIntervalMs", 0, 86_400_000),
     },
     console: {
       listen: read.optionalText("console.listen", hostPortRule(true)),

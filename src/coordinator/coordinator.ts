@@ -14,6 +14,7 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { NO_METRICS, type MetricsRecorder } from "../metrics/metrics-recorder.js";
 import type { Logger } from "../log/logger.js";
+import { AutoFailback, type AutoFailbackSettings } from "./auto-failback.js";
 import type { Term } from "./election.js";
 import { PlacementLoop, type NodeCounts } from "./placement-loop.js";
 
@@ -41,6 +42,9 @@ export interface CoordinatorOptions {
   events?: EventLog | undefined;
   /** This node's name: the actor of its placements. */
   nodeName?: string | undefined;
+  /** Auto failback (config failback.*; auto-failback.ts); off when unset or not enabled. */
+  failback?:
+    (AutoFailbackSettings & { readonly enabled: boolean; readonly checkIntervalMs?: number }) | undefined;
 }
 
 /**
@@ -110,10 +114,26 @@ export class Coordinator {
         poke(keys.disks()),
         poke(keys.nodes()),
         this.runJobs(leaderTerm, { moves, slots }, placement, log),
+        this.autoFailback(term, log)?.run(),
       ]);
     } finally {
       if (this.placement === placement) this.placement = undefined;
     }
+  }
+
+  /** The term's auto failback, with fresh timers (none when it is off). */
+  private autoFailback(term: Term, log: Logger): AutoFailback | undefined {
+    const { failback } = this.options;
+    if (failback?.enabled !== true) return undefined;
+    return new AutoFailback({
+      reader: this.options.reader,
+      store: this.options.store,
+      settings: failback,
+      signal: term.signal,
+      logger: log.child({ part: "auto-failback" }),
+      nodeName: this.options.nodeName ?? "",
+      ...(failback.checkIntervalMs === undefined ? {} : { checkIntervalMs: failback.checkIntervalMs }),
+    });
   }
 
   /** Runs the stored job whenever there is one, one after the other. */

@@ -67,6 +67,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         metrics,
         events,
         nodeName: config.nodeName,
+        failback: config.failback,
       });
       metrics.observeCoordinator(() => {
         const leading = coordinator.leading;

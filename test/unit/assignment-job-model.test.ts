@@ -47,6 +47,9 @@ describe("reassignment job records", () => {
     expect(parseJobHeader(serializeJobHeader(header))).toEqual({ ...header, finishTime: undefined });
     const manual = { ...header, kind: "manual" as const, drainNode: "", manualTarget: "auto" };
     expect(parseJobHeader(serializeJobHeader(manual))).toEqual({ ...manual, finishTime: undefined });
+    const failback = { ...header, kind: "auto" as const, drainNode: "", reason: "auto failback of node-3" };
+    expect(parseJobHeader(serializeJobHeader(failback))).toEqual({ ...failback, finishTime: undefined });
+    expect(JSON.parse(serializeJobHeader(header))).not.toHaveProperty("reason");
     const finished = {
       ...header,
       state: "failed" as const,
