@@ -9,6 +9,11 @@
  *     over) it waits until the next sanpathd claims the hand-over, or claims it itself once its time
  *     is up and tears down. Without either line (a crash), it tears down every path the journal
  *     lists at once, logs one JSON line of it, exits.
+ *     Meanwhile, "lease-until <ms>" lines (ms on CLOCK_MONOTONIC) set the deadline of sanpathd's
+ *     lease (a value not newer than the newest is ignored, a malformed line is logged and ignored):
+ *     when CLOCK_MONOTONIC reaches the newest with no newer line (sanpathd frozen), the guard tears
+ *     down every path the journal lists, logs one JSON line of it, and keeps running; a newer line
+ *     arms it again. restart-exit, clean-exit and the pipe's close end the lease timer.
  *
  *   crash-guard-main.js --now (--config FILE | --journal FILE ...)
  *     Tears down at once and exits (systemd ExecStopPost), unless a restart's hand-over is still
@@ -30,9 +35,12 @@ import { IpDriver } from "../net/ip-driver.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SessionHandoverFile } from "../files/session-handover-file.js";
 import type { SessionHandover } from "../kv/session-handover.js";
-import { CLEAN_EXIT_LINE, RESTART_EXIT_LINE, type CrashGuardTarget } from "./crash-guard.js";
+import type { CrashGuardTarget } from "./crash-guard.js";
 import { tearDownJournalledPaths } from "./crash-guard-teardown.js";
 import { PathSetup } from "../node/path-setup.js";
+import { monotonicNowMs } from "../util/monotonic-clock.js";
+import { GuardInput, type ParentSaid } from "./guard-input.js";
+import { LeaseTimer, type LeaseExpiry, type LeaseOffer } from "./lease-timer.js";
 
 interface GuardSettings {
   journalFile: string;
@@ -126,31 +134,34 @@ function pathSetup(target: CrashGuardTarget, logger: Logger): PathSetup {
   return new PathSetup(driver, new IpDriver({ runner, logger }), logger);
 }
 
-async function tearDown(settings: GuardSettings, logger: Logger, why: string): Promise<number> {
+async function tearDown(
+  settings: GuardSettings,
+  logger: Logger,
+  why: string,
+  details: Record<string, unknown> = {},
+): Promise<number> {
   const report = await tearDownJournalledPaths({
     journalFile: settings.journalFile,
     setup: pathSetup(settings.target, logger),
     logger,
   });
   const level = report.removed.length > 0 || report.failed.length > 0 ? "warn" : "info";
-  logger[level]({ why, journal: settings.journalFile, ...report }, "crash guard tear-down");
+  logger[level]({ why, ...details, journal: settings.journalFile, ...report }, "crash guard tear-down");
   return report.failed.length > 0 ? 1 : 0;
 }
 
 /** Resolves when stdin closes: how sanpathd said it stopped (nothing said: it crashed). */
-function parentGone(): Promise<"clean" | "restart" | "crash"> {
+function parentGone(input: GuardInput): Promise<ParentSaid> {
   return new Promise((resolve) => {
-    let received = "";
-    let said: "clean" | "restart" | "crash" = "crash";
     process.stdin.setEncoding("utf8");
     process.stdin.on("data", (chunk: string) => {
-      received = (received + chunk).slice(-256);
-      const lines = received.split("\n");
-      if (lines.includes(CLEAN_EXIT_LINE)) said = "clean";
-      else if (lines.includes(RESTART_EXIT_LINE)) said = "restart";
+      input.push(chunk);
     });
+    let ended = false;
     const done = (): void => {
-      resolve(said);
+      if (ended) return;
+      ended = true;
+      resolve(input.end());
     };
     process.stdin.once("end", done);
     process.stdin.once("close", done);
@@ -193,7 +204,35 @@ async function main(): Promise<number> {
     });
   }
   logger.debug({ journal: settings.journalFile, parent: process.ppid }, "crash guard armed");
-  const said = await parentGone();
+  // Lease tear-downs run one after the other, and the one the pipe's close asks for after them.
+  let tearingDown: Promise<void> = Promise.resolve();
+  const lease = new LeaseTimer({
+    now: monotonicNowMs,
+    schedule: (callback, delayMs) => {
+      const timer = setTimeout(callback, delayMs);
+      return () => {
+        clearTimeout(timer);
+      };
+    },
+    onExpired: (expiry) => {
+      tearingDown = tearingDown
+        .then(() => leaseTearDown(settings, logger, expiry))
+        .catch((error: unknown) => {
+          logger.error({ err: errorMessage(error) }, "crash guard: the lease tear-down failed");
+        });
+    },
+  });
+  const input = new GuardInput({
+    lease,
+    onLease: (offer) => {
+      logLease(logger, offer);
+    },
+    onIgnored: ({ line, problem }) => {
+      logger.warn({ line, problem }, "crash guard ignores a line from sanpathd");
+    },
+  });
+  const said = await parentGone(input);
+  await tearingDown;
   if (said === "clean") {
     logger.debug("sanpathd stopped cleanly; crash guard exits");
     return 0;
@@ -206,6 +245,34 @@ async function main(): Promise<number> {
     return tearDown(settings, logger, "sanpathd restarted but no successor took its session over in time");
   }
   return tearDown(settings, logger, "sanpathd exited without a clean stop");
+}
+
+/**
+ * sanpathd's lease ran out and no newer deadline came (it is frozen, or stuck): its paths go down as
+ * in a crash, and the guard stays for the pipe (sanpathd may resume: it then fences and
+ * reconciles, and its next lease-until line arms the timer again).
+ */
+async function leaseTearDown(settings: GuardSettings, logger: Logger, expiry: LeaseExpiry): Promise<void> {
+  const late = Math.round(expiry.lateMs);
+  const deadline = Math.round(expiry.deadlineMs);
+  await tearDown(
+    settings,
+    logger,
+    `lease expired: sanpathd did not renew by ${deadline} ms (CLOCK_MONOTONIC); ${late} ms late`,
+    { leaseUntilMs: deadline, lateMs: late },
+  );
+}
+
+function logLease(logger: Logger, offer: LeaseOffer): void {
+  if (offer.kind === "armed" && offer.afterExpiry)
+    logger.info(
+      { leaseUntilMs: Math.round(offer.deadlineMs), inMs: Math.round(offer.deadlineMs - monotonicNowMs()) },
+      "sanpathd renewed its lease after it expired; the lease timer is armed again",
+    );
+  else if (offer.kind === "armed") logger.trace({ leaseUntilMs: offer.deadlineMs }, "lease timer armed");
+  else if (offer.kind === "stale")
+    logger.debug({ newestMs: offer.newestMs }, "lease-until not newer than the newest; ignored");
+  else logger.debug("lease-until after sanpathd said it stopped; ignored");
 }
 
 /**

@@ -9,6 +9,15 @@
  * without that line (the kernel closes it when sanpathd dies, however it dies), the guard tears down
  * every path of the journal at once (crash-guard-teardown.ts) and exits.
  *
+ * A frozen sanpathd (SIGSTOP) keeps the pipe open but cannot act, while tgtd keeps serving its
+ * paths. So sanpathd also tells the guard, on every lease renewal a majority granted, the instant
+ * by which its paths must be down unless it renews again (leaseUntil(): a line `lease-until <ms>`,
+ * LEASE_UNTIL_PREFIX, ms on CLOCK_MONOTONIC, util/monotonic-clock.ts, the same clock in every
+ * process of the machine). The guard keeps one timer for the newest such deadline (lease-timer.ts;
+ * the lines: guard-input.ts); reached without a newer one, it tears down every path of the journal
+ * as above and keeps running: a newer line arms it again. Without lease-until lines the guard waits
+ * for the pipe alone.
+ *
  * The guard is detached (its own process group: a Ctrl-C of sanpathd's terminal does not reach it)
  * and unref'd (it never keeps sanpathd alive); it ignores SIGTERM/SIGINT/SIGHUP, because the pipe
  * alone tells whether sanpathd stopped cleanly.
@@ -30,6 +39,18 @@ export const CLEAN_EXIT_LINE = "clean-exit";
  * tears the paths down itself if nobody has when the hand-over's time is up.
  */
 export const RESTART_EXIT_LINE = "restart-exit";
+/**
+ * The prefix of what sanpathd writes on every lease renewal a majority granted:
+ * `lease-until <ms>\n`, ms a CLOCK_MONOTONIC reading in milliseconds (a non-negative decimal) by
+ * which the paths must be down unless a newer line comes. The guard ignores a value not newer than
+ * the newest it has, and tears down when the newest is reached (lease-timer.ts).
+ */
+export const LEASE_UNTIL_PREFIX = "lease-until";
+
+/** The line for a deadline (whole ms, rounded down: never later than sanpathd's own deadline). */
+export function leaseUntilLine(monotonicMs: number): string {
+  return `${LEASE_UNTIL_PREFIX} ${Math.max(0, Math.floor(monotonicMs))}\n`;
+}
 
 export interface CrashGuardTarget {
   driver: TargetDriverKind;
@@ -61,6 +82,14 @@ export interface CrashGuard {
    * until the next daemon adopts it, or tears down when its time is up. Does not wait.
    */
   handOver(): Promise<void>;
+  /**
+   * Tells the guard the CLOCK_MONOTONIC instant (ms, monotonicNowMs) by which the paths must be
+   * torn down unless this is called again with a later one (a `lease-until` line). Never throws,
+   * never waits; ignored once the pipe is ending or broken, and for a value that is not a finite
+   * number. While a line is still buffered (the guard is not reading) only the newest value is kept
+   * and written once the pipe takes it.
+   */
+  leaseUntil(monotonicMs: number): void;
 }
 
 /** The guard's command-line arguments (crash-guard-main.ts) for these settings. */
@@ -98,6 +127,7 @@ const NO_CRASH_GUARD: CrashGuard = {
   pid: undefined,
   disarm: () => Promise.resolve(),
   handOver: () => Promise.resolve(),
+  leaseUntil: () => undefined,
 };
 
 /** Starts the guard. A guard that cannot start is logged (an error) and sanpathd runs without it. */
@@ -136,6 +166,7 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
   });
   child.unref();
   unrefPipe(stdin);
+  const lease = stdin === null ? undefined : new LeaseLineWriter(stdin);
   logger.debug({ pid: child.pid }, "crash guard started");
   return {
     pid: child.pid,
@@ -163,7 +194,57 @@ export function startCrashGuard(options: CrashGuardOptions): CrashGuard {
       });
       return disarmed;
     },
+    leaseUntil(monotonicMs) {
+      if (disarmed === undefined) lease?.write(monotonicMs);
+    },
   };
+}
+
+/** What LeaseLineWriter needs of the pipe (a Writable: the guard's stdin). */
+export interface LeasePipe {
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+  write(chunk: string, callback: (error?: Error | null) => void): boolean;
+}
+
+/**
+ * Writes lease-until lines to the guard's pipe, at most one at a time: while a line has not been
+ * taken by the pipe (the guard is not reading, the pipe buffer is full), later values replace each
+ * other and only the newest is written when it has been. Never throws.
+ */
+export class LeaseLineWriter {
+  private pending: number | undefined;
+  private writing = false;
+  private broken = false;
+
+  constructor(private readonly pipe: LeasePipe) {}
+
+  write(monotonicMs: number): void {
+    if (!Number.isFinite(monotonicMs)) return;
+    this.pending = monotonicMs;
+    if (!this.writing) this.next();
+  }
+
+  private next(): void {
+    const value = this.pending;
+    if (value === undefined || this.broken) return;
+    if (this.pipe.writableEnded || this.pipe.destroyed) {
+      this.pending = undefined;
+      return;
+    }
+    this.pending = undefined;
+    this.writing = true;
+    try {
+      this.pipe.write(leaseUntilLine(value), (error) => {
+        this.writing = false;
+        if (error !== undefined && error !== null) this.broken = true;
+        else this.next();
+      });
+    } catch {
+      this.writing = false;
+      this.broken = true;
+    }
+  }
 }
 
 /** The pipe's handle must not keep sanpathd's event loop alive either. */

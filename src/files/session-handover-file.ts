@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFile, rename, rm } from "node:fs/promises";
 import type { ClaimedHandover, SessionHandover } from "../kv/session-handover.js";
 import { writeFileAtomically } from "../util/atomic-file.js";
+import { monotonicNowMs } from "../util/monotonic-clock.js";
 
 const SESSION_ID = /^[0-9a-fA-F-]{36}$/;
 const BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id";
@@ -19,7 +20,7 @@ export class SessionHandoverFile implements SessionHandover {
   async leave(sessionId: string, validForMs: number): Promise<void> {
     const record = {
       sessionId,
-      deadlineMonotonicMs: monotonicMs() + validForMs,
+      deadlineMonotonicMs: monotonicNowMs() + validForMs,
       bootId: await bootId(),
       pid: process.pid,
     };
@@ -67,12 +68,8 @@ export class SessionHandoverFile implements SessionHandover {
     )
       return { sessionId: "", remainingMs: 0 };
     if (boot !== (await bootId())) return { sessionId, remainingMs: 0 };
-    return { sessionId, remainingMs: deadlineMonotonicMs - monotonicMs() };
+    return { sessionId, remainingMs: deadlineMonotonicMs - monotonicNowMs() };
   }
-}
-
-function monotonicMs(): number {
-  return Number(process.hrtime.bigint() / 1_000_000n);
 }
 
 async function bootId(): Promise<string> {
