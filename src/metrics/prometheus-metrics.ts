@@ -161,7 +161,7 @@ export class PrometheusMetrics implements MetricsRecorder {
     counterFromSnapshot(
       registers,
       "sanpath_fences_total",
-      "Times this node fenced itself (tore every path down), by cause: session-gone or unconfirmed.",
+      "Times this node fenced itself (tore every path down), by cause: session-gone, unconfirmed (Consul fencing) or lease-lost (peer leases).",
       ["cause"],
       async () =>
         Object.entries((await readCounters())?.fences ?? {}).map(([cause, count]) => [{ cause }, count]),

@@ -12,7 +12,13 @@ import type { ClusterStateReader } from "../../src/assignment/assignment-stats.j
 import { planAverage } from "../../src/assignment/average-planner.js";
 import type { Job } from "../../src/assignment/job-model.js";
 import type { JobStore } from "../../src/assignment/job-store.js";
-import type { NodeEndpoint, NodeRpc, PathRequest } from "../../src/assignment/node-rpc.js";
+import type {
+  LeaseGrant,
+  LeaseRenewal,
+  NodeEndpoint,
+  NodeRpc,
+  PathRequest,
+} from "../../src/assignment/node-rpc.js";
 import type { ReassignmentService } from "../../src/assignment/reassignment-service.js";
 import { AutoFailback, type AutoFailbackSettings } from "../../src/coordinator/auto-failback.js";
 import { Coordinator } from "../../src/coordinator/coordinator.js";
@@ -47,6 +53,15 @@ class CountingRpc implements NodeRpc {
 
   cleanPath(node: NodeEndpoint, request: PathRequest, callSignal: AbortSignal): Promise<void> {
     return this.count(() => this.inner.cleanPath(node, request, callSignal));
+  }
+
+  renewLease(
+    node: NodeEndpoint,
+    renewal: LeaseRenewal,
+    callSignal: AbortSignal,
+    deadlineMs?: number,
+  ): Promise<LeaseGrant> {
+    return this.inner.renewLease(node, renewal, callSignal, deadlineMs);
   }
 
   private async count(call: () => Promise<void>): Promise<void> {
