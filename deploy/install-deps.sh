@@ -2,7 +2,8 @@
 # Installs everything sanpath needs on a fresh Debian 12 machine. Idempotent: a second run only
 # checks and finishes in seconds.
 #   system: consul (Debian 11 package, unpacked, never added to the machine's apt sources),
-#           tgt + tgt-rbd, libiscsi-bin, iproute2, iputils-arping, ceph-mon, ceph-osd,
+#           tgt + tgt-rbd, libiscsi-bin, iproute2, iputils-arping, nftables (the dev cluster's
+#           Consul and peer cuts, inside its namespaces only), ceph-mon, ceph-osd,
 #           ceph-common, librbd-dev, librados-dev
 #   npm:    the project's dependencies (npm ci), which also builds the native addon
 # Flags: --system-only, --npm-only
@@ -34,7 +35,7 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-debian_packages=(tgt tgt-rbd libiscsi-bin iproute2 iputils-arping ceph-mon ceph-osd ceph-common
+debian_packages=(tgt tgt-rbd libiscsi-bin iproute2 iputils-arping nftables ceph-mon ceph-osd ceph-common
   librbd-dev librados-dev openssh-server openssh-client prometheus chromium)
 
 missing_debian_packages() {

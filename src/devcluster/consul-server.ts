@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { consulBinary } from "../consul/consul-binary.js";
 import { spawnDetached, type ProcessRecord } from "./detached-process.js";
-import { CONSUL_HTTP_PORT, type NodeLayout } from "./layout.js";
+import { CONSUL_HTTP_PORT, CONSUL_PEER_PORTS, type NodeLayout } from "./layout.js";
 import { unixGetJson } from "./unix-http.js";
 
 /** Gossip settings shipped with the dev cluster (failure detection ~1.4 s instead of ~5.6 s). */
@@ -44,7 +44,14 @@ export function writeConsulConfig(files: ConsulServerFiles): void {
         data_dir: files.dataDir,
         client_addr: "127.0.0.1",
         addresses: { http: `127.0.0.1 unix://${files.httpSocket}` },
-        ports: { http: CONSUL_HTTP_PORT, dns: -1, grpc: -1 },
+        ports: {
+          http: CONSUL_HTTP_PORT,
+          dns: -1,
+          grpc: -1,
+          server: CONSUL_PEER_PORTS.server,
+          serf_lan: CONSUL_PEER_PORTS.serfLan,
+          serf_wan: CONSUL_PEER_PORTS.serfWan,
+        },
         performance: { raft_multiplier: 1 },
         gossip_lan: FAST_GOSSIP,
         // A restarted server votes again after 2 s instead of 10 s (until then a 3-node cluster
@@ -135,6 +142,32 @@ export async function consulNodeHealth(httpSocket: string, timeoutMs = 1000): Pr
     }
   }
   return health;
+}
+
+/** Serf member states (`consul members`): Consul's numeric Status by name. */
+const MEMBER_STATUS: Readonly<Record<number, string>> = {
+  0: "none",
+  1: "alive",
+  2: "leaving",
+  3: "left",
+  4: "failed",
+};
+
+/**
+ * Node name → serf LAN member status ("alive", "failed", "left", …) as one agent sees the gossip
+ * pool now (`consul members`; /v1/agent/members, answered by the agent itself, no leader needed).
+ */
+export async function consulMembers(httpSocket: string, timeoutMs = 1000): Promise<Map<string, string>> {
+  const members = await unixGetJson(httpSocket, "/v1/agent/members", timeoutMs);
+  const status = new Map<string, string>();
+  if (!Array.isArray(members)) return status;
+  for (const member of members as unknown[]) {
+    const { Name, Status } = (member ?? {}) as Record<string, unknown>;
+    if (typeof Name === "string" && typeof Status === "number") {
+      status.set(Name, MEMBER_STATUS[Status] ?? String(Status));
+    }
+  }
+  return status;
 }
 
 /** Names of the raft voters, as the agent behind `httpSocket` sees the raft configuration. */

@@ -73,6 +73,22 @@ export function processStartTime(pid: number): string | undefined {
   return fields[19];
 }
 
+/**
+ * The recorded process's state letter from /proc/<pid>/stat (R running, S sleeping, T stopped by a
+ * signal, …); undefined when it is not the recorded process any more (gone, a zombie, PID reused).
+ */
+export function processState(record: ProcessRecord): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${record.pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[19] !== record.startTime || fields[0] === "Z" || fields[0] === "X") return undefined;
+  return fields[0];
+}
+
 /** The recorded process still runs (same PID, same start time). */
 export function isRunning(record: ProcessRecord): boolean {
   return processStartTime(record.pid) === record.startTime;

@@ -1,11 +1,13 @@
 /**
  * What a dev cluster can do to one of its nodes: kill it (a power-off), boot it again, cut all its
  * links (a partition) and repair them, kill its tgtd or its Consul agent alone (the supervisor
- * starts them again while supervision is on). Each change is recorded in the state file (the
+ * starts them again while supervision is on). The finer faults (a Consul cut, a peer cut, a frozen
+ * sanpathd) are in dev-cluster-cuts.ts; heal and kill undo them too. Each change is recorded in the state file (the
  * node's condition), so that a later command knows what was done, and made under the state lock,
  * so that the supervisor never acts on a node halfway through a change.
  */
 import { waitForConsulCluster, waitForVoter } from "./consul-server.js";
+import { clearNodeFaults, forgetFrozen } from "./dev-cluster-cuts.js";
 import { killTrees, stopProcess } from "./detached-process.js";
 import { NODE_INTERFACES, nodeBridges } from "./layout.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
@@ -17,7 +19,8 @@ import { stopTgtd } from "./tgtd-daemon.js";
  * (sanpathd with its crash guard, Consul, tgtd), its path IPs gone with it, its cables cut.
  * (Killing only sanpathd and Consul would leave tgtd serving, and sanpathd's crash guard tearing
  * the IPs down: a daemon crash, not a node death.) Other processes in the namespace, such as an
- * `ip -n` sampler, are not the node's and are left alone.
+ * `ip -n` sampler, are not the node's and are left alone. Injected faults go with the power: a
+ * frozen sanpathd dies like the rest (SIGKILL ends a stopped process), the cut rules are deleted.
  */
 export function killNode(cluster: RecordedCluster, name: string): Promise<void> {
   return cluster.exclusive(async () => {
@@ -26,6 +29,7 @@ export function killNode(cluster: RecordedCluster, name: string): Promise<void> 
     await stopTgtd(undefined, node.tgtControlPort);
     await flushPathAddresses(cluster, node);
     await setLinks(cluster, name, "down");
+    await clearNodeFaults(cluster, node);
     node.condition = "killed";
     await cluster.persist();
   });
@@ -40,6 +44,7 @@ export function restartNode(cluster: RecordedCluster, name: string): Promise<voi
       await killTrees(cluster.nodeProcesses(node));
       await stopTgtd(undefined, node.tgtControlPort);
       await flushPathAddresses(cluster, node);
+      await clearNodeFaults(cluster, node);
     }
     await setLinks(cluster, name, "up");
     node.condition = "running";
@@ -103,6 +108,10 @@ export function killNodeSanpathd(cluster: RecordedCluster, name: string): Promis
   return cluster.exclusive(async () => {
     const node = runningNode(cluster, name);
     if (node.sanpathd !== undefined) await stopProcess(node.sanpathd, { signal: "SIGKILL" });
+    if (node.faults !== undefined) {
+      forgetFrozen(node);
+      await cluster.persist();
+    }
   });
 }
 
@@ -128,8 +137,9 @@ export function partitionNode(cluster: RecordedCluster, name: string): Promise<v
 }
 
 /**
- * Repairs the node's links and waits until its Consul server votes again: a server cut off for
- * more than a few seconds is removed from the raft peers (autopilot's dead-server clean-up) and
+ * Repairs the node's links, undoes every other injected fault (Consul and peer cuts, a frozen
+ * sanpathd: dev-cluster-cuts.ts) and waits until its Consul server votes again: a server cut off
+ * for more than a few seconds is removed from the raft peers (autopilot's dead-server clean-up) and
  * comes back as a non-voter; until it is promoted, losing one more server loses the quorum.
  */
 export async function healNode(cluster: RecordedCluster, name: string): Promise<void> {
@@ -137,6 +147,7 @@ export async function healNode(cluster: RecordedCluster, name: string): Promise<
     const healed = cluster.node(name);
     if (healed.condition === "killed") throw new Error(`${name} is killed: restart it instead`);
     await setLinks(cluster, name, "up");
+    await clearNodeFaults(cluster, healed);
     healed.condition = "running";
     await cluster.persist();
     return healed;

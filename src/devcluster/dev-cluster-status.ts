@@ -6,11 +6,12 @@
 import type { ServiceError } from "@grpc/grpc-js";
 import type { GetClusterInfoResponse } from "../gen/sanpath/v1/cluster.js";
 import { NodeAdmin } from "./admin-client.js";
-import { consulLeader, consulNodeHealth } from "./consul-server.js";
+import { consulNodeHealth } from "./consul-server.js";
+import { hasFault, raftLeaderNode } from "./dev-cluster-cuts.js";
 import { isRunning } from "./detached-process.js";
 import type { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
-import type { DaemonRestarts, NodeState } from "./state.js";
+import type { DaemonRestarts, NodeFault, NodeState } from "./state.js";
 import { consoleUrl } from "./console-forward-process.js";
 import { CONSOLE_PORT, METRICS_PORT } from "./layout.js";
 
@@ -31,6 +32,8 @@ export interface NodeStatus {
   /** Its Prometheus endpoint, on its management address (reachable from the cluster's namespaces). */
   metricsUrl: string;
   condition: NodeState["condition"];
+  /** Faults injected on top of the condition (Consul or peer cut, frozen sanpathd). */
+  faults: NodeFault[];
   consul: boolean;
   tgtd: boolean;
   sanpathd: boolean;
@@ -87,27 +90,32 @@ export function supervisorStatus(cluster: RecordedCluster): SupervisorStatus {
 export async function clusterStatus(cluster: RecordedCluster): Promise<DevClusterStatus> {
   cluster.refresh();
   const { state } = cluster;
+  // A node whose Consul server is cut off has a stale view: ask the others.
   const reachable = state.nodes.filter(
-    (node) => node.condition === "running" && node.consul !== undefined && isRunning(node.consul),
+    (node) =>
+      node.condition === "running" &&
+      !hasFault(node, "consul-cut") &&
+      node.consul !== undefined &&
+      isRunning(node.consul),
   );
-  let raftLeaderAddress = "";
+  const raftLeader = await raftLeaderNode(cluster);
   let serf = new Map<string, string>();
   for (const node of reachable) {
     try {
-      raftLeaderAddress = await consulLeader(node.consulSocket);
       serf = await consulNodeHealth(node.consulSocket);
       break;
     } catch {
       // ask the next one
     }
   }
-  const raftLeader = cluster.layout.nodes.find((node) =>
-    raftLeaderAddress.startsWith(`${node.mgmtIp}:`),
-  )?.name;
 
   let info: GetClusterInfoResponse | undefined;
   let clusterInfoProblem: string | undefined = "no node answers";
-  for (const node of state.nodes.filter((candidate) => candidate.condition === "running")) {
+  // Nodes without injected faults first: a frozen or cut-off sanpathd answers late or not at all.
+  const askable = state.nodes
+    .filter((candidate) => candidate.condition === "running")
+    .sort((a, b) => (a.faults?.length ?? 0) - (b.faults?.length ?? 0));
+  for (const node of askable) {
     if (node.sanpathd === undefined || !isRunning(node.sanpathd)) continue;
     const admin = await NodeAdmin.open(state, node.name, 2000);
     try {
@@ -127,15 +135,17 @@ export async function clusterStatus(cluster: RecordedCluster): Promise<DevCluste
     state.nodes.map(async (node): Promise<NodeStatus> => {
       const summary = info?.nodes.find((candidate) => candidate.name === node.name);
       const sanpathdRunning = node.sanpathd !== undefined && isRunning(node.sanpathd);
+      const frozen = hasFault(node, "sanpathd-frozen");
       const mgmtIp = cluster.layout.nodes.find((candidate) => candidate.name === node.name)?.mgmtIp ?? "?";
       return {
         name: node.name,
         metricsUrl: `${state.tls === undefined ? "http" : "https"}://${mgmtIp}:${METRICS_PORT}/metrics`,
         condition: node.condition,
+        faults: node.faults ?? [],
         consul: node.consul !== undefined && isRunning(node.consul),
         tgtd: node.tgtd !== undefined && isRunning(node.tgtd),
         sanpathd: sanpathdRunning,
-        health: sanpathdRunning ? await sanpathdHealth(sanpathdFiles(node.dir), channel) : "",
+        health: sanpathdRunning && !frozen ? await sanpathdHealth(sanpathdFiles(node.dir), channel) : "",
         serf: serf.get(node.name) ?? "",
         raftLeader: raftLeader === node.name,
         coordinator: info?.leader?.node === node.name,

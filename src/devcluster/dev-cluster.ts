@@ -9,14 +9,18 @@
  *   await cluster.restart("node2");
  *   await cluster.restartSanpathd("node1");   // SIGUSR2: paths stay up, the session is handed over
  *   await cluster.partition("node3"); await cluster.heal("node3");
+ *   await cluster.cutConsul("node2"); await cluster.healConsul("node2");   // Consul servers only
+ *   await cluster.cutPeers("node2"); await cluster.healPeers("node2");     // sanpathd gRPC only
+ *   await cluster.freezeSanpathd("node3"); await cluster.thawSanpathd("node3");   // SIGSTOP / SIGCONT
+ *   await cluster.raftLeader();       // "node1": whose Consul server leads raft now
  *   await cluster.killConsulAgent("node2");   // kill -9; the supervisor starts it again after ~1 s
  *   await cluster.setSupervision(false);       // from now on a killed daemon stays dead
  *   await cluster.down();             // every process, namespace and the folder: gone
  *
  * Everything `up` starts is recorded in <dir>/state.json as soon as it runs, so `down` (from any
  * process) and a failure halfway through `up` both leave no process, namespace or folder behind.
- * The steps: dev-cluster-bring-up.ts; kill/restart/partition/heal: dev-cluster-faults.ts; a
- * restart of sanpathd alone: sanpathd-restart.ts; status:
+ * The steps: dev-cluster-bring-up.ts; kill/restart/partition/heal: dev-cluster-faults.ts; Consul
+ * and peer cuts, frozen sanpathd, the raft leader: dev-cluster-cuts.ts; a restart of sanpathd alone: sanpathd-restart.ts; status:
  * dev-cluster-status.ts; the recorded state and the node daemons' start: recorded-cluster.ts; the
  * supervisor that restarts dead tgtd and Consul agents (as systemd does in production):
  * supervisor.ts.
@@ -30,8 +34,19 @@ import { execaSync } from "execa";
 import type { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { NodeAdmin } from "./admin-client.js";
 import { stopCeph } from "./ceph-cluster.js";
+import { consulMembers } from "./consul-server.js";
 import { isRunning, killTrees } from "./detached-process.js";
 import { bringUp, newClusterState, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
+import {
+  cutNodeConsul,
+  cutNodePeers,
+  freezeNodeSanpathd,
+  hasFault,
+  healNodeConsul,
+  healNodePeers,
+  raftLeaderNode,
+  thawNodeSanpathd,
+} from "./dev-cluster-cuts.js";
 import {
   healNode,
   killNode,
@@ -55,7 +70,7 @@ import { RecordedCluster } from "./recorded-cluster.js";
 import { sanpathdFiles, sanpathdHealth } from "./sanpathd-node.js";
 import type { SupervisedDaemon } from "./restart-planner.js";
 import { restartNodeSanpathd, type SanpathdRestart, type SanpathdStopMode } from "./sanpathd-restart.js";
-import { readState, type DevClusterState } from "./state.js";
+import { readState, type DevClusterState, type NodeFault } from "./state.js";
 import { stopSupervisor } from "./supervisor-process.js";
 import { consoleUrl, stopConsoleForward } from "./console-forward-process.js";
 import { stopTgtd } from "./tgtd-daemon.js";
@@ -63,6 +78,7 @@ import { stopTgtd } from "./tgtd-daemon.js";
 export { DEFAULT_PREFIX, type DevClusterUpOptions } from "./dev-cluster-bring-up.js";
 export type { DevClusterStatus, NodeStatus, SupervisorStatus } from "./dev-cluster-status.js";
 export type { PathLockRecord } from "./path-lock-records.js";
+export type { NodeFault } from "./state.js";
 export type { SanpathdRestart, SanpathdStopMode } from "./sanpathd-restart.js";
 
 export class DevCluster {
@@ -162,7 +178,10 @@ export class DevCluster {
     this.recorded.refresh();
     const node = this.state.nodes.find(
       (candidate) =>
-        candidate.condition === "running" && candidate.consul !== undefined && isRunning(candidate.consul),
+        candidate.condition === "running" &&
+        !hasFault(candidate, "consul-cut") &&
+        candidate.consul !== undefined &&
+        isRunning(candidate.consul),
     );
     if (node === undefined) throw new Error("no running node with a Consul agent");
     return readPathLocks(node.consulSocket);
@@ -178,9 +197,64 @@ export class DevCluster {
     return killNodeTgtd(this.recorded, name);
   }
 
-  /** kill -9 of the node's Consul agent alone (restarted by the supervisor while supervision is on). */
+  /**
+   * kill -9 of the node's Consul agent alone (restarted by the supervisor while supervision is on).
+   * Every node's agent is a Consul server: killing the raftLeader()'s is a raft leader's death.
+   */
   killConsulAgent(name: string): Promise<void> {
     return killNodeConsul(this.recorded, name);
+  }
+
+  /**
+   * Cuts the node's Consul server off from the other servers (server RPC and gossip, TCP and UDP,
+   * both directions) while its sanpathd's gRPC and the iSCSI networks keep working (nftables in its
+   * namespace; see dev-cluster-cuts.ts). Recorded in the state file until healConsul or heal.
+   */
+  cutConsul(name: string): Promise<void> {
+    return cutNodeConsul(this.recorded, name);
+  }
+
+  /** Repairs a Consul cut and waits until the node's server is a raft voter again. */
+  healConsul(name: string): Promise<void> {
+    return healNodeConsul(this.recorded, name);
+  }
+
+  /** Cuts the node's sanpathd gRPC port from and to the other nodes; its Consul traffic still flows. */
+  cutPeers(name: string): Promise<void> {
+    return cutNodePeers(this.recorded, name);
+  }
+
+  /** Repairs a peer cut. */
+  healPeers(name: string): Promise<void> {
+    return healNodePeers(this.recorded, name);
+  }
+
+  /** SIGSTOP of the node's sanpathd (not its crash guard, not tgtd); resolves once it is stopped. */
+  freezeSanpathd(name: string): Promise<void> {
+    return freezeNodeSanpathd(this.recorded, name);
+  }
+
+  /** SIGCONT of the node's frozen sanpathd; resolves once it runs again. */
+  thawSanpathd(name: string): Promise<void> {
+    return thawNodeSanpathd(this.recorded, name);
+  }
+
+  /** Which node's Consul server is the raft leader now (undefined: none known). */
+  raftLeader(): Promise<string | undefined> {
+    return raftLeaderNode(this.recorded);
+  }
+
+  /**
+   * The Consul gossip pool as the node's own agent sees it (`consul members`): node → "alive",
+   * "failed", "left"…; asked over the agent's unix socket, which no cut touches.
+   */
+  consulMembers(name: string): Promise<Map<string, string>> {
+    return consulMembers(this.recorded.node(name).consulSocket);
+  }
+
+  /** The faults injected into the node (Consul or peer cut, frozen sanpathd), as recorded. */
+  faults(name: string): readonly NodeFault[] {
+    return this.recorded.node(name).faults ?? [];
   }
 
   /** Turns the supervisor's restarts on or off. */
@@ -193,7 +267,10 @@ export class DevCluster {
     return partitionNode(this.recorded, name);
   }
 
-  /** Repairs the node's links and waits until its Consul server votes again (see healNode). */
+  /**
+   * Repairs the node's links, undoes its other faults (cuts, a frozen sanpathd) and waits until its
+   * Consul server votes again (see healNode).
+   */
   heal(name: string): Promise<void> {
     return healNode(this.recorded, name);
   }
@@ -241,8 +318,9 @@ export class DevCluster {
   }
 
   /**
-   * Running nodes whose Consul agent and sanpathd run (a node whose agent was killed is running
-   * but answers cluster calls with UNAVAILABLE).
+   * Running nodes without an injected fault whose Consul agent and sanpathd run (a node whose agent
+   * was killed or cut off is running but answers cluster calls with UNAVAILABLE; a frozen one not
+   * at all; a peer-cut one cannot forward to the coordinator).
    */
   answeringNodes(): string[] {
     this.recorded.refresh();
@@ -250,6 +328,7 @@ export class DevCluster {
       .filter(
         (node) =>
           node.condition === "running" &&
+          node.faults === undefined &&
           [node.consul, node.sanpathd].every((record) => record !== undefined && isRunning(record)),
       )
       .map((node) => node.name);

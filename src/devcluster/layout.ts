@@ -23,6 +23,12 @@ export const CONSOLE_PORT = 9480;
 /** Where `up` forwards the console to on the root namespace's loopback (console-forwarder.ts). */
 export const DEFAULT_CONSOLE_FORWARD_PORT = 9480;
 export const CONSUL_HTTP_PORT = 8500;
+/**
+ * The Consul servers' ports between nodes, on their management addresses (Consul's defaults,
+ * written into consul.json so that they are what the fault injection cuts): server RPC (raft and
+ * forwarding, TCP), LAN and WAN gossip (serf, TCP and UDP).
+ */
+export const CONSUL_PEER_PORTS = { server: 8300, serfLan: 8301, serfWan: 8302 } as const;
 export const ISCSI_PORT = 3260;
 
 export const BRIDGES = { mgmt: "mgmt", iscsi1: "iscsi1", iscsi2: "iscsi2" } as const;

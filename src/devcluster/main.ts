@@ -11,7 +11,12 @@
  *   restart NODE                  boot a killed (or running) node again
  *   restart-sanpathd NODE [--hand-off]   restart its sanpathd alone: SIGUSR2, paths stay up and the
  *                                 session is handed over (--hand-off: SIGTERM, paths go to other nodes)
- *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running)
+ *   partition NODE | heal NODE    cut / repair every link of a node (its daemons keep running);
+ *                                 heal also undoes the faults below
+ *   cut-consul NODE | heal-consul NODE   cut / repair its Consul server's traffic to the other servers
+ *   cut-peers NODE | heal-peers NODE     cut / repair its sanpathd's gRPC to and from the other nodes
+ *   freeze-sanpathd NODE | thaw-sanpathd NODE   SIGSTOP / SIGCONT of its sanpathd
+ *   raft-leader                   which node's Consul server is the raft leader
  *   init                          store the dev cluster's settings (as `sanpath cluster init`)
  *   read [--node N] [--wait S]    read every path from the client namespace (iscsi-readcapacity16)
  *   env                           shell lines to point `sanpath` at the cluster
@@ -24,7 +29,14 @@ import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { attachTopology, listNamespaces } from "../netns/topology.js";
 import { projectRoot } from "../util/project-root.js";
 import { DEFAULT_PREFIX, DevCluster, type DevClusterStatus } from "./dev-cluster.js";
-import { clusterInitArgs, DEFAULT_CONSOLE_FORWARD_PORT, devClusterLayout, MAX_NODES } from "./layout.js";
+import {
+  clusterInitArgs,
+  CONSUL_PEER_PORTS,
+  DEFAULT_CONSOLE_FORWARD_PORT,
+  devClusterLayout,
+  MAX_NODES,
+  SANPATHD_PORT,
+} from "./layout.js";
 import { renderTable } from "../cli/table.js";
 import { killAndReread, placedPaths, readPaths, type PathRead } from "./path-reads.js";
 import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "./sanpathd-node.js";
@@ -81,7 +93,7 @@ function renderStatus(status: DevClusterStatus): string {
   const table = renderTable<DevClusterStatus["nodes"][number]>(
     [
       { header: "node", value: (node) => node.name },
-      { header: "state", value: (node) => node.condition },
+      { header: "state", value: (node) => [node.condition, ...node.faults].join("+") },
       { header: "consul", value: (node) => upDown(node.consul) },
       {
         header: "serf",
@@ -481,7 +493,56 @@ Security (on unless up --no-tls / --no-auth):
     (c, n) => c.partition(n),
     "partitioned",
   );
-  nodeCommand("heal", "repair the links of a partitioned node", (c, n) => c.heal(n), "links up");
+  nodeCommand(
+    "heal",
+    "repair the links of a partitioned node and undo its other faults (Consul and peer cuts, a frozen sanpathd)",
+    (c, n) => c.heal(n),
+    "links up, no fault left",
+  );
+  nodeCommand(
+    "cut-consul",
+    `cut the node's Consul server off from the other servers (TCP ${CONSUL_PEER_PORTS.server}-${CONSUL_PEER_PORTS.serfWan}, UDP ` +
+      `${CONSUL_PEER_PORTS.serfLan}-${CONSUL_PEER_PORTS.serfWan}, both directions, dropped by nftables in its namespace); its ` +
+      `sanpathd's gRPC (${SANPATHD_PORT}), its local agent and the iSCSI networks keep working`,
+    (c, n) => c.cutConsul(n),
+    "Consul cut off from the other servers",
+  );
+  nodeCommand(
+    "heal-consul",
+    "repair a Consul cut and wait until the node's server is a raft voter again",
+    (c, n) => c.healConsul(n),
+    "Consul reconnected, a raft voter",
+  );
+  nodeCommand(
+    "cut-peers",
+    `cut the node's sanpathd gRPC port (TCP ${SANPATHD_PORT}) from and to the other nodes, both directions ` +
+      "(nftables in its namespace); its Consul server stays in the cluster",
+    (c, n) => c.cutPeers(n),
+    "sanpathd gRPC cut off from the other nodes",
+  );
+  nodeCommand("heal-peers", "repair a peer cut", (c, n) => c.healPeers(n), "sanpathd gRPC reconnected");
+  nodeCommand(
+    "freeze-sanpathd",
+    "SIGSTOP of the node's sanpathd by its recorded PID (its crash guard and tgtd run on, its path IPs stay up)",
+    (c, n) => c.freezeSanpathd(n),
+    "sanpathd frozen",
+  );
+  nodeCommand(
+    "thaw-sanpathd",
+    "SIGCONT of the node's frozen sanpathd",
+    (c, n) => c.thawSanpathd(n),
+    "sanpathd running again",
+  );
+  cli
+    .command("raft-leader")
+    .description("which node's Consul server is the raft leader now (asked of an agent that is not cut off)")
+    .action(async (_options: unknown, command: Command) => {
+      const leader = await DevCluster.open(stateDir(command)).raftLeader();
+      if (leader === undefined) {
+        process.stdout.write("none\n");
+        process.exitCode = 1;
+      } else process.stdout.write(`${leader}\n`);
+    });
   return cli;
 }
 

@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { StatusResponse } from "../gen/sanpath/v1/node.js";
 import { NodeAdmin } from "./admin-client.js";
+import { hasFault } from "./dev-cluster-cuts.js";
 import { isRunning, signalProcess, waitForExit } from "./detached-process.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 
@@ -44,6 +45,8 @@ export function restartNodeSanpathd(
     const node = cluster.node(name);
     if (node.condition !== "running")
       throw new Error(`${name} is ${node.condition}: restart the node instead`);
+    if (hasFault(node, "sanpathd-frozen"))
+      throw new Error(`${name}'s sanpathd is frozen (SIGSTOP): thaw it first (thaw-sanpathd or heal)`);
     const old = node.sanpathd;
     if (old === undefined || !isRunning(old))
       throw new Error(`${name}'s sanpathd is not running: restart the node instead`);

@@ -16,6 +16,16 @@ export const STATE_FILE = "state.json";
 /** running: as started; killed: its daemons were SIGKILLed and its links cut; partitioned: links cut. */
 export type NodeCondition = "running" | "killed" | "partitioned";
 
+/**
+ * Faults injected into a node on top of its condition (dev-cluster-cuts.ts), any combination:
+ *   consul-cut       its Consul server cannot reach the other nodes' servers (gossip, server RPC)
+ *   peers-cut        its sanpathd's gRPC port is cut from and to the other nodes
+ *   sanpathd-frozen  its sanpathd is stopped (SIGSTOP); its crash guard and tgtd run on
+ * `heal` clears every one of them, `kill` (a power-off) and `down` too.
+ */
+export const NODE_FAULTS = ["consul-cut", "peers-cut", "sanpathd-frozen"] as const;
+export type NodeFault = (typeof NODE_FAULTS)[number];
+
 export interface NodeState {
   readonly name: string;
   readonly netns: string;
@@ -27,6 +37,8 @@ export interface NodeState {
   tgtd?: ProcessRecord | undefined;
   sanpathd?: ProcessRecord | undefined;
   condition: NodeCondition;
+  /** Faults injected on top of the condition (absent: none). */
+  faults?: NodeFault[] | undefined;
   /** How many restarts of the node's daemons the supervisor started (supervisor.ts writes it). */
   restarts?: DaemonRestarts | undefined;
 }

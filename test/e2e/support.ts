@@ -18,6 +18,7 @@ import { listPaths, type PathView } from "../../src/devcluster/client-reads.js";
 import { coordinatorNode, withAdmin } from "../../src/devcluster/cluster-ops.js";
 import { DevCluster } from "../../src/devcluster/dev-cluster.js";
 import { readPaths } from "../../src/devcluster/path-reads.js";
+import { nodeCertificate } from "../../src/devcluster/cluster-pki.js";
 import { sanpathdFiles, type SessionTiming } from "../../src/devcluster/sanpathd-node.js";
 import { uniquePrefix } from "../../src/netns/topology.js";
 import { projectRoot } from "../../src/util/project-root.js";
@@ -162,6 +163,41 @@ export async function bufCurlIn(
     cancelSignal: AbortSignal.timeout(31_000),
   });
   return { code: result.exitCode ?? -1, output: result.all };
+}
+
+/**
+ * NodeService Status of node `to`, called from node `from`'s namespace over the management network
+ * as a peer calls it (buf curl with `from`'s node certificate, or plaintext without TLS): code 0 and
+ * the answer, or the failure; `connectTimeoutS` bounds the connection, `timeoutS` the whole call.
+ */
+export async function peerStatusCall(
+  cluster: DevCluster,
+  from: string,
+  to: string,
+  { connectTimeoutS = 3, timeoutS = 15 } = {},
+): Promise<{ code: number; output: string; ms: number }> {
+  const target = cluster.layout.nodes.find((node) => node.name === to)?.grpcAddress;
+  if (target === undefined) throw new Error(`no node ${to}`);
+  const pki = cluster.state.tls;
+  const credentials =
+    pki === undefined
+      ? ["--http2-prior-knowledge"]
+      : (() => {
+          const peer = nodeCertificate(pki, from);
+          return ["--cacert", pki.ca, "--cert", peer.cert, "--key", peer.key];
+        })();
+  const started = performance.now();
+  const result = await bufCurlIn(cluster.nodeNs(from), [
+    "--timeout",
+    `${timeoutS}s`,
+    "--connect-timeout",
+    String(connectTimeoutS),
+    ...credentials,
+    "-d",
+    "{}",
+    `${pki === undefined ? "http" : "https"}://${target}/sanpath.v1.NodeService/Status`,
+  ]);
+  return { ...result, ms: performance.now() - started };
 }
 
 /** The paths as the coordinator places them. */
