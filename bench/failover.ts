@@ -23,13 +23,17 @@ import {
 import type { DevCluster } from "../src/devcluster/dev-cluster.js";
 import { startIscsiProber } from "../src/devcluster/iscsi-prober.js";
 import { clusterPaths, placedPaths, readPaths } from "../src/devcluster/path-reads.js";
-import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "../src/devcluster/sanpathd-node.js";
+import {
+  CONSUL_SESSION_TIMING,
+  DEV_SESSION_TIMING,
+  FAST_SESSION_TIMING,
+} from "../src/devcluster/sanpathd-node.js";
 import { machineLine, ms, percentile, startBenchCluster, summary } from "./devcluster-support.js";
 
 const { values: args } = parseArgs({
   options: {
     runs: { type: "string", default: "6" },
-    session: { type: "string", default: "safe" },
+    session: { type: "string", default: "lease" },
     roles: { type: "string", default: "follower,coordinator,raft-leader,coordinator+raft-leader" },
     modes: { type: "string", default: "power-off,kill-9" },
   },
@@ -39,7 +43,14 @@ const ROLES = args.roles.split(",").filter((role) => role !== "");
 const MODES = args.modes.split(",").filter((mode) => mode !== "");
 for (const mode of MODES)
   if (mode !== "power-off" && mode !== "kill-9") throw new Error(`--modes: unknown mode ${mode}`);
-const timing = args.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING;
+const timings = {
+  lease: DEV_SESSION_TIMING,
+  consul: CONSUL_SESSION_TIMING,
+  fast: FAST_SESSION_TIMING,
+} as const;
+if (!Object.hasOwn(timings, args.session))
+  throw new Error(`--session: lease, consul or fast, not ${args.session}`);
+const timing = timings[args.session as keyof typeof timings];
 const NODES = ["node1", "node2", "node3"];
 const wall = (): number => performance.timeOrigin + performance.now();
 const say = (line: string): void => {
@@ -65,7 +76,7 @@ async function detection(
 
 say(`failover bench: ${machineLine()}`);
 say(
-  `session: fence ${timing.fenceDeadlineMs} ms, lock-delay ${timing.lockDelaySeconds} s, TTL ${timing.ttlSeconds} s; gossip probe 250 ms / timeout 150 ms / suspicion ×4`,
+  `liveness ${timing.mode ?? "consul"}; session: fence ${timing.fenceDeadlineMs} ms, lock-delay ${timing.lockDelaySeconds} s, TTL ${timing.ttlSeconds} s; gossip probe 250 ms / timeout 150 ms / suspicion ×4`,
 );
 const cluster = await startBenchCluster("failover", { nodes: 3, session: timing, logLevel: "info" });
 try {

@@ -17,6 +17,12 @@ export interface PathAssignment {
    * any. Tells a path freed by a node's loss (placement's failover metrics) from a new one.
    */
   readonly lastHolder?: string;
+  /**
+   * The path key's lock as read (held paths only): the session holding it and the key's
+   * ModifyIndex, so that a lock of a node whose peer lease provably ended is released only if
+   * nothing changed since (kv/locks.ts releaseLockIfUnchanged).
+   */
+  readonly lock?: { readonly session: string; readonly modifyIndex: number };
 }
 
 /** A storage node as the planners see it. */

@@ -114,6 +114,9 @@ export class ClusterStateReader {
           subnet: subnetOf(settings, ip),
           node,
           ...(node === "" && entry !== undefined && entry.value !== "" ? { lastHolder: entry.value } : {}),
+          ...(entry?.session === undefined
+            ? {}
+            : { lock: { session: entry.session, modifyIndex: entry.modifyIndex } }),
         });
       }
     }

@@ -23,6 +23,8 @@ export interface SanpathdConfig {
   dataDir: string;
   imageStore: ImageStoreConfig;
   target: TargetConfig;
+  liveness: { mode: LivenessMode };
+  lease: LeaseConfig;
   session: SessionConfig;
   dataPath: DataPathConfig;
   /** Interface names that carry iSCSI subnet 1 and 2 on this node. */
@@ -136,10 +138,28 @@ export interface TargetConfig {
   tgtControlPort: number;
 }
 
+/**
+ * What decides that a node stops serving and that its paths may go elsewhere:
+ *   peer-lease  leases renewed with the other nodes over gRPC (docs/design/peer-leases.md): fast,
+ *               and a Consul raft election fences nobody; the shipped default.
+ *   consul      the node's Consul session: fence after fenceDeadlineMs unconfirmed, takeover after
+ *               the lock-delay (the design before issue #17).
+ */
+export type LivenessMode = "peer-lease" | "consul";
+
+export interface LeaseConfig {
+  /** A renew to every peer this often, each with this deadline. */
+  heartbeatMs: number;
+  /** How long a renew a majority granted keeps the lease, from its send time. */
+  leaseMs: number;
+  /** The fence's tear-down starts this long before the lease ends, and must be done by then. */
+  teardownBudgetMs: number;
+}
+
 export interface SessionConfig {
   /** Consul session TTL (Consul allows 10 s .. 24 h). */
   ttlSeconds: number;
-  /** Lock-delay after a session is invalidated; must exceed the fence deadline. */
+  /** Lock-delay after a session is invalidated; consul mode: must exceed the fence deadline; peer-lease: 0. */
   lockDelaySeconds: number;
   /** A node that cannot confirm its session this long tears down every path it serves. */
   fenceDeadlineMs: number;

@@ -108,6 +108,29 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "a degraded node takes paths again once its data path has been healthy this long, in ms (0..3600000)",
   },
   {
+    path: "liveness.mode",
+    env: "SANPATH_LIVENESS_MODE",
+    description:
+      "what decides that a node stops serving: peer-lease (leases renewed with the other nodes, failover in ~2 s; default) or consul (its Consul session: fence deadline + lock-delay)",
+  },
+  {
+    path: "lease.heartbeatMs",
+    env: "SANPATH_LEASE_HEARTBEAT_MS",
+    description: "peer-lease: a renew to every other node this often, in ms (50..5000)",
+  },
+  {
+    path: "lease.leaseMs",
+    env: "SANPATH_LEASE_MS",
+    description:
+      "peer-lease: a renew granted by a majority keeps the node's lease this long, in ms (200..60000, ≥ 4 × lease.heartbeatMs); its paths move about 1.1 × this after its last renew",
+  },
+  {
+    path: "lease.teardownBudgetMs",
+    env: "SANPATH_LEASE_TEARDOWN_BUDGET_MS",
+    description:
+      "peer-lease: a node without its lease starts tearing its paths down this long before the lease ends, in ms (50..30000, ≤ lease.leaseMs / 2)",
+  },
+  {
     path: "session.ttlSeconds",
     env: "SANPATH_SESSION_TTL_SECONDS",
     description: "Consul session TTL in seconds (10..86400)",
@@ -115,13 +138,14 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
   {
     path: "session.lockDelaySeconds",
     env: "SANPATH_SESSION_LOCK_DELAY_SECONDS",
-    description: "Consul lock-delay in seconds after a session is lost (1..60)",
+    description:
+      "Consul lock-delay in seconds after a session is lost (0..60; liveness.mode consul: 1..60 and above the fence deadline; peer-lease: 0)",
   },
   {
     path: "session.fenceDeadlineMs",
     env: "SANPATH_SESSION_FENCE_DEADLINE_MS",
     description:
-      "tear every path down after this long without a confirmed session (1000..60000, < lockDelaySeconds×1000)",
+      "liveness.mode consul: tear every path down after this long without a confirmed session (1000..60000, < lockDelaySeconds×1000); peer-lease: how often the session is renewed (a third of this)",
   },
   {
     path: "interfaces.subnet1",

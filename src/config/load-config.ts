@@ -7,6 +7,7 @@ import type { LogLevel } from "../log/logger.js";
 import {
   DEFAULT_PORT,
   type AuthMode,
+  type LivenessMode,
   type ImageStoreKind,
   type SanpathdConfig,
   type TargetDriverKind,
@@ -57,8 +58,12 @@ export function defaultSettings(): Record<string, unknown> {
     "imageStore.cephUser": "admin",
     "target.driver": "tgt",
     "target.tgtControlPort": 0,
+    "liveness.mode": "peer-lease",
+    "lease.heartbeatMs": 250,
+    "lease.leaseMs": 1000,
+    "lease.teardownBudgetMs": 300,
     "session.ttlSeconds": 10,
-    "session.lockDelaySeconds": 15,
+    "session.lockDelaySeconds": 0,
     "session.fenceDeadlineMs": 10_000,
     "dataPath.probeIntervalMs": 500,
     "dataPath.degradeAfterMs": 3000,
@@ -99,6 +104,7 @@ const LOG_LEVELS = [
 const IMAGE_STORES = ["file", "rbd"] as const satisfies readonly ImageStoreKind[];
 const TARGET_DRIVERS = ["tgt", "lio"] as const satisfies readonly TargetDriverKind[];
 const AUTH_MODES = ["required", "none"] as const satisfies readonly AuthMode[];
+const LIVENESS_MODES = ["peer-lease", "consul"] as const satisfies readonly LivenessMode[];
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const CONSUL_ROOT = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
@@ -183,9 +189,15 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
       driver: read.oneOf("target.driver", TARGET_DRIVERS),
       tgtControlPort: read.integer("target.tgtControlPort", 0, 65_535),
     },
+    liveness: { mode: read.oneOf("liveness.mode", LIVENESS_MODES) },
+    lease: {
+      heartbeatMs: read.integer("lease.heartbeatMs", 50, 5000),
+      leaseMs: read.integer("lease.leaseMs", 200, 60_000),
+      teardownBudgetMs: read.integer("lease.teardownBudgetMs", 50, 30_000),
+    },
     session: {
       ttlSeconds: read.integer("session.ttlSeconds", 10, 86_400),
-      lockDelaySeconds: read.integer("session.lockDelaySeconds", 1, 60),
+      lockDelaySeconds: read.integer("session.lockDelaySeconds", 0, 60),
       fenceDeadlineMs: read.integer("session.fenceDeadlineMs", 1000, 60_000),
     },
     dataPath: {
@@ -309,12 +321,38 @@ function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void 
     });
   }
   const { fenceDeadlineMs, lockDelaySeconds } = config.session;
-  // A fenced node must have torn its paths down before another node can take the lock.
-  if (fenceDeadlineMs >= lockDelaySeconds * 1000) {
+  if (config.liveness.mode === "consul") {
+    // A fenced node must have torn its paths down before another node can take the lock.
+    if (fenceDeadlineMs >= lockDelaySeconds * 1000) {
+      read.addProblem({
+        field: "session.fenceDeadlineMs",
+        rule: "must be less than session.lockDelaySeconds×1000 with liveness.mode consul (a node must have fenced before another may lock its paths)",
+        got: `${fenceDeadlineMs} ≥ ${lockDelaySeconds * 1000}`,
+      });
+    }
+    return;
+  }
+  // Peer leases: the safety argument of src/node/peer-lease.ts needs these.
+  const { heartbeatMs, leaseMs, teardownBudgetMs } = config.lease;
+  if (leaseMs < 4 * heartbeatMs) {
     read.addProblem({
-      field: "session.fenceDeadlineMs",
-      rule: "must be less than session.lockDelaySeconds×1000",
-      got: `${fenceDeadlineMs} ≥ ${lockDelaySeconds * 1000}`,
+      field: "lease.leaseMs",
+      rule: "must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two)",
+      got: `${leaseMs} < ${4 * heartbeatMs}`,
+    });
+  }
+  if (teardownBudgetMs * 2 > leaseMs) {
+    read.addProblem({
+      field: "lease.teardownBudgetMs",
+      rule: "must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed)",
+      got: `${teardownBudgetMs} > ${leaseMs / 2}`,
+    });
+  }
+  if (lockDelaySeconds !== 0) {
+    read.addProblem({
+      field: "session.lockDelaySeconds",
+      rule: "must be 0 with liveness.mode peer-lease (expiry proofs, not a lock-delay, keep a path off two nodes; a lock-delay only slows failover)",
+      got: String(lockDelaySeconds),
     });
   }
 }

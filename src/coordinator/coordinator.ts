@@ -16,7 +16,7 @@ import { NO_METRICS, type MetricsRecorder } from "../metrics/metrics-recorder.js
 import type { Logger } from "../log/logger.js";
 import { AutoFailback, type AutoFailbackSettings } from "./auto-failback.js";
 import type { Term } from "./election.js";
-import { PlacementLoop, type NodeCounts } from "./placement-loop.js";
+import { PlacementLoop, type PlacementLeases, type NodeCounts } from "./placement-loop.js";
 
 export interface CoordinatorOptions {
   kv: KvStore;
@@ -42,6 +42,15 @@ export interface CoordinatorOptions {
   events?: EventLog | undefined;
   /** This node's name: the actor of its placements. */
   nodeName?: string | undefined;
+  /**
+   * Peer leases (liveness.mode peer-lease): placement acts on expiry proofs; `watchExpiries` wakes
+   * it the moment a node's lease is proven over.
+   */
+  lease?:
+    | (PlacementLeases & {
+        watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void;
+      })
+    | undefined;
   /** Auto failback (config failback.*; auto-failback.ts); off when unset or not enabled. */
   failback?:
     (AutoFailbackSettings & { readonly enabled: boolean; readonly checkIntervalMs?: number }) | undefined;
@@ -95,6 +104,7 @@ export class Coordinator {
       events: this.options.events,
       nodeName: this.options.nodeName,
       lockDelayMs: this.options.lockDelayMs ?? term.lockDelayMs,
+      lease: this.options.lease,
       ...(this.options.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: this.options.rpcTimeoutMs }),
     });
     const poke = async (prefix: string): Promise<void> => {
@@ -108,6 +118,10 @@ export class Coordinator {
     };
     this.placement = placement;
     this.epoch = term.epoch;
+    this.options.lease?.watchExpiries(term.signal, (expired) => {
+      log.warn({ nodes: expired }, "peer lease proven over: placing the node's paths");
+      placement.poke();
+    });
     try {
       await Promise.all([
         placement.run(),

@@ -3,7 +3,7 @@ import { isAborted } from "../util/abort.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { placeFreePaths } from "../assignment/placement.js";
-import { isEligible } from "../assignment/assignment-model.js";
+import { isEligible, type PathAssignment } from "../assignment/assignment-model.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
@@ -23,6 +23,13 @@ export interface LeaderlessFallbackOptions {
   passEveryMs?: number;
   /** A path still free after this many passes may be taken by any eligible node (default 3). */
   anyNodeAfterPasses?: number;
+  /**
+   * Peer leases: whether this node may take a free path now (its last holder provably without a
+   * lease, or this node, or not a sanpath node). Default: any free path (Consul's lock-delay rules).
+   */
+  mayTake?: (path: PathAssignment, notBefore: number) => boolean;
+  /** The clock `mayTake`'s notBefore is read from, after the state (default Date.now). */
+  clock?: () => number;
 }
 
 /**
@@ -93,6 +100,7 @@ export class LeaderlessFallback {
     const { reader, nodeName, logger } = this.options;
     const signal = this.stopping.signal;
     const state = await reader.read({ signal });
+    const notBefore = (this.options.clock ?? Date.now)();
     const me = state.nodes.find((node) => node.name === nodeName);
     if (me === undefined || !isEligible(me)) return;
     const free = state.paths.filter((path) => path.node === "");
@@ -108,8 +116,12 @@ export class LeaderlessFallback {
         placement.node === nodeName ||
         ((this.freePasses.get(placement.ip) ?? 0) > after && me.subnets.includes(placement.subnet)),
     );
+    const mayTake = this.options.mayTake;
+    const byIp = new Map(state.paths.map((path) => [path.ip, path]));
     for (const placement of mine) {
       if (signal.aborted) return;
+      const path = byIp.get(placement.ip);
+      if (mayTake !== undefined && path !== undefined && !mayTake(path, notBefore)) continue;
       try {
         await this.options.acquire(placement.diskId, placement.index, signal);
         logger.info(

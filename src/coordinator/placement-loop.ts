@@ -29,7 +29,28 @@ const PLACEMENT_REASONS: Readonly<Record<PlacementCause, string>> = {
   "move-failed": "a job's move left it free",
 };
 
+/**
+ * What placement needs of peer leases (liveness.mode peer-lease; src/node/peer-lease-keeper.ts).
+ * Without it, placement relies on Consul's lock-delay as before.
+ */
+export interface PlacementLeases {
+  /** The keeper's clock (ms); read before the state so that proofs come after what was read. */
+  clock(): number;
+  /** `node` provably held no lease at some instant at or after `notBefore`. */
+  expiryProven(node: string, notBefore: number): boolean;
+  /** `node` renewed its lease with this node within `withinMs` (it is alive and reachable). */
+  renewedWithin(node: string, withinMs: number): boolean;
+  /** How recent a renew makes a node count as reachable (its lease length). */
+  readonly aliveWithinMs: number;
+  /** How soon to look again at a path whose last holder is neither reachable nor proven gone. */
+  readonly recheckMs: number;
+  /** Releases a held path's lock if unchanged since it was read (releaseLockIfUnchanged). */
+  releaseExpired(path: PathAssignment, signal: AbortSignal): Promise<boolean>;
+}
+
 export interface PlacementLoopOptions {
+  /** Peer leases: a dead node's paths are placed on an expiry proof, not after a lock-delay. */
+  lease?: PlacementLeases | undefined;
   /** Placements are counted and timed here (default: nowhere). */
   metrics?: MetricsRecorder;
   /** Each placement (a failover when the last holder lost its session) is recorded here. */
@@ -105,6 +126,10 @@ export class PlacementLoop {
   /** AcquirePath calls in flight: the node asked, and the call. */
   private readonly inFlight = new Map<string, { node: string; call: Promise<void> }>();
   private readonly unplacedLog: UnplacedPathsLog;
+  /** Peer leases: paths whose last holder is neither reachable nor proven gone, until when they wait. */
+  private readonly leaseWaits = new Map<string, number>();
+  /** Peer leases: paths whose last holder is alive and must let them go (CleanPath) before placement. */
+  private readonly cleanFirst = new Map<string, { name: string; address: string }>();
   private wake: (() => void) | undefined;
   private poked = true;
   private freeCount: number | undefined;
@@ -181,6 +206,7 @@ export class PlacementLoop {
     let soonest = resyncMs;
     const now = Date.now();
     for (const retry of this.retries.values()) soonest = Math.min(soonest, retry.retryAt - now);
+    for (const until of this.leaseWaits.values()) soonest = Math.min(soonest, until - now);
     return Math.max(10, soonest);
   }
 
@@ -221,8 +247,21 @@ export class PlacementLoop {
   }
 
   private async pass(noticedAt: number): Promise<void> {
-    const { reader, signal } = this.options;
-    const [state, job] = await Promise.all([reader.read({ signal }), this.jobView()]);
+    const { reader, signal, lease } = this.options;
+    const read = await Promise.all([reader.read({ signal }), this.jobView()]);
+    const job = read[1];
+    let state = read[0];
+    if (lease !== undefined) {
+      // Proofs count only silences asked for after the state was read: a lock the node took after
+      // a proof's instant is then never in the state acted on (peer-lease.ts).
+      let notBefore = lease.clock();
+      if ((await this.releaseExpiredLocks(state, lease, notBefore)) > 0) {
+        state = await reader.read({ signal });
+        notBefore = lease.clock();
+      }
+      state = withoutExpiredNodes(state, lease, notBefore, this.options.nodeName);
+      this.gateOnLeases(state, lease, notBefore);
+    }
     const now = Date.now();
     const {
       paths,
@@ -232,7 +271,7 @@ export class PlacementLoop {
       targetOf: (ip) => job.targetOf(ip),
       isWorking: (ip) => job.isWorking(ip),
       acquiringOn: (ip) => this.inFlight.get(ip)?.node,
-      isWaiting: (ip) => (this.retries.get(ip)?.retryAt ?? 0) > now,
+      isWaiting: (ip) => (this.retries.get(ip)?.retryAt ?? 0) > now || (this.leaseWaits.get(ip) ?? 0) > now,
     });
     this.freeCount = stillFree.size;
     this.nodeCounts = countNodes(state.nodes);
@@ -244,6 +283,7 @@ export class PlacementLoop {
       this.freed.set(ip, { since: noticedAt, cause: this.causeOf(ip, lastHolder, state), lastHolder });
     }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
+    for (const ip of this.leaseWaits.keys()) if (!stillFree.has(ip)) this.leaseWaits.delete(ip);
     // A path locked by the node an AcquirePath is still configuring reads as held: keep its timing.
     for (const ip of this.freed.keys()) {
       if (!stillFree.has(ip) && !this.inFlight.has(ip)) this.freed.delete(ip);
@@ -294,6 +334,12 @@ export class PlacementLoop {
     }
     try {
       const rpcSignal = AbortSignal.any([signal, AbortSignal.timeout(this.options.rpcTimeoutMs ?? 20_000)]);
+      const holder = this.cleanFirst.get(ip);
+      // Its last holder is alive: it may still serve the path (its Consul session ended under it).
+      if (holder !== undefined && holder.name !== node) {
+        await nodes.cleanPath(holder, { epoch, diskId, index }, rpcSignal);
+      }
+      this.cleanFirst.delete(ip);
       await nodes.acquirePath({ name: node, address }, { epoch, diskId, index }, rpcSignal);
       this.retries.delete(ip);
       this.excluded.delete(ip);
@@ -339,6 +385,82 @@ export class PlacementLoop {
       );
     } finally {
       slots.release(node);
+    }
+  }
+
+  /**
+   * Peer leases: releases the locks still held by nodes whose lease provably ended after
+   * `notBefore` (a killed sanpathd's session lives on until its TTL; a node cut off from its peers
+   * but not from Consul keeps renewing it). Only a node with a node record: a PetaSAN node holds no
+   * lease and keeps Consul's rules. Returns how many were released.
+   */
+  private async releaseExpiredLocks(
+    state: ClusterState,
+    lease: PlacementLeases,
+    notBefore: number,
+  ): Promise<number> {
+    const { signal, logger, nodeName } = this.options;
+    const members = new Set(state.nodes.filter((node) => node.address !== "").map((node) => node.name));
+    const expired = new Map<string, boolean>();
+    const isExpired = (node: string): boolean => {
+      let proven = expired.get(node);
+      if (proven === undefined) {
+        proven = node !== nodeName && members.has(node) && lease.expiryProven(node, notBefore);
+        expired.set(node, proven);
+      }
+      return proven;
+    };
+    const toRelease = state.paths.filter(
+      (path) => path.node !== "" && path.lock !== undefined && isExpired(path.node),
+    );
+    const released = await Promise.all(
+      toRelease.map(async (path) => {
+        try {
+          return (await lease.releaseExpired(path, signal)) ? path : undefined;
+        } catch (error) {
+          logger.warn(
+            { ip: path.ip, node: path.node, err: errorMessage(error) },
+            "lock of an expired lease not released",
+          );
+          return undefined;
+        }
+      }),
+    );
+    const done = released.filter((path) => path !== undefined);
+    if (done.length > 0) {
+      logger.warn(
+        { nodes: [...new Set(done.map((path) => path.node))], paths: done.map((path) => path.ip) },
+        "released the path locks of nodes whose peer lease provably ended",
+      );
+    }
+    return done.length;
+  }
+
+  /**
+   * Peer leases: decides, for each free path, what must come before its placement. Its last holder
+   * provably without a lease, or not a sanpath node: nothing. Alive and reachable: it lets the path
+   * go first (CleanPath; it may still serve the path after Consul ended its session). Neither: the
+   * path waits for the proof, looked at again soon.
+   */
+  private gateOnLeases(state: ClusterState, lease: PlacementLeases, notBefore: number): void {
+    const now = Date.now();
+    const records = new Map(
+      state.nodes.filter((node) => node.address !== "").map((node) => [node.name, node]),
+    );
+    for (const path of state.paths) {
+      if (path.node !== "") continue;
+      const holder = path.lastHolder === undefined ? undefined : records.get(path.lastHolder);
+      if (holder === undefined || (this.leaseWaits.get(path.ip) ?? 0) > now) continue;
+      if (holder.name !== this.options.nodeName && lease.expiryProven(holder.name, notBefore)) {
+        this.cleanFirst.delete(path.ip);
+        continue;
+      }
+      if (holder.name === this.options.nodeName || lease.renewedWithin(holder.name, lease.aliveWithinMs)) {
+        this.cleanFirst.set(path.ip, { name: holder.name, address: holder.address });
+        continue;
+      }
+      this.cleanFirst.delete(path.ip);
+      this.leaseWaits.set(path.ip, now + lease.recheckMs);
     }
   }
 
@@ -393,6 +515,23 @@ export class PlacementLoop {
     }
     return active;
   }
+}
+
+/** The state with nodes whose peer lease provably ended counted offline (never a placement target). */
+function withoutExpiredNodes(
+  state: ClusterState,
+  lease: PlacementLeases,
+  notBefore: number,
+  self: string | undefined,
+): ClusterState {
+  return {
+    ...state,
+    nodes: state.nodes.map((node) =>
+      node.online && node.name !== self && node.address !== "" && lease.expiryProven(node.name, notBefore)
+        ? { ...node, online: false }
+        : node,
+    ),
+  };
 }
 
 /** Nodes by state: online or offline, and cordoned and degraded among them. */

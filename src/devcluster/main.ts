@@ -39,7 +39,7 @@ import {
 } from "./layout.js";
 import { renderTable } from "../cli/table.js";
 import { killAndReread, placedPaths, readPaths, type PathRead } from "./path-reads.js";
-import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "./sanpathd-node.js";
+import { CONSUL_SESSION_TIMING, DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "./sanpathd-node.js";
 import { readState } from "./state.js";
 
 function stateDir(command: Command): string {
@@ -298,10 +298,10 @@ Security (on unless up --no-tls / --no-auth):
     .addOption(
       new Option(
         "--session <timing>",
-        "safe: fence after 4 s, lock-delay 5 s (outlasts a raft election); fast: 1.5 s / 2 s (faster failover, but a raft election fences every node)",
+        "lease: peer leases, sanpathd's defaults (lease 1 s, failover ≈ 2 s; a raft election fences nobody); consul: the Consul session alone, fence after 4 s, lock-delay 5 s; fast: Consul session, 1.5 s / 2 s (a raft election fences every node)",
       )
-        .choices(["safe", "fast"])
-        .default("safe"),
+        .choices(["lease", "consul", "fast"])
+        .default("lease"),
     )
     .action(
       async (
@@ -335,7 +335,12 @@ Security (on unless up --no-tls / --no-auth):
           nodes,
           auth: options.auth,
           tls: options.tls,
-          session: options.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING,
+          session:
+            options.session === "fast"
+              ? FAST_SESSION_TIMING
+              : options.session === "consul"
+                ? CONSUL_SESSION_TIMING
+                : DEV_SESSION_TIMING,
           supervise: options.supervise,
           restartDelayMs,
           keepAfterExit: true,

@@ -17,26 +17,40 @@ import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process
 import { CONSOLE_PORT, CONSUL_HTTP_PORT, METRICS_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
 
 export interface SessionTiming {
+  /** liveness.mode: peer leases (the shipped default) or the Consul session (the design before #17). */
+  mode?: "peer-lease" | "consul";
   ttlSeconds: number;
   lockDelaySeconds: number;
   fenceDeadlineMs: number;
 }
 
 /**
- * Shipped with the dev cluster: a node that cannot confirm its session tears its paths down after
- * 4 s; another node may take them 5 s after Consul invalidated the session. 4 s outlasts a Consul
- * raft election (measured 1.5–3 s here): a shorter fence deadline makes every node fence itself
- * whenever the raft leader dies or a healed node forces an election (Consul 1.8 has no pre-vote),
- * which takes every path down for a moment. FAST_SESSION_TIMING trades that for a faster failover.
+ * Shipped with the dev cluster: sanpathd's own defaults, peer leases (lease 1 s, renewed every
+ * 250 ms; a dead node's paths are placed about 1.2 s after its last renew) and a Consul session
+ * without lock-delay, which only records ownership.
  */
 export const DEV_SESSION_TIMING: SessionTiming = {
+  mode: "peer-lease",
+  ttlSeconds: 10,
+  lockDelaySeconds: 0,
+  fenceDeadlineMs: 10_000,
+};
+
+/**
+ * The Consul session alone (liveness.mode consul), as before #17: a node that cannot confirm its
+ * session tears its paths down after 4 s; another node may take them 5 s after Consul invalidated
+ * the session. 4 s outlasts a Consul raft election (measured 1.5–3 s here).
+ */
+export const CONSUL_SESSION_TIMING: SessionTiming = {
+  mode: "consul",
   ttlSeconds: 10,
   lockDelaySeconds: 5,
   fenceDeadlineMs: 4000,
 };
 
-/** The smallest the config allows: fence after 1.5 s, lock-delay 2 s (see DEV_SESSION_TIMING). */
+/** The smallest Consul-session timing the config allows: fence after 1.5 s, lock-delay 2 s (a raft election fences every node). */
 export const FAST_SESSION_TIMING: SessionTiming = {
+  mode: "consul",
   ttlSeconds: 10,
   lockDelaySeconds: 2,
   fenceDeadlineMs: 1500,
@@ -97,7 +111,12 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     dataDir: files.dataDir,
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
     target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
-    session: settings.session,
+    liveness: { mode: settings.session.mode ?? "consul" },
+    session: {
+      ttlSeconds: settings.session.ttlSeconds,
+      lockDelaySeconds: settings.session.lockDelaySeconds,
+      fenceDeadlineMs: settings.session.fenceDeadlineMs,
+    },
     ...(settings.dataPath === undefined ? {} : { dataPath: settings.dataPath }),
     interfaces: { subnet1: NODE_INTERFACES.subnet1, subnet2: NODE_INTERFACES.subnet2 },
     shutdownGraceMs: 3000,

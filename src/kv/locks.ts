@@ -52,6 +52,36 @@ export async function releaseLock(
   });
 }
 
+/**
+ * Releases `key` from `sessionId` only if the key is unchanged since it was read at `modifyIndex`
+ * (a check-and-unlock transaction), keeping its value and flags. False when it changed or the
+ * session no longer holds it. For locks of a node that provably stopped serving: a lock it (or
+ * anyone) took after the read is never touched.
+ */
+export async function releaseLockIfUnchanged(
+  kv: KvStore,
+  key: string,
+  sessionId: string,
+  modifyIndex: number,
+  options: CallOptions = {},
+): Promise<boolean> {
+  const current = await kv.get(key, options);
+  if (current?.session !== sessionId || current.modifyIndex !== modifyIndex) return false;
+  try {
+    await kv.transaction(
+      [
+        { verb: "check-index", key, index: modifyIndex },
+        { verb: "unlock", key, value: current.value, flags: current.flags, session: sessionId },
+      ],
+      options,
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof TransactionConflictError) return false;
+    throw error;
+  }
+}
+
 /** The session holding `key`, or undefined when the key is absent or not locked. */
 export async function lockHolder(
   kv: KvStore,

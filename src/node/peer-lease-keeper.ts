@@ -18,6 +18,13 @@ export interface LeaseTiming extends PeerLeaseSettings {
   readonly teardownBudgetMs: number;
 }
 
+/**
+ * The clock-rate bound and margin every sanpathd uses (not settings: the safety argument assumes
+ * them). ε = 1 %, a hundred times NTP's worst slew; the margin covers scheduling and a report's way
+ * to the observer.
+ */
+export const PEER_LEASE_MARGINS = { clockRateError: 0.01, marginMs: 100 } as const;
+
 /** Who is in the cluster, as the node records say. */
 export interface LeaseMembers {
   /** Every other node, with the address its sanpathd answers at. */
@@ -159,6 +166,28 @@ export class PeerLeaseKeeper {
       answeredAt: now,
     };
     return this.evidence.proven(subject, size, notBefore, new Map([[this.options.self, own]]));
+  }
+
+  /**
+   * Calls `onExpiry` each heartbeat in which another member's lease is newly proven over (for
+   * placement to act at once, with proofs of its own), until `signal` aborts.
+   */
+  watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
+    let known = new Set<string>();
+    const check = (): void => {
+      if (signal.aborted) return;
+      const proven = new Set(
+        this.options
+          .members()
+          .peers.map((peer) => peer.name)
+          .filter((name) => this.expiryProven(name, 0)),
+      );
+      const fresh = [...proven].filter((name) => !known.has(name));
+      known = proven;
+      if (fresh.length > 0) onExpiry(fresh);
+      setTimeout(check, this.options.timing.heartbeatMs).unref();
+    };
+    check();
   }
 
   /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */

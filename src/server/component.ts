@@ -2,6 +2,7 @@ import type { ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
 import type { SwitchableEventLog } from "../events/event-log.js";
 import type { Logger } from "../log/logger.js";
+import type { PeerLeaseKeeper } from "../node/peer-lease-keeper.js";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import type { HealthReporter } from "./health.js";
 
@@ -22,6 +23,11 @@ export interface DaemonContext {
    * attaches the Consul store when it starts, and until then nothing is recorded.
    */
   readonly events: SwitchableEventLog;
+  /**
+   * This node's peer lease (liveness.mode peer-lease): set by the node agent's component when it
+   * starts, read by the coordinator's (expiry proofs before placing a dead node's paths).
+   */
+  readonly peerLease: { current: PeerLeaseKeeper | undefined };
 }
 
 /**

@@ -13,6 +13,7 @@ import { Coordinator } from "../coordinator/coordinator.js";
 import { Election } from "../coordinator/election.js";
 import { LeaderlessFallback } from "../coordinator/leaderless-fallback.js";
 import { readLeader } from "../coordinator/leader-record.js";
+import { leaderlessMayTake, placementLeasesOf } from "../coordinator/placement-leases.js";
 import { GrpcNodeRpc } from "../api/grpc-node-rpc.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
@@ -32,7 +33,15 @@ export interface CoordinatorComponentOptions {
 export function coordinatorComponent(options: CoordinatorComponentOptions = {}): DaemonComponent {
   return {
     name: "coordinator",
-    async start({ config, logger, services, advertiseAddress, metrics, events }): Promise<RunningComponent> {
+    async start({
+      config,
+      logger,
+      services,
+      advertiseAddress,
+      metrics,
+      events,
+      peerLease,
+    }): Promise<RunningComponent> {
       const log = logger.child({ component: "coordinator" });
       const auth = await nodeClientAuth(config);
       const client = consulClientOf(config, metrics);
@@ -42,6 +51,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
       const reader = new ClusterStateReader({ kv, sessions, keys, logger: log });
       const store = new JobStore({ kv, keys });
       const rpcTimeoutMs = options.rpcTimeoutMs ?? 10_000;
+      const keeper = peerLease.current;
       const nodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
       const leader = (signal: AbortSignal) => readLeader(kv, keys, { signal });
       const service = new ReassignmentService({
@@ -68,6 +78,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         events,
         nodeName: config.nodeName,
         failback: config.failback,
+        lease: keeper === undefined ? undefined : placementLeasesOf(keeper, kv, keys),
       });
       metrics.observeCoordinator(() => {
         const leading = coordinator.leading;
@@ -116,6 +127,9 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         reader,
         nodeName: config.nodeName,
         graceMs: config.reassignment.leaderlessGraceMs,
+        ...(keeper === undefined
+          ? {}
+          : { mayTake: leaderlessMayTake(keeper, config.nodeName), clock: () => keeper.clock() }),
         acquire: (diskId, index, signal) =>
           nodes.acquirePath(
             { name: config.nodeName, address: advertiseAddress },

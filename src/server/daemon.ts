@@ -94,7 +94,16 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
   );
 
   const events = new SwitchableEventLog();
-  const context: DaemonContext = { config, logger, services, health, advertiseAddress, metrics, events };
+  const context: DaemonContext = {
+    config,
+    logger,
+    services,
+    health,
+    advertiseAddress,
+    metrics,
+    events,
+    peerLease: { current: undefined },
+  };
   const running: { name: string; component: RunningComponent }[] = [];
   let metricsServer: MetricsServer | undefined;
   let consoleServer: ConsoleServer | undefined;

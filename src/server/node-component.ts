@@ -15,6 +15,12 @@ import { IpDriver } from "../net/ip-driver.js";
 import { IpMonitorAddressWatch } from "../net/ip-monitor-address-watch.js";
 import { DiskSource } from "../node/disk-source.js";
 import { startCrashGuard } from "../crash-guard/crash-guard.js";
+import { performance } from "node:perf_hooks";
+import { GrpcNodeRpc } from "../api/grpc-node-rpc.js";
+import { nodeClientAuth } from "../security/daemon-security.js";
+import { LeaseMembership } from "../node/lease-membership.js";
+import { PEER_LEASE_MARGINS, PeerLeaseKeeper } from "../node/peer-lease-keeper.js";
+import { monotonicNowMs } from "../util/monotonic-clock.js";
 import { NodeAgent } from "../node/node-agent.js";
 import { KvPathLocks } from "../node/kv-path-locks.js";
 import { KvJobPathMarker } from "../assignment/kv-job-path-marker.js";
@@ -57,6 +63,7 @@ export function nodeComponent(): DaemonComponent {
       advertiseAddress,
       metrics,
       events,
+      peerLease,
     }): Promise<RunningComponent> {
       const log = logger.child({ component: "node" });
       const lifetime = new AbortController();
@@ -90,6 +97,27 @@ export function nodeComponent(): DaemonComponent {
       const client = consulClientOf(config, metrics);
       const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
+      /** Peer leases: members from the node records, renewals over gRPC, the crash guard told of each. */
+      const startPeerLease = async () => {
+        const membership = new LeaseMembership({ kv, keys, self: config.nodeName, logger: log });
+        const rpc = new GrpcNodeRpc(config.lease.heartbeatMs, await nodeClientAuth(config));
+        const keeper = new PeerLeaseKeeper({
+          self: config.nodeName,
+          timing: { ...config.lease, ...PEER_LEASE_MARGINS },
+          rpc,
+          members: () => membership.current(),
+          logger: log,
+        });
+        keeper.onChange(() => {
+          const fenceAt = keeper.fenceAt();
+          // The guard runs on CLOCK_MONOTONIC; performance.now() has this process's origin.
+          if (fenceAt !== undefined) crashGuard.leaseUntil(fenceAt + monotonicNowMs() - performance.now());
+        });
+        membership.start();
+        keeper.start();
+        peerLease.current = keeper;
+        return { membership, rpc, keeper };
+      };
       const disks = new DiskSource({
         kv,
         keys,
@@ -99,7 +127,9 @@ export function nodeComponent(): DaemonComponent {
         cephUser: config.imageStore.cephUser,
         logger: log,
       });
+      const lease = config.liveness.mode === "peer-lease" ? await startPeerLease() : undefined;
       const agent = new NodeAgent({
+        lease: lease?.keeper,
         nodeName: config.nodeName,
         events,
         advertiseAddress,
@@ -164,6 +194,8 @@ export function nodeComponent(): DaemonComponent {
             await crashGuard.disarm();
           }
           lifetime.abort();
+          await lease?.membership.stop();
+          lease?.rpc.close();
           await disks.close();
           client.close();
         },

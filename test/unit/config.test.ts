@@ -22,7 +22,9 @@ describe("config defaults", () => {
     const config = resolveConfig([defaults]);
     expect(config.listen).toBe("0.0.0.0:7410");
     expect(config.consul).toEqual({ address: "127.0.0.1:8500", root: "PetaSAN", token: undefined });
-    expect(config.session).toEqual({ ttlSeconds: 10, lockDelaySeconds: 15, fenceDeadlineMs: 10_000 });
+    expect(config.liveness).toEqual({ mode: "peer-lease" });
+    expect(config.lease).toEqual({ heartbeatMs: 250, leaseMs: 1000, teardownBudgetMs: 300 });
+    expect(config.session).toEqual({ ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 10_000 });
     expect(config.reassignment.parallelism).toBe(16);
     expect(config.reassignment.callsPerNode).toBe(8);
     expect(config.imageStore.kind).toBe("rbd");
@@ -198,21 +200,52 @@ describe("config rules", () => {
     },
     {
       env: { SANPATH_SESSION_LOCK_DELAY_SECONDS: "61" },
-      message: "config: session.lockDelaySeconds must be an integer from 1 to 60",
+      message: "config: session.lockDelaySeconds must be an integer from 0 to 60",
     },
     {
       env: { SANPATH_SESSION_FENCE_DEADLINE_MS: "999" },
       message: "config: session.fenceDeadlineMs must be an integer from 1000 to 60000",
     },
     {
-      env: { SANPATH_SESSION_FENCE_DEADLINE_MS: "20000" },
+      env: {
+        SANPATH_LIVENESS_MODE: "consul",
+        SANPATH_SESSION_LOCK_DELAY_SECONDS: "15",
+        SANPATH_SESSION_FENCE_DEADLINE_MS: "20000",
+      },
       message:
-        "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 (got 20000 ≥ 15000)",
+        "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 with liveness.mode consul (a node must have fenced before another may lock its paths) (got 20000 ≥ 15000)",
     },
     {
-      env: { SANPATH_SESSION_FENCE_DEADLINE_MS: "5000", SANPATH_SESSION_LOCK_DELAY_SECONDS: "5" },
+      env: {
+        SANPATH_LIVENESS_MODE: "consul",
+        SANPATH_SESSION_FENCE_DEADLINE_MS: "5000",
+        SANPATH_SESSION_LOCK_DELAY_SECONDS: "5",
+      },
       message:
-        "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 (got 5000 ≥ 5000)",
+        "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 with liveness.mode consul (a node must have fenced before another may lock its paths) (got 5000 ≥ 5000)",
+    },
+    {
+      env: { SANPATH_LIVENESS_MODE: "raft" },
+      message: "config: liveness.mode must be one of peer-lease, consul",
+    },
+    {
+      env: { SANPATH_LEASE_HEARTBEAT_MS: "300" },
+      message:
+        "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 1000 < 1200)",
+    },
+    {
+      env: { SANPATH_LEASE_TEARDOWN_BUDGET_MS: "600" },
+      message:
+        "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 600 > 500)",
+    },
+    {
+      env: { SANPATH_SESSION_LOCK_DELAY_SECONDS: "5" },
+      message:
+        "config: session.lockDelaySeconds must be 0 with liveness.mode peer-lease (expiry proofs, not a lock-delay, keep a path off two nodes; a lock-delay only slows failover) (got 5)",
+    },
+    {
+      env: { SANPATH_LEASE_MS: "199" },
+      message: "config: lease.leaseMs must be an integer from 200 to 60000",
     },
     {
       env: { SANPATH_DATA_PATH_PROBE_INTERVAL_MS: "50" },
@@ -268,6 +301,7 @@ describe("config rules", () => {
 
   it("accepts values at the edges of each range", () => {
     const config = fromEnv({
+      SANPATH_LIVENESS_MODE: "consul",
       SANPATH_SESSION_TTL_SECONDS: "86400",
       SANPATH_SESSION_LOCK_DELAY_SECONDS: "60",
       SANPATH_SESSION_FENCE_DEADLINE_MS: "59999",
