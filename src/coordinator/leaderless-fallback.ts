@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ClusterStateReader } from "../assignment/assignment-stats.js";
 import { placeFreePaths } from "../assignment/placement.js";
 import { isEligible, type PathAssignment } from "../assignment/assignment-model.js";
+import { PathFirstSeen } from "./path-first-seen.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
@@ -48,6 +49,7 @@ export class LeaderlessFallback {
   private readonly options: LeaderlessFallbackOptions;
   private readonly stopping = new AbortController();
   private readonly freePasses = new Map<string, number>();
+  private readonly firstSeen = new PathFirstSeen();
   private loop: Promise<void> | undefined;
 
   constructor(options: LeaderlessFallbackOptions) {
@@ -100,7 +102,8 @@ export class LeaderlessFallback {
     const { reader, nodeName, logger } = this.options;
     const signal = this.stopping.signal;
     const state = await reader.read({ signal });
-    const notBefore = (this.options.clock ?? Date.now)();
+    const clock = this.options.clock ?? Date.now;
+    this.firstSeen.note(state.paths, clock());
     const me = state.nodes.find((node) => node.name === nodeName);
     if (me === undefined || !isEligible(me)) return;
     const free = state.paths.filter((path) => path.node === "");
@@ -121,7 +124,12 @@ export class LeaderlessFallback {
     for (const placement of mine) {
       if (signal.aborted) return;
       const path = byIp.get(placement.ip);
-      if (mayTake !== undefined && path !== undefined && !mayTake(path, notBefore)) continue;
+      if (
+        mayTake !== undefined &&
+        path !== undefined &&
+        !mayTake(path, this.firstSeen.since(path.ip, clock()))
+      )
+        continue;
       try {
         await this.options.acquire(placement.diskId, placement.index, signal);
         logger.info(

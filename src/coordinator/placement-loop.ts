@@ -12,6 +12,7 @@ import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import type { MetricsRecorder, PlacementCause } from "../metrics/metrics-recorder.js";
 import { placementView } from "./placement-view.js";
+import { PathFirstSeen } from "./path-first-seen.js";
 import {
   DEFAULT_RETRY_TUNING,
   nextRetry,
@@ -20,6 +21,11 @@ import {
   type RetryKind,
 } from "./placement-retry.js";
 import { UnplacedPathsLog } from "./unplaced-paths-log.js";
+
+/** Deadline of the cluster-state read of one pass (ms). */
+const READ_TIMEOUT_MS = 1500;
+/** Pause after a failed pass (ms). */
+const FAILED_PASS_PAUSE_MS = 200;
 
 /** Why a placed path was free, for its event. */
 const PLACEMENT_REASONS: Readonly<Record<PlacementCause, string>> = {
@@ -130,6 +136,8 @@ export class PlacementLoop {
   private readonly leaseWaits = new Map<string, number>();
   /** Peer leases: paths whose last holder is alive and must let them go (CleanPath) before placement. */
   private readonly cleanFirst = new Map<string, { name: string; address: string }>();
+  /** Peer leases: when each path was first read in its present lock state (keeper's clock). */
+  private readonly firstSeen = new PathFirstSeen();
   private wake: (() => void) | undefined;
   private poked = true;
   private freeCount: number | undefined;
@@ -193,7 +201,7 @@ export class PlacementLoop {
         } catch (error) {
           if (isAborted(signal)) return;
           logger.warn({ err: errorMessage(error) }, "placement pass failed; retrying");
-          await sleep(500, undefined, { signal }).catch(() => undefined);
+          await sleep(FAILED_PASS_PAUSE_MS, undefined, { signal }).catch(() => undefined);
           this.poked = true;
         }
       }
@@ -248,19 +256,22 @@ export class PlacementLoop {
 
   private async pass(noticedAt: number): Promise<void> {
     const { reader, signal, lease } = this.options;
-    const read = await Promise.all([reader.read({ signal }), this.jobView()]);
+    // Bounded: during a Consul raft election a read hangs until a leader answers; asking again soon
+    // finds the new leader sooner than waiting out a long deadline.
+    const readOptions = { signal, timeoutMs: READ_TIMEOUT_MS };
+    const read = await Promise.all([reader.read(readOptions), this.jobView()]);
     const job = read[1];
     let state = read[0];
     if (lease !== undefined) {
-      // Proofs count only silences asked for after the state was read: a lock the node took after
-      // a proof's instant is then never in the state acted on (peer-lease.ts).
-      let notBefore = lease.clock();
-      if ((await this.releaseExpiredLocks(state, lease, notBefore)) > 0) {
-        state = await reader.read({ signal });
-        notBefore = lease.clock();
+      // Proofs count only silences asked for after the path was read in its present state: a lock
+      // the node took after a proof's instant is then never one acted on (peer-lease.ts).
+      this.firstSeen.note(state.paths, lease.clock());
+      if ((await this.releaseExpiredLocks(state, lease)) > 0) {
+        state = await reader.read(readOptions);
+        this.firstSeen.note(state.paths, lease.clock());
       }
-      state = withoutExpiredNodes(state, lease, notBefore, this.options.nodeName);
-      this.gateOnLeases(state, lease, notBefore);
+      state = withoutExpiredNodes(state, lease, this.options.nodeName);
+      this.gateOnLeases(state, lease);
     }
     const now = Date.now();
     const {
@@ -394,24 +405,17 @@ export class PlacementLoop {
    * but not from Consul keeps renewing it). Only a node with a node record: a PetaSAN node holds no
    * lease and keeps Consul's rules. Returns how many were released.
    */
-  private async releaseExpiredLocks(
-    state: ClusterState,
-    lease: PlacementLeases,
-    notBefore: number,
-  ): Promise<number> {
+  private async releaseExpiredLocks(state: ClusterState, lease: PlacementLeases): Promise<number> {
     const { signal, logger, nodeName } = this.options;
     const members = new Set(state.nodes.filter((node) => node.address !== "").map((node) => node.name));
-    const expired = new Map<string, boolean>();
-    const isExpired = (node: string): boolean => {
-      let proven = expired.get(node);
-      if (proven === undefined) {
-        proven = node !== nodeName && members.has(node) && lease.expiryProven(node, notBefore);
-        expired.set(node, proven);
-      }
-      return proven;
-    };
+    const now = lease.clock();
     const toRelease = state.paths.filter(
-      (path) => path.node !== "" && path.lock !== undefined && isExpired(path.node),
+      (path) =>
+        path.node !== "" &&
+        path.node !== nodeName &&
+        path.lock !== undefined &&
+        members.has(path.node) &&
+        lease.expiryProven(path.node, this.firstSeen.since(path.ip, now)),
     );
     const released = await Promise.all(
       toRelease.map(async (path) => {
@@ -442,8 +446,9 @@ export class PlacementLoop {
    * go first (CleanPath; it may still serve the path after Consul ended its session). Neither: the
    * path waits for the proof, looked at again soon.
    */
-  private gateOnLeases(state: ClusterState, lease: PlacementLeases, notBefore: number): void {
+  private gateOnLeases(state: ClusterState, lease: PlacementLeases): void {
     const now = Date.now();
+    const leaseNow = lease.clock();
     const records = new Map(
       state.nodes.filter((node) => node.address !== "").map((node) => [node.name, node]),
     );
@@ -451,7 +456,10 @@ export class PlacementLoop {
       if (path.node !== "") continue;
       const holder = path.lastHolder === undefined ? undefined : records.get(path.lastHolder);
       if (holder === undefined || (this.leaseWaits.get(path.ip) ?? 0) > now) continue;
-      if (holder.name !== this.options.nodeName && lease.expiryProven(holder.name, notBefore)) {
+      if (
+        holder.name !== this.options.nodeName &&
+        lease.expiryProven(holder.name, this.firstSeen.since(path.ip, leaseNow))
+      ) {
         this.cleanFirst.delete(path.ip);
         continue;
       }
@@ -517,17 +525,19 @@ export class PlacementLoop {
   }
 }
 
-/** The state with nodes whose peer lease provably ended counted offline (never a placement target). */
+/**
+ * The state with nodes whose peer lease is proven over counted offline: not placement targets (a
+ * choice of target, not a safety rule: any proof on record will do).
+ */
 function withoutExpiredNodes(
   state: ClusterState,
   lease: PlacementLeases,
-  notBefore: number,
   self: string | undefined,
 ): ClusterState {
   return {
     ...state,
     nodes: state.nodes.map((node) =>
-      node.online && node.name !== self && node.address !== "" && lease.expiryProven(node.name, notBefore)
+      node.online && node.name !== self && node.address !== "" && lease.expiryProven(node.name, 0)
         ? { ...node, online: false }
         : node,
     ),

@@ -7,7 +7,7 @@
  * The configuration is also what the test harness's cluster (test/harness/cluster-ns.ts) writes.
  */
 import type { DataPathConfig } from "../config/config.js";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client, type ChannelCredentials } from "@grpc/grpc-js";
@@ -184,6 +184,15 @@ export async function sanpathdHealth(
   }
 }
 
+/** The last lines of a log (the bring-up deletes the cluster's folder when it fails). */
+function logTail(file: string, lines = 8): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
 /** Waits until the daemon, and its NodeService (a confirmed session), answer SERVING on its admin socket. */
 export async function waitForSanpathd(
   record: ProcessRecord,
@@ -194,7 +203,11 @@ export async function waitForSanpathd(
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    if (!isRunning(record)) throw new Error(`${record.label} exited during start-up; see ${files.logFile}`);
+    if (!isRunning(record)) {
+      throw new Error(
+        `${record.label} exited during start-up; the end of ${files.logFile}:\n${logTail(files.logFile)}`,
+      );
+    }
     if (existsSync(files.adminSocket)) {
       last = await sanpathdHealth(files, channel);
       if (last === "SERVING") {
