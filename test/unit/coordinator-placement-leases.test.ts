@@ -1,0 +1,147 @@
+/**
+ * PlacementLoop with peer leases (placement-loop.ts PlacementLeases; node agents with leases on the
+ * fakes): a node cut off from its peers keeps its Consul session, yet loses its paths once its lease
+ * is proven over (its locks released unless changed since read), never before it fenced; a path
+ * whose last holder is alive but lost its Consul session is let go there first (CleanPath), then
+ * placed. An address sampler at every placement attempt sees no IP on two nodes.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ActiveMoves } from "../../src/assignment/active-moves.js";
+import type { ClusterStateReader } from "../../src/assignment/assignment-stats.js";
+import { NodeCallSlots } from "../../src/assignment/node-call-slots.js";
+import { PlacementLoop, type PlacementAttempt } from "../../src/coordinator/placement-loop.js";
+import { placementLeasesOf } from "../../src/coordinator/placement-leases.js";
+import type { SessionSettings } from "../../src/node/node-session.js";
+import { parseNodeRecord, serializeNodeRecord } from "../../src/node/node-record.js";
+import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
+import { ipsOn, jobServices, leaderTerm, servedTwice, type TestTerm } from "../support/coordinator-term.js";
+import { ProcessCluster } from "../support/process-cluster.js";
+import { until } from "../support/until.js";
+
+const TIMING: LeaseTiming = {
+  heartbeatMs: 50,
+  leaseMs: 400,
+  teardownBudgetMs: 100,
+  clockRateError: 0.01,
+  marginMs: 20,
+};
+/** No lock-delay (peer leases); renews far apart, so that a destroyed session goes unnoticed a while. */
+const SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 30_000 };
+
+describe("PlacementLoop with peer leases", () => {
+  let cluster: ProcessCluster;
+  let reader: ClusterStateReader;
+  let term: TestTerm;
+  let attempts: PlacementAttempt[];
+  let doubles: string[];
+  let running: Promise<void> | undefined;
+
+  beforeEach(async () => {
+    cluster = await ProcessCluster.start("PlacementLeases");
+    for (const name of ["a", "b", "c"]) await cluster.addNode(name, { lease: TIMING, session: SESSION });
+    ({ reader } = jobServices(cluster));
+    term = await leaderTerm(cluster);
+    attempts = [];
+    doubles = [];
+    const keeper = cluster.node("a").lease;
+    if (keeper === undefined) throw new Error("no lease keeper on a");
+    running = new PlacementLoop({
+      reader,
+      store: jobServices(cluster).store,
+      nodes: cluster.rpc,
+      epoch: term.epoch,
+      signal: term.signal,
+      logger: cluster.logger,
+      moves: new ActiveMoves(),
+      slots: new NodeCallSlots(),
+      lockDelayMs: 0,
+      rpcTimeoutMs: 2000,
+      resyncMs: 100,
+      minIntervalMs: 20,
+      nodeName: "a",
+      lease: placementLeasesOf(keeper, cluster.kv, cluster.keys),
+      onAttempt: (attempt) => {
+        attempts.push(attempt);
+        doubles.push(...servedTwice(cluster));
+      },
+    }).run();
+  });
+  afterEach(async () => {
+    term.end();
+    await running;
+    await cluster.close();
+  });
+
+  async function servedBy(): Promise<Map<string, string>> {
+    const state = await reader.read();
+    return new Map(state.paths.map((path) => [path.ip, path.node]));
+  }
+
+  async function pathOf(node: string): Promise<string> {
+    return await until(
+      `a path on ${node}`,
+      async () => [...(await servedBy())].find(([, holder]) => holder === node)?.[0],
+      5000,
+    );
+  }
+
+  it("places the paths of a node cut off from its peers once its lease is proven over, after it fenced", async () => {
+    await cluster.addDisk({ name: "d", pathCount: 3 });
+    const ip = await pathOf("b");
+    const b = cluster.node("b");
+    expect(ipsOn(b)).toContain(ip);
+    const session = (await b.agent.status(0, AbortSignal.timeout(1000))).session.id;
+
+    cluster.cutLeases("b");
+    const newHolder = await until(
+      "b's path placed elsewhere",
+      async () => {
+        const holder = (await servedBy()).get(ip);
+        return holder !== undefined && holder !== "" && holder !== "b" ? holder : undefined;
+      },
+      5000,
+    );
+    expect(["a", "c"]).toContain(newHolder);
+    expect(ipsOn(b)).not.toContain(ip);
+    const placed = attempts.findLast((attempt) => attempt.ip === ip && attempt.placed);
+    expect(placed?.node).toBe(newHolder);
+    expect(doubles).toEqual([]);
+    const status = await b.agent.status(0, AbortSignal.timeout(1000));
+    expect(status.session.fencesByCause["lease-lost"]).toBeGreaterThanOrEqual(1);
+    // The old session was not the coordinator's to end: its locks were released one by one.
+    expect(session).toBeDefined();
+  });
+
+  it("asks a live last holder whose Consul session ended to let its path go before placing it", async () => {
+    await cluster.addDisk({ name: "d", pathCount: 3 });
+    const ip = await pathOf("b");
+    const b = cluster.node("b");
+    const session = (await b.agent.status(0, AbortSignal.timeout(1000))).session.id ?? "";
+    // Cordoned, so that the path goes to another node and b must let it go first.
+    const recordKey = cluster.keys.node("b");
+    const record = await cluster.kv.get(recordKey);
+    if (record === undefined) throw new Error("no node record for b");
+    await cluster.kv.put(
+      recordKey,
+      serializeNodeRecord({ ...parseNodeRecord(record.value), cordoned: true }),
+    );
+    const before = attempts.length;
+    // Consul drops b's session (as when b is cut off from Consul): its locks are free at once (no
+    // lock-delay), while b, renewing rarely, still serves and still holds its peer lease.
+    await cluster.store.sessions.destroy(session);
+    const placed = await until(
+      "b's path placed again",
+      () => attempts.slice(before).find((attempt) => attempt.ip === ip && attempt.placed),
+      5000,
+    );
+    expect(["a", "c"]).toContain(placed.node);
+    const calls = cluster.rpc.callLog.map((call) => `${call.method} ${call.node}`);
+    const clean = calls.lastIndexOf("CleanPath b");
+    expect(clean).toBeGreaterThanOrEqual(0);
+    expect(calls.indexOf(`AcquirePath ${placed.node}`, clean)).toBeGreaterThan(clean);
+    expect(ipsOn(b)).not.toContain(ip);
+    // b was asked, not fenced: it still holds its lease and serves its other paths.
+    expect((await b.agent.status(0, AbortSignal.timeout(1000))).session.fencesByCause["lease-lost"]).toBe(0);
+    expect(doubles).toEqual([]);
+  });
+});
