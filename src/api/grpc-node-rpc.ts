@@ -89,7 +89,7 @@ export class GrpcNodeRpc implements NodeRpc {
       signal,
       (metadata, _deadline, done) =>
         client.renewLease(
-          { node: renewal.node },
+          { node: renewal.node, holdMs: renewal.holdMs ?? 0 },
           metadata,
           { deadline: new Date(Date.now() + deadlineMs) },
           done,

@@ -124,7 +124,7 @@ export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
           { reason: "PERMISSION_DENIED" },
         );
       }
-      const grant = await agent.renewLease({ node: request.node });
+      const grant = await agent.renewLease({ node: request.node, holdMs: request.holdMs });
       return {
         node: grant.node,
         granted: grant.granted,

@@ -18,6 +18,8 @@ export interface PathRequest {
 export interface LeaseRenewal {
   /** The renewing node's name. */
   readonly node: string;
+  /** A restart's hand-over: keep the lease this much longer (ms). */
+  readonly holdMs?: number | undefined;
 }
 
 /** What the other node answered: whether it granted, and its silences (node → ms it granted nothing). */

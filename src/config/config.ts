@@ -148,7 +148,7 @@ export interface TargetConfig {
 export type LivenessMode = "peer-lease" | "consul";
 
 export interface LeaseConfig {
-  /** A renew to every peer this often, each with this deadline. */
+  /** A renew to every peer this often (each waits for its answer up to leaseMs − teardownBudgetMs). */
   heartbeatMs: number;
   /** How long a renew a majority granted keeps the lease, from its send time. */
   leaseMs: number;

@@ -48,6 +48,12 @@ export interface ElectionOptions {
   logger: Logger;
   /** Runs while this node leads; must settle soon after `term.signal` aborts. */
   lead: (term: Term) => Promise<void>;
+  /**
+   * Whether this node may lead now (peer leases: it holds its lease). A leader that may not steps
+   * down and releases the lock at once, so that a node that reaches its peers coordinates; a node
+   * that may not does not try to lead. Default: always.
+   */
+  mayLead?: () => boolean;
   /** The Consul node of the session; default the agent's own. */
   sessionNode?: string;
   /** Pause after a failure or while the free lock is in its lock-delay (default 1000 ms). */
@@ -64,7 +70,7 @@ export interface ElectionOptions {
   events?: EventLog | undefined;
 }
 
-type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "stopping";
+type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "peer lease lost" | "stopping";
 
 interface OwnSession {
   readonly id: string;
@@ -118,6 +124,10 @@ export class Election {
     await this.retirePrevious();
     while (!signal.aborted) {
       try {
+        if (!(this.options.mayLead?.() ?? true)) {
+          await pause(this.retryMs, signal);
+          continue;
+        }
         const session = await this.ensureSession();
         if (await kv.acquire(this.key, session.id, value, { signal })) {
           await this.leadWhileHeld(session);
@@ -230,14 +240,14 @@ export class Election {
     });
     this.current = undefined;
     await leading;
-    if (reason === "stopping") {
+    if (reason === "stopping" || reason === "peer lease lost") {
       const released = await releaseLock(kv, this.key, session.id, undefined, { timeoutMs: 3000 }).catch(
         (error: unknown) => {
           logger.warn({ err: errorMessage(error) }, "could not release the coordinator lock");
           return false;
         },
       );
-      logger.info({ epoch: term.epoch, released }, "stepped down as coordinator (shutdown)");
+      logger.info({ epoch: term.epoch, released, reason }, "stepped down as coordinator, lock released");
       return;
     }
     logger.warn({ epoch: term.epoch, reason }, "stepped down as coordinator");
@@ -254,6 +264,7 @@ export class Election {
       const timer = setInterval(
         () => {
           if (session.keeper.lost) resolve("session lost");
+          else if (!(this.options.mayLead?.() ?? true)) resolve("peer lease lost");
           else if (session.keeper.msSinceConfirmed() > this.options.fenceDeadlineMs) {
             resolve("session unconfirmed");
           }

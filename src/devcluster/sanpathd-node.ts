@@ -25,8 +25,8 @@ export interface SessionTiming {
 }
 
 /**
- * Shipped with the dev cluster: sanpathd's own defaults, peer leases (lease 1 s, renewed every
- * 250 ms; a dead node's paths are placed about 1.2 s after its last renew) and a Consul session
+ * Shipped with the dev cluster: sanpathd's own defaults, peer leases (lease 1.5 s, renewed every
+ * 250 ms; a dead node's paths are placed about 1.8 s after its last renew) and a Consul session
  * without lock-delay, which only records ownership.
  */
 export const DEV_SESSION_TIMING: SessionTiming = {

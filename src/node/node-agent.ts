@@ -166,6 +166,8 @@ export interface NodeMetricsView {
 }
 
 const STATUS_CONSUL_TIMEOUT_MS = 2000;
+/** The longest a restarting node's lease may be held for its successor (RenewLease hold_ms). */
+const MAX_HOLD_MS = 60_000;
 const STATUS_LOCAL_TIMEOUT_MS = 3000;
 
 /** The NodeService facade (AcquirePath, CleanPath, Status) and the node's life cycle. */
@@ -224,8 +226,17 @@ export class NodeAgent {
       ...(options.lease === undefined ? {} : { budgetMs: options.lease.timing.teardownBudgetMs }),
       logger: options.logger,
     });
+    const lease = options.lease;
     this.session = new NodeSession({
-      lease: options.lease,
+      lease:
+        lease === undefined
+          ? undefined
+          : {
+              fenceAt: () => lease.fenceAt(),
+              onChange: (listener) => lease.onChange(listener),
+              // The successor has as long as a Consul-fenced node would have (session.fenceDeadlineMs).
+              holdForHandover: () => lease.holdForHandover(options.session.fenceDeadlineMs),
+            },
       sessions: options.sessions,
       nodeName: options.nodeName,
       settings: options.session,
@@ -365,7 +376,8 @@ export class NodeAgent {
     if (lease === undefined) {
       return Promise.resolve({ node: this.options.nodeName, granted: false, silences: new Map() });
     }
-    return Promise.resolve(lease.answer(renewal.node));
+    if ((renewal.holdMs ?? 0) > MAX_HOLD_MS) throw invalidField("hold_ms", `must be at most ${MAX_HOLD_MS}`);
+    return Promise.resolve(lease.answer(renewal.node, renewal.holdMs ?? 0));
   }
 
   async cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<CleanPathResult> {

@@ -38,6 +38,26 @@
  *   - Operations in flight when the fence comes (an AcquirePath adding an IP) run under the session's
  *     generation signal: the fence aborts it (killing the command), and the operation undoes what it
  *     did; the tear-down also sweeps again once they have settled.
+ *
+ * Peer leases (liveness.mode peer-lease, the default; `lease` set; docs/design/peer-leases.md). The
+ * argument above is replaced by this one, and Consul only records ownership (lock-delay 0):
+ *   - The node may act (current()) only while it holds its peer lease (peer-lease-keeper.ts: a
+ *     majority granted a renew it sent within leaseMs) for longer than the tear-down budget, or,
+ *     right after a restart, while the lease its predecessor handed over lasts (`fenceBy`).
+ *   - It fences when that ends (fence at lease end − teardownBudgetMs; the tear-down runs within the
+ *     budget, local-teardown.ts): done before the lease ends on its own clock. A generation that
+ *     never held a lease has served nothing and does not fence. An unconfirmed Consul renew no
+ *     longer fences: a Consul raft election fences nobody. Consul saying the session is gone still
+ *     fences (a node never serves a path whose lock it no longer holds for longer than that).
+ *   - A fenced generation never serves again: the next one has a new session, and takes paths only
+ *     through new locks. Its old locks are released explicitly (retire) after the tear-down.
+ *   - Another node is given this node's path only when (coordinator/placement-loop.ts) this node
+ *     released it, or CleanPath here answered (it let it go), or a majority proved this node's lease
+ *     over at an instant after the path was read in its present state (peer-lease.ts): this node had
+ *     fenced by then, and any lock in that state was its fenced generation's.
+ *   - A frozen sanpathd (SIGSTOP) cannot act on its lease: its crash guard, a separate process, gets
+ *     every new lease end (CrashGuard.leaseUntil) and tears down at the last one it heard of.
+ *   - Clocks: every interval is measured on one machine's monotonic clock; rates within ε = 1 %.
  */
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors/sanpath-error.js";
@@ -99,6 +119,8 @@ export interface LeaseView {
   fenceAt(): number | undefined;
   /** Calls `listener` whenever fenceAt may have moved; returns the unsubscribe. */
   onChange(listener: () => void): () => void;
+  /** A restart: asks the peers to hold the lease for the successor; resolves when they answered. */
+  holdForHandover?(): Promise<void>;
 }
 
 export interface NodeSessionOptions {
@@ -250,6 +272,7 @@ export class NodeSession {
    */
   async handOver(timeoutMs = 2000): Promise<{ id: string; validForMs: number } | undefined> {
     const wasActive = this.current() !== undefined;
+    if (wasActive) await this.options.lease?.holdForHandover?.().catch(() => undefined);
     const leaseUntil = this.leaseDeadline();
     const held = await this.halt("sanpathd is restarting");
     if (held === undefined || !wasActive || this.confirmedAt === undefined) return undefined;

@@ -12,7 +12,7 @@ import {
 
 /** The peer-lease settings of a running node (config `lease.*`). */
 export interface LeaseTiming extends PeerLeaseSettings {
-  /** A renew to every peer this often, each with this deadline. */
+  /** A renew to every peer this often. */
   readonly heartbeatMs: number;
   /** The tear-down starts this long before the lease ends (it must be done by then). */
   readonly teardownBudgetMs: number;
@@ -67,7 +67,9 @@ export interface LeaseStatus {
  * This node's peer lease and its part in the others' (docs/design/peer-leases.md; the rules and
  * their safety argument are in peer-lease.ts). Every heartbeat it renews with every peer (RenewLease,
  * deadline = heartbeat) and records, from each answer, the grant (its lease) and the peer's silences
- * (evidence for expiry proofs). It answers the peers' renews the same way (`answer`).
+ * (evidence for expiry proofs). It answers the peers' renews the same way (`answer`). A renew waits
+ * for its answer as long as the answer could still extend the lease (leaseMs − teardownBudgetMs);
+ * meanwhile no other renew goes to that peer.
  *
  * Listeners hear of every change of `fenceAt`, the instant (this node's clock) by which its tear-down
  * must have started: the lease's end minus the tear-down budget.
@@ -124,9 +126,13 @@ export class PeerLeaseKeeper {
   }
 
   /** A peer's renew: granted (remembered now) unless this node stopped, with this node's silences. */
-  answer(node: string): LeaseGrant {
+  answer(node: string, holdMs = 0): LeaseGrant {
     const now = this.now();
-    if (this.granting && node !== this.options.self) this.grants.grant(node, now);
+    const { clockRateError: e } = this.options.timing;
+    // The hold is measured here, on a clock that may run fast: stretched so that it covers the
+    // holder's (holder.granted adds holdMs as measured on its own clock).
+    if (this.granting && node !== this.options.self)
+      this.grants.grant(node, now, (holdMs * (1 + e)) / (1 - e));
     const silences = new Map<string, number>();
     for (const name of this.knownNodes()) {
       if (name !== this.options.self) silences.set(name, Math.floor(this.grants.silentFor(name, now)));
@@ -227,16 +233,29 @@ export class PeerLeaseKeeper {
     await Promise.all(peers.filter((peer) => !this.inFlight.has(peer.name)).map((peer) => this.renew(peer)));
   }
 
-  private async renew(peer: NodeEndpoint): Promise<void> {
-    const { heartbeatMs } = this.options.timing;
+  /**
+   * A restart: one renew to every peer asking for the lease to be held `holdMs` longer, so that
+   * the next sanpathd has that long to take over (node-session.ts handOver). Resolves when every
+   * peer answered or gave up.
+   */
+  async holdForHandover(holdMs: number): Promise<void> {
+    const { peers } = this.options.members();
+    await Promise.all(peers.map((peer) => this.renew(peer, holdMs)));
+  }
+
+  private async renew(peer: NodeEndpoint, holdMs = 0): Promise<void> {
+    // A grant counts from the renew's send time, so a slow answer still extends the lease: wait as
+    // long as an answer can still be of use (a busy peer on a loaded machine answers late).
+    const { leaseMs, teardownBudgetMs } = this.options.timing;
+    const deadlineMs = Math.max(1, leaseMs - teardownBudgetMs);
     this.inFlight.add(peer.name);
     const askedAt = this.now();
     try {
       const grant = await this.options.rpc.renewLease(
         peer,
-        { node: this.options.self },
+        { node: this.options.self, ...(holdMs > 0 ? { holdMs } : {}) },
         this.stopping.signal,
-        heartbeatMs,
+        deadlineMs,
       );
       const answeredAt = this.now();
       for (const [subject, silentForMs] of grant.silences) {
@@ -249,7 +268,7 @@ export class PeerLeaseKeeper {
       }
       this.lastErrors.delete(peer.name);
       this.lastGrantSent.set(peer.name, Math.max(askedAt, this.lastGrantSent.get(peer.name) ?? askedAt));
-      this.holder.granted(peer.name, askedAt);
+      this.holder.granted(peer.name, askedAt + holdMs);
       this.renewals += 1;
       this.notifyIfMoved();
     } catch (error) {

@@ -95,8 +95,12 @@ export class GrantTable {
   /** `startedAt`: when this table began (a restarted node knows nothing older). */
   constructor(private readonly startedAt: number) {}
 
-  grant(node: string, now: number): void {
-    this.lastGrant.set(node, now);
+  /**
+   * Grants `node` now; with `holdMs` (a restart's hand-over, already stretched by the clock-rate
+   * bound) its silence starts only at the end of the hold.
+   */
+  grant(node: string, now: number, holdMs = 0): void {
+    this.lastGrant.set(node, Math.max(this.lastGrant.get(node) ?? Number.NEGATIVE_INFINITY, now + holdMs));
   }
 
   /** Every node granted at least once. */
@@ -106,7 +110,7 @@ export class GrantTable {
 
   /** How long this node has granted `node` nothing (since its start, when never). */
   silentFor(node: string, now: number): number {
-    return now - (this.lastGrant.get(node) ?? this.startedAt);
+    return Math.max(0, now - (this.lastGrant.get(node) ?? this.startedAt));
   }
 }
 

@@ -29,6 +29,8 @@ export async function adoptHandedOverSession(
 ): Promise<AdoptedSession | undefined> {
   const { handover, sessions, logger: log } = options;
   let claimed;
+  // Read before the claim: the hand-over's end is then never put later than it is.
+  const beforeClaim = performance.now();
   try {
     claimed = await handover.claim();
   } catch (error) {
@@ -53,7 +55,7 @@ export async function adoptHandedOverSession(
         { session, paths: options.servedPaths() },
         "took over the session the previous daemon handed over: its paths stay served",
       );
-      return { id: session, sentAt };
+      return { id: session, sentAt, fenceBy: beforeClaim + claimed.remainingMs };
     }
     log.warn({ session }, "the handed-over session is gone: starting from a clean node");
   } catch (error) {

@@ -94,6 +94,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         sessions,
         keys,
         record: { node: config.nodeName, address: advertiseAddress },
+        ...(keeper === undefined ? {} : { mayLead: () => keeper.holds() }),
         ttlSeconds: config.session.ttlSeconds,
         lockDelaySeconds: config.session.lockDelaySeconds,
         fenceDeadlineMs: config.session.fenceDeadlineMs,

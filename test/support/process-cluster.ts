@@ -223,12 +223,17 @@ export class ProcessCluster {
    * (paths left up), a new one on the same node (journal, memory, hand-over, target daemon and
    * network) starts. Resolves with whether the old one handed over, once the new one serves.
    */
-  async restartNode(name: string, options: ProcessNodeOptions = {}): Promise<boolean> {
+  async restartNode(
+    name: string,
+    { startDelayMs = 0, ...options }: ProcessNodeOptions & { startDelayMs?: number } = {},
+  ): Promise<boolean> {
     const node = this.node(name);
     this.rpc.unserve(node.address);
     this.nodes.delete(name);
     const handedOver = await node.agent.handOver();
     const { journal, memory, handover, target, network } = node;
+    // The new daemon's start-up time (Node, modules, config) before it claims the hand-over.
+    if (startDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, startDelayMs));
     await this.addNode(name, { journal, memory, handover, target, network, ...options });
     return handedOver;
   }

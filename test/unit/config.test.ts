@@ -23,7 +23,7 @@ describe("config defaults", () => {
     expect(config.listen).toBe("0.0.0.0:7410");
     expect(config.consul).toEqual({ address: "127.0.0.1:8500", root: "PetaSAN", token: undefined });
     expect(config.liveness).toEqual({ mode: "peer-lease" });
-    expect(config.lease).toEqual({ heartbeatMs: 250, leaseMs: 1000, teardownBudgetMs: 300 });
+    expect(config.lease).toEqual({ heartbeatMs: 250, leaseMs: 1500, teardownBudgetMs: 300 });
     expect(config.session).toEqual({ ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 10_000 });
     expect(config.reassignment.parallelism).toBe(16);
     expect(config.reassignment.callsPerNode).toBe(8);
@@ -229,14 +229,14 @@ describe("config rules", () => {
       message: "config: liveness.mode must be one of peer-lease, consul",
     },
     {
-      env: { SANPATH_LEASE_HEARTBEAT_MS: "300" },
+      env: { SANPATH_LEASE_HEARTBEAT_MS: "400" },
       message:
-        "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 1000 < 1200)",
+        "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 1500 < 1600)",
     },
     {
-      env: { SANPATH_LEASE_TEARDOWN_BUDGET_MS: "600" },
+      env: { SANPATH_LEASE_TEARDOWN_BUDGET_MS: "800" },
       message:
-        "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 600 > 500)",
+        "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 800 > 750)",
     },
     {
       env: { SANPATH_SESSION_LOCK_DELAY_SECONDS: "5" },

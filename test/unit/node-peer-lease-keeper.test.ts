@@ -95,3 +95,31 @@ describe("peer leases between node agents", () => {
     expect(await a.network.hasAddress(ip)).toBe(true);
   });
 });
+
+describe("a restart with peer leases", () => {
+  it("holds the lease for the successor: the paths stay served, nothing is swept or fenced", async () => {
+    const cluster = await ProcessCluster.start("PeerLeaseRestart");
+    try {
+      const session = { ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 3000 };
+      for (const name of ["a", "b", "c"]) await cluster.addNode(name, { lease: TIMING, session });
+      const disk = await cluster.addDisk({ pathCount: 1 });
+      const a = cluster.node("a");
+      await a.agent.acquirePath({ epoch: 0, diskId: disk, index: 1, jobId: "" }, AbortSignal.timeout(5000));
+      const ip = a.journal.served()[0]?.ip ?? "";
+      const sessionBefore = (await a.agent.status(0, AbortSignal.timeout(1000))).session.id;
+      // The successor starts after far longer than a lease (400 ms): only the hold keeps the path.
+      const handedOver = await cluster.restartNode("a", { lease: TIMING, session, startDelayMs: 1200 });
+      expect(handedOver).toBe(true);
+      const after = await cluster.node("a").agent.status(0, AbortSignal.timeout(1000));
+      expect(after.session.id).toBe(sessionBefore);
+      expect(after.paths.map((path) => path.ip)).toEqual([ip]);
+      expect(await cluster.node("a").network.hasAddress(ip)).toBe(true);
+      expect(after.session.fences).toBe(0);
+      // Meanwhile b proved nothing about a: its silence counts from the end of the hold.
+      const b = cluster.node("b").lease;
+      expect(b?.expiryProven("a", 0)).toBe(false);
+    } finally {
+      await cluster.close();
+    }
+  });
+});

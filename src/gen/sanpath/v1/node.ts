@@ -82,6 +82,11 @@ export function driftKindToJSON(object: DriftKind): string {
 export interface RenewLeaseRequest {
   /** The renewing node's name, as in its node record. */
   node: string;
+  /**
+   * A restarting node asks for its lease to last this much longer (ms, at most 60000): the time its
+   * successor has to take over. The granter counts its silence from the end of it.
+   */
+  holdMs: number;
 }
 
 export interface RenewLeaseResponse {
@@ -278,13 +283,16 @@ export interface DataPathState {
 }
 
 function createBaseRenewLeaseRequest(): RenewLeaseRequest {
-  return { node: "" };
+  return { node: "", holdMs: 0 };
 }
 
 export const RenewLeaseRequest: MessageFns<RenewLeaseRequest> = {
   encode(message: RenewLeaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.node !== "") {
       writer.uint32(10).string(message.node);
+    }
+    if (message.holdMs !== 0) {
+      writer.uint32(16).uint32(message.holdMs);
     }
     return writer;
   },
@@ -310,6 +318,14 @@ export const RenewLeaseRequest: MessageFns<RenewLeaseRequest> = {
             message.node = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.holdMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -323,13 +339,23 @@ export const RenewLeaseRequest: MessageFns<RenewLeaseRequest> = {
   },
 
   fromJSON(object: any): RenewLeaseRequest {
-    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      holdMs: isSet(object.holdMs)
+        ? globalThis.Number(object.holdMs)
+        : isSet(object.hold_ms)
+        ? globalThis.Number(object.hold_ms)
+        : 0,
+    };
   },
 
   toJSON(message: RenewLeaseRequest): unknown {
     const obj: any = {};
     if (message.node !== "") {
       obj.node = message.node;
+    }
+    if (message.holdMs !== 0) {
+      obj.holdMs = Math.round(message.holdMs);
     }
     return obj;
   },
@@ -340,6 +366,7 @@ export const RenewLeaseRequest: MessageFns<RenewLeaseRequest> = {
   fromPartial(object: DeepPartial<RenewLeaseRequest>): RenewLeaseRequest {
     const message = createBaseRenewLeaseRequest();
     message.node = object.node ?? "";
+    message.holdMs = object.holdMs ?? 0;
     return message;
   },
 };
@@ -2803,7 +2830,7 @@ export const NodeServiceService = {
   },
   /**
    * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
-   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * lease.heartbeatMs (deadline lease.leaseMs − lease.teardownBudgetMs). This node grants it (remembers when) and answers how
    * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
    * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
    * on the coordinator.
@@ -2835,7 +2862,7 @@ export interface NodeServiceServer extends UntypedServiceImplementation {
   status: handleUnaryCall<StatusRequest, StatusResponse>;
   /**
    * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
-   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * lease.heartbeatMs (deadline lease.leaseMs − lease.teardownBudgetMs). This node grants it (remembers when) and answers how
    * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
    * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
    * on the coordinator.
@@ -2901,7 +2928,7 @@ export interface NodeServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Peer lease (docs/design/peer-leases.md): the calling node renews its lease with this node, every
-   * lease.heartbeatMs with that as its deadline. This node grants it (remembers when) and answers how
+   * lease.heartbeatMs (deadline lease.leaseMs − lease.teardownBudgetMs). This node grants it (remembers when) and answers how
    * long it has granted each node nothing: the silences expiry proofs are made of. Cluster members
    * only; a node certificate may renew only for its own name. Not epoch-fenced: leases do not depend
    * on the coordinator.
