@@ -26,6 +26,16 @@ const KIND_OF_CODE: ReadonlyMap<number, ErrorKind> = new Map([
   [Status.CANCELLED, "cancelled"],
 ]);
 
+/**
+ * Node channels reconnect quickly: grpc-js backs off up to 120 s by default, and a peer that was
+ * down or cut off (or not listening yet while the cluster starts) would then stay unreachable long
+ * after it is back, and its peer lease with it.
+ */
+const NODE_CHANNEL_OPTIONS: ClientOptions = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+};
+
 /** Deadline of a call whose signal carries none (ms). */
 const DEFAULT_DEADLINE_MS = 20_000;
 
@@ -113,7 +123,10 @@ export class GrpcNodeRpc implements NodeRpc {
     }
     let client = this.clients.get(node.address);
     if (client === undefined) {
-      client = new NodeServiceClient(node.address, this.auth.channel, this.auth.options);
+      client = new NodeServiceClient(node.address, this.auth.channel, {
+        ...NODE_CHANNEL_OPTIONS,
+        ...this.auth.options,
+      });
       this.clients.set(node.address, client);
     }
     return client;

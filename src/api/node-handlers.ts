@@ -116,6 +116,7 @@ export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
     },
     status: async (request, { signal }) => toProtoStatus(await agent.status(request.epoch, signal)),
     renewLease: async (request, { caller }) => {
+      if (request.node === "") throw invalidField("node", "must name the renewing node");
       // A node certificate renews only its own lease: a member must not keep another one alive.
       if (caller.credential === "certificate" && caller.role === "node" && caller.name !== request.node) {
         throw new SanpathError(

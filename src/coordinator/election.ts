@@ -70,6 +70,9 @@ export interface ElectionOptions {
   events?: EventLog | undefined;
 }
 
+/** How often a node without its peer lease checks again whether it may bid for the lock. */
+const LEASE_POLL_MS = 50;
+
 type StepDownReason = "lock lost" | "session lost" | "session unconfirmed" | "peer lease lost" | "stopping";
 
 interface OwnSession {
@@ -125,7 +128,9 @@ export class Election {
     while (!signal.aborted) {
       try {
         if (!(this.options.mayLead?.() ?? true)) {
-          await pause(this.retryMs, signal);
+          // Polled often: a node that just gained its lease (a start, a coordinator's successor)
+          // should not sit out a whole retry interval before it bids for the lock.
+          await pause(LEASE_POLL_MS, signal);
           continue;
         }
         const session = await this.ensureSession();

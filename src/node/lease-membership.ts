@@ -55,14 +55,14 @@ export class LeaseMembership {
     for (const entry of entries) {
       const name = keys.parseNode(entry.key);
       if (name === undefined) continue;
-      names.add(name);
       if (name === self) continue;
       try {
         peers.push({ name, address: parseNodeRecord(entry.value, entry.key).address });
+        names.add(name);
       } catch (error) {
-        // Still a member (it counts towards the majority); it just cannot be renewed with.
-        logger.warn({ key: entry.key, err: errorMessage(error) }, "unreadable node record");
-        peers.push({ name, address: "" });
+        // Not a member: a record nobody can read names no node that could grant or hold a lease
+        // (one corrupt record must not cost the cluster its majority).
+        logger.warn({ key: entry.key, err: errorMessage(error) }, "unreadable node record: not counted");
       }
     }
     peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -211,7 +211,8 @@ export class PeerLeaseKeeper {
     const until = this.validUntil();
     return {
       holds: this.holds(now),
-      validForMs: until === undefined ? 0 : Math.max(0, Math.floor(until - now)),
+      // A cluster of one holds its lease for good: shown as the largest uint32.
+      validForMs: until === undefined ? 0 : Math.min(0xffff_ffff, Math.max(0, Math.floor(until - now))),
       clusterSize: this.options.members().size,
       peers: this.options.members().peers.map((peer) => {
         const sentAt = this.lastGrantSent.get(peer.name);

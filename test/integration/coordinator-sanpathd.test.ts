@@ -35,6 +35,8 @@ describe("coordinator election between real sanpathd processes", () => {
       env: {
         SANPATH_NODE_NAME: name,
         SANPATH_CONSUL_ROOT: root,
+        // The election's lock-delay rules (peer leases are tested on the dev cluster).
+        SANPATH_LIVENESS_MODE: "consul",
         SANPATH_SESSION_LOCK_DELAY_SECONDS: "2",
         SANPATH_SESSION_FENCE_DEADLINE_MS: "1500",
       },
@@ -145,8 +147,10 @@ describe("coordinator election between real sanpathd processes", () => {
     if (daemon === undefined) throw new Error("leader is not one of ours");
     const stopped = await daemon.stop({ keepDir: true });
     expect(stopped).toMatchObject({ code: 0, killed: false });
-    const stepDown = daemon.logLines().find((line) => line.msg === "stepped down as coordinator (shutdown)");
-    expect(stepDown).toMatchObject({ released: true, epoch: leader.epoch });
+    const stepDown = daemon
+      .logLines()
+      .find((line) => line.msg === "stepped down as coordinator, lock released");
+    expect(stepDown).toMatchObject({ released: true, epoch: leader.epoch, reason: "stopping" });
     daemons.delete(leader.node);
     const next = await leaderAfter(leader, 15_000);
     expect(next.node).not.toBe(leader.node);

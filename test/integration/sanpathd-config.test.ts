@@ -10,13 +10,35 @@ describe("sanpathd configuration at start", () => {
   const dir = mkdtempSync(join(tmpdir(), `sanpathd-config-${process.pid}-`));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("refuses a fence deadline not below the lock-delay, naming the field and the rule, exit 2", async () => {
+  it("refuses a fence deadline not below the lock-delay (consul mode), naming the field and the rule, exit 2", async () => {
     const result = await runSanpathd(["--listen", "127.0.0.1:0"], {
+      SANPATH_LIVENESS_MODE: "consul",
+      SANPATH_SESSION_LOCK_DELAY_SECONDS: "15",
       SANPATH_SESSION_FENCE_DEADLINE_MS: "20000",
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
-      "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 (got 20000 ≥ 15000)",
+      "config: session.fenceDeadlineMs must be less than session.lockDelaySeconds×1000 with liveness.mode consul (a node must have fenced before another may lock its paths) (got 20000 ≥ 15000)",
+    );
+    expect(result.stdout).toBe("");
+  });
+
+  it("refuses peer-lease settings that break the lease argument, naming each field and rule, exit 2", async () => {
+    const result = await runSanpathd(["--listen", "127.0.0.1:0"], {
+      SANPATH_LEASE_MS: "800",
+      SANPATH_LEASE_HEARTBEAT_MS: "250",
+      SANPATH_LEASE_TEARDOWN_BUDGET_MS: "500",
+      SANPATH_SESSION_LOCK_DELAY_SECONDS: "5",
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 800 < 1000)",
+    );
+    expect(result.stderr).toContain(
+      "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 500 > 400)",
+    );
+    expect(result.stderr).toContain(
+      "config: session.lockDelaySeconds must be 0 with liveness.mode peer-lease",
     );
     expect(result.stdout).toBe("");
   });

@@ -26,6 +26,7 @@ import { StatusRequest } from "../../src/gen/sanpath/v1/node.js";
 import type { Role } from "../../src/security/roles.js";
 import { startConsulHarness, type ConsulHarness } from "../harness/consul.js";
 import { startSanpathd, type SanpathdProcess } from "../harness/sanpathd.js";
+import { until } from "../support/until.js";
 import { dumpKeys, SAMPLE_SETTINGS } from "./disk-support.js";
 import { contractMethods, rawCall, rawClient, writeRoleTokens, type RawOutcome } from "./security-support.js";
 
@@ -162,9 +163,17 @@ export function useBadInputDaemon(): BadInputDaemon {
     const record = JSON.parse(readFileSync(meta, "utf8")) as Record<string, string>;
     writeFileSync(meta, JSON.stringify({ ...record, "petasan-metada": '{"id":"00002","name":' }));
     // The highest epoch the node has seen becomes the leader's + 10; one below is stale.
-    const leader = GetLeaderResponse.decode(
-      (await must("GetLeader", Buffer.alloc(0), "viewer")).responses[0] ?? Buffer.alloc(0),
+    // The coordinator is elected once the node holds its peer lease, a moment after SERVING.
+    const leaderAnswer = await until(
+      "a coordinator elected",
+      () => must("GetLeader", Buffer.alloc(0), "viewer"),
+      {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        retryErrors: true,
+      },
     );
+    const leader = GetLeaderResponse.decode(leaderAnswer.responses[0] ?? Buffer.alloc(0));
     const highest = (leader.leader?.epoch ?? 1) + 10;
     await must("Status", bytes(StatusRequest, { epoch: highest }), "node");
     staleEpoch = highest - 1;

@@ -3,6 +3,7 @@
  * certificates required), tokens and an audit file. Every RPC refuses a client certificate of
  * another CA at the handshake; a certificate's OU is its role (OU=node: a cluster member).
  */
+import { RenewLeaseRequest } from "../../src/gen/sanpath/v1/node.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -163,10 +164,25 @@ describe("sanpathd with mutual TLS", () => {
       .toEqual({ name: "peer-node", role: "node", credential: "certificate" });
   });
 
+  it("a node certificate renews only its own peer lease: another node's name is refused", async () => {
+    const peer = open(await tlsCredentials(pki, "peer-node"));
+    const renew = methods.find((method) => method.path === "/sanpath.v1.NodeService/RenewLease");
+    if (renew === undefined) throw new Error("no RenewLease in the contract");
+    const body = (node: string): Buffer =>
+      Buffer.from(RenewLeaseRequest.encode({ node, holdMs: 0 }).finish());
+    const forged = await rawCall(peer, renew, body("node-victim"));
+    expect([forged.code, forged.details]).toEqual([
+      "PERMISSION_DENIED",
+      "node peer-node may renew only its own lease, not node-victim's",
+    ]);
+    const own = await rawCall(peer, renew, body("peer-node"));
+    expect(own.code).toBe("OK");
+  });
+
   it("NodeService answers node certificates only: an admin certificate and a role-node token are refused", async () => {
     const admin = open(await tlsCredentials(pki, "ada"));
     const nodeMethods = methods.filter((method) => method.path.startsWith("/sanpath.v1.NodeService/"));
-    expect(nodeMethods.length).toBe(3);
+    expect(nodeMethods.length).toBe(4);
     for (const method of nodeMethods) {
       // Status is read-only: operators may read it (node.proto); the writes are the members' alone.
       const byCertificate = await rawCall(admin, method);
