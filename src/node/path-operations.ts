@@ -67,6 +67,8 @@ export interface PathOperationsOptions {
 
 /** How long an undo's tear-down may take (no caller deadline applies to an undo). */
 const UNDO_TEARDOWN_MS = 15_000;
+/** CleanPath's read of the path lock: beyond this Consul counts as unreachable and a local path is torn down anyway. */
+const LOCK_READ_TIMEOUT_MS = 1500;
 
 /**
  * What is done to one path, always under that path's queue (path-queue.ts): acquire (lock, then
@@ -157,17 +159,35 @@ export class PathOperations {
     const session = this.options.currentSession();
     const ip = local?.ip ?? requestIp;
     // Two reads of Consul that do not depend on each other, both before anything is torn down.
+    // A lock that cannot be read (Consul unreachable: peer-lease mode keeps serving then) does
+    // not stop the tear-down, which only ever makes this node serve less; the lock stays for
+    // Consul to end with the session, or for the coordinator to release once this node let go.
     const [lockHeld] = await Promise.all([
       session === undefined
         ? false
-        : this.options.locks.state(path, { signal }).then((lock) => lock?.session === session.id),
+        : this.options.locks
+            .state(path, { signal, timeoutMs: LOCK_READ_TIMEOUT_MS })
+            .then((lock) => lock?.session === session.id)
+            .catch((error: unknown) => {
+              if (local === undefined) throw error;
+              this.log.warn(
+                { diskId, index, err: errorMessage(error) },
+                "path lock not readable; tearing down",
+              );
+              return false;
+            }),
       ip === undefined
         ? undefined
         : // Part of a job: the coordinator waits for "moving", so failing to write it fails the clean.
-          this.options.jobs.mark(ip, input.jobId, "moving", { signal }).catch((error: unknown) => {
-            if (input.jobId !== "") throw error;
-            this.log.warn({ ip, err: errorMessage(error) }, "job record not marked moving");
-          }),
+          this.options.jobs
+            .mark(ip, input.jobId, "moving", {
+              signal,
+              ...(input.jobId === "" ? { timeoutMs: LOCK_READ_TIMEOUT_MS } : {}),
+            })
+            .catch((error: unknown) => {
+              if (input.jobId !== "") throw error;
+              this.log.warn({ ip, err: errorMessage(error) }, "job record not marked moving");
+            }),
     ]);
     steps.lap("lockReadAndJobRecord");
     if (local === undefined && !lockHeld) return { wasServed: false, diskId, index, targetDropped: false };

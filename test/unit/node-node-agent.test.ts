@@ -79,6 +79,29 @@ describe("NodeAgent on in-memory Consul, target and network", () => {
     expect(await servedOn(b)).toMatchObject({ ip: true, portal: true });
   });
 
+  it("CleanPath with Consul unreachable still tears a served path down; the lock stays for Consul or the coordinator to end", async () => {
+    await a.agent.acquirePath({ epoch: 1, diskId, index: 1, jobId: "" }, signal());
+    const session = (await a.agent.status(0, signal())).session.id;
+    cluster.kvFaults.setUnreachable(true);
+    try {
+      const cleaned = await a.agent.cleanPath(
+        { epoch: 1, target: { kind: "ip", ip: ip1 }, jobId: "" },
+        signal(),
+      );
+      expect(cleaned).toMatchObject({ wasServed: true, diskId, index: 1 });
+      expect(await servedOn(a)).toEqual({ ip: false, portal: false, journal: undefined, listed: false });
+      // Nothing served here any more, but whether the lock is ours cannot be known: say so.
+      const again = await rejectionAs(
+        SanpathError,
+        a.agent.cleanPath({ epoch: 1, target: { kind: "path", diskId, index: 1 }, jobId: "" }, signal()),
+      );
+      expect(again.kind).toBe("unavailable");
+    } finally {
+      cluster.kvFaults.setUnreachable(false);
+    }
+    expect((await cluster.lockOf(diskId, 1))?.session).toBe(session);
+  });
+
   it("CleanPath of a path not served here (by path or by IP) reports it was not served", async () => {
     expect(
       await a.agent.cleanPath({ epoch: 1, target: { kind: "path", diskId, index: 2 }, jobId: "" }, signal()),
