@@ -21,7 +21,9 @@ import {
   withAdmin,
 } from "../src/devcluster/cluster-ops.js";
 import type { DevCluster } from "../src/devcluster/dev-cluster.js";
+import { startAddressSampler } from "../src/devcluster/address-sampler.js";
 import { startIscsiProber } from "../src/devcluster/iscsi-prober.js";
+import type { StatusResponse } from "../src/gen/sanpath/v1/node.js";
 import { clusterPaths, placedPaths, readPaths } from "../src/devcluster/path-reads.js";
 import {
   CONSUL_SESSION_TIMING,
@@ -72,6 +74,22 @@ async function detection(
     await sleep(25);
   }
   return undefined;
+}
+
+/** Fences a node's sanpathd has counted since it started (NodeService Status). */
+async function fencesOf(cluster: DevCluster, node: string): Promise<number | undefined> {
+  const admin = await cluster.admin(node, 5000).catch(() => undefined);
+  if (admin === undefined) return undefined;
+  try {
+    const status = await admin.call<StatusResponse>((md, opts, done) =>
+      admin.node.status({ epoch: 0 }, md, opts, done),
+    );
+    return status.counters?.fences;
+  } catch {
+    return undefined;
+  } finally {
+    admin.close();
+  }
 }
 
 say(`failover bench: ${machineLine()}`);
@@ -144,6 +162,9 @@ try {
   };
 
   let run = 0;
+  let overlaps = 0;
+  let fences = 0;
+  let unknownFenceRuns = 0;
   for (let round = 1; round <= runs; round++) {
     for (const mode of MODES) {
       for (const wanted of ROLES) {
@@ -157,6 +178,18 @@ try {
         const role = (await roles()).get(victim) ?? "follower";
         const paths = (await clusterPaths(cluster)).filter((path) => path.node === victim);
         const victimIps = new Set(paths.map((path) => path.ip));
+        const survivors = NODES.filter((node) => node !== victim);
+        const fencesBefore = await Promise.all(survivors.map((node) => fencesOf(cluster, node)));
+        // A powered-off node's namespace keeps its addresses on cut links (no kernel answers for
+        // them): only the survivors are sampled then. After a kill -9 the victim's kernel lives on
+        // and is sampled too.
+        const sampled = mode === "power-off" ? survivors : NODES;
+        const sampler = startAddressSampler({
+          nodes: cluster.state.nodes
+            .filter((node) => sampled.includes(node.name))
+            .map((node) => ({ name: node.name, netns: node.netns })),
+          intervalMs: 10,
+        });
         const prober = await startIscsiProber(cluster, paths, { intervalMs: 20 });
         const killedAt = wall();
         let finished = false;
@@ -188,6 +221,21 @@ try {
         }
         finished = true;
         const report = await prober.stop();
+        const addresses = await sampler.stop();
+        overlaps += addresses.overlaps.length;
+        const fencesAfter = await Promise.all(survivors.map((node) => fencesOf(cluster, node)));
+        const survivorFences = survivors
+          .map((node, index) => {
+            const before = fencesBefore[index];
+            const after = fencesAfter[index];
+            return before === undefined || after === undefined ? undefined : after - before;
+          })
+          .reduce<number | undefined>(
+            (sum, value) => (sum === undefined || value === undefined ? undefined : sum + value),
+            0,
+          );
+        if (survivorFences === undefined) unknownFenceRuns += 1;
+        else fences += survivorFences;
         const detectedAt = await detected;
         for (const path of paths) {
           times.push({
@@ -205,7 +253,9 @@ try {
             detectedAt === undefined ? "?" : ms(detectedAt - killedAt)
           }; takeover ${summary(takeovers.filter((value) => !Number.isNaN(value)))}; read: ${summary(
             reads.filter((value) => !Number.isNaN(value)),
-          )}; never back within 60 s: ${report.stillDown.length}`,
+          )}; never back within 60 s: ${report.stillDown.length}; IP overlaps: ${
+            addresses.overlaps.length
+          } (${addresses.rounds} rounds of ${sampled.join(",")}); survivors' fences: ${survivorFences ?? "?"}`,
         );
         await cluster.restart(victim);
       }
@@ -230,6 +280,17 @@ try {
   const reads = finite(times.map((time) => time.readMs));
   say(`  all client reads: ${summary(reads)}`);
   say(`  target p99 ≤ 3000 ms: ${percentile(reads, 99) <= 3000 ? "met" : "missed"}`);
+  for (const mode of MODES) {
+    const follower = finite(
+      times.filter((time) => time.mode === mode && time.role === "follower").map((time) => time.readMs),
+    );
+    if (follower.length > 0)
+      say(`  ${mode} follower p50 ≤ 1500 ms: ${percentile(follower, 50) <= 1500 ? "met" : "missed"}`);
+  }
+  say(`  IP overlaps over every run: ${overlaps}`);
+  say(
+    `  fences of surviving nodes over every run: ${fences}${unknownFenceRuns > 0 ? ` (unknown in ${unknownFenceRuns} runs)` : ""}`,
+  );
 } finally {
   await cluster.down();
 }

@@ -4,14 +4,14 @@ import type { ConsulKeys } from "../consul/keys.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import { InvalidSessionError } from "../kv/invalid-session.js";
 import type { KvStore } from "../kv/kv-store.js";
-import { releaseLock } from "../kv/locks.js";
+import { releaseLock, releaseLockIfUnchanged } from "../kv/locks.js";
 import { SessionKeeper } from "../kv/session-keeper.js";
 import { NO_SESSION_MEMORY, type SessionMemory } from "../kv/session-memory.js";
 import type { SessionStore } from "../kv/session-store.js";
 import { watchKey } from "../kv/watch.js";
 import type { Logger } from "../log/logger.js";
 import { isAborted } from "../util/abort.js";
-import { serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
+import { parseLeaderRecord, serializeLeaderRecord, type LeaderRecord } from "./leader-record.js";
 import { pause } from "../util/pause.js";
 
 /** One stretch of leadership. */
@@ -54,6 +54,14 @@ export interface ElectionOptions {
    * that may not does not try to lead. Default: always.
    */
   mayLead?: () => boolean;
+  /**
+   * Peer leases: a lock held by a node whose lease provably expired (a sanpathd killed while its
+   * Consul agent lives on, so its session would end only by TTL) is released, if unchanged since it
+   * was read, so that the next coordinator need not wait for Consul. That node has stepped down
+   * by then (a leader without its lease does), and the new term's higher epoch fences whatever it
+   * still sends.
+   */
+  holderLease?: HolderLease;
   /** The Consul node of the session; default the agent's own. */
   sessionNode?: string;
   /** Pause after a failure or while the free lock is in its lock-delay (default 1000 ms). */
@@ -68,6 +76,16 @@ export interface ElectionOptions {
   sessionMemory?: SessionMemory;
   /** Elections won and terms ended are recorded here (default: nowhere). */
   events?: EventLog | undefined;
+}
+
+/** What the election needs of the peer leases to free a dead leader's lock. */
+export interface HolderLease {
+  /** The lease clock (ms); read after the lock so that a proof comes after what was read. */
+  clock(): number;
+  /** `node` provably held no lease at some instant at or after `notBefore`. */
+  expiryProven(node: string, notBefore: number): boolean;
+  /** How often to ask `expiryProven` while a lock holder's lease is not yet proven expired. */
+  readonly recheckMs: number;
 }
 
 /** How often a node without its peer lease checks again whether it may bid for the lock. */
@@ -97,6 +115,8 @@ export class Election {
   private loop: Promise<void> | undefined;
   private session: OwnSession | undefined;
   private current: Term | undefined;
+  /** Numbers the holder-lease checks: only the newest one runs. */
+  private holderCheck = 0;
 
   constructor(options: ElectionOptions) {
     this.options = options;
@@ -317,10 +337,60 @@ export class Election {
           return;
         }
         first = false;
+        const entry = snapshot.entry;
+        if (entry !== undefined) this.watchHolderLease(entry, local);
       }
     } finally {
       local.abort();
       this.stopping.signal.removeEventListener("abort", stop);
     }
+  }
+
+  /**
+   * While the lock stays as read, asks every recheckMs whether its holder's lease provably expired
+   * since the read; if so releases the lock (only if unchanged) and ends the wait (`wait` aborts).
+   * A later snapshot aborts the previous check through `wait` or supersedes it.
+   */
+  private watchHolderLease(
+    entry: { readonly session?: string | undefined; readonly modifyIndex: number; readonly value: string },
+    wait: AbortController,
+  ): void {
+    const lease = this.options.holderLease;
+    const holderSession = entry.session;
+    if (lease === undefined || holderSession === undefined) return;
+    const holder = parseLeaderRecord(entry.value).node;
+    if (holder === "" || holder === this.options.record.node) return;
+    const notBefore = lease.clock();
+    const check = ++this.holderCheck;
+    void (async () => {
+      while (!wait.signal.aborted && check === this.holderCheck) {
+        if (!(await pause(lease.recheckMs, wait.signal))) return;
+        if (check !== this.holderCheck || !lease.expiryProven(holder, notBefore)) continue;
+        const released = await releaseLockIfUnchanged(
+          this.options.kv,
+          this.key,
+          holderSession,
+          entry.modifyIndex,
+          { signal: wait.signal, timeoutMs: 3000 },
+        ).catch((error: unknown) => {
+          // Aborted: another node freed it first (the lock changed) or this one stops.
+          if (!wait.signal.aborted) {
+            this.options.logger.warn(
+              { err: errorMessage(error), holder },
+              "could not free the coordinator lock",
+            );
+          }
+          return false;
+        });
+        if (released) {
+          this.options.logger.warn(
+            { holder, session: holderSession },
+            "freed the coordinator lock: its holder's peer lease provably expired",
+          );
+          wait.abort();
+        }
+        return;
+      }
+    })();
   }
 }

@@ -134,6 +134,8 @@ export class PlacementLoop {
   private readonly unplacedLog: UnplacedPathsLog;
   /** Peer leases: paths whose last holder is neither reachable nor proven gone, until when they wait. */
   private readonly leaseWaits = new Map<string, number>();
+  /** When to look again at held paths whose quiet holder is not proven expired yet (Date.now() ms). */
+  private proofRecheckAt: number | undefined;
   /** Peer leases: paths whose last holder is alive and must let them go (CleanPath) before placement. */
   private readonly cleanFirst = new Map<string, { name: string; address: string }>();
   /** Peer leases: when each path was first read in its present lock state (keeper's clock). */
@@ -215,6 +217,7 @@ export class PlacementLoop {
     const now = Date.now();
     for (const retry of this.retries.values()) soonest = Math.min(soonest, retry.retryAt - now);
     for (const until of this.leaseWaits.values()) soonest = Math.min(soonest, until - now);
+    if (this.proofRecheckAt !== undefined) soonest = Math.min(soonest, this.proofRecheckAt - now);
     return Math.max(10, soonest);
   }
 
@@ -430,6 +433,19 @@ export class PlacementLoop {
         }
       }),
     );
+    // A held path whose holder has gone quiet (no renew within its lease) but is not proven
+    // expired yet: look again soon, not at the next resync (a new coordinator's first pass comes
+    // before any report asked after its first read, so no proof can be made in it).
+    const awaitingProof = state.paths.some(
+      (path) =>
+        path.node !== "" &&
+        path.node !== nodeName &&
+        path.lock !== undefined &&
+        members.has(path.node) &&
+        !toRelease.includes(path) &&
+        !lease.renewedWithin(path.node, lease.aliveWithinMs),
+    );
+    this.proofRecheckAt = awaitingProof ? Date.now() + lease.recheckMs : undefined;
     const done = released.filter((path) => path !== undefined);
     if (done.length > 0) {
       logger.warn(

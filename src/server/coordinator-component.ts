@@ -94,7 +94,16 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
         sessions,
         keys,
         record: { node: config.nodeName, address: advertiseAddress },
-        ...(keeper === undefined ? {} : { mayLead: () => keeper.holds() }),
+        ...(keeper === undefined
+          ? {}
+          : {
+              mayLead: () => keeper.holds(),
+              holderLease: {
+                clock: () => keeper.clock(),
+                expiryProven: (node: string, notBefore: number) => keeper.expiryProven(node, notBefore),
+                recheckMs: Math.min(100, keeper.timing.heartbeatMs),
+              },
+            }),
         ttlSeconds: config.session.ttlSeconds,
         lockDelaySeconds: config.session.lockDelaySeconds,
         fenceDeadlineMs: config.session.fenceDeadlineMs,

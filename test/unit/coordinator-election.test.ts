@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConsulKeys } from "../../src/consul/keys.js";
-import { Election, type Term } from "../../src/coordinator/election.js";
+import { Election, type HolderLease, type Term } from "../../src/coordinator/election.js";
+import { serializeLeaderRecord } from "../../src/coordinator/leader-record.js";
 import type { EventInput } from "../../src/events/event-log.js";
 import { releaseLock } from "../../src/kv/locks.js";
 import { createLogger } from "../../src/log/logger.js";
@@ -34,7 +35,7 @@ describe("Election's coordinator events", () => {
   });
 
   /** One sanpathd's election: it leads until its term's signal aborts. */
-  function candidate(name: string): Election {
+  function candidate(name: string, holderLease?: HolderLease): Election {
     const election = new Election({
       kv: store.kv,
       sessions: store.sessions,
@@ -50,6 +51,7 @@ describe("Election's coordinator events", () => {
           term.signal.addEventListener("abort", () => resolve(), { once: true }),
         ),
       events: { record: (event) => events.push(event) },
+      ...(holderLease === undefined ? {} : { holderLease }),
     });
     elections.push(election);
     election.start();
@@ -161,5 +163,66 @@ describe("Election's coordinator events", () => {
       ["coordinator-stepped-down", "x", "x", xTerm.epoch],
       ["coordinator-elected", "y", "y", yTerm.epoch],
     ]);
+  });
+
+  describe("with peer leases", () => {
+    /** A leader whose sanpathd died while its session lives on (its Consul agent still renews nothing, TTL long). */
+    async function deadLeader(name: string): Promise<{ session: string; epoch: number }> {
+      const session = await store.sessions.create({
+        name: `${name} coordinator`,
+        ttlSeconds: 3600,
+        lockDelaySeconds: 0,
+      });
+      const value = serializeLeaderRecord({ node: name, address: `${name}.test:7410` });
+      expect(await store.kv.acquire(keys.coordinatorLock(), session, value)).toBe(true);
+      return { session, epoch: (await lockIndex()) ?? 0 };
+    }
+
+    /** Leases as the keeper reports them: `expired` nodes are proven without a lease since `provenSince`. */
+    function leases() {
+      const state = { expired: new Set<string>(), provenSince: Infinity, clock: 0, asked: [] as string[] };
+      const lease: HolderLease = {
+        clock: () => state.clock,
+        expiryProven: (node, notBefore) => {
+          state.asked.push(node);
+          return state.expired.has(node) && notBefore <= state.provenSince;
+        },
+        recheckMs: 20,
+      };
+      return { state, lease };
+    }
+
+    it("frees a dead leader's lock once its lease provably expired after the lock was read, and leads with a higher epoch", async () => {
+      const dead = await deadLeader("x");
+      const { state, lease } = leases();
+      state.clock = 1000;
+      const y = candidate("y", lease);
+      await until("y asks about x's lease", () => (state.asked.includes("x") ? true : undefined), WAIT);
+      // Not proven yet: the lock stays x's and y does not lead.
+      await sleep(200);
+      expect(y.term).toBeUndefined();
+      expect((await store.kv.get(keys.coordinatorLock()))?.session).toBe(dead.session);
+      // A proof about a time before y read the lock is no proof.
+      state.expired.add("x");
+      state.provenSince = 999;
+      await sleep(200);
+      expect(y.term).toBeUndefined();
+      state.provenSince = 1000;
+      const term = await elected(y);
+      expect(term.epoch).toBeGreaterThan(dead.epoch);
+      expect((await store.kv.get(keys.coordinatorLock()))?.session).toBe(term.session);
+    });
+
+    it("never frees a lock whose holder's lease is not proven expired", async () => {
+      const dead = await deadLeader("x");
+      const { state, lease } = leases();
+      state.expired.add("z");
+      state.provenSince = Infinity;
+      const y = candidate("y", lease);
+      await until("y asks about x's lease", () => (state.asked.includes("x") ? true : undefined), WAIT);
+      await sleep(300);
+      expect(y.term).toBeUndefined();
+      expect((await store.kv.get(keys.coordinatorLock()))?.session).toBe(dead.session);
+    });
   });
 });

@@ -43,20 +43,25 @@ describe("PlacementLoop with peer leases", () => {
     term = await leaderTerm(cluster);
     attempts = [];
     doubles = [];
+    running = startLoop(term.signal, 100);
+  });
+
+  /** a's placement loop (a coordinates), passing every `resyncMs` when nothing pokes it. */
+  function startLoop(signal: AbortSignal, resyncMs: number): Promise<void> {
     const keeper = cluster.node("a").lease;
     if (keeper === undefined) throw new Error("no lease keeper on a");
-    running = new PlacementLoop({
+    return new PlacementLoop({
       reader,
       store: jobServices(cluster).store,
       nodes: cluster.rpc,
       epoch: term.epoch,
-      signal: term.signal,
+      signal,
       logger: cluster.logger,
       moves: new ActiveMoves(),
       slots: new NodeCallSlots(),
       lockDelayMs: 0,
       rpcTimeoutMs: 2000,
-      resyncMs: 100,
+      resyncMs,
       minIntervalMs: 20,
       nodeName: "a",
       lease: placementLeasesOf(keeper, cluster.kv, cluster.keys),
@@ -65,7 +70,7 @@ describe("PlacementLoop with peer leases", () => {
         doubles.push(...servedTwice(cluster));
       },
     }).run();
-  });
+  }
   afterEach(async () => {
     term.end();
     await running;
@@ -143,5 +148,44 @@ describe("PlacementLoop with peer leases", () => {
     // b was asked, not fenced: it still holds its lease and serves its other paths.
     expect((await b.agent.status(0, AbortSignal.timeout(1000))).session.fencesByCause["lease-lost"]).toBe(0);
     expect(doubles).toEqual([]);
+  });
+
+  it("a new coordinator's first passes place a dead holder's paths once its lease is proven over, without waiting for a resync", async () => {
+    await cluster.addDisk({ name: "d", pathCount: 3 });
+    const ip = await pathOf("b");
+    term.end();
+    await running;
+    const keeper = cluster.node("a").lease;
+    if (keeper === undefined) throw new Error("no lease keeper on a");
+    const [diskId, index] = [...(await reader.read()).paths]
+      .filter((path) => path.ip === ip)
+      .map((path) => [path.diskId, path.index] as const)[0] ?? ["", 0];
+    const lockedBy = (await cluster.lockOf(diskId, index))?.session;
+    // As after a kill -9 of b's sanpathd: its locks stay with its session (nothing releases them).
+    const mutations = new Set(["lock.release", "session.destroy", "txn", "kv.put", "kv.delete"]);
+    cluster.kvFaults.failNext((operation) => mutations.has(operation), { times: 100_000 });
+    const cutAt = keeper.clock();
+    cluster.cutLeases("b");
+    await until("b's lease proven over", () => keeper.expiryProven("b", cutAt) || undefined, 5000);
+    expect((await cluster.lockOf(diskId, index))?.session).toBe(lockedBy);
+    cluster.kvFaults.clear();
+    // The next term's loop: its first pass reads b's lock before any report a proof could use, and
+    // nothing pokes it afterwards (no Consul change, a resync a minute away).
+    const next = new AbortController();
+    running = startLoop(next.signal, 60_000);
+    try {
+      const newHolder = await until(
+        "b's path placed elsewhere",
+        async () => {
+          const holder = (await servedBy()).get(ip);
+          return holder !== undefined && holder !== "" && holder !== "b" ? holder : undefined;
+        },
+        5000,
+      );
+      expect(["a", "c"]).toContain(newHolder);
+      expect(doubles).toEqual([]);
+    } finally {
+      next.abort();
+    }
   });
 });
