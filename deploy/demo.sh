@@ -139,9 +139,10 @@ else
   victim=node2
 fi
 echo "Killing $victim (sanpathd, its Consul server and tgtd SIGKILLed, its links cut: a power-off)."
-echo "Consul notices in ~1.5 s and invalidates its session; 5 s later (the lock-delay, longer than the"
-echo "4 s a cut-off node takes to fence itself, so an IP is never up twice) the coordinator places its"
-echo "paths on the other nodes. Each one is re-read from the client until it answers:"
+echo "Its peers stop granting it the peer lease it renews every 250 ms. Once a majority proves that lease"
+echo "over (1.5 s lease, about 1.7 s after the last renew: a live node would have torn its paths down"
+echo "by then, so an IP is never up twice) the coordinator places its paths on the other nodes; the"
+echo "shipped defaults, with no Consul lock-delay. Each path is re-read from the client until it answers:"
 show deploy/dev-cluster kill "$victim" --reread 60
 if [ "$coordinator" -eq 1 ]; then show sanpath paths list; fi
 show deploy/dev-cluster status
@@ -174,7 +175,7 @@ Break it and watch it heal:
   deploy/dev-cluster status
   deploy/dev-cluster kill node3 --reread 60     # a node's death; its paths read again elsewhere
   deploy/dev-cluster restart node3
-  deploy/dev-cluster partition node2            # node2 fences itself: its path IPs go away
+  deploy/dev-cluster partition node2            # node2 loses its peer lease and fences: its path IPs go away
   deploy/dev-cluster heal node2
   sanpath node drain node1                      # every path off node1, live progress
   sanpath node uncordon node1

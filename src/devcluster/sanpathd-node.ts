@@ -22,6 +22,8 @@ export interface SessionTiming {
   ttlSeconds: number;
   lockDelaySeconds: number;
   fenceDeadlineMs: number;
+  /** Peer-lease timing (lease.*); default sanpathd's (lease 1.5 s, heartbeat 250 ms, budget 300 ms). */
+  lease?: { heartbeatMs: number; leaseMs: number; teardownBudgetMs: number };
 }
 
 /**
@@ -112,6 +114,7 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
     target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
     liveness: { mode: settings.session.mode ?? "consul" },
+    ...(settings.session.lease === undefined ? {} : { lease: settings.session.lease }),
     session: {
       ttlSeconds: settings.session.ttlSeconds,
       lockDelaySeconds: settings.session.lockDelaySeconds,

@@ -23,6 +23,12 @@ const STOP_STEP_MS = 15_000;
 /** A hand-off's portal step: a target daemon that failed answers at once or not at all. */
 const HAND_OFF_PORTAL_MS = 1000;
 const HAND_OFF_IP_MS = 5000;
+/**
+ * A peer-lease fence's IP removal is not killed at the budget: a killed `ip` may or may not have
+ * removed the address, and a loaded machine can need longer than the budget. It is given this
+ * long; the budget is what the lease settings are chosen for (docs/DEPLOY.md).
+ */
+const LEASE_FENCE_IP_MS = 5000;
 
 /**
  * Takes every path served here down locally: when the node fences (its session unconfirmed or
@@ -50,7 +56,7 @@ export class LocalTeardown {
     const { journal, setup, queue } = this.options;
     await this.tearDownAll(`fenced: ${reason}`, "fence");
     await queue.settle(10_000);
-    let present = new Set<string>();
+    let present: Set<string> | undefined;
     try {
       present = new Set(
         (await setup.addresses(AbortSignal.timeout(STOP_STEP_MS), true)).map((address) => address.ip),
@@ -58,7 +64,18 @@ export class LocalTeardown {
     } catch (error) {
       this.log.error({ err: errorMessage(error) }, "addresses not readable after the fence tear-down");
     }
-    const left = journal.values().filter((entry) => entry.state !== "cleaning" || present.has(entry.ip));
+    if (present === undefined) {
+      const left = journal.values().filter((entry) => entry.state !== "cleaning");
+      if (left.length > 0) await this.tearDownAll("fenced: second sweep", "fence", left);
+      return;
+    }
+    // An IP seen gone needs no second removal (removing an absent address fails): its entry is
+    // only marked for the next reconcile, as the first sweep would have.
+    for (const entry of journal.values()) {
+      if (entry.state === "cleaning" || present.has(entry.ip)) continue;
+      await journal.setState(pathKeyOf(entry.diskId, entry.index), "cleaning").catch(() => undefined);
+    }
+    const left = journal.values().filter((entry) => present.has(entry.ip));
     if (left.length > 0) await this.tearDownAll("fenced: second sweep", "fence", left);
   }
 
@@ -82,23 +99,36 @@ export class LocalTeardown {
         : mode === "hand-off"
           ? [HAND_OFF_PORTAL_MS, HAND_OFF_IP_MS]
           : [STOP_STEP_MS, STOP_STEP_MS];
+    const disablePortal = async (entry: LocalPath): Promise<void> => {
+      try {
+        await setup.disablePortal(entry.iqn, entry.ip, AbortSignal.timeout(portalBudgetMs));
+      } catch (error) {
+        this.log.warn(
+          { ip: entry.ip, err: errorMessage(error) },
+          "portal not disabled in time; removing the IP anyway",
+        );
+      }
+    };
+    const removeAddress = async (entry: LocalPath, limitMs: number): Promise<LocalPath | undefined> => {
+      try {
+        await setup.removeAddress(entry.ip, AbortSignal.timeout(limitMs), entry.interface, entry.vlanId);
+        return entry;
+      } catch (error) {
+        this.log.error({ ip: entry.ip, err: errorMessage(error) }, "path IP could not be removed");
+        return undefined;
+      }
+    };
+    // A peer-lease fence races the lease's end: the IP goes at once, alongside the portal (the IP
+    // on two nodes is the danger; a portal without its IP answers nobody).
+    const leaseFence = mode === "fence" && leaseBudgetMs !== undefined;
     const removed = await Promise.all(
       entries.map(async (entry) => {
-        try {
-          await setup.disablePortal(entry.iqn, entry.ip, AbortSignal.timeout(portalBudgetMs));
-        } catch (error) {
-          this.log.warn(
-            { ip: entry.ip, err: errorMessage(error) },
-            "portal not disabled in time; removing the IP anyway",
-          );
+        if (leaseFence) {
+          const [, gone] = await Promise.all([disablePortal(entry), removeAddress(entry, LEASE_FENCE_IP_MS)]);
+          return gone;
         }
-        try {
-          await setup.removeAddress(entry.ip, AbortSignal.timeout(ipBudgetMs), entry.interface, entry.vlanId);
-          return entry;
-        } catch (error) {
-          this.log.error({ ip: entry.ip, err: errorMessage(error) }, "path IP could not be removed");
-          return undefined;
-        }
+        await disablePortal(entry);
+        return await removeAddress(entry, ipBudgetMs);
       }),
     );
     const done = removed.filter((entry) => entry !== undefined);

@@ -55,6 +55,15 @@
  *     released it, or CleanPath here answered (it let it go), or a majority proved this node's lease
  *     over at an instant after the path was read in its present state (peer-lease.ts): this node had
  *     fenced by then, and any lock in that state was its fenced generation's.
+ *   - CleanPath tears a local path down even when Consul cannot be read (tearing down only ever
+ *     serves less); the lock it could not read is left for Consul or the coordinator to end.
+ *   - The coordinator itself: a leader steps down (and releases its lock) when it loses its lease;
+ *     a node waiting for the lock frees it, if unchanged since read, once its holder's lease is
+ *     proven over after that read (coordinator/election.ts). Two coordinators may overlap for the
+ *     moment the old one takes to notice; nothing above depends on the coordinator being alone —
+ *     path locks, leases and the new term's higher epoch (refused-when-stale at every node) do.
+ *     When the coordinator dies with a node, the next coordinator proves both leases over from
+ *     the silences every peer reports (they do not depend on who coordinates).
  *   - A frozen sanpathd (SIGSTOP) cannot act on its lease: its crash guard, a separate process, gets
  *     every new lease end (CrashGuard.leaseUntil) and tears down at the last one it heard of.
  *   - Clocks: every interval is measured on one machine's monotonic clock; rates within ε = 1 %.
