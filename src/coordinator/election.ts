@@ -366,22 +366,28 @@ export class Election {
       while (!wait.signal.aborted && check === this.holderCheck) {
         if (!(await pause(lease.recheckMs, wait.signal))) return;
         if (check !== this.holderCheck || !lease.expiryProven(holder, notBefore)) continue;
-        const released = await releaseLockIfUnchanged(
-          this.options.kv,
-          this.key,
-          holderSession,
-          entry.modifyIndex,
-          { signal: wait.signal, timeoutMs: 3000 },
-        ).catch((error: unknown) => {
-          // Aborted: another node freed it first (the lock changed) or this one stops.
-          if (!wait.signal.aborted) {
-            this.options.logger.warn(
-              { err: errorMessage(error), holder },
-              "could not free the coordinator lock",
-            );
-          }
-          return false;
-        });
+        let released: boolean;
+        try {
+          released = await releaseLockIfUnchanged(
+            this.options.kv,
+            this.key,
+            holderSession,
+            entry.modifyIndex,
+            {
+              signal: wait.signal,
+              timeoutMs: 3000,
+            },
+          );
+        } catch (error) {
+          // Aborted: another node freed it first or this one stops. Otherwise (Consul without a
+          // raft leader for a moment, as when the partitioned coordinator's server led it) try again.
+          if (isAborted(wait.signal)) return;
+          this.options.logger.warn(
+            { err: errorMessage(error), holder },
+            "could not free the coordinator lock; retrying",
+          );
+          continue;
+        }
         if (released) {
           this.options.logger.warn(
             { holder, session: holderSession },

@@ -213,6 +213,17 @@ describe("Election's coordinator events", () => {
       expect((await store.kv.get(keys.coordinatorLock()))?.session).toBe(term.session);
     });
 
+    it("tries again when Consul fails the freeing write (a raft election), and then leads", async () => {
+      const dead = await deadLeader("x");
+      const { state, lease } = leases();
+      state.expired.add("x");
+      state.provenSince = Infinity;
+      store.consul.faults.failNext("txn", { times: 3 });
+      const y = candidate("y", lease);
+      const term = await elected(y);
+      expect(term.epoch).toBeGreaterThan(dead.epoch);
+    });
+
     it("never frees a lock whose holder's lease is not proven expired", async () => {
       const dead = await deadLeader("x");
       const { state, lease } = leases();
