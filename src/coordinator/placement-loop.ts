@@ -412,13 +412,13 @@ export class PlacementLoop {
     const { signal, logger, nodeName } = this.options;
     const members = new Set(state.nodes.filter((node) => node.address !== "").map((node) => node.name));
     const now = lease.clock();
-    const toRelease = state.paths.filter(
+    /** Locked by another sanpath node (one with a node record). */
+    const heldByPeer = state.paths.filter(
       (path) =>
-        path.node !== "" &&
-        path.node !== nodeName &&
-        path.lock !== undefined &&
-        members.has(path.node) &&
-        lease.expiryProven(path.node, this.firstSeen.since(path.ip, now)),
+        path.node !== "" && path.node !== nodeName && path.lock !== undefined && members.has(path.node),
+    );
+    const toRelease = heldByPeer.filter((path) =>
+      lease.expiryProven(path.node, this.firstSeen.since(path.ip, now)),
     );
     const released = await Promise.all(
       toRelease.map(async (path) => {
@@ -436,14 +436,8 @@ export class PlacementLoop {
     // A held path whose holder has gone quiet (no renew within its lease) but is not proven
     // expired yet: look again soon, not at the next resync (a new coordinator's first pass comes
     // before any report asked after its first read, so no proof can be made in it).
-    const awaitingProof = state.paths.some(
-      (path) =>
-        path.node !== "" &&
-        path.node !== nodeName &&
-        path.lock !== undefined &&
-        members.has(path.node) &&
-        !toRelease.includes(path) &&
-        !lease.renewedWithin(path.node, lease.aliveWithinMs),
+    const awaitingProof = heldByPeer.some(
+      (path) => !toRelease.includes(path) && !lease.renewedWithin(path.node, lease.aliveWithinMs),
     );
     this.proofRecheckAt = awaitingProof ? Date.now() + lease.recheckMs : undefined;
     const done = released.filter((path) => path !== undefined);

@@ -82,6 +82,18 @@ describe("PlacementLoop with peer leases", () => {
     return new Map(state.paths.map((path) => [path.ip, path.node]));
   }
 
+  /** The node serving `ip` once it is neither unplaced nor on b. */
+  async function placedOffB(ip: string): Promise<string> {
+    return await until(
+      "b's path placed elsewhere",
+      async () => {
+        const holder = (await servedBy()).get(ip);
+        return holder !== undefined && holder !== "" && holder !== "b" ? holder : undefined;
+      },
+      5000,
+    );
+  }
+
   async function pathOf(node: string): Promise<string> {
     return await until(
       `a path on ${node}`,
@@ -98,14 +110,7 @@ describe("PlacementLoop with peer leases", () => {
     const session = (await b.agent.status(0, AbortSignal.timeout(1000))).session.id;
 
     cluster.cutLeases("b");
-    const newHolder = await until(
-      "b's path placed elsewhere",
-      async () => {
-        const holder = (await servedBy()).get(ip);
-        return holder !== undefined && holder !== "" && holder !== "b" ? holder : undefined;
-      },
-      5000,
-    );
+    const newHolder = await placedOffB(ip);
     expect(["a", "c"]).toContain(newHolder);
     expect(ipsOn(b)).not.toContain(ip);
     const placed = attempts.findLast((attempt) => attempt.ip === ip && attempt.placed);
@@ -174,14 +179,7 @@ describe("PlacementLoop with peer leases", () => {
     const next = new AbortController();
     running = startLoop(next.signal, 60_000);
     try {
-      const newHolder = await until(
-        "b's path placed elsewhere",
-        async () => {
-          const holder = (await servedBy()).get(ip);
-          return holder !== undefined && holder !== "" && holder !== "b" ? holder : undefined;
-        },
-        5000,
-      );
+      const newHolder = await placedOffB(ip);
       expect(["a", "c"]).toContain(newHolder);
       expect(doubles).toEqual([]);
     } finally {
