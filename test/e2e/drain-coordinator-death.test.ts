@@ -29,6 +29,7 @@ import {
   expectSafeAndServed,
   expectSucceeded,
   sampleAddresses,
+  settledCoordinator,
   useE2eCluster,
 } from "./support.js";
 import { until } from "../support/until.js";
@@ -47,7 +48,7 @@ describe("the coordinator dies mid-drain with moves aimed at it (4-node dev clus
   const current = (): Promise<PathView[]> => currentPaths(dev());
 
   it("the new coordinator re-plans the moves aimed at the dead one, and the drain succeeds", async () => {
-    const leader = await electedCoordinator(dev());
+    const leader = await settledCoordinator(dev());
     const drained = NODES.find((node) => node !== leader);
     if (drained === undefined) throw new Error("no node to drain");
     const receivers = NODES.filter((node) => node !== drained);
@@ -89,6 +90,8 @@ describe("the coordinator dies mid-drain with moves aimed at it (4-node dev clus
         .filter((move) => targetOf(move) === leader && move.status === MoveStatus.MOVE_STATUS_PENDING)
         .map(ipOf);
       expect(pendingAtLeader.length).toBeGreaterThan(0);
+      // The scenario needs the coordinator to be the node that dies.
+      expect(await electedCoordinator(dev())).toBe(leader);
       await dev().kill(leader);
 
       const done = await waitForJob(dev(), job.id, 150_000);

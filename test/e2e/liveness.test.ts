@@ -65,6 +65,13 @@ const UNSERVED_BOUND_MS = 40_000;
  * leaves room for a loaded 2-core machine.
  */
 const UNSERVED_FAILOVER_MS = 10_000;
+/**
+ * (e), (f): the partitioned node may hold Consul's raft leadership, and every Consul write (freeing
+ * its locks, placing its paths) then waits for a new raft leader among the others; on CI's loaded
+ * 2 cores that took up to 8 s on top of the failover (10.3–13.6 s measured). bench/failover.ts
+ * prints the real figure per role.
+ */
+const UNSERVED_RAFT_LEADER_LOST_MS = 20_000;
 /** (a): nothing moves, so no IP should vanish at all; a blip shorter than this is tolerated. */
 const UNSERVED_BLIP_MS = 1000;
 /** (d): the crash guard tears a frozen sanpathd's paths down at its last lease end (e2e leaseMs 3 s). */
@@ -559,7 +566,7 @@ describe("liveness scenarios on a 3-node dev cluster (#17), with the address sam
     explained(outcome, () => {
       expect(outcome.seen.fences[leader]).toBeGreaterThanOrEqual(1);
       for (const ip of its) expect(outcome.seen.moved[ip]?.[0]).toBe(leader);
-      expect(outcome.seen.longestUnservedMs).toBeLessThan(UNSERVED_FAILOVER_MS);
+      expect(outcome.seen.longestUnservedMs).toBeLessThan(UNSERVED_RAFT_LEADER_LOST_MS);
     });
   }, 180_000);
 
@@ -599,7 +606,7 @@ describe("liveness scenarios on a 3-node dev cluster (#17), with the address sam
       expect(successor).not.toBe(coordinator);
       for (const ip of its)
         expect({ ip, from: outcome.seen.moved[ip]?.[0] }).toEqual({ ip, from: coordinator });
-      expect(outcome.seen.longestUnservedMs).toBeLessThan(UNSERVED_FAILOVER_MS);
+      expect(outcome.seen.longestUnservedMs).toBeLessThan(UNSERVED_RAFT_LEADER_LOST_MS);
     });
   }, 180_000);
 

@@ -117,6 +117,27 @@ export async function electedCoordinator(cluster: DevCluster): Promise<string> {
   );
 }
 
+/**
+ * The coordinator once the cluster has settled: every node holds its peer lease counting every node
+ * of the cluster (while node records still appear at start-up, a just-elected coordinator can lose
+ * its lease to the larger majority and hand over).
+ */
+export async function settledCoordinator(cluster: DevCluster): Promise<string> {
+  const size = cluster.state.nodes.length;
+  await until(
+    `every node holds its peer lease in a cluster of ${size}`,
+    async () => {
+      for (const node of cluster.state.nodes) {
+        const lease = (await nodeStatus(cluster, node.name).catch(() => undefined))?.lease;
+        if (lease?.holds !== true || lease.clusterSize !== size) return undefined;
+      }
+      return true;
+    },
+    { timeoutMs: 60_000, intervalMs: 250 },
+  );
+  return await electedCoordinator(cluster);
+}
+
 /** Samples `ip -j addr` in every node namespace every 5 ms (see src/devcluster/address-sampler.ts). */
 export function sampleAddresses(cluster: DevCluster): AddressSampler {
   return startAddressSampler({
