@@ -3,7 +3,7 @@
 // iSCSI session per path sending READ CAPACITY every few ms) and an address sampler checking
 // that no IP is ever up on two nodes.
 // Run (root, after `npm run build`):
-//   node dist/bench/reassignment.js [--paths 304] [--parallelism 16] [--interval 50] [--session safe|fast]
+//   node dist/bench/reassignment.js [--paths 304] [--parallelism 16] [--interval 50] [--session lease|consul|fast]
 import { parseArgs } from "node:util";
 import { startAddressSampler } from "../src/devcluster/address-sampler.js";
 import { listPaths } from "../src/devcluster/client-reads.js";
@@ -18,7 +18,12 @@ import {
 } from "../src/devcluster/cluster-ops.js";
 import { startIscsiProber } from "../src/devcluster/iscsi-prober.js";
 import { readPaths } from "../src/devcluster/path-reads.js";
-import { DEV_SESSION_TIMING, FAST_SESSION_TIMING } from "../src/devcluster/sanpathd-node.js";
+import {
+  CONSUL_SESSION_TIMING,
+  DEV_SESSION_TIMING,
+  FAST_SESSION_TIMING,
+  type SessionTiming,
+} from "../src/devcluster/sanpathd-node.js";
 import { JobState } from "../src/gen/sanpath/v1/assignment.js";
 import type { CordonNodeResponse } from "../src/gen/sanpath/v1/cluster.js";
 import {
@@ -36,7 +41,7 @@ const { values: args } = parseArgs({
     paths: { type: "string", default: "304" },
     parallelism: { type: "string", default: "16" },
     interval: { type: "string", default: "100" },
-    session: { type: "string", default: "safe" },
+    session: { type: "string", default: "lease" },
     "keep-logs": { type: "string" },
   },
 });
@@ -49,12 +54,20 @@ const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
+/** --session: lease (the shipped peer leases), consul (the Consul session before #17) or fast. */
+function sessionTiming(name: string): SessionTiming {
+  if (name === "lease") return DEV_SESSION_TIMING;
+  if (name === "consul") return CONSUL_SESSION_TIMING;
+  if (name === "fast") return FAST_SESSION_TIMING;
+  throw new Error(`--session: lease, consul or fast, not ${name}`);
+}
+
 say(`reassignment bench: ${machineLine()}`);
 const cluster = await startBenchCluster("reassign", {
   nodes: 3,
   logLevel: "debug",
   parallelism,
-  session: args.session === "fast" ? FAST_SESSION_TIMING : DEV_SESSION_TIMING,
+  session: sessionTiming(args.session),
 });
 try {
   // Every new path goes to node1: the others are cordoned while the disks are added.

@@ -193,6 +193,15 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
     const leader = await coordinator();
     const [from, to] = NODES.filter((node) => node !== leader);
     if (from === undefined || to === undefined) throw new Error("3 nodes expected");
+    // Manual moves to a degraded node are refused: start from healthy data paths (a loaded machine
+    // can fail a data-path probe right after the previous scenario's heal).
+    for (const node of [from, to]) {
+      await untilTrue(
+        `${node}'s data path is healthy`,
+        async () => (await nodeStatus(node)).dataPath?.degraded === false,
+        30_000,
+      );
+    }
     // Gather the single-path disks on `from` (set-up, not under test), then move them to `to`
     // one at a time and kill the coordinator once the first move has succeeded.
     const singles = (await current()).filter((path) => path.diskName.startsWith("s"));

@@ -20,6 +20,8 @@ import { peerStatusCall, useE2eCluster } from "./support.js";
 const NODES = ["node1", "node2", "node3"];
 /** Gossip detection is ~1.5 s here; a busy 2-core machine gets a wide margin. */
 const DETECTION_BOUND_MS = 15_000;
+/** Serf retries a failed member every 30 s (reconnect_interval): a healed node may wait that long. */
+const REJOIN_BOUND_MS = 90_000;
 
 describe("fault injection on a 3-node dev cluster (Consul cut, peer cut, frozen sanpathd, raft leader)", () => {
   const dev = useE2eCluster("faults");
@@ -43,6 +45,17 @@ describe("fault injection on a 3-node dev cluster (Consul cut, peer cut, frozen 
 
   it("cutConsul: the other servers see the node failed, peers still reach its sanpathd; heal restores both", async () => {
     const [cut, other] = await followerAndOther();
+    // From a whole cluster (a retry may follow a cut whose node Consul has not taken back yet).
+    await untilTrue(
+      `every agent sees ${cut} alive`,
+      async () => {
+        for (const node of NODES.filter((name) => name !== cut)) {
+          if ((await dev().consulMembers(node)).get(cut) !== "alive") return false;
+        }
+        return true;
+      },
+      { timeoutMs: REJOIN_BOUND_MS, intervalMs: 250 },
+    );
     let healed = false;
     try {
       await dev().cutConsul(cut);
@@ -92,14 +105,14 @@ describe("fault injection on a 3-node dev cluster (Consul cut, peer cut, frozen 
       await untilTrue(
         `${other} sees ${cut} alive again`,
         async () => (await dev().consulMembers(other)).get(cut) === "alive",
-        30_000,
+        REJOIN_BOUND_MS,
       );
       const again = await peerStatusCall(dev(), other, cut);
       expect(again.code, again.output).toBe(0);
     } finally {
       if (!healed) await dev().heal(cut);
     }
-  }, 120_000);
+  }, 240_000);
 
   it("cutPeers: gRPC to and from the node fails within its timeout, its Consul server stays alive", async () => {
     const [cut, other] = await followerAndOther();
