@@ -132,7 +132,11 @@ describe("the coordinator dies mid-drain with moves aimed at it (4-node dev clus
       expect(pendingAtLeader.filter((ip) => replanned.has(ip)).length).toBeGreaterThan(0);
       expect(replans.every((event) => survivors.includes(event.targetNode))).toBe(true);
 
-      // Nothing on the drained node or the dead one; every path on one live node, and it reads.
+      // Nothing on the drained node or the dead one; every path on one live node, and it reads. The
+      // job may finish before the dead coordinator's own paths are placed (its lease proven over).
+      await withAdmin(dev(), (admin) =>
+        waitUntilPlaced(admin, { timeoutMs: FAILOVER_BOUND_MS, expectCount: PATHS }),
+      );
       const after = await current();
       expect(after.map((path) => path.ip).sort()).toEqual(placed.map((path) => path.ip).sort());
       expect(after.filter((path) => !survivors.includes(path.node))).toEqual([]);
