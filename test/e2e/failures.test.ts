@@ -36,7 +36,7 @@ import { until, untilTrue } from "../support/until.js";
 import { EventKind, type Event, type ListEventsResponse } from "../../src/gen/sanpath/v1/event.js";
 import { startPrometheus, type PrometheusServer } from "../support/prometheus-server.js";
 
-/** Lease expiry proven (≈ 1.1 × the e2e lease, 3 s) + placement, with a wide margin for a busy CI machine. */
+/** Lease expiry proven (≈ 1.1 × the e2e lease, 5 s) + placement, with a wide margin for a busy CI machine. */
 const FAILOVER_BOUND_MS = 30_000;
 const NODES = ["node1", "node2", "node3"];
 
@@ -150,7 +150,7 @@ describe("failures on a 3-node dev cluster (node death, partition, coordinator d
       const partitionedAt = new Date();
       await dev().partition(cut);
       partitioned = true;
-      // Cut off from its peers it loses its lease (3 s here) and fences: its path IPs go away although its daemons run on.
+      // Cut off from its peers it loses its lease (5 s here) and fences: its path IPs go away although its daemons run on.
       await untilTrue(`${cut} removes its path IPs`, () => addressesOn(sampler, cut).length === 0, 15_000);
       // The admin socket is a file: the test reaches the node although its cables are cut.
       await untilTrue(
