@@ -580,14 +580,7 @@ describe("liveness scenarios on a 3-node dev cluster (#17), with the address sam
         its = ipsOf(coordinator);
         const cutAt = Date.now();
         await dev().partition(coordinator);
-        await untilTrue(
-          `the others serve ${coordinator}'s path IPs`,
-          async () => {
-            await sampler.nextRound();
-            return its.every((ip) => (sampler.holders().get(ip) ?? []).some((node) => node !== coordinator));
-          },
-          { timeoutMs: 30_000, intervalMs: 0 },
-        );
+        await untilOthersServe(sampler, its, coordinator);
         note("takenOverAfterMs", Date.now() - cutAt);
         successor = await newCoordinator(coordinator);
         note("newCoordinator", successor);
@@ -610,6 +603,22 @@ describe("liveness scenarios on a 3-node dev cluster (#17), with the address sam
     });
   }, 180_000);
 
+  /** Waits (sampler rounds, up to 30 s) until every one of `ips` is up on a node other than `from`. */
+  async function untilOthersServe(
+    sampler: AddressSampler,
+    ips: readonly string[],
+    from: string,
+  ): Promise<void> {
+    await untilTrue(
+      `the others serve ${from}'s path IPs`,
+      async () => {
+        await sampler.nextRound();
+        return ips.every((ip) => (sampler.holders().get(ip) ?? []).some((node) => node !== from));
+      },
+      { timeoutMs: 30_000, intervalMs: 0 },
+    );
+  }
+
   /**
    * kill -9 of `victim`'s sanpathd alone (its crash guard, Consul agent and tgtd live on); waits
    * until the others serve its path IPs (and, for a coordinator, until another is elected), then
@@ -625,14 +634,9 @@ describe("liveness scenarios on a 3-node dev cluster (#17), with the address sam
         its = ipsOf(victim);
         killedAt = Date.now();
         await dev().killSanpathd(victim);
-        await untilTrue(
-          `the others serve ${victim}'s path IPs`,
-          async () => {
-            await sampler.nextRound();
-            return its.every((ip) => (sampler.holders().get(ip) ?? []).some((node) => node !== victim));
-          },
-          { timeoutMs: 30_000, intervalMs: 0 },
-        ).catch((error: unknown) => note("notTakenOver", String(error)));
+        await untilOthersServe(sampler, its, victim).catch((error: unknown) =>
+          note("notTakenOver", String(error)),
+        );
         if (coordinator) {
           successor = await newCoordinator(victim);
           note("newCoordinator", successor);
