@@ -64,18 +64,18 @@ export class LocalTeardown {
     } catch (error) {
       this.log.error({ err: errorMessage(error) }, "addresses not readable after the fence tear-down");
     }
-    if (present === undefined) {
-      const left = journal.values().filter((entry) => entry.state !== "cleaning");
-      if (left.length > 0) await this.tearDownAll("fenced: second sweep", "fence", left);
-      return;
-    }
     // An IP seen gone needs no second removal (removing an absent address fails): its entry is
-    // only marked for the next reconcile, as the first sweep would have.
-    for (const entry of journal.values()) {
-      if (entry.state === "cleaning" || present.has(entry.ip)) continue;
-      await journal.setState(pathKeyOf(entry.diskId, entry.index), "cleaning").catch(() => undefined);
+    // only marked for the next reconcile, as the first sweep would have. Unreadable addresses:
+    // every entry not yet cleaning is swept again.
+    if (present !== undefined) {
+      for (const entry of journal.values()) {
+        if (entry.state === "cleaning" || present.has(entry.ip)) continue;
+        await journal.setState(pathKeyOf(entry.diskId, entry.index), "cleaning").catch(() => undefined);
+      }
     }
-    const left = journal.values().filter((entry) => present.has(entry.ip));
+    const left = journal
+      .values()
+      .filter((entry) => (present === undefined ? entry.state !== "cleaning" : present.has(entry.ip)));
     if (left.length > 0) await this.tearDownAll("fenced: second sweep", "fence", left);
   }
 
