@@ -1,5 +1,9 @@
 /**
- * TargetDriver over tgt's user-space daemon, through `tgtadm -C <control port> --lld iscsi`.
+ * TargetDriver over tgt's user-space daemon. It speaks tgtd's management protocol itself, one
+ * connection to tgtd's control socket per request (`channel: "socket"`: tgt-mgmt-socket.ts; no
+ * process per call, and a restarted tgtd is reached by the next call), or runs
+ * `tgtadm -C <control port> --lld iscsi` per request (`channel: "tgtadm"`, for now the default). Both take tgtadm's arguments and give tgtadm's output and failures, so what follows
+ * holds for both; commands are written below as tgtadm options.
  *
  * How tgt is used:
  * - Target: `--op new --mode target --tid T --targetname IQN`; tids are allocated here (highest
@@ -19,7 +23,8 @@
  * - Disabling a portal deletes the listener (when no other target is paired with it), sets the
  *   target offline when it was its last portal, and closes connections: all the target's when it
  *   was its last portal (or another target shares the portal), otherwise only those through this
- *   portal (TgtConnectionCloser, tgt-connection-closer.ts).
+ *   portal (TgtConnectionCloser, tgt-connection-closer.ts: with the socket channel tgtd closes
+ *   them, chosen by tgtd's sockets read from procfs; else `ss -K`).
  * - Dropping a target: `--op delete --force --mode target --tid T`, then its CHAP accounts that
  *   no other target uses, and the listeners that no target is paired with any more.
  *
@@ -52,6 +57,8 @@ import {
 import { boundTgtadm, setTargetState, type Tgtadm } from "./tgt-admin.js";
 import { TgtChapAccounts } from "./tgt-chap-accounts.js";
 import { TgtConnectionCloser } from "./tgt-connection-closer.js";
+import { tgtdTcpConnections } from "./tgt-daemon-sockets.js";
+import { socketTgtadm, tgtdLockPath, tgtdSocketPath } from "./tgt-mgmt-socket.js";
 import { TgtModel } from "./tgt-model.js";
 import { ALL_INITIATOR_ADDRESSES, applyAcl, ensureDiskLun, TGT_DISK_LUN } from "./tgt-target-setup.js";
 import { targetMissing, TgtOperationOrder, untilGivenUp } from "./tgt-operation-order.js";
@@ -64,14 +71,21 @@ import {
   type TgtTarget,
 } from "./tgt-show.js";
 
+/** How requests reach tgtd: its control socket from this process, or a tgtadm process each. */
+export type TgtChannel = "socket" | "tgtadm";
+
 export interface TgtDriverOptions {
-  /** Runs tgtadm (an ExecaCommandRunner, bound to the node's namespace in tests). */
+  /** Runs tgtadm and ss (an ExecaCommandRunner, bound to the node's namespace in tests). */
   runner: CommandRunner;
   /** tgtd's control port (`tgtd -C N`); tgt's default when unset. */
   controlPort?: number;
+  /** Default "tgtadm" (see the file header). */
+  channel?: TgtChannel;
+  /** The control socket, for a tgtd started with TGT_IPC_SOCKET; default tgtdSocketPath(controlPort). */
+  socketPath?: string;
   /** Where to remember which target is enabled at which portal (see PortalPairings). */
   stateFile?: string;
-  /** Per tgtadm call; default 15 s. */
+  /** Per request to tgtd (tgtadm call or socket exchange); default 15 s. */
   commandTimeoutMs?: number;
   logger?: Logger;
 }
@@ -80,6 +94,7 @@ export { TGT_DISK_LUN };
 
 export class TgtDriver implements TargetDriver {
   readonly kind = "tgt" as const;
+  readonly channel: TgtChannel;
   private readonly logger: Logger | undefined;
   private readonly tgtadm: Tgtadm;
   private readonly pairings: PortalPairings;
@@ -94,7 +109,12 @@ export class TgtDriver implements TargetDriver {
   constructor(options: TgtDriverOptions) {
     const timeoutMs = options.commandTimeoutMs ?? 15_000;
     this.logger = options.logger;
-    this.tgtadm = boundTgtadm(options.runner, options.controlPort, timeoutMs);
+    this.channel = options.channel ?? "tgtadm";
+    const socketPath = options.socketPath ?? tgtdSocketPath(options.controlPort);
+    this.tgtadm =
+      this.channel === "socket"
+        ? socketTgtadm({ socketPath, timeoutMs, logger: this.logger })
+        : boundTgtadm(options.runner, options.controlPort, timeoutMs);
     this.pairings = new PortalPairings(options.stateFile);
     this.order = new TgtOperationOrder({
       ensureLoaded: (callOptions) => this.ensureLoaded(callOptions),
@@ -106,6 +126,8 @@ export class TgtDriver implements TargetDriver {
       tgtadm: this.tgtadm,
       runner: options.runner,
       timeoutMs,
+      tcpConnections:
+        this.channel === "socket" ? () => tgtdTcpConnections(tgtdLockPath(socketPath)) : undefined,
       logger: this.logger,
     });
   }
@@ -210,7 +232,9 @@ export class TgtDriver implements TargetDriver {
           this.pairings.portalsOf(iqn).length === 0 ||
           !portalUnused ||
           this.connections.portalOnlyUnsupported;
-        if (!decided.targetWide) await this.connections.closeAtPortal(target, ip, port, options);
+        if (decided.targetWide) return;
+        const otherPortals = this.pairings.portalsOf(iqn).map((other) => PortalPairings.split(other));
+        await this.connections.closeAtPortal(target, { ip, port }, otherPortals, options);
       });
       if (!decided.targetWide) return;
       // In the target's order, decided there: offline when no portal is left (an enable may have

@@ -128,7 +128,7 @@ describe("TgtDriver command order", () => {
     const runner = new RecordingRunner().when(tgtadm("--op show --mode portal"), {
       stdout: "Portal: [::]:3260,1\nPortal: 0.0.0.0:3260,1\n",
     });
-    await new TgtDriver({ runner, controlPort: 4242 }).prepare();
+    await new TgtDriver({ runner, controlPort: 4242, channel: "tgtadm" }).prepare();
     expect(runner.commands()).toEqual([
       tgtadm("--op show --mode target"),
       tgtadm("--op show --mode portal"),
@@ -142,7 +142,7 @@ describe("TgtDriver command order", () => {
     const runner = new RecordingRunner().when(tgtadm("--op show --mode target"), {
       stdout: "Target 3: iqn.2016-05.org.sanpath:00003\n    System information:\n        State: ready\n",
     });
-    await new TgtDriver({ runner, controlPort: 4242 }).ensureTarget({
+    await new TgtDriver({ runner, controlPort: 4242, channel: "tgtadm" }).ensureTarget({
       iqn: IQN,
       backing: {
         kind: "rbd",
@@ -182,7 +182,7 @@ describe("TgtDriver command order", () => {
     const runner = new RecordingRunner()
       .when(tgtadm("--op show --mode target"), { stdout: SHOW_TARGETS })
       .when(tgtadm("--op show --mode account"), { stdout: "Account list:\n    chapuser\n" });
-    await new TgtDriver({ runner, controlPort: 4242 }).ensureTarget({
+    await new TgtDriver({ runner, controlPort: 4242, channel: "tgtadm" }).ensureTarget({
       iqn: IQN,
       backing: {
         kind: "rbd",
@@ -210,7 +210,7 @@ describe("TgtDriver command order", () => {
 
   it("refuses a LUN backed by something else, and keeps the secret out of a failure", async () => {
     const runner = new RecordingRunner().when(tgtadm("--op show --mode target"), { stdout: SHOW_TARGETS });
-    const driver = new TgtDriver({ runner, controlPort: 4242 });
+    const driver = new TgtDriver({ runner, controlPort: 4242, channel: "tgtadm" });
     await expect(
       driver.ensureTarget({
         iqn: IQN,
@@ -224,7 +224,7 @@ describe("TgtDriver command order", () => {
       stderr: `tgtadm: bad password ${SECRET}`,
     });
     const error = await rejection(
-      new TgtDriver({ runner: failing }).ensureTarget({
+      new TgtDriver({ runner: failing, channel: "tgtadm" }).ensureTarget({
         iqn: IQN,
         backing: { kind: "file", path: "/srv/disk" },
         acl: { allInitiators: true, initiatorIqns: [] },
@@ -250,7 +250,7 @@ describe("TgtDriver model of tgtd", () => {
       stdout:
         "Session: 7\n    Connection: 0\n        Initiator: iqn.1994-05.org.example:c\n        IP Address: 198.51.100.9\n",
     });
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     await driver.ensureTarget(fileSpec(IQN));
     await driver.ensureTarget(fileSpec(IQN));
     runner.clear();
@@ -276,7 +276,7 @@ describe("TgtDriver model of tgtd", () => {
     const ssKill = (ip: string) => `ss -K -tnH state connected src ${ip}:3260`;
     const ssList = (ip: string) => `ss -tnH state connected src ${ip}:3260`;
     const runner = new RecordingRunner();
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     await driver.ensureTarget(fileSpec(IQN));
     for (const ip of ["198.51.100.50", "198.51.100.51", "198.51.100.52", "198.51.100.53"]) {
       await driver.enablePortal({ iqn: IQN, ip });
@@ -305,7 +305,7 @@ describe("TgtDriver model of tgtd", () => {
     const unable = new RecordingRunner().when(ssList("198.51.100.50"), {
       stdout: "ESTAB 0 0 198.51.100.50:3260 198.51.100.9:40000\n",
     });
-    const other = new TgtDriver({ runner: unable });
+    const other = new TgtDriver({ runner: unable, channel: "tgtadm" });
     await other.ensureTarget(fileSpec(IQN));
     await other.enablePortal({ iqn: IQN, ip: "198.51.100.50" });
     await other.enablePortal({ iqn: IQN, ip: "198.51.100.51" });
@@ -323,7 +323,7 @@ describe("TgtDriver model of tgtd", () => {
     const runner = new RecordingRunner()
       .when(tgtadm("--op show --mode target"), () => ({ stdout: targetsShown }))
       .when(tgtadm("--op show --mode portal"), { stdout: "Portal: 198.51.100.50:3260,1\n" });
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     await driver.listTargets();
     // Behind the driver's back: the listener is gone and the target has another tid.
     runner
@@ -354,7 +354,7 @@ describe("TgtDriver model of tgtd", () => {
 
   it("runs different targets' operations at the same time and one target's one after another", async () => {
     const runner = new GatedRunner();
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     await runner.settleAll(driver.listTargets());
     const a = driver.ensureTarget(fileSpec(`${IQN}1`));
     const b = driver.ensureTarget(fileSpec(`${IQN}2`));
@@ -380,7 +380,7 @@ describe("TgtDriver model of tgtd", () => {
 describe("TgtDriver portals beside the target's queue", () => {
   it("disables one of several portals while another operation on the same target is still running", async () => {
     const runner = new GatedRunner();
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     const spec = {
       iqn: IQN,
       backing: { kind: "file" as const, path: "/srv/disk" },
@@ -409,7 +409,7 @@ describe("TgtDriver portals beside the target's queue", () => {
 describe("TgtDriver callers with a deadline", () => {
   it("stop waiting for a target whose previous operation is stuck, and then do nothing", async () => {
     const runner = new GatedRunner();
-    const driver = new TgtDriver({ runner });
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
     await runner.settleAll(driver.listTargets());
     const stuck = driver.ensureTarget({
       iqn: IQN,

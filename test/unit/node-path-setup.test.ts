@@ -65,7 +65,7 @@ describe("PathSetup", () => {
     const scripted = new RecordingRunner().when("ip -j addr show", { stdout: NO_ADDRESSES });
     const runner = new SlowArping(scripted);
     const network = new IpDriver({ runner });
-    const setup = new PathSetup(new TgtDriver({ runner }), network);
+    const setup = new PathSetup(new TgtDriver({ runner, channel: "tgtadm" }), network);
 
     await setup.configure(PATH, SPEC, AbortSignal.timeout(10_000));
 
