@@ -23,6 +23,8 @@ export interface ConsulClientOptions {
   timeoutMs?: number;
   /** Told of every request that ended: its operation, "ok" / "rejected" / "error" / "cancelled", seconds. */
   observe?: ConsulObserver;
+  /** Called by close() (e.g. to stop telling this client of raft leader changes). */
+  onClose?: () => void;
 }
 
 export type ConsulObserver = (
@@ -30,6 +32,24 @@ export type ConsulObserver = (
   result: "ok" | "rejected" | "error" | "cancelled",
   seconds: number,
 ) => void;
+
+/**
+ * Operations that may be sent again without changing anything: reads, and a session renew. Only
+ * these are abandoned when the raft leader changes (see abandonIdempotentRequests); a write whose
+ * answer never came may have been applied.
+ */
+const IDEMPOTENT_OPERATIONS = new Set([
+  "kv.get",
+  "kv.list",
+  "kv.keys",
+  "kv.get (blocking)",
+  "kv.list (blocking)",
+  "status.leader",
+  "agent.self",
+  "session.info",
+  "session.list",
+  "session.renew",
+]);
 
 /** Extra slack on top of Consul's own jitter (wait/16) for a blocking call's deadline. */
 const BLOCKING_FACTOR = 1.07;
@@ -97,6 +117,9 @@ export class ConsulClient {
   readonly timeoutMs: number;
   private readonly raw: RawConsul;
   private readonly observe: ConsulObserver | undefined;
+  private readonly onClose: (() => void) | undefined;
+  /** Idempotent requests in flight: what abandonIdempotentRequests ends. */
+  private readonly idempotentInFlight = new Set<(reason: string) => void>();
 
   constructor(options: ConsulClientOptions) {
     const match = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d{1,5})$/.exec(options.address);
@@ -112,12 +135,28 @@ export class ConsulClient {
     this.address = options.address;
     this.timeoutMs = timeoutMs;
     this.observe = options.observe;
+    this.onClose = options.onClose;
     const defaults = options.token === undefined || options.token === "" ? {} : { token: options.token };
     this.raw = new Consul({ host, port, defaults }) as unknown as RawConsul;
   }
 
+  /**
+   * Ends every idempotent request in flight with CONSUL_UNAVAILABLE (its caller retries as after
+   * any Consul failure). For a raft leader change: a Consul server forwards a request to the raft
+   * leader it knows, and one sent while the old leader was unreachable (a powered-off node) waits
+   * for a TCP connection to it until Consul's dial timeout (10 s), although a new leader answers
+   * within a second of its election. Returns how many were ended.
+   */
+  abandonIdempotentRequests(reason: string): number {
+    const abandon = [...this.idempotentInFlight];
+    this.idempotentInFlight.clear();
+    for (const end of abandon) end(reason);
+    return abandon.length;
+  }
+
   /** Closes the keep-alive connections. */
   close(): void {
+    this.onClose?.();
     this.raw.destroy();
   }
 
@@ -257,6 +296,12 @@ export class ConsulClient {
       ctx.emit("cancel");
     };
     signal?.addEventListener("abort", cancel, { once: true });
+    let abandonedFor: string | undefined;
+    const abandon = (reason: string): void => {
+      abandonedFor = reason;
+      ctx.emit("cancel");
+    };
+    if (IDEMPOTENT_OPERATIONS.has(operation)) this.idempotentInFlight.add(abandon);
     const started = performance.now();
     let result: "ok" | "rejected" | "error" | "cancelled" = "error";
     try {
@@ -268,6 +313,7 @@ export class ConsulClient {
         result = "cancelled";
         throw cancelled(operation, signal, error);
       }
+      if (abandonedFor !== undefined) throw consulUnavailable(operation, `abandoned: ${abandonedFor}`, error);
       const rejection = asRejection(error);
       if (rejection !== undefined && accepted.includes(rejection.status)) {
         result = "rejected";
@@ -276,6 +322,7 @@ export class ConsulClient {
       throw consulFailure(operation, error, rejection, timeoutMs);
     } finally {
       signal?.removeEventListener("abort", cancel);
+      this.idempotentInFlight.delete(abandon);
       this.observe?.(operation, result, (performance.now() - started) / 1000);
     }
   }

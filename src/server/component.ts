@@ -1,3 +1,4 @@
+import type { RaftLeaderChanges } from "./raft-leader-changes.js";
 import type { ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
 import type { SwitchableEventLog } from "../events/event-log.js";
@@ -28,6 +29,8 @@ export interface DaemonContext {
    * starts, read by the coordinator's (expiry proofs before placing a dead node's paths).
    */
   readonly peerLease: { current: PeerLeaseKeeper | undefined };
+  /** Raft leader changes, seen by the Consul monitor; the components' Consul clients listen to it. */
+  readonly consulLeader: RaftLeaderChanges;
 }
 
 /**

@@ -9,16 +9,17 @@ export interface ConsulMonitorOptions {
 }
 
 /**
- * Probes the local Consul agent about every second and sets the health condition "consul" for every
+ * Probes the local Consul agent every 500 ms and sets the health condition "consul" for every
  * service: NOT_SERVING until the agent answers with a leader, SERVING after, NOT_SERVING again
- * when it stops answering. Logs each change once.
+ * when it stops answering. Logs each change once. Tells the daemon's Consul clients of a new raft
+ * leader (RaftLeaderChanges).
  */
 export function consulMonitor(options: ConsulMonitorOptions = {}): DaemonComponent {
-  const intervalMs = options.intervalMs ?? 1000;
+  const intervalMs = options.intervalMs ?? 500;
   const timeoutMs = options.timeoutMs ?? Math.min(800, intervalMs);
   return {
     name: "consul-monitor",
-    start({ config, logger, health }): Promise<RunningComponent> {
+    start({ config, logger, health, consulLeader }): Promise<RunningComponent> {
       const stopped = new AbortController();
       let reachable: boolean | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -30,6 +31,14 @@ export function consulMonitor(options: ConsulMonitorOptions = {}): DaemonCompone
           signal: stopped.signal,
         });
         if (stopped.signal.aborted) return;
+        if (result.reachable) {
+          const abandoned = consulLeader.observe(result.leader);
+          if (abandoned !== undefined)
+            logger.info(
+              { leader: result.leader, abandoned },
+              "consul raft leader changed: requests that may wait on the old leader are sent again",
+            );
+        }
         if (result.reachable !== reachable) {
           reachable = result.reachable;
           health.setCondition(CONSUL_CONDITION, result.reachable);

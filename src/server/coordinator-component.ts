@@ -33,18 +33,11 @@ export interface CoordinatorComponentOptions {
 export function coordinatorComponent(options: CoordinatorComponentOptions = {}): DaemonComponent {
   return {
     name: "coordinator",
-    async start({
-      config,
-      logger,
-      services,
-      advertiseAddress,
-      metrics,
-      events,
-      peerLease,
-    }): Promise<RunningComponent> {
+    async start(context): Promise<RunningComponent> {
+      const { config, logger, services, advertiseAddress, metrics, events, peerLease } = context;
       const log = logger.child({ component: "coordinator" });
       const auth = await nodeClientAuth(config);
-      const client = consulClientOf(config, metrics);
+      const client = consulClientOf(context);
       const keys = new ConsulKeys(config.consul.root);
       const kv = new ConsulKvStore(client);
       const sessions = new ConsulSessionStore(client);

@@ -1,3 +1,4 @@
+import { RaftLeaderChanges } from "./raft-leader-changes.js";
 import { hostname } from "node:os";
 import type { Server } from "@grpc/grpc-js";
 import { ActiveCalls, shuttingDownError } from "../api/active-calls.js";
@@ -103,6 +104,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     metrics,
     events,
     peerLease: { current: undefined },
+    consulLeader: new RaftLeaderChanges(),
   };
   const running: { name: string; component: RunningComponent }[] = [];
   let metricsServer: MetricsServer | undefined;

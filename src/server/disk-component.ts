@@ -53,9 +53,10 @@ const DEFAULT_STALE_AFTER_MS = 10 * 60_000;
 export function diskComponent(options: DiskComponentOptions = {}): DaemonComponent {
   return {
     name: "disk-service",
-    async start({ config, logger, services, metrics }): Promise<RunningComponent> {
+    async start(context): Promise<RunningComponent> {
+      const { config, logger, services } = context;
       const log = logger.child({ component: "disks" });
-      const client = consulClientOf(config, metrics);
+      const client = consulClientOf(context);
       const store = await createImageStore(config).catch((error: unknown) => {
         client.close();
         throw error;

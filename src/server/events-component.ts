@@ -18,9 +18,10 @@ const RESTART_FLUSH_MS = 500;
 export function eventsComponent(): DaemonComponent {
   return {
     name: "events",
-    async start({ config, logger, services, metrics, events }): Promise<RunningComponent> {
+    async start(context): Promise<RunningComponent> {
+      const { config, logger, services, metrics, events } = context;
       const log = logger.child({ component: "events" });
-      const client = consulClientOf(config, metrics);
+      const client = consulClientOf(context);
       const keys = new ConsulKeys(config.consul.root);
       const kv = new ConsulKvStore(client);
       const retention: EventRetention = {

@@ -55,16 +55,8 @@ export const NODE_STATE_FILES = {
 export function nodeComponent(): DaemonComponent {
   return {
     name: "node-agent",
-    async start({
-      config,
-      logger,
-      services,
-      health,
-      advertiseAddress,
-      metrics,
-      events,
-      peerLease,
-    }): Promise<RunningComponent> {
+    async start(context): Promise<RunningComponent> {
+      const { config, logger, services, health, advertiseAddress, metrics, events, peerLease } = context;
       const log = logger.child({ component: "node" });
       const lifetime = new AbortController();
       const runner = new ExecaCommandRunner({
@@ -94,7 +86,7 @@ export function nodeComponent(): DaemonComponent {
         logLevel: config.logLevel,
         logger: log,
       });
-      const client = consulClientOf(config, metrics);
+      const client = consulClientOf(context);
       const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
       /** Peer leases: members from the node records, renewals over gRPC, the crash guard told of each. */

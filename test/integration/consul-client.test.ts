@@ -169,6 +169,44 @@ describe("ConsulClient against a real agent", () => {
     }
   });
 
+  it("at a raft leader change, ends its idempotent requests in flight (to be sent again) and leaves writes waiting", async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const address = silent.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    const stuck = new ConsulClient({ address: `127.0.0.1:${address.port}`, timeoutMs: 5000 });
+    try {
+      const read = stuck.get("t/x");
+      const blocking = stuck.listBlocking("t/", { index: 7, waitSeconds: 30 });
+      const renew = stuck.call("session.renew", {}, (raw, common) =>
+        raw.session.renew({ ...common, id: "s" }),
+      );
+      let writeSettled = false;
+      const write = stuck.put("t/x", "v").finally(() => {
+        writeSettled = true;
+      });
+      write.catch(() => undefined);
+      while (sockets.size < 4) await new Promise((resolve) => setTimeout(resolve, 5));
+
+      expect(stuck.abandonIdempotentRequests("the raft leader changed from a to b")).toBe(3);
+      for (const abandoned of [read, blocking, renew]) {
+        await expect(abandoned).rejects.toMatchObject({
+          kind: "unavailable",
+          reason: "CONSUL_UNAVAILABLE",
+          message: expect.stringContaining("abandoned: the raft leader changed from a to b") as unknown,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(writeSettled).toBe(false);
+      expect(stuck.abandonIdempotentRequests("again")).toBe(0);
+    } finally {
+      stuck.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it("sends the ACL token as X-Consul-Token and maps 403 to permission_denied", async () => {
     const seenTokens: (string | undefined)[] = [];
     const acl = createHttpServer((request, response) => {
