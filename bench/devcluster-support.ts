@@ -6,7 +6,11 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { cpus, release, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
+import { REBALANCE, startJob, waitForJob, withAdmin } from "../src/devcluster/cluster-ops.js";
 import { DevCluster, type DevClusterUpOptions } from "../src/devcluster/dev-cluster.js";
+import { placedPaths } from "../src/devcluster/path-reads.js";
+import type { Reassignment } from "../src/gen/sanpath/v1/assignment.js";
+import type { ClusterSettings } from "../src/gen/sanpath/v1/cluster.js";
 import { uniquePrefix } from "../src/netns/topology.js";
 
 export async function startBenchCluster(
@@ -141,4 +145,86 @@ export function saveLogs(cluster: DevCluster, dir: string): void {
   for (const node of cluster.state.nodes) {
     cpSync(join(node.dir, "sanpathd.log"), join(dir, `${node.name}-sanpathd.log`));
   }
+}
+
+/**
+ * startBenchCluster with other cluster settings than the dev cluster's (wider iSCSI subnets, say):
+ * InitCluster gets `settings`.
+ */
+export async function startBenchClusterWithSettings(
+  name: string,
+  settings: ClusterSettings,
+  options: Omit<DevClusterUpOptions, "dir" | "prefix" | "keepAfterExit"> = {},
+): Promise<DevCluster> {
+  const cluster = await DevCluster.up({
+    dir: mkdtempSync(join(tmpdir(), `sp-bench-${name}-`)),
+    prefix: uniquePrefix(),
+    keepAfterExit: false,
+    progress: (line) => process.stderr.write(`  ${line}\n`),
+    ...options,
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\n${signal}: taking the dev cluster down\n`);
+    void cluster.down().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    await withAdmin(cluster, (admin) =>
+      admin.call((md, opts, done) => admin.cluster.initCluster({ settings }, md, opts, done)),
+    );
+  } catch (error) {
+    await cluster.down();
+    throw error;
+  }
+  return cluster;
+}
+
+/** The bench process's own memory: "rss 123.4 MiB, heap 45.6 / 78.9 MiB". */
+export function benchMemoryLine(): string {
+  const usage = process.memoryUsage();
+  const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+  return `rss ${mebibytes(usage.rss)} MiB, heap used ${mebibytes(usage.heapUsed)} of ${mebibytes(usage.heapTotal)} MiB, external ${mebibytes(usage.external)} MiB`;
+}
+
+/** A rebalance (the average planner) once every path is placed; waits for the job to finish. */
+export async function rebalanceCluster(cluster: DevCluster, timeoutMs: number): Promise<Reassignment> {
+  await placedPaths(cluster, timeoutMs);
+  const job = await withAdmin(cluster, (admin) => startJob(admin, REBALANCE));
+  return waitForJob(cluster, job.id, timeoutMs);
+}
+
+/**
+ * Every node's sanpathd log lines written between `from` and `to` (wall-clock ms), parsed; lines
+ * that are not JSON (a crash's stack trace) are left out.
+ */
+export function sanpathdLogEntries(
+  cluster: DevCluster,
+  from: number,
+  to: number,
+): Map<string, { time: number; msg: string; line: string }[]> {
+  const entries = new Map<string, { time: number; msg: string; line: string }[]>();
+  for (const node of cluster.state.nodes) {
+    const kept: { time: number; msg: string; line: string }[] = [];
+    let text = "";
+    try {
+      text = readFileSync(join(node.dir, "sanpathd.log"), "utf8");
+    } catch {
+      // no log yet
+    }
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let entry: { time?: unknown; msg?: unknown };
+      try {
+        entry = JSON.parse(line) as { time?: unknown; msg?: unknown };
+      } catch {
+        continue;
+      }
+      const time = typeof entry.time === "string" ? Date.parse(entry.time) : Number(entry.time);
+      if (!(time >= from && time <= to)) continue;
+      kept.push({ time, msg: typeof entry.msg === "string" ? entry.msg : "", line });
+    }
+    entries.set(node.name, kept);
+  }
+  return entries;
 }
