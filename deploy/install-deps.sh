@@ -5,7 +5,8 @@
 #           tgt + tgt-rbd, libiscsi-bin, iproute2, iputils-arping, nftables (the dev cluster's
 #           Consul and peer cuts, inside its namespaces only), ceph-mon, ceph-osd,
 #           ceph-common, librbd-dev, librados-dev
-#   npm:    the project's dependencies (npm ci), which also builds the native addon
+#   npm:    the project's dependencies (npm ci), which also builds the native addons (native/binding.gyp:
+#           sanpath_rbd over librbd, sanpath_net over the kernel's netlink and packet sockets)
 # Flags: --system-only, --npm-only
 set -euo pipefail
 
@@ -19,7 +20,7 @@ for arg in "$@"; do
     --system-only) want_npm=0 ;;
     --npm-only) want_system=0 ;;
     -h | --help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -116,11 +117,12 @@ install_npm() {
   local stamp="node_modules/.sanpath-install-stamp"
   local sum
   sum=$(cat package.json package-lock.json native/binding.gyp native/src/* 2>/dev/null | sha256sum | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && [ -f native/build/Release/sanpath_rbd.node ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && [ -f native/build/Release/sanpath_rbd.node ] &&
+    [ -f native/build/Release/sanpath_net.node ]; then
     log "npm dependencies present"
     return
   fi
-  log "installing npm dependencies (and building the native addon)"
+  log "installing npm dependencies (and building the native addons)"
   # `npm install` installs the locked versions and leaves package-lock.json as it is, because the
   # lock file lists every platform's optional packages (test/unit/deploy-package-lock.test.ts): a
   # lock file without them is rewritten here, and a fresh clone is no longer clean after set-up.
