@@ -1,8 +1,10 @@
 /**
  * Path IPs on a node's interfaces, as the node agent needs them: add (on a VLAN sub-interface
  * when the path has a VLAN), remove and verify, list, and announce with a gratuitous ARP.
- * Implementation: `IpDriver` (iproute2 + arping, src/net/ip-driver.ts). Every method is
- * idempotent: adding an address that is there, or removing one that is not, is a no-op.
+ * Implementations: `NetlinkNetworkDriver` (rtnetlink + AF_PACKET in process, the net addon,
+ * src/net/netlink-network-driver.ts) and `IpDriver` (iproute2 + arping, src/net/ip-driver.ts), the
+ * fallback without the addon. Every method is idempotent: adding an address that is there, or
+ * removing one that is not, is a no-op.
  */
 import { isIPv4 } from "node:net";
 import { invalidField } from "../errors/sanpath-error.js";

@@ -11,7 +11,7 @@ import { ExecaCommandRunner } from "../exec/execa-runner.js";
 import { LioDriver } from "../iscsi/lio-driver.js";
 import type { TargetDriver } from "../iscsi/target-driver.js";
 import { TgtDriver } from "../iscsi/tgt-driver.js";
-import { IpDriver } from "../net/ip-driver.js";
+import { createNetworkDriver } from "../net/create-network-driver.js";
 import { IpMonitorAddressWatch } from "../net/ip-monitor-address-watch.js";
 import { DiskSource } from "../node/disk-source.js";
 import { startCrashGuard } from "../crash-guard/crash-guard.js";
@@ -50,7 +50,8 @@ export const NODE_STATE_FILES = {
 /**
  * The node agent (src/node/): the node's Consul session with self-fencing, NodeService
  * (AcquirePath / CleanPath / Status) and reconcile, over the configured target driver (tgt or lio)
- * and the ip network driver. NodeService is SERVING while the node holds a confirmed session.
+ * and the network driver (netlink; ip and arping processes when the net addon cannot be loaded).
+ * NodeService is SERVING while the node holds a confirmed session.
  */
 export function nodeComponent(): DaemonComponent {
   return {
@@ -132,7 +133,7 @@ export function nodeComponent(): DaemonComponent {
         jobs: new KvJobPathMarker(kv, keys, config.nodeName, log),
         keys,
         disks,
-        setup: new PathSetup(target, new IpDriver({ runner, logger: log }), log),
+        setup: new PathSetup(target, createNetworkDriver({ runner, logger: log }), log),
         journal: await PathJournal.open(journalFile, log),
         session: config.session,
         interfaces: config.interfaces,
