@@ -1,12 +1,14 @@
 /**
- * tgtadm bound to one tgtd (`tgtadm -C <control port> --lld iscsi ...`), the way every part of the
- * tgt driver runs it, and the one command those parts share: setting a target's state.
+ * How every part of the tgt driver asks tgtd for something: a `Tgtadm`, which takes tgtadm's
+ * arguments and gives tgtadm's output and failures, whichever channel carries the request (tgtd's
+ * control socket, tgt-mgmt-socket.ts, or a tgtadm process, boundTgtadm here); and the one request
+ * those parts share: setting a target's state.
  */
 import type { CommandArg, CommandResult, CommandRunner } from "../exec/command-runner.js";
 import type { DriverCallOptions } from "./target-driver.js";
 import type { TgtTarget } from "./tgt-show.js";
 
-/** Runs `tgtadm` with the given arguments against the driver's tgtd. */
+/** One request to the driver's tgtd, in tgtadm's arguments (without `-C` and `--lld`). */
 export type Tgtadm = (args: readonly CommandArg[], options: DriverCallOptions) => Promise<CommandResult>;
 
 /** `tgtadm` through `runner`, at tgtd's control port (tgt's default when unset). */

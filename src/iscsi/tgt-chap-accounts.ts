@@ -5,8 +5,9 @@
  * memory) and re-creates the account when it does not know it or the secret changed. While an
  * account is re-created, every target bound to it is set offline so that nobody logs in without
  * CHAP in between. One user name has one secret on a node: two targets that use the same user
- * with different secrets are refused (FAILED_PRECONDITION). The secret is on tgtadm's command line
- * for the few milliseconds the call lasts (tgtadm has no other way), never in logs or errors.
+ * with different secrets are refused (FAILED_PRECONDITION). The secret goes to tgtd only: over
+ * its control socket (the socket channel), or on tgtadm's command line for the few milliseconds
+ * the call lasts (the tgtadm channel; tgtadm has no other way); never in logs or errors.
  *
  * Creating, re-creating and deleting an account touches every target bound to it: the driver runs
  * such operations alone (see `changedBy`).

@@ -1,8 +1,9 @@
 /**
  * TargetDriver over tgt's user-space daemon. It speaks tgtd's management protocol itself, one
- * connection to tgtd's control socket per request (`channel: "socket"`: tgt-mgmt-socket.ts; no
- * process per call, and a restarted tgtd is reached by the next call), or runs
- * `tgtadm -C <control port> --lld iscsi` per request (`channel: "tgtadm"`, for now the default). Both take tgtadm's arguments and give tgtadm's output and failures, so what follows
+ * connection to tgtd's control socket per request (`channel: "socket"`, the default:
+ * tgt-mgmt-socket.ts; no process per call, and a restarted tgtd is reached by the next call), or
+ * runs `tgtadm -C <control port> --lld iscsi` per request (`channel: "tgtadm"`, to compare or
+ * diagnose). Both take tgtadm's arguments and give tgtadm's output and failures, so what follows
  * holds for both; commands are written below as tgtadm options.
  *
  * How tgt is used:
@@ -79,7 +80,7 @@ export interface TgtDriverOptions {
   runner: CommandRunner;
   /** tgtd's control port (`tgtd -C N`); tgt's default when unset. */
   controlPort?: number;
-  /** Default "tgtadm" (see the file header). */
+  /** Default "socket" (see the file header). */
   channel?: TgtChannel;
   /** The control socket, for a tgtd started with TGT_IPC_SOCKET; default tgtdSocketPath(controlPort). */
   socketPath?: string;
@@ -109,7 +110,7 @@ export class TgtDriver implements TargetDriver {
   constructor(options: TgtDriverOptions) {
     const timeoutMs = options.commandTimeoutMs ?? 15_000;
     this.logger = options.logger;
-    this.channel = options.channel ?? "tgtadm";
+    this.channel = options.channel ?? "socket";
     const socketPath = options.socketPath ?? tgtdSocketPath(options.controlPort);
     this.tgtadm =
       this.channel === "socket"

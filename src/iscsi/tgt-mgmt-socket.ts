@@ -10,6 +10,9 @@
  * `socket.<control port>.lock` (tgt-daemon-sockets.ts finds tgtd's PID by it). tgtd answers only
  * peers of its own uid and gid.
  *
+ * A connect that finds tgtd's accept queue full (32 waiting) is tried again until the deadline, as
+ * tgtadm's blocking connect waits.
+ *
  * Results and failures are those of the command runner running tgtadm, so the driver cannot tell
  * the channels apart: `--op show` gives tgtadm's stdout text; tgtd's refusal is a
  * CommandFailedError (failure "exit", exit code 22 = EINVAL as tgtadm's, stderr tgtadm's words for
@@ -19,7 +22,7 @@
  * CHAP password among them) are never in an error or a log: commands are rendered with secrets
  * masked.
  */
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
 import {
@@ -105,19 +108,22 @@ function exchange(
       reject(failed(command, "cancelled", undefined, ""));
       return;
     }
-    const socket = connect({ path: options.socketPath });
     const chunks: Buffer[] = [];
     let received = 0;
     let expected: number | undefined;
     let connected = false;
     let settled = false;
+    let socket: Socket | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let busyRetries = 0;
 
     const settle = (outcome: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(retry);
       signal?.removeEventListener("abort", onAbort);
-      socket.destroy();
+      socket?.destroy();
       outcome();
     };
     const fail = (error: CommandFailedError): void => {
@@ -159,28 +165,42 @@ function exchange(
       }
     };
 
-    socket.on("connect", () => {
-      connected = true;
-      socket.write(request);
-    });
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      answerIfComplete(false);
-    });
-    socket.on("end", () => {
-      answerIfComplete(true);
-    });
-    socket.on("close", () => {
-      answerIfComplete(true);
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      const code = error.code ?? "EIO";
-      const said = connected
-        ? `the connection to tgtd failed: ${code}`
-        : `can't connect to tgtd at ${options.socketPath}: ${code}`;
-      fail(failed(command, "exit", errnoOf(code), said));
-    });
+    const attempt = (): void => {
+      const current = connect({ path: options.socketPath });
+      socket = current;
+      current.on("connect", () => {
+        connected = true;
+        current.write(request);
+      });
+      current.on("data", (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+        answerIfComplete(false);
+      });
+      current.on("end", () => {
+        answerIfComplete(true);
+      });
+      current.on("close", () => {
+        if (socket === current) answerIfComplete(true);
+      });
+      current.on("error", (error: NodeJS.ErrnoException) => {
+        const code = error.code ?? "EIO";
+        if (!connected && code === "EAGAIN") {
+          // tgtd's accept queue (32) is full: a blocking connect, as tgtadm's, would wait; so
+          // does this, until the deadline.
+          socket = undefined;
+          current.destroy();
+          busyRetries += 1;
+          retry = setTimeout(attempt, Math.min(2 ** busyRetries, 50));
+          return;
+        }
+        const said = connected
+          ? `the connection to tgtd failed: ${code}`
+          : `can't connect to tgtd at ${options.socketPath}: ${code}`;
+        fail(failed(command, "exit", errnoOf(code), said));
+      });
+    };
+    attempt();
   });
 }
 
