@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommandFailedError, failedWith, secret } from "../../src/exec/command-runner.js";
+import { RecordingRunner } from "../../src/exec/recording-runner.js";
+import { TgtDriver } from "../../src/iscsi/tgt-driver.js";
 import { tgtMgmtRequestOf } from "../../src/iscsi/tgt-mgmt-args.js";
 import { encodeTgtMgmtRequest } from "../../src/iscsi/tgt-mgmt-protocol.js";
 import { socketTgtadm, tgtdLockPath, tgtdSocketPath } from "../../src/iscsi/tgt-mgmt-socket.js";
@@ -209,5 +211,22 @@ describe("socketTgtadm", () => {
     );
     expect(error).toMatchObject({ failure: "spawn", kind: "internal" });
     expect(tgtd.requests).toHaveLength(0);
+  });
+});
+
+describe("TgtDriver's default channel", () => {
+  it("is tgtd's control socket: reading tgtd and dropping its wildcard listener start no process", async () => {
+    tgtd.answer = (request, socket) => {
+      const shown = request.readUInt32LE(4) === 2 && request.readUInt32LE(0) === 3;
+      socket.end(response(0, shown ? "Portal: 0.0.0.0:3260,1\nPortal: 198.51.100.50:3260,1\n" : undefined));
+    };
+    const runner = new RecordingRunner();
+    const driver = new TgtDriver({ runner, socketPath: tgtd.path });
+    expect(driver.channel).toBe("socket");
+    await driver.prepare();
+    expect(runner.commands()).toEqual([]);
+    expect(tgtd.requests).toHaveLength(4);
+    expect(tgtd.requests[3]?.subarray(120).toString("latin1")).toBe("portalOps portal=0.0.0.0:3260,\0");
+    expect(await driver.listPortals()).toEqual([{ ip: "198.51.100.50", port: 3260, iqns: [] }]);
   });
 });
