@@ -368,7 +368,7 @@ async function restartPhase(cluster: DevCluster): Promise<void> {
   );
   say(
     `restart (SIGUSR2) of ${node}'s sanpathd, ${paths.length} paths: healthy session ${seconds(servingAfterMs)} after the signal; ` +
-      `every path answering again ${lastGapEnd === 0 ? "throughout (no gap)" : `${ms(lastGapEnd)} after the signal (the end of the last gap)`}`,
+      `every path answering again ${lastGapEnd === 0 ? `throughout (no gap over ${Math.max(100, 2 * intervalMs)} ms)` : `${ms(lastGapEnd)} after the signal (the end of the last gap)`}`,
   );
   for (const line of proberLines(probed, intervalMs)) say(`  ${line}`);
   say(
@@ -388,26 +388,38 @@ async function coldStartPhase(cluster: DevCluster): Promise<void> {
   let sampled: SamplerReport;
   let back = new Map<string, number>();
   let servingAfterMs = Number.NaN;
+  const ips = new Set(paths.map((path) => path.ip));
   try {
     await sleep(1000);
-    // Gaps are taken from just before the kill and counted from the kill itself.
     const watchFrom = wall();
-    const watching = readsAgain(
-      prober,
-      paths.map((path) => path.ip),
-      watchFrom,
-      { timeoutMs: budgetFor(paths.length, 250, 120_000) },
-    );
+    // A path is down once its IP left the node (the crash guard tears them down one by one).
+    const downAt = (): Map<string, number> => {
+      const down = new Map<string, number>();
+      for (const change of sampler.changesSoFar())
+        if (
+          change.node === node &&
+          !change.present &&
+          change.at >= watchFrom &&
+          ips.has(change.ip) &&
+          !down.has(change.ip)
+        )
+          down.set(change.ip, change.at);
+      return down;
+    };
+    const watching = readsAgain(prober, [...ips], watchFrom, {
+      timeoutMs: budgetFor(paths.length, 250, 120_000),
+      downAt,
+    });
     const coldStart = await coldStartSanpathd(cluster, node);
     servingAfterMs = coldStart.servingAfterMs;
     const sinceWatchFrom = await watching;
+    // Counted from the kill itself.
     back = new Map(
       [...sinceWatchFrom].map(([ip, afterMs]) => [ip, afterMs - (coldStart.killedAt - watchFrom)]),
     );
   } finally {
     [probed, sampled] = await Promise.all([prober.stop(), sampler.stop()]);
   }
-  const ips = new Set(paths.map((path) => path.ip));
   const after = countByNode((await clusterPaths(cluster)).filter((path) => ips.has(path.ip)));
   const times = [...back.values()];
   say(
@@ -415,7 +427,7 @@ async function coldStartPhase(cluster: DevCluster): Promise<void> {
       `every path read again ${times.length === paths.length ? seconds(Math.max(...times)) : `- (${paths.length - times.length} not seen back)`} after the kill`,
   );
   say(
-    `  read again per path (kill → first answer): ${summary(times)}; now on ${JSON.stringify(Object.fromEntries(after))}`,
+    `  read again per path (kill → first answer after its IP left the node): ${summary(times)}; now on ${JSON.stringify(Object.fromEntries(after))}`,
   );
   for (const line of proberLines(probed, intervalMs)) say(`  ${line}`);
   say(`  ${samplerLine(sampled, nodes)}`);
