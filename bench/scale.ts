@@ -526,6 +526,27 @@ async function failoverPhase(cluster: DevCluster): Promise<void> {
   say(`  ${samplerLine(sampled, survivors)}`);
 }
 
+/**
+ * sanpathd's warnings and errors between `from` and `to` (all nodes), the most frequent first:
+ * fences, crash-guard tear-downs and failed moves explain slow figures.
+ */
+function troubleLine(from: number, to: number): string {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const entries of sanpathdLogEntries(cluster, from, to).values()) {
+    for (const entry of entries) {
+      if (!entry.line.includes('"level":"warn"') && !entry.line.includes('"level":"error"')) continue;
+      total += 1;
+      counts.set(entry.msg, (counts.get(entry.msg) ?? 0) + 1);
+    }
+  }
+  const most = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([msg, count]) => `"${msg}" ×${count}`);
+  return `sanpathd warnings and errors (all nodes): ${total}${most.length === 0 ? "" : `; most: ${most.join(", ")}`}`;
+}
+
 function neighbourTableWarning(): string | undefined {
   let limit: number;
   try {
@@ -560,6 +581,7 @@ const failed: string[] = [];
 async function phase(name: string, work: () => Promise<void>): Promise<boolean> {
   say("");
   const started = performance.now();
+  const from = Date.now();
   try {
     await work();
     return true;
@@ -568,6 +590,7 @@ async function phase(name: string, work: () => Promise<void>): Promise<boolean> 
     say(`${name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     return false;
   } finally {
+    say(`  ${troubleLine(from, Date.now())}`);
     say(`  (${name}: ${seconds(performance.now() - started)}; bench process ${benchMemoryLine()})`);
   }
 }
