@@ -3,9 +3,9 @@
  * end of the path's first gap that closes after the path went down. A path goes down at the event
  * (a power-off), or, when `downAt` tells, when its IP left the node (a crashed sanpathd's guard
  * tears the paths down one after the other; a gap closing before that is the load, not the
- * outage). Waits until every path has read again, until no further path has for `quietMs` while
- * every path is known to have gone down (one down for less than the prober's gap threshold reports
- * no gap), or until `timeoutMs` after the event.
+ * outage). Waits until every path has read again, until no further path has for `quietMs` after one
+ * did while every path is known to have gone down (one down for less than the prober's gap
+ * threshold reports no gap), or until `timeoutMs` after the event.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { IscsiProber } from "../src/devcluster/iscsi-prober.js";
@@ -28,7 +28,7 @@ export async function readsAgain(
 ): Promise<Map<string, number>> {
   const back = new Map<string, number>();
   const quietMs = options.quietMs ?? 20_000;
-  let lastBackAt = wall();
+  let lastBackAt: number | undefined;
   while (back.size < ips.length && wall() < eventAt + options.timeoutMs) {
     const downAt = options.downAt?.() ?? new Map(ips.map((ip) => [ip, eventAt]));
     for (const outage of prober.outages()) {
@@ -37,7 +37,8 @@ export async function readsAgain(
       back.set(outage.ip, outage.to - eventAt);
       lastBackAt = wall();
     }
-    if (ips.every((ip) => downAt.has(ip)) && wall() - lastBackAt >= quietMs) break;
+    if (lastBackAt !== undefined && ips.every((ip) => downAt.has(ip)) && wall() - lastBackAt >= quietMs)
+      break;
     await sleep(50);
   }
   return back;
