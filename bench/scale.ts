@@ -12,8 +12,10 @@
 //   drain       DrainNode of one node (~1/3 of the paths): wall time, paths/s, per-path outage from
 //               the client, address sampler overlaps
 //   failover    power-off of one node (~1/3 of the paths): per path, kill → first read again
-// Path IPs come from wide subnets (src/devcluster/wide-subnets.ts: the dev cluster's own /24s hold
-// 382 paths). Nothing is asserted; figures only.
+// Path IPs come from the dev cluster's own subnets (198.51.100.64-254, 203.0.113.64-254: 382 paths).
+// These machines allow only the RFC 5737 ranges inside our namespaces, so this is the largest run
+// they can carry; 4,000 paths need a machine (or subnets) with room for them. Nothing is asserted;
+// figures only.
 // Run (root, after `npm run build`):
 //   node dist/bench/scale.js [--disks 500] [--add-concurrency 4] [--idle-seconds 30]
 //     [--skip idle,restart,cold-start,drain,failover] [--probe-interval MS] [--log-level debug|info]
@@ -38,12 +40,7 @@ import { startIscsiProber, type IscsiProber, type ProberReport } from "../src/de
 import { scrapeNodeMetrics } from "../src/devcluster/node-metrics.js";
 import { clusterPaths, readPaths } from "../src/devcluster/path-reads.js";
 import { coldStartSanpathd } from "../src/devcluster/sanpathd-cold-start.js";
-import {
-  addWideClientAddresses,
-  isWidePathAddress,
-  WIDE_SUBNET_PATH_IPS,
-  WIDE_SUBNET_SETTINGS,
-} from "../src/devcluster/wide-subnets.js";
+import { DEV_CLUSTER_SETTINGS } from "../src/devcluster/layout.js";
 import { JobState } from "../src/gen/sanpath/v1/assignment.js";
 import { consulRequestCounts, consulRequestRates, describeRates } from "./consul-request-rates.js";
 import {
@@ -105,8 +102,13 @@ for (const name of skipped)
   if (!(PHASES as readonly string[]).includes(name))
     throw new Error(`--skip: ${name} is not a phase (${PHASES.join(", ")}; add always runs)`);
 // "both": a disk's paths alternate between the two subnets.
-if (totalPaths > 2 * WIDE_SUBNET_PATH_IPS)
-  throw new Error(`--disks ${disks}: ${totalPaths} paths, the wide subnets hold ${2 * WIDE_SUBNET_PATH_IPS}`);
+/** Automatic path IPs of the dev cluster's two subnets (x.64 … x.254 each). */
+const DEV_CLUSTER_PATH_IPS = 2 * (254 - 64 + 1);
+if (totalPaths > DEV_CLUSTER_PATH_IPS)
+  throw new Error(
+    `--disks ${disks}: ${totalPaths} paths, but the dev cluster's subnets hold ${DEV_CLUSTER_PATH_IPS} path IPs ` +
+      `(only the RFC 5737 ranges may be used in namespaces on these machines): at most --disks ${Math.floor(DEV_CLUSTER_PATH_IPS / PATHS_PER_DISK)}`,
+  );
 
 /** Client reads (one iscsi-readcapacity16 process each) at once: two cores, shared with the cluster. */
 const READ_CONCURRENCY = 16;
@@ -142,7 +144,6 @@ function startSampler(cluster: DevCluster, nodes: readonly string[], paths: numb
       .filter((node) => nodes.includes(node.name))
       .map((node) => ({ name: node.name, netns: node.netns })),
     intervalMs: samplerIntervalFor(paths),
-    isPathAddress: isWidePathAddress,
   });
 }
 
@@ -567,12 +568,12 @@ say(`scale bench: ${machineLine()}`);
 say(
   `${disks} disks × ${PATHS_PER_DISK} paths = ${totalPaths} paths on ${NODE_COUNT} nodes; AddDisk ${addConcurrency} at a time; ` +
     `idle ${idleSeconds} s; sanpathd log level ${args["log-level"]}; skipped: ${skipped.size === 0 ? "none" : [...skipped].join(",")}; ` +
-    `path IPs in ${WIDE_SUBNET_SETTINGS.subnet1?.network} and ${WIDE_SUBNET_SETTINGS.subnet2?.network}`,
+    `path IPs in ${DEV_CLUSTER_SETTINGS.subnet1?.network} and ${DEV_CLUSTER_SETTINGS.subnet2?.network}`,
 );
 const warning = neighbourTableWarning();
 if (warning !== undefined) say(warning);
 const ticksPerSecond = await clockTicksPerSecond();
-const cluster = await startBenchClusterWithSettings("scale", WIDE_SUBNET_SETTINGS, {
+const cluster = await startBenchClusterWithSettings("scale", DEV_CLUSTER_SETTINGS, {
   nodes: NODE_COUNT,
   logLevel: args["log-level"],
 });
@@ -595,7 +596,6 @@ async function phase(name: string, work: () => Promise<void>): Promise<boolean> 
   }
 }
 try {
-  await addWideClientAddresses(cluster);
   const phases: Record<Phase, () => Promise<void>> = {
     idle: () => idlePhase(cluster, ticksPerSecond),
     restart: () => restartPhase(cluster),
