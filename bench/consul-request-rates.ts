@@ -5,25 +5,16 @@
  * in Consul (KV reads and blocking watches, status, agent and session look-ups); everything else
  * (KV writes, transactions, session create / renew / destroy, lock acquire / release) is a write.
  */
+import { CONSUL_READ_OPERATIONS } from "../src/consul/consul-client.js";
 import { metricSamples } from "../src/devcluster/node-metrics.js";
 
 export const CONSUL_REQUESTS_METRIC = "sanpath_consul_request_duration_seconds_count";
 
-const READ_OPERATIONS: ReadonlySet<string> = new Set([
-  "kv.get",
-  "kv.list",
-  "kv.keys",
-  "kv.get (blocking)",
-  "kv.list (blocking)",
-  "status.leader",
-  "agent.self",
-  "session.info",
-  "session.list",
-]);
-
 export function isConsulRead(operation: string): boolean {
   return (
-    READ_OPERATIONS.has(operation) || operation.startsWith("health.") || operation.startsWith("catalog.")
+    CONSUL_READ_OPERATIONS.has(operation) ||
+    operation.startsWith("health.") ||
+    operation.startsWith("catalog.")
   );
 }
 

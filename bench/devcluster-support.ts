@@ -10,7 +10,6 @@ import { REBALANCE, startJob, waitForJob, withAdmin } from "../src/devcluster/cl
 import { DevCluster, type DevClusterUpOptions } from "../src/devcluster/dev-cluster.js";
 import { placedPaths } from "../src/devcluster/path-reads.js";
 import type { Reassignment } from "../src/gen/sanpath/v1/assignment.js";
-import type { ClusterSettings } from "../src/gen/sanpath/v1/cluster.js";
 import { uniquePrefix } from "../src/netns/topology.js";
 
 export async function startBenchCluster(
@@ -145,39 +144,6 @@ export function saveLogs(cluster: DevCluster, dir: string): void {
   for (const node of cluster.state.nodes) {
     cpSync(join(node.dir, "sanpathd.log"), join(dir, `${node.name}-sanpathd.log`));
   }
-}
-
-/**
- * startBenchCluster with other cluster settings than the dev cluster's (wider iSCSI subnets, say):
- * InitCluster gets `settings`.
- */
-export async function startBenchClusterWithSettings(
-  name: string,
-  settings: ClusterSettings,
-  options: Omit<DevClusterUpOptions, "dir" | "prefix" | "keepAfterExit"> = {},
-): Promise<DevCluster> {
-  const cluster = await DevCluster.up({
-    dir: mkdtempSync(join(tmpdir(), `sp-bench-${name}-`)),
-    prefix: uniquePrefix(),
-    keepAfterExit: false,
-    progress: (line) => process.stderr.write(`  ${line}\n`),
-    ...options,
-  });
-  const stop = (signal: NodeJS.Signals): void => {
-    process.stderr.write(`\n${signal}: taking the dev cluster down\n`);
-    void cluster.down().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  try {
-    await withAdmin(cluster, (admin) =>
-      admin.call((md, opts, done) => admin.cluster.initCluster({ settings }, md, opts, done)),
-    );
-  } catch (error) {
-    await cluster.down();
-    throw error;
-  }
-  return cluster;
 }
 
 /** The bench process's own memory: "rss 123.4 MiB, heap 45.6 / 78.9 MiB". */

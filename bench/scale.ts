@@ -52,7 +52,7 @@ import {
   rebalanceCluster,
   saveLogs,
   sanpathdLogEntries,
-  startBenchClusterWithSettings,
+  startBenchCluster,
   summary,
 } from "./devcluster-support.js";
 import {
@@ -573,7 +573,7 @@ say(
 const warning = neighbourTableWarning();
 if (warning !== undefined) say(warning);
 const ticksPerSecond = await clockTicksPerSecond();
-const cluster = await startBenchClusterWithSettings("scale", DEV_CLUSTER_SETTINGS, {
+const cluster = await startBenchCluster("scale", {
   nodes: NODE_COUNT,
   logLevel: args["log-level"],
 });

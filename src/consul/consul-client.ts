@@ -33,12 +33,8 @@ export type ConsulObserver = (
   seconds: number,
 ) => void;
 
-/**
- * Operations that may be sent again without changing anything: reads, and a session renew. Only
- * these are abandoned when the raft leader changes (see abandonIdempotentRequests); a write whose
- * answer never came may have been applied.
- */
-const IDEMPOTENT_OPERATIONS = new Set([
+/** Operations that change nothing in Consul: KV reads and blocking watches, status, agent and session look-ups. */
+export const CONSUL_READ_OPERATIONS: ReadonlySet<string> = new Set([
   "kv.get",
   "kv.list",
   "kv.keys",
@@ -48,8 +44,14 @@ const IDEMPOTENT_OPERATIONS = new Set([
   "agent.self",
   "session.info",
   "session.list",
-  "session.renew",
 ]);
+
+/**
+ * Operations that may be sent again without changing anything: reads, and a session renew. Only
+ * these are abandoned when the raft leader changes (see abandonIdempotentRequests); a write whose
+ * answer never came may have been applied.
+ */
+const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set([...CONSUL_READ_OPERATIONS, "session.renew"]);
 
 /** Extra slack on top of Consul's own jitter (wait/16) for a blocking call's deadline. */
 const BLOCKING_FACTOR = 1.07;
