@@ -3,7 +3,7 @@ import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
 import { isAborted } from "../util/abort.js";
 import { jitteredBackoffMs, pause } from "../util/pause.js";
-import type { AddressWatch } from "./address-watch.js";
+import { addressChangeOf, type AddressChange, type AddressWatch } from "./address-watch.js";
 
 export interface IpMonitorAddressWatchOptions {
   /** Watch this network namespace (`ip -n`); default the process's own. */
@@ -13,7 +13,7 @@ export interface IpMonitorAddressWatchOptions {
 
 /**
  * AddressWatch over `ip -o monitor address`: a long-lived process printing one line per address
- * added or deleted (netlink RTM_NEWADDR / RTM_DELADDR). If it exits it is started again, after a
+ * added or deleted (netlink RTM_NEWADDR / RTM_DELADDR), each reported with the address it names. If it exits it is started again, after a
  * growing pause; stop() ends it.
  */
 export class IpMonitorAddressWatch implements AddressWatch {
@@ -22,7 +22,7 @@ export class IpMonitorAddressWatch implements AddressWatch {
 
   constructor(private readonly options: IpMonitorAddressWatchOptions = {}) {}
 
-  start(onChange: () => void): void {
+  start(onChange: (change: AddressChange | undefined) => void): void {
     this.loop ??= this.run(onChange);
   }
 
@@ -31,7 +31,7 @@ export class IpMonitorAddressWatch implements AddressWatch {
     await this.loop;
   }
 
-  private async run(onChange: () => void): Promise<void> {
+  private async run(onChange: (change: AddressChange | undefined) => void): Promise<void> {
     const { netns, logger } = this.options;
     const args = [...(netns === undefined ? [] : ["-n", netns]), "-o", "-4", "monitor", "address"];
     for (let attempt = 1; !this.lifetime.signal.aborted; attempt++) {
@@ -49,7 +49,7 @@ export class IpMonitorAddressWatch implements AddressWatch {
         buffered += chunk;
         const lines = buffered.split("\n");
         buffered = lines.pop() ?? "";
-        if (lines.some((line) => line.trim() !== "")) onChange();
+        for (const line of lines) if (line.trim() !== "") onChange(addressChangeOf(line));
       });
       const result = await monitor;
       if (isAborted(this.lifetime.signal)) return;

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
-import type { AddressWatch } from "../net/address-watch.js";
+import type { AddressChange, AddressWatch } from "../net/address-watch.js";
 import { isAborted } from "../util/abort.js";
 import { pause } from "../util/pause.js";
 import type { LocalPath, PathJournal } from "./path-journal.js";
@@ -47,7 +47,10 @@ export interface DataPathProbeOptions {
   onHealthChange?: (healthy: boolean, reason: string) => void;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
-  /** Address changes (netlink): each wakes the probe at once instead of at its next interval. */
+  /**
+   * Address changes (netlink): one that may have taken a served path's IP away wakes the probe at
+   * once instead of at its next interval.
+   */
   addressWatch?: AddressWatch;
 }
 
@@ -169,7 +172,9 @@ export class DataPathProbe {
   }
 
   private async run(): Promise<void> {
-    this.options.addressWatch?.start(() => this.wake.abort());
+    this.options.addressWatch?.start((change) => {
+      if (this.mayHaveDrifted(change)) this.wake.abort();
+    });
     while (!this.stopping.signal.aborted) {
       await pause(this.options.intervalMs, AbortSignal.any([this.stopping.signal, this.wake.signal]));
       if (isAborted(this.stopping.signal)) return;
@@ -177,6 +182,17 @@ export class DataPathProbe {
       this.wake = new AbortController();
       await this.probe();
     }
+  }
+
+  /**
+   * Only a deletion of a served path's IP (or a change the watch could not name) can be drift. The
+   * node's own changes are not: an IP it adds is not served yet, and one it removes is "cleaning"
+   * first. Waking on those made a drain of a few hundred paths read the target daemon afresh, alone,
+   * after every move's IP removal, and every path operation queued behind those reads.
+   */
+  private mayHaveDrifted(change: AddressChange | undefined): boolean {
+    if (change === undefined) return true;
+    return change.kind === "deleted" && this.options.journal.served().some((entry) => entry.ip === change.ip);
   }
 }
 

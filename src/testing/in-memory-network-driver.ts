@@ -30,6 +30,7 @@ import {
   type NetworkCallOptions,
   type NetworkDriver,
 } from "../net/network-driver.js";
+import type { AddressChange } from "../net/address-watch.js";
 import { DriverFaults } from "./driver-faults.js";
 
 export type NetworkMethod =
@@ -53,7 +54,7 @@ export class InMemoryNetworkDriver implements NetworkDriver {
   readonly arps: SentArp[] = [];
   /** The node as it really is. */
   private kernelAddressList: ConfiguredAddress[] = [];
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<(change: AddressChange) => void>();
   private readonly devices: Set<string>;
   private readonly pinned = new Set<string>();
   /** What the driver believes; undefined = read the kernel at next use. */
@@ -96,7 +97,7 @@ export class InMemoryNetworkDriver implements NetworkDriver {
 
   /** The node's addresses as they really are (not as the driver believes). */
   /** Calls `listener` after every change of the kernel's addresses; returns the unsubscribe. */
-  onAddressChange(listener: () => void): () => void {
+  onAddressChange(listener: (change: AddressChange) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
@@ -106,8 +107,17 @@ export class InMemoryNetworkDriver implements NetworkDriver {
   }
 
   private set kernel(next: ConfiguredAddress[]) {
+    const before = this.kernelAddressList;
     this.kernelAddressList = next;
-    for (const listener of [...this.changeListeners]) listener();
+    const changes: AddressChange[] = [
+      ...before
+        .filter((old) => !next.some((address) => sameAddress(address, old)))
+        .map((old): AddressChange => ({ kind: "deleted", ip: old.ip })),
+      ...next
+        .filter((address) => !before.some((old) => sameAddress(address, old)))
+        .map((address): AddressChange => ({ kind: "added", ip: address.ip })),
+    ];
+    for (const change of changes) for (const listener of [...this.changeListeners]) listener(change);
   }
 
   kernelAddresses(): ConfiguredAddress[] {

@@ -4,11 +4,13 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AddressWatch } from "../../src/net/address-watch.js";
+import type { AddressChange, AddressWatch } from "../../src/net/address-watch.js";
 import { until } from "../support/until.js";
 
 export interface AddressWatchFixture {
   watch: AddressWatch;
+  /** The address addAddress adds and deleteAddress deletes. */
+  ip: string;
   /** Someone else adds / deletes an IPv4 address on the node. */
   addAddress: () => Promise<void>;
   deleteAddress: () => Promise<void>;
@@ -34,10 +36,14 @@ export function addressWatchContract(
       return current;
     };
 
-    it("reports an address added and one deleted behind the node's back", async () => {
-      const { watch, addAddress, deleteAddress } = fixture();
+    it("reports an address added and one deleted behind the node's back, naming it", async () => {
+      const { watch, ip, addAddress, deleteAddress } = fixture();
       let changes = 0;
-      watch.start(() => (changes += 1));
+      const named: (AddressChange | undefined)[] = [];
+      watch.start((change) => {
+        changes += 1;
+        named.push(change);
+      });
       // `ip monitor` needs a moment to subscribe after it starts.
       await sleep(300);
       await addAddress();
@@ -51,6 +57,8 @@ export function addressWatchContract(
         timeoutMs: 5000,
         intervalMs: 10,
       });
+      expect(named.slice(0, afterAdd)).toContainEqual({ kind: "added", ip });
+      expect(named.slice(afterAdd)).toContainEqual({ kind: "deleted", ip });
     });
 
     it("reports nothing after stop()", async () => {

@@ -24,6 +24,7 @@ function topo(): Topology {
 
 addressWatchContract("IpMonitorAddressWatch", () => ({
   watch: new IpMonitorAddressWatch({ netns: topo().nsName("node") }),
+  ip: "198.51.100.78",
   addAddress: async () => {
     await topo().exec("node", "ip", ["addr", "add", "198.51.100.78/24", "dev", "eth1"]);
   },

@@ -8,6 +8,7 @@ addressWatchContract("InMemoryAddressWatch", () => {
   const address = { ip: "198.51.100.77", prefixLength: 24, interface: "eth1" };
   return {
     watch: new InMemoryAddressWatch(network),
+    ip: address.ip,
     addAddress: () => Promise.resolve(network.external.addAddress(address)),
     deleteAddress: () => Promise.resolve(network.external.removeAddress(address.ip)),
   };

@@ -11,8 +11,10 @@ import {
   type DataPathDrift,
   type DataPathProbeOptions,
 } from "../../src/node/data-path-probe.js";
+import { addressChangeOf } from "../../src/net/address-watch.js";
 import { PathJournal } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
+import { InMemoryAddressWatch } from "../../src/testing/in-memory-address-watch.js";
 import { InMemoryNetworkDriver } from "../../src/testing/in-memory-network-driver.js";
 import { InMemoryTargetDriver } from "../../src/testing/in-memory-target-driver.js";
 import { ProcessCluster, type ProcessNode } from "../support/process-cluster.js";
@@ -102,6 +104,68 @@ describe("DataPathProbe.probe", () => {
     await journal.setState("00001/1", "cleaning");
     target.faults.release();
     expect((await probing).drifted).toEqual([]);
+  });
+});
+
+describe("DataPathProbe woken by address changes", () => {
+  /** A probe with a long interval over an InMemoryAddressWatch; counts its reads of the target daemon. */
+  async function watched() {
+    const fixture = await served({ intervalMs: 60_000 });
+    const probe = new DataPathProbe({
+      setup: fixture.setup,
+      journal: fixture.journal,
+      logger,
+      intervalMs: 60_000,
+      onDrift: (drifted) => fixture.asked.push(drifted),
+      addressWatch: new InMemoryAddressWatch(fixture.network),
+    });
+    const reads = (): number => fixture.target.faults.callsOf("listTargets").length;
+    return { ...fixture, probe, reads };
+  }
+
+  it("probes at once when a served path's IP is deleted behind the node's back", async () => {
+    const { network, probe, asked } = await watched();
+    probe.start();
+    try {
+      network.external.removeAddress(PATH.ip);
+      await until("the repair asked", () => (asked.length > 0 ? true : undefined), { timeoutMs: 2000 });
+      expect(asked[0]?.[0]).toMatchObject({ ip: PATH.ip, ipPresent: false });
+    } finally {
+      await probe.stop();
+    }
+  });
+
+  it("is not woken by the node's own changes: an IP added, or removed by a path's tear-down", async () => {
+    const { network, setup, journal, probe, reads } = await watched();
+    probe.start();
+    try {
+      const before = reads();
+      const other = localPath({ ip: "198.51.100.22", index: 2, state: "configuring" });
+      await journal.put(other);
+      await setup.configure(other, SPEC, AbortSignal.timeout(1000));
+      await journal.setState("00001/1", "cleaning", { durable: false });
+      await setup.teardown(PATH, AbortSignal.timeout(1000));
+      network.external.addAddress({ ip: "198.51.100.250", prefixLength: 24, interface: "eth1" });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(reads()).toBe(before);
+    } finally {
+      await probe.stop();
+    }
+  });
+});
+
+describe("addressChangeOf (a line of `ip -o -4 monitor address`)", () => {
+  it("names the address and whether it was added or deleted", () => {
+    expect(
+      addressChangeOf(
+        "3: eth1    inet 198.51.100.80/24 scope global eth1\\       valid_lft forever preferred_lft forever",
+      ),
+    ).toEqual({ kind: "added", ip: "198.51.100.80" });
+    expect(
+      addressChangeOf("Deleted 12: eth1.20    inet 203.0.113.7/25 brd 203.0.113.127 scope global eth1.20"),
+    ).toEqual({ kind: "deleted", ip: "203.0.113.7" });
+    expect(addressChangeOf("3: eth1    inet6 fe80::1/64 scope link")).toBeUndefined();
+    expect(addressChangeOf("garbage")).toBeUndefined();
   });
 });
 
