@@ -92,6 +92,13 @@ export interface DriverCallOptions {
    * configured (reconcile's periodic authoritative read; drivers without such a belief ignore it).
    */
   fresh?: boolean;
+  /**
+   * Listings: read the target service now, as `fresh` does, but without waiting for the driver's
+   * operations in flight and without changing what it believes (the data-path probe and Status:
+   * they judge whether the service answers and what it serves, which a queue of the driver's own
+   * operations must not hide). Drivers whose listings always read the service (LIO) ignore it.
+   */
+  observe?: boolean;
 }
 
 export interface TargetDriver {

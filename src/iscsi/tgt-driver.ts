@@ -34,7 +34,8 @@
  * that succeeded, so an operation runs only the commands that change something (the connections
  * to close are listed per target at the time). A command that fails, or a target that is not
  * where the model says, makes the driver re-read tgtd and run the operation once more from the
- * fresh model; `{ fresh: true }` on a listing re-reads first (reconcile's authoritative read).
+ * fresh model; `{ fresh: true }` on a listing re-reads first (reconcile's authoritative read);
+ * `{ observe: true }` reads tgtd now without the model or the operation order (the probe's read).
  * Which operations run one after another, beside each other or alone: TgtOperationOrder
  * (tgt-operation-order.ts). tids come from the model.
  */
@@ -296,8 +297,35 @@ export class TgtDriver implements TargetDriver {
   }
 
   async listTargets(options: DriverCallOptions = {}): Promise<ConfiguredTarget[]> {
+    if (options.observe === true) return this.observeTargets(options);
     await this.readyToRead(options);
-    return this.model.targets().map((target) => ({
+    return this.model
+      .targets()
+      .map((target) => this.configured(target, (key) => this.model.isListening(key)));
+  }
+
+  /**
+   * tgtd's targets and listeners read now, outside the operation order and the model: two show
+   * requests that tgtd answers between the driver's other requests.
+   */
+  private async observeTargets(options: DriverCallOptions): Promise<ConfiguredTarget[]> {
+    await this.pairings.load();
+    const [targets, portals] = await Promise.all([
+      this.tgtadm(["--op", "show", "--mode", "target"], options),
+      this.tgtadm(["--op", "show", "--mode", "portal"], options),
+    ]);
+    const listening = new Set(
+      parseTgtPortals(portals.stdout)
+        .filter((portal) => !isWildcardPortal(portal))
+        .map((portal) => PortalPairings.key(portal.ip, portal.port)),
+    );
+    return parseTgtTargets(targets.stdout).map((target) =>
+      this.configured(target, (key) => listening.has(key)),
+    );
+  }
+
+  private configured(target: TgtTarget, isListening: (key: string) => boolean): ConfiguredTarget {
+    return {
       iqn: target.iqn,
       tid: target.tid,
       luns: target.luns
@@ -305,14 +333,14 @@ export class TgtDriver implements TargetDriver {
         .map((lun) => ({ lun: lun.lun, backing: lun.backingStorePath, backingType: lun.backingStoreType })),
       portals: this.pairings.portalsOf(target.iqn).map((key) => ({
         ...PortalPairings.split(key),
-        enabled: target.state === "ready" && this.model.isListening(key),
+        enabled: target.state === "ready" && isListening(key),
       })),
       acl: {
         allInitiators: target.aclAddresses.includes(ALL_INITIATOR_ADDRESSES),
         initiatorIqns: [...target.aclNames].sort(),
       },
       ...(target.accounts[0] === undefined ? {} : { chapUser: target.accounts[0] }),
-    }));
+    };
   }
 
   async listPortals(options: DriverCallOptions = {}): Promise<ServicePortal[]> {

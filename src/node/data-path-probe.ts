@@ -57,7 +57,7 @@ export interface DataPathProbeOptions {
 /**
  * Checks every `intervalMs` that each path the journal says is served is really there, as an
  * initiator needs it: its IP on the interface, its portal enabled on its target. It reads the node
- * afresh (not what the drivers believe), so an IP deleted by hand, a portal unbound or a target
+ * afresh (not what the drivers believe, and not queued behind the drivers' operations), so an IP deleted by hand, a portal unbound or a target
  * removed behind sanpathd's back is seen within one interval, and `onDrift` asks for the repair at
  * once instead of at the next periodic reconcile. With nothing served it still asks the target
  * daemon and the network, so a node whose target daemon is dead is judged unhealthy (and degraded,
@@ -108,7 +108,9 @@ export class DataPathProbe {
     try {
       const observed = await this.options.setup.observe(
         AbortSignal.any([this.stopping.signal, AbortSignal.timeout(timeoutMs)]),
-        true,
+        // Not behind the node's own operations in flight: under a drain of hundreds of paths they
+        // queue for seconds, and a probe waiting for them judged a busy target daemon dead.
+        "snapshot",
       );
       // Only paths served all along: one set up or torn down meanwhile may be caught half-way.
       const served = this.options.journal.served().filter((entry) => servedBefore.has(entry));

@@ -467,7 +467,7 @@ export class NodeAgent {
     let observed: LocalObservation | undefined;
     try {
       // Bounded: a target daemon blocked on an unreachable Ceph must not stall Status.
-      observed = await withTimeout(this.options.setup.observe(signal, true), STATUS_LOCAL_TIMEOUT_MS);
+      observed = await withTimeout(this.options.setup.observe(signal, "snapshot"), STATUS_LOCAL_TIMEOUT_MS);
     } catch (error) {
       this.log.debug({ err: errorMessage(error) }, "status: local state not readable");
     }

@@ -59,7 +59,7 @@ export class PathReconciliation {
       // A pass triggered by a change of the disk keys works from what the drivers believe (they
       // track their own changes); the periodic pass and a kick read the node's state afresh, which
       // is how changes made behind sanpathd's back are found.
-      observed = await setup.observe(passSignal, entries === undefined);
+      observed = await setup.observe(passSignal, entries === undefined ? "fresh" : "believed");
     } catch (error) {
       this.log.warn({ err: errorMessage(error) }, "reconcile: local state not readable");
     }

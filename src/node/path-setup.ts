@@ -4,6 +4,9 @@ import type { Logger } from "../log/logger.js";
 import { deviceName, type ConfiguredAddress, type NetworkDriver } from "../net/network-driver.js";
 import type { LocalPath } from "./path-journal.js";
 
+/** How a listing is read: see PathSetup.observe. */
+export type LocalRead = "believed" | "fresh" | "snapshot";
+
 /** What is configured on the node right now, read once and checked for many paths. */
 export interface LocalObservation {
   readonly addresses: readonly ConfiguredAddress[];
@@ -100,13 +103,16 @@ export class PathSetup {
   }
 
   /**
-   * Addresses and targets: as the drivers believe them (their state after their own changes), or,
-   * with `fresh`, read from the kernel and the target service now (which also corrects the drivers).
+   * Addresses and targets: as the drivers believe them (their state after their own changes);
+   * "fresh": read from the kernel and the target service now, which also corrects the drivers (after
+   * the target driver's operations in flight); "snapshot": read now without waiting for those
+   * operations or changing what the drivers believe (a probe, a status).
    */
-  async observe(signal: AbortSignal, fresh = false): Promise<LocalObservation> {
+  async observe(signal: AbortSignal, read: LocalRead = "believed"): Promise<LocalObservation> {
+    const fresh = read !== "believed";
     const [addresses, targets] = await Promise.all([
       this.network.listAddresses({ signal, fresh }),
-      this.target.listTargets({ signal, fresh }),
+      this.target.listTargets({ signal, fresh, observe: read === "snapshot" }),
     ]);
     return { addresses, targets };
   }

@@ -215,6 +215,10 @@ export class InMemoryTargetDriver implements TargetDriver {
 
   async listTargets(options: DriverCallOptions = {}): Promise<ConfiguredTarget[]> {
     await this.faults.enter("listTargets", [], options.signal);
+    if (options.observe === true) {
+      this.reach();
+      return this.serviceTargets();
+    }
     return this.render(this.read(options));
   }
 

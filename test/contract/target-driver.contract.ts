@@ -377,6 +377,27 @@ export function targetDriverContract(name: string, factory: TargetDriverFactory)
         expect(await driver.listPortals({ fresh: true })).toHaveLength(2);
       });
 
+      it("an observing read shows a listener deleted behind its back without changing what it believes", async () => {
+        const { driver, external } = fx();
+        await driver.ensureTarget(spec("00001"));
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(0) });
+        await driver.enablePortal({ iqn: iqn("00001"), ip: ip(1) });
+        await external.stopListening(ip(0), 3260);
+        const observed = (await driver.listTargets({ observe: true })).find(
+          (target) => target.iqn === iqn("00001"),
+        );
+        expect(observed?.portals).toEqual([
+          expect.objectContaining({ ip: ip(0), enabled: false }),
+          expect.objectContaining({ ip: ip(1), enabled: true }),
+        ]);
+        // Not corrected: the next believed listing still says enabled (a fresh read corrects it).
+        expect((await targetOf(driver, "00001"))?.portals).toEqual([
+          expect.objectContaining({ ip: ip(0), enabled: true }),
+          expect.objectContaining({ ip: ip(1), enabled: true }),
+        ]);
+        expect((await targetOf(driver, "00001", true))?.portals[0]?.enabled).toBe(false);
+      });
+
       it("a dead daemon fails fresh reads and changes (DRIVER_FAILED); restarted, it is empty and a path is set up again", async () => {
         const { driver, external } = fx();
         await driver.ensureTarget(spec("00001"));

@@ -406,6 +406,35 @@ describe("TgtDriver portals beside the target's queue", () => {
   });
 });
 
+describe("TgtDriver observing reads", () => {
+  const tgtadm = (args: string): string => `tgtadm --lld iscsi ${args}`;
+
+  it("read tgtd now beside an operation that is still running, not after it, and leave the model alone", async () => {
+    const runner = new GatedRunner();
+    const driver = new TgtDriver({ runner, channel: "tgtadm" });
+    await runner.settleAll(driver.listTargets());
+    const stuck = driver.ensureTarget({
+      iqn: IQN,
+      backing: { kind: "file", path: "/srv/disk" },
+      acl: { allInitiators: true, initiatorIqns: [] },
+    });
+    await runner.waitForPending(1);
+    const observing = driver.listTargets({ observe: true });
+    await runner.waitForPending(3);
+    expect(runner.pending().slice(1).sort()).toEqual([
+      tgtadm("--op show --mode portal"),
+      tgtadm("--op show --mode target"),
+    ]);
+    // Both show requests answer (empty) while the creation still waits.
+    for (const command of runner.pending().slice(1)) runner.finish(command);
+    expect(await observing).toEqual([]);
+    expect(runner.pending()).toEqual([tgtadm(`--op new --mode target --tid 1 --targetname ${IQN}`)]);
+    await runner.settleAll(stuck);
+    // The empty observation did not replace what the driver believes.
+    expect((await driver.listTargets()).map((target) => target.iqn)).toEqual([IQN]);
+  });
+});
+
 describe("TgtDriver callers with a deadline", () => {
   it("stop waiting for a target whose previous operation is stuck, and then do nothing", async () => {
     const runner = new GatedRunner();
@@ -455,6 +484,13 @@ class GatedRunner implements CommandRunner {
 
   pending(): string[] {
     return [...this.waiting.values()].map((entry) => entry.command);
+  }
+
+  /** Lets the first waiting command `command` finish. */
+  finish(command: string): void {
+    const entry = [...this.waiting.values()].find((waiting) => waiting.command === command);
+    if (entry === undefined) throw new Error(`${command} is not waiting`);
+    entry.finish();
   }
 
   async waitForPending(count: number): Promise<void> {
