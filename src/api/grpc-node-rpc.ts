@@ -6,10 +6,24 @@ import {
   type ClientOptions,
   type ServiceError,
 } from "@grpc/grpc-js";
-import type { LeaseGrant, LeaseRenewal, NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
+import type {
+  LeaseGrant,
+  LeaseRenewal,
+  NodeEndpoint,
+  NodeRpc,
+  PathBatchOutcome,
+  PathBatchRequest,
+  PathRequest,
+} from "../assignment/node-rpc.js";
 import { REASON_METADATA_KEY } from "./grpc-status.js";
 import { SanpathError, type ErrorKind, type ErrorReason } from "../errors/sanpath-error.js";
-import { NodeServiceClient, type RenewLeaseResponse } from "../gen/sanpath/v1/node.js";
+import {
+  NodeServiceClient,
+  type AcquirePathsResponse,
+  type CleanPathsResponse,
+  type PathOutcome,
+  type RenewLeaseResponse,
+} from "../gen/sanpath/v1/node.js";
 
 const KIND_OF_CODE: ReadonlyMap<number, ErrorKind> = new Map([
   [Status.INVALID_ARGUMENT, "invalid_argument"],
@@ -86,6 +100,48 @@ export class GrpcNodeRpc implements NodeRpc {
     );
   }
 
+  async acquirePaths(
+    node: NodeEndpoint,
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
+    const client = this.clientFor(node);
+    const response = await this.call<AcquirePathsResponse>(
+      node,
+      "AcquirePaths",
+      signal,
+      (metadata, deadline, done) =>
+        client.acquirePaths(
+          { epoch: request.epoch, paths: [...request.paths], jobId: request.jobId ?? "" },
+          metadata,
+          { deadline },
+          done,
+        ),
+    );
+    return outcomesOf(node, "AcquirePath", request, response.outcomes);
+  }
+
+  async cleanPaths(
+    node: NodeEndpoint,
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
+    const client = this.clientFor(node);
+    const response = await this.call<CleanPathsResponse>(
+      node,
+      "CleanPaths",
+      signal,
+      (metadata, deadline, done) =>
+        client.cleanPaths(
+          { epoch: request.epoch, paths: [...request.paths], jobId: request.jobId ?? "" },
+          metadata,
+          { deadline },
+          done,
+        ),
+    );
+    return outcomesOf(node, "CleanPath", request, response.outcomes);
+  }
+
   async renewLease(
     node: NodeEndpoint,
     renewal: LeaseRenewal,
@@ -158,6 +214,41 @@ export class GrpcNodeRpc implements NodeRpc {
       signal.addEventListener("abort", cancel, { once: true });
     });
   }
+}
+
+/**
+ * A batch's outcomes, one per requested path in order; each failure as the SanpathError the
+ * single-path call (`method`) would have given. A node answering for other paths than asked is
+ * refused.
+ */
+function outcomesOf(
+  node: NodeEndpoint,
+  method: string,
+  request: PathBatchRequest,
+  outcomes: readonly PathOutcome[],
+): PathBatchOutcome[] {
+  const matches =
+    outcomes.length === request.paths.length &&
+    outcomes.every((outcome, position) => {
+      const asked = request.paths[position];
+      return asked !== undefined && asked.diskId === outcome.diskId && asked.index === outcome.index;
+    });
+  if (!matches) {
+    throw new SanpathError(
+      "internal",
+      `${method}s on ${node.name} (${node.address}): the node answered for other paths than asked`,
+    );
+  }
+  return outcomes.map((outcome) => {
+    if (outcome.code === 0) return { diskId: outcome.diskId, index: outcome.index };
+    const kind = KIND_OF_CODE.get(outcome.code) ?? "internal";
+    const error = new SanpathError(
+      kind,
+      `${method} of ${outcome.diskId}/${outcome.index} on ${node.name} (${node.address}): ${outcome.message}`,
+      outcome.reason === "" ? {} : { reason: outcome.reason as ErrorReason },
+    );
+    return { diskId: outcome.diskId, index: outcome.index, error };
+  });
 }
 
 /** The SanpathError a node's gRPC failure stands for. */

@@ -4,10 +4,18 @@ import {
   DriftKind,
   type DataPathState,
   type LeaseState,
+  type PathOutcome,
   type ServedPath,
   type StatusResponse,
 } from "../gen/sanpath/v1/node.js";
-import type { DataPathStatus, NodeAgent, NodeStatus, ServedPathView } from "../node/node-agent.js";
+import type {
+  DataPathStatus,
+  NodeAgent,
+  NodeStatus,
+  PathBatchResult,
+  ServedPathView,
+} from "../node/node-agent.js";
+import { REASON_METADATA_KEY, toGrpcFailure } from "./grpc-status.js";
 import type { DriftKind as DomainDriftKind } from "../node/reconcile-plan.js";
 import type { ServiceHandlers } from "./service-registry.js";
 
@@ -96,6 +104,24 @@ function toProtoDataPath(dataPath: DataPathStatus): DataPathState {
   };
 }
 
+/** Each path's outcome with the status its single-path call would have had (grpc-status.ts). */
+function toProtoOutcomes(results: readonly PathBatchResult[]): PathOutcome[] {
+  return results.map((result) => {
+    if (result.error === undefined) {
+      return { diskId: result.diskId, index: result.index, code: 0, reason: "", message: "" };
+    }
+    const failure = toGrpcFailure(result.error);
+    const reason = failure.metadata.get(REASON_METADATA_KEY)[0];
+    return {
+      diskId: result.diskId,
+      index: result.index,
+      code: failure.code,
+      reason: typeof reason === "string" ? reason : "",
+      message: failure.details,
+    };
+  });
+}
+
 /** NodeService over gRPC: proto ↔ domain only; failures map through grpc-status.ts. */
 export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
   return {
@@ -114,6 +140,19 @@ export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
       } else throw invalidField("target", "set ip or path (disk_id and index)");
       return agent.cleanPath({ epoch: request.epoch, target, jobId: request.jobId }, signal);
     },
+    acquirePaths: async (request, { signal }) => ({
+      outcomes: toProtoOutcomes(
+        await agent.acquirePaths(
+          { epoch: request.epoch, paths: request.paths, jobId: request.jobId },
+          signal,
+        ),
+      ),
+    }),
+    cleanPaths: async (request, { signal }) => ({
+      outcomes: toProtoOutcomes(
+        await agent.cleanPaths({ epoch: request.epoch, paths: request.paths, jobId: request.jobId }, signal),
+      ),
+    }),
     status: async (request, { signal }) => toProtoStatus(await agent.status(request.epoch, signal)),
     renewLease: async (request, { caller }) => {
       if (request.node === "") throw invalidField("node", "must name the renewing node");

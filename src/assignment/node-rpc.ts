@@ -1,3 +1,5 @@
+import type { SanpathError } from "../errors/sanpath-error.js";
+
 /** Where a node's sanpathd answers. */
 export interface NodeEndpoint {
   readonly name: string;
@@ -13,6 +15,24 @@ export interface PathRequest {
   /** Set for moves of a reassignment job. */
   readonly jobId?: string | undefined;
 }
+
+/** Several paths on one node in one call (NodeService.AcquirePaths / CleanPaths). */
+export interface PathBatchRequest {
+  readonly epoch: number;
+  /** 1..MAX_PATHS_PER_BATCH distinct paths. */
+  readonly paths: readonly { readonly diskId: string; readonly index: number }[];
+  readonly jobId?: string | undefined;
+}
+
+/** What became of one path of a batch: `error` is what the single-path call would have failed with. */
+export interface PathBatchOutcome {
+  readonly diskId: string;
+  readonly index: number;
+  readonly error?: SanpathError | undefined;
+}
+
+/** The most paths one AcquirePaths / CleanPaths call may carry. */
+export const MAX_PATHS_PER_BATCH = 64;
 
 /** A node renewing its peer lease with another (NodeService.RenewLease). */
 export interface LeaseRenewal {
@@ -37,6 +57,17 @@ export interface LeaseGrant {
 export interface NodeRpc {
   acquirePath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void>;
   cleanPath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void>;
+  /**
+   * AcquirePath of every path of the batch in one call, one outcome per path in order. Rejects
+   * only when the call as a whole fails (node unreachable, stale epoch, deadline).
+   */
+  acquirePaths(
+    node: NodeEndpoint,
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]>;
+  /** CleanPath of every path of the batch in one call, as acquirePaths. */
+  cleanPaths(node: NodeEndpoint, request: PathBatchRequest, signal: AbortSignal): Promise<PathBatchOutcome[]>;
   /** Peer lease renewal, every node to every other; `deadlineMs` replaces the usual deadline. */
   renewLease(
     node: NodeEndpoint,

@@ -190,6 +190,11 @@ export interface ReassignmentConfig {
   parallelism: number;
   /** CleanPath / AcquirePath calls the coordinator keeps in flight on one node at most. */
   callsPerNode: number;
+  /**
+   * AcquirePath / CleanPath calls to one node made within this many ms of each other go as one
+   * AcquirePaths / CleanPaths call (0: one call per path).
+   */
+  batchWindowMs: number;
   /** How long no coordinator may be elected before node agents take free paths themselves. */
   leaderlessGraceMs: number;
 }

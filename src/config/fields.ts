@@ -174,6 +174,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "CleanPath/AcquirePath calls the coordinator keeps in flight on one node (1..64); more wait their turn",
   },
   {
+    path: "reassignment.batchWindowMs",
+    env: "SANPATH_REASSIGNMENT_BATCH_WINDOW_MS",
+    description:
+      "AcquirePath/CleanPath calls to one node made within this many ms go as one batch call (0 = one call per path, or 1..100)",
+  },
+  {
     path: "reassignment.leaderlessGraceMs",
     env: "SANPATH_REASSIGNMENT_LEADERLESS_GRACE_MS",
     description:

@@ -71,6 +71,7 @@ export function defaultSettings(): Record<string, unknown> {
     shutdownGraceMs: 10_000,
     "reassignment.parallelism": 16,
     "reassignment.callsPerNode": DEFAULT_CALLS_PER_NODE,
+    "reassignment.batchWindowMs": 3,
     "reassignment.leaderlessGraceMs": 30_000,
     "events.maxEvents": 20_000,
     "events.maxAgeHours": 168,
@@ -213,6 +214,7 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
     reassignment: {
       parallelism: read.integer("reassignment.parallelism", 1, 64),
       callsPerNode: read.integer("reassignment.callsPerNode", 1, 64),
+      batchWindowMs: read.integer("reassignment.batchWindowMs", 0, 100),
       leaderlessGraceMs: read.integer("reassignment.leaderlessGraceMs", 1000, 600_000),
     },
     auth: {

@@ -54,7 +54,7 @@ import { sweepUntilDone } from "./startup-sweep.js";
 import { adoptHandedOverSession } from "./session-adoption.js";
 import { StepTimings } from "./step-timings.js";
 import type { LeaseStatus, PeerLeaseKeeper } from "./peer-lease-keeper.js";
-import type { LeaseGrant, LeaseRenewal } from "../assignment/node-rpc.js";
+import { MAX_PATHS_PER_BATCH, type LeaseGrant, type LeaseRenewal } from "../assignment/node-rpc.js";
 
 export type {
   AcquirePathInput,
@@ -369,6 +369,59 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * AcquirePath of several paths in one call (NodeService.AcquirePaths): the request is checked and
+   * the epoch admitted once, then every path is acquired as acquirePath does it, all at the same
+   * time (each in its own path queue, so concurrent work on the journal, the addresses and Consul
+   * is shared). One outcome per path, in order; a failure of one path does not stop the others.
+   */
+  async acquirePaths(input: PathBatchInput, signal: AbortSignal): Promise<PathBatchResult[]> {
+    const paths = this.checkBatch(input);
+    await this.admitEpoch(input.epoch);
+    return settleEach(paths, (path) =>
+      this.acquirePath(
+        { epoch: input.epoch, diskId: path.diskId, index: path.index, jobId: input.jobId },
+        signal,
+      ),
+    );
+  }
+
+  /** CleanPath of several paths in one call (NodeService.CleanPaths), as acquirePaths. */
+  async cleanPaths(input: PathBatchInput, signal: AbortSignal): Promise<PathBatchResult[]> {
+    const paths = this.checkBatch(input);
+    await this.admitEpoch(input.epoch);
+    return settleEach(paths, (path) =>
+      this.cleanPath(
+        {
+          epoch: input.epoch,
+          target: { kind: "path", diskId: path.diskId, index: path.index },
+          jobId: input.jobId,
+        },
+        signal,
+      ),
+    );
+  }
+
+  private checkBatch(input: PathBatchInput): PathRef[] {
+    this.checkJobId(input.jobId);
+    if (input.paths.length === 0 || input.paths.length > MAX_PATHS_PER_BATCH) {
+      throw invalidField("paths", `1 to ${MAX_PATHS_PER_BATCH} paths, got ${input.paths.length}`);
+    }
+    const seen = new Set<string>();
+    return input.paths.map((path, position) => {
+      let checked: PathRef;
+      try {
+        checked = this.checkPathRef(path.diskId, path.index);
+      } catch (error) {
+        throw invalidField(`paths[${position}]`, `a disk id and a path index: ${errorMessage(error)}`);
+      }
+      const key = pathKeyOf(checked.diskId, checked.index);
+      if (seen.has(key)) throw invalidField(`paths[${position}]`, `each path once (${key} is named twice)`);
+      seen.add(key);
+      return checked;
+    });
+  }
+
   /** Another node renews its peer lease here (NodeService.RenewLease). */
   renewLease(renewal: LeaseRenewal): Promise<LeaseGrant> {
     const lease = this.options.lease;
@@ -591,6 +644,36 @@ export class NodeAgent {
   private checkJobId(jobId: string): void {
     if (jobId !== "") this.options.keys.assignmentHistory(jobId); // throws INVALID_FIELD
   }
+}
+
+/** Several paths of one node in one call (AcquirePaths / CleanPaths). */
+export interface PathBatchInput {
+  epoch: number;
+  paths: readonly PathRef[];
+  /** "" when not part of a reassignment job. */
+  jobId: string;
+}
+
+/** One path's outcome in a batch: `error` is what the single-path call failed with. */
+export interface PathBatchResult {
+  diskId: string;
+  index: number;
+  error?: unknown;
+}
+
+/** Runs `work` for every path at once; one result per path, in order, whatever the others do. */
+async function settleEach(
+  paths: readonly PathRef[],
+  work: (path: PathRef) => Promise<unknown>,
+): Promise<PathBatchResult[]> {
+  const settled = await Promise.allSettled(paths.map((path) => work(path)));
+  return settled.map((outcome, position) => {
+    const path = paths[position];
+    if (path === undefined) throw new Error("a batch outcome without its path");
+    return outcome.status === "fulfilled"
+      ? { diskId: path.diskId, index: path.index }
+      : { diskId: path.diskId, index: path.index, error: outcome.reason as unknown };
+  });
 }
 
 /** `promise`, or a rejection after `ms` (the promise itself keeps running). */

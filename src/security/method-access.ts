@@ -56,6 +56,8 @@ export const METHOD_ACCESS: Readonly<Record<string, MethodAccess>> = {
   // Fenced by the coordinator epoch; only cluster members may move paths on a node.
   "/sanpath.v1.NodeService/AcquirePath": write(MEMBERS),
   "/sanpath.v1.NodeService/CleanPath": write(MEMBERS),
+  "/sanpath.v1.NodeService/AcquirePaths": write(MEMBERS),
+  "/sanpath.v1.NodeService/CleanPaths": write(MEMBERS),
   // Read-only node state: members, and operators (node.proto: "and by operators for Status").
   "/sanpath.v1.NodeService/Status": read([...MEMBERS, ...READERS]),
   // Peer leases, every few hundred ms between members: not audited (it changes no cluster state).

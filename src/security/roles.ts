@@ -5,7 +5,7 @@
  *   disk-admin  reads + DiskService writes
  *   path-admin  reads + reassignment jobs, cordon, uncordon, drain
  *   admin       every operator call (reads, disk and path writes, InitCluster)
- *   node        NodeService (AcquirePath, CleanPath, Status, RenewLease) — nothing else
+ *   node        NodeService (AcquirePath(s), CleanPath(s), Status, RenewLease) — nothing else
  */
 export const OPERATOR_ROLES = ["viewer", "disk-admin", "path-admin", "admin"] as const;
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];

@@ -15,6 +15,8 @@ import { LeaderlessFallback } from "../coordinator/leaderless-fallback.js";
 import { readLeader } from "../coordinator/leader-record.js";
 import { leaderlessMayTake, placementLeasesOf } from "../coordinator/placement-leases.js";
 import { GrpcNodeRpc } from "../api/grpc-node-rpc.js";
+import { BatchingNodeRpc } from "../assignment/batching-node-rpc.js";
+import type { NodeRpc } from "../assignment/node-rpc.js";
 import { AllocationKeys } from "../disks/allocation-keys.js";
 import { ClusterSettingsStore } from "../disks/cluster-settings-store.js";
 import { nodeClientAuth } from "../security/daemon-security.js";
@@ -45,7 +47,10 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
       const store = new JobStore({ kv, keys });
       const rpcTimeoutMs = options.rpcTimeoutMs ?? 10_000;
       const keeper = peerLease.current;
-      const nodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
+      const grpcNodes = new GrpcNodeRpc(rpcTimeoutMs, auth);
+      const batchWindowMs = config.reassignment.batchWindowMs;
+      const nodes: NodeRpc =
+        batchWindowMs === 0 ? grpcNodes : new BatchingNodeRpc(grpcNodes, { windowMs: batchWindowMs });
       const leader = (signal: AbortSignal) => readLeader(kv, keys, { signal });
       const service = new ReassignmentService({
         kv,
@@ -154,7 +159,7 @@ export function coordinatorComponent(options: CoordinatorComponentOptions = {}):
             "drainNode",
           ]);
           await Promise.all([election.stop(), fallback.stop()]);
-          nodes.close();
+          grpcNodes.close();
           client.close();
         },
       };

@@ -1,5 +1,14 @@
-import type { LeaseGrant, LeaseRenewal, NodeEndpoint, NodeRpc, PathRequest } from "../assignment/node-rpc.js";
+import type {
+  LeaseGrant,
+  LeaseRenewal,
+  NodeEndpoint,
+  NodeRpc,
+  PathBatchOutcome,
+  PathBatchRequest,
+  PathRequest,
+} from "../assignment/node-rpc.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
+import type { PathBatchInput, PathBatchResult } from "../node/node-agent.js";
 import type { AcquirePathInput, CleanPathInput } from "../node/path-operations.js";
 import { isAborted } from "../util/abort.js";
 
@@ -7,6 +16,8 @@ import { isAborted } from "../util/abort.js";
 export interface NodeServiceTarget {
   acquirePath(input: AcquirePathInput, signal: AbortSignal): Promise<unknown>;
   cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<unknown>;
+  acquirePaths(input: PathBatchInput, signal: AbortSignal): Promise<PathBatchResult[]>;
+  cleanPaths(input: PathBatchInput, signal: AbortSignal): Promise<PathBatchResult[]>;
   renewLease(renewal: LeaseRenewal, signal: AbortSignal): Promise<LeaseGrant>;
 }
 
@@ -68,6 +79,47 @@ export class InProcessNodeRpc implements NodeRpc {
     ).then(() => undefined);
   }
 
+  async acquirePaths(
+    node: NodeEndpoint,
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
+    const results = await this.call(node, "AcquirePaths", firstOf(request), signal, (target, callSignal) =>
+      target.acquirePaths(
+        { epoch: request.epoch, paths: request.paths, jobId: request.jobId ?? "" },
+        callSignal,
+      ),
+    );
+    this.logBatch("AcquirePath", node, request);
+    return results.map((result) => outcomeOf(node, "AcquirePath", result));
+  }
+
+  async cleanPaths(
+    node: NodeEndpoint,
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
+    const results = await this.call(node, "CleanPaths", firstOf(request), signal, (target, callSignal) =>
+      target.cleanPaths(
+        { epoch: request.epoch, paths: request.paths, jobId: request.jobId ?? "" },
+        callSignal,
+      ),
+    );
+    this.logBatch("CleanPath", node, request);
+    return results.map((result) => outcomeOf(node, "CleanPath", result));
+  }
+
+  /** The batch's other paths in the call log (its first is logged by call()), as single calls. */
+  private logBatch(method: string, node: NodeEndpoint, request: PathBatchRequest): void {
+    for (const path of request.paths.slice(1)) {
+      this.calls.push({
+        method: `${method}s`,
+        node: node.name,
+        request: { ...path, epoch: request.epoch, jobId: request.jobId },
+      });
+    }
+  }
+
   renewLease(
     node: NodeEndpoint,
     renewal: LeaseRenewal,
@@ -126,4 +178,27 @@ export class InProcessNodeRpc implements NodeRpc {
     }
     throw new SanpathError("internal", `${where}: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+function firstOf(request: PathBatchRequest): PathRequest {
+  const first = request.paths[0];
+  return {
+    epoch: request.epoch,
+    diskId: first?.diskId ?? "",
+    index: first?.index ?? 0,
+    jobId: request.jobId,
+  };
+}
+
+/** A batch member's failure as GrpcNodeRpc gives it: the node's SanpathError, the call named. */
+function outcomeOf(node: NodeEndpoint, method: string, result: PathBatchResult): PathBatchOutcome {
+  if (result.error === undefined) return { diskId: result.diskId, index: result.index };
+  const where = `${method} of ${result.diskId}/${result.index} on ${node.name} (${node.address})`;
+  const error =
+    result.error instanceof SanpathError
+      ? new SanpathError(result.error.kind, `${where}: ${result.error.message}`, {
+          ...(result.error.reason === undefined ? {} : { reason: result.error.reason }),
+        })
+      : new SanpathError("internal", `${where}: ${errorMessage(result.error)}`);
+  return { diskId: result.diskId, index: result.index, error };
 }

@@ -67,6 +67,64 @@ export function nodeRpcContract(
       expect(cluster.node("a").journal.get(`${diskId}/1`)).toBeUndefined();
     });
 
+    it("AcquirePaths and CleanPaths do each path, one outcome per path in order; a refusal stops no other", async () => {
+      await fixture.rpc.acquirePath(fixture.endpoint("b"), { epoch: 1, diskId, index: 2 }, signal());
+      const paths = [
+        { diskId, index: 1 },
+        { diskId, index: 2 },
+      ];
+      const acquired = await fixture.rpc.acquirePaths(fixture.endpoint("a"), { epoch: 1, paths }, signal());
+      expect(acquired.map(({ diskId: id, index }) => `${id}/${index}`)).toEqual([
+        `${diskId}/1`,
+        `${diskId}/2`,
+      ]);
+      expect(acquired[0]?.error).toBeUndefined();
+      expect(acquired[1]?.error).toMatchObject({
+        kind: "failed_precondition",
+        reason: "PATH_HELD_ELSEWHERE",
+      });
+      expect(acquired[1]?.error?.message).toContain(`AcquirePath of ${diskId}/2 on a`);
+      expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
+      expect((await cluster.lockOf(diskId, 2))?.holder).toBe("b");
+      const cleaned = await fixture.rpc.cleanPaths(fixture.endpoint("a"), { epoch: 1, paths }, signal());
+      expect(cleaned.map((outcome) => outcome.error)).toEqual([undefined, undefined]);
+      expect((await cluster.lockOf(diskId, 1))?.session).toBeUndefined();
+      expect((await cluster.lockOf(diskId, 2))?.holder).toBe("b");
+      expect(cluster.node("a").journal.get(`${diskId}/1`)).toBeUndefined();
+    });
+
+    it("a batch with a stale epoch, no path, or a path twice fails as a whole and does nothing", async () => {
+      await fixture.rpc.acquirePath(fixture.endpoint("a"), { epoch: 3, diskId, index: 1 }, signal());
+      const stale = await rejectionAs(
+        SanpathError,
+        fixture.rpc.cleanPaths(fixture.endpoint("a"), { epoch: 2, paths: [{ diskId, index: 1 }] }, signal()),
+      );
+      expect(stale).toMatchObject({ kind: "aborted", reason: "STALE_EPOCH" });
+      expect(stale.message).toContain("CleanPaths on a");
+      expect((await cluster.lockOf(diskId, 1))?.holder).toBe("a");
+      const empty = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePaths(fixture.endpoint("b"), { epoch: 3, paths: [] }, signal()),
+      );
+      expect(empty).toMatchObject({ kind: "invalid_argument", reason: "INVALID_FIELD" });
+      const twice = await rejectionAs(
+        SanpathError,
+        fixture.rpc.acquirePaths(
+          fixture.endpoint("b"),
+          {
+            epoch: 3,
+            paths: [
+              { diskId, index: 2 },
+              { diskId, index: 2 },
+            ],
+          },
+          signal(),
+        ),
+      );
+      expect(twice.message).toContain("twice");
+      expect((await cluster.lockOf(diskId, 2))?.session).toBeUndefined();
+    });
+
     it("RenewLease carries the node's grant and its silences, by node", async () => {
       const grant = await fixture.rpc.renewLease(fixture.endpoint("b"), { node: "a" }, signal(), 1000);
       expect(grant.node).toBe("b");

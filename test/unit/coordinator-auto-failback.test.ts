@@ -17,6 +17,7 @@ import type {
   LeaseRenewal,
   NodeEndpoint,
   NodeRpc,
+  PathBatchRequest,
   PathRequest,
 } from "../../src/assignment/node-rpc.js";
 import type { ReassignmentService } from "../../src/assignment/reassignment-service.js";
@@ -55,6 +56,14 @@ class CountingRpc implements NodeRpc {
     return this.count(() => this.inner.cleanPath(node, request, callSignal));
   }
 
+  acquirePaths(node: NodeEndpoint, request: PathBatchRequest, callSignal: AbortSignal) {
+    return this.count(() => this.inner.acquirePaths(node, request, callSignal));
+  }
+
+  cleanPaths(node: NodeEndpoint, request: PathBatchRequest, callSignal: AbortSignal) {
+    return this.count(() => this.inner.cleanPaths(node, request, callSignal));
+  }
+
   renewLease(
     node: NodeEndpoint,
     renewal: LeaseRenewal,
@@ -64,13 +73,13 @@ class CountingRpc implements NodeRpc {
     return this.inner.renewLease(node, renewal, callSignal, deadlineMs);
   }
 
-  private async count(call: () => Promise<void>): Promise<void> {
+  private async count<T>(call: () => Promise<T>): Promise<T> {
     this.calls++;
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       await new Promise((resolve) => setTimeout(resolve, this.holdMs));
-      await call();
+      return await call();
     } finally {
       this.inFlight--;
     }

@@ -180,6 +180,8 @@ describe("PlacementLoop on in-memory Consul and node agents", () => {
         await sleep(400);
       },
       cleanPath: (node, request, callSignal) => cluster.rpc.cleanPath(node, request, callSignal),
+      acquirePaths: (node, request, callSignal) => cluster.rpc.acquirePaths(node, request, callSignal),
+      cleanPaths: (node, request, callSignal) => cluster.rpc.cleanPaths(node, request, callSignal),
       renewLease: (node, renewal, callSignal, deadlineMs) =>
         cluster.rpc.renewLease(node, renewal, callSignal, deadlineMs),
     };

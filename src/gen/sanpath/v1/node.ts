@@ -166,6 +166,44 @@ export interface CleanPathResponse {
   targetDropped: boolean;
 }
 
+export interface AcquirePathsRequest {
+  epoch: number;
+  /** 1..64 distinct paths. */
+  paths: PathByIndex[];
+  /** As AcquirePathRequest.job_id, for every path. */
+  jobId: string;
+}
+
+export interface CleanPathsRequest {
+  epoch: number;
+  /** 1..64 distinct paths. */
+  paths: PathByIndex[];
+  /** As CleanPathRequest.job_id, for every path. */
+  jobId: string;
+}
+
+/** What became of one path of a batch. */
+export interface PathOutcome {
+  diskId: string;
+  index: number;
+  /** The gRPC status code the single-path call would have failed with; 0 (OK) when it worked. */
+  code: number;
+  /** The failure's reason (PATH_HELD_ELSEWHERE, NODE_FENCED, ...), "" when it worked. */
+  reason: string;
+  /** The failure's message, "" when it worked. */
+  message: string;
+}
+
+export interface AcquirePathsResponse {
+  /** One per requested path, in the request's order. */
+  outcomes: PathOutcome[];
+}
+
+export interface CleanPathsResponse {
+  /** One per requested path, in the request's order. */
+  outcomes: PathOutcome[];
+}
+
 export interface StatusRequest {
   epoch: number;
 }
@@ -1343,6 +1381,495 @@ export const CleanPathResponse: MessageFns<CleanPathResponse> = {
     message.diskId = object.diskId ?? "";
     message.index = object.index ?? 0;
     message.targetDropped = object.targetDropped ?? false;
+    return message;
+  },
+};
+
+function createBaseAcquirePathsRequest(): AcquirePathsRequest {
+  return { epoch: 0, paths: [], jobId: "" };
+}
+
+export const AcquirePathsRequest: MessageFns<AcquirePathsRequest> = {
+  encode(message: AcquirePathsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    for (const v of message.paths) {
+      PathByIndex.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.jobId !== "") {
+      writer.uint32(26).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcquirePathsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcquirePathsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paths.push(PathByIndex.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcquirePathsRequest {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => PathByIndex.fromJSON(e)) : [],
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: AcquirePathsRequest): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths.map((e) => PathByIndex.toJSON(e));
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcquirePathsRequest>): AcquirePathsRequest {
+    return AcquirePathsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcquirePathsRequest>): AcquirePathsRequest {
+    const message = createBaseAcquirePathsRequest();
+    message.epoch = object.epoch ?? 0;
+    message.paths = object.paths?.map((e) => PathByIndex.fromPartial(e)) || [];
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseCleanPathsRequest(): CleanPathsRequest {
+  return { epoch: 0, paths: [], jobId: "" };
+}
+
+export const CleanPathsRequest: MessageFns<CleanPathsRequest> = {
+  encode(message: CleanPathsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint64(message.epoch);
+    }
+    for (const v of message.paths) {
+      PathByIndex.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.jobId !== "") {
+      writer.uint32(26).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanPathsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanPathsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paths.push(PathByIndex.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanPathsRequest {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => PathByIndex.fromJSON(e)) : [],
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CleanPathsRequest): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths.map((e) => PathByIndex.toJSON(e));
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CleanPathsRequest>): CleanPathsRequest {
+    return CleanPathsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CleanPathsRequest>): CleanPathsRequest {
+    const message = createBaseCleanPathsRequest();
+    message.epoch = object.epoch ?? 0;
+    message.paths = object.paths?.map((e) => PathByIndex.fromPartial(e)) || [];
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBasePathOutcome(): PathOutcome {
+  return { diskId: "", index: 0, code: 0, reason: "", message: "" };
+}
+
+export const PathOutcome: MessageFns<PathOutcome> = {
+  encode(message: PathOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.diskId !== "") {
+      writer.uint32(10).string(message.diskId);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).uint32(message.index);
+    }
+    if (message.code !== 0) {
+      writer.uint32(24).uint32(message.code);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(42).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PathOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePathOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.diskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PathOutcome {
+    return {
+      diskId: isSet(object.diskId)
+        ? globalThis.String(object.diskId)
+        : isSet(object.disk_id)
+        ? globalThis.String(object.disk_id)
+        : "",
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: PathOutcome): unknown {
+    const obj: any = {};
+    if (message.diskId !== "") {
+      obj.diskId = message.diskId;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PathOutcome>): PathOutcome {
+    return PathOutcome.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PathOutcome>): PathOutcome {
+    const message = createBasePathOutcome();
+    message.diskId = object.diskId ?? "";
+    message.index = object.index ?? 0;
+    message.code = object.code ?? 0;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseAcquirePathsResponse(): AcquirePathsResponse {
+  return { outcomes: [] };
+}
+
+export const AcquirePathsResponse: MessageFns<AcquirePathsResponse> = {
+  encode(message: AcquirePathsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      PathOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcquirePathsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcquirePathsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(PathOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcquirePathsResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => PathOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AcquirePathsResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => PathOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcquirePathsResponse>): AcquirePathsResponse {
+    return AcquirePathsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcquirePathsResponse>): AcquirePathsResponse {
+    const message = createBaseAcquirePathsResponse();
+    message.outcomes = object.outcomes?.map((e) => PathOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCleanPathsResponse(): CleanPathsResponse {
+  return { outcomes: [] };
+}
+
+export const CleanPathsResponse: MessageFns<CleanPathsResponse> = {
+  encode(message: CleanPathsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      PathOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CleanPathsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCleanPathsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(PathOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CleanPathsResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => PathOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CleanPathsResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => PathOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CleanPathsResponse>): CleanPathsResponse {
+    return CleanPathsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CleanPathsResponse>): CleanPathsResponse {
+    const message = createBaseCleanPathsResponse();
+    message.outcomes = object.outcomes?.map((e) => PathOutcome.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2818,6 +3345,31 @@ export const NodeServiceService = {
     responseSerialize: (value: CleanPathResponse): Buffer => Buffer.from(CleanPathResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CleanPathResponse => CleanPathResponse.decode(value),
   },
+  /**
+   * AcquirePath for several paths in one call (a reassignment job's moves of one disk to this node):
+   * each path as AcquirePath alone would do it, beside the others; one outcome per path, in order.
+   * The call itself fails only for a stale epoch or an invalid request (then nothing is done).
+   */
+  acquirePaths: {
+    path: "/sanpath.v1.NodeService/AcquirePaths" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcquirePathsRequest): Buffer => Buffer.from(AcquirePathsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcquirePathsRequest => AcquirePathsRequest.decode(value),
+    responseSerialize: (value: AcquirePathsResponse): Buffer =>
+      Buffer.from(AcquirePathsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcquirePathsResponse => AcquirePathsResponse.decode(value),
+  },
+  /** CleanPath for several paths in one call, as AcquirePaths. */
+  cleanPaths: {
+    path: "/sanpath.v1.NodeService/CleanPaths" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CleanPathsRequest): Buffer => Buffer.from(CleanPathsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CleanPathsRequest => CleanPathsRequest.decode(value),
+    responseSerialize: (value: CleanPathsResponse): Buffer => Buffer.from(CleanPathsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CleanPathsResponse => CleanPathsResponse.decode(value),
+  },
   /** The node's session, served paths, drift between Consul and local state, counters. */
   status: {
     path: "/sanpath.v1.NodeService/Status" as const,
@@ -2858,6 +3410,14 @@ export interface NodeServiceServer extends UntypedServiceImplementation {
    * target when no path of the disk is left here.
    */
   cleanPath: handleUnaryCall<CleanPathRequest, CleanPathResponse>;
+  /**
+   * AcquirePath for several paths in one call (a reassignment job's moves of one disk to this node):
+   * each path as AcquirePath alone would do it, beside the others; one outcome per path, in order.
+   * The call itself fails only for a stale epoch or an invalid request (then nothing is done).
+   */
+  acquirePaths: handleUnaryCall<AcquirePathsRequest, AcquirePathsResponse>;
+  /** CleanPath for several paths in one call, as AcquirePaths. */
+  cleanPaths: handleUnaryCall<CleanPathsRequest, CleanPathsResponse>;
   /** The node's session, served paths, drift between Consul and local state, counters. */
   status: handleUnaryCall<StatusRequest, StatusResponse>;
   /**
@@ -2909,6 +3469,42 @@ export interface NodeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CleanPathResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * AcquirePath for several paths in one call (a reassignment job's moves of one disk to this node):
+   * each path as AcquirePath alone would do it, beside the others; one outcome per path, in order.
+   * The call itself fails only for a stale epoch or an invalid request (then nothing is done).
+   */
+  acquirePaths(
+    request: AcquirePathsRequest,
+    callback: (error: ServiceError | null, response: AcquirePathsResponse) => void,
+  ): ClientUnaryCall;
+  acquirePaths(
+    request: AcquirePathsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AcquirePathsResponse) => void,
+  ): ClientUnaryCall;
+  acquirePaths(
+    request: AcquirePathsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AcquirePathsResponse) => void,
+  ): ClientUnaryCall;
+  /** CleanPath for several paths in one call, as AcquirePaths. */
+  cleanPaths(
+    request: CleanPathsRequest,
+    callback: (error: ServiceError | null, response: CleanPathsResponse) => void,
+  ): ClientUnaryCall;
+  cleanPaths(
+    request: CleanPathsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CleanPathsResponse) => void,
+  ): ClientUnaryCall;
+  cleanPaths(
+    request: CleanPathsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CleanPathsResponse) => void,
   ): ClientUnaryCall;
   /** The node's session, served paths, drift between Consul and local state, counters. */
   status(
