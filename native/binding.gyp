@@ -24,9 +24,11 @@
         "src/net_arp.cc",
         "src/net_failure.cc",
         "src/net_namespace.cc",
+        "src/net_netlink.cc",
         "src/net_operation.cc",
         "src/net_operations.cc",
-        "src/net_rtnetlink.cc"
+        "src/net_rtnetlink.cc",
+        "src/net_sock_diag.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -1,12 +1,14 @@
 /**
- * The typed facade over native/build/Release/sanpath_net.node: IPv4 addresses over rtnetlink and
- * gratuitous ARP over an AF_PACKET socket (native/src/net_*.cc), each call on a thread of its own
- * with a deadline, optionally inside a named network namespace (/run/netns/<name>).
+ * The typed facade over native/build/Release/sanpath_net.node: IPv4 addresses over rtnetlink,
+ * gratuitous ARP over an AF_PACKET socket and TCP sockets destroyed over sock_diag (SOCK_DESTROY, as
+ * `ss -K`; native/src/net_*.cc), each call on a thread of its own with a deadline, optionally inside
+ * a named network namespace (/run/netns/<name>).
  *
  * The `Native*` types declare exactly what the C++ side accepts and returns; nothing else touches
  * the addon. `openNetChannel()` wraps it; every kernel errno becomes a domain error in this file
  * only: `netCallError` for a call that failed as a whole (a socket, the namespace, the deadline),
- * `addressOutcome` for the kernel's answer to one address.
+ * `addressOutcome` for the kernel's answer to one address, `socketDestroyOutcome` for its answer to
+ * one socket.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -50,6 +52,30 @@ export interface NativeDumpedAddress {
   ifindex: number;
 }
 
+/** A TCP connection by its 4-tuple, as seen from its own namespace (IPv4, or IPv4-mapped IPv6). */
+export interface NativeTcpSocket {
+  localIp: string;
+  /** 1..65535. */
+  localPort: number;
+  remoteIp: string;
+  /** 1..65535. */
+  remotePort: number;
+}
+
+/** The kernel's answer to destroying one socket. */
+export interface NativeSocketDestroyAnswer {
+  /** 0 when destroyed, else a negative errno (-2 ENOENT, -95 EOPNOTSUPP, -1 EPERM, ...). */
+  errno: number;
+  code: string;
+  /**
+   * "lookup": the exact lookup that comes first found no such connection (ENOENT; also when the
+   * kernel's lookup fell back to a listener or found a TIME_WAIT socket), or failed;
+   * "destroy": the kernel's answer to SOCK_DESTROY of the connection found.
+   */
+  step: "lookup" | "destroy";
+  kernelMessage?: string;
+}
+
 export interface NativeNetBinding {
   /** RTM_NEWADDR (create, exclusive) per change, in one send; one answer per change, in order. */
   addAddresses(
@@ -67,9 +93,18 @@ export interface NativeNetBinding {
   linkIndex(target: NativeNetTarget, device: string): Promise<number | null>;
   /** One unsolicited ARP request (sender IP = target IP = `ip`, to the broadcast address), as `arping -U -c 1`. */
   sendGratuitousArp(target: NativeNetTarget, device: string, ip: string): Promise<void>;
+  /**
+   * SOCK_DESTROY of each connected TCP socket (looked up exactly first, destroyed by the kernel's
+   * cookie: never a listener); one answer per socket, in order. At most 4096 sockets per call.
+   */
+  destroyTcpSockets(
+    target: NativeNetTarget,
+    sockets: readonly NativeTcpSocket[],
+  ): Promise<NativeSocketDestroyAnswer[]>;
 }
 
-export type NativeNetOp = "address_add" | "address_delete" | "address_dump" | "link_index" | "gratuitous_arp";
+export type NativeNetOp =
+  "address_add" | "address_delete" | "address_dump" | "link_index" | "gratuitous_arp" | "tcp_destroy";
 
 /** The properties the addon puts on every Error it rejects with (native/src/net_failure.cc). */
 export interface NativeNetError extends Error {
@@ -194,6 +229,12 @@ export function netCallError(error: unknown, context: NetCallContext): SanpathEr
     case ERRNO.ENETDOWN:
       return driverFailed(`net ${error.op}${at}: ${device} is down (${systemCause(error)})`, error);
     case ERRNO.EOPNOTSUPP:
+      if (error.op === "tcp_destroy") {
+        return driverFailed(
+          `net ${error.op}${at}: the kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY) (${systemCause(error)})`,
+          error,
+        );
+      }
       return driverFailed(
         `net ${error.op}${at}: ${device} is not an Ethernet device that does ARP (${systemCause(error)})`,
         error,
@@ -264,6 +305,52 @@ export function addressOutcome(
   return { kind: "refused", error: driverFailed(`${what}: ${why} (${cause})`, answer) };
 }
 
+/**
+ * The kernel's answer to destroying one TCP socket:
+ * - destroyed: aborted (its owner's calls fail, the peer gets a reset);
+ * - gone: there is no such connection (ENOENT: it closed already, or never was in this namespace);
+ * - unsupported: the kernel cannot destroy sockets (EOPNOTSUPP: built without
+ *   CONFIG_INET_DIAG_DESTROY), and will not for any other;
+ * - refused: any other errno (EPERM without CAP_NET_ADMIN, ...), with the domain error that says why.
+ */
+export type SocketDestroyOutcome =
+  | { kind: "destroyed" }
+  | { kind: "gone" }
+  | { kind: "unsupported"; error: SanpathError }
+  | { kind: "refused"; error: SanpathError };
+
+export function socketDestroyOutcome(
+  socket: NativeTcpSocket,
+  answer: NativeSocketDestroyAnswer,
+  netns?: string,
+): SocketDestroyOutcome {
+  if (answer.errno === 0) return { kind: "destroyed" };
+  if (answer.errno === ERRNO.ENOENT) return { kind: "gone" };
+  const what =
+    `destroying the TCP socket ${socket.localIp}:${socket.localPort} - ${socket.remoteIp}:${socket.remotePort}` +
+    where(netns);
+  const said = answer.kernelMessage === undefined ? "" : `; the kernel says: ${answer.kernelMessage}`;
+  const cause = `${answer.step}: ${answer.code} (errno ${answer.errno})${said}`;
+  switch (answer.errno) {
+    case ERRNO.EOPNOTSUPP:
+      return {
+        kind: "unsupported",
+        error: driverFailed(
+          `${what}: the kernel cannot destroy sockets (it needs CONFIG_INET_DIAG_DESTROY) (${cause})`,
+          answer,
+        ),
+      };
+    case ERRNO.EPERM:
+    case ERRNO.EACCES:
+      return {
+        kind: "refused",
+        error: driverFailed(`${what}: not permitted, sanpathd needs CAP_NET_ADMIN (${cause})`, answer),
+      };
+    default:
+      return { kind: "refused", error: driverFailed(`${what}: the kernel refused (${cause})`, answer) };
+  }
+}
+
 // ---- the facade ---------------------------------------------------------------------------------
 
 export interface NetChannelOptions {
@@ -289,6 +376,8 @@ export interface NetChannel {
   linkExists(device: string): Promise<boolean>;
   /** Resolves once the frame is queued on the device. */
   sendGratuitousArp(device: string, ip: string): Promise<void>;
+  /** Destroys each TCP connection (SOCK_DESTROY); one outcome per socket, in order. */
+  destroyTcpSockets(sockets: readonly NativeTcpSocket[]): Promise<SocketDestroyOutcome[]>;
 }
 
 /**
@@ -362,5 +451,21 @@ export function openNetChannel(
       (await call("link_index", () => addon.linkIndex(target, device), device)) !== null,
     sendGratuitousArp: (device, ip) =>
       call("gratuitous_arp", () => addon.sendGratuitousArp(target, device, ip), device),
+    destroyTcpSockets: async (sockets) => {
+      if (sockets.length === 0) return [];
+      const answers = await call("tcp_destroy", () => addon.destroyTcpSockets(target, sockets));
+      return sockets.map((asked, at): SocketDestroyOutcome => {
+        const answer = answers[at];
+        if (answer === undefined) {
+          const error = driverFailed(
+            `the net addon gave no answer for the TCP socket ${asked.localIp}:${asked.localPort} - ` +
+              `${asked.remoteIp}:${asked.remotePort}`,
+            answers,
+          );
+          return { kind: "refused", error };
+        }
+        return socketDestroyOutcome(asked, answer, options.netns);
+      });
+    },
   };
 }

@@ -1,15 +1,19 @@
-// sanpath_net: IPv4 addresses over rtnetlink and gratuitous ARP over AF_PACKET for Node.js, each
-// call on a thread of its own with a deadline. native/net.ts is its typed facade.
+// sanpath_net: IPv4 addresses over rtnetlink, gratuitous ARP over AF_PACKET and TCP sockets
+// destroyed over sock_diag for Node.js, each call on a thread of its own with a deadline.
+// native/net.ts is its typed facade.
 //   addAddresses(target, changes) / deleteAddresses(target, changes) -> Promise<answer[]>
 //   dumpAddresses(target) -> Promise<address[]>
 //   linkIndex(target, device) -> Promise<number | null>
 //   sendGratuitousArp(target, device, ip) -> Promise<undefined>
+//   destroyTcpSockets(target, sockets) -> Promise<answer[]>
+//     socket = { localIp, localPort, remoteIp, remotePort } (IPv4, or IPv4-mapped IPv6)
 // target = { netns?: string (a name under /run/netns), timeoutMs: integer 1..600000 }
 #include <arpa/inet.h>
 #include <napi.h>
 #include <net/if.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,6 +27,7 @@ namespace {
 
 constexpr double kMaxTimeoutMs = 600000;
 constexpr uint32_t kMaxChanges = 4096;
+constexpr uint32_t kMaxSockets = 4096;
 
 Napi::Error ArgumentError(const Napi::Env& env, const std::string& call, const std::string& rule) {
   return Napi::TypeError::New(env, call + ": " + rule);
@@ -73,6 +78,50 @@ in_addr ParseIpv4(const Napi::Env& env, const Napi::Value& value, const std::str
     throw ArgumentError(env, call, "ip must be an IPv4 address");
   }
   return ip;
+}
+
+// An IPv4 address, or an IPv4-mapped IPv6 one (::ffff:a.b.c.d) as its IPv4 address.
+in_addr ParseIpv4OrMapped(const Napi::Env& env, const Napi::Value& value, const std::string& call,
+                          const std::string& field) {
+  if (!value.IsString()) throw ArgumentError(env, call, field + " must be a string");
+  const std::string text = value.As<Napi::String>().Utf8Value();
+  in_addr ip{};
+  if (inet_pton(AF_INET, text.c_str(), &ip) == 1) return ip;
+  in6_addr ipv6{};
+  if (inet_pton(AF_INET6, text.c_str(), &ipv6) == 1 && IN6_IS_ADDR_V4MAPPED(&ipv6)) {
+    std::memcpy(&ip, &ipv6.s6_addr[12], sizeof ip);
+    return ip;
+  }
+  throw ArgumentError(env, call, field + " must be an IPv4 address");
+}
+
+uint16_t ParsePort(const Napi::Env& env, const Napi::Value& value, const std::string& call, const std::string& field) {
+  if (!value.IsNumber()) throw ArgumentError(env, call, field + " must be a number");
+  const double port = value.As<Napi::Number>().DoubleValue();
+  if (!(port >= 1) || port > 65535 || std::floor(port) != port) {
+    throw ArgumentError(env, call, field + " must be an integer in 1..65535");
+  }
+  return static_cast<uint16_t>(port);
+}
+
+std::vector<TcpSocketId> ParseSockets(const Napi::Env& env, const Napi::Value& value, const std::string& call) {
+  if (!value.IsArray()) throw ArgumentError(env, call, "sockets must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  if (array.Length() > kMaxSockets) throw ArgumentError(env, call, "at most 4096 sockets per call");
+  std::vector<TcpSocketId> sockets;
+  sockets.reserve(array.Length());
+  for (uint32_t at = 0; at < array.Length(); at++) {
+    Napi::Value item = array.Get(at);
+    if (!item.IsObject()) throw ArgumentError(env, call, "each socket must be an object");
+    Napi::Object object = item.As<Napi::Object>();
+    TcpSocketId socket;
+    socket.local_ip = ParseIpv4OrMapped(env, object.Get("localIp"), call, "localIp");
+    socket.local_port = ParsePort(env, object.Get("localPort"), call, "localPort");
+    socket.remote_ip = ParseIpv4OrMapped(env, object.Get("remoteIp"), call, "remoteIp");
+    socket.remote_port = ParsePort(env, object.Get("remotePort"), call, "remotePort");
+    sockets.push_back(socket);
+  }
+  return sockets;
 }
 
 std::vector<AddressChange> ParseChanges(const Napi::Env& env, const Napi::Value& value, const std::string& call) {
@@ -136,6 +185,13 @@ Napi::Value SendGratuitousArp(const Napi::CallbackInfo& info) {
                           std::make_unique<GratuitousArpOperation>(std::move(target), std::move(device), ip));
 }
 
+Napi::Value DestroyTcpSockets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NetTarget target = ParseTarget(env, info[0], "destroyTcpSockets");
+  std::vector<TcpSocketId> sockets = ParseSockets(env, info[1], "destroyTcpSockets");
+  return StartOnOwnThread(env, std::make_unique<TcpSocketDestroyOperation>(std::move(target), std::move(sockets)));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -144,6 +200,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dumpAddresses", Napi::Function::New(env, DumpAddresses, "dumpAddresses"));
   exports.Set("linkIndex", Napi::Function::New(env, LinkIndex, "linkIndex"));
   exports.Set("sendGratuitousArp", Napi::Function::New(env, SendGratuitousArp, "sendGratuitousArp"));
+  exports.Set("destroyTcpSockets", Napi::Function::New(env, DestroyTcpSockets, "destroyTcpSockets"));
   return exports;
 }
 

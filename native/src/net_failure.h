@@ -11,7 +11,8 @@
 namespace sanpath::net {
 
 struct NetFailure {
-  std::string op;      // the call: "address_add", "address_delete", "address_dump", "link_index", "gratuitous_arp"
+  std::string op;      // the call: "address_add", "address_delete", "address_dump", "link_index", "gratuitous_arp",
+                       // "tcp_destroy"
   std::string step;    // what failed: "open_netns", "setns", "socket", "send", "recv", "deadline", "SIOCGIFINDEX", ...
   int err = 0;         // negative errno
   std::string netns;   // empty: the namespace of the process

@@ -90,4 +90,26 @@ void GratuitousArpOperation::Execute(const Deadline& deadline) {
 
 Napi::Value GratuitousArpOperation::Result(Napi::Env env) const { return env.Undefined(); }
 
+TcpSocketDestroyOperation::TcpSocketDestroyOperation(NetTarget target, std::vector<TcpSocketId> sockets)
+    : NetOperation("tcp_destroy", std::move(target)), sockets_(std::move(sockets)) {}
+
+void TcpSocketDestroyOperation::Execute(const Deadline& deadline) {
+  auto socket = OpenIn<std::unique_ptr<SockDiagSocket>>(netns(), [] { return std::make_unique<SockDiagSocket>(); });
+  answers_ = socket->DestroyTcp(sockets_, deadline);
+}
+
+Napi::Value TcpSocketDestroyOperation::Result(Napi::Env env) const {
+  Napi::Array answers = Napi::Array::New(env, answers_.size());
+  for (size_t at = 0; at < answers_.size(); at++) {
+    const SocketDestroyAnswer& answer = answers_[at];
+    Napi::Object object = Napi::Object::New(env);
+    object.Set("errno", Napi::Number::New(env, answer.err));
+    object.Set("code", ErrnoName(-answer.err));
+    object.Set("step", answer.step);
+    if (!answer.kernel_message.empty()) object.Set("kernelMessage", answer.kernel_message);
+    answers.Set(static_cast<uint32_t>(at), object);
+  }
+  return answers;
+}
+
 }  // namespace sanpath::net

@@ -9,6 +9,7 @@
 
 #include "net_operation.h"
 #include "net_rtnetlink.h"
+#include "net_sock_diag.h"
 
 namespace sanpath::net {
 
@@ -62,6 +63,19 @@ class GratuitousArpOperation : public NetOperation {
 
   std::string device_;
   in_addr ip_;
+};
+
+// destroyTcpSockets: one answer per socket ({ errno, code, step, kernelMessage? }).
+class TcpSocketDestroyOperation : public NetOperation {
+ public:
+  TcpSocketDestroyOperation(NetTarget target, std::vector<TcpSocketId> sockets);
+
+ private:
+  void Execute(const Deadline& deadline) override;
+  Napi::Value Result(Napi::Env env) const override;
+
+  std::vector<TcpSocketId> sockets_;
+  std::vector<SocketDestroyAnswer> answers_;
 };
 
 }  // namespace sanpath::net

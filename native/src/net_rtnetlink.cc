@@ -3,11 +3,8 @@
 #include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <cerrno>
-#include <cstddef>
 #include <cstring>
 #include <map>
 
@@ -16,119 +13,7 @@
 namespace sanpath::net {
 namespace {
 
-constexpr size_t kAlignment = 4;  // NLMSG_ALIGNTO and RTA_ALIGNTO
-constexpr size_t kReceiveBufferBytes = 64 * 1024;
 constexpr int kDumpAttempts = 3;
-
-constexpr size_t Align(size_t length) { return (length + kAlignment - 1) & ~(kAlignment - 1); }
-
-constexpr size_t kMessageHeaderLength = Align(sizeof(nlmsghdr));
-constexpr size_t kAttributeHeaderLength = Align(sizeof(rtattr));
-
-// Requests laid out one after another in one buffer, so that a single send carries them all.
-class RequestBuilder {
- public:
-  void Begin(uint16_t type, uint16_t flags, uint32_t seq) {
-    start_ = bytes_.size();
-    nlmsghdr header{};
-    header.nlmsg_type = type;
-    header.nlmsg_flags = flags;
-    header.nlmsg_seq = seq;
-    Append(&header, sizeof header);
-  }
-
-  void AppendFixed(const void* fixed, size_t length) { Append(fixed, length); }
-
-  void AppendAttribute(uint16_t type, const void* data, size_t length) {
-    rtattr attribute{};
-    attribute.rta_len = static_cast<uint16_t>(kAttributeHeaderLength + length);
-    attribute.rta_type = type;
-    Append(&attribute, sizeof attribute);
-    Append(data, length);
-  }
-
-  void End() {
-    const auto length = static_cast<uint32_t>(bytes_.size() - start_);
-    std::memcpy(bytes_.data() + start_ + offsetof(nlmsghdr, nlmsg_len), &length, sizeof length);
-  }
-
-  const std::vector<char>& bytes() const { return bytes_; }
-
- private:
-  void Append(const void* data, size_t length) {
-    const size_t at = bytes_.size();
-    bytes_.resize(Align(at + length), 0);
-    std::memcpy(bytes_.data() + at, data, length);
-  }
-
-  std::vector<char> bytes_;
-  size_t start_ = 0;
-};
-
-// Calls visit(type, data, length) for each attribute in [data, data + length).
-template <typename Visit>
-void ForEachAttribute(const char* data, size_t length, Visit visit) {
-  size_t offset = 0;
-  while (offset < length && length - offset >= sizeof(rtattr)) {
-    rtattr attribute{};
-    std::memcpy(&attribute, data + offset, sizeof attribute);
-    const size_t attribute_length = attribute.rta_len;
-    if (attribute_length < kAttributeHeaderLength || attribute_length > length - offset) {
-      throw StepFailed("parse", EPROTO, "a malformed attribute in a netlink answer");
-    }
-    visit(static_cast<uint16_t>(attribute.rta_type & NLA_TYPE_MASK), data + offset + kAttributeHeaderLength,
-          attribute_length - kAttributeHeaderLength);
-    offset += Align(attribute_length);
-  }
-}
-
-std::vector<ReceivedMessage> SplitMessages(const char* data, size_t length) {
-  std::vector<ReceivedMessage> messages;
-  size_t offset = 0;
-  while (offset < length && length - offset >= sizeof(nlmsghdr)) {
-    nlmsghdr header{};
-    std::memcpy(&header, data + offset, sizeof header);
-    const size_t message_length = header.nlmsg_len;
-    if (message_length < kMessageHeaderLength || message_length > length - offset) {
-      throw StepFailed("parse", EPROTO, "a malformed netlink message");
-    }
-    messages.push_back(ReceivedMessage{header.nlmsg_type, header.nlmsg_flags, header.nlmsg_seq,
-                                       data + offset + kMessageHeaderLength,
-                                       message_length - kMessageHeaderLength});
-    offset += Align(message_length);
-  }
-  return messages;
-}
-
-// What an NLMSG_ERROR says: 0 (an acknowledgement) or a negative errno, and the kernel's message.
-struct KernelAck {
-  int err = 0;
-  std::string message;
-};
-
-KernelAck ParseAck(const ReceivedMessage& message) {
-  if (message.payload_length < sizeof(nlmsgerr)) throw StepFailed("parse", EPROTO, "a short NLMSG_ERROR");
-  nlmsgerr error{};
-  std::memcpy(&error, message.payload, sizeof error);
-  KernelAck ack{error.error, ""};
-  // The extended acknowledgement's attributes follow the echoed header when the request is not
-  // echoed with it (NETLINK_CAP_ACK, set on every socket here).
-  if ((message.flags & NLM_F_ACK_TLVS) != 0 && (message.flags & NLM_F_CAPPED) != 0) {
-    const size_t offset = Align(sizeof(nlmsgerr));
-    if (offset < message.payload_length) {
-      ForEachAttribute(message.payload + offset, message.payload_length - offset,
-                       [&ack](uint16_t type, const char* data, size_t length) {
-                         if (type == NLMSGERR_ATTR_MSG) ack.message.assign(data, strnlen(data, length));
-                       });
-    }
-  }
-  return ack;
-}
-
-std::string WithKernelMessage(std::string detail, const std::string& kernel_message) {
-  if (!kernel_message.empty()) detail += " (kernel: " + kernel_message + ")";
-  return detail;
-}
 
 std::string Ipv4Text(const in_addr& ip) {
   char text[INET_ADDRSTRLEN] = {};
@@ -138,58 +23,10 @@ std::string Ipv4Text(const in_addr& ip) {
 
 }  // namespace
 
-RtnetlinkSocket::RtnetlinkSocket() : buffer_(kReceiveBufferBytes) {
-  fd_ = UniqueFd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-  if (!fd_.valid()) {
-    int error = errno;
-    throw StepFailed("socket", error, "AF_NETLINK NETLINK_ROUTE");
-  }
-  // Both are refinements (Linux >= 4.3 and 4.12): without them acks are longer and carry no message.
-  const int on = 1;
-  (void)setsockopt(fd_.get(), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
-  (void)setsockopt(fd_.get(), SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
-}
-
-void RtnetlinkSocket::Send(const std::vector<char>& request) {
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  for (;;) {
-    const ssize_t sent = sendto(fd_.get(), request.data(), request.size(), 0,
-                                reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
-    if (sent >= 0) {
-      if (static_cast<size_t>(sent) != request.size()) throw StepFailed("send", EIO, "a short send to the kernel");
-      return;
-    }
-    int error = errno;
-    if (error != EINTR) throw StepFailed("send", error);
-  }
-}
-
-std::vector<ReceivedMessage> RtnetlinkSocket::Receive(const Deadline& deadline) {
-  for (;;) {
-    pollfd readable{fd_.get(), POLLIN, 0};
-    const int polled = poll(&readable, 1, deadline.RemainingMs());
-    if (polled < 0) {
-      int error = errno;
-      if (error == EINTR) continue;
-      throw StepFailed("poll", error);
-    }
-    if (polled == 0) throw StepFailed("deadline", ETIMEDOUT, "the kernel did not answer in time");
-    const ssize_t received = recv(fd_.get(), buffer_.data(), buffer_.size(), MSG_DONTWAIT | MSG_TRUNC);
-    if (received < 0) {
-      int error = errno;
-      if (error == EINTR || error == EAGAIN) continue;
-      throw StepFailed("recv", error);
-    }
-    if (static_cast<size_t>(received) > buffer_.size()) {
-      throw StepFailed("recv", EMSGSIZE, "a netlink answer larger than the receive buffer");
-    }
-    return SplitMessages(buffer_.data(), static_cast<size_t>(received));
-  }
-}
+RtnetlinkSocket::RtnetlinkSocket() : netlink_(NETLINK_ROUTE, "NETLINK_ROUTE") {}
 
 int RtnetlinkSocket::LinkIndex(const std::string& device, const Deadline& deadline) {
-  const uint32_t seq = next_seq_++;
+  const uint32_t seq = netlink_.NextSeq();
   RequestBuilder request;
   request.Begin(RTM_GETLINK, NLM_F_REQUEST, seq);
   ifinfomsg link{};
@@ -199,9 +36,9 @@ int RtnetlinkSocket::LinkIndex(const std::string& device, const Deadline& deadli
   const uint32_t skip_stats = RTEXT_FILTER_SKIP_STATS;
   request.AppendAttribute(IFLA_EXT_MASK, &skip_stats, sizeof skip_stats);
   request.End();
-  Send(request.bytes());
+  netlink_.Send(request.bytes());
   for (;;) {
-    for (const ReceivedMessage& message : Receive(deadline)) {
+    for (const ReceivedMessage& message : netlink_.Receive(deadline)) {
       if (message.seq != seq) continue;
       if (message.type == NLMSG_ERROR) {
         KernelAck ack = ParseAck(message);
@@ -237,7 +74,7 @@ std::vector<AddressAnswer> RtnetlinkSocket::ChangeAddresses(AddressChangeKind ki
       continue;
     }
     answers[at].step = "address";
-    const uint32_t seq = next_seq_++;
+    const uint32_t seq = netlink_.NextSeq();
     // As `ip addr add|del IP/PREFIX dev DEV`: local and address both the IP, so that a deletion
     // matches the prefix length too.
     request.Begin(add ? RTM_NEWADDR : RTM_DELADDR,
@@ -254,9 +91,9 @@ std::vector<AddressAnswer> RtnetlinkSocket::ChangeAddresses(AddressChangeKind ki
     waiting[seq] = at;
   }
   if (waiting.empty()) return answers;
-  Send(request.bytes());
+  netlink_.Send(request.bytes());
   while (!waiting.empty()) {
-    for (const ReceivedMessage& message : Receive(deadline)) {
+    for (const ReceivedMessage& message : netlink_.Receive(deadline)) {
       if (message.type != NLMSG_ERROR) continue;
       auto found = waiting.find(message.seq);
       if (found == waiting.end()) continue;
@@ -271,7 +108,7 @@ std::vector<AddressAnswer> RtnetlinkSocket::ChangeAddresses(AddressChangeKind ki
 
 bool RtnetlinkSocket::Dump(uint16_t type, const void* header, size_t header_length, const Deadline& deadline,
                            const std::function<void(const ReceivedMessage&)>& visit) {
-  const uint32_t seq = next_seq_++;
+  const uint32_t seq = netlink_.NextSeq();
   RequestBuilder request;
   request.Begin(type, NLM_F_REQUEST | NLM_F_DUMP, seq);
   request.AppendFixed(header, header_length);
@@ -280,10 +117,10 @@ bool RtnetlinkSocket::Dump(uint16_t type, const void* header, size_t header_leng
     request.AppendAttribute(IFLA_EXT_MASK, &skip_stats, sizeof skip_stats);
   }
   request.End();
-  Send(request.bytes());
+  netlink_.Send(request.bytes());
   bool complete = true;
   for (;;) {
-    for (const ReceivedMessage& message : Receive(deadline)) {
+    for (const ReceivedMessage& message : netlink_.Receive(deadline)) {
       if (message.seq != seq) continue;
       if ((message.flags & NLM_F_DUMP_INTR) != 0) complete = false;
       if (message.type == NLMSG_DONE) {
@@ -316,7 +153,7 @@ std::vector<DumpedAddress> RtnetlinkSocket::DumpIpv4Addresses(const Deadline& de
                            in_addr peer{};
                            bool has_local = false;
                            bool has_peer = false;
-                           const size_t offset = Align(sizeof(ifaddrmsg));
+                           const size_t offset = NetlinkAlign(sizeof(ifaddrmsg));
                            ForEachAttribute(message.payload + offset, message.payload_length - offset,
                                             [&](uint16_t type, const char* data, size_t length) {
                                               if (length != sizeof(in_addr)) return;
@@ -346,7 +183,7 @@ std::vector<DumpedAddress> RtnetlinkSocket::DumpIpv4Addresses(const Deadline& de
                       if (message.type != RTM_NEWLINK || message.payload_length < sizeof(ifinfomsg)) return;
                       ifinfomsg found{};
                       std::memcpy(&found, message.payload, sizeof found);
-                      const size_t offset = Align(sizeof(ifinfomsg));
+                      const size_t offset = NetlinkAlign(sizeof(ifinfomsg));
                       ForEachAttribute(message.payload + offset, message.payload_length - offset,
                                        [&](uint16_t type, const char* data, size_t length) {
                                          if (type == IFLA_IFNAME) {

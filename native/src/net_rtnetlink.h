@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "net_deadline.h"
-#include "net_fd.h"
+#include "net_netlink.h"
 
 namespace sanpath::net {
 
@@ -37,15 +37,6 @@ struct DumpedAddress {
   int ifindex = 0;
 };
 
-// One message of a datagram received from the kernel; `payload` points into the receive buffer.
-struct ReceivedMessage {
-  uint16_t type = 0;
-  uint16_t flags = 0;
-  uint32_t seq = 0;
-  const char* payload = nullptr;
-  size_t payload_length = 0;
-};
-
 class RtnetlinkSocket {
  public:
   // A NETLINK_ROUTE socket in the calling thread's network namespace. Throws StepFailed.
@@ -62,17 +53,12 @@ class RtnetlinkSocket {
   std::vector<DumpedAddress> DumpIpv4Addresses(const Deadline& deadline);
 
  private:
-  void Send(const std::vector<char>& request);
-  // The messages of the next datagram from the kernel; throws StepFailed(ETIMEDOUT) at the deadline.
-  std::vector<ReceivedMessage> Receive(const Deadline& deadline);
   // Sends a dump request and hands each message of the answer to `visit`. Returns false when the
   // kernel marked the dump as interrupted by a concurrent change.
   bool Dump(uint16_t type, const void* header, size_t header_length, const Deadline& deadline,
             const std::function<void(const ReceivedMessage&)>& visit);
 
-  UniqueFd fd_;
-  uint32_t next_seq_ = 1;
-  std::vector<char> buffer_;
+  NetlinkSocket netlink_;
 };
 
 }  // namespace sanpath::net

@@ -24,8 +24,10 @@
  * - Disabling a portal deletes the listener (when no other target is paired with it), sets the
  *   target offline when it was its last portal, and closes connections: all the target's when it
  *   was its last portal (or another target shares the portal), otherwise only those through this
- *   portal (TgtConnectionCloser, tgt-connection-closer.ts: with the socket channel tgtd closes
- *   them, chosen by tgtd's sockets read from procfs; else `ss -K`).
+ *   portal (TgtConnectionCloser, tgt-connection-closer.ts: with the socket channel, tgtd's
+ *   sockets at the portal, read from procfs, are destroyed in this process with SOCK_DESTROY (the
+ *   net addon, in the namespace `netns`), or, without the addon, tgtd closes the connections chosen
+ *   by those sockets; else `ss -K`).
  * - Dropping a target: `--op delete --force --mode target --tid T`, then its CHAP accounts that
  *   no other target uses, and the listeners that no target is paired with any more.
  *
@@ -39,6 +41,7 @@
  * Which operations run one after another, beside each other or alone: TgtOperationOrder
  * (tgt-operation-order.ts). tids come from the model.
  */
+import { loadNetBinding, openNetChannel, type NativeNetBinding } from "../../native/net.js";
 import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { CommandRunner } from "../exec/command-runner.js";
 import type { Logger } from "../log/logger.js";
@@ -58,8 +61,8 @@ import {
 } from "./target-driver.js";
 import { boundTgtadm, setTargetState, type Tgtadm } from "./tgt-admin.js";
 import { TgtChapAccounts } from "./tgt-chap-accounts.js";
-import { TgtConnectionCloser } from "./tgt-connection-closer.js";
-import { tgtdTcpConnections } from "./tgt-daemon-sockets.js";
+import { TgtConnectionCloser, type TgtConnectionCloserOptions } from "./tgt-connection-closer.js";
+import { tgtdTcpConnections, type TcpConnection } from "./tgt-daemon-sockets.js";
 import { socketTgtadm, tgtdLockPath, tgtdSocketPath } from "./tgt-mgmt-socket.js";
 import { TgtModel } from "./tgt-model.js";
 import { ALL_INITIATOR_ADDRESSES, applyAcl, ensureDiskLun, TGT_DISK_LUN } from "./tgt-target-setup.js";
@@ -89,8 +92,22 @@ export interface TgtDriverOptions {
   stateFile?: string;
   /** Per request to tgtd (tgtadm call or socket exchange); default 15 s. */
   commandTimeoutMs?: number;
+  /**
+   * The network namespace tgtd runs in, a name under /run/netns (tests: a topology's host), for
+   * destroying its sockets with the net addon; omitted: this process's own (sanpathd beside tgtd).
+   */
+  netns?: string;
+  /**
+   * How the net addon is loaded (default loadNetBinding); when it cannot be, a portal's
+   * connections are closed through tgtd (logged once per process).
+   */
+  loadNetAddon?: () => NativeNetBinding;
   logger?: Logger;
 }
+
+/** The addon's limit per call. */
+const MAX_NET_TIMEOUT_MS = 600_000;
+let netAddonMissingLogged = false;
 
 export { TGT_DISK_LUN };
 
@@ -130,8 +147,45 @@ export class TgtDriver implements TargetDriver {
       timeoutMs,
       tcpConnections:
         this.channel === "socket" ? () => tgtdTcpConnections(tgtdLockPath(socketPath)) : undefined,
+      destroySockets: this.channel === "socket" ? this.socketDestroyer(options, timeoutMs) : undefined,
       logger: this.logger,
     });
+  }
+
+  /** SOCK_DESTROY in tgtd's namespace through the net addon; undefined when it cannot be loaded. */
+  private socketDestroyer(
+    options: TgtDriverOptions,
+    timeoutMs: number,
+  ): TgtConnectionCloserOptions["destroySockets"] {
+    let addon: NativeNetBinding;
+    try {
+      addon = (options.loadNetAddon ?? loadNetBinding)();
+    } catch (error) {
+      if (!netAddonMissingLogged) {
+        netAddonMissingLogged = true;
+        this.logger?.warn(
+          { err: errorMessage(error) },
+          "the net addon cannot be loaded: a portal's iSCSI connections are closed through tgtd",
+        );
+      }
+      return undefined;
+    }
+    const channel = openNetChannel(
+      {
+        timeoutMs: Math.min(Math.max(1, Math.round(timeoutMs)), MAX_NET_TIMEOUT_MS),
+        ...(options.netns === undefined ? {} : { netns: options.netns }),
+      },
+      addon,
+    );
+    return (sockets: readonly TcpConnection[]) =>
+      channel.destroyTcpSockets(
+        sockets.map(({ local, remote }) => ({
+          localIp: local.ip,
+          localPort: local.port,
+          remoteIp: remote.ip,
+          remotePort: remote.port,
+        })),
+      );
   }
 
   async prepare(options: DriverCallOptions = {}): Promise<void> {

@@ -36,8 +36,8 @@ export interface TgtdHarness {
   readonly runner: CommandRunner;
   /** tgtd's log (stdout and stderr). */
   readonly logFile: string;
-  /** A TgtDriver for this tgtd; `stateFile` etc. may be added. */
-  driver(options?: Omit<TgtDriverOptions, "runner" | "controlPort">): TgtDriver;
+  /** A TgtDriver for this tgtd (its sockets destroyed in the host's namespace); `stateFile` etc. may be added. */
+  driver(options?: Omit<TgtDriverOptions, "runner" | "controlPort" | "netns">): TgtDriver;
   /** `tgtadm -C N --lld iscsi args...`, returns stdout. */
   tgtadm(args: readonly string[]): Promise<string>;
   /**
@@ -88,7 +88,8 @@ export async function startTgtd(topology: Topology, host: string): Promise<TgtdH
       },
       runner,
       logFile,
-      driver: (options = {}) => new TgtDriver({ ...options, runner, controlPort }),
+      driver: (options = {}) =>
+        new TgtDriver({ ...options, runner, controlPort, netns: topology.nsName(host) }),
       tgtadm,
       async killAndRestart(downMs = 1000) {
         await harness.kill();

@@ -5,8 +5,11 @@
  *   pointed at a stand-in socket with TGT_IPC_SOCKET);
  * - a tgtd in a network namespace of its own, with two initiators (namespaces c1 and c2): the same
  *   `--op show` text and the same failures as the tgtadm process; the driver over the socket runs
- *   no process, and tgtd closes the connections at one portal only; a killed and restarted tgtd is
- *   reached again; a stopped (SIGSTOP) tgtd does not hold a call past its deadline.
+ *   no process, and tgtd closes the connections at one portal only (without the net addon); with
+ *   the addon, one initiator logged in through two portals of a target loses only the session of
+ *   the portal disabled, whose sockets are destroyed in process (no process, no request to tgtd
+ *   about connections); a killed and restarted tgtd is reached again; a stopped (SIGSTOP) tgtd
+ *   does not hold a call past its deadline.
  */
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -22,6 +25,7 @@ import {
   type RunOptions,
 } from "../../src/exec/command-runner.js";
 import { ExecaCommandRunner } from "../../src/exec/execa-runner.js";
+import { createLogger } from "../../src/log/logger.js";
 import { boundTgtadm, type Tgtadm } from "../../src/iscsi/tgt-admin.js";
 import { lockHolderPid } from "../../src/iscsi/tgt-daemon-sockets.js";
 import { TgtDriver } from "../../src/iscsi/tgt-driver.js";
@@ -281,9 +285,17 @@ describe("the socket channel against a real tgtd", () => {
     }
   });
 
-  it("the driver over the socket runs no process; tgtd closes the connections at one portal only", async () => {
+  it("the driver over the socket runs no process; without the net addon tgtd closes the connections at one portal only", async () => {
     const runner = new WatchedRunner(daemon().runner);
-    const driver = new TgtDriver({ runner, controlPort: daemon().controlPort, channel: "socket" });
+    const driver = new TgtDriver({
+      runner,
+      controlPort: daemon().controlPort,
+      channel: "socket",
+      netns: topo().nsName("tgt"),
+      loadNetAddon: () => {
+        throw new Error("no net addon in this test");
+      },
+    });
     const socketPath = tgtdSocketPath(daemon().controlPort);
     expect(await lockHolderPid(tgtdLockPath(socketPath))).toBe(daemon().pid);
 
@@ -324,6 +336,82 @@ describe("the socket channel against a real tgtd", () => {
     // After the initiators are gone: tgtd refuses to delete a LUN with commands in flight.
     await driver.dropTarget(disk.iqn);
     // Neither tgtadm nor ss: every request went over the socket.
+    expect(runner.commands).toEqual([]);
+  });
+
+  it("one initiator through two portals of a target: disabling one destroys its sockets in process, only its session ends", async () => {
+    const runner = new WatchedRunner(daemon().runner);
+    const requests: string[] = [];
+    const logger = createLogger({
+      level: "debug",
+      destination: {
+        write: (line: string) => {
+          const entry = JSON.parse(line) as { msg?: string; command?: string };
+          if (entry.msg === "tgtd request finished") requests.push(entry.command ?? "");
+        },
+      },
+    });
+    const driver = new TgtDriver({
+      runner,
+      controlPort: daemon().controlPort,
+      channel: "socket",
+      netns: topo().nsName("tgt"),
+      logger,
+    });
+    const disk = spec("00011");
+    const [first, second] = ["198.51.100.72", "198.51.100.73"];
+    await driver.ensureTarget(disk);
+    for (const ip of [first, second]) {
+      await topo().exec("tgt", "ip", ["addr", "add", `${ip}/24`, "dev", "eth1"]);
+      await driver.enablePortal({ iqn: disk.iqn, ip });
+    }
+    const tid = (await driver.listTargets()).find((target) => target.iqn === disk.iqn)?.tid ?? 0;
+    const connections = async (): Promise<{ session: string; address: string }[]> => {
+      const listing = await overSocket()(["--op", "show", "--mode", "conn", "--tid", String(tid)], {});
+      return [...listing.stdout.matchAll(/^Session: (\d+)$[\s\S]*?IP Address: (\S+)$/gm)].map((match) => ({
+        session: match[1] ?? "",
+        address: match[2] ?? "",
+      }));
+    };
+    // c1 (198.51.100.9) logs in at both portals, as a multipath initiator does.
+    const sessions = [first, second].map((ip) =>
+      topo().spawnIn("c1", "iscsi-perf", ["-t", "60", "-x", "0", `iscsi://${ip}/${disk.iqn}/1`]),
+    );
+    try {
+      await expect.poll(async () => (await connections()).length, { timeout: 10_000, interval: 50 }).toBe(2);
+      const before = await connections();
+      expect(before.map((connection) => connection.address)).toEqual(["198.51.100.9", "198.51.100.9"]);
+      requests.length = 0;
+      await driver.disablePortal({ iqn: disk.iqn, ip: first });
+      // Neither a request about connections to tgtd nor a process (no ss, no tgtadm).
+      expect(requests).toContain(
+        `tgtd-socket:${tgtdSocketPath(daemon().controlPort)} --lld iscsi --op delete --mode portal --param portal=${first}:3260`,
+      );
+      expect(requests.filter((command) => command.includes("--mode conn"))).toEqual([]);
+      expect(runner.commands).toEqual([]);
+      await expect.poll(async () => (await connections()).length, { timeout: 5000, interval: 50 }).toBe(1);
+      expect((await sessions[0]?.exited)?.exitCode).not.toBe(0);
+      expect(sessions[1]?.isRunning()).toBe(true);
+      const [left] = await connections();
+      expect(before.map((connection) => connection.session)).toContain(left?.session);
+      // The session left is the second portal's: tgtd still has its socket there.
+      const sockets = await topo().exec("tgt", "ss", [
+        "-tnH",
+        "state",
+        "established",
+        "src",
+        `${second}:3260`,
+      ]);
+      expect(sockets.stdout).toContain("198.51.100.9:");
+      const gone = await topo().exec("tgt", "ss", ["-tnH", "state", "established", "src", `${first}:3260`]);
+      expect(gone.stdout.trim()).toBe("");
+    } finally {
+      await Promise.all(sessions.map((session) => session.stop({ signal: "SIGKILL" })));
+      for (const ip of [first, second]) {
+        await topo().exec("tgt", "ip", ["addr", "del", `${ip}/24`, "dev", "eth1"], { acceptExitCodes: [2] });
+      }
+    }
+    await driver.dropTarget(disk.iqn);
     expect(runner.commands).toEqual([]);
   });
 

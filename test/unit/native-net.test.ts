@@ -9,6 +9,7 @@ import {
   addressOutcome,
   netCallError,
   openNetChannel,
+  socketDestroyOutcome,
   type NativeAddressAnswer,
   type NativeNetBinding,
   type NativeNetError,
@@ -152,6 +153,41 @@ describe("netCallError: a call that failed as a whole", () => {
   });
 });
 
+describe("socketDestroyOutcome: the kernel's answer to one socket", () => {
+  const SOCKET = { localIp: "198.51.100.50", localPort: 3260, remoteIp: "198.51.100.9", remotePort: 40000 };
+
+  it("destroyed on 0, gone on ENOENT (at the lookup or the destruction)", () => {
+    expect(socketDestroyOutcome(SOCKET, { errno: 0, code: "OK", step: "destroy" })).toEqual({
+      kind: "destroyed",
+    });
+    for (const step of ["lookup", "destroy"] as const) {
+      expect(socketDestroyOutcome(SOCKET, { errno: ERRNO.ENOENT, code: "ENOENT", step })).toEqual({
+        kind: "gone",
+      });
+    }
+  });
+
+  it("unsupported on EOPNOTSUPP, naming the kernel option; refused otherwise, naming the socket", () => {
+    const unsupported = socketDestroyOutcome(
+      SOCKET,
+      { errno: ERRNO.EOPNOTSUPP, code: "EOPNOTSUPP", step: "destroy" },
+      "sp-1-ab12-node",
+    );
+    expect(unsupported.kind).toBe("unsupported");
+    if (unsupported.kind === "unsupported") {
+      expect(unsupported.error).toMatchObject({ kind: "internal", reason: "DRIVER_FAILED" });
+      expect(unsupported.error.message).toContain("CONFIG_INET_DIAG_DESTROY");
+      expect(unsupported.error.message).toContain("in network namespace sp-1-ab12-node");
+    }
+    const refused = socketDestroyOutcome(SOCKET, { errno: ERRNO.EPERM, code: "EPERM", step: "destroy" });
+    expect(refused.kind).toBe("refused");
+    if (refused.kind === "refused") {
+      expect(refused.error.message).toContain("198.51.100.50:3260 - 198.51.100.9:40000");
+      expect(refused.error.message).toContain("CAP_NET_ADMIN");
+    }
+  });
+});
+
 describe("openNetChannel", () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -165,6 +201,7 @@ describe("openNetChannel", () => {
       dumpAddresses: never,
       linkIndex: never,
       sendGratuitousArp: never,
+      destroyTcpSockets: never,
       ...overrides,
     };
   }
@@ -215,6 +252,42 @@ describe("openNetChannel", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(settled).toBe(false);
     await vi.advanceTimersByTimeAsync(600);
+    expect(await outcome).toMatchObject({ kind: "deadline_exceeded", reason: "DRIVER_FAILED" });
+  });
+
+  it("destroyTcpSockets: one outcome per socket in order; none asked, no call; past its deadline, an error", async () => {
+    const asked: unknown[] = [];
+    const socket = { localIp: "198.51.100.50", localPort: 3260, remoteIp: "198.51.100.9", remotePort: 40000 };
+    const channel = openNetChannel(
+      { netns: "sp-1-ab12-node", timeoutMs: 1000 },
+      fakeAddon({
+        destroyTcpSockets: (target, sockets) => {
+          asked.push(target, sockets);
+          return Promise.resolve([
+            { errno: 0, code: "OK", step: "destroy" as const },
+            { errno: ERRNO.ENOENT, code: "ENOENT", step: "lookup" as const },
+          ]);
+        },
+      }),
+    );
+    expect(await channel.destroyTcpSockets([socket, { ...socket, remotePort: 40001 }])).toEqual([
+      { kind: "destroyed" },
+      { kind: "gone" },
+    ]);
+    expect(asked).toEqual([
+      { netns: "sp-1-ab12-node", timeoutMs: 1000 },
+      [socket, { ...socket, remotePort: 40001 }],
+    ]);
+    expect(await channel.destroyTcpSockets([])).toEqual([]);
+    expect(asked).toHaveLength(2);
+
+    vi.useFakeTimers();
+    const never = openNetChannel({ timeoutMs: 1000 }, fakeAddon({}));
+    const outcome = never.destroyTcpSockets([socket]).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await vi.advanceTimersByTimeAsync(1600);
     expect(await outcome).toMatchObject({ kind: "deadline_exceeded", reason: "DRIVER_FAILED" });
   });
 

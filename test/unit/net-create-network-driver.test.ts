@@ -18,6 +18,7 @@ function unusedAddon(): NativeNetBinding {
     dumpAddresses: unused,
     linkIndex: unused,
     sendGratuitousArp: unused,
+    destroyTcpSockets: unused,
   };
 }
 

@@ -82,6 +82,10 @@ class ScriptedKernel implements NativeNetBinding {
     this.calls.push(`arp ${device} ${ip}`);
     return Promise.resolve();
   }
+
+  destroyTcpSockets(): Promise<never> {
+    return Promise.reject(new Error("the network driver destroys no sockets"));
+  }
 }
 
 function render(change: NativeAddressChange): string {
