@@ -77,10 +77,10 @@ interface CommandLine {
 export function commandKind(command: string): string {
   const words = command.split(" ");
   const file = words[0] ?? "";
-  if (file === "tgtadm") {
+  if (file === "tgtadm" || file.startsWith("tgtd-socket:")) {
     const op = words[words.indexOf("--op") + 1] ?? "?";
     const mode = words[words.indexOf("--mode") + 1] ?? "?";
-    return `tgtadm ${op} ${mode}`;
+    return `${file === "tgtadm" ? "tgtadm" : "tgtd socket"} ${op} ${mode}`;
   }
   if (file === "ip")
     return [
@@ -95,7 +95,8 @@ export function commandKind(command: string): string {
 
 /**
  * Time spent by every node's sanpathd between `from` and `to` (wall-clock ms): NodeService calls
- * it served (audit lines) and external commands it ran (debug "command finished" lines); per kind,
+ * it served (audit lines), external commands it ran (debug "command finished" lines) and requests
+ * to tgtd over its control socket (debug "tgtd request finished" lines); per kind,
  * count, p50, p99 and the total. Needs logLevel "debug".
  */
 export function commandTimes(cluster: DevCluster, from: number, to: number): string[] {
@@ -108,7 +109,7 @@ export function commandTimes(cluster: DevCluster, from: number, to: number): str
       continue;
     }
     for (const line of text.split("\n")) {
-      const command = line.includes('"command finished"');
+      const command = line.includes('"command finished"') || line.includes('"tgtd request finished"');
       const nodeCall = line.includes('"/sanpath.v1.NodeService/');
       if (!command && !nodeCall) continue;
       const entry = JSON.parse(line) as CommandLine;

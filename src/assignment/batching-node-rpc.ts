@@ -1,4 +1,4 @@
-import { SanpathError } from "../errors/sanpath-error.js";
+import { isSanpathError, SanpathError } from "../errors/sanpath-error.js";
 import {
   MAX_PATHS_PER_BATCH,
   type LeaseGrant,
@@ -15,6 +15,10 @@ export interface BatchingNodeRpcOptions {
   windowMs?: number;
   /** The most paths in one batch (default MAX_PATHS_PER_BATCH). */
   maxPaths?: number;
+  /** After a batch call failed as INTERNAL, the node gets single calls for this long (ms, default 300 000). */
+  singleCallsForMs?: number;
+  /** Monotonic clock in ms (default performance.now). */
+  now?: () => number;
 }
 
 type PathCall = "acquire" | "clean";
@@ -43,13 +47,19 @@ interface OpenBatch {
  * trip and one call on the node instead of one each. Calls join a batch only with the same node,
  * epoch and job; a batch of one is sent as the single-path call. Each caller gets its own path's
  * outcome as the single-path call would have given it; a failure of the whole call (node
- * unreachable, stale epoch, deadline) is every member's. A caller whose signal aborts stops
+ * unreachable, stale epoch, deadline) is every member's, except an INTERNAL one (a node that does
+ * not know the batch calls answers UNIMPLEMENTED, which arrives as INTERNAL): then each path goes
+ * as a single call, and so do that node's calls for a while. A caller whose signal aborts stops
  * waiting at once; the batch call is cancelled only when every member has given up.
  */
 export class BatchingNodeRpc implements NodeRpc {
   private readonly open = new Map<string, OpenBatch>();
   private readonly windowMs: number;
   private readonly maxPaths: number;
+  /** Node address → until when it gets single calls (its batch call failed: an older node, say). */
+  private readonly singleCallsUntil = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly singleCallsForMs: number;
 
   constructor(
     private readonly inner: NodeRpc,
@@ -57,6 +67,8 @@ export class BatchingNodeRpc implements NodeRpc {
   ) {
     this.windowMs = options.windowMs ?? 3;
     this.maxPaths = Math.min(options.maxPaths ?? MAX_PATHS_PER_BATCH, MAX_PATHS_PER_BATCH);
+    this.singleCallsForMs = options.singleCallsForMs ?? 300_000;
+    this.now = options.now ?? (() => performance.now());
   }
 
   acquirePath(node: NodeEndpoint, request: PathRequest, signal: AbortSignal): Promise<void> {
@@ -136,17 +148,9 @@ export class BatchingNodeRpc implements NodeRpc {
     if (this.open.get(key) === batch) this.open.delete(key);
     clearTimeout(batch.timer);
     const members = batch.members.filter((member) => !member.settled);
-    const only = members[0];
-    if (only === undefined) return;
-    if (members.length === 1) {
-      const single =
-        batch.call === "acquire"
-          ? this.inner.acquirePath(batch.node, only.request, only.signal)
-          : this.inner.cleanPath(batch.node, only.request, only.signal);
-      single.then(
-        () => settle(only),
-        (error: unknown) => settle(only, error),
-      );
+    if (members.length === 0) return;
+    if (members.length === 1 || this.now() < (this.singleCallsUntil.get(batch.node.address) ?? 0)) {
+      for (const member of members) this.sendSingle(batch, member);
       return;
     }
     const cancel = new AbortController();
@@ -183,8 +187,27 @@ export class BatchingNodeRpc implements NodeRpc {
         });
       },
       (error: unknown) => {
+        if (isSanpathError(error) && error.kind === "internal") {
+          // A node that cannot take batches (an older version answers UNIMPLEMENTED) or failed
+          // one in an unknown way: each path once more on its own (both calls are idempotent).
+          this.singleCallsUntil.set(batch.node.address, this.now() + this.singleCallsForMs);
+          for (const member of members) this.sendSingle(batch, member);
+          return;
+        }
         for (const member of members) settle(member, error);
       },
+    );
+  }
+
+  private sendSingle(batch: OpenBatch, member: Member): void {
+    if (member.settled) return;
+    const single =
+      batch.call === "acquire"
+        ? this.inner.acquirePath(batch.node, member.request, member.signal)
+        : this.inner.cleanPath(batch.node, member.request, member.signal);
+    single.then(
+      () => settle(member),
+      (error: unknown) => settle(member, error),
     );
   }
 }

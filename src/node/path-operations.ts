@@ -215,8 +215,7 @@ export class PathOperations {
       // restarted daemon tears down every journalled path whatever its state.
       await journal.setState(key, "cleaning", { durable: false });
       steps.lap("journal");
-      await setup.teardown(local, signal);
-      steps.lap("teardown");
+      await setup.teardown(local, signal, steps);
     }
     if (releaseAs !== undefined) {
       await this.options.locks.release(path, releaseAs, { signal });

@@ -3,6 +3,7 @@ import type { ConfiguredTarget, TargetDriver, TargetSpec } from "../iscsi/target
 import type { Logger } from "../log/logger.js";
 import { deviceName, type ConfiguredAddress, type NetworkDriver } from "../net/network-driver.js";
 import type { LocalPath } from "./path-journal.js";
+import type { StepTimings } from "./step-timings.js";
 
 /** How a listing is read: see PathSetup.observe. */
 export type LocalRead = "believed" | "fresh" | "snapshot";
@@ -78,6 +79,7 @@ export class PathSetup {
   async teardown(
     path: Pick<LocalPath, "ip" | "iqn" | "interface" | "vlanId">,
     signal: AbortSignal,
+    steps?: StepTimings,
   ): Promise<void> {
     let failure: Error | undefined;
     try {
@@ -86,7 +88,9 @@ export class PathSetup {
       failure = error instanceof Error ? error : new Error(String(error));
       this.logger?.warn({ ip: path.ip, iqn: path.iqn, err: error }, "portal could not be disabled");
     }
+    steps?.lap("portalOff");
     await this.removeAddress(path.ip, signal, path.interface, path.vlanId);
+    steps?.lap("ipRemoved");
     if (failure !== undefined) throw failure;
   }
 

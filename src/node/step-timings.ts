@@ -1,6 +1,6 @@
 /**
  * Milliseconds spent per named step of one operation, for its log line ("where did this
- * CleanPath's time go"): `const steps = new StepTimings(); …; steps.lap("teardown"); …;
+ * CleanPath's time go"): `const steps = new StepTimings(); …; steps.lap("portalOff"); …;
  * log.info({ ms: steps.laps() })`.
  */
 export class StepTimings {

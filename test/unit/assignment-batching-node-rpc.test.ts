@@ -167,6 +167,32 @@ describe("BatchingNodeRpc", () => {
     release();
   });
 
+  it("a node that cannot take batches (INTERNAL, as UNIMPLEMENTED arrives) gets each path on its own, and single calls for a while", async () => {
+    const inner = new ScriptedRpc();
+    inner.failAll = new SanpathError("internal", "AcquirePaths on a: 12 UNIMPLEMENTED");
+    let now = 0;
+    const rpc = new BatchingNodeRpc(inner, { windowMs: 5, singleCallsForMs: 1000, now: () => now });
+    await Promise.all([
+      rpc.acquirePath(A, request("00001", 1), signal()),
+      rpc.acquirePath(A, request("00002", 1), signal()),
+    ]);
+    expect(inner.calls.map((call) => call.method)).toEqual(["AcquirePaths", "AcquirePath", "AcquirePath"]);
+    inner.calls.length = 0;
+    await Promise.all([
+      rpc.cleanPath(A, request("00001", 1), signal()),
+      rpc.cleanPath(A, request("00002", 1), signal()),
+    ]);
+    expect(inner.calls.map((call) => call.method)).toEqual(["CleanPath", "CleanPath"]);
+    inner.calls.length = 0;
+    now = 1000;
+    inner.failAll = undefined;
+    await Promise.all([
+      rpc.cleanPath(A, request("00001", 1), signal()),
+      rpc.cleanPath(A, request("00002", 1), signal()),
+    ]);
+    expect(inner.calls.map((call) => call.method)).toEqual(["CleanPaths"]);
+  });
+
   it("sends a full batch at once, without waiting for the window", async () => {
     const inner = new ScriptedRpc();
     const rpc = new BatchingNodeRpc(inner, { windowMs: 60_000, maxPaths: 2 });
