@@ -5,7 +5,8 @@
 //               readable from the client namespace; AddDisk p50/p99 and paths/s
 //   idle        --idle-seconds of nothing: per node the RSS and CPU of sanpathd, its crash guard,
 //               tgtd and the Consul agent; Consul requests per second by operation (each node's
-//               Prometheus counter), reads and writes apart; reconcile passes seen in the log
+//               Prometheus counter), reads and writes apart; reconcile passes and their duration
+//               (debug log)
 //   restart     SIGUSR2 restart of one node's sanpathd (paths stay up): until every path of the
 //               node answers again, the iSCSI prober's longest gap per path
 //   cold-start  kill -9 of that sanpathd and a new one at once: until every path reads again
@@ -326,17 +327,12 @@ async function idlePhase(cluster: DevCluster, ticksPerSecond: number): Promise<v
 
   const logs = sanpathdLogEntries(cluster, from, to);
   const passes = nodes.map((node) => {
-    const ofNode = (logs.get(node) ?? []).filter((entry) => entry.msg === "reconcile pass");
-    const actions = ofNode.map((entry) => {
-      const parsed = JSON.parse(entry.line) as { actions?: unknown };
-      return Array.isArray(parsed.actions) ? parsed.actions.length : 0;
-    });
-    return `${node} ${ofNode.length}${actions.length === 0 ? "" : ` (paths planned per pass: ${actions.join(", ")})`}`;
+    const ofNode = (logs.get(node) ?? []).filter((entry) => entry.msg === "reconcile pass done");
+    const done = ofNode.map((entry) => JSON.parse(entry.line) as { paths?: number; durationMs?: number });
+    const described = done.map((pass) => `${pass.paths ?? 0} paths in ${pass.durationMs ?? 0} ms`);
+    return `${node} ${ofNode.length}${described.length === 0 ? "" : ` (${described.join(", ")})`}`;
   });
-  say(
-    `  reconcile passes in the window (debug log): ${passes.join("; ")}; ` +
-      'their duration: no metric or log line gives it (the debug line "reconcile pass" is written once its plan is made, nothing at its end)',
-  );
+  say(`  reconcile passes in the window (debug log "reconcile pass done"): ${passes.join("; ")}`);
   say(
     `  sanpathd log lines per second at idle (log level ${args["log-level"]}): ${nodes
       .map((node) => `${node} ${((logs.get(node)?.length ?? 0) / windowSeconds).toFixed(1)}`)

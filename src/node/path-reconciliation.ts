@@ -51,6 +51,7 @@ export class PathReconciliation {
   async pass(entries: readonly KvEntry[] | undefined, signal: AbortSignal): Promise<void> {
     const session = this.options.currentSession();
     if (session === undefined) return;
+    const started = performance.now();
     const passSignal = AbortSignal.any([signal, session.signal]);
     const { kv, keys, journal, setup, queue } = this.options;
     const view = clusterViewOf(keys, entries ?? (await kv.list(keys.disks(), { signal: passSignal })));
@@ -83,6 +84,14 @@ export class PathReconciliation {
       }
     }
     await this.removeStrayPathIps(passSignal);
+    this.log.debug(
+      {
+        fresh: entries === undefined,
+        paths: plan.length,
+        durationMs: Math.round(performance.now() - started),
+      },
+      "reconcile pass done",
+    );
   }
 
   /** Re-reads one path under its queue and makes it right (see reconcile-plan.ts). */

@@ -1,3 +1,4 @@
+import { EventLoopStalls } from "./event-loop-stalls.js";
 import { RaftLeaderChanges } from "./raft-leader-changes.js";
 import { hostname } from "node:os";
 import type { Server } from "@grpc/grpc-js";
@@ -68,6 +69,8 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
     observe: (method, code, seconds) => metrics.grpcCallEnded(method, code, seconds),
   });
   const health = new HealthReporter(SANPATH_SERVICE_NAMES, logger);
+  const stalls = new EventLoopStalls({ logger });
+  stalls.start();
   const server = createGrpcServer();
   services.addToServer(server);
   health.addToServer(server, calls);
@@ -178,6 +181,7 @@ export async function startDaemon(config: SanpathdConfig, options: StartDaemonOp
         await stopComponents(running, logger, mode);
         await metricsServer?.close();
         await security.stop();
+        stalls.stop();
         logger.info({ cutCalls }, "stopped");
         return { cutCalls };
       })();
