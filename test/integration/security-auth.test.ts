@@ -86,7 +86,7 @@ describe("sanpathd with auth.mode required (tokens)", () => {
   });
 
   it("refuses every RPC, streams included, without a token or with an unknown one: UNAUTHENTICATED", async () => {
-    expect(methods).toHaveLength(29);
+    expect(methods).toHaveLength(31);
     for (const method of methods) {
       const missing = await rawCall(client, method);
       expect([method.path, missing.code, missing.reason]).toEqual([

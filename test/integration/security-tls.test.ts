@@ -182,7 +182,7 @@ describe("sanpathd with mutual TLS", () => {
   it("NodeService answers node certificates only: an admin certificate and a role-node token are refused", async () => {
     const admin = open(await tlsCredentials(pki, "ada"));
     const nodeMethods = methods.filter((method) => method.path.startsWith("/sanpath.v1.NodeService/"));
-    expect(nodeMethods.length).toBe(4);
+    expect(nodeMethods.length).toBe(6);
     for (const method of nodeMethods) {
       // Status is read-only: operators may read it (node.proto); the writes are the members' alone.
       const byCertificate = await rawCall(admin, method);
