@@ -100,46 +100,41 @@ export class GrpcNodeRpc implements NodeRpc {
     );
   }
 
-  async acquirePaths(
+  acquirePaths(
     node: NodeEndpoint,
     request: PathBatchRequest,
     signal: AbortSignal,
   ): Promise<PathBatchOutcome[]> {
-    const client = this.clientFor(node);
-    const response = await this.call<AcquirePathsResponse>(
-      node,
-      "AcquirePaths",
-      signal,
-      (metadata, deadline, done) =>
-        client.acquirePaths(
-          { epoch: request.epoch, paths: [...request.paths], jobId: request.jobId ?? "" },
-          metadata,
-          { deadline },
-          done,
-        ),
-    );
-    return outcomesOf(node, "AcquirePath", request, response.outcomes);
+    return this.batch(node, "AcquirePath", request, signal);
   }
 
-  async cleanPaths(
+  cleanPaths(
     node: NodeEndpoint,
     request: PathBatchRequest,
     signal: AbortSignal,
   ): Promise<PathBatchOutcome[]> {
+    return this.batch(node, "CleanPath", request, signal);
+  }
+
+  /** AcquirePaths / CleanPaths: one call, the outcomes checked against the paths asked. */
+  private async batch(
+    node: NodeEndpoint,
+    single: "AcquirePath" | "CleanPath",
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
     const client = this.clientFor(node);
-    const response = await this.call<CleanPathsResponse>(
+    const message = { epoch: request.epoch, paths: [...request.paths], jobId: request.jobId ?? "" };
+    const response = await this.call<AcquirePathsResponse | CleanPathsResponse>(
       node,
-      "CleanPaths",
+      `${single}s`,
       signal,
       (metadata, deadline, done) =>
-        client.cleanPaths(
-          { epoch: request.epoch, paths: [...request.paths], jobId: request.jobId ?? "" },
-          metadata,
-          { deadline },
-          done,
-        ),
+        single === "AcquirePath"
+          ? client.acquirePaths(message, metadata, { deadline }, done)
+          : client.cleanPaths(message, metadata, { deadline }, done),
     );
-    return outcomesOf(node, "CleanPath", request, response.outcomes);
+    return outcomesOf(node, single, request, response.outcomes);
   }
 
   async renewLease(

@@ -79,34 +79,36 @@ export class InProcessNodeRpc implements NodeRpc {
     ).then(() => undefined);
   }
 
-  async acquirePaths(
+  acquirePaths(
     node: NodeEndpoint,
     request: PathBatchRequest,
     signal: AbortSignal,
   ): Promise<PathBatchOutcome[]> {
-    const results = await this.call(node, "AcquirePaths", firstOf(request), signal, (target, callSignal) =>
-      target.acquirePaths(
-        { epoch: request.epoch, paths: request.paths, jobId: request.jobId ?? "" },
-        callSignal,
-      ),
-    );
-    this.logBatch("AcquirePath", node, request);
-    return results.map((result) => outcomeOf(node, "AcquirePath", result));
+    return this.batch(node, "AcquirePath", request, signal);
   }
 
-  async cleanPaths(
+  cleanPaths(
     node: NodeEndpoint,
     request: PathBatchRequest,
     signal: AbortSignal,
   ): Promise<PathBatchOutcome[]> {
-    const results = await this.call(node, "CleanPaths", firstOf(request), signal, (target, callSignal) =>
-      target.cleanPaths(
-        { epoch: request.epoch, paths: request.paths, jobId: request.jobId ?? "" },
-        callSignal,
-      ),
+    return this.batch(node, "CleanPath", request, signal);
+  }
+
+  private async batch(
+    node: NodeEndpoint,
+    single: "AcquirePath" | "CleanPath",
+    request: PathBatchRequest,
+    signal: AbortSignal,
+  ): Promise<PathBatchOutcome[]> {
+    const input = { epoch: request.epoch, paths: request.paths, jobId: request.jobId ?? "" };
+    const results = await this.call(node, `${single}s`, firstOf(request), signal, (target, callSignal) =>
+      single === "AcquirePath"
+        ? target.acquirePaths(input, callSignal)
+        : target.cleanPaths(input, callSignal),
     );
-    this.logBatch("CleanPath", node, request);
-    return results.map((result) => outcomeOf(node, "CleanPath", result));
+    this.logBatch(single, node, request);
+    return results.map((result) => outcomeOf(node, single, result));
   }
 
   /** The batch's other paths in the call log (its first is logged by call()), as single calls. */
