@@ -150,11 +150,20 @@ export function sanpathdMain(): string {
   return main;
 }
 
+/**
+ * Node options for every sanpathd the dev cluster starts, from SANPATH_DEV_SANPATHD_NODE_OPTIONS
+ * (space-separated; for diagnosis, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", which Node refuses
+ * in NODE_OPTIONS).
+ */
+function sanpathdNodeOptions(): string[] {
+  return (process.env.SANPATH_DEV_SANPATHD_NODE_OPTIONS ?? "").split(" ").filter((word) => word !== "");
+}
+
 export function startSanpathd(node: NodeLayout, netns: string, files: SanpathdFiles): ProcessRecord {
   return spawnDetached({
     netns,
     file: process.execPath,
-    args: [sanpathdMain(), "--config", files.configFile],
+    args: [...sanpathdNodeOptions(), sanpathdMain(), "--config", files.configFile],
     logFile: files.logFile,
     label: `sanpathd ${node.name}`,
   });
