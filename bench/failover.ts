@@ -7,7 +7,7 @@
 // a daemon crash), --runs times; the node is booted again and the paths rebalanced between runs.
 // Run (root, after `npm run build`):
 //   node dist/bench/failover.js [--runs 6] [--session safe|fast] [--roles follower,coordinator,...]
-//     [--modes power-off,kill-9]
+//     [--modes power-off,kill-9] [--keep-logs DIR]
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { consulNodeHealth } from "../src/devcluster/consul-server.js";
@@ -30,7 +30,7 @@ import {
   DEV_SESSION_TIMING,
   FAST_SESSION_TIMING,
 } from "../src/devcluster/sanpathd-node.js";
-import { machineLine, ms, percentile, startBenchCluster, summary } from "./devcluster-support.js";
+import { machineLine, ms, percentile, saveLogs, startBenchCluster, summary } from "./devcluster-support.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     session: { type: "string", default: "lease" },
     roles: { type: "string", default: "follower,coordinator,raft-leader,coordinator+raft-leader" },
     modes: { type: "string", default: "power-off,kill-9" },
+    "keep-logs": { type: "string" },
   },
 });
 const runs = Number(args.runs);
@@ -292,5 +293,7 @@ try {
     `  fences of surviving nodes over every run: ${fences}${unknownFenceRuns > 0 ? ` (unknown in ${unknownFenceRuns} runs)` : ""}`,
   );
 } finally {
+  // Every node's sanpathd log (appended to across the node's reboots), for a run worth a look.
+  if (args["keep-logs"] !== undefined) saveLogs(cluster, args["keep-logs"]);
   await cluster.down();
 }
