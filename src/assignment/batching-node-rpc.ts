@@ -1,4 +1,5 @@
 import { isSanpathError, SanpathError } from "../errors/sanpath-error.js";
+import { pathKeyOf } from "../node/path-journal.js";
 import {
   MAX_PATHS_PER_BATCH,
   type LeaseGrant,
@@ -110,9 +111,10 @@ export class BatchingNodeRpc implements NodeRpc {
     }
     const key = `${call} ${node.name} ${node.address} ${request.epoch} ${request.jobId ?? ""}`;
     let batch = this.open.get(key);
-    const pathKey = `${request.diskId}/${request.index}`;
+    const pathKey = pathKeyOf(request.diskId, request.index);
     if (
-      batch?.members.some((member) => `${member.request.diskId}/${member.request.index}` === pathKey) === true
+      batch?.members.some((member) => pathKeyOf(member.request.diskId, member.request.index) === pathKey) ===
+      true
     ) {
       // The same path twice in one batch is refused by the node: the earlier batch goes now.
       this.send(key, batch);

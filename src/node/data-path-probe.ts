@@ -57,11 +57,12 @@ export interface DataPathProbeOptions {
 /**
  * Checks every `intervalMs` that each path the journal says is served is really there, as an
  * initiator needs it: its IP on the interface, its portal enabled on its target. It reads the node
- * afresh (not what the drivers believe, and not queued behind the drivers' operations), so an IP deleted by hand, a portal unbound or a target
- * removed behind sanpathd's back is seen within one interval, and `onDrift` asks for the repair at
- * once instead of at the next periodic reconcile. With nothing served it still asks the target
- * daemon and the network, so a node whose target daemon is dead is judged unhealthy (and degraded,
- * degraded-mode.ts) before anything is placed on it.
+ * afresh (not what the drivers believe, and not queued behind the drivers' operations), so an IP
+ * deleted by hand, a portal unbound or a target removed behind sanpathd's back is seen within one
+ * interval, and `onDrift` asks for the repair at once instead of at the next periodic reconcile.
+ * With nothing served it still asks the target daemon and the network, so a node whose target
+ * daemon is dead is judged unhealthy (and degraded, degraded-mode.ts) before anything is placed on
+ * it.
  */
 export class DataPathProbe {
   private readonly stopping = new AbortController();
@@ -194,7 +195,7 @@ export class DataPathProbe {
    */
   private mayHaveDrifted(change: AddressChange | undefined): boolean {
     if (change === undefined) return true;
-    return change.kind === "deleted" && this.options.journal.served().some((entry) => entry.ip === change.ip);
+    return change.kind === "deleted" && this.options.journal.byIp(change.ip)?.state === "served";
   }
 }
 
