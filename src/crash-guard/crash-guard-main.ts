@@ -4,6 +4,7 @@
  *
  *   crash-guard-main.js --journal FILE [--handover FILE] [--target-driver tgt|lio]
  *                       [--tgt-control-port N] [--tgt-state-file FILE] [--log-level L]
+ *                       [--lease-file FILE]
  *     Guard mode (what sanpathd starts): waits for its stdin to close. After a "clean-exit" line it
  *     just exits. After a "restart-exit" line (sanpathd left its paths up and handed its session
  *     over) it waits until the next sanpathd claims the hand-over, or claims it itself once its time
@@ -14,6 +15,12 @@
  *     when CLOCK_MONOTONIC reaches the newest with no newer line (sanpathd frozen), the guard tears
  *     down every path the journal lists, logs one JSON line of it, and keeps running; a newer line
  *     arms it again. restart-exit, clean-exit and the pipe's close end the lease timer.
+ *     With --lease-file (lease-file.ts: deadlines written by sanpathd's lease worker thread, which
+ *     its main thread's stalls do not hold up), the guard reads that file when the lease timer
+ *     expires, before tearing down: a deadline there later than CLOCK_MONOTONIC now moves the
+ *     timer to it (read again when that one is reached) instead of tearing down; a missing,
+ *     malformed or not later one changes nothing. The file never arms the timer by itself, and
+ *     is not read once the timer has ended.
  *
  *   crash-guard-main.js --now (--config FILE | --journal FILE ...)
  *     Tears down at once and exits (systemd ExecStopPost), unless a restart's hand-over is still
@@ -40,6 +47,7 @@ import { tearDownJournalledPaths } from "./crash-guard-teardown.js";
 import { PathSetup } from "../node/path-setup.js";
 import { monotonicNowMs } from "../util/monotonic-clock.js";
 import { GuardInput, type ParentSaid } from "./guard-input.js";
+import { readLeaseFile } from "./lease-file.js";
 import { LeaseTimer, type LeaseExpiry, type LeaseOffer } from "./lease-timer.js";
 
 interface GuardSettings {
@@ -48,6 +56,8 @@ interface GuardSettings {
   target: CrashGuardTarget;
   logLevel: LogLevel;
   now: boolean;
+  /** Read when the lease timer expires (--lease-file); none when undefined. */
+  leaseFile: string | undefined;
 }
 
 const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -65,6 +75,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
       "tgt-control-port": { type: "string" },
       "tgt-state-file": { type: "string" },
       "log-level": { type: "string" },
+      "lease-file": { type: "string" },
       now: { type: "boolean", default: false },
     },
     strict: true,
@@ -72,6 +83,8 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level))
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join("|")}`);
+  const leaseFile = values["lease-file"];
+  if (leaseFile === "") throw new UsageError("--lease-file must not be empty");
   if (values.config !== undefined) {
     const config = await loadConfig({ configFile: values.config, env: process.env, flags: {} });
     const { NODE_STATE_FILES } = await stateFileNames();
@@ -86,6 +99,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
       },
       logLevel: logLevel as LogLevel,
       now: values.now,
+      leaseFile,
     };
   }
   const logLevel = level ?? "info";
@@ -107,6 +121,7 @@ async function readSettings(argv: readonly string[]): Promise<GuardSettings> {
     },
     logLevel: logLevel as LogLevel,
     now: values.now,
+    leaseFile,
   };
 }
 
@@ -216,7 +231,7 @@ async function main(): Promise<number> {
     },
     onExpired: (expiry) => {
       tearingDown = tearingDown
-        .then(() => leaseTearDown(settings, logger, expiry))
+        .then(() => leaseExpired(settings, logger, lease, expiry))
         .catch((error: unknown) => {
           logger.error({ err: errorMessage(error) }, "crash guard: the lease tear-down failed");
         });
@@ -248,6 +263,44 @@ async function main(): Promise<number> {
 }
 
 /**
+ * The lease timer expired: unless the lease file holds a deadline still ahead (sanpathd's worker
+ * renewed the lease while its main thread was stalled), which the timer then waits for instead,
+ * a tear-down.
+ */
+async function leaseExpired(
+  settings: GuardSettings,
+  logger: Logger,
+  lease: LeaseTimer,
+  expiry: LeaseExpiry,
+): Promise<void> {
+  if (settings.leaseFile !== undefined) {
+    const fileMs = await readLeaseFile(settings.leaseFile);
+    const now = monotonicNowMs();
+    if (fileMs !== undefined && fileMs > now) {
+      const details = {
+        leaseFileMs: fileMs,
+        inMs: Math.round(fileMs - now),
+        expiredMs: Math.round(expiry.deadlineMs),
+      };
+      if (lease.extend(fileMs)) logger.debug(details, "lease timer moved by the lease file");
+      // A newer line re-armed the timer, or the timer ended, while the file was read: the lease
+      // still holds, so no tear-down either way.
+      else
+        logger.debug(
+          details,
+          "the lease file holds a later deadline; the lease timer was re-armed or ended meanwhile",
+        );
+      return;
+    }
+    logger.debug(
+      { leaseFileMs: fileMs ?? null, expiredMs: Math.round(expiry.deadlineMs) },
+      "the lease file holds no later deadline",
+    );
+  }
+  await leaseTearDown(settings, logger, expiry);
+}
+
+/**
  * sanpathd's lease ran out and no newer deadline came (it is frozen, or stuck): its paths go down as
  * in a crash, and the guard stays for the pipe (sanpathd may resume: it then fences and
  * reconciles, and its next lease-until line arms the timer again).
@@ -259,7 +312,7 @@ async function leaseTearDown(settings: GuardSettings, logger: Logger, expiry: Le
     settings,
     logger,
     `lease expired: sanpathd did not renew by ${deadline} ms (CLOCK_MONOTONIC); ${late} ms late`,
-    { leaseUntilMs: deadline, lateMs: late },
+    { leaseUntilMs: deadline, lateMs: late, ...(expiry.extended ? { fromLeaseFile: true } : {}) },
   );
 }
 

@@ -18,6 +18,15 @@
  * as above and keeps running: a newer line arms it again. Without lease-until lines the guard waits
  * for the pipe alone.
  *
+ * The lines come from sanpathd's main thread, whose event loop may stall (up to about a second
+ * under load) while a worker thread keeps the lease renewed. So the guard may also be given a
+ * lease file (CrashGuardOptions.leaseFile, `--lease-file`; lease-file.ts), where that worker
+ * writes the same deadlines. When the lease timer expires, the guard first reads the file: a
+ * deadline there later than CLOCK_MONOTONIC now moves the timer to it (and the file is read
+ * again when that one is reached); a missing, malformed or not later one changes nothing, the
+ * guard tears down. The file never arms the timer (only a lease-until line does), and is not read
+ * once the timer has ended (restart-exit, clean-exit, the pipe's close).
+ *
  * The guard is detached (its own process group: a Ctrl-C of sanpathd's terminal does not reach it)
  * and unref'd (it never keeps sanpathd alive); it ignores SIGTERM/SIGINT/SIGHUP, because the pipe
  * alone tells whether sanpathd stopped cleanly.
@@ -43,7 +52,8 @@ export const RESTART_EXIT_LINE = "restart-exit";
  * The prefix of what sanpathd writes on every lease renewal a majority granted:
  * `lease-until <ms>\n`, ms a CLOCK_MONOTONIC reading in milliseconds (a non-negative decimal) by
  * which the paths must be down unless a newer line comes. The guard ignores a value not newer than
- * the newest it has, and tears down when the newest is reached (lease-timer.ts).
+ * the newest it has, and tears down when the newest is reached (lease-timer.ts), unless the lease
+ * file (if it has one) then holds a later deadline: it waits for that one instead.
  */
 export const LEASE_UNTIL_PREFIX = "lease-until";
 
@@ -67,6 +77,12 @@ export interface CrashGuardOptions {
   target: CrashGuardTarget;
   logLevel: string;
   logger: Logger;
+  /**
+   * The lease file (lease-file.ts) the guard reads when its lease timer expires; none when
+   * undefined. Whoever writes it opens it (LeaseFileWriter.open truncates) before the first
+   * lease-until line.
+   */
+  leaseFile?: string;
 }
 
 export interface CrashGuard {
@@ -94,8 +110,9 @@ export interface CrashGuard {
 
 /** The guard's command-line arguments (crash-guard-main.ts) for these settings. */
 export function crashGuardArgs(
-  options: Pick<CrashGuardOptions, "journalFile" | "handoverFile" | "target" | "logLevel">,
+  options: Pick<CrashGuardOptions, "journalFile" | "handoverFile" | "target" | "logLevel" | "leaseFile">,
 ): string[] {
+  const leaseFile = options.leaseFile === undefined ? [] : ["--lease-file", options.leaseFile];
   return [
     "--journal",
     options.journalFile,
@@ -109,6 +126,7 @@ export function crashGuardArgs(
     options.target.tgtStateFile,
     "--log-level",
     options.logLevel,
+    ...leaseFile,
   ];
 }
 

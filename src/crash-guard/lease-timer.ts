@@ -9,6 +9,11 @@
  * frozen sanpathd (SIGSTOP) cannot act, so the guard tears its paths down in its place. A newer
  * deadline arms it again (sanpathd resumed: it fences and reconciles on its own). cancel() ends it
  * for good (sanpathd stopped to restart: the hand-over has a deadline of its own).
+ *
+ * extend() postpones an expiry: the guard, told of one, found a later deadline in the lease file
+ * (lease-file.ts: sanpathd's lease was renewed, only its lines are late), so the timer waits for
+ * that one instead and expires again when it is reached. Only an expiry is postponed: the file
+ * never arms the timer, and a newer lease-until line still replaces whatever the timer waits for.
  */
 
 /** Stops a scheduled callback (if it has not run yet). */
@@ -19,6 +24,8 @@ export interface LeaseExpiry {
   readonly deadlineMs: number;
   /** How far past it the clock was when the timer noticed (≥ 0). */
   readonly lateMs: number;
+  /** The deadline came from extend() (the lease file), not from a lease-until line. */
+  readonly extended: boolean;
 }
 
 export interface LeaseTimerOptions {
@@ -43,7 +50,11 @@ export type LeaseOffer =
 const MAX_TIMER_DELAY_MS = 2_147_483_647;
 
 export class LeaseTimer {
+  /** The newest deadline offered (lease-until lines). */
   private newest: number | undefined;
+  /** What the timer waits for: `newest`, or the later deadline extend() gave after its expiry. */
+  private waitingFor: number | undefined;
+  private extended = false;
   private cancelScheduled: CancelTimer | undefined;
   private expired = false;
   private cancelled = false;
@@ -67,9 +78,26 @@ export class LeaseTimer {
       return { kind: "stale", newestMs: this.newest };
     const afterExpiry = this.expired;
     this.newest = deadlineMs;
+    this.waitingFor = deadlineMs;
+    this.extended = false;
     this.expired = false;
     this.schedule();
     return { kind: "armed", deadlineMs, afterExpiry };
+  }
+
+  /**
+   * Right after an expiry (no newer deadline offered since, not cancelled): waits for `deadlineMs`
+   * (CLOCK_MONOTONIC ms, later than the deadline that expired) instead, as if that expiry had not
+   * happened; onExpired again when it is reached. Returns false, and does nothing, otherwise.
+   */
+  extend(deadlineMs: number): boolean {
+    const expiredAt = this.waitingFor;
+    if (this.cancelled || !this.expired || expiredAt === undefined || !(deadlineMs > expiredAt)) return false;
+    this.waitingFor = deadlineMs;
+    this.extended = true;
+    this.expired = false;
+    this.schedule();
+    return true;
   }
 
   /** No more expiries, whatever comes later (restart-exit, clean-exit, the pipe closed). */
@@ -81,7 +109,7 @@ export class LeaseTimer {
 
   private schedule(): void {
     this.cancelScheduled?.();
-    const deadline = this.newest;
+    const deadline = this.waitingFor;
     if (deadline === undefined) return;
     const delay = Math.min(MAX_TIMER_DELAY_MS, Math.max(0, Math.ceil(deadline - this.options.now())));
     this.cancelScheduled = this.options.schedule(() => {
@@ -91,7 +119,7 @@ export class LeaseTimer {
   }
 
   private due(deadline: number): void {
-    if (this.cancelled || this.expired || deadline !== this.newest) return;
+    if (this.cancelled || this.expired || deadline !== this.waitingFor) return;
     const now = this.options.now();
     // A timer may run a little early (its clock has a coarser tick), or the wait was capped.
     if (now < deadline) {
@@ -99,6 +127,6 @@ export class LeaseTimer {
       return;
     }
     this.expired = true;
-    this.options.onExpired({ deadlineMs: deadline, lateMs: now - deadline });
+    this.options.onExpired({ deadlineMs: deadline, lateMs: now - deadline, extended: this.extended });
   }
 }

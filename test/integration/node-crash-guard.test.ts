@@ -10,7 +10,9 @@
  * the guard's stdin as sanpathd would. Lines `lease-until <ms>` renewed ahead keep the IP up; once
  * they stop (sanpathd frozen: the pipe stays open) the IP goes at the deadline, not before, and the
  * guard stays; a newer line re-arms it. A pipe closed without a line still tears down at once, not
- * at the lease's deadline.
+ * at the lease's deadline. With a lease file (`--lease-file`, written by sanpathd's lease worker),
+ * a later deadline there moves the tear-down to it when the line's deadline passes; one in the past
+ * changes nothing.
  */
 import { sessionsOf } from "../support/consul-stores.js";
 import { execa } from "execa";
@@ -28,6 +30,7 @@ import {
   crashGuardArgs,
   crashGuardEntry,
 } from "../../src/crash-guard/crash-guard.js";
+import { LeaseFileWriter } from "../../src/crash-guard/lease-file.js";
 import { IpDriver } from "../../src/net/ip-driver.js";
 import { PathJournal, type LocalPath } from "../../src/node/path-journal.js";
 import { PathSetup } from "../../src/node/path-setup.js";
@@ -284,7 +287,7 @@ describe("crash guard lease timer: a frozen sanpathd's path IPs do not outlive i
   }
 
   /** The real guard in host a's namespace; the test holds its stdin as sanpathd does. */
-  async function startGuard(): Promise<GuardProcess> {
+  async function startGuard(options: { leaseFile?: string } = {}): Promise<GuardProcess> {
     const child = spawn(
       "ip",
       [
@@ -302,6 +305,7 @@ describe("crash guard lease timer: a frozen sanpathd's path IPs do not outlive i
             tgtStateFile: join(dir, "tgt-portals.json"),
           },
           logLevel: "trace",
+          ...(options.leaseFile === undefined ? {} : { leaseFile: options.leaseFile }),
         }),
       ],
       { stdio: ["pipe", "pipe", "pipe"] },
@@ -336,6 +340,29 @@ describe("crash guard lease timer: a frozen sanpathd's path IPs do not outlive i
 
   const teardowns = (guard: GuardProcess): Record<string, unknown>[] =>
     guard.log().filter((line) => line.msg === TEARDOWN_MESSAGE);
+
+  /**
+   * Polls for LEASE_IP every 25 ms until it is gone (or `untilMs` on CLOCK_MONOTONIC): when it went,
+   * and how many polls saw it.
+   */
+  async function watchIpGo(untilMs: number): Promise<{ goneAt: number | undefined; polls: number }> {
+    let polls = 0;
+    while (monotonicNowMs() < untilMs) {
+      const present = (await namespaceAddresses(topo().nsName("a"))).includes(LEASE_IP);
+      const at = monotonicNowMs();
+      polls += 1;
+      if (!present) return { goneAt: at, polls };
+      await sleep(25);
+    }
+    return { goneAt: undefined, polls };
+  }
+
+  /** Writes `deadlineMs` to the lease file `file` and closes its writer (it is not advanced). */
+  async function writeLeaseFile(file: string, deadlineMs: number): Promise<void> {
+    const writer = await LeaseFileWriter.open(file);
+    writer.write(deadlineMs);
+    await writer.close();
+  }
 
   it("renewed ahead, the IP stays; no renewal (frozen, pipe open): gone after the deadline, the guard stays and re-arms", async () => {
     await configurePath();
@@ -435,5 +462,72 @@ describe("crash guard lease timer: a frozen sanpathd's path IPs do not outlive i
       removed: [LEASE_IP],
       failed: [],
     });
+  });
+
+  it("a lease file deadline ahead: no tear-down at the line's deadline; the file's, not advanced, tears down when it passes", async () => {
+    await configurePath();
+    const leaseFile = join(dir, "lease-ahead");
+    const guard = await startGuard({ leaseFile });
+    // The guard reads the file only when the line's deadline passes.
+    const fileDeadline = monotonicNowMs() + 1500;
+    await writeLeaseFile(leaseFile, fileDeadline);
+    const lineDeadline = Math.floor(monotonicNowMs() + 300);
+    guard.lease.write(lineDeadline);
+
+    const { goneAt, polls } = await watchIpGo(fileDeadline + 15_000);
+    expect(goneAt, `${LEASE_IP} removed within 15 s of the file's deadline`).toBeDefined();
+    // Up all through the line's deadline (polled every 25 ms past it), gone only after the file's.
+    expect(polls).toBeGreaterThan(10);
+    expect(goneAt ?? 0).toBeGreaterThanOrEqual(fileDeadline);
+    expect(isRunning(guard.pid)).toBe(true);
+
+    const moved = guard.log().filter((line) => line.msg === "lease timer moved by the lease file");
+    expect(moved).toHaveLength(1);
+    expect(moved[0]).toMatchObject({ expiredMs: lineDeadline });
+    expect(Number(moved[0]?.leaseFileMs)).toBeCloseTo(fileDeadline, 2);
+    await untilTrue("the tear-down is logged", () => teardowns(guard).length > 0, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    expect(teardowns(guard)).toHaveLength(1);
+    expect(teardowns(guard)[0]).toMatchObject({
+      component: "crash-guard",
+      leaseUntilMs: Math.round(fileDeadline),
+      fromLeaseFile: true,
+      removed: [LEASE_IP],
+      failed: [],
+    });
+
+    guard.child.stdin.end(`${CLEAN_EXIT_LINE}\n`);
+    expect(await guard.exited).toBe(0);
+    expect(teardowns(guard)).toHaveLength(1);
+  });
+
+  it("a lease file deadline in the past changes nothing: the tear-down is at the line's deadline", async () => {
+    await configurePath();
+    const leaseFile = join(dir, "lease-past");
+    const guard = await startGuard({ leaseFile });
+    await writeLeaseFile(leaseFile, monotonicNowMs() - 1000);
+    const lineDeadline = Math.floor(monotonicNowMs() + 300);
+    guard.lease.write(lineDeadline);
+
+    const { goneAt, polls } = await watchIpGo(lineDeadline + 15_000);
+    expect(goneAt, `${LEASE_IP} removed within 15 s of the line's deadline`).toBeDefined();
+    expect(polls).toBeGreaterThan(1);
+    expect(goneAt ?? 0).toBeGreaterThanOrEqual(lineDeadline);
+    await untilTrue("the tear-down is logged", () => teardowns(guard).length > 0, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    const [report] = teardowns(guard);
+    expect(report).toMatchObject({ leaseUntilMs: lineDeadline, removed: [LEASE_IP], failed: [] });
+    expect(report?.fromLeaseFile).toBeUndefined();
+    expect(Number(report?.lateMs)).toBeLessThan(10_000);
+    expect(guard.log().filter((line) => line.msg === "lease timer moved by the lease file")).toEqual([]);
+    expect(guard.log().some((line) => line.msg === "the lease file holds no later deadline")).toBe(true);
+
+    guard.child.stdin.end(`${CLEAN_EXIT_LINE}\n`);
+    expect(await guard.exited).toBe(0);
+    expect(teardowns(guard)).toHaveLength(1);
   });
 });

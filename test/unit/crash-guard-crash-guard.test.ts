@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   LEASE_UNTIL_PREFIX,
   LeaseLineWriter,
+  crashGuardArgs,
   leaseUntilLine,
   type LeasePipe,
 } from "../../src/crash-guard/crash-guard.js";
@@ -120,5 +121,17 @@ describe("crash guard: lease-until lines from sanpathd", () => {
     pipe.writableEnded = true;
     pipe.take();
     expect(pipe.written).toEqual(["lease-until 1000\n"]);
+  });
+
+  it("the guard gets --lease-file only when a lease file is set", () => {
+    const settings = {
+      journalFile: "/data/node-paths.json",
+      handoverFile: "/data/handover.json",
+      target: { driver: "tgt" as const, tgtControlPort: 0, tgtStateFile: "/data/tgt.json" },
+      logLevel: "info",
+    };
+    expect(crashGuardArgs(settings)).not.toContain("--lease-file");
+    const args = crashGuardArgs({ ...settings, leaseFile: "/data/lease-until" });
+    expect(args.slice(args.indexOf("--lease-file"))).toEqual(["--lease-file", "/data/lease-until"]);
   });
 });

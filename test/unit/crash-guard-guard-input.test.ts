@@ -71,7 +71,7 @@ describe("crash guard input: the lines from sanpathd", () => {
     await clock.advanceAndSettle(399);
     expect(expiries).toEqual([]);
     await clock.advanceAndSettle(1);
-    expect(expiries).toEqual([{ deadlineMs: 5_400, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 5_400, lateMs: 0, extended: false }]);
     expect(input.said).toBe("crash");
   });
 
@@ -103,7 +103,7 @@ describe("crash guard input: the lines from sanpathd", () => {
     expect(ignored.slice(3)).toEqual([{ line: "x".repeat(MAX_LINE_CHARS), problem: "line too long" }]);
     expect(lease.deadlineMs).toBe(5_300);
     await clock.advanceAndSettle(300);
-    expect(expiries).toEqual([{ deadlineMs: 5_300, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 5_300, lateMs: 0, extended: false }]);
   });
 
   it("restart-exit cancels the lease timer: its deadline no longer tears down", async () => {

@@ -29,7 +29,7 @@ describe("crash guard lease timer", () => {
     await clock.advanceAndSettle(299);
     expect(expiries).toEqual([]);
     await clock.advanceAndSettle(1);
-    expect(expiries).toEqual([{ deadlineMs: 5_300, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 5_300, lateMs: 0, extended: false }]);
     expect(timer.armed).toBe(false);
     await clock.advanceAndSettle(60_000);
     expect(expiries).toHaveLength(1);
@@ -44,7 +44,7 @@ describe("crash guard lease timer", () => {
     await clock.advanceAndSettle(100); // past the first deadline
     expect(expiries).toEqual([]);
     await clock.advanceAndSettle(150);
-    expect(expiries).toEqual([{ deadlineMs: 5_450, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 5_450, lateMs: 0, extended: false }]);
   });
 
   it("ignores a deadline not newer than the newest, before and after an expiry", async () => {
@@ -65,15 +65,15 @@ describe("crash guard lease timer", () => {
     const { clock, timer, expiries } = setUp();
     timer.offer(5_100);
     await clock.advanceAndSettle(400); // frozen for a while: 300 ms late when it resumes
-    expect(expiries).toEqual([{ deadlineMs: 5_100, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 5_100, lateMs: 0, extended: false }]);
     expect(timer.offer(5_700)).toEqual({ kind: "armed", deadlineMs: 5_700, afterExpiry: true });
     expect(timer.offer(5_800)).toEqual({ kind: "armed", deadlineMs: 5_800, afterExpiry: false });
     await clock.advanceAndSettle(399);
     expect(expiries).toHaveLength(1);
     await clock.advanceAndSettle(1);
     expect(expiries).toEqual([
-      { deadlineMs: 5_100, lateMs: 0 },
-      { deadlineMs: 5_800, lateMs: 0 },
+      { deadlineMs: 5_100, lateMs: 0, extended: false },
+      { deadlineMs: 5_800, lateMs: 0, extended: false },
     ]);
   });
 
@@ -82,7 +82,7 @@ describe("crash guard lease timer", () => {
     timer.offer(4_000);
     expect(expiries).toEqual([]);
     await settle();
-    expect(expiries).toEqual([{ deadlineMs: 4_000, lateMs: 1_000 }]);
+    expect(expiries).toEqual([{ deadlineMs: 4_000, lateMs: 1_000, extended: false }]);
   });
 
   it("cancel() ends it for good: no expiry, later deadlines ignored (restart-exit)", async () => {
@@ -151,6 +151,71 @@ describe("crash guard lease timer", () => {
     now = 200;
     scheduled[1]?.();
     scheduled[1]?.();
-    expect(expiries).toEqual([{ deadlineMs: 200, lateMs: 0 }]);
+    expect(expiries).toEqual([{ deadlineMs: 200, lateMs: 0, extended: false }]);
+  });
+
+  it("extend() right after an expiry waits for the later deadline instead, and can do so again", async () => {
+    const { clock, timer, expiries } = setUp();
+    timer.offer(5_300);
+    await clock.advanceAndSettle(300);
+    expect(expiries).toEqual([{ deadlineMs: 5_300, lateMs: 0, extended: false }]);
+    expect(timer.extend(5_800)).toBe(true);
+    expect(timer.armed).toBe(true);
+    // The newest line's deadline is still what a line is compared with.
+    expect(timer.deadlineMs).toBe(5_300);
+    await clock.advanceAndSettle(499);
+    expect(expiries).toHaveLength(1);
+    await clock.advanceAndSettle(1);
+    expect(expiries).toEqual([
+      { deadlineMs: 5_300, lateMs: 0, extended: false },
+      { deadlineMs: 5_800, lateMs: 0, extended: true },
+    ]);
+    expect(timer.extend(6_000)).toBe(true);
+    await clock.advanceAndSettle(200);
+    expect(expiries).toHaveLength(3);
+    expect(expiries[2]).toEqual({ deadlineMs: 6_000, lateMs: 0, extended: true });
+    // Not extended again: it stays expired.
+    await clock.advanceAndSettle(60_000);
+    expect(expiries).toHaveLength(3);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it("extend() does nothing unless the timer just expired, or to a deadline not later than the expired one", async () => {
+    const { clock, timer, expiries } = setUp();
+    expect(timer.extend(9_000)).toBe(false); // nothing offered: the file never arms the timer
+    expect(clock.pendingTimers()).toBe(0);
+    timer.offer(5_300);
+    expect(timer.extend(9_000)).toBe(false); // armed, not expired
+    await clock.advanceAndSettle(300);
+    expect(timer.extend(5_300)).toBe(false);
+    expect(timer.extend(5_200)).toBe(false);
+    expect(timer.armed).toBe(false);
+    // A newer line came before the file was read: the line rules.
+    timer.offer(5_500);
+    expect(timer.extend(9_000)).toBe(false);
+    await clock.advanceAndSettle(200);
+    expect(expiries.map((expiry) => expiry.deadlineMs)).toEqual([5_300, 5_500]);
+    timer.cancel();
+    expect(timer.extend(9_000)).toBe(false);
+    await clock.advanceAndSettle(60_000);
+    expect(expiries).toHaveLength(2);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it("after an extension a newer line replaces what the timer waits for (even an earlier instant); an older one is stale", async () => {
+    const { clock, timer, expiries } = setUp();
+    timer.offer(5_300);
+    await clock.advanceAndSettle(300);
+    timer.extend(6_000);
+    expect(timer.offer(5_300)).toEqual({ kind: "stale", newestMs: 5_300 });
+    // Not "after expiry": nothing was torn down.
+    expect(timer.offer(5_400)).toEqual({ kind: "armed", deadlineMs: 5_400, afterExpiry: false });
+    await clock.advanceAndSettle(100);
+    expect(expiries).toEqual([
+      { deadlineMs: 5_300, lateMs: 0, extended: false },
+      { deadlineMs: 5_400, lateMs: 0, extended: false },
+    ]);
+    await clock.advanceAndSettle(60_000);
+    expect(expiries).toHaveLength(2);
   });
 });
