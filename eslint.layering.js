@@ -40,6 +40,7 @@ export const layering = [
                 "**/cli/*",
                 "**/devcluster/*",
                 "**/crash-guard/*",
+                "**/lease-worker/*",
                 "**/files/*",
                 "**/testing/*",
               ],

@@ -1,4 +1,4 @@
-import { invalidField, SanpathError } from "../errors/sanpath-error.js";
+import { invalidField } from "../errors/sanpath-error.js";
 import type { LeaseStatus } from "../node/peer-lease-keeper.js";
 import {
   DriftKind,
@@ -16,6 +16,7 @@ import type {
   ServedPathView,
 } from "../node/node-agent.js";
 import { REASON_METADATA_KEY, toGrpcFailure } from "./grpc-status.js";
+import { renewLeaseHandler } from "./renew-lease-handler.js";
 import type { DriftKind as DomainDriftKind } from "../node/reconcile-plan.js";
 import type { ServiceHandlers } from "./service-registry.js";
 
@@ -154,22 +155,6 @@ export function nodeHandlers(agent: NodeAgent): ServiceHandlers<"node"> {
       ),
     }),
     status: async (request, { signal }) => toProtoStatus(await agent.status(request.epoch, signal)),
-    renewLease: async (request, { caller }) => {
-      if (request.node === "") throw invalidField("node", "must name the renewing node");
-      // A node certificate renews only its own lease: a member must not keep another one alive.
-      if (caller.credential === "certificate" && caller.role === "node" && caller.name !== request.node) {
-        throw new SanpathError(
-          "permission_denied",
-          `node ${caller.name} may renew only its own lease, not ${request.node}'s`,
-          { reason: "PERMISSION_DENIED" },
-        );
-      }
-      const grant = await agent.renewLease({ node: request.node, holdMs: request.holdMs });
-      return {
-        node: grant.node,
-        granted: grant.granted,
-        silences: [...grant.silences].map(([node, silentForMs]) => ({ node, silentForMs })),
-      };
-    },
+    renewLease: renewLeaseHandler((renewal) => agent.renewLease(renewal)),
   };
 }

@@ -154,6 +154,11 @@ export interface LeaseConfig {
   leaseMs: number;
   /** The fence's tear-down starts this long before the lease ends, and must be done by then. */
   teardownBudgetMs: number;
+  /**
+   * host:port of the lease worker's own RenewLease listener; default: listen's host and the next
+   * port (any free port when listen's port is 0).
+   */
+  listen?: string | undefined;
 }
 
 export interface SessionConfig {

@@ -131,6 +131,12 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
       "peer-lease: a node without its lease starts tearing its paths down this long before the lease ends, in ms (50..30000, ≤ lease.leaseMs / 2)",
   },
   {
+    path: "lease.listen",
+    env: "SANPATH_LEASE_LISTEN",
+    description:
+      "peer-lease: host:port of the lease's own listener, where the other nodes renew (default: listen's host and the next port; any free port when listen's port is 0)",
+  },
+  {
     path: "session.ttlSeconds",
     env: "SANPATH_SESSION_TTL_SECONDS",
     description: "Consul session TTL in seconds (10..86400)",

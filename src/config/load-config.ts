@@ -195,6 +195,7 @@ export function resolveConfig(layers: readonly ConfigLayer[]): SanpathdConfig {
       heartbeatMs: read.integer("lease.heartbeatMs", 50, 5000),
       leaseMs: read.integer("lease.leaseMs", 200, 60_000),
       teardownBudgetMs: read.integer("lease.teardownBudgetMs", 50, 30_000),
+      listen: read.optionalText("lease.listen", hostPortRule(true)),
     },
     session: {
       ttlSeconds: read.integer("session.ttlSeconds", 10, 86_400),
@@ -287,6 +288,14 @@ function readTls(read: ConfigReader): TlsConfig | undefined {
 function checkCrossFieldRules(config: SanpathdConfig, read: ConfigReader): void {
   const metricsPort =
     config.metrics.listen === undefined ? undefined : parseHostPort(config.metrics.listen)?.port;
+  const leasePort = config.lease.listen === undefined ? undefined : parseHostPort(config.lease.listen)?.port;
+  if (leasePort !== undefined && leasePort !== 0 && leasePort === parseHostPort(config.listen)?.port) {
+    read.addProblem({
+      field: "lease.listen",
+      rule: "must use another port than listen (the peer lease has a listener of its own)",
+      got: config.lease.listen,
+    });
+  }
   if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === parseHostPort(config.listen)?.port) {
     read.addProblem({
       field: "metrics.listen",

@@ -2,12 +2,12 @@ import type { PathAssignment } from "../assignment/assignment-model.js";
 import type { ConsulKeys } from "../consul/keys.js";
 import type { KvStore } from "../kv/kv-store.js";
 import { releaseLockIfUnchanged } from "../kv/locks.js";
-import type { PeerLeaseKeeper } from "../node/peer-lease-keeper.js";
+import type { PeerLease } from "../node/peer-lease-port.js";
 import type { CoordinatorOptions } from "./coordinator.js";
 
-/** Placement's view of this node's peer lease keeper (liveness.mode peer-lease). */
+/** Placement's view of this node's peer lease (liveness.mode peer-lease). */
 export function placementLeasesOf(
-  keeper: PeerLeaseKeeper,
+  keeper: PeerLease,
   kv: KvStore,
   keys: ConsulKeys,
 ): NonNullable<CoordinatorOptions["lease"]> {
@@ -40,7 +40,7 @@ export function placementLeasesOf(
  * a lease since `notBefore`.
  */
 export function leaderlessMayTake(
-  keeper: PeerLeaseKeeper,
+  keeper: PeerLease,
   self: string,
 ): (path: PathAssignment, notBefore: number) => boolean {
   return (path, notBefore) => {

@@ -3,7 +3,7 @@
  *   - consul cut: the node's Consul server can no longer talk to the other nodes' servers (server
  *     RPC, LAN and WAN gossip; TCP and UDP; both directions), while its sanpathd still reaches its
  *     peers over gRPC and the iSCSI networks carry on;
- *   - peers cut: the reverse, its sanpathd's gRPC port is cut from and to the other nodes, while its
+ *   - peers cut: the reverse, its sanpathd's gRPC and peer-lease ports are cut from and to the other nodes, while its
  *     Consul server stays in the cluster;
  *   - frozen sanpathd: SIGSTOP of the node's sanpathd by its recorded PID (its crash guard and tgtd
  *     run on), SIGCONT to thaw it;
@@ -23,7 +23,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { consulLeader, waitForVoter } from "./consul-server.js";
 import { isRunning, processState, signalProcess } from "./detached-process.js";
-import { CONSUL_PEER_PORTS, NODE_INTERFACES, SANPATHD_PORT } from "./layout.js";
+import { CONSUL_PEER_PORTS, NODE_INTERFACES, SANPATHD_LEASE_PORT, SANPATHD_PORT } from "./layout.js";
 import { SERVICE_START_MS, type RecordedCluster } from "./recorded-cluster.js";
 import type { NodeFault, NodeState } from "./state.js";
 
@@ -34,7 +34,7 @@ export type NetworkCut = Extract<NodeFault, "consul-cut" | "peers-cut">;
 
 /** The ports a cut drops on the node's management interface, as source or destination port. */
 export function cutPorts(cut: NetworkCut): { tcp: readonly number[]; udp: readonly number[] } {
-  if (cut === "peers-cut") return { tcp: [SANPATHD_PORT], udp: [] };
+  if (cut === "peers-cut") return { tcp: [SANPATHD_PORT, SANPATHD_LEASE_PORT], udp: [] };
   const { server, serfLan, serfWan } = CONSUL_PEER_PORTS;
   return { tcp: [server, serfLan, serfWan], udp: [serfLan, serfWan] };
 }

@@ -16,6 +16,8 @@ import type { HostSpec, TopologySpec } from "../netns/topology.js";
 
 export const MAX_NODES = 9;
 export const SANPATHD_PORT = 7410;
+/** Each sanpathd's peer-lease listener (its lease worker), on its management address. */
+export const SANPATHD_LEASE_PORT = 7411;
 /** Each node's Prometheus metrics listener, on its management address. */
 export const METRICS_PORT = 9410;
 /** Each node's web console, on its management address (and on a unix socket in its folder). */

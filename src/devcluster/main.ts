@@ -35,6 +35,7 @@ import {
   DEFAULT_CONSOLE_FORWARD_PORT,
   devClusterLayout,
   MAX_NODES,
+  SANPATHD_LEASE_PORT,
   SANPATHD_PORT,
 } from "./layout.js";
 import { renderTable } from "../cli/table.js";
@@ -508,7 +509,7 @@ Security (on unless up --no-tls / --no-auth):
     "cut-consul",
     `cut the node's Consul server off from the other servers (TCP ${CONSUL_PEER_PORTS.server}-${CONSUL_PEER_PORTS.serfWan}, UDP ` +
       `${CONSUL_PEER_PORTS.serfLan}-${CONSUL_PEER_PORTS.serfWan}, both directions, dropped by nftables in its namespace); its ` +
-      `sanpathd's gRPC (${SANPATHD_PORT}), its local agent and the iSCSI networks keep working`,
+      `sanpathd's gRPC (${SANPATHD_PORT}, ${SANPATHD_LEASE_PORT}), its local agent and the iSCSI networks keep working`,
     (c, n) => c.cutConsul(n),
     "Consul cut off from the other servers",
   );
@@ -520,7 +521,7 @@ Security (on unless up --no-tls / --no-auth):
   );
   nodeCommand(
     "cut-peers",
-    `cut the node's sanpathd gRPC port (TCP ${SANPATHD_PORT}) from and to the other nodes, both directions ` +
+    `cut the node's sanpathd gRPC and peer-lease ports (TCP ${SANPATHD_PORT}, ${SANPATHD_LEASE_PORT}) from and to the other nodes, both directions ` +
       "(nftables in its namespace); its Consul server stays in the cluster",
     (c, n) => c.cutPeers(n),
     "sanpathd gRPC cut off from the other nodes",

@@ -14,7 +14,15 @@ import { Client, type ChannelCredentials } from "@grpc/grpc-js";
 import { HealthClient } from "../cli/health-client.js";
 import { projectRoot } from "../util/project-root.js";
 import { isRunning, spawnDetached, type ProcessRecord } from "./detached-process.js";
-import { CONSOLE_PORT, CONSUL_HTTP_PORT, METRICS_PORT, NODE_INTERFACES, type NodeLayout } from "./layout.js";
+import { formatHostPort, parseHostPort } from "../config/host-port.js";
+import {
+  CONSOLE_PORT,
+  CONSUL_HTTP_PORT,
+  METRICS_PORT,
+  NODE_INTERFACES,
+  SANPATHD_LEASE_PORT,
+  type NodeLayout,
+} from "./layout.js";
 
 export interface SessionTiming {
   /** liveness.mode: peer leases (the shipped default) or the Consul session (the design before #17). */
@@ -114,7 +122,8 @@ export function writeSanpathdConfig(settings: SanpathdSettings): void {
     imageStore: { kind: "rbd", pool: settings.pool, cephConf: settings.cephConf, cephUser: "admin" },
     target: { driver: "tgt", tgtControlPort: settings.tgtControlPort },
     liveness: { mode: settings.session.mode ?? "consul" },
-    ...(settings.session.lease === undefined ? {} : { lease: settings.session.lease }),
+    // The peer cut (dev-cluster-cuts.ts) drops this port: it must not fall back to another one.
+    lease: { ...settings.session.lease, listen: leaseListenAt(node.grpcAddress) },
     session: {
       ttlSeconds: settings.session.ttlSeconds,
       lockDelaySeconds: settings.session.lockDelaySeconds,
@@ -232,4 +241,11 @@ export async function waitForSanpathd(
   throw new Error(
     `${record.label} was not SERVING after ${timeoutMs} ms (last health: ${last === "" ? "no answer" : last}); see ${files.logFile}`,
   );
+}
+
+/** The node's peer-lease listener: its management address and SANPATHD_LEASE_PORT. */
+function leaseListenAt(grpcAddress: string): string {
+  const host = parseHostPort(grpcAddress)?.host;
+  if (host === undefined) throw new Error(`${grpcAddress} is not host:port`);
+  return formatHostPort({ host, port: SANPATHD_LEASE_PORT });
 }

@@ -57,7 +57,9 @@ export class LeaseMembership {
       if (name === undefined) continue;
       if (name === self) continue;
       try {
-        peers.push({ name, address: parseNodeRecord(entry.value, entry.key).address });
+        const record = parseNodeRecord(entry.value, entry.key);
+        // The lease worker's own listener when the node has one; else its main port.
+        peers.push({ name, address: record.leaseAddress ?? record.address });
         names.add(name);
       } catch (error) {
         // Not a member: a record nobody can read names no node that could grant or hold a lease

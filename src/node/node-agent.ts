@@ -53,7 +53,8 @@ import { servedPathView, type ServedPathView, type SubnetInterfaces } from "./se
 import { sweepUntilDone } from "./startup-sweep.js";
 import { adoptHandedOverSession } from "./session-adoption.js";
 import { StepTimings } from "./step-timings.js";
-import type { LeaseStatus, PeerLeaseKeeper } from "./peer-lease-keeper.js";
+import type { LeaseStatus } from "./peer-lease-keeper.js";
+import { MAX_LEASE_HOLD_MS, type PeerLease } from "./peer-lease-port.js";
 import { MAX_PATHS_PER_BATCH, type LeaseGrant, type LeaseRenewal } from "../assignment/node-rpc.js";
 
 export type {
@@ -71,6 +72,8 @@ export interface NodeAgentOptions {
   events?: EventLog | undefined;
   /** host:port of this sanpathd, for the node record. */
   advertiseAddress: string;
+  /** host:port of the lease worker's RenewLease listener, for the node record; none without one. */
+  leaseAddress?: string | undefined;
   version: string;
   /** The disk keys (reconcile reads them) and the node record. */
   kv: KvStore;
@@ -115,7 +118,7 @@ export interface NodeAgentOptions {
    * node answers RenewLease, and a fence's tear-down has the lease's budget. Without it, Consul
    * confirmations decide and RenewLease is refused (granted false).
    */
-  lease?: PeerLeaseKeeper | undefined;
+  lease?: PeerLease | undefined;
 }
 
 export interface NodeCounters {
@@ -166,8 +169,6 @@ export interface NodeMetricsView {
 }
 
 const STATUS_CONSUL_TIMEOUT_MS = 2000;
-/** The longest a restarting node's lease may be held for its successor (RenewLease hold_ms). */
-const MAX_HOLD_MS = 60_000;
 const STATUS_LOCAL_TIMEOUT_MS = 3000;
 
 /** The NodeService facade (AcquirePath, CleanPath, Status) and the node's life cycle. */
@@ -429,8 +430,9 @@ export class NodeAgent {
     if (lease === undefined) {
       return Promise.resolve({ node: this.options.nodeName, granted: false, silences: new Map() });
     }
-    if ((renewal.holdMs ?? 0) > MAX_HOLD_MS) throw invalidField("hold_ms", `must be at most ${MAX_HOLD_MS}`);
-    return Promise.resolve(lease.answer(renewal.node, renewal.holdMs ?? 0));
+    if ((renewal.holdMs ?? 0) > MAX_LEASE_HOLD_MS)
+      throw invalidField("hold_ms", `must be at most ${MAX_LEASE_HOLD_MS}`);
+    return lease.answerRenew(renewal.node, renewal.holdMs ?? 0);
   }
 
   async cleanPath(input: CleanPathInput, signal: AbortSignal): Promise<CleanPathResult> {
@@ -591,7 +593,7 @@ export class NodeAgent {
   }
 
   private async sessionStarted(session: ActiveSession): Promise<void> {
-    const { kv, keys, nodeName, advertiseAddress, version, interfaces } = this.options;
+    const { kv, keys, nodeName, advertiseAddress, leaseAddress, version, interfaces } = this.options;
     try {
       await writeNodeRecord(
         kv,
@@ -599,6 +601,7 @@ export class NodeAgent {
         {
           name: nodeName,
           address: advertiseAddress,
+          leaseAddress,
           interfaces,
           version,
           startedAt: new Date(),

@@ -19,6 +19,11 @@ export interface NodeRecord {
   readonly name: string;
   /** host:port of the node's sanpathd (advertise address). */
   readonly address: string;
+  /**
+   * host:port of the node's peer-lease listener (its lease worker); absent from a node that renews
+   * on `address` (an older sanpathd, or liveness.mode consul).
+   */
+  readonly leaseAddress?: string | undefined;
   /** Interface per iSCSI subnet; a subnet without one is not served by this node. */
   readonly interfaces: { readonly subnet1?: string | undefined; readonly subnet2?: string | undefined };
   readonly version: string;
@@ -39,6 +44,7 @@ export function serializeNodeRecord(record: NodeRecord): string {
   return JSON.stringify({
     name: record.name,
     address: record.address,
+    ...(record.leaseAddress === undefined ? {} : { leaseAddress: record.leaseAddress }),
     interfaces: {
       ...(record.interfaces.subnet1 === undefined ? {} : { subnet1: record.interfaces.subnet1 }),
       ...(record.interfaces.subnet2 === undefined ? {} : { subnet2: record.interfaces.subnet2 }),
@@ -55,12 +61,11 @@ export function serializeNodeRecord(record: NodeRecord): string {
 
 export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
   const fail = (rule: string): SanpathError => unreadable(key, rule);
-  const { name, address, interfaces, version, cordoned, startedAt, session, degraded } = parseJsonObject(
-    text,
-    key,
-  );
+  const { name, address, leaseAddress, interfaces, version, cordoned, startedAt, session, degraded } =
+    parseJsonObject(text, key);
   if (typeof name !== "string" || name === "") throw fail("name must be text");
   if (typeof address !== "string") throw fail("address must be text");
+  if (leaseAddress !== undefined && typeof leaseAddress !== "string") throw fail("leaseAddress must be text");
   if (typeof interfaces !== "object" || interfaces === null) throw fail("interfaces must be an object");
   const { subnet1, subnet2 } = interfaces as Record<string, unknown>;
   if (subnet1 !== undefined && typeof subnet1 !== "string") throw fail("interfaces.subnet1 must be text");
@@ -72,6 +77,7 @@ export function parseNodeRecord(text: string, key = "node record"): NodeRecord {
     degraded: degraded === undefined ? undefined : parseDegradation(degraded, fail),
     name,
     address,
+    ...(leaseAddress === undefined ? {} : { leaseAddress }),
     interfaces: { subnet1, subnet2 },
     version: typeof version === "string" ? version : "",
     cordoned: cordoned === true,

@@ -2,6 +2,9 @@ import { performance } from "node:perf_hooks";
 import type { LeaseGrant, NodeEndpoint, NodeRpc } from "../assignment/node-rpc.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import { watchLeaseExpiries } from "./lease-expiry-watch.js";
+import type { LeaseSnapshot } from "./lease-mirror.js";
+import type { PeerLease } from "./peer-lease-port.js";
 import {
   GrantTable,
   LeaseHolder,
@@ -74,13 +77,14 @@ export interface LeaseStatus {
  * Listeners hear of every change of `fenceAt`, the instant (this node's clock) by which its tear-down
  * must have started: the lease's end minus the tear-down budget.
  */
-export class PeerLeaseKeeper {
+export class PeerLeaseKeeper implements PeerLease {
   readonly startedAt: number;
   private readonly now: () => number;
   private readonly grants: GrantTable;
   private readonly holder: LeaseHolder;
   private readonly evidence: SilenceEvidence;
   private readonly listeners = new Set<() => void>();
+  private readonly activityListeners = new Set<() => void>();
   private readonly inFlight = new Set<string>();
   private readonly lastGrantSent = new Map<string, number>();
   private readonly lastErrors = new Map<string, string>();
@@ -125,6 +129,19 @@ export class PeerLeaseKeeper {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` after each change of what snapshot() shows: a grant given, a renew answered.
+   * Returns the unsubscribe.
+   */
+  onActivity(listener: () => void): () => void {
+    this.activityListeners.add(listener);
+    return () => this.activityListeners.delete(listener);
+  }
+
+  answerRenew(node: string, holdMs: number): Promise<LeaseGrant> {
+    return Promise.resolve(this.answer(node, holdMs));
+  }
+
   /** A peer's renew: granted (remembered now) unless this node stopped, with this node's silences. */
   answer(node: string, holdMs = 0): LeaseGrant {
     const now = this.now();
@@ -137,6 +154,7 @@ export class PeerLeaseKeeper {
     for (const name of this.knownNodes()) {
       if (name !== this.options.self) silences.set(name, Math.floor(this.grants.silentFor(name, now)));
     }
+    this.notifyActivity();
     return { node: this.options.self, granted: this.granting, silences };
   }
 
@@ -179,21 +197,15 @@ export class PeerLeaseKeeper {
    * placement to act at once, with proofs of its own), until `signal` aborts.
    */
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    let known = new Set<string>();
-    const check = (): void => {
-      if (signal.aborted) return;
-      const proven = new Set(
-        this.options
-          .members()
-          .peers.map((peer) => peer.name)
-          .filter((name) => this.expiryProven(name, 0)),
-      );
-      const fresh = [...proven].filter((name) => !known.has(name));
-      known = proven;
-      if (fresh.length > 0) onExpiry(fresh);
-      setTimeout(check, this.options.timing.heartbeatMs).unref();
-    };
-    check();
+    watchLeaseExpiries(
+      {
+        members: this.options.members,
+        expiryProven: (node, notBefore) => this.expiryProven(node, notBefore),
+        everyMs: this.options.timing.heartbeatMs,
+      },
+      signal,
+      onExpiry,
+    );
   }
 
   /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */
@@ -204,6 +216,16 @@ export class PeerLeaseKeeper {
   /** Current time on the keeper's clock (the `notBefore` of an expiry proof is read from it). */
   clock(): number {
     return this.now();
+  }
+
+  /** The grant table and the peers' reports, now (for a LeaseMirror on another thread). */
+  snapshot(): LeaseSnapshot {
+    return {
+      at: this.now(),
+      grantsSince: this.startedAt,
+      lastGrants: [...this.grants.entries()],
+      reports: [...this.evidence.entries()],
+    };
   }
 
   status(): LeaseStatus {
@@ -276,7 +298,12 @@ export class PeerLeaseKeeper {
       if (!this.stopping.signal.aborted) this.noteError(peer.name, errorMessage(error));
     } finally {
       this.inFlight.delete(peer.name);
+      this.notifyActivity();
     }
+  }
+
+  private notifyActivity(): void {
+    for (const listener of this.activityListeners) listener();
   }
 
   private noteError(peer: string, message: string): void {

@@ -108,6 +108,11 @@ export class GrantTable {
     return this.lastGrant.keys();
   }
 
+  /** Each node granted at least once, with its last grant (a hold's end when later). */
+  entries(): IterableIterator<[string, number]> {
+    return this.lastGrant.entries();
+  }
+
   /** How long this node has granted `node` nothing (since its start, when never). */
   silentFor(node: string, now: number): number {
     return Math.max(0, now - (this.lastGrant.get(node) ?? this.startedAt));
@@ -157,6 +162,12 @@ export class SilenceEvidence {
   forget(node: string): void {
     this.reports.delete(node);
     for (const bySubject of this.reports.values()) bySubject.delete(node);
+  }
+
+  /** Every report held: reporter, subject, report. */
+  *entries(): IterableIterator<[string, string, SilenceReport]> {
+    for (const [subject, bySubject] of this.reports)
+      for (const [reporter, report] of bySubject) yield [reporter, subject, report];
   }
 
   /** The reports held about `subject`, by reporter. */

@@ -3,7 +3,7 @@ import type { ServiceRegistry } from "../api/service-registry.js";
 import type { SanpathdConfig } from "../config/config.js";
 import type { SwitchableEventLog } from "../events/event-log.js";
 import type { Logger } from "../log/logger.js";
-import type { PeerLeaseKeeper } from "../node/peer-lease-keeper.js";
+import type { PeerLease } from "../node/peer-lease-port.js";
 import type { PrometheusMetrics } from "../metrics/prometheus-metrics.js";
 import type { HealthReporter } from "./health.js";
 
@@ -28,7 +28,7 @@ export interface DaemonContext {
    * This node's peer lease (liveness.mode peer-lease): set by the node agent's component when it
    * starts, read by the coordinator's (expiry proofs before placing a dead node's paths).
    */
-  readonly peerLease: { current: PeerLeaseKeeper | undefined };
+  readonly peerLease: { current: PeerLease | undefined };
   /** Raft leader changes, seen by the Consul monitor; the components' Consul clients listen to it. */
   readonly consulLeader: RaftLeaderChanges;
 }

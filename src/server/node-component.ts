@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { errorMessage } from "../errors/sanpath-error.js";
 import { nodeHandlers } from "../api/node-handlers.js";
 import { packageVersion } from "../config/package-version.js";
 import { consulClientOf } from "./consul-client-of.js";
@@ -16,10 +17,10 @@ import { IpMonitorAddressWatch } from "../net/ip-monitor-address-watch.js";
 import { DiskSource } from "../node/disk-source.js";
 import { startCrashGuard } from "../crash-guard/crash-guard.js";
 import { performance } from "node:perf_hooks";
-import { GrpcNodeRpc } from "../api/grpc-node-rpc.js";
-import { nodeClientAuth } from "../security/daemon-security.js";
+import { leaseAdvertiseAddress, leaseListenOf } from "../config/lease-listen.js";
 import { LeaseMembership } from "../node/lease-membership.js";
-import { PEER_LEASE_MARGINS, PeerLeaseKeeper } from "../node/peer-lease-keeper.js";
+import { PEER_LEASE_MARGINS } from "../node/peer-lease-keeper.js";
+import { LeaseWorker } from "../lease-worker/lease-worker.js";
 import { monotonicNowMs } from "../util/monotonic-clock.js";
 import { NodeAgent } from "../node/node-agent.js";
 import { KvPathLocks } from "../node/kv-path-locks.js";
@@ -45,6 +46,8 @@ export const NODE_STATE_FILES = {
   tgtPortals: "tgt-portals.json",
   /** A restarting daemon's session, left to the next one (src/kv/session-handover.ts). */
   handover: "node-handover.json",
+  /** The lease worker's newest lease end, for the crash guard (src/crash-guard/lease-file.ts). */
+  leaseUntil: "lease-until",
 } as const;
 
 /**
@@ -84,32 +87,57 @@ export function nodeComponent(): DaemonComponent {
           tgtControlPort: config.target.tgtControlPort,
           tgtStateFile: join(config.dataDir, NODE_STATE_FILES.tgtPortals),
         },
+        // Peer leases: the lease worker writes each new lease end here, read by the guard before it
+        // acts on a lease-until line the main thread could not follow up in time (a busy loop).
+        ...(config.liveness.mode === "peer-lease"
+          ? { leaseFile: join(config.dataDir, NODE_STATE_FILES.leaseUntil) }
+          : {}),
         logLevel: config.logLevel,
         logger: log,
       });
       const client = consulClientOf(context);
       const kv = new ConsulKvStore(client);
       const keys = new ConsulKeys(config.consul.root);
-      /** Peer leases: members from the node records, renewals over gRPC, the crash guard told of each. */
+      /**
+       * Peer leases: members from the node records; renewals and grants on the lease worker's thread
+       * with its own listener (lease-worker.ts); the crash guard told of each new lease end.
+       */
       const startPeerLease = async () => {
         const membership = new LeaseMembership({ kv, keys, self: config.nodeName, logger: log });
-        const rpc = new GrpcNodeRpc(config.lease.heartbeatMs, await nodeClientAuth(config));
-        const keeper = new PeerLeaseKeeper({
-          self: config.nodeName,
-          timing: { ...config.lease, ...PEER_LEASE_MARGINS },
-          rpc,
-          members: () => membership.current(),
-          logger: log,
-        });
+        membership.start();
+        const { heartbeatMs, leaseMs, teardownBudgetMs } = config.lease;
+        const startWorker = (listen: string) =>
+          LeaseWorker.start({
+            self: config.nodeName,
+            timing: { heartbeatMs, leaseMs, teardownBudgetMs, ...PEER_LEASE_MARGINS },
+            listen,
+            config,
+            logLevel: config.logLevel,
+            members: () => membership.current(),
+            leaseFile: join(config.dataDir, NODE_STATE_FILES.leaseUntil),
+            logger: log,
+            // The node fences when its lease ends; a restart gets it a worker again.
+            onFailure: () => process.kill(process.pid, "SIGTERM"),
+          });
+        const keeper = await startWorker(leaseListenOf(config))
+          .catch((error: unknown) => {
+            // The default port (listen's + 1) may be taken; the node record says where it is.
+            if (config.lease.listen !== undefined) throw error;
+            const anyPort = leaseListenOf(config, { anyPort: true });
+            log.warn({ err: errorMessage(error), listen: anyPort }, "lease listener: default port not free");
+            return startWorker(anyPort);
+          })
+          .catch(async (error: unknown) => {
+            await membership.stop();
+            throw error;
+          });
         keeper.onChange(() => {
           const fenceAt = keeper.fenceAt();
           // The guard runs on CLOCK_MONOTONIC; performance.now() has this process's origin.
           if (fenceAt !== undefined) crashGuard.leaseUntil(fenceAt + monotonicNowMs() - performance.now());
         });
-        membership.start();
-        keeper.start();
         peerLease.current = keeper;
-        return { membership, rpc, keeper };
+        return { membership, keeper, address: leaseAdvertiseAddress(advertiseAddress, keeper.port) };
       };
       const disks = new DiskSource({
         kv,
@@ -126,6 +154,7 @@ export function nodeComponent(): DaemonComponent {
         nodeName: config.nodeName,
         events,
         advertiseAddress,
+        leaseAddress: lease?.address,
         version: packageVersion(),
         kv,
         sessions: new ConsulSessionStore(client),
@@ -187,8 +216,8 @@ export function nodeComponent(): DaemonComponent {
             await crashGuard.disarm();
           }
           lifetime.abort();
+          await lease?.keeper.close();
           await lease?.membership.stop();
-          lease?.rpc.close();
           await disks.close();
           client.close();
         },

@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { cutPorts, FAULT_TABLE, faultRuleset } from "../../src/devcluster/dev-cluster-cuts.js";
-import { CONSUL_HTTP_PORT, SANPATHD_PORT } from "../../src/devcluster/layout.js";
+import { CONSUL_HTTP_PORT, SANPATHD_LEASE_PORT, SANPATHD_PORT } from "../../src/devcluster/layout.js";
 
 describe("devcluster cuts", () => {
-  it("a consul cut drops server RPC and LAN/WAN gossip, TCP and UDP; a peer cut only sanpathd's port", () => {
+  it("a consul cut drops server RPC and LAN/WAN gossip, TCP and UDP; a peer cut only sanpathd's ports", () => {
     expect(cutPorts("consul-cut")).toEqual({ tcp: [8300, 8301, 8302], udp: [8301, 8302] });
-    expect(cutPorts("peers-cut")).toEqual({ tcp: [SANPATHD_PORT], udp: [] });
+    expect(cutPorts("peers-cut")).toEqual({ tcp: [SANPATHD_PORT, SANPATHD_LEASE_PORT], udp: [] });
     expect(cutPorts("consul-cut").tcp).not.toContain(SANPATHD_PORT);
+    expect(cutPorts("consul-cut").tcp).not.toContain(SANPATHD_LEASE_PORT);
     expect(cutPorts("consul-cut").tcp).not.toContain(CONSUL_HTTP_PORT);
   });
 
@@ -35,8 +36,9 @@ describe("devcluster cuts", () => {
 
   it("both cuts at once: each its own rules", () => {
     const script = faultRuleset(["consul-cut", "peers-cut"]);
-    expect(script).toContain(`iifname "eth0" tcp dport { ${SANPATHD_PORT} } drop comment "peers-cut"`);
-    expect(script).toContain(`oifname "eth0" tcp sport { ${SANPATHD_PORT} } drop comment "peers-cut"`);
+    const ports = `${SANPATHD_PORT}, ${SANPATHD_LEASE_PORT}`;
+    expect(script).toContain(`iifname "eth0" tcp dport { ${ports} } drop comment "peers-cut"`);
+    expect(script).toContain(`oifname "eth0" tcp sport { ${ports} } drop comment "peers-cut"`);
     expect(script.split("\n").filter((line) => line.includes('"peers-cut"'))).toHaveLength(4);
     expect(script.split("\n").filter((line) => line.includes('"consul-cut"'))).toHaveLength(8);
   });
