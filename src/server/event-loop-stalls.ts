@@ -12,9 +12,10 @@ export interface EventLoopStallsOptions {
 
 /**
  * Logs each time the event loop was blocked for thresholdMs or more (a timer that fires that much
- * late). Peer lease renewals, the crash guard's heartbeat and Consul session renews are answered
- * on this loop: a stall longer than a lease's slack makes a healthy node fence, and this warning
- * is what says so in the log beside the fence. `stalls` counts them for Status and tests.
+ * late). gRPC calls, path work, placement and Consul session renews wait on this loop (the peer
+ * lease does not: src/lease-worker/ runs it on a thread of its own); a stall is what makes calls
+ * late and moves slow, and this warning says when and how long. `stalls` counts them for Status
+ * and tests.
  */
 export class EventLoopStalls {
   private timer: NodeJS.Timeout | undefined;
@@ -49,7 +50,7 @@ export class EventLoopStalls {
       this.longestMs = Math.max(this.longestMs, lateMs);
       this.options.logger.warn(
         { blockedMs: Math.round(lateMs), stalls: this.count },
-        "event loop blocked: lease renewals and heartbeats waited",
+        "event loop blocked: calls, path work and Consul renews waited",
       );
     }, tickMs);
     this.timer.unref();

@@ -9,7 +9,12 @@ import {
   type JobPathRecord,
 } from "../../src/assignment/job-record.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
+import { ConsulKeys } from "../../src/consul/keys.js";
+import { createLogger } from "../../src/log/logger.js";
 import { EpochGate } from "../../src/node/epoch-gate.js";
+import { LeaseMembership } from "../../src/node/lease-membership.js";
+import { InMemoryConsul } from "../../src/testing/in-memory-consul.js";
+import { InMemoryKvStore } from "../../src/testing/in-memory-kv-store.js";
 import { parseNodeRecord, serializeNodeRecord } from "../../src/node/node-record.js";
 import { PathJournal, type LocalPath } from "../../src/node/path-journal.js";
 
@@ -147,6 +152,42 @@ describe("node record (<root>/Nodes/<name>)", () => {
     expect(parseNodeRecord(text)).toEqual(record);
     const broken = { ...(JSON.parse(text) as object), degraded: { since: "yesterday", reason: "x" } };
     expect(() => parseNodeRecord(JSON.stringify(broken))).toThrow("degraded.since must be an ISO 8601 time");
+  });
+
+  it("carries the lease worker's address; peers renew there, and on the main address when a record has none (an older node)", async () => {
+    const base = {
+      interfaces: { subnet1: "eth1", subnet2: undefined },
+      version: "0.1.0",
+      cordoned: false,
+      startedAt: new Date("2024-03-01T10:00:00.000Z"),
+      session: undefined,
+    };
+    const withLease = { ...base, name: "b", address: "192.0.2.12:7410", leaseAddress: "192.0.2.12:7411" };
+    const text = serializeNodeRecord(withLease);
+    expect((JSON.parse(text) as { leaseAddress: unknown }).leaseAddress).toBe("192.0.2.12:7411");
+    expect(parseNodeRecord(text)).toEqual(withLease);
+    expect(() => parseNodeRecord(JSON.stringify({ ...JSON.parse(text), leaseAddress: 7411 }))).toThrow(
+      "leaseAddress must be text",
+    );
+
+    const kv = new InMemoryKvStore(new InMemoryConsul());
+    const keys = new ConsulKeys();
+    await kv.put(keys.node("b"), text);
+    await kv.put(keys.node("c"), serializeNodeRecord({ ...base, name: "c", address: "192.0.2.13:7410" }));
+    const membership = new LeaseMembership({
+      kv,
+      keys,
+      self: "a",
+      logger: createLogger({ level: "silent" }),
+    });
+    await membership.refresh();
+    expect(membership.current()).toEqual({
+      peers: [
+        { name: "b", address: "192.0.2.12:7411" },
+        { name: "c", address: "192.0.2.13:7410" },
+      ],
+      size: 3,
+    });
   });
 
   it("refuses a record without a name or start time", () => {
