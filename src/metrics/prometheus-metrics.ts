@@ -18,6 +18,18 @@ export interface NodeSnapshot {
   readonly dataPathHealthy: boolean;
   /** The highest coordinator epoch the node has seen (a NodeService call carries it). */
   readonly highestEpoch: number;
+  /** The node's peer lease (liveness.mode peer-lease); undefined in consul mode. */
+  readonly lease?: PeerLeaseSnapshot | undefined;
+}
+
+/** A node's peer lease at scrape time (from PeerLease.status). */
+export interface PeerLeaseSnapshot {
+  /** How long the lease still holds (0 without one). */
+  readonly validSeconds: number;
+  /** Renews the peers granted, since start. */
+  readonly renewals: number;
+  /** Per peer: seconds since it last granted a renew of this node's; undefined while it never did. */
+  readonly peers: readonly { readonly node: string; readonly grantedAgoSeconds: number | undefined }[];
 }
 
 export type NodeStateName = "serving" | "fenced" | "degraded" | "starting";
@@ -138,6 +150,36 @@ export class PrometheusMetrics implements MetricsRecorder {
         if (node !== undefined) this.set(node.fenceDeadlineSeconds);
       },
     });
+    new Gauge({
+      name: "sanpath_peer_lease_valid_seconds",
+      help: "How long this node's peer lease still holds without another renew (0: none, the node fences); NaN in liveness.mode consul.",
+      registers,
+      async collect() {
+        this.set((await readNode())?.lease?.validSeconds ?? Number.NaN);
+      },
+    });
+    new Gauge({
+      name: "sanpath_peer_lease_granted_age_seconds",
+      help: "Seconds since each peer last granted a renew of this node's peer lease (absent while it never did).",
+      labelNames: ["peer"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const peer of (await readNode())?.lease?.peers ?? []) {
+          if (peer.grantedAgoSeconds !== undefined) this.set({ peer: peer.node }, peer.grantedAgoSeconds);
+        }
+      },
+    });
+    counterFromSnapshot(
+      registers,
+      "sanpath_peer_lease_renewals_total",
+      "Renews of this node's peer lease its peers granted.",
+      [],
+      async () => {
+        const lease = (await readNode())?.lease;
+        return lease === undefined ? [] : [[{}, lease.renewals]];
+      },
+    );
     new Gauge({
       name: "sanpath_data_path_healthy",
       help: "1 while the data-path probe finds every served path really there (target, portal, IP).",

@@ -19,7 +19,8 @@ import { startCrashGuard } from "../crash-guard/crash-guard.js";
 import { performance } from "node:perf_hooks";
 import { leaseAdvertiseAddress, leaseListenOf } from "../config/lease-listen.js";
 import { LeaseMembership } from "../node/lease-membership.js";
-import { PEER_LEASE_MARGINS } from "../node/peer-lease-keeper.js";
+import { PEER_LEASE_MARGINS, type LeaseStatus } from "../node/peer-lease-keeper.js";
+import type { PeerLeaseSnapshot } from "../metrics/prometheus-metrics.js";
 import { LeaseWorker } from "../lease-worker/lease-worker.js";
 import { monotonicNowMs } from "../util/monotonic-clock.js";
 import { NodeAgent } from "../node/node-agent.js";
@@ -193,6 +194,7 @@ export function nodeComponent(): DaemonComponent {
             fenceDeadlineSeconds: view.fenceDeadlineMs / 1000,
             dataPathHealthy: view.dataPathHealthy,
             highestEpoch: view.highestEpoch,
+            lease: leaseSnapshot(lease?.keeper.status()),
           },
           counters: {
             confirmations: view.session.confirmations,
@@ -223,5 +225,18 @@ export function nodeComponent(): DaemonComponent {
         },
       };
     },
+  };
+}
+
+/** The peer lease as the metrics show it (seconds). */
+function leaseSnapshot(status: LeaseStatus | undefined): PeerLeaseSnapshot | undefined {
+  if (status === undefined) return undefined;
+  return {
+    validSeconds: status.validForMs / 1000,
+    renewals: status.renewals,
+    peers: status.peers.map((peer) => ({
+      node: peer.node,
+      grantedAgoSeconds: peer.grantedAgoMs === undefined ? undefined : peer.grantedAgoMs / 1000,
+    })),
   };
 }

@@ -38,6 +38,14 @@ const NODE: NodeSnapshot = {
   fenceDeadlineSeconds: 4,
   dataPathHealthy: true,
   highestEpoch: 17,
+  lease: {
+    validSeconds: 1.2,
+    renewals: 321,
+    peers: [
+      { node: "node2", grantedAgoSeconds: 0.25 },
+      { node: "node3", grantedAgoSeconds: undefined },
+    ],
+  },
 };
 
 const COUNTERS: NodeCounterSnapshot = {
@@ -77,11 +85,24 @@ describe("Prometheus metrics", () => {
     expect(sample(first, "sanpath_cluster_nodes", { state: "cordoned", coordinator: "node1" })).toBe(1);
     expect(sample(first, "sanpath_fences_total", { cause: "unconfirmed" })).toBe(2);
     expect(sample(first, "sanpath_path_operations_total", { operation: "acquire", result: "error" })).toBe(1);
+    expect(sample(first, "sanpath_peer_lease_valid_seconds")).toBe(1.2);
+    expect(sample(first, "sanpath_peer_lease_granted_age_seconds", { peer: "node2" })).toBe(0.25);
+    // A peer that never granted has no sample (no made-up age).
+    expect(first).not.toMatch(/sanpath_peer_lease_granted_age_seconds\{peer="node3"\}/);
+    expect(sample(first, "sanpath_peer_lease_renewals_total")).toBe(321);
     expect(first).toContain("process_cpu_seconds_total");
 
     // The node fenced and gave its paths up: the next scrape says so, no stale disk series left.
-    node = { ...NODE, served: [], state: "fenced", dataPathHealthy: false };
+    node = {
+      ...NODE,
+      served: [],
+      state: "fenced",
+      dataPathHealthy: false,
+      lease: { validSeconds: 0, renewals: 321, peers: [{ node: "node2", grantedAgoSeconds: 3 }] },
+    };
     const second = (await metrics.render()).body;
+    expect(sample(second, "sanpath_peer_lease_valid_seconds")).toBe(0);
+    expect(sample(second, "sanpath_peer_lease_granted_age_seconds", { peer: "node2" })).toBe(3);
     expect(sample(second, "sanpath_node_paths_served", { disk: "00001", subnet: "1" })).toBeUndefined();
     expect(sample(second, "sanpath_node_state", { state: "fenced" })).toBe(1);
     expect(sample(second, "sanpath_node_state", { state: "serving" })).toBe(0);
@@ -112,6 +133,14 @@ describe("Prometheus metrics", () => {
     metrics.observeNode(() => ({ node: { ...NODE, highestEpoch: 0 }, counters: COUNTERS }));
     const follower = (await metrics.render()).body;
     expect(sample(follower, "sanpath_coordinator_epoch")).toBe(0);
+    // liveness.mode consul: no peer lease, no lease series.
+    const consulMetrics = new PrometheusMetrics({ version: "1", node: "n" });
+    consulMetrics.observeNode(() => ({ node: { ...NODE, lease: undefined }, counters: COUNTERS }));
+    const consulMode = (await consulMetrics.render()).body;
+    expect(sample(consulMode, "sanpath_peer_lease_valid_seconds")).toBeNaN();
+    expect(consulMode).not.toMatch(/^sanpath_peer_lease_granted_age_seconds/m);
+    expect(sample(consulMode, "sanpath_peer_lease_renewals_total")).toBe(0);
+    metrics.observeNode(() => ({ node: { ...NODE, highestEpoch: 0 }, counters: COUNTERS }));
     expect(follower).not.toMatch(/^sanpath_cluster_paths_unserved/m);
     // A new leader that has called no node yet shows its own epoch.
     metrics.observeCoordinator(() => ({ leader: true, epoch: 42, unservedPaths: 0 }));
