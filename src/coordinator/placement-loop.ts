@@ -138,6 +138,12 @@ export class PlacementLoop {
   private proofRecheckAt: number | undefined;
   /** Peer leases: paths whose last holder is alive and must let them go (CleanPath) before placement. */
   private readonly cleanFirst = new Map<string, { name: string; address: string }>();
+  /**
+   * Peer leases: paths whose last holder did not answer the CleanPath (a sanpathd just killed, a
+   * node just powered off: it renewed a moment ago, so it looked alive), until when it is not asked
+   * again; meanwhile the path waits for the holder's expiry proof. The target is not to blame.
+   */
+  private readonly holderSilent = new Map<string, number>();
   /** Peer leases: when each path was first read in its present lock state (keeper's clock). */
   private readonly firstSeen = new PathFirstSeen();
   private wake: (() => void) | undefined;
@@ -298,6 +304,7 @@ export class PlacementLoop {
     }
     for (const ip of this.retries.keys()) if (!stillFree.has(ip)) this.retries.delete(ip);
     for (const ip of this.leaseWaits.keys()) if (!stillFree.has(ip)) this.leaseWaits.delete(ip);
+    for (const ip of this.holderSilent.keys()) if (!stillFree.has(ip)) this.holderSilent.delete(ip);
     // A path locked by the node an AcquirePath is still configuring reads as held: keep its timing.
     for (const ip of this.freed.keys()) {
       if (!stillFree.has(ip) && !this.inFlight.has(ip)) this.freed.delete(ip);
@@ -350,9 +357,12 @@ export class PlacementLoop {
       const rpcSignal = AbortSignal.any([signal, AbortSignal.timeout(this.options.rpcTimeoutMs ?? 20_000)]);
       const holder = this.cleanFirst.get(ip);
       // Its last holder is alive: it may still serve the path (its Consul session ended under it).
-      if (holder !== undefined && holder.name !== node) {
-        await nodes.cleanPath(holder, { epoch, diskId, index }, rpcSignal);
-      }
+      if (
+        holder !== undefined &&
+        holder.name !== node &&
+        !(await this.letGo(holder, ip, diskId, index, rpcSignal))
+      )
+        return;
       this.cleanFirst.delete(ip);
       await nodes.acquirePath({ name: node, address }, { epoch, diskId, index }, rpcSignal);
       this.retries.delete(ip);
@@ -399,6 +409,38 @@ export class PlacementLoop {
       );
     } finally {
       slots.release(node);
+    }
+  }
+
+  /**
+   * Asks the path's live last holder to let it go (CleanPath). When it does not, the path waits
+   * for the holder's expiry proof (looked at again every lease heartbeat) and the holder is not
+   * asked again for a lease's length; false then, and the placement is not tried: a failure of
+   * the holder's is not the target's (excluding healthy targets for it once left a dead
+   * follower's paths unplaced for ~10 s, bench/failover).
+   */
+  private async letGo(
+    holder: { name: string; address: string },
+    ip: string,
+    diskId: string,
+    index: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { nodes, epoch, logger, lease } = this.options;
+    try {
+      await nodes.cleanPath(holder, { epoch, diskId, index }, signal);
+      return true;
+    } catch (error) {
+      if (this.options.signal.aborted) return false;
+      const now = Date.now();
+      this.cleanFirst.delete(ip);
+      this.holderSilent.set(ip, now + (lease?.aliveWithinMs ?? 0));
+      this.leaseWaits.set(ip, now + (lease?.recheckMs ?? 0));
+      logger.info(
+        { ip, diskId, index, holder: holder.name, err: errorMessage(error) },
+        "the path's last holder did not let it go: waiting for its lease to be proven over",
+      );
+      return false;
     }
   }
 
@@ -473,7 +515,11 @@ export class PlacementLoop {
         this.cleanFirst.delete(path.ip);
         continue;
       }
-      if (holder.name === this.options.nodeName || lease.renewedWithin(holder.name, lease.aliveWithinMs)) {
+      const silent = (this.holderSilent.get(path.ip) ?? 0) > now;
+      if (
+        holder.name === this.options.nodeName ||
+        (!silent && lease.renewedWithin(holder.name, lease.aliveWithinMs))
+      ) {
         this.cleanFirst.set(path.ip, { name: holder.name, address: holder.address });
         continue;
       }

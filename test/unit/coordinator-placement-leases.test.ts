@@ -155,6 +155,30 @@ describe("PlacementLoop with peer leases", () => {
     expect(doubles).toEqual([]);
   });
 
+  it("a last holder that renewed a moment ago but does not answer its CleanPath: the path waits for the proof, the targets are not blamed", async () => {
+    await cluster.addDisk({ name: "d", pathCount: 3 });
+    const ip = await pathOf("b");
+    const b = cluster.node("b");
+    const session = (await b.agent.status(0, AbortSignal.timeout(1000))).session.id ?? "";
+    const before = attempts.length;
+    const callsBefore = cluster.rpc.callLog.length;
+    // As when b is powered off: nothing answers at its address, it renews no more, and Consul ends
+    // its session within the lease (its locks free at once), so b looks alive to a's lease for a
+    // moment and is asked to let its path go.
+    cluster.rpc.unserve(b.address);
+    cluster.cutLeases("b");
+    await cluster.store.sessions.destroy(session);
+    const newHolder = await placedOffB(ip);
+    expect(["a", "c"]).toContain(newHolder);
+    const forIp = attempts.slice(before).filter((attempt) => attempt.ip === ip);
+    // Placed at its first try: no target was excluded for b's silence (that waited ~10 s before).
+    expect(forIp.filter((attempt) => !attempt.placed)).toEqual([]);
+    expect(forIp.filter((attempt) => attempt.placed)).toHaveLength(1);
+    const calls = cluster.rpc.callLog.slice(callsBefore).map((call) => `${call.method} ${call.node}`);
+    expect(calls.filter((call) => call === "CleanPath b").length).toBeLessThanOrEqual(1);
+    expect(doubles).toEqual([]);
+  });
+
   it("a new coordinator's first passes place a dead holder's paths once its lease is proven over, without waiting for a resync", async () => {
     await cluster.addDisk({ name: "d", pathCount: 3 });
     const ip = await pathOf("b");
