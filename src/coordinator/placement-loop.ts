@@ -144,6 +144,8 @@ export class PlacementLoop {
    * again; meanwhile the path waits for the holder's expiry proof. The target is not to blame.
    */
   private readonly holderSilent = new Map<string, number>();
+  /** CleanPaths to a last holder in flight, by path IP: aborted once the holder's expiry is proven. */
+  private readonly cleaning = new Map<string, AbortController>();
   /** Peer leases: when each path was first read in its present lock state (keeper's clock). */
   private readonly firstSeen = new PathFirstSeen();
   private wake: (() => void) | undefined;
@@ -416,8 +418,9 @@ export class PlacementLoop {
    * Asks the path's live last holder to let it go (CleanPath). When it does not, the path waits
    * for the holder's expiry proof (looked at again every lease heartbeat) and the holder is not
    * asked again for a lease's length; false then, and the placement is not tried: a failure of
-   * the holder's is not the target's (excluding healthy targets for it once left a dead
-   * follower's paths unplaced for ~10 s, bench/failover).
+   * the holder's is not the target's. A holder proven over while the CleanPath waits (a powered-off
+   * node answers nothing) ends the wait: true. (A CleanPath to a powered-off follower used to hang
+   * ~9 s and then get the healthy targets excluded: bench/failover's ~12 s outliers.)
    */
   private async letGo(
     holder: { name: string; address: string },
@@ -427,11 +430,22 @@ export class PlacementLoop {
     signal: AbortSignal,
   ): Promise<boolean> {
     const { nodes, epoch, logger, lease } = this.options;
+    const proven = new AbortController();
+    this.cleaning.set(ip, proven);
     try {
-      await nodes.cleanPath(holder, { epoch, diskId, index }, signal);
+      await nodes.cleanPath(holder, { epoch, diskId, index }, AbortSignal.any([signal, proven.signal]));
       return true;
     } catch (error) {
       if (this.options.signal.aborted) return false;
+      // Proven over meanwhile (a powered-off holder never answers): placed on the proof, as any
+      // path of a holder proven over.
+      if (proven.signal.aborted) {
+        logger.info(
+          { ip, holder: holder.name },
+          "the path's last holder was proven over while asked to let it go",
+        );
+        return true;
+      }
       const now = Date.now();
       this.cleanFirst.delete(ip);
       this.holderSilent.set(ip, now + (lease?.aliveWithinMs ?? 0));
@@ -441,6 +455,8 @@ export class PlacementLoop {
         "the path's last holder did not let it go: waiting for its lease to be proven over",
       );
       return false;
+    } finally {
+      this.cleaning.delete(ip);
     }
   }
 
@@ -513,6 +529,7 @@ export class PlacementLoop {
         lease.expiryProven(holder.name, this.firstSeen.since(path.ip, leaseNow))
       ) {
         this.cleanFirst.delete(path.ip);
+        this.cleaning.get(path.ip)?.abort();
         continue;
       }
       const silent = (this.holderSilent.get(path.ip) ?? 0) > now;

@@ -47,7 +47,7 @@ describe("PlacementLoop with peer leases", () => {
   });
 
   /** a's placement loop (a coordinates), passing every `resyncMs` when nothing pokes it. */
-  function startLoop(signal: AbortSignal, resyncMs: number): Promise<void> {
+  function startLoop(signal: AbortSignal, resyncMs: number, rpcTimeoutMs = 2000): Promise<void> {
     const keeper = cluster.node("a").lease;
     if (keeper === undefined) throw new Error("no lease keeper on a");
     return new PlacementLoop({
@@ -60,7 +60,7 @@ describe("PlacementLoop with peer leases", () => {
       moves: new ActiveMoves(),
       slots: new NodeCallSlots(),
       lockDelayMs: 0,
-      rpcTimeoutMs: 2000,
+      rpcTimeoutMs,
       resyncMs,
       minIntervalMs: 20,
       nodeName: "a",
@@ -177,6 +177,42 @@ describe("PlacementLoop with peer leases", () => {
     const calls = cluster.rpc.callLog.slice(callsBefore).map((call) => `${call.method} ${call.node}`);
     expect(calls.filter((call) => call === "CleanPath b").length).toBeLessThanOrEqual(1);
     expect(doubles).toEqual([]);
+  });
+
+  it("a CleanPath to a last holder that never answers (powered off) ends when its lease is proven over: placed then, not after the call's deadline", async () => {
+    // The calls' deadline is a minute here: only the proof can end the wait in time.
+    term.end();
+    await running;
+    const next = new AbortController();
+    running = startLoop(next.signal, 100, 60_000);
+    try {
+      await cluster.addDisk({ name: "d", pathCount: 3 });
+      const ip = await pathOf("b");
+      const b = cluster.node("b");
+      const session = (await b.agent.status(0, AbortSignal.timeout(1000))).session.id ?? "";
+      const before = attempts.length;
+      const hangs = (_input: unknown, signal: AbortSignal): Promise<never> =>
+        new Promise((_resolve, reject) =>
+          signal.addEventListener("abort", () => reject(new Error("the call was abandoned"))),
+        );
+      // Packets to b are dropped: every call hangs; it renews no more; Consul ended its session.
+      cluster.rpc.serve(b.address, {
+        acquirePath: hangs,
+        cleanPath: hangs,
+        acquirePaths: hangs,
+        cleanPaths: hangs,
+        renewLease: hangs,
+      });
+      cluster.cutLeases("b");
+      await cluster.store.sessions.destroy(session);
+      const newHolder = await placedOffB(ip);
+      expect(["a", "c"]).toContain(newHolder);
+      const forIp = attempts.slice(before).filter((attempt) => attempt.ip === ip);
+      expect(forIp.filter((attempt) => !attempt.placed)).toEqual([]);
+      expect(doubles).toEqual([]);
+    } finally {
+      next.abort();
+    }
   });
 
   it("a new coordinator's first passes place a dead holder's paths once its lease is proven over, without waiting for a resync", async () => {
