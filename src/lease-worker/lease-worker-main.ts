@@ -46,20 +46,29 @@ async function run(): Promise<void> {
     now,
   });
   const leaseFile = data.leaseFile === undefined ? undefined : await LeaseFileWriter.open(data.leaseFile);
-  keeper.onChange(() => {
-    const at = keeper.fenceAt();
-    fenceAt.store(at);
-    if (at !== undefined) leaseFile?.write(at + data.clockOffsetMs);
-  });
   let snapshotQueued = false;
-  keeper.onActivity(() => {
+  const queueSnapshot = (): void => {
     if (snapshotQueued) return;
     snapshotQueued = true;
     setImmediate(() => {
       snapshotQueued = false;
       send({ kind: "snapshot", snapshot: keeper.snapshot(), status: keeper.status() });
     });
-  });
+  };
+  keeper.onActivity(queueSnapshot);
+  // The lease end moves with each grant, and with the cluster's size (a cluster of one holds its
+  // lease for good, without a renew): published after both.
+  let published: number | undefined;
+  const publish = (): void => {
+    const at = keeper.fenceAt();
+    if (at === published) return;
+    published = at;
+    fenceAt.store(at);
+    if (at !== undefined && Number.isFinite(at)) leaseFile?.write(at + data.clockOffsetMs);
+    // The main thread reads the new end from shared memory; the snapshot tells it to look.
+    queueSnapshot();
+  };
+  keeper.onChange(publish);
   let listener: LeaseListener;
   try {
     listener = await startLeaseListener({
@@ -102,6 +111,7 @@ async function run(): Promise<void> {
       case "alive":
         lastAlive = now();
         members = message.members;
+        publish();
         return;
       case "answer":
         void keeper.answerRenew(message.node, message.holdMs).then((grant) =>

@@ -110,6 +110,35 @@ describe("LeaseWorker (lease renewed and granted on a worker thread)", () => {
     expect(status.renewals).toBeGreaterThan(10);
   });
 
+  it("a cluster of one holds its lease for good without a renew, and the main thread hears of it", async () => {
+    const config = await loadConfig({
+      env: { SANPATH_AUTH_MODE: "none", SANPATH_NODE_NAME: "solo" },
+      flags: { listen: "127.0.0.1:0" },
+      dev: true,
+    });
+    const cluster: { size: number | undefined } = { size: undefined };
+    const worker = await LeaseWorker.start({
+      self: "solo",
+      timing: TIMING,
+      listen: "127.0.0.1:0",
+      config,
+      logLevel: "silent",
+      members: () => ({ peers: [], size: cluster.size }),
+      logger: createLogger({ level: "silent" }),
+    });
+    started.push(worker);
+    let changes = 0;
+    worker.onChange(() => (changes += 1));
+    // Until the members are known (the first read of the node records) there is no lease.
+    await new Promise((resolve) => setTimeout(resolve, 3 * TIMING.heartbeatMs));
+    expect(worker.holds()).toBe(false);
+    cluster.size = 1;
+    await untilTrue("the lone node holds its lease", () => worker.holds(), { timeoutMs: 3000 });
+    expect(worker.fenceAt()).toBe(Number.POSITIVE_INFINITY);
+    await untilTrue("the main thread is told", () => changes > 0, { timeoutMs: 3000 });
+    expect(worker.status().holds).toBe(true);
+  });
+
   it("a stopped node's lease is proven over by the others; a renew on the main port is answered by the worker", async () => {
     const workers = await startCluster();
     const n1 = get(workers, "n1");
