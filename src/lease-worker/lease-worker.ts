@@ -139,15 +139,7 @@ export class LeaseWorker implements PeerLease {
   }
 
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    watchLeaseExpiries(
-      {
-        members: this.options.members,
-        expiryProven: (node, notBefore) => this.expiryProven(node, notBefore),
-        everyMs: this.options.timing.heartbeatMs,
-      },
-      signal,
-      onExpiry,
-    );
+    watchLeaseExpiries(this, this.options.members, signal, onExpiry);
   }
 
   clock(): number {

@@ -1,19 +1,13 @@
 import type { LeaseMembers } from "./peer-lease-keeper.js";
-
-export interface LeaseExpiryWatchOptions {
-  readonly members: () => LeaseMembers;
-  /** Whether `node` provably held no lease at some instant at or after `notBefore` (0: any). */
-  readonly expiryProven: (node: string, notBefore: number) => boolean;
-  /** How often to look (the lease heartbeat). */
-  readonly everyMs: number;
-}
+import type { PeerLease } from "./peer-lease-port.js";
 
 /**
- * Calls `onExpiry` each time another member's lease is newly proven over (for placement to act at
- * once, with proofs of its own), looking every `everyMs` until `signal` aborts.
+ * Calls `onExpiry` each time another member's lease is newly proven over by `lease` (for placement
+ * to act at once, with proofs of its own), looking every lease heartbeat until `signal` aborts.
  */
 export function watchLeaseExpiries(
-  options: LeaseExpiryWatchOptions,
+  lease: Pick<PeerLease, "expiryProven" | "timing">,
+  members: () => LeaseMembers,
   signal: AbortSignal,
   onExpiry: (nodes: readonly string[]) => void,
 ): void {
@@ -21,15 +15,14 @@ export function watchLeaseExpiries(
   const check = (): void => {
     if (signal.aborted) return;
     const proven = new Set(
-      options
-        .members()
+      members()
         .peers.map((peer) => peer.name)
-        .filter((name) => options.expiryProven(name, 0)),
+        .filter((name) => lease.expiryProven(name, 0)),
     );
     const fresh = [...proven].filter((name) => !known.has(name));
     known = proven;
     if (fresh.length > 0) onExpiry(fresh);
-    setTimeout(check, options.everyMs).unref();
+    setTimeout(check, lease.timing.heartbeatMs).unref();
   };
   check();
 }

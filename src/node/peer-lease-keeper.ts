@@ -197,15 +197,7 @@ export class PeerLeaseKeeper implements PeerLease {
    * placement to act at once, with proofs of its own), until `signal` aborts.
    */
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    watchLeaseExpiries(
-      {
-        members: this.options.members,
-        expiryProven: (node, notBefore) => this.expiryProven(node, notBefore),
-        everyMs: this.options.timing.heartbeatMs,
-      },
-      signal,
-      onExpiry,
-    );
+    watchLeaseExpiries(this, this.options.members, signal, onExpiry);
   }
 
   /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */
