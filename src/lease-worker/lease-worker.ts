@@ -219,6 +219,8 @@ export class LeaseWorker implements PeerLease {
     try {
       await started;
     } catch (error) {
+      // A worker that never listened is not a lease that failed: start() rejects, no onFailure.
+      this.stopped = Promise.resolve();
       await worker.terminate();
       throw error;
     }

@@ -4,6 +4,7 @@
  * blocked for longer than a lease neither loses its node's lease nor leaves the peers' renews
  * unanswered; a main thread wedged for longer than the limit lets the lease end.
  */
+import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load-config.js";
 import { LeaseWorker, type LeaseWorkerOptions } from "../../src/lease-worker/lease-worker.js";
@@ -137,6 +138,37 @@ describe("LeaseWorker (lease renewed and granted on a worker thread)", () => {
     expect(worker.fenceAt()).toBe(Number.POSITIVE_INFINITY);
     await untilTrue("the main thread is told", () => changes > 0, { timeoutMs: 3000 });
     expect(worker.status().holds).toBe(true);
+  });
+
+  it("a listener that cannot bind: start() rejects naming the address, and no failure of a running lease is reported", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const address = taken.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    const failures: string[] = [];
+    try {
+      const config = await loadConfig({
+        env: { SANPATH_AUTH_MODE: "none", SANPATH_NODE_NAME: "late" },
+        flags: { listen: "127.0.0.1:0" },
+        dev: true,
+      });
+      await expect(
+        LeaseWorker.start({
+          self: "late",
+          timing: TIMING,
+          listen: `127.0.0.1:${address.port}`,
+          config,
+          logLevel: "silent",
+          members: () => ({ peers: [], size: 1 }),
+          logger: createLogger({ level: "silent" }),
+          onFailure: (reason) => failures.push(reason),
+        }),
+      ).rejects.toThrow(/lease worker/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(failures).toEqual([]);
+    } finally {
+      taken.close();
+    }
   });
 
   it("a stopped node's lease is proven over by the others; a renew on the main port is answered by the worker", async () => {
