@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { layerFromEnv, layerFromFileText, layerFromObject } from "../../src/config/config-layers.js";
+import { leaseAdvertiseAddress, leaseListenOf } from "../../src/config/lease-listen.js";
 import { ConfigError, defaultSettings, loadConfig, resolveConfig } from "../../src/config/load-config.js";
 import { redactConfig } from "../../src/config/redact-config.js";
 import { parseHostPort } from "../../src/config/host-port.js";
@@ -120,6 +121,20 @@ describe("config file", () => {
   });
 });
 
+describe("the lease worker's listener (lease.listen)", () => {
+  it("defaults to listen's host and the next port, any port with listen's port 0; advertised at the advertised host", () => {
+    const lease = { heartbeatMs: 250, leaseMs: 1500, teardownBudgetMs: 300 };
+    expect(leaseListenOf({ listen: "192.0.2.11:7410", lease })).toBe("192.0.2.11:7411");
+    expect(leaseListenOf({ listen: "127.0.0.1:0", lease })).toBe("127.0.0.1:0");
+    expect(leaseListenOf({ listen: "192.0.2.11:7410", lease }, { anyPort: true })).toBe("192.0.2.11:0");
+    expect(leaseListenOf({ listen: "192.0.2.11:7410", lease: { ...lease, listen: "192.0.2.11:9000" } })).toBe(
+      "192.0.2.11:9000",
+    );
+    expect(leaseListenOf({ listen: "[2001:db8::1]:7410", lease })).toBe("[2001:db8::1]:7411");
+    expect(leaseAdvertiseAddress("192.0.2.11:7410", 40123)).toBe("192.0.2.11:40123");
+  });
+});
+
 describe("config rules", () => {
   const cases: { env: Record<string, string>; message: string }[] = [
     {
@@ -133,6 +148,11 @@ describe("config rules", () => {
     {
       env: { SANPATH_METRICS_LISTEN: "127.0.0.1:7410" },
       message: "config: metrics.listen must use another port than listen",
+    },
+    { env: { SANPATH_LEASE_LISTEN: "7411" }, message: "config: lease.listen must be host:port" },
+    {
+      env: { SANPATH_LEASE_LISTEN: "0.0.0.0:7410" },
+      message: "config: lease.listen must use another port than listen",
     },
     { env: { SANPATH_CONSOLE_LISTEN: "9480" }, message: "config: console.listen must be host:port" },
     { env: { SANPATH_EVENTS_MAX_EVENTS: "10" }, message: "config: events.maxEvents must be" },
