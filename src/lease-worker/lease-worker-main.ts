@@ -108,11 +108,18 @@ async function run(): Promise<void> {
   }, data.timing.heartbeatMs);
   port.on("message", (message: ToLeaseWorker) => {
     switch (message.kind) {
-      case "alive":
+      case "alive": {
         lastAlive = now();
+        const joined = message.members.peers.some(
+          (peer) => !members.peers.some((known) => known.name === peer.name),
+        );
         members = message.members;
         publish();
+        // A peer first known (at start, the node records read): renew with it now, not a heartbeat
+        // later, so that a starting node holds its lease as soon as it can.
+        if (joined) void keeper.renewRound();
         return;
+      }
       case "answer":
         void keeper.answerRenew(message.node, message.holdMs).then((grant) =>
           send({
