@@ -185,7 +185,7 @@ export function adminTarget(files: SanpathdFiles): string {
 
 /**
  * A grpc.health.v1 status over the admin socket ("" when it does not answer): the whole server by
- * default, or one service (NodeService is SERVING once the node holds a confirmed session).
+ * default, or one service (NodeService is SERVING once the node may take paths: session and lease).
  * `channel`: the admin client's credentials (TLS with the admin certificate when TLS is on).
  */
 export async function sanpathdHealth(
@@ -214,7 +214,7 @@ function logTail(file: string, lines = 8): string {
   }
 }
 
-/** Waits until the daemon, and its NodeService (a confirmed session), answer SERVING on its admin socket. */
+/** Waits until the daemon, and its NodeService (session and lease held), answer SERVING on its admin socket. */
 export async function waitForSanpathd(
   record: ProcessRecord,
   files: SanpathdFiles,

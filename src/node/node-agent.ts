@@ -94,7 +94,10 @@ export interface NodeAgentOptions {
   /** Where a restarting daemon leaves its session to the next one (default nowhere: no restart mode). */
   handover?: SessionHandover;
   logger: Logger;
-  /** The node may (true) or may not (false) take paths now: for the health service. */
+  /**
+   * The node may (true) or may not (false) take paths now, for the health service: its session is
+   * up and, with peer leases, it holds its lease (AcquirePath would not refuse NODE_FENCED).
+   */
   onServingChange?: (serving: boolean) => void;
   reconcilePeriodMs?: number;
   /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
@@ -185,6 +188,10 @@ export class NodeAgent {
   private readonly degraded: DegradedMode;
   /** What the health service was last told of the data path. */
   private dataPathReported = { ok: true, reason: "" };
+  /** A session started and has not been fenced since (the lease decides the rest: reportServing). */
+  private sessionUp = false;
+  /** What onServingChange was last told. */
+  private servingReported = false;
   private readonly lifetime = new AbortController();
   private lifecycle: Promise<void> | undefined;
   private readonly log: Logger;
@@ -244,12 +251,17 @@ export class NodeAgent {
       ...(options.sessionMemory === undefined ? {} : { memory: options.sessionMemory }),
       logger: options.logger,
       onFence: (reason) => {
-        this.options.onServingChange?.(false);
+        this.sessionUp = false;
+        this.reportServing();
         return this.teardown.fence(reason);
       },
       onSession: (session) => this.sessionStarted(session),
       events: options.events,
       releaseLocksOf: (sessionId, signal) => this.operations.releaseLocksOf(sessionId, signal),
+    });
+    // A starting node's lease comes a renew after its session: SERVING waits for it.
+    lease?.onChange(() => {
+      this.reportServing();
     });
     this.reconciler = new Reconciler({
       kv: options.kv,
@@ -343,7 +355,7 @@ export class NodeAgent {
   /** Stops everything that acts by itself (probe, degraded mode, reconcile, start-up). */
   private async quiesce(): Promise<void> {
     this.lifetime.abort();
-    this.options.onServingChange?.(false);
+    this.reportServing();
     await this.probe.stop();
     await this.degraded.stop();
     await this.reconciler.stop();
@@ -613,8 +625,20 @@ export class NodeAgent {
     } catch (error) {
       this.log.warn({ err: errorMessage(error) }, "node record not written");
     }
-    this.options.onServingChange?.(true);
+    this.sessionUp = true;
+    this.reportServing();
     this.reconciler.kick();
+  }
+
+  /**
+   * Tells onServingChange whether the node may take paths now: a session up, not stopping, and the
+   * session usable (with peer leases: the lease held, which a starting node gets one renew later).
+   */
+  private reportServing(): void {
+    const serving = this.sessionUp && !this.lifetime.signal.aborted && this.session.current() !== undefined;
+    if (serving === this.servingReported) return;
+    this.servingReported = serving;
+    this.options.onServingChange?.(serving);
   }
 
   private refuseWhileDegraded(): void {

@@ -31,7 +31,7 @@ import { PathSetup } from "../node/path-setup.js";
 import { createImageStore } from "../storage/create-image-store.js";
 import type { DaemonComponent, RunningComponent } from "./component.js";
 
-/** Health condition of NodeService: the node holds a confirmed session (it is not fenced). */
+/** Health condition of NodeService: the node may take paths (a session up and, with peer leases, its lease held). */
 export const NODE_SESSION_CONDITION = "node-session";
 /** NodeService is NOT_SERVING while the node's data path is unhealthy (data-path-probe.ts). */
 export const DATA_PATH_CONDITION = "data-path";
@@ -55,7 +55,8 @@ export const NODE_STATE_FILES = {
  * The node agent (src/node/): the node's Consul session with self-fencing, NodeService
  * (AcquirePath / CleanPath / Status) and reconcile, over the configured target driver (tgt or lio)
  * and the network driver (netlink; ip and arping processes when the net addon cannot be loaded).
- * NodeService is SERVING while the node holds a confirmed session.
+ * NodeService is SERVING while the node may take paths: a confirmed session and, with peer leases,
+ * its lease held (a starting node's comes one renew after its session).
  */
 export function nodeComponent(): DaemonComponent {
   return {

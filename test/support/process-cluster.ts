@@ -69,6 +69,10 @@ export interface ProcessNodeOptions {
   addressWatch?: boolean;
   /** What the health service would be told of the data path. */
   onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
+  /** What the health service would be told of whether the node may take paths. */
+  onServingChange?: (serving: boolean) => void;
+  /** Wait until the node may serve (default true). */
+  waitUntilServing?: boolean;
 }
 
 export class ProcessCluster {
@@ -183,12 +187,14 @@ export class ProcessCluster {
       ...(options.onDataPathHealthChange === undefined
         ? {}
         : { onDataPathHealthChange: options.onDataPathHealthChange }),
+      ...(options.onServingChange === undefined ? {} : { onServingChange: options.onServingChange }),
     });
     const node = { name, address, agent, target, network, journal, memory, handover, lease };
     this.nodes.set(name, node);
     this.rpc.serve(address, agent);
     lease?.start();
     agent.start();
+    if (options.waitUntilServing === false) return node;
     await until(`node ${name} serving`, async () =>
       (await agent.status(0, AbortSignal.timeout(1000))).session.healthy ? true : undefined,
     );
