@@ -38,6 +38,7 @@ import { fileURLToPath } from "node:url";
 import type { TargetDriverKind } from "../config/config.js";
 import { errorMessage } from "../errors/sanpath-error.js";
 import type { Logger } from "../log/logger.js";
+import { NewestValueWriter } from "../util/newest-value-writer.js";
 import { projectRoot } from "../util/project-root.js";
 
 /** What sanpathd writes to the guard's stdin when it stopped cleanly. */
@@ -228,40 +229,22 @@ export interface LeasePipe {
 /**
  * Writes lease-until lines to the guard's pipe, at most one at a time: while a line has not been
  * taken by the pipe (the guard is not reading, the pipe buffer is full), later values replace each
- * other and only the newest is written when it has been. Never throws.
+ * other and only the newest is written when it has been (NewestValueWriter). A write that fails
+ * breaks the pipe for good: nothing more is written. A value for a pipe that has ended is dropped.
+ * Never throws.
  */
 export class LeaseLineWriter {
-  private pending: number | undefined;
-  private writing = false;
-  private broken = false;
+  private readonly writer: NewestValueWriter<number>;
 
-  constructor(private readonly pipe: LeasePipe) {}
-
-  write(monotonicMs: number): void {
-    if (!Number.isFinite(monotonicMs)) return;
-    this.pending = monotonicMs;
-    if (!this.writing) this.next();
+  constructor(pipe: LeasePipe) {
+    this.writer = new NewestValueWriter<number>((value, done) => {
+      if (pipe.writableEnded || pipe.destroyed) done();
+      else pipe.write(leaseUntilLine(value), done);
+    }, "stop");
   }
 
-  private next(): void {
-    const value = this.pending;
-    if (value === undefined || this.broken) return;
-    if (this.pipe.writableEnded || this.pipe.destroyed) {
-      this.pending = undefined;
-      return;
-    }
-    this.pending = undefined;
-    this.writing = true;
-    try {
-      this.pipe.write(leaseUntilLine(value), (error) => {
-        this.writing = false;
-        if (error !== undefined && error !== null) this.broken = true;
-        else this.next();
-      });
-    } catch {
-      this.writing = false;
-      this.broken = true;
-    }
+  write(monotonicMs: number): void {
+    if (Number.isFinite(monotonicMs)) this.writer.write(monotonicMs);
   }
 }
 

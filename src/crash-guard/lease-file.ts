@@ -17,6 +17,7 @@
  * CLOCK_MONOTONIC restarts with the machine) says nothing; open it before the guard may consult it.
  */
 import { open, type FileHandle } from "node:fs/promises";
+import { NewestValueWriter } from "../util/newest-value-writer.js";
 
 /** Width of one copy of the value: 16 integer digits, the point, 3 decimals. */
 export const RECORD_VALUE_CHARS = 20;
@@ -62,15 +63,19 @@ export function parseLeaseFileRecord(text: string): number | undefined {
 
 /**
  * Writes lease deadlines to the lease file, at most one write at a time: while one is in flight,
- * later values replace each other and only the newest is written after it (like LeaseLineWriter).
- * Each write is the whole fixed-length record at offset 0.
+ * later values replace each other and only the newest is written after it (NewestValueWriter, like
+ * LeaseLineWriter). Each write is the whole fixed-length record at offset 0.
  */
 export class LeaseFileWriter {
-  private pending: number | undefined;
-  private inFlight: Promise<void> | undefined;
+  private readonly writer: NewestValueWriter<number>;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly handle: FileHandle) {}
+  private constructor(private readonly handle: FileHandle) {
+    this.writer = new NewestValueWriter<number>((value, done) => {
+      const record = Buffer.from(leaseFileRecord(value), "latin1");
+      handle.write(record, 0, record.length, 0).then(() => done(), done);
+    }, "continue");
+  }
 
   /** Creates or truncates the file (mode 0600) and keeps it open. Rejects when it cannot. */
   static async open(path: string): Promise<LeaseFileWriter> {
@@ -92,39 +97,17 @@ export class LeaseFileWriter {
    * next value is tried again).
    */
   write(monotonicMs: number): void {
-    if (this.closing !== undefined || !Number.isFinite(monotonicMs) || monotonicMs > MAX_LEASE_FILE_MS)
-      return;
-    this.pending = monotonicMs;
-    if (this.inFlight === undefined) this.next();
+    if (!Number.isFinite(monotonicMs) || monotonicMs > MAX_LEASE_FILE_MS) return;
+    this.writer.write(monotonicMs);
   }
 
   /** Waits for the write in flight (a value still pending is dropped), then closes the file. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.pending = undefined;
-      await this.inFlight;
+      await this.writer.close();
       await this.handle.close();
     })();
     return this.closing;
-  }
-
-  private next(): void {
-    const value = this.pending;
-    if (value === undefined || this.closing !== undefined) {
-      this.pending = undefined;
-      return;
-    }
-    this.pending = undefined;
-    const record = Buffer.from(leaseFileRecord(value), "latin1");
-    this.inFlight = this.handle.write(record, 0, record.length, 0).then(
-      () => this.written(),
-      () => this.written(),
-    );
-  }
-
-  private written(): void {
-    this.inFlight = undefined;
-    this.next();
   }
 }
 
