@@ -1,6 +1,6 @@
 import type { LeaseGrant, LeaseRenewal } from "../assignment/node-rpc.js";
-import { invalidField, SanpathError } from "../errors/sanpath-error.js";
-import { MAX_LEASE_HOLD_MS } from "../node/peer-lease-port.js";
+import { SanpathError } from "../errors/sanpath-error.js";
+import { checkLeaseRenewal } from "../node/peer-lease-port.js";
 import type { ServiceHandlers } from "./service-registry.js";
 
 /**
@@ -11,9 +11,7 @@ export function renewLeaseHandler(
   renew: (renewal: LeaseRenewal) => Promise<LeaseGrant>,
 ): ServiceHandlers<"node">["renewLease"] {
   return async (request, { caller }) => {
-    if (request.node === "") throw invalidField("node", "must name the renewing node");
-    if (request.holdMs > MAX_LEASE_HOLD_MS)
-      throw invalidField("hold_ms", `must be at most ${MAX_LEASE_HOLD_MS}`);
+    checkLeaseRenewal(request);
     // A node certificate renews only its own lease: a member must not keep another one alive.
     if (caller.credential === "certificate" && caller.role === "node" && caller.name !== request.node) {
       throw new SanpathError(

@@ -54,7 +54,7 @@ import { sweepUntilDone } from "./startup-sweep.js";
 import { adoptHandedOverSession } from "./session-adoption.js";
 import { StepTimings } from "./step-timings.js";
 import type { LeaseStatus } from "./peer-lease-keeper.js";
-import { MAX_LEASE_HOLD_MS, type PeerLease } from "./peer-lease-port.js";
+import { checkLeaseRenewal, type PeerLease } from "./peer-lease-port.js";
 import { MAX_PATHS_PER_BATCH, type LeaseGrant, type LeaseRenewal } from "../assignment/node-rpc.js";
 
 export type {
@@ -437,13 +437,11 @@ export class NodeAgent {
 
   /** Another node renews its peer lease here (NodeService.RenewLease). */
   renewLease(renewal: LeaseRenewal): Promise<LeaseGrant> {
+    checkLeaseRenewal(renewal);
     const lease = this.options.lease;
-    if (renewal.node === "") throw invalidField("node", "must name the renewing node");
     if (lease === undefined) {
       return Promise.resolve({ node: this.options.nodeName, granted: false, silences: new Map() });
     }
-    if ((renewal.holdMs ?? 0) > MAX_LEASE_HOLD_MS)
-      throw invalidField("hold_ms", `must be at most ${MAX_LEASE_HOLD_MS}`);
     return lease.answerRenew(renewal.node, renewal.holdMs ?? 0);
   }
 

@@ -1,8 +1,20 @@
-import type { LeaseGrant } from "../assignment/node-rpc.js";
+import type { LeaseGrant, LeaseRenewal } from "../assignment/node-rpc.js";
+import { invalidField } from "../errors/sanpath-error.js";
 import type { LeaseStatus, LeaseTiming } from "./peer-lease-keeper.js";
 
 /** The longest a restarting node's lease may be held for its successor (RenewLease hold_ms, ms). */
 export const MAX_LEASE_HOLD_MS = 60_000;
+
+/**
+ * The rules of a RenewLease request, wherever it comes in (either listener's handler,
+ * api/renew-lease-handler.ts, and NodeAgent.renewLease for callers in process): it names the
+ * renewing node and holds the lease at most MAX_LEASE_HOLD_MS. Throws INVALID_ARGUMENT otherwise.
+ */
+export function checkLeaseRenewal(renewal: LeaseRenewal): void {
+  if (renewal.node === "") throw invalidField("node", "must name the renewing node");
+  if ((renewal.holdMs ?? 0) > MAX_LEASE_HOLD_MS)
+    throw invalidField("hold_ms", `must be at most ${MAX_LEASE_HOLD_MS}`);
+}
 
 /**
  * This node's peer lease as the rest of sanpathd uses it (liveness.mode peer-lease): the node

@@ -4,9 +4,13 @@
  * while a Consul that answers nothing fences nobody; the others prove the cut node's lease over.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { LeaseRenewal } from "../../src/assignment/node-rpc.js";
+import { SanpathError } from "../../src/errors/sanpath-error.js";
 import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
+import { MAX_LEASE_HOLD_MS } from "../../src/node/peer-lease-port.js";
 import { provenSilenceMs } from "../../src/node/peer-lease.js";
 import { ProcessCluster } from "../support/process-cluster.js";
+import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
 
 const TIMING: LeaseTiming = {
@@ -45,6 +49,16 @@ describe("peer leases between node agents", () => {
     expect(grant).toMatchObject({ node: "b", granted: true });
     expect(grant.silences.get("a")).toBe(0);
     expect(grant.silences.get("c")).toBeLessThan(TIMING.leaseMs);
+  });
+
+  it("in process as over gRPC, a renew naming no node or holding over 60 s is refused (hold_ms, the rule)", async () => {
+    const b = cluster.node("b").agent;
+    const renew = (renewal: LeaseRenewal) => rejectionAs(SanpathError, (async () => b.renewLease(renewal))());
+    const tooLong = await renew({ node: "a", holdMs: MAX_LEASE_HOLD_MS + 1 });
+    expect(tooLong).toMatchObject({ kind: "invalid_argument", field: "hold_ms" });
+    expect(tooLong.message).toBe("hold_ms: must be at most 60000");
+    expect((await renew({ node: "" })).field).toBe("node");
+    expect((await b.renewLease({ node: "a", holdMs: MAX_LEASE_HOLD_MS })).granted).toBe(true);
   });
 
   it("a node cut off from its peers fences by itself, and the others prove its lease over", async () => {
