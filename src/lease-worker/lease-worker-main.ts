@@ -110,14 +110,9 @@ async function run(): Promise<void> {
     switch (message.kind) {
       case "alive": {
         lastAlive = now();
-        const joined = message.members.peers.some(
-          (peer) => !members.peers.some((known) => known.name === peer.name),
-        );
         members = message.members;
+        // Reads the members through the keeper, which renews at once with a peer they newly name.
         publish();
-        // A peer first known (at start, the node records read): renew with it now, not a heartbeat
-        // later, so that a starting node holds its lease as soon as it can.
-        if (joined) void keeper.renewRound();
         return;
       }
       case "answer":

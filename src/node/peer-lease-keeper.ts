@@ -72,7 +72,8 @@ export interface LeaseStatus {
  * deadline = heartbeat) and records, from each answer, the grant (its lease) and the peer's silences
  * (evidence for expiry proofs). It answers the peers' renews the same way (`answer`). A renew waits
  * for its answer as long as the answer could still extend the lease (leaseMs − teardownBudgetMs);
- * meanwhile no other renew goes to that peer.
+ * meanwhile no other renew goes to that peer. A peer the members newly name is renewed with at
+ * once, at the next read of them (members()).
  *
  * Listeners hear of every change of `fenceAt`, the instant (this node's clock) by which its tear-down
  * must have started: the lease's end minus the tear-down budget.
@@ -90,6 +91,9 @@ export class PeerLeaseKeeper implements PeerLease {
   private readonly lastErrors = new Map<string, string>();
   private readonly stopping = new AbortController();
   private granting = true;
+  private started = false;
+  /** The peers members() named when last read. */
+  private lastPeers = new Set<string>();
   private renewals = 0;
   private lastFenceAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -108,7 +112,8 @@ export class PeerLeaseKeeper implements PeerLease {
 
   /** Renews every heartbeat until stop(). */
   start(): void {
-    if (this.timer !== undefined || this.stopping.signal.aborted) return;
+    if (this.started || this.stopping.signal.aborted) return;
+    this.started = true;
     const tick = (): void => {
       void this.renewRound();
       this.timer = setTimeout(tick, this.options.timing.heartbeatMs);
@@ -160,7 +165,7 @@ export class PeerLeaseKeeper implements PeerLease {
 
   /** When the lease ends (this node's clock); undefined without one. */
   validUntil(): number | undefined {
-    const size = this.options.members().size;
+    const size = this.members().size;
     return size === undefined ? undefined : this.holder.validUntil(size);
   }
 
@@ -181,7 +186,7 @@ export class PeerLeaseKeeper implements PeerLease {
    * clock): this node's own grant table read now, and the newest silences its peers reported.
    */
   expiryProven(subject: string, notBefore: number): boolean {
-    const size = this.options.members().size;
+    const size = this.members().size;
     if (size === undefined || subject === this.options.self) return false;
     const now = this.now();
     const own: SilenceReport = {
@@ -197,7 +202,7 @@ export class PeerLeaseKeeper implements PeerLease {
    * placement to act at once, with proofs of its own), until `signal` aborts.
    */
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    watchLeaseExpiries(this, this.options.members, signal, onExpiry);
+    watchLeaseExpiries(this, () => this.members(), signal, onExpiry);
   }
 
   /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */
@@ -227,8 +232,8 @@ export class PeerLeaseKeeper implements PeerLease {
       holds: this.holds(now),
       // A cluster of one holds its lease for good: shown as the largest uint32.
       validForMs: until === undefined ? 0 : Math.min(0xffff_ffff, Math.max(0, Math.floor(until - now))),
-      clusterSize: this.options.members().size,
-      peers: this.options.members().peers.map((peer) => {
+      clusterSize: this.members().size,
+      peers: this.members().peers.map((peer) => {
         const sentAt = this.lastGrantSent.get(peer.name);
         return {
           node: peer.name,
@@ -244,7 +249,7 @@ export class PeerLeaseKeeper implements PeerLease {
 
   /** One renew to every peer whose previous renew has ended; resolves when all have. */
   async renewRound(): Promise<void> {
-    const { peers } = this.options.members();
+    const { peers } = this.members();
     await Promise.all(peers.filter((peer) => !this.inFlight.has(peer.name)).map((peer) => this.renew(peer)));
   }
 
@@ -254,7 +259,7 @@ export class PeerLeaseKeeper implements PeerLease {
    * peer answered or gave up.
    */
   async holdForHandover(holdMs: number): Promise<void> {
-    const { peers } = this.options.members();
+    const { peers } = this.members();
     await Promise.all(peers.map((peer) => this.renew(peer, holdMs)));
   }
 
@@ -294,6 +299,28 @@ export class PeerLeaseKeeper implements PeerLease {
     }
   }
 
+  /**
+   * The members now. Once started, a peer the last read did not name (a node that joined; in the
+   * lease worker, every peer once the node records are first read) is renewed with at once, not a
+   * heartbeat later, so that a starting node holds its lease as soon as it can.
+   */
+  private members(): LeaseMembers {
+    const members = this.options.members();
+    const { peers } = members;
+    if (peers.length === this.lastPeers.size && peers.every((peer) => this.lastPeers.has(peer.name)))
+      return members;
+    const joined = peers.filter((peer) => !this.lastPeers.has(peer.name));
+    this.lastPeers = new Set(peers.map((peer) => peer.name));
+    // Not from inside this read (fenceAt(), a round's own list): once its caller is done.
+    if (this.started && joined.length > 0) queueMicrotask(() => this.renewJoined(joined));
+    return members;
+  }
+
+  private renewJoined(joined: readonly NodeEndpoint[]): void {
+    if (this.stopping.signal.aborted) return;
+    for (const peer of joined) if (!this.inFlight.has(peer.name)) void this.renew(peer);
+  }
+
   private notifyActivity(): void {
     for (const listener of this.activityListeners) listener();
   }
@@ -312,7 +339,7 @@ export class PeerLeaseKeeper implements PeerLease {
   }
 
   private knownNodes(): Set<string> {
-    const names = new Set(this.options.members().peers.map((peer) => peer.name));
+    const names = new Set(this.members().peers.map((peer) => peer.name));
     for (const name of this.grants.nodes()) names.add(name);
     return names;
   }

@@ -4,11 +4,13 @@
  * while a Consul that answers nothing fences nobody; the others prove the cut node's lease over.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { LeaseRenewal } from "../../src/assignment/node-rpc.js";
+import type { LeaseGrant, LeaseRenewal, NodeEndpoint } from "../../src/assignment/node-rpc.js";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
+import { createLogger } from "../../src/log/logger.js";
+import { PeerLeaseKeeper, type LeaseMembers, type LeaseTiming } from "../../src/node/peer-lease-keeper.js";
 import { MAX_LEASE_HOLD_MS } from "../../src/node/peer-lease-port.js";
 import { provenSilenceMs } from "../../src/node/peer-lease.js";
+import { settle } from "../../src/testing/manual-clock.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
@@ -134,6 +136,56 @@ describe("a restart with peer leases", () => {
       expect(b?.expiryProven("a", 0)).toBe(false);
     } finally {
       await cluster.close();
+    }
+  });
+});
+
+describe("a peer newly in the members", () => {
+  it("is renewed with at the keeper's next read of them, not a heartbeat (10 s) later", async () => {
+    const endpoint = (name: string): NodeEndpoint => ({ name, address: `${name}:1` });
+    let members: LeaseMembers = { peers: [endpoint("b")], size: 2 };
+    const renewed: string[] = [];
+    const keeper = new PeerLeaseKeeper({
+      self: "a",
+      timing: { ...TIMING, heartbeatMs: 10_000, leaseMs: 40_000 },
+      members: () => members,
+      logger: createLogger({ level: "silent" }),
+      rpc: {
+        renewLease: (peer): Promise<LeaseGrant> => {
+          renewed.push(peer.name);
+          return Promise.resolve({ node: peer.name, granted: true, silences: new Map() });
+        },
+      },
+    });
+    try {
+      // Read before start: nothing is renewed until start(), which renews with every peer.
+      members = { peers: [endpoint("b"), endpoint("c")], size: 3 };
+      keeper.status();
+      await settle();
+      expect(renewed).toEqual([]);
+      keeper.start();
+      await settle();
+      expect(renewed.sort()).toEqual(["b", "c"]);
+
+      // d joins; the lease worker's next read is its fenceAt() once the members came.
+      members = { peers: [...members.peers, endpoint("d")], size: 4 };
+      keeper.fenceAt();
+      await settle();
+      expect(renewed.slice(2)).toEqual(["d"]);
+
+      // e joins and renews here first (a node starting in the same process): e is renewed with at once.
+      members = { peers: [...members.peers, endpoint("e")], size: 5 };
+      keeper.answer("e");
+      await settle();
+      expect(renewed.slice(3)).toEqual(["e"]);
+      expect(keeper.status().peers.every((peer) => peer.grantedAgoMs !== undefined)).toBe(true);
+
+      // Nobody new: a read renews nothing until the heartbeat.
+      keeper.fenceAt();
+      await settle();
+      expect(renewed).toHaveLength(4);
+    } finally {
+      keeper.stop();
     }
   });
 });
