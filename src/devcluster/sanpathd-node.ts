@@ -9,6 +9,7 @@
 import type { DataPathConfig } from "../config/config.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { RECOMMENDED_POOL_SIZE } from "../server/libuv-pool.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client, type ChannelCredentials } from "@grpc/grpc-js";
 import { HealthClient } from "../cli/health-client.js";
@@ -173,6 +174,8 @@ export function startSanpathd(node: NodeLayout, netns: string, files: SanpathdFi
     netns,
     file: process.execPath,
     args: [...sanpathdNodeOptions(), sanpathdMain(), "--config", files.configFile],
+    // As the systemd unit does (src/server/libuv-pool.ts).
+    env: { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(RECOMMENDED_POOL_SIZE) },
     logFile: files.logFile,
     label: `sanpathd ${node.name}`,
   });

@@ -67,6 +67,7 @@ import { createLogger, type Logger } from "../log/logger.js";
 import { createDevTokens, type DevTokens } from "../security/dev-tokens.js";
 import { parseSanpathdCommand } from "./command.js";
 import { defaultComponents } from "./components.js";
+import { libuvPoolSize, RECOMMENDED_POOL_SIZE } from "./libuv-pool.js";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { startDevEnvironment, type DevEnvironment } from "./dev-environment.js";
 
@@ -124,6 +125,14 @@ async function main(): Promise<number> {
     { config: redactConfig(config), dev: invocation.dev, version: packageVersion() },
     "sanpathd starting",
   );
+  const pool = libuvPoolSize(process.env);
+  if (pool.belowAdvice) {
+    log.warn(
+      { threads: pool.threads, advised: RECOMMENDED_POOL_SIZE },
+      `libuv pool: ${pool.threads} threads for file I/O and librbd calls together; start sanpathd with ` +
+        `UV_THREADPOOL_SIZE=${RECOMMENDED_POOL_SIZE} (deploy/systemd/sanpathd.service does)`,
+    );
+  }
 
   let daemon: Daemon;
   try {
