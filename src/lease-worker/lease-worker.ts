@@ -70,6 +70,8 @@ export class LeaseWorker implements PeerLease {
   private readonly shared: SharedInstant;
   private readonly mirror: LeaseMirror;
   private readonly listeners = new Set<() => void>();
+  /** Called after each snapshot from the worker (new proof material). */
+  private readonly snapshotListeners = new Set<() => void>();
   private readonly waiting = new Map<number, (message: FromLeaseWorker) => void>();
   private worker: Worker | undefined;
   private alive: NodeJS.Timeout | undefined;
@@ -139,7 +141,10 @@ export class LeaseWorker implements PeerLease {
   }
 
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    watchLeaseExpiries(this, this.options.members, signal, onExpiry);
+    watchLeaseExpiries(this, this.options.members, signal, onExpiry, (listener) => {
+      this.snapshotListeners.add(listener);
+      return () => this.snapshotListeners.delete(listener);
+    });
   }
 
   clock(): number {
@@ -238,6 +243,7 @@ export class LeaseWorker implements PeerLease {
         this.mirror.apply(message.snapshot);
         this.lastStatus = message.status;
         this.notifyIfMoved();
+        for (const listener of this.snapshotListeners) listener();
         return;
       case "answered":
       case "done":

@@ -8,10 +8,17 @@ import type { PeerLease } from "./peer-lease-port.js";
 import {
   GrantTable,
   LeaseHolder,
+  provenSilenceMs,
   SilenceEvidence,
   type PeerLeaseSettings,
   type SilenceReport,
 } from "./peer-lease.js";
+
+/**
+ * How much later than this node's the other granters' last grant to a silent peer may be, plus a
+ * renew's round trip, when a proof round is timed (scheduleProofRounds).
+ */
+const PROOF_ROUND_SLACK_MS = 30;
 
 /** The peer-lease settings of a running node (config `lease.*`). */
 export interface LeaseTiming extends PeerLeaseSettings {
@@ -97,6 +104,8 @@ export class PeerLeaseKeeper implements PeerLease {
   private renewals = 0;
   private lastFenceAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The extra renew rounds timed for a silent peer's expiry proof, by peer. */
+  private readonly proofRounds = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly options: PeerLeaseKeeperOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -116,6 +125,7 @@ export class PeerLeaseKeeper implements PeerLease {
     this.started = true;
     const tick = (): void => {
       void this.renewRound();
+      this.scheduleProofRounds();
       this.timer = setTimeout(tick, this.options.timing.heartbeatMs);
     };
     tick();
@@ -126,6 +136,31 @@ export class PeerLeaseKeeper implements PeerLease {
     this.granting = false;
     this.stopping.abort();
     clearTimeout(this.timer);
+    for (const timer of this.proofRounds.values()) clearTimeout(timer);
+    this.proofRounds.clear();
+  }
+
+  /**
+   * A silent peer's lease can be proven over once the other granters report it silent for long
+   * enough; they report it in their answers to this node's renews, which go every heartbeat. So
+   * when a peer's silence will reach that length before the next heartbeat, one more round goes
+   * out just then: the proof (and the placement of its paths) comes up to a heartbeat sooner.
+   */
+  private scheduleProofRounds(): void {
+    const { heartbeatMs, clockRateError: e } = this.options.timing;
+    // The silence the other granters must report, as this node's grant table counts it: their
+    // clocks may run slow (e), and their last grant may be a little later than ours (slack).
+    const needed = (provenSilenceMs(this.options.timing) * (1 + e)) / (1 - e) + PROOF_ROUND_SLACK_MS;
+    const now = this.now();
+    for (const peer of this.members().peers) {
+      const dueInMs = needed - this.grants.silentFor(peer.name, now);
+      if (dueInMs <= 0 || dueInMs > heartbeatMs || this.proofRounds.has(peer.name)) continue;
+      const timer = setTimeout(() => {
+        this.proofRounds.delete(peer.name);
+        if (!this.stopping.signal.aborted) void this.renewRound();
+      }, dueInMs);
+      this.proofRounds.set(peer.name, timer);
+    }
   }
 
   /** Calls `listener` whenever fenceAt() may have moved. Returns the unsubscribe. */
@@ -202,7 +237,13 @@ export class PeerLeaseKeeper implements PeerLease {
    * placement to act at once, with proofs of its own), until `signal` aborts.
    */
   watchExpiries(signal: AbortSignal, onExpiry: (nodes: readonly string[]) => void): void {
-    watchLeaseExpiries(this, () => this.members(), signal, onExpiry);
+    watchLeaseExpiries(
+      this,
+      () => this.members(),
+      signal,
+      onExpiry,
+      (listener) => this.onActivity(listener),
+    );
   }
 
   /** Whether `subject` renewed with this node within `withinMs` (it is alive and reaches us). */

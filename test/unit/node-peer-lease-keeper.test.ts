@@ -189,3 +189,60 @@ describe("a peer newly in the members", () => {
     }
   });
 });
+
+describe("a peer that goes silent", () => {
+  it("is proven over by a renew round timed for it, not at the next heartbeat (1 s later)", async () => {
+    const timing: LeaseTiming = { ...TIMING, heartbeatMs: 1000, leaseMs: 400 };
+    const names = ["a", "b", "c"];
+    const dead = new Set<string>();
+    const keepers = new Map<string, PeerLeaseKeeper>();
+    const endpoint = (name: string): NodeEndpoint => ({ name, address: `${name}:1` });
+    for (const self of names) {
+      keepers.set(
+        self,
+        new PeerLeaseKeeper({
+          self,
+          timing,
+          members: () => ({ peers: names.filter((n) => n !== self).map(endpoint), size: 3 }),
+          logger: createLogger({ level: "silent" }),
+          rpc: {
+            renewLease: (peer, renewal): Promise<LeaseGrant> => {
+              const keeper = keepers.get(peer.name);
+              if (keeper === undefined || dead.has(peer.name) || dead.has(self))
+                return Promise.reject(new SanpathError("unavailable", `${peer.name} is down (test)`));
+              return Promise.resolve(keeper.answer(renewal.node, renewal.holdMs ?? 0));
+            },
+          },
+        }),
+      );
+    }
+    const keeper = (name: string): PeerLeaseKeeper => {
+      const found = keepers.get(name);
+      if (found === undefined) throw new Error(`no keeper ${name}`);
+      return found;
+    };
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      // a and b renew at 0, 1000, 2000 ms; c at 600, 1600 ms, then dies at 1700 ms.
+      const start = performance.now();
+      keeper("a").start();
+      keeper("b").start();
+      await sleep(600);
+      keeper("c").start();
+      await sleep(1100);
+      dead.add("c");
+      keeper("c").stop();
+      // c's silence reaches the proof's length ~470 ms after its last renew (1600 ms): a's tick at
+      // 2000 ms times a round for ~2070 ms, and b's answer to it completes the proof. Without it,
+      // b's next report comes with a's 3000 ms heartbeat.
+      await until("c's lease proven over by a", () => (keeper("a").expiryProven("c", 0) ? true : undefined), {
+        intervalMs: 5,
+      });
+      const provenAfterMs = performance.now() - start;
+      expect(provenAfterMs).toBeGreaterThan(1600 + provenSilenceMs(timing));
+      expect(provenAfterMs).toBeLessThan(2700);
+    } finally {
+      for (const each of keepers.values()) each.stop();
+    }
+  });
+});
