@@ -277,9 +277,14 @@ export class PlacementLoop {
       // Proofs count only silences asked for after the path was read in its present state: a lock
       // the node took after a proof's instant is then never one acted on (peer-lease.ts).
       this.firstSeen.note(state.paths, lease.clock());
-      if ((await this.releaseExpiredLocks(state, lease)) > 0) {
-        state = await reader.read(readOptions);
-        this.firstSeen.note(state.paths, lease.clock());
+      const released = await this.releaseExpiredLocks(state, lease);
+      if (released.size > 0) {
+        // Not read again: each release succeeded only if the lock was unchanged since this read,
+        // so those paths were free then; whoever locks one meanwhile makes its AcquirePath fail.
+        // Not noted as newly seen either: the proof that freed a path (its holder without a lease
+        // after the path was first read held) is the proof that the holder stopped serving it (a
+        // fenced node never serves under its old locks again), so placing it waits for no newer one.
+        state = withReleased(state, released);
       }
       state = withoutExpiredNodes(state, lease, this.options.nodeName);
       this.gateOnLeases(state, lease);
@@ -464,9 +469,9 @@ export class PlacementLoop {
    * Peer leases: releases the locks still held by nodes whose lease provably ended after
    * `notBefore` (a killed sanpathd's session lives on until its TTL; a node cut off from its peers
    * but not from Consul keeps renewing it). Only a node with a node record: a PetaSAN node holds no
-   * lease and keeps Consul's rules. Returns how many were released.
+   * lease and keeps Consul's rules. Returns the IPs of the paths released.
    */
-  private async releaseExpiredLocks(state: ClusterState, lease: PlacementLeases): Promise<number> {
+  private async releaseExpiredLocks(state: ClusterState, lease: PlacementLeases): Promise<Set<string>> {
     const { signal, logger, nodeName } = this.options;
     const members = new Set(state.nodes.filter((node) => node.address !== "").map((node) => node.name));
     const now = lease.clock();
@@ -505,7 +510,7 @@ export class PlacementLoop {
         "released the path locks of nodes whose peer lease provably ended",
       );
     }
-    return done.length;
+    return new Set(done.map((path) => path.ip));
   }
 
   /**
@@ -602,6 +607,22 @@ export class PlacementLoop {
  * The state with nodes whose peer lease is proven over counted offline: not placement targets (a
  * choice of target, not a safety rule: any proof on record will do).
  */
+/** `state` with the paths at `releasedIps` free, their holder now their last holder. */
+function withReleased(state: ClusterState, releasedIps: ReadonlySet<string>): ClusterState {
+  const lost = new Map<string, number>();
+  const paths = state.paths.map((path) => {
+    if (!releasedIps.has(path.ip)) return path;
+    lost.set(path.node, (lost.get(path.node) ?? 0) + 1);
+    const { lock: _released, ...rest } = path;
+    return { ...rest, node: "", lastHolder: path.node };
+  });
+  const nodes = state.nodes.map((node) => {
+    const count = lost.get(node.name);
+    return count === undefined ? node : { ...node, pathCount: node.pathCount - count };
+  });
+  return { ...state, paths, nodes };
+}
+
 function withoutExpiredNodes(
   state: ClusterState,
   lease: PlacementLeases,

@@ -78,6 +78,7 @@ export interface ProcessNodeOptions {
 export class ProcessCluster {
   readonly nodes = new Map<string, ProcessNode>();
   private readonly leaseCut = new Set<string>();
+  private readonly consulCut = new Set<string>();
   readonly rpc: InProcessNodeRpc;
   readonly logger: Logger = createLogger({ level: (process.env.PC_LOG as "info" | undefined) ?? "silent" });
 
@@ -120,7 +121,8 @@ export class ProcessCluster {
 
   /** Starts a node agent and waits until it may serve (its session confirmed). */
   async addNode(name: string, options: ProcessNodeOptions = {}): Promise<ProcessNode> {
-    const { kv, sessions } = this.store;
+    const kv = this.cuttable(name, this.store.kv);
+    const sessions = this.cuttable(name, this.store.sessions);
     const address = `${name}.test:7410`;
     const target = options.target ?? new InMemoryTargetDriver();
     const network = options.network ?? new InMemoryNetworkDriver({ interfaces: ["eth1", "eth2"] });
@@ -199,6 +201,29 @@ export class ProcessCluster {
       (await agent.status(0, AbortSignal.timeout(1000))).session.healthy ? true : undefined,
     );
     return node;
+  }
+
+  /**
+   * The node's Consul calls (KV and sessions) fail from now on: with cutLeases, a killed sanpathd
+   * whose session lives until its TTL, whose locks only the coordinator can free meanwhile.
+   */
+  cutConsul(name: string): void {
+    this.consulCut.add(name);
+  }
+
+  /** A Consul store as node `name` sees it (cutConsul). */
+  private cuttable<T extends object>(name: string, store: T): T {
+    const cut = this.consulCut;
+    return new Proxy(store, {
+      get(target, property, receiver): unknown {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]): unknown =>
+          cut.has(name)
+            ? Promise.reject(new SanpathError("unavailable", `Consul from ${name}: cut off (test)`))
+            : (value as (...callArgs: unknown[]) => unknown).apply(target, args);
+      },
+    });
   }
 
   /** The node's peer-lease renewals, both ways, fail from now on (a node cut off from its peers). */

@@ -3,7 +3,9 @@
  * fakes): a node cut off from its peers keeps its Consul session, yet loses its paths once its lease
  * is proven over (its locks released unless changed since read), never before it fenced; a path
  * whose last holder is alive but lost its Consul session is let go there first (CleanPath), then
- * placed. An address sampler at every placement attempt sees no IP on two nodes.
+ * placed; the locks of a node that can no longer release them itself (killed: no renews, no Consul)
+ * are freed and its paths placed in one pass. An address sampler at every placement attempt sees
+ * no IP on two nodes.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ActiveMoves } from "../../src/assignment/active-moves.js";
@@ -129,6 +131,33 @@ describe("PlacementLoop with peer leases", () => {
     expect(status.session.fencesByCause["lease-lost"]).toBeGreaterThanOrEqual(1);
     // The old session was not the coordinator's to end: its locks were released one by one.
     expect(session).toBeDefined();
+  });
+
+  it("frees the locks of a node whose lease is proven over and places its paths in the same pass, without reading the cluster again", async () => {
+    await cluster.addDisk({ name: "d", pathCount: 3 });
+    const ip = await pathOf("b");
+    // What each read of the cluster said of the path, and what the last read said when it was placed.
+    const heldPerRead: string[] = [];
+    const read = reader.read.bind(reader);
+    reader.read = async (options) => {
+      const state = await read(options);
+      heldPerRead.push(state.paths.find((path) => path.ip === ip)?.node ?? "?");
+      return state;
+    };
+    const lastReadAtAcquire: string[] = [];
+    const acquire = cluster.rpc.acquirePath.bind(cluster.rpc);
+    cluster.rpc.acquirePath = (node, request, signal) => {
+      if (heldPerRead.length > 0) lastReadAtAcquire.push(heldPerRead.at(-1) ?? "");
+      return acquire(node, request, signal);
+    };
+    // b as after a kill -9: no renews, and it cannot release its own locks (its session lives on).
+    cluster.cutConsul("b");
+    cluster.cutLeases("b");
+    expect(["a", "c"]).toContain(await placedOffB(ip));
+    expect(doubles).toEqual([]);
+    expect(ipsOn(cluster.node("b"))).not.toContain(ip);
+    // The pass read the path still locked by b, released the lock, and placed it from that read.
+    expect(lastReadAtAcquire).toContain("b");
   });
 
   it("asks a live last holder whose Consul session ended to let its path go before placing it", async () => {
