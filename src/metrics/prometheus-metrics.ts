@@ -90,6 +90,7 @@ export class PrometheusMetrics implements MetricsRecorder {
   private readonly grpcSeconds: Histogram<"method">;
   private readonly commandSeconds: Histogram<"command" | "result">;
   private readonly consulSeconds: Histogram<"operation" | "result">;
+  private readonly reconcileSeconds: Histogram<"read">;
   private readonly eventsWrittenTotal: Counter;
   private readonly eventsDroppedTotal: Counter<"reason">;
   private eventQueueSource: () => number = () => 0;
@@ -344,6 +345,13 @@ export class PrometheusMetrics implements MetricsRecorder {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.reconcileSeconds = new Histogram({
+      name: "sanpath_reconcile_pass_duration_seconds",
+      help: "Reconcile passes of this node, whole, by how the local state was read (fresh: from the daemons; believed: the drivers' models).",
+      labelNames: ["read"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.eventsWrittenTotal = new Counter({
       name: "sanpath_events_written_total",
       help: "Events this node wrote to the event history in Consul.",
@@ -414,6 +422,10 @@ export class PrometheusMetrics implements MetricsRecorder {
 
   consulRequestEnded(operation: string, result: string, seconds: number): void {
     this.consulSeconds.observe({ operation, result }, seconds);
+  }
+
+  reconcilePassEnded(fresh: boolean, seconds: number): void {
+    this.reconcileSeconds.observe({ read: fresh ? "fresh" : "believed" }, seconds);
   }
 
   /** The exposition text of every metric, and its content type. */

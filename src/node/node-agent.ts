@@ -100,6 +100,8 @@ export interface NodeAgentOptions {
    */
   onServingChange?: (serving: boolean) => void;
   reconcilePeriodMs?: number;
+  /** Each reconcile pass that ran to its end (for the metrics). */
+  onReconcilePass?: (fresh: boolean, seconds: number) => void;
   /** How often served paths are checked and repaired when drifted (data-path-probe.ts); 0 = never. */
   dataPathProbeMs?: number;
   /** Address changes that wake the data-path probe at once (default none: it waits its interval). */
@@ -225,6 +227,7 @@ export class NodeAgent {
       logger: options.logger,
       currentSession,
       handingOff: () => this.degraded.current !== undefined,
+      ...(options.onReconcilePass === undefined ? {} : { onPassDone: options.onReconcilePass }),
     });
     this.teardown = new LocalTeardown({
       journal: options.journal,

@@ -26,6 +26,8 @@ export interface PathReconciliationOptions {
   currentSession: () => ActiveSession | undefined;
   /** The node is degraded (degraded-mode.ts): a held path is given up, not configured. */
   handingOff?: () => boolean;
+  /** Each pass that ran to its end, how long it took and whether it read the daemons afresh. */
+  onPassDone?: (fresh: boolean, seconds: number) => void;
 }
 
 /**
@@ -84,14 +86,12 @@ export class PathReconciliation {
       }
     }
     await this.removeStrayPathIps(passSignal);
+    const durationMs = performance.now() - started;
     this.log.debug(
-      {
-        fresh: entries === undefined,
-        paths: plan.length,
-        durationMs: Math.round(performance.now() - started),
-      },
+      { fresh: entries === undefined, paths: plan.length, durationMs: Math.round(durationMs) },
       "reconcile pass done",
     );
+    this.options.onPassDone?.(entries === undefined, durationMs / 1000);
   }
 
   /** Re-reads one path under its queue and makes it right (see reconcile-plan.ts). */

@@ -177,6 +177,7 @@ export function nodeComponent(): DaemonComponent {
         handover: new SessionHandoverFile(join(config.dataDir, NODE_STATE_FILES.handover)),
         logger: log,
         onServingChange: (serving) => health.setCondition(NODE_SESSION_CONDITION, serving, [NODE_SERVICE]),
+        onReconcilePass: (fresh, seconds) => metrics.reconcilePassEnded(fresh, seconds),
         onDataPathHealthChange: (healthy) =>
           health.setCondition(DATA_PATH_CONDITION, healthy, [NODE_SERVICE]),
       });

@@ -69,6 +69,8 @@ export interface ProcessNodeOptions {
   addressWatch?: boolean;
   /** What the health service would be told of the data path. */
   onDataPathHealthChange?: (healthy: boolean, reason: string) => void;
+  /** What the metrics would be told of each reconcile pass. */
+  onReconcilePass?: (fresh: boolean, seconds: number) => void;
   /** What the health service would be told of whether the node may take paths. */
   onServingChange?: (serving: boolean) => void;
   /** Wait until the node may serve (default true). */
@@ -190,6 +192,7 @@ export class ProcessCluster {
         ? {}
         : { onDataPathHealthChange: options.onDataPathHealthChange }),
       ...(options.onServingChange === undefined ? {} : { onServingChange: options.onServingChange }),
+      ...(options.onReconcilePass === undefined ? {} : { onReconcilePass: options.onReconcilePass }),
     });
     const node = { name, address, agent, target, network, journal, memory, handover, lease };
     this.nodes.set(name, node);

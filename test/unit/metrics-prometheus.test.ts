@@ -193,6 +193,9 @@ describe("Prometheus metrics", () => {
     metrics.grpcCallEnded("/sanpath.v1.DiskService/AddDisk", "INVALID_ARGUMENT", 0.001);
     metrics.commandEnded("tgtadm", true, 0.004);
     metrics.consulRequestEnded("kv.get", "error", 5);
+    metrics.reconcilePassEnded(true, 0.2);
+    metrics.reconcilePassEnded(false, 0.01);
+    metrics.reconcilePassEnded(false, 0.02);
     const text = (await metrics.render()).body;
     expect(
       sample(text, "sanpath_grpc_server_handled_total", {
@@ -211,5 +214,10 @@ describe("Prometheus metrics", () => {
     expect(
       sample(text, "sanpath_consul_request_duration_seconds_count", { operation: "kv.get", result: "error" }),
     ).toBe(1);
+    expect(sample(text, "sanpath_reconcile_pass_duration_seconds_count", { read: "fresh" })).toBe(1);
+    expect(sample(text, "sanpath_reconcile_pass_duration_seconds_count", { read: "believed" })).toBe(2);
+    expect(sample(text, "sanpath_reconcile_pass_duration_seconds_sum", { read: "believed" })).toBeCloseTo(
+      0.03,
+    );
   });
 });

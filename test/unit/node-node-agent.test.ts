@@ -178,6 +178,17 @@ describe("NodeAgent on in-memory Consul, target and network", () => {
     expect(await servedOn(a)).toMatchObject({ ip: false, portal: false });
   });
 
+  it("tells the metrics of each reconcile pass: the one at session start reads the daemons afresh", async () => {
+    const passes: { fresh: boolean; seconds: number }[] = [];
+    await cluster.addNode("b", {
+      onReconcilePass: (fresh, seconds) => passes.push({ fresh, seconds }),
+    });
+    await until("b's first reconcile pass", () => (passes.length > 0 ? true : undefined));
+    expect(passes[0]?.fresh).toBe(true);
+    expect(passes[0]?.seconds).toBeGreaterThanOrEqual(0);
+    expect(passes[0]?.seconds).toBeLessThan(5);
+  });
+
   it("a stop tears every path down, releases the locks and destroys the session", async () => {
     await a.agent.acquirePath({ epoch: 1, diskId, index: 1, jobId: "" }, signal());
     await a.agent.acquirePath({ epoch: 1, diskId, index: 2, jobId: "" }, signal());
