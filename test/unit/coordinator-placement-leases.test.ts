@@ -13,22 +13,14 @@ import type { ClusterStateReader } from "../../src/assignment/assignment-stats.j
 import { NodeCallSlots } from "../../src/assignment/node-call-slots.js";
 import { PlacementLoop, type PlacementAttempt } from "../../src/coordinator/placement-loop.js";
 import { placementLeasesOf } from "../../src/coordinator/placement-leases.js";
-import type { SessionSettings } from "../../src/node/node-session.js";
 import { parseNodeRecord, serializeNodeRecord } from "../../src/node/node-record.js";
-import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
 import { ipsOn, jobServices, leaderTerm, servedTwice, type TestTerm } from "../support/coordinator-term.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { until } from "../support/until.js";
+import { TEST_LEASE_SESSION, TEST_LEASE_TIMING } from "../support/lease-timing.js";
 
-const TIMING: LeaseTiming = {
-  heartbeatMs: 50,
-  leaseMs: 400,
-  teardownBudgetMs: 100,
-  clockRateError: 0.01,
-  marginMs: 20,
-};
-/** No lock-delay (peer leases); renews far apart, so that a destroyed session goes unnoticed a while. */
-const SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 30_000 };
+const TIMING = TEST_LEASE_TIMING;
+const SESSION = TEST_LEASE_SESSION;
 
 describe("PlacementLoop with peer leases", () => {
   let cluster: ProcessCluster;

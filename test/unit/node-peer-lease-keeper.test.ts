@@ -14,14 +14,9 @@ import { settle } from "../../src/testing/manual-clock.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
+import { TEST_LEASE_TIMING } from "../support/lease-timing.js";
 
-const TIMING: LeaseTiming = {
-  heartbeatMs: 50,
-  leaseMs: 400,
-  teardownBudgetMs: 100,
-  clockRateError: 0.01,
-  marginMs: 20,
-};
+const TIMING = TEST_LEASE_TIMING;
 
 describe("peer leases between node agents", () => {
   let cluster: ProcessCluster;

@@ -6,20 +6,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SanpathError } from "../../src/errors/sanpath-error.js";
-import type { SessionSettings } from "../../src/node/node-session.js";
-import type { LeaseTiming } from "../../src/node/peer-lease-keeper.js";
 import { ProcessCluster } from "../support/process-cluster.js";
 import { rejectionAs } from "../support/thrown.js";
 import { until } from "../support/until.js";
+import { TEST_LEASE_SESSION, TEST_LEASE_TIMING } from "../support/lease-timing.js";
 
-const TIMING: LeaseTiming = {
-  heartbeatMs: 50,
-  leaseMs: 400,
-  teardownBudgetMs: 100,
-  clockRateError: 0.01,
-  marginMs: 20,
-};
-const SESSION: SessionSettings = { ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 30_000 };
+const TIMING = TEST_LEASE_TIMING;
+const SESSION = TEST_LEASE_SESSION;
 const signal = (): AbortSignal => AbortSignal.timeout(5000);
 
 describe("NodeService SERVING with peer leases", () => {
