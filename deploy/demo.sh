@@ -140,7 +140,7 @@ else
 fi
 echo "Killing $victim (sanpathd, its Consul server and tgtd SIGKILLed, its links cut: a power-off)."
 echo "Its peers stop granting it the peer lease it renews every 250 ms. Once a majority proves that lease"
-echo "over (1.5 s lease, about 1.7 s after the last renew: a live node would have torn its paths down"
+echo "over (1 s lease, about 1.2 s after the last renew: a live node would have torn its paths down"
 echo "by then, so an IP is never up twice) the coordinator places its paths on the other nodes; the"
 echo "shipped defaults, with no Consul lock-delay. Each path is re-read from the client until it answers:"
 show deploy/dev-cluster kill "$victim" --reread 60

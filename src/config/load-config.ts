@@ -60,7 +60,7 @@ export function defaultSettings(): Record<string, unknown> {
     "target.tgtControlPort": 0,
     "liveness.mode": "peer-lease",
     "lease.heartbeatMs": 250,
-    "lease.leaseMs": 1500,
+    "lease.leaseMs": 1000,
     "lease.teardownBudgetMs": 300,
     "session.ttlSeconds": 10,
     "session.lockDelaySeconds": 0,

@@ -299,7 +299,7 @@ Security (on unless up --no-tls / --no-auth):
     .addOption(
       new Option(
         "--session <timing>",
-        "lease: peer leases, sanpathd's defaults (lease 1.5 s, failover ≈ 2.5 s; a raft election fences nobody); consul: the Consul session alone, fence after 4 s, lock-delay 5 s; fast: Consul session, 1.5 s / 2 s (a raft election fences every node)",
+        "lease: peer leases, sanpathd's defaults (lease 1 s, failover ≈ 2 s; a raft election fences nobody); consul: the Consul session alone, fence after 4 s, lock-delay 5 s; fast: Consul session, 1.5 s / 2 s (a raft election fences every node)",
       )
         .choices(["lease", "consul", "fast"])
         .default("lease"),

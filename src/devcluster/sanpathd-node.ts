@@ -31,12 +31,12 @@ export interface SessionTiming {
   ttlSeconds: number;
   lockDelaySeconds: number;
   fenceDeadlineMs: number;
-  /** Peer-lease timing (lease.*); default sanpathd's (lease 1.5 s, heartbeat 250 ms, budget 300 ms). */
+  /** Peer-lease timing (lease.*); default sanpathd's (lease 1 s, heartbeat 250 ms, budget 300 ms). */
   lease?: { heartbeatMs: number; leaseMs: number; teardownBudgetMs: number };
 }
 
 /**
- * Shipped with the dev cluster: sanpathd's own defaults, peer leases (lease 1.5 s, renewed every
+ * Shipped with the dev cluster: sanpathd's own defaults, peer leases (lease 1 s, renewed every
  * 250 ms; a dead node's paths are placed about 1.8 s after its last renew) and a Consul session
  * without lock-delay, which only records ownership.
  */

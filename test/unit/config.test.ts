@@ -24,7 +24,7 @@ describe("config defaults", () => {
     expect(config.listen).toBe("0.0.0.0:7410");
     expect(config.consul).toEqual({ address: "127.0.0.1:8500", root: "PetaSAN", token: undefined });
     expect(config.liveness).toEqual({ mode: "peer-lease" });
-    expect(config.lease).toEqual({ heartbeatMs: 250, leaseMs: 1500, teardownBudgetMs: 300 });
+    expect(config.lease).toEqual({ heartbeatMs: 250, leaseMs: 1000, teardownBudgetMs: 300 });
     expect(config.session).toEqual({ ttlSeconds: 10, lockDelaySeconds: 0, fenceDeadlineMs: 10_000 });
     expect(config.reassignment.parallelism).toBe(16);
     expect(config.reassignment.callsPerNode).toBe(8);
@@ -251,12 +251,12 @@ describe("config rules", () => {
     {
       env: { SANPATH_LEASE_HEARTBEAT_MS: "400" },
       message:
-        "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 1500 < 1600)",
+        "config: lease.leaseMs must be at least 4 × lease.heartbeatMs (a lease must survive a lost renew or two) (got 1000 < 1600)",
     },
     {
       env: { SANPATH_LEASE_TEARDOWN_BUDGET_MS: "800" },
       message:
-        "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 800 > 750)",
+        "config: lease.teardownBudgetMs must be at most lease.leaseMs / 2 (the tear-down must start while renews can still succeed) (got 800 > 500)",
     },
     {
       env: { SANPATH_SESSION_LOCK_DELAY_SECONDS: "5" },
