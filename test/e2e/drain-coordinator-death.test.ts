@@ -140,12 +140,14 @@ describe("the coordinator dies mid-drain with moves aimed at it (4-node dev clus
       const after = await current();
       expect(after.map((path) => path.ip).sort()).toEqual(placed.map((path) => path.ip).sort());
       expect(after.filter((path) => !survivors.includes(path.node))).toEqual([]);
+      // Read first: a path's lock is taken before its node configures it (the IP comes ~0.3 s
+      // later), and a path that reads is up; then each must be up on its one node only.
+      await expectEveryPathReads(dev(), after);
       await sampler.nextRound();
       expect(addressesOn(sampler, drained)).toEqual([]);
       expect(addressesOn(sampler, leader)).toEqual([]);
       for (const path of after)
         expect({ ip: path.ip, on: sampler.holders().get(path.ip) }).toEqual({ ip: path.ip, on: [path.node] });
-      await expectEveryPathReads(dev(), after);
     } finally {
       expectSafeAndServed(await sampler.stop(), FAILOVER_BOUND_MS);
     }
