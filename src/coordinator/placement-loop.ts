@@ -603,10 +603,6 @@ export class PlacementLoop {
   }
 }
 
-/**
- * The state with nodes whose peer lease is proven over counted offline: not placement targets (a
- * choice of target, not a safety rule: any proof on record will do).
- */
 /** `state` with the paths at `releasedIps` free, their holder now their last holder. */
 function withReleased(state: ClusterState, releasedIps: ReadonlySet<string>): ClusterState {
   const lost = new Map<string, number>();
@@ -623,6 +619,10 @@ function withReleased(state: ClusterState, releasedIps: ReadonlySet<string>): Cl
   return { ...state, paths, nodes };
 }
 
+/**
+ * The state with nodes whose peer lease is proven over counted offline: not placement targets (a
+ * choice of target, not a safety rule: any proof on record will do).
+ */
 function withoutExpiredNodes(
   state: ClusterState,
   lease: PlacementLeases,
