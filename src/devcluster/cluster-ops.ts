@@ -4,7 +4,7 @@
  * cordon nodes, wait until every path is placed.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import {
   JobState,
   Planner,
@@ -84,7 +84,10 @@ export async function addDisk(admin: NodeAdmin, disk: DiskToAdd): Promise<Disk> 
   return response.disk;
 }
 
-/** Polls ListPaths until every path has a node (and `expectCount` paths exist, when given). */
+/**
+ * Polls ListPaths until every path has a node (and `expectCount` paths exist, when given). An
+ * UNAVAILABLE answer (the node's Consul agent restarting) is asked again until the deadline.
+ */
 export async function waitUntilPlaced(
   admin: NodeAdmin,
   options: { timeoutMs: number; expectCount?: number },
@@ -92,7 +95,13 @@ export async function waitUntilPlaced(
   const deadline = Date.now() + options.timeoutMs;
   let paths: PathView[] = [];
   while (Date.now() < deadline) {
-    paths = await listPaths(admin);
+    try {
+      paths = await listPaths(admin);
+    } catch (error) {
+      if ((error as Partial<ServiceError>).code !== status.UNAVAILABLE || Date.now() >= deadline) throw error;
+      await sleep(200);
+      continue;
+    }
     const countOk = options.expectCount === undefined || paths.length === options.expectCount;
     if (countOk && paths.every((path) => path.node !== "")) return paths;
     await sleep(200);
