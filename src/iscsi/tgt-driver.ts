@@ -46,7 +46,7 @@ import { errorMessage, SanpathError } from "../errors/sanpath-error.js";
 import type { CommandRunner } from "../exec/command-runner.js";
 import type { Logger } from "../log/logger.js";
 import { KeyedQueue } from "../util/keyed-queue.js";
-import { SharedFreshRead } from "../util/shared-fresh-read.js";
+import { CoalescedRun } from "../util/coalesced-run.js";
 import { PortalPairings } from "./portal-pairings.js";
 import {
   validateIqn,
@@ -113,8 +113,8 @@ export interface TgtDriverOptions {
  * on a busy node; one per portal made a drain's portal step wait ~300 ms p50.
  */
 function tgtdSocketsReader(lockPath: string): () => Promise<TcpConnection[]> {
-  const shared = new SharedFreshRead(() => tgtdTcpConnections(lockPath));
-  return () => shared.get();
+  const reads = new CoalescedRun(() => tgtdTcpConnections(lockPath));
+  return () => reads.request();
 }
 
 /** The addon's limit per call. */

@@ -1,10 +1,11 @@
 /**
- * SharedFreshRead: calls made together share one read; a call made while a read is under way gets
- * the next read (one that started after it), never the one in flight; a failed read rejects only
- * its own callers.
+ * CoalescedRun (with a read as its work): calls made together share one read; a call made while
+ * a read is under way gets the next read (one that started after it), never the one in flight; a
+ * failed read rejects only its own callers. Its use as a group-committed write is tested in
+ * util-coalescing-file-writer.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { SharedFreshRead } from "../../src/util/shared-fresh-read.js";
+import { CoalescedRun } from "../../src/util/coalesced-run.js";
 
 /** A source whose reads end when the test says; each read answers its own number. */
 function gatedSource() {
@@ -31,11 +32,11 @@ async function until(condition: () => boolean): Promise<void> {
   if (!condition()) throw new Error("condition not met");
 }
 
-describe("SharedFreshRead", () => {
+describe("CoalescedRun", () => {
   it("calls made together share one read", async () => {
     const source = gatedSource();
-    const shared = new SharedFreshRead(source.read);
-    const answers = Promise.all([shared.get(), shared.get(), shared.get()]);
+    const shared = new CoalescedRun(source.read);
+    const answers = Promise.all([shared.request(), shared.request(), shared.request()]);
     await source.settle();
     expect(await answers).toEqual([1, 1, 1]);
     expect(source.started()).toBe(1);
@@ -43,10 +44,10 @@ describe("SharedFreshRead", () => {
 
   it("a call made while a read is under way gets the next read; the calls meanwhile share it", async () => {
     const source = gatedSource();
-    const shared = new SharedFreshRead(source.read);
-    const first = shared.get();
+    const shared = new CoalescedRun(source.read);
+    const first = shared.request();
     await until(() => source.started() === 1);
-    const later = [shared.get(), shared.get()];
+    const later = [shared.request(), shared.request()];
     // Not started before the read in flight ends: reads never overlap.
     await Promise.resolve();
     expect(source.started()).toBe(1);
@@ -59,11 +60,11 @@ describe("SharedFreshRead", () => {
 
   it("a failed read rejects its own callers only; the next read goes on", async () => {
     const source = gatedSource();
-    const shared = new SharedFreshRead(source.read);
-    const failing = shared.get();
+    const shared = new CoalescedRun(source.read);
+    const failing = shared.request();
     failing.catch(() => undefined);
     await until(() => source.started() === 1);
-    const next = shared.get();
+    const next = shared.request();
     await source.settle(new Error("procfs gone"));
     await expect(failing).rejects.toThrow("procfs gone");
     await source.settle();
